@@ -1,0 +1,20 @@
+# vlencode: from raw SEEG and movies to maps of vision-language integration (see README.md and shared/DESIGN.md).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/dataset.smk"
+include: "rules/neural.smk"
+include: "rules/stimuli.smk"
+include: "rules/encoding.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,21 @@
+# The embedded default dataset: a Brain Treebank replica generated from real metadata plus planted ground truth.
+
+if REPLICA:
+
+    rule make_replica:
+        output:
+            directory(DATASET["root"]),
+        params:
+            replica=config["replica"],
+            recordings=DATASET["recordings"],
+            seed=config["seed"],
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        log:
+            "logs/make_replica/make_replica.log",
+        benchmark:
+            "results/benchmarks/make_replica.tsv"
+        script:
+            "../workflow/scripts/make_replica.py"

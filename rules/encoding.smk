@@ -1,0 +1,80 @@
+# Shared bootstrap resamples per subject; one ridge fit per subject x model (all alignments and layers); scores table.
+
+
+rule resamples:
+    input:
+        events=lambda wc: [
+            f"results/epochs/sub-{wc.subject}_trial-{t}.zarr"
+            for t in trials_of(wc.subject)
+        ],
+    output:
+        directory("results/encoding/sub-{subject}/resamples.zarr"),
+    params:
+        cfg=narrowed("bootstrap", "encoding"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "logs/resamples/sub-{subject}.log",
+    benchmark:
+        "results/benchmarks/resamples/sub-{subject}.tsv"
+    script:
+        "../workflow/scripts/resamples.py"
+
+
+rule fit:
+    input:
+        epochs=lambda wc: [
+            f"results/epochs/sub-{wc.subject}_trial-{t}.zarr"
+            for t in trials_of(wc.subject)
+        ],
+        events=lambda wc: [
+            f"results/events/sub-{wc.subject}_trial-{t}.parquet"
+            for t in trials_of(wc.subject)
+        ],
+        stimuli=lambda wc: [
+            f"results/stimuli/movie-{m}.parquet" for m in movies_of_subject(wc.subject)
+        ],
+        features=lambda wc: [
+            f"results/features/model-{wc.model}/movie-{m}.zarr"
+            for m in movies_of_subject(wc.subject)
+        ],
+        resamples="results/encoding/sub-{subject}/resamples.zarr",
+    output:
+        directory("results/encoding/sub-{subject}/model-{model}.zarr"),
+    params:
+        cfg=narrowed("encoding", "bootstrap", "device"),
+        model=lambda wc: MODELS[wc.model].as_dict(),
+    threads: workflow.cores
+    resources:
+        mem_mb=12000,
+        runtime=120,
+        gpu=1 if USE_GPU else 0,
+    log:
+        "logs/fit/sub-{subject}_model-{model}.log",
+    benchmark:
+        "results/benchmarks/fit/sub-{subject}_model-{model}.tsv"
+    script:
+        "../workflow/scripts/fit.py"
+
+
+rule scores:
+    input:
+        expand(
+            "results/encoding/sub-{subject}/model-{model}.zarr",
+            subject=SUBJECTS,
+            model=list(MODELS),
+        ),
+    output:
+        "results/encoding/scores.parquet",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    log:
+        "logs/scores/scores.log",
+    benchmark:
+        "results/benchmarks/scores.tsv"
+    script:
+        "../workflow/scripts/scores.py"

@@ -1,0 +1,61 @@
+# Events (word, sentence, scene) mapped to neural samples; preprocessing streamed into Zarr; epochs per alignment.
+
+
+rule events:
+    input:
+        recording_inputs,
+    output:
+        "results/events/sub-{subject}_trial-{trial}.parquet",
+    params:
+        dataset=DATASET,
+        cfg=narrowed("events", "stimuli"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "logs/events/sub-{subject}_trial-{trial}.log",
+    benchmark:
+        "results/benchmarks/events/sub-{subject}_trial-{trial}.tsv"
+    script:
+        "../workflow/scripts/events.py"
+
+
+rule preprocess:
+    input:
+        recording_inputs,
+    output:
+        directory("results/neural/sub-{subject}_trial-{trial}.zarr"),
+    params:
+        dataset=DATASET,
+        cfg=narrowed("preprocess"),
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    log:
+        "logs/preprocess/sub-{subject}_trial-{trial}.log",
+    benchmark:
+        "results/benchmarks/preprocess/sub-{subject}_trial-{trial}.tsv"
+    script:
+        "../workflow/scripts/preprocess.py"
+
+
+rule epochs:
+    input:
+        neural="results/neural/sub-{subject}_trial-{trial}.zarr",
+        events="results/events/sub-{subject}_trial-{trial}.parquet",
+    output:
+        directory("results/epochs/sub-{subject}_trial-{trial}.zarr"),
+    params:
+        cfg=narrowed("epochs"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/epochs/sub-{subject}_trial-{trial}.log",
+    benchmark:
+        "results/benchmarks/epochs/sub-{subject}_trial-{trial}.tsv"
+    script:
+        "../workflow/scripts/epochs.py"

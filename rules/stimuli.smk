@@ -1,0 +1,62 @@
+# Unique (frame, text) stimuli per movie, frames decoded once; layerwise activations per model instance and movie.
+
+
+rule stimuli:
+    input:
+        events=lambda wc: [
+            f"results/events/sub-{s}_trial-{t}.parquet"
+            for s, t in recordings_of_movie(wc.movie)
+        ],
+        dataset=lambda wc: [DATASET["root"]],
+    output:
+        table="results/stimuli/movie-{movie}.parquet",
+        frames=directory("results/stimuli/movie-{movie}_frames.zarr"),
+    params:
+        dataset=DATASET,
+        cfg=narrowed("stimuli"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/stimuli/movie-{movie}.log",
+    benchmark:
+        "results/benchmarks/stimuli/movie-{movie}.tsv"
+    script:
+        "../workflow/scripts/stimuli.py"
+
+
+def feature_inputs(wildcards):
+    """A network reads the movie's stimuli; the concatenation baseline reads its components' feature stores."""
+    instance = MODELS[wildcards.model]
+    if instance.components:
+        return {
+            component: f"results/features/model-{component}/movie-{wildcards.movie}.zarr"
+            for component in instance.components
+        }
+    return {
+        "table": f"results/stimuli/movie-{wildcards.movie}.parquet",
+        "frames": f"results/stimuli/movie-{wildcards.movie}_frames.zarr",
+    }
+
+
+rule features:
+    input:
+        unpack(feature_inputs),
+    output:
+        directory("results/features/model-{model}/movie-{movie}.zarr"),
+    params:
+        model=lambda wc: MODELS[wc.model].as_dict(),
+        cfg=narrowed("features", "device"),
+        batch_size=config["models"].get("batch_size", 32),
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=1 if USE_GPU else 0,
+    log:
+        "logs/features/model-{model}_movie-{movie}.log",
+    benchmark:
+        "results/benchmarks/features/model-{model}_movie-{movie}.tsv"
+    script:
+        "../workflow/scripts/features.py"

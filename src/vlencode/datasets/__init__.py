@@ -1,0 +1,39 @@
+"""Dataset readers behind one interface (:mod:`vlencode.datasets.base`) and the embedded replica generator."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from vlencode.datasets.base import ClockAlignment, Dataset, DatasetError, Recording
+
+__all__ = ["ClockAlignment", "Dataset", "DatasetError", "Recording", "open_dataset", "trial_movies"]
+
+
+def open_dataset(config: Mapping[str, Any]) -> Dataset:
+    """The reader named by ``config['dataset']['format']`` over ``config['dataset']['root']``."""
+    dataset = config["dataset"]
+    if dataset["format"] == "braintreebank":
+        from vlencode.datasets.braintreebank import BrainTreebank
+
+        return BrainTreebank(dataset["root"])
+    if dataset["format"] == "bids":
+        from vlencode.datasets.bids import BidsIeeg
+
+        return BidsIeeg(dataset["root"], task=dataset.get("bids_task"))
+    raise DatasetError(f"dataset.format: unknown format {dataset['format']!r}; use braintreebank or bids")
+
+
+def trial_movies(config: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """The movie each configured (subject, trial) watched, known before any data is built.
+
+    For the replica this comes from the real trial-to-movie map shipped in the neuroprobe wheel, so the workflow's
+    DAG can be planned before ``make_replica`` has run; otherwise the dataset's own metadata is read.
+    """
+    recordings = [(r["subject"], r["trial"]) for r in config["dataset"]["recordings"]]
+    if config.get("replica", {}).get("enabled", False):
+        from vlencode.datasets.replica import replica_movies
+
+        return replica_movies(recordings)
+    dataset = open_dataset(config)
+    return {(subject, trial): dataset.movie(subject, trial) for subject, trial in recordings}

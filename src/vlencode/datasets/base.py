@@ -1,0 +1,127 @@
+"""The one small interface every dataset reader offers to the stages above it.
+
+Stages above this layer (events, preprocessing, epochs, regions) see only what is declared here: a recording that is
+read in chunks, an electrode table, a trigger table with the movie-time -> sample mapping, a word transcript, the
+movie a trial showed and the scene cuts of a movie.  A Brain Treebank reader and a BIDS iEEG reader implement it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Columns of :meth:`Dataset.electrodes` (coordinates in MNI space when known, NaN otherwise).
+ELECTRODE_COLUMNS = ["electrode", "shaft", "contact", "hemisphere", "x_mni", "y_mni", "z_mni", "dk", "destrieux"]
+#: Columns of :meth:`Dataset.words` (times in movie seconds).
+WORD_COLUMNS = ["word_idx", "start_s", "end_s", "word", "sentence", "sentence_idx", "idx_in_sentence", "is_onset"]
+
+
+class DatasetError(ValueError):
+    """Bad or missing input; the message is one line naming the file and the fix."""
+
+
+class Recording(abc.ABC):
+    """A multichannel recording, read lazily: never the whole trial in memory.
+
+    ``labels`` are the cleaned labels of the neural, uncorrupted channels, in the order :meth:`read` returns them.
+    Values are microvolts, float32, shaped ``[time, electrode]``.
+    """
+
+    path: Path
+    rate_hz: float
+    n_samples: int
+    labels: list[str]
+
+    @abc.abstractmethod
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start:stop`` of every channel in ``labels``, as ``[stop - start, len(labels)]`` float32."""
+
+    def chunks(self, chunk_samples: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start, block)`` over the whole recording in blocks of at most ``chunk_samples`` samples."""
+        for start in range(0, self.n_samples, chunk_samples):
+            yield start, self.read(start, min(start + chunk_samples, self.n_samples))
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.rate_hz
+
+
+@dataclass(frozen=True)
+class ClockAlignment:
+    """Maps movie time to neural samples through the trigger table.
+
+    ``movie_time_s`` and ``sample`` are the anchor points (one per trigger, increasing); ``rate_hz`` the recording
+    rate.  ``pauses_s`` are ``(start, end)`` movie-time intervals during which the movie was paused (no valid mapping);
+    ``max_residual_samples`` is the drift check: the largest disagreement between consecutive triggers' predictions.
+    """
+
+    movie_time_s: np.ndarray
+    sample: np.ndarray
+    rate_hz: float
+    max_residual_samples: float
+    pauses_s: tuple[tuple[float, float], ...] = ()
+
+    def to_sample(self, movie_time_s: np.ndarray) -> np.ndarray:
+        """``round(index + (t - movie_time) * rate)`` from the trigger with the nearest movie time.
+
+        Times after the last trigger map to -1 (the caller drops them and logs the count).
+        """
+        t = np.asarray(movie_time_s, dtype=np.float64)
+        anchors = self.movie_time_s
+        right = np.clip(np.searchsorted(anchors, t), 1, len(anchors) - 1) if len(anchors) > 1 else np.zeros_like(t, int)
+        left = np.maximum(right - 1, 0)
+        nearest = np.where(np.abs(t - anchors[left]) <= np.abs(t - anchors[right]), left, right)
+        samples = np.rint(self.sample[nearest] + (t - anchors[nearest]) * self.rate_hz).astype(np.int64)
+        samples[t > anchors[-1]] = -1
+        return samples
+
+    def in_pause(self, movie_time_s: np.ndarray) -> np.ndarray:
+        """True where a movie time falls inside a pause."""
+        t = np.asarray(movie_time_s, dtype=np.float64)
+        inside = np.zeros(t.shape, dtype=bool)
+        for start, end in self.pauses_s:
+            inside |= (t >= start) & (t <= end)
+        return inside
+
+
+class Dataset(abc.ABC):
+    """A movie-watching intracranial dataset: subjects, trials (one movie each), recordings and annotations."""
+
+    root: Path
+
+    @abc.abstractmethod
+    def recording(self, subject: str, trial: str) -> Recording:
+        """The neural recording of one trial, non-neural and corrupted channels already dropped."""
+
+    @abc.abstractmethod
+    def electrodes(self, subject: str) -> pd.DataFrame:
+        """One row per electrode of ``subject``, columns :data:`ELECTRODE_COLUMNS`."""
+
+    @abc.abstractmethod
+    def clock(self, subject: str, trial: str) -> ClockAlignment:
+        """The movie-time -> sample mapping of one trial."""
+
+    @abc.abstractmethod
+    def words(self, subject: str, trial: str) -> pd.DataFrame:
+        """The transcript of the movie this trial showed, columns :data:`WORD_COLUMNS`."""
+
+    @abc.abstractmethod
+    def movie(self, subject: str, trial: str) -> str:
+        """The movie identifier of one trial."""
+
+    @abc.abstractmethod
+    def movie_path(self, movie: str) -> Path:
+        """Where the movie file is; it need not exist (features then fail with a one-line error)."""
+
+    @abc.abstractmethod
+    def scene_cuts(self, movie: str) -> np.ndarray | None:
+        """Annotated scene-cut times in movie seconds, or None when the dataset has no annotation for ``movie``."""
+
+    @abc.abstractmethod
+    def input_files(self, subject: str, trial: str) -> list[Path]:
+        """Every file a trial's processing reads: the workflow's inputs and the content-hash provenance."""

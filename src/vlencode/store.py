@@ -1,0 +1,183 @@
+"""Zarr and Parquet helpers: atomic writes, provenance attributes and content hashes.
+
+Every output of the workflow is written to a sibling temporary path and renamed into place only when complete, so a
+crash or a kill never leaves a half-written store that a later run could mistake for a finished one.  Every store
+carries the provenance a reader needs to trust it: the vlencode version, the narrowed parameters it depends on and
+content hashes of the inputs it read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zarr
+
+from vlencode import __version__
+
+_HASH_BLOCK = 1 << 22
+
+
+def _temporary_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` onto ``path``; an existing directory is moved aside first because rename cannot overwrite one."""
+    if path.is_dir():
+        trash = _temporary_sibling(path)
+        os.replace(path, trash)
+        os.replace(tmp, path)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+def _discard(tmp: Path) -> None:
+    if tmp.is_dir():
+        shutil.rmtree(tmp, ignore_errors=True)
+    elif tmp.exists():
+        tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write into; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_sibling(path)
+    try:
+        yield tmp
+    except BaseException:
+        _discard(tmp)
+        raise
+    _replace(tmp, path)
+
+
+def provenance(params: Mapping[str, Any] | None = None, inputs: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The attributes every store carries: version, the parameters it depends on and its inputs' content hashes."""
+    return {
+        "vlencode_version": __version__,
+        "params": json.loads(json.dumps(dict(params or {}), default=_json_default)),
+        "inputs": dict(inputs or {}),
+    }
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+@contextlib.contextmanager
+def atomic_zarr(
+    path: str | os.PathLike,
+    params: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, str] | None = None,
+) -> Iterator[zarr.Group]:
+    """Open a new zarr v3 group at a temporary sibling of ``path``; consolidate and rename it into place on success.
+
+    The group's attributes are set to :func:`provenance` before the caller writes anything.
+    """
+    with atomic_path(path) as tmp:
+        group = zarr.open_group(tmp, mode="w", zarr_format=3)
+        group.attrs.update(provenance(params, inputs))
+        yield group
+        zarr.consolidate_metadata(tmp, zarr_format=3)
+
+
+def open_zarr(path: str | os.PathLike) -> zarr.Group:
+    """Open a finished store read-only, with a one-line error naming the path when it is missing or not zarr."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such Zarr store; rerun the rule that produces it")
+    try:
+        return zarr.open_group(path, mode="r", zarr_format=3, use_consolidated=True)
+    except Exception as error:  # zarr raises several unrelated types for a damaged store
+        raise ValueError(f"{path}: not a readable zarr v3 store ({error}); delete it and rerun") from None
+
+
+def write_parquet(
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    params: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, str] | None = None,
+) -> None:
+    """Write a tidy table atomically, provenance in the schema metadata, without a pandas index.
+
+    Deterministic: the same frame and provenance give byte-identical files.
+    """
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    meta = dict(arrow.schema.metadata or {})
+    meta[b"vlencode"] = json.dumps(provenance(params, inputs), sort_keys=True).encode()
+    arrow = arrow.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(arrow, tmp, compression="zstd")
+
+
+def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a table written by :func:`write_parquet`, naming the file when it is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such table; rerun the rule that produces it")
+    return pq.read_table(path).to_pandas()
+
+
+def parquet_provenance(path: str | os.PathLike) -> dict[str, Any]:
+    """The provenance stored by :func:`write_parquet`."""
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta.get(b"vlencode", b"{}"))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read in blocks so a multi-GB recording never sits in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def content_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, or of a directory tree (relative names and bytes of every file, in sorted order)."""
+    path = Path(path)
+    if path.is_file():
+        return file_sha256(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: cannot hash a missing input")
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode())
+        digest.update(file_sha256(file).encode())
+    return digest.hexdigest()
+
+
+def input_hashes(paths: Mapping[str, str | os.PathLike]) -> dict[str, str]:
+    """Content hashes of named inputs, for a store's ``inputs`` attribute."""
+    return {name: content_sha256(p) for name, p in paths.items()}
+
+
+def array_sha256(*arrays: np.ndarray) -> str:
+    """SHA-256 over the dtype, shape and bytes of arrays: a content key independent of how they were stored."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(str(array.dtype).encode())
+        digest.update(repr(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
