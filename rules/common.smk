@@ -1,13 +1,18 @@
 # Config validation, wildcard constraints, the trial -> movie map, model instances and the target list.
-import json
 from pathlib import Path
 
 from snakemake.utils import validate
 
+from vlencode.config import validate_config
 from vlencode.datasets import open_dataset, trial_movies
 from vlencode.models.registry import model_instances
 
-
+# Our own check first: its message is one line naming the key; snakemake's validate then fills schema defaults.
+validate_config(
+    config,
+    Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+    source=", ".join(map(str, workflow.configfiles)) or "config",
+)
 validate(config, "../workflow/schemas/config.schema.yaml")
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,10 @@ def atomic_zarr(
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
         group.attrs.update(provenance(params, inputs))
         yield group
-        zarr.consolidate_metadata(tmp, zarr_format=3)
+        with warnings.catch_warnings():
+            # Consolidation is a zarr-python extension to format 3; the design asks for it (one metadata read).
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            zarr.consolidate_metadata(tmp, zarr_format=3)
 
 
 def open_zarr(path: str | os.PathLike) -> zarr.Group:

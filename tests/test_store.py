@@ -1,0 +1,63 @@
+"""Atomic writes, provenance and content hashes of vlencode.store."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vlencode import store
+
+
+def test_atomic_zarr_writes_provenance_and_renames_into_place(tmp_path):
+    path = tmp_path / "out.zarr"
+    with store.atomic_zarr(path, params={"rate_hz": 200}, inputs={"h5": "abc"}) as group:
+        group.create_array("signal", data=np.arange(6, dtype=np.float32).reshape(3, 2))
+        assert not path.exists()
+    group = store.open_zarr(path)
+    assert group.attrs["params"] == {"rate_hz": 200}
+    assert group.attrs["inputs"] == {"h5": "abc"}
+    assert "vlencode_version" in group.attrs
+    np.testing.assert_array_equal(group["signal"][:], np.arange(6, dtype=np.float32).reshape(3, 2))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.zarr"]
+
+
+def test_failed_write_leaves_nothing_and_keeps_the_previous_store(tmp_path):
+    path = tmp_path / "out.zarr"
+    with store.atomic_zarr(path) as group:
+        group.create_array("x", data=np.ones(3, dtype=np.float32))
+    with pytest.raises(RuntimeError):
+        with store.atomic_zarr(path) as group:
+            group.create_array("x", data=np.zeros(3, dtype=np.float32))
+            raise RuntimeError("killed mid-write")
+    np.testing.assert_array_equal(store.open_zarr(path)["x"][:], np.ones(3, dtype=np.float32))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.zarr"]
+
+
+def test_overwriting_a_store_replaces_it_whole(tmp_path):
+    path = tmp_path / "out.zarr"
+    for value in (1.0, 2.0):
+        with store.atomic_zarr(path) as group:
+            group.create_array("x", data=np.full(3, value, dtype=np.float32))
+    np.testing.assert_array_equal(store.open_zarr(path)["x"][:], np.full(3, 2.0, dtype=np.float32))
+
+
+def test_parquet_is_deterministic_and_carries_provenance(tmp_path):
+    table = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    first, second = tmp_path / "1.parquet", tmp_path / "2.parquet"
+    store.write_parquet(table, first, params={"k": 1})
+    store.write_parquet(table, second, params={"k": 1})
+    assert first.read_bytes() == second.read_bytes()
+    pd.testing.assert_frame_equal(store.read_parquet(first), table)
+    assert store.parquet_provenance(first)["params"] == {"k": 1}
+
+
+def test_content_hash_of_a_tree_changes_with_any_byte(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.bin").write_bytes(b"abc")
+    before = store.content_sha256(tmp_path / "d")
+    (tmp_path / "d" / "a.bin").write_bytes(b"abd")
+    assert store.content_sha256(tmp_path / "d") != before
+
+
+def test_missing_store_error_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.zarr"):
+        store.open_zarr(tmp_path / "nothing.zarr")
