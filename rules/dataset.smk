@@ -17,5 +17,7 @@ if REPLICA:
             "logs/make_replica/make_replica.log",
         benchmark:
             "results/benchmarks/make_replica.tsv"
+        conda:
+            "../envs/vlencode.yaml"
         script:
             "../workflow/scripts/make_replica.py"

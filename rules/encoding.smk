@@ -19,6 +19,8 @@ rule resamples:
         "logs/resamples/sub-{subject}.log",
     benchmark:
         "results/benchmarks/resamples/sub-{subject}.tsv"
+    conda:
+        "../envs/vlencode.yaml"
     script:
         "../workflow/scripts/resamples.py"
 
@@ -55,6 +57,8 @@ rule fit:
         "logs/fit/sub-{subject}_model-{model}.log",
     benchmark:
         "results/benchmarks/fit/sub-{subject}_model-{model}.tsv"
+    conda:
+        "../envs/vlencode.yaml"
     script:
         "../workflow/scripts/fit.py"
 
@@ -76,5 +80,7 @@ rule scores:
         "logs/scores/scores.log",
     benchmark:
         "results/benchmarks/scores.tsv"
+    conda:
+        "../envs/vlencode.yaml"
     script:
         "../workflow/scripts/scores.py"

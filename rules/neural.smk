@@ -17,6 +17,8 @@ rule events:
         "logs/events/sub-{subject}_trial-{trial}.log",
     benchmark:
         "results/benchmarks/events/sub-{subject}_trial-{trial}.tsv"
+    conda:
+        "../envs/vlencode.yaml"
     script:
         "../workflow/scripts/events.py"
 
@@ -37,6 +39,8 @@ rule preprocess:
         "logs/preprocess/sub-{subject}_trial-{trial}.log",
     benchmark:
         "results/benchmarks/preprocess/sub-{subject}_trial-{trial}.tsv"
+    conda:
+        "../envs/vlencode.yaml"
     script:
         "../workflow/scripts/preprocess.py"
 
@@ -57,5 +61,7 @@ rule epochs:
         "logs/epochs/sub-{subject}_trial-{trial}.log",
     benchmark:
         "results/benchmarks/epochs/sub-{subject}_trial-{trial}.tsv"
+    conda:
+        "../envs/vlencode.yaml"
     script:
         "../workflow/scripts/epochs.py"

@@ -22,6 +22,8 @@ rule stimuli:
         "logs/stimuli/movie-{movie}.log",
     benchmark:
         "results/benchmarks/stimuli/movie-{movie}.tsv"
+    conda:
+        "../envs/vlencode.yaml"
     script:
         "../workflow/scripts/stimuli.py"
 
@@ -58,5 +60,7 @@ rule features:
         "logs/features/model-{model}_movie-{movie}.log",
     benchmark:
         "results/benchmarks/features/model-{model}_movie-{movie}.tsv"
+    conda:
+        "../envs/vlencode.yaml"
     script:
         "../workflow/scripts/features.py"
