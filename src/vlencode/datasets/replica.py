@@ -1,0 +1,611 @@
+"""The embedded default dataset: a Brain Treebank replica built from real metadata plus a planted ground truth.
+
+Real parts (the neuroprobe wheel): the trial -> movie map, each trial's word table (movie times and the neural sample
+index of every word, ``est_idx``), the electrode montage with MNI152 and scanner coordinates.  Simulated parts: the
+movie (rendered scenes, :mod:`vlencode.datasets._movie`), the neural signals (:mod:`vlencode.datasets._signals`) and
+the responses planted in them.  The tree has the exact Brain Treebank layout read by
+:class:`vlencode.datasets.braintreebank.BrainTreebank`, plus ``movies/``, ``scene_annotations/`` and the ground truth
+(``ground_truth*.parquet``, ``ground_truth.md``), which no analysis rule may read.
+
+Clock.  Neuroprobe's ``est_idx`` is a piecewise-linear function of movie time (one piece per pause) plus about
+±20 samples of jitter.  Each trial's window is split at the jumps of ``est_idx - rate * start`` larger than
+:data:`PAUSE_MIN_S`, a least-squares line is fitted per piece, and the timings CSV gets a trigger every
+:data:`TRIGGER_INTERVAL_S` of movie time on that line plus one trigger at every word onset carrying the word's
+``est_idx``, so the nearest-trigger mapping reproduces ``est_idx`` (shifted by the trial's ``sample_offset``) exactly;
+each jump becomes a pause/unpause pair.  The drift check therefore reports the real jitter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from vlencode import store
+from vlencode.datasets import _neuroprobe, _signals
+from vlencode.datasets._atlas import atlas_labels
+from vlencode.datasets._framecode import MAX_INDEX, check_frame_size, read_frame_code
+from vlencode.datasets._movie import VISUAL_CLASSES, plan_scenes, render_movie
+from vlencode.datasets.base import ClockAlignment, DatasetError
+from vlencode.datasets.braintreebank import RATE_HZ, split_label
+
+__all__ = ["build_replica", "read_frame_code", "replica_movies", "lexical_latents"]
+
+log = logging.getLogger("vlencode.datasets.replica")
+
+#: Movie time before a trial's first word at which its replica window starts.
+LEAD_IN_S = 5.0
+#: Recording before the first and after the last trigger (s).
+PRE_ROLL_S = 3.0
+POST_ROLL_S = 3.0
+#: Regular trigger spacing (movie s) and the pulse width written to the TRIG channel (s).
+TRIGGER_INTERVAL_S = 1.0
+TRIGGER_PULSE_S = 0.01
+#: A jump of ``est_idx - rate * start`` larger than this (s) between consecutive words is a pause.
+PAUSE_MIN_S = 0.5
+#: Regular triggers closer than this to a word onset, a pause or the window edges are skipped (keeps rows in order).
+WORD_GUARD_S = 0.05
+#: Movie seconds rendered past the last trial window.
+MOVIE_TAIL_S = 5.0
+NON_NEURAL = ["DC1", "DC2", "DC3", "DC4"]
+TRIGGER_CHANNEL = "TRIG1"
+CATEGORIES = ("vision", "language", "multimodal", "none")
+CORRUPTIONS = ("flat", "saturated", "noisy")
+#: Fraction of electrodes without a planted response; the rest split evenly over the three response categories.
+NONE_FRACTION = 0.4
+#: Latency ranges (s) per category: vision earliest, multimodal latest.
+LATENCY_S = {"vision": (0.08, 0.15), "language": (0.15, 0.30), "multimodal": (0.20, 0.35)}
+#: Gain range (µV per unit latent) of the broadband evoked bump; the high-gamma component is a fraction of it.
+GAIN_UV = (60.0, 120.0)
+HIGH_GAMMA_FRACTION = 0.25
+HIGH_GAMMA_BAND_HZ = (70.0, 150.0)
+BACKGROUND_RMS_UV = 40.0
+COMMON_RMS_UV = 25.0
+LINE_UV = (20.0, 60.0)
+LINE_HZ, LINE_MAX_HZ = 60.0, 360.0
+SPIKES_PER_MINUTE, SPIKE_UV = 1.0, 600.0
+#: Closed-class English words: "function" words (lexical latent -1), everything else "content" (+1).
+FUNCTION_WORDS = frozenset(
+    """a an the and or but if so of to in on at by for with from as into onto about than then that this these those
+    there here it its it's i i'm i'll i've i'd me my we we're us our you you're your he he's him his she she's her they
+    they're them their what who whom which where when why how is am are was were be been being do does did done have
+    has had not no yes all some any just up down out off over very too can could will would shall should may might
+    must oh uh um well okay ok hey let's""".split()
+)
+
+
+def _stable_rng(seed: int, *names: object) -> np.random.Generator:
+    """A generator seeded by ``seed`` and a name, independent of the order in which components are built."""
+    return np.random.default_rng([seed, zlib.crc32("/".join(map(str, names)).encode())])
+
+
+def _pairs(recordings: Iterable[Any]) -> list[tuple[str, str]]:
+    out = []
+    for item in recordings:
+        subject, trial = (item["subject"], item["trial"]) if isinstance(item, Mapping) else item
+        out.append((str(subject), str(trial)))
+    return out
+
+
+def replica_movies(recordings: Iterable[Any]) -> dict[tuple[str, str], str]:
+    """``{(subject, trial): movie}`` for the replica's recordings, from neuroprobe's trial-to-movie map.
+
+    ``recordings`` holds ``(subject, trial)`` pairs or ``{"subject", "trial"}`` mappings.
+    """
+    known = _neuroprobe.trial_movie_map()
+    out = {}
+    for pair in _pairs(recordings):
+        if pair not in known:
+            choices = ", ".join(f"{s}/{t}" for s, t in sorted(known, key=lambda k: (int(k[0]), int(k[1]))))
+            raise DatasetError(
+                f"dataset.recordings: subject {pair[0]} trial {pair[1]} is not a Brain Treebank trial; "
+                f"use one of {choices}"
+            )
+        out[pair] = known[pair]
+    return out
+
+
+def lexical_latents(words: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The planted word properties: ``(content, length)``.
+
+    ``content`` is +1 for content words and -1 for closed-class words; ``length`` is the standardised number of
+    letters.  Both are visible to a language network (closed-class words and long words are distinct tokens).
+    """
+    cleaned = ["".join(ch for ch in str(w).lower() if ch.isalpha() or ch == "'") for w in words]
+    content = np.array([-1.0 if w in FUNCTION_WORDS else 1.0 for w in cleaned])
+    letters = np.array([sum(ch.isalpha() for ch in w) for w in cleaned], dtype=np.float64)
+    length = (letters - letters.mean()) / max(letters.std(), 1e-9) if letters.size else letters
+    return content, length
+
+
+# --- trials: windows and clocks -------------------------------------------------------------------------------------
+@dataclass
+class _Trial:
+    subject: str
+    trial: str
+    movie: str
+    t0: float
+    t1: float
+    words: pd.DataFrame
+    breaks_s: np.ndarray
+    slopes: np.ndarray
+    intercepts: np.ndarray
+    sample_offset: int
+    n_samples: int
+    triggers: pd.DataFrame | None = None
+    clock: ClockAlignment | None = None
+
+    def raw_sample(self, t: np.ndarray, piece: np.ndarray | None = None) -> np.ndarray:
+        """Neuroprobe-frame sample of movie times on the fitted clock (``piece`` forces a clock piece)."""
+        t = np.asarray(t, dtype=np.float64)
+        piece = np.searchsorted(self.breaks_s, t, side="right") if piece is None else piece
+        return self.slopes[piece] * t + self.intercepts[piece]
+
+
+def _plan_trial(subject: str, trial: str, movie: str, minutes: float) -> _Trial:
+    table = _neuroprobe.words_table(subject, trial).sort_values("start", kind="stable").reset_index(drop=True)
+    t0 = max(0.0, float(table["start"].iloc[0]) - LEAD_IN_S)
+    t1 = t0 + 60.0 * minutes
+    words = table[(table["start"] >= t0) & (table["start"] < t1)].reset_index(drop=True)
+    if len(words) < 2:
+        raise DatasetError(
+            f"replica.minutes: trial {subject}/{trial} has fewer than 2 words in {minutes} min; increase it"
+        )
+    start, est = words["start"].to_numpy(), words["est_idx"].to_numpy(np.float64)
+    jump = np.diff(est - RATE_HZ * start)
+    if (jump < -PAUSE_MIN_S * RATE_HZ).any():
+        raise DatasetError(
+            f"neuroprobe word table of subject {subject} trial {trial}: the movie skips forward inside the replica "
+            "window; choose another recording or fewer replica.minutes"
+        )
+    cut = np.flatnonzero(jump > PAUSE_MIN_S * RATE_HZ)
+    ends = words["end"].to_numpy()
+    breaks = np.array([0.5 * (min(ends[k], start[k + 1]) + start[k + 1]) for k in cut])
+    edges = np.concatenate([[0], cut + 1, [len(words)]])
+    slopes, intercepts = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if hi - lo >= 2:
+            slope, intercept = np.polyfit(start[lo:hi], est[lo:hi], 1)
+        else:
+            slope, intercept = RATE_HZ, float(np.median(est[lo:hi] - RATE_HZ * start[lo:hi]))
+        slopes.append(slope)
+        intercepts.append(intercept)
+    plan = _Trial(subject, trial, movie, t0, t1, words, breaks, np.array(slopes), np.array(intercepts), 0, 0)
+    first = float(plan.raw_sample(np.array([t0]))[0])
+    last = float(plan.raw_sample(np.array([t1]))[0])
+    plan.sample_offset = int(np.rint(first - PRE_ROLL_S * RATE_HZ))
+    plan.n_samples = int(np.rint(last + POST_ROLL_S * RATE_HZ)) - plan.sample_offset
+    plan.triggers = _trigger_table(plan)
+    plan.clock = ClockAlignment(
+        movie_time_s=plan.triggers["movie_time"].to_numpy(np.float64),
+        sample=plan.triggers["index"].to_numpy(np.float64),
+        rate_hz=RATE_HZ,
+        max_residual_samples=0.0,
+    )
+    return plan
+
+
+def _trigger_table(plan: _Trial) -> pd.DataFrame:
+    """The timings CSV of one trial (see the module docstring), indices relative to the replica recording."""
+    onsets = plan.words["start"].to_numpy()
+    regular = plan.t0 + TRIGGER_INTERVAL_S * np.arange(1, int(np.ceil((plan.t1 - plan.t0) / TRIGGER_INTERVAL_S)))
+    others = np.concatenate([onsets, plan.breaks_s, [plan.t0, plan.t1]])
+    regular = regular[np.abs(regular[:, None] - others[None, :]).min(axis=1) >= WORD_GUARD_S]
+    rows = [("start", "movie beginning", plan.t0, plan.raw_sample(np.array([plan.t0]))[0])]
+    rows += [("trigger", "movie", t, s) for t, s in zip(regular, plan.raw_sample(regular))]
+    rows += [("trigger", "movie", t, s) for t, s in zip(onsets, plan.words["est_idx"].to_numpy(np.float64))]
+    for piece, t in enumerate(plan.breaks_s):
+        rows.append(("pause", "pause", t, plan.raw_sample(np.array([t]), np.array([piece]))[0]))
+        rows.append(("unpause", "unpause", t, plan.raw_sample(np.array([t]), np.array([piece + 1]))[0]))
+    rows.append(("end", "movie end", plan.t1, plan.raw_sample(np.array([plan.t1]))[0]))
+    table = pd.DataFrame(rows, columns=["type", "trig_type", "movie_time", "index"])
+    table["index"] = np.rint(table["index"]).astype(np.int64) - plan.sample_offset
+    table = table.sort_values(["movie_time", "index"], kind="stable").reset_index(drop=True)
+    keep = np.ones(len(table), dtype=bool)
+    last = -1
+    for row, value in enumerate(table["index"].to_numpy()):
+        if value <= last:
+            keep[row] = False
+        else:
+            last = value
+    if (~keep).any():
+        log.info(
+            "sub %s trial %s: %d trigger(s) out of order after rounding dropped",
+            plan.subject,
+            plan.trial,
+            int((~keep).sum()),
+        )
+    table = table[keep].reset_index(drop=True)
+    table["start_time"] = table["index"] / RATE_HZ
+    table["end_time"] = table["start_time"] + TRIGGER_PULSE_S
+    table["diff"] = table["index"].diff().fillna(0).astype(np.int64)
+    return table[["type", "movie_time", "start_time", "end_time", "trig_type", "index", "diff"]]
+
+
+# --- transcript ------------------------------------------------------------------------------------------------------
+def _transcript(tables: list[pd.DataFrame], until_s: float) -> pd.DataFrame:
+    """``features.csv`` of one movie from neuroprobe's word tables of its trials (union by ``original_index``).
+
+    A word with an empty ``context`` starts a sentence (neuroprobe's context is the sentence prefix before the word);
+    ``sentence`` joins the words of that sentence, ``idx_in_sentence`` counts from 0.
+    """
+    words = pd.concat(tables).drop_duplicates("original_index").sort_values("original_index", kind="stable")
+    words = words[words["start"] < until_s].reset_index(drop=True)
+    onset = words["context"].isna() | (words["context"].astype(str).str.strip() == "")
+    onset.iloc[0] = True
+    sentence_idx = np.cumsum(onset.to_numpy()) - 1
+    text = words["full_word"].astype(str)
+    sentence = text.groupby(sentence_idx).transform(lambda s: " ".join(s))
+    out = pd.DataFrame(
+        {
+            "start": words["start"].to_numpy(),
+            "end": words["end"].to_numpy(),
+            "text": text.to_numpy(),
+            "sentence": sentence.to_numpy(),
+            "sentence_idx": sentence_idx,
+            "word_idx": words["original_index"].to_numpy(np.int64),
+            "idx_in_sentence": words.groupby(sentence_idx).cumcount().to_numpy(),
+            "is_onset": onset.to_numpy().astype(np.int64),
+        },
+        index=words["original_index"].to_numpy(np.int64),
+    )
+    return out
+
+
+# --- montage ---------------------------------------------------------------------------------------------------------
+def _montage(subject: str, n_electrodes: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Whole shafts of the subject's real montage, in a seeded order, up to ``n_electrodes`` contacts."""
+    table = _neuroprobe.mni_coords(subject)
+    table = table.assign(contact=table["electrode_label"].map(lambda x: split_label(x)[1]))
+    shafts = list(dict.fromkeys(table["name"]))
+    chosen, total = [], 0
+    for shaft in rng.permutation(np.array(shafts, dtype=object)):
+        size = int((table["name"] == shaft).sum())
+        if total + size <= n_electrodes:
+            chosen.append(shaft)
+            total += size
+    if not chosen:
+        smallest = min(shafts, key=lambda s: int((table["name"] == s).sum()))
+        part = table[table["name"] == smallest].sort_values("contact").head(n_electrodes)
+        return part.reset_index(drop=True)
+    parts = [table[table["name"] == s].sort_values("contact") for s in shafts if s in chosen]
+    return pd.concat(parts).reset_index(drop=True)
+
+
+def _localization(montage: pd.DataFrame) -> pd.DataFrame:
+    """``depth-wm.csv``: atlas labels from the MNI coordinates; L/P/I = native scanner RAS negated (mm)."""
+    xyz = montage[["mni152_x", "mni152_y", "mni152_z"]].to_numpy(np.float64)
+    return pd.DataFrame(
+        {
+            "Electrode": montage["electrode_label"].to_numpy(),
+            "Hemisphere": montage["hem"].to_numpy(),
+            "DesikanKilliany": atlas_labels(xyz, "dk"),
+            "Destrieux": atlas_labels(xyz, "destrieux"),
+            "L": np.round(-montage["ras_scanner_x"].to_numpy(np.float64), 4),
+            "P": np.round(-montage["ras_scanner_y"].to_numpy(np.float64), 4),
+            "I": np.round(-montage["ras_scanner_z"].to_numpy(np.float64), 4),
+        }
+    )
+
+
+def _ground_truth(
+    subject: str, labels: list[str], corrupted: dict[str, str], plant_null: bool, rng: np.random.Generator
+) -> pd.DataFrame:
+    """One row per electrode: its category, latency, gain, tuning and the latent it reads."""
+    healthy = [x for x in labels if x not in corrupted]
+    categories = dict.fromkeys(labels, "none")
+    if not plant_null:
+        order = rng.permutation(len(healthy))
+        n_respond = len(healthy) - int(round(NONE_FRACTION * len(healthy)))
+        for rank, index in enumerate(order[:n_respond]):
+            categories[healthy[index]] = CATEGORIES[rank % 3]
+    rows = []
+    for label in labels:
+        category = categories[label]
+        tuning = rng.standard_normal(len(VISUAL_CLASSES))
+        tuning = (tuning - tuning.mean()) / max(tuning.std(), 1e-9)
+        latency = float(rng.uniform(*LATENCY_S[category])) if category != "none" else np.nan
+        gain = float(rng.uniform(*GAIN_UV)) if category != "none" else 0.0
+        sign = float(rng.choice([-1.0, 1.0]))
+        latent = {
+            "vision": "scene visual_class (colour x texture) at each cut, per-class tuning",
+            "language": "word content (+1) / function (-1) and standardised letter count at each onset",
+            "multimodal": "scene colour sign (warm +1 / cool -1) x word content sign at each word onset",
+            "none": "",
+        }[category]
+        rows.append(
+            {
+                "subject": subject,
+                "electrode": label,
+                "category": category,
+                "latency_s": latency,
+                "gain": gain,
+                "sign": sign,
+                "tuning": tuning.round(6).tolist(),
+                "latent": latent,
+                "corrupted": label in corrupted,
+                "corruption": corrupted.get(label, ""),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# --- signals ---------------------------------------------------------------------------------------------------------
+def _event_drive(
+    plan: _Trial, truth: pd.Series, scenes: pd.DataFrame, transcript: pd.DataFrame, latents: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Event samples and amplitudes (latent units) driving one electrode's planted response."""
+    if truth["category"] == "vision":
+        cuts, classes = scenes["cut_s"].to_numpy()[1:], scenes["visual_class"].to_numpy()[1:]
+        inside = (cuts >= plan.t0) & (cuts < plan.t1)
+        cuts, classes = cuts[inside], classes[inside]
+        amplitude = 0.5 + truth["sign"] * np.asarray(truth["tuning"])[classes]
+        return plan.clock.to_sample(cuts), amplitude
+    onsets = transcript["start"].to_numpy()
+    inside = (onsets >= plan.t0) & (onsets < plan.t1)
+    content, length = latents["content"][inside], latents["length"][inside]
+    if truth["category"] == "language":
+        amplitude = 0.5 + truth["sign"] * (0.8 * content + 0.6 * length)
+    else:
+        colour = latents["colour"][inside]
+        amplitude = 0.5 + truth["sign"] * (1.2 * colour * content + 0.2 * content + 0.2 * colour)
+    return plan.clock.to_sample(onsets[inside]), amplitude
+
+
+def _write_recording(
+    path: Path,
+    plan: _Trial,
+    raw_labels: list[str],
+    truth: pd.DataFrame,
+    scenes: pd.DataFrame,
+    transcript: pd.DataFrame,
+    latents: dict[str, np.ndarray],
+    seed: int,
+) -> None:
+    """One trial's HDF5 file, channel by channel (each channel is one block, float32 µV)."""
+    n = plan.n_samples
+    common = _signals.colored_noise(n, RATE_HZ, COMMON_RMS_UV, _stable_rng(seed, "common", plan.subject, plan.trial))
+    truth = truth.set_index("electrode")
+    trigger_line = np.zeros(n)
+    pulse = int(TRIGGER_PULSE_S * RATE_HZ)
+    for index in plan.triggers["index"].to_numpy():
+        trigger_line[index : index + pulse] = 5000.0
+    gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+    gcpl.set_obj_track_times(False)
+    with h5py.File(path, "w") as handle:
+        data = h5py.Group(h5py.h5g.create(handle.id, b"data", gcpl=gcpl))
+        for i, raw in enumerate(raw_labels):
+            label = raw.strip("*#")
+            rng = _stable_rng(seed, "channel", plan.subject, plan.trial, label)
+            if label == TRIGGER_CHANNEL:
+                signal = trigger_line + rng.standard_normal(n) * 2.0
+            elif label in NON_NEURAL:
+                signal = rng.uniform(-200, 200) + rng.standard_normal(n) * 5.0
+            else:
+                signal = _neural_channel(n, plan, truth.loc[label], common, scenes, transcript, latents, rng)
+            data.create_dataset(f"electrode_{i}", data=signal.astype(np.float32), track_times=False)
+
+
+def _neural_channel(
+    n: int,
+    plan: _Trial,
+    truth: pd.Series,
+    common: np.ndarray,
+    scenes: pd.DataFrame,
+    transcript: pd.DataFrame,
+    latents: dict[str, np.ndarray],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    signal = _signals.colored_noise(n, RATE_HZ, BACKGROUND_RMS_UV, rng) + common
+    signal += _signals.line_noise(n, RATE_HZ, LINE_HZ, rng.uniform(*LINE_UV), LINE_MAX_HZ, rng)
+    signal += _signals.spikes(n, RATE_HZ, SPIKES_PER_MINUTE, SPIKE_UV, rng)
+    if truth["category"] != "none":
+        samples, amplitude = _event_drive(plan, truth, scenes, transcript, latents)
+        kernel = _signals.gamma_kernel(truth["latency_s"], RATE_HZ)
+        signal += truth["gain"] * _signals.evoked(n, samples, amplitude, kernel)
+        envelope = _signals.evoked(n, samples, np.abs(amplitude), kernel)
+        carrier = _signals.band_noise(n, RATE_HZ, HIGH_GAMMA_BAND_HZ, rng)
+        signal += HIGH_GAMMA_FRACTION * truth["gain"] * envelope * carrier
+    if truth["corruption"]:
+        signal = _signals.corrupt(signal, truth["corruption"], rng)
+    return signal
+
+
+# --- the tree --------------------------------------------------------------------------------------------------------
+def _check_config(replica_cfg: Mapping[str, Any]) -> tuple[float, int, tuple[int, int], float, float, int, bool]:
+    minutes = float(replica_cfg.get("minutes", 8))
+    n_electrodes = int(replica_cfg.get("electrodes_per_subject", 32))
+    height, width = (int(v) for v in replica_cfg.get("frame_size", (64, 96)))
+    fps = float(replica_cfg.get("fps", 24))
+    mean_scene_s = float(replica_cfg.get("mean_scene_s", 4.0))
+    n_corrupted = int(replica_cfg.get("corrupted_per_subject", 2))
+    if minutes <= 0 or fps <= 0 or mean_scene_s <= 0:
+        raise ValueError("replica.minutes, replica.fps and replica.mean_scene_s must be positive; fix config.yaml")
+    if n_corrupted >= n_electrodes:
+        raise ValueError("replica.corrupted_per_subject must be below replica.electrodes_per_subject; fix config.yaml")
+    check_frame_size(height, width)
+    return minutes, n_electrodes, (height, width), fps, mean_scene_s, n_corrupted, bool(replica_cfg.get("plant_null"))
+
+
+def build_replica(root: str | Path, replica_cfg: Mapping[str, Any], recordings: Iterable[Any], seed: int) -> Path:
+    """Build the replica tree at ``root`` atomically (in a temporary sibling, renamed when complete).
+
+    Parameters
+    ----------
+    root
+        Output directory (replaced if it exists).
+    replica_cfg
+        The ``replica`` config section: ``minutes, electrodes_per_subject, frame_size [H, W], fps, mean_scene_s,
+        corrupted_per_subject, plant_null``.
+    recordings
+        ``(subject, trial)`` pairs or ``{"subject", "trial"}`` mappings (Brain Treebank trials known to neuroprobe).
+    seed
+        Master seed: the same arguments give byte-identical files.
+
+    Returns
+    -------
+    Path
+        ``root``.
+    """
+    minutes, n_electrodes, frame_size, fps, mean_scene_s, n_corrupted, plant_null = _check_config(replica_cfg)
+    movies = replica_movies(recordings)
+    plans = [_plan_trial(s, t, m, minutes) for (s, t), m in movies.items()]
+    with store.atomic_path(root) as tmp:
+        _write_tree(
+            tmp, plans, dict(replica_cfg), frame_size, fps, mean_scene_s, n_electrodes, n_corrupted, plant_null, seed
+        )
+    return Path(root)
+
+
+def _write_tree(
+    tmp: Path,
+    plans: list[_Trial],
+    replica_cfg: dict,
+    frame_size: tuple[int, int],
+    fps: float,
+    mean_scene_s: float,
+    n_electrodes: int,
+    n_corrupted: int,
+    plant_null: bool,
+    seed: int,
+) -> None:
+    for folder in [
+        "all_subject_data",
+        "electrode_labels",
+        "localization",
+        "subject_metadata",
+        "subject_timings",
+        "transcripts",
+        "movies",
+        "scene_annotations",
+    ]:
+        (tmp / folder).mkdir(parents=True, exist_ok=True)
+    scenes_of, transcript_of, latents_of = {}, {}, {}
+    for movie in sorted({p.movie for p in plans}):
+        mine = [p for p in plans if p.movie == movie]
+        until = max(p.t1 for p in mine) + MOVIE_TAIL_S
+        n_frames = int(np.ceil(until * fps))
+        if n_frames - 1 > MAX_INDEX:
+            raise ValueError(f"replica: movie {movie} needs {n_frames} frames, more than the frame code carries")
+        scenes = plan_scenes(n_frames, fps, mean_scene_s, _stable_rng(seed, "scenes", movie))
+        transcript = _transcript([_neuroprobe.words_table(p.subject, p.trial) for p in mine], until)
+        content, length = lexical_latents(transcript["text"])
+        scene_at = (
+            np.searchsorted(
+                scenes["start_frame"].to_numpy(), np.floor(transcript["start"].to_numpy() * fps), side="right"
+            )
+            - 1
+        )
+        latents_of[movie] = {"content": content, "length": length, "colour": scenes["colour_sign"].to_numpy()[scene_at]}
+        scenes_of[movie], transcript_of[movie] = scenes, transcript
+        (tmp / "transcripts" / movie).mkdir()
+        transcript.to_csv(tmp / "transcripts" / movie / "features.csv")
+        pd.DataFrame({"cut_s": scenes["cut_s"].to_numpy()[1:].round(6)}).to_csv(
+            tmp / "scene_annotations" / f"{movie}.csv", index=False
+        )
+        render_movie(tmp / "movies" / f"{movie}.mp4", scenes, frame_size, fps)
+        log.info("movie %s: %d frames, %d scenes, %d words", movie, n_frames, len(scenes), len(transcript))
+
+    truth_tables, corrupted_json, labels_of = [], {}, {}
+    for subject in sorted({p.subject for p in plans}, key=lambda s: (len(s), s)):
+        montage = _montage(subject, n_electrodes, _stable_rng(seed, "montage", subject))
+        labels = montage["electrode_label"].tolist()
+        rng = _stable_rng(seed, "corrupted", subject)
+        bad = sorted(rng.choice(len(labels), size=n_corrupted, replace=False).tolist())
+        corrupted = {labels[i]: CORRUPTIONS[k % len(CORRUPTIONS)] for k, i in enumerate(bad)}
+        truth = _ground_truth(subject, labels, corrupted, plant_null, _stable_rng(seed, "truth", subject))
+        truth_tables.append(truth)
+        first_shaft = int((montage["name"] == montage["name"].iloc[0]).sum())
+        raw = [f"{x}*" if k % 7 == 3 else x for k, x in enumerate(labels)]
+        raw = raw[:first_shaft] + NON_NEURAL + raw[first_shaft:] + [TRIGGER_CHANNEL]
+        labels_of[subject] = raw
+        corrupted_json[f"sub_{subject}"] = [f"#{x}" if k == 0 else x for k, x in enumerate(corrupted)]
+        (tmp / "electrode_labels" / f"sub_{subject}").mkdir()
+        (tmp / "electrode_labels" / f"sub_{subject}" / "electrode_labels.json").write_text(json.dumps(raw))
+        (tmp / "localization" / f"sub_{subject}").mkdir()
+        _localization(montage).to_csv(tmp / "localization" / f"sub_{subject}" / "depth-wm.csv", index=False)
+    (tmp / "corrupted_elec.json").write_text(json.dumps(corrupted_json, indent=1))
+    truth_all = pd.concat(truth_tables, ignore_index=True)
+
+    trial_rows = []
+    for plan in plans:
+        stem = f"sub_{plan.subject}_trial{int(plan.trial):03d}"
+        meta = {"filename": f"{plan.movie}.mp4", "title": plan.movie.replace("-", " ").title()}
+        (tmp / "subject_metadata" / f"{stem}_metadata.json").write_text(json.dumps(meta))
+        plan.triggers.to_csv(tmp / "subject_timings" / f"{stem}_timings.csv", index=False)
+        _write_recording(
+            tmp / "all_subject_data" / f"{stem}.h5",
+            plan,
+            labels_of[plan.subject],
+            truth_all[truth_all["subject"] == plan.subject],
+            scenes_of[plan.movie],
+            transcript_of[plan.movie],
+            latents_of[plan.movie],
+            seed,
+        )
+        trial_rows.append(
+            {
+                "subject": plan.subject,
+                "trial": plan.trial,
+                "movie": plan.movie,
+                "window_start_s": plan.t0,
+                "window_stop_s": plan.t1,
+                "sample_offset": plan.sample_offset,
+                "n_samples": plan.n_samples,
+                "pauses_s": plan.breaks_s.round(6).tolist(),
+                "n_words": len(plan.words),
+            }
+        )
+        log.info(
+            "sub %s trial %s: %.0f s recorded, %d words, %d pause(s)",
+            plan.subject,
+            plan.trial,
+            plan.n_samples / RATE_HZ,
+            len(plan.words),
+            len(plan.breaks_s),
+        )
+
+    params = {"replica": replica_cfg, "seed": seed}
+    store.write_parquet(truth_all, tmp / "ground_truth.parquet", params)
+    scenes_all = pd.concat([s.assign(movie=m) for m, s in scenes_of.items()], ignore_index=True)
+    store.write_parquet(scenes_all, tmp / "ground_truth_scenes.parquet", params)
+    store.write_parquet(pd.DataFrame(trial_rows), tmp / "ground_truth_trials.parquet", params)
+    (tmp / "ground_truth.md").write_text(_ground_truth_note(truth_all, plant_null))
+
+
+def _ground_truth_note(truth: pd.DataFrame, plant_null: bool) -> str:
+    counts = truth[~truth["corrupted"]]["category"].value_counts().reindex(CATEGORIES, fill_value=0)
+    return f"""# Planted ground truth of this replica (do not read from analysis rules)
+
+Built by `vlencode.datasets.replica.build_replica`; `plant_null: {str(plant_null).lower()}`.
+Uncorrupted electrodes per category: {", ".join(f"{k} {v}" for k, v in counts.items())};
+{int(truth["corrupted"].sum())} corrupted (listed in `corrupted_elec.json`, category `none`).
+
+Every neural channel = 1/f background ({BACKGROUND_RMS_UV:g} µV RMS) + a component common to all channels
+({COMMON_RMS_UV:g} µV) + 60 Hz line noise and harmonics up to {LINE_MAX_HZ:g} Hz + occasional spikes
+({SPIKES_PER_MINUTE:g}/min) + the planted response. A response is a gamma-shaped broadband bump peaking `latency_s`
+after each event, scaled by `gain` (µV) times an event amplitude, plus a high-gamma ({HIGH_GAMMA_BAND_HZ[0]:g}-
+{HIGH_GAMMA_BAND_HZ[1]:g} Hz) burst with the same envelope at {HIGH_GAMMA_FRACTION:g} x gain. Event samples are the
+ones the timings CSV maps the events to.
+
+- vision: events = scene cuts; amplitude = 0.5 + sign x tuning[visual_class] (tuning: zero-mean, unit-variance
+  over the 4 classes warm/cool x stripes/blobs, the rendered content; see `ground_truth_scenes.parquet`).
+- language: events = word onsets; amplitude = 0.5 + sign x (0.8 content + 0.6 length), content = +1 content word /
+  -1 closed-class word, length = standardised letter count.
+- multimodal: events = word onsets; amplitude = 0.5 + sign x (1.2 colour x content + 0.2 content + 0.2 colour),
+  colour = +1 warm / -1 cool scene on screen at the onset: the interaction dominates either modality alone.
+- none: no response.
+
+Latencies: vision {LATENCY_S["vision"]}, language {LATENCY_S["language"]}, multimodal {LATENCY_S["multimodal"]} s.
+Nothing here comes from a neural network. Laplacian re-referencing subtracts half of each responsive contact's
+signal from its shaft neighbours, so a `none` contact next to a responsive one can show a (sign-flipped) response. `ground_truth_trials.parquet` gives each trial's movie window, the
+`sample_offset` (replica sample = neuroprobe est_idx - sample_offset) and the pauses.
+"""
