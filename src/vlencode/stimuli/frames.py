@@ -1,0 +1,141 @@
+"""The movie frame shown at given movie times, decoded with PyAV in one sequential pass (no seeking).
+
+The frame "at or just after" a time ``t`` is the first frame, in presentation order, whose timestamp (``pts`` times
+the stream's time base, in seconds) is ``>= t - FRAME_TIME_TOLERANCE_S``.  The tolerance absorbs floating-point error
+in times that are meant to be exactly a frame's timestamp (a scene cut), so such a time selects that frame and not the
+next.  A time after the last frame's timestamp but within one frame period of it selects the last frame (it is still on
+screen); a later time is an error, since the events then do not belong to this movie.
+
+Frames may be shrunk on decoding (``max_side``): full-HD frames of a two-hour movie would not fit in memory, and the
+networks resize their inputs to a few hundred pixels anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vlencode.datasets.base import DatasetError
+
+#: Slack, in seconds, when comparing a requested time with a frame's timestamp.
+FRAME_TIME_TOLERANCE_S = 1e-6
+
+
+@dataclass(frozen=True)
+class DecodedFrames:
+    """Distinct frames for a set of requested times.
+
+    ``frames[n, H, W, 3]`` uint8 RGB in time order, ``frame_time_s[n]`` their timestamps, and ``index[k]`` the row of
+    ``frames`` chosen for the k-th requested time.
+    """
+
+    frames: np.ndarray
+    frame_time_s: np.ndarray
+    index: np.ndarray
+
+
+def require_movie(movie_path: str | Path) -> Path:
+    """The movie path, or a one-line error telling the user where to put the missing file."""
+    path = Path(movie_path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: movie file not found; place the movie there (the dataset does not ship movies)")
+    return path
+
+
+@contextmanager
+def open_movie(movie_path: str | Path) -> Iterator[av.container.InputContainer]:
+    """Open a movie for decoding; a missing or unreadable file is a one-line error naming it."""
+    path = require_movie(movie_path)
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as error:
+        raise DatasetError(f"{path}: not a readable movie ({error}); replace the file with an intact copy") from None
+    try:
+        if not container.streams.video:
+            raise DatasetError(f"{path}: the file holds no video stream; replace it with the movie")
+        yield container
+    finally:
+        container.close()
+
+
+def output_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
+    """``(height, width)`` scaled so the longer side is at most ``max_side`` (aspect kept; unchanged when None)."""
+    if max_side is None or max(height, width) <= max_side:
+        return height, width
+    scale = max_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _rgb(frame: av.VideoFrame, max_side: int | None) -> np.ndarray:
+    height, width = output_size(frame.height, frame.width, max_side)
+    if (height, width) == (frame.height, frame.width):
+        return frame.to_ndarray(format="rgb24")
+    return frame.to_ndarray(format="rgb24", height=height, width=width, interpolation="AREA")
+
+
+def decode_frames(movie_path: str | Path, times_s: np.ndarray, max_side: int | None = None) -> DecodedFrames:
+    """Decode the frame at or just after each of ``times_s`` (movie seconds), each distinct frame once.
+
+    Parameters
+    ----------
+    movie_path
+        The movie file.
+    times_s
+        Requested movie times, in any order; several may select the same frame.
+    max_side
+        Shrink frames (area interpolation, aspect kept) so their longer side is at most this many pixels; None keeps
+        the movie's size.
+
+    Returns
+    -------
+    DecodedFrames
+        The distinct frames in time order and, per requested time, the row holding its frame.
+    """
+    path = require_movie(movie_path)
+    times = np.asarray(times_s, dtype=np.float64)
+    order = np.argsort(times, kind="stable")
+    index = np.full(len(times), -1, dtype=np.int64)
+    frames: list[np.ndarray] = []
+    frame_times: list[float] = []
+    next_time = 0
+    last = None
+    with open_movie(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        period = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
+        try:
+            for frame in container.decode(stream):
+                if next_time == len(times):
+                    break
+                if frame.time is None:
+                    raise DatasetError(f"{path}: a video frame has no timestamp; remux the movie (ffmpeg -c copy)")
+                last = frame
+                if times[order[next_time]] - FRAME_TIME_TOLERANCE_S > frame.time:
+                    continue
+                frames.append(_rgb(frame, max_side))
+                frame_times.append(float(frame.time))
+                while next_time < len(times) and times[order[next_time]] - FRAME_TIME_TOLERANCE_S <= frame.time:
+                    index[order[next_time]] = len(frames) - 1
+                    next_time += 1
+        except av.FFmpegError as error:
+            raise DatasetError(f"{path}: decoding failed ({error}); replace the file with an intact copy") from None
+        if next_time < len(times):
+            late = times[order[next_time:]]
+            if last is None or late[-1] - FRAME_TIME_TOLERANCE_S > last.time + period:
+                end = "no frames" if last is None else f"its last frame is at {last.time:.3f} s"
+                raise DatasetError(
+                    f"{path}: {len(late)} requested times reach {late[-1]:.3f} s but {end}; "
+                    "the events do not belong to this movie file"
+                )
+            if not frame_times or frame_times[-1] != float(last.time):
+                frames.append(_rgb(last, max_side))
+                frame_times.append(float(last.time))
+            index[order[next_time:]] = len(frames) - 1
+    if not frames:
+        return DecodedFrames(np.zeros((0, 0, 0, 3), np.uint8), np.zeros(0), index)
+    return DecodedFrames(np.stack(frames), np.asarray(frame_times, dtype=np.float64), index)
