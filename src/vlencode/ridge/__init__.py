@@ -1,0 +1,33 @@
+"""The ridge engine: cross-validated multi-target ridge regression with intercept, on CPU or CUDA (torch).
+
+Plain functions on arrays (no Snakemake, no files).  One eigendecomposition per fold (of ``X'X``, or of ``XX'`` when a
+fold has fewer training samples than features), every alpha evaluated at once, targets processed in batches whose size
+a planner derives from the available memory.  The score is Pearson r per target.
+
+Public API
+----------
+cross_validated_ridge
+    Per fold and target: the alpha with the best validation r, the validation and test r at that alpha and the
+    out-of-fold predictions.
+banded_ridge_cv
+    The same with one regularisation per feature space (random search over the simplex of space weights).
+ridge_coefficients
+    Coefficients and intercept of one ridge fit, for reference checks and refits.
+plan_targets_batch, available_memory_bytes
+    The memory planner behind ``targets_batch=None``.
+"""
+
+from vlencode.ridge.banded import banded_ridge_cv, band_weight_candidates
+from vlencode.ridge.coefficients import ridge_coefficients
+from vlencode.ridge.cv import RidgeCVResult, cross_validated_ridge
+from vlencode.ridge.memory import available_memory_bytes, plan_targets_batch
+
+__all__ = [
+    "RidgeCVResult",
+    "available_memory_bytes",
+    "band_weight_candidates",
+    "banded_ridge_cv",
+    "cross_validated_ridge",
+    "plan_targets_batch",
+    "ridge_coefficients",
+]

@@ -1,0 +1,77 @@
+"""Ridge coefficients and intercept of one fit, from the same decomposition the cross-validation uses."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vlencode.ridge.cv import check_array
+from vlencode.ridge.decomposition import decompose
+from vlencode.ridge.memory import resolve_device, torch_threads
+
+
+def ridge_coefficients(
+    X: np.ndarray,
+    Y: np.ndarray,
+    alpha: float | np.ndarray,
+    *,
+    standardize: bool = False,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float64,
+    targets_batch: int | None = None,
+    n_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge regression with intercept on all rows: ``min ||Y - X W - b||^2 + alpha ||W||^2``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Design.
+    Y : array of shape (n_samples, n_targets)
+        Targets.
+    alpha : float or array of shape (n_targets,)
+        Positive penalty, shared or one per target (a refit at each target's chosen alpha).
+    standardize : bool
+        Penalise the coefficients of the standardised design (training std, population); the coefficients
+        returned still apply to the unscaled ``X``.  A constant column gets coefficient 0.
+    device : str or torch.device
+        ``"cpu"`` (default), ``"cuda[:N]"`` or ``"auto"``.
+    dtype : torch.dtype
+        Compute dtype of the products; float64 by default (reference checks), float32 for fast refits.
+    targets_batch : int or None
+        Targets per batch (None: all at once).
+    n_threads : int or None
+        torch intra-op threads for this call; None keeps torch's setting.
+
+    Returns
+    -------
+    coef : numpy.ndarray
+        ``[n_features, n_targets]`` in the dtype of ``dtype``, so that ``X @ coef + intercept`` predicts ``Y``.
+    intercept : numpy.ndarray
+        ``[n_targets]``.
+    """
+    X = check_array("X", X, "features")
+    Y = check_array("Y", Y, "targets")
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"ridge X has {X.shape[0]} rows but Y has {Y.shape[0]}; they must describe the same events")
+    n_targets = Y.shape[1]
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n_targets,)).copy()
+    if not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):
+        raise ValueError("ridge alpha must be finite and > 0")
+    targets_batch = targets_batch or n_targets
+    device = resolve_device(device)
+    coef = np.empty((X.shape[1], n_targets), dtype=torch.empty((), dtype=dtype).numpy().dtype)
+    intercept = np.empty(n_targets, dtype=coef.dtype)
+    with torch_threads(n_threads), torch.no_grad():
+        X_device = torch.as_tensor(X, device=device)
+        decomposition = decompose(X_device, standardize=standardize, dtype=dtype)
+        for start in range(0, n_targets, targets_batch):
+            batch = slice(start, min(start + targets_batch, n_targets))
+            y = torch.from_numpy(np.ascontiguousarray(Y[:, batch])).to(device=device, dtype=dtype)
+            y_mean = y.mean(0)
+            z = decomposition.train_basis.T @ (y - y_mean)
+            shrink = 1.0 / (decomposition.eigenvalues[:, None] + torch.as_tensor(alpha[batch], device=device)[None, :])
+            weights = (decomposition.feature_basis @ (z * shrink.to(dtype))) * decomposition.scale[:, None].to(dtype)
+            coef[:, batch] = weights.cpu().numpy()
+            intercept[batch] = (y_mean - decomposition.mean.to(dtype) @ weights).cpu().numpy()
+    return coef, intercept

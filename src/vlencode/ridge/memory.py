@@ -1,0 +1,152 @@
+"""Where the ridge engine computes and how many targets it processes at once.
+
+The engine keeps the design, its per-fold decompositions and one batch of targets on the device.  The decompositions
+are a fixed cost; every target of a batch adds a column to the target matrices, the projected targets and the
+predictions.  :func:`plan_targets_batch` turns a memory budget into the largest batch that fits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+#: Share of the memory reported free that the planner takes when no budget is given: the rest is left to allocator
+#: fragmentation, other processes and the caller's own arrays (the result lives in host memory outside the budget).
+AVAILABLE_SHARE = 0.5
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """The torch device to compute on.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns
+    -------
+    torch.device
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"ridge device {device!r} requested but CUDA is not available; use device='auto' or 'cpu'")
+    return resolved
+
+
+def available_memory_bytes(device: torch.device) -> int:
+    """Memory free on ``device``: ``torch.cuda.mem_get_info`` on CUDA, ``MemAvailable`` of /proc/meminfo on CPU.
+
+    Parameters
+    ----------
+    device : torch.device
+
+    Returns
+    -------
+    int
+        Free bytes.
+    """
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError("/proc/meminfo has no MemAvailable line; pass memory_gb or targets_batch to the ridge engine")
+
+
+def fixed_bytes(n_samples: int, n_features: int, fold_shapes: list[tuple[int, int, int]], itemsize: int) -> int:
+    """Bytes the engine holds whatever the batch: the design and every fold's decomposition.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+        Shape of the design.
+    fold_shapes : list of (n_train, n_held, rank)
+        Per fold: training rows, held-out rows (validation + test) and the rank of its decomposition.
+    itemsize : int
+        Bytes per element of the compute dtype.
+
+    Returns
+    -------
+    int
+    """
+    design = n_samples * n_features * 8
+    decompositions = sum((n_train + n_held + n_features) * rank for n_train, n_held, rank in fold_shapes) * itemsize
+    # The float64 Gram matrix, its eigenvectors and the float64 copy of one training fold exist during decomposition.
+    largest_gram = max(max(rank, n_features) ** 2 * 3 + n_train * n_features for n_train, _, rank in fold_shapes) * 8
+    return design + decompositions + largest_gram
+
+
+def bytes_per_target(n_samples: int, n_held: int, rank: int, n_alphas: int, itemsize: int) -> int:
+    """Bytes one more target adds to a batch.
+
+    Counts the target column on the device and its centred copy (plus a contiguous host copy when the batch is a
+    strided slice of a float32 array), per fold the projected targets and their products with the validation
+    projection, the chosen-alpha weights, the prediction buffers and centred copies of the held-out targets, and the
+    per-alpha scores.
+
+    Parameters
+    ----------
+    n_samples, n_held, rank, n_alphas : int
+        Events, the largest held-out set of a fold, the largest decomposition rank and the number of alphas.
+    itemsize : int
+        Bytes per element of the compute dtype.
+
+    Returns
+    -------
+    int
+    """
+    return (2 * n_samples + 5 * n_held + 7 * rank + 3 * n_alphas) * itemsize + n_samples * 4
+
+
+def plan_targets_batch(
+    n_targets: int, per_target: int, fixed: int, budget_bytes: int | None, device: torch.device
+) -> int:
+    """The largest number of targets per batch whose working memory fits the budget.
+
+    Parameters
+    ----------
+    n_targets : int
+        Targets in the problem (the batch never exceeds it).
+    per_target : int
+        Bytes per target, from :func:`bytes_per_target`.
+    fixed : int
+        Bytes held whatever the batch, from :func:`fixed_bytes`.
+    budget_bytes : int or None
+        Memory the engine may use; None takes :data:`AVAILABLE_SHARE` of :func:`available_memory_bytes`.
+    device : torch.device
+        Where the engine computes (for the default budget).
+
+    Returns
+    -------
+    int
+        Targets per batch, between 1 and ``n_targets``.
+    """
+    if budget_bytes is None:
+        budget_bytes = int(available_memory_bytes(device) * AVAILABLE_SHARE)
+    room = budget_bytes - fixed
+    if room < per_target:
+        raise ValueError(
+            f"ridge needs {(fixed + per_target) / 2**30:.2f} GiB for the design, its decompositions and one target "
+            f"but the budget is {budget_bytes / 2**30:.2f} GiB; raise memory_gb or free memory on {device}"
+        )
+    return max(1, min(n_targets, room // per_target))
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Run the block with ``n_threads`` intra-op torch threads (None: leave torch's setting), restoring it after."""
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

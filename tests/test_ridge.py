@@ -1,0 +1,284 @@
+"""The ridge engine against scikit-learn and against itself (paths, batches, devices, repeated runs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import Ridge
+
+from vlencode.ridge import (
+    band_weight_candidates,
+    banded_ridge_cv,
+    cross_validated_ridge,
+    plan_targets_batch,
+    ridge_coefficients,
+)
+from vlencode.ridge.decomposition import decompose
+
+ALPHAS = np.logspace(-1, 5, 7)
+
+
+def make_problem(n_samples: int, n_features: int, n_targets: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Features with offsets and unequal scales; targets a noisy linear read-out of them plus offsets."""
+    rng = np.random.default_rng(seed)
+    scale, offset = rng.uniform(0.5, 3.0, n_features), rng.uniform(-2, 2, n_features)
+    X = rng.standard_normal((n_samples, n_features)) * scale + offset
+    weights = rng.standard_normal((n_features, n_targets)) * (rng.random(n_targets) < 0.8)
+    Y = X @ weights / np.sqrt(n_features) + rng.standard_normal((n_samples, n_targets)) * rng.uniform(0.3, 3, n_targets)
+    return X.astype(np.float32), (Y + rng.uniform(-5, 5, n_targets)).astype(np.float32)
+
+
+def contiguous_splits(
+    n_samples: int, n_folds: int = 5, order: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """KFold without shuffling (over ``order`` when given); the held-out fold's first half validates, its second
+    half tests."""
+    order = np.arange(n_samples) if order is None else order
+    splits = []
+    for held in np.array_split(order, n_folds):
+        half = len(held) // 2
+        splits.append((order[~np.isin(order, held)], held[:half], held[half:]))
+    return splits
+
+
+def corr(a: np.ndarray, b: np.ndarray) -> float:
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+@pytest.mark.parametrize(("n_samples", "n_features"), [(80, 12), (25, 60)])
+@pytest.mark.parametrize("standardize", [False, True])
+def test_coefficients_equal_sklearn_ridge(n_samples, n_features, standardize):
+    X, Y = make_problem(n_samples, n_features, 4)
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    scale = X64.std(0) if standardize else np.ones(n_features)
+    reference = Ridge(alpha=3.0, fit_intercept=True).fit(X64 / scale, Y64)
+    coef, intercept = ridge_coefficients(X, Y, 3.0, standardize=standardize)
+    np.testing.assert_allclose(coef, reference.coef_.T / scale[:, None], rtol=1e-5, atol=1e-5 * np.abs(coef).max())
+    np.testing.assert_allclose(intercept, reference.intercept_, rtol=1e-5)
+
+
+def test_coefficients_take_one_alpha_per_target():
+    X, Y = make_problem(50, 8, 3)
+    alphas = np.array([0.1, 10.0, 1000.0])
+    coef, intercept = ridge_coefficients(X, Y, alphas)
+    for j, alpha in enumerate(alphas):
+        reference = Ridge(alpha=alpha).fit(X.astype(np.float64), Y[:, j].astype(np.float64))
+        np.testing.assert_allclose(coef[:, j], reference.coef_, rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(intercept[j], reference.intercept_, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("n_samples", "n_features", "shuffled"), [(100, 10, False), (40, 45, False), (100, 10, True)])
+def test_fold_scores_equal_a_naive_loop_over_alphas(n_samples, n_features, shuffled):
+    X, Y = make_problem(n_samples, n_features, 6)
+    Y[:, 2] = 1.5  # constant target: r is 0, not NaN
+    # Shuffled folds scatter the training rows over many runs, so the engine gathers them instead of using views.
+    order = np.random.default_rng(2).permutation(n_samples) if shuffled else None
+    splits = contiguous_splits(n_samples, order=order)
+    result = cross_validated_ridge(X, Y, splits, ALPHAS, dtype=torch.float64, return_all_alphas=True, device="cpu")
+    expected_prediction = np.full(Y.shape, np.nan)
+    for k, (train, val, test) in enumerate(splits):
+        mean, std = X[train].astype(np.float64).mean(0), X[train].astype(np.float64).std(0)
+        scaled = (X.astype(np.float64) - mean) / std
+        models = [Ridge(alpha=alpha).fit(scaled[train], Y[train].astype(np.float64)) for alpha in ALPHAS]
+        val_r = np.array([[corr(m.predict(scaled[val])[:, j], Y[val, j]) for j in range(6)] for m in models])
+        np.testing.assert_allclose(result.val_r_all[k], val_r, atol=1e-5)
+        best = val_r.argmax(0)
+        np.testing.assert_array_equal(result.best_alpha[k], ALPHAS[best])
+        for j in range(6):
+            model = models[best[j]]
+            expected_prediction[val, j] = model.predict(scaled[val])[:, j]
+            expected_prediction[test, j] = model.predict(scaled[test])[:, j]
+            assert result.val_r[k, j] == pytest.approx(val_r[best[j], j], abs=1e-5)
+            assert result.test_r[k, j] == pytest.approx(corr(expected_prediction[test, j], Y[test, j]), abs=1e-5)
+    np.testing.assert_allclose(result.prediction, expected_prediction, rtol=1e-5, atol=1e-5)
+    assert np.all(result.val_r[:, 2] == 0) and np.all(result.test_r[:, 2] == 0)
+
+
+def test_float32_products_stay_close_to_float64():
+    X, Y = make_problem(300, 40, 20)
+    splits = contiguous_splits(300)
+    single = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu")
+    double = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", dtype=torch.float64)
+    np.testing.assert_allclose(single.val_r, double.val_r, atol=1e-5)
+    np.testing.assert_allclose(single.test_r, double.test_r, atol=1e-5)
+    assert (single.best_alpha == double.best_alpha).mean() >= 0.99
+
+
+@pytest.mark.parametrize(("n_samples", "n_features"), [(90, 12), (30, 50)])
+def test_dual_path_equals_primal_path(n_samples, n_features):
+    X, Y = make_problem(n_samples, n_features, 5)
+    splits = contiguous_splits(n_samples)
+    kwargs = dict(dtype=torch.float64, device="cpu", return_all_alphas=True)
+    primal = cross_validated_ridge(X, Y, splits, ALPHAS, solver="primal", **kwargs)
+    dual = cross_validated_ridge(X, Y, splits, ALPHAS, solver="dual", **kwargs)
+    assert set(primal.solver) == {"primal"} and set(dual.solver) == {"dual"}
+    np.testing.assert_allclose(primal.val_r_all, dual.val_r_all, atol=1e-8)
+    np.testing.assert_allclose(primal.prediction, dual.prediction, rtol=1e-6, atol=1e-6)
+    automatic = cross_validated_ridge(X, Y, splits, ALPHAS, **kwargs)
+    assert set(automatic.solver) == {"primal" if n_samples * 4 // 5 >= n_features else "dual"}
+
+
+def test_decomposition_weights_agree_between_paths():
+    X, _ = make_problem(40, 40, 1)
+    x = torch.as_tensor(X[:39], dtype=torch.float64)
+    y = torch.randn(39, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    weights = []
+    for solver in ("primal", "dual"):
+        fold = decompose(x, standardize=True, dtype=torch.float64, solver=solver)
+        z = fold.train_basis.T @ (y - y.mean(0))
+        weights.append(fold.feature_basis @ (fold.shrinkage(torch.tensor([2.0]))[0][:, None] * z))
+    torch.testing.assert_close(weights[0], weights[1], rtol=1e-9, atol=1e-10)
+
+
+def test_same_inputs_give_identical_outputs():
+    X, Y = make_problem(150, 20, 9)
+    splits = contiguous_splits(150)
+    first = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", return_all_alphas=True)
+    second = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", return_all_alphas=True)
+    for name in ("best_alpha", "val_r", "test_r", "prediction", "val_r_all"):
+        assert getattr(first, name).tobytes() == getattr(second, name).tobytes(), name
+
+
+def test_target_batches_do_not_change_results():
+    X, Y = make_problem(150, 20, 30)
+    splits = contiguous_splits(150)
+    whole = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu")
+    batched = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", targets_batch=7)
+    assert whole.targets_batch == 30 and batched.targets_batch == 7
+    np.testing.assert_array_equal(whole.best_alpha, batched.best_alpha)
+    np.testing.assert_allclose(whole.val_r, batched.val_r, atol=1e-6)
+    np.testing.assert_allclose(whole.test_r, batched.test_r, atol=1e-6)
+    np.testing.assert_allclose(whole.prediction, batched.prediction, rtol=1e-5, atol=1e-5)
+
+
+def test_planner_batches_follow_the_memory_budget():
+    X, Y = make_problem(150, 20, 40)
+    splits = contiguous_splits(150)
+    tight = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", memory_gb=0.00014)
+    roomy = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", memory_gb=1.0)
+    assert 1 <= tight.targets_batch < 40 and roomy.targets_batch == 40
+    np.testing.assert_allclose(tight.val_r, roomy.val_r, atol=1e-6)
+    assert plan_targets_batch(1000, 100, 500, 10_500, torch.device("cpu")) == 100
+    with pytest.raises(ValueError, match="raise memory_gb"):
+        plan_targets_batch(1000, 100, 500, 550, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("name", ["X", "Y"])
+def test_nan_inputs_raise_one_line_errors(name):
+    X, Y = make_problem(60, 5, 3)
+    (X if name == "X" else Y)[[1, 4, 9], 0] = np.nan
+    with pytest.raises(ValueError, match=rf"^ridge {name} holds 3 NaN values [^\n]*$"):
+        cross_validated_ridge(X, Y, contiguous_splits(60), ALPHAS, device="cpu")
+
+
+def test_malformed_splits_and_alphas_raise():
+    X, Y = make_problem(60, 5, 3)
+    splits = contiguous_splits(60)
+    overlapping = [(np.arange(30, 60), np.arange(0, 10), np.arange(10, 20)), (np.arange(30, 60), np.arange(5, 15), [])]
+    with pytest.raises(ValueError, match="held out by fold 0"):
+        cross_validated_ridge(X, Y, overlapping, ALPHAS, device="cpu")
+    with pytest.raises(ValueError, match="disjoint"):
+        cross_validated_ridge(X, Y, [(np.arange(40), np.arange(30, 50), np.arange(50, 60))], ALPHAS, device="cpu")
+    with pytest.raises(ValueError, match="alphas must be finite and > 0"):
+        cross_validated_ridge(X, Y, splits, [0.0, 1.0], device="cpu")
+
+
+@pytest.mark.parametrize("gap", [0, 3])
+def test_target_constant_on_a_folds_training_rows_scores_zero(gap):
+    X, Y = make_problem(100, 6, 3)
+    Y[:80, 1] = 2.0  # varies only in the last fold's held-out rows
+    splits = contiguous_splits(100)
+    # A gap drops the training rows next to the held-out ones, so training rows are no longer all the others.
+    splits = [(train[np.abs(train - val[0]) > gap], val, test) for train, val, test in splits]
+    result = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu")
+    assert result.val_r[4, 1] == 0 and result.test_r[4, 1] == 0
+    assert np.all(result.val_r[:4, 1] == 0)  # constant over those folds' validation rows too
+    assert np.all(np.abs(result.val_r[:, [0, 2]]) > 0)
+
+
+def test_constant_feature_is_ignored_when_standardising():
+    X, Y = make_problem(100, 6, 4)
+    with_constant = np.column_stack([X, np.full(100, 7.0, dtype=np.float32)])
+    splits = contiguous_splits(100)
+    plain = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", dtype=torch.float64)
+    padded = cross_validated_ridge(with_constant, Y, splits, ALPHAS, device="cpu", dtype=torch.float64)
+    np.testing.assert_allclose(padded.val_r, plain.val_r, atol=1e-10)
+    np.testing.assert_allclose(padded.prediction, plain.prediction, atol=1e-8)
+
+
+def test_fold_without_test_rows_scores_validation_only():
+    X, Y = make_problem(100, 6, 4)
+    splits = [
+        (train, np.concatenate([val, test]), np.array([], dtype=int)) for train, val, test in contiguous_splits(100)
+    ]
+    result = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu")
+    assert np.isnan(result.test_r).all() and np.isfinite(result.val_r).all()
+    assert np.isfinite(result.prediction).all()
+
+
+def test_scores_without_predictions_are_unchanged():
+    X, Y = make_problem(100, 6, 4)
+    splits = contiguous_splits(100)
+    with_predictions = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu")
+    without = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", return_predictions=False)
+    assert without.prediction is None
+    np.testing.assert_array_equal(without.val_r, with_predictions.val_r)
+    np.testing.assert_array_equal(without.test_r, with_predictions.test_r)
+
+
+def test_band_weight_candidates_start_uniform_then_single_bands():
+    candidates = band_weight_candidates(3, 5, seed=4)
+    np.testing.assert_allclose(candidates[0], [1 / 3] * 3)
+    np.testing.assert_array_equal(candidates[1:4], np.eye(3))
+    np.testing.assert_allclose(candidates.sum(1), 1.0)
+    assert candidates.shape == (9, 3)
+    np.testing.assert_array_equal(candidates, band_weight_candidates(3, 5, seed=4))
+    assert not np.array_equal(candidates, band_weight_candidates(3, 5, seed=5))
+    np.testing.assert_array_equal(band_weight_candidates(1, 20, seed=0), [[1.0]])
+
+
+def test_banded_ridge_with_one_space_equals_plain_ridge():
+    X, Y = make_problem(120, 10, 8)
+    splits = contiguous_splits(120)
+    plain = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu")
+    banded = banded_ridge_cv([X], Y, splits, ALPHAS, n_iter=5, seed=3, device="cpu")
+    for name in ("best_alpha", "val_r", "test_r", "prediction"):
+        np.testing.assert_array_equal(getattr(banded, name), getattr(plain, name), err_msg=name)
+    assert banded.band_weights is None
+
+
+def test_banded_ridge_weights_the_informative_space():
+    rng = np.random.default_rng(5)
+    signal = rng.standard_normal((200, 5)).astype(np.float32)
+    noise = rng.standard_normal((200, 40)).astype(np.float32)
+    Y = (signal @ rng.standard_normal((5, 6)) + 0.5 * rng.standard_normal((200, 6))).astype(np.float32)
+    splits = contiguous_splits(200)
+    banded = banded_ridge_cv([signal, noise], Y, splits, ALPHAS, n_iter=10, seed=0, device="cpu")
+    plain = cross_validated_ridge(np.column_stack([signal, noise]), Y, splits, ALPHAS, device="cpu")
+    assert banded.band_weights.shape == (5, 6, 2)
+    np.testing.assert_allclose(banded.band_weights.sum(-1), 1.0, rtol=1e-6)
+    assert banded.band_weights[..., 0].mean() > 0.7
+    assert banded.val_r.mean() > plain.val_r.mean()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    X, Y = make_problem(400, 60, 50)
+    splits = contiguous_splits(400)
+    cpu = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", return_all_alphas=True)
+    cuda = cross_validated_ridge(X, Y, splits, ALPHAS, device="cuda", return_all_alphas=True)
+    np.testing.assert_allclose(cuda.val_r_all, cpu.val_r_all, atol=1e-4)
+    np.testing.assert_allclose(cuda.test_r, cpu.test_r, atol=1e-4)
+    np.testing.assert_allclose(cuda.prediction, cpu.prediction, rtol=1e-3, atol=1e-3)
+    assert (cuda.best_alpha == cpu.best_alpha).mean() >= 0.99
+    banded_cpu = banded_ridge_cv([X[:, :20], X[:, 20:]], Y, splits, ALPHAS, n_iter=4, device="cpu")
+    banded_cuda = banded_ridge_cv([X[:, :20], X[:, 20:]], Y, splits, ALPHAS, n_iter=4, device="cuda")
+    np.testing.assert_allclose(banded_cuda.val_r, banded_cpu.val_r, atol=1e-4)
+    coef_cpu, intercept_cpu = ridge_coefficients(X, Y, 10.0)
+    coef_cuda, intercept_cuda = ridge_coefficients(X, Y, 10.0, device="cuda")
+    np.testing.assert_allclose(coef_cuda, coef_cpu, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(intercept_cuda, intercept_cpu, rtol=1e-8)
