@@ -3,24 +3,29 @@
 
 rule resamples:
     input:
-        events=lambda wc: [
+        epochs=lambda wc: [
             f"results/epochs/sub-{wc.subject}_trial-{t}.zarr"
             for t in trials_of(wc.subject)
         ],
     output:
         directory("results/encoding/sub-{subject}/resamples.zarr"),
-    params:
-        cfg=narrowed("bootstrap", "encoding"),
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     log:
         "logs/resamples/sub-{subject}.log",
     benchmark:
         "results/benchmarks/resamples/sub-{subject}.tsv"
     conda:
         "../envs/vlencode.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        cfg={
+            "seed": config["seed"],
+            "n_resamples": config["bootstrap"].get("n_resamples", 1000),
+            "alignments": config["encoding"].get("alignments", ["word", "scene"]),
+        },
+        trials=lambda wc: trials_of(wc.subject),
     script:
         "../workflow/scripts/resamples.py"
 
@@ -35,9 +40,6 @@ rule fit:
             f"results/events/sub-{wc.subject}_trial-{t}.parquet"
             for t in trials_of(wc.subject)
         ],
-        stimuli=lambda wc: [
-            f"results/stimuli/movie-{m}.parquet" for m in movies_of_subject(wc.subject)
-        ],
         features=lambda wc: [
             f"results/features/model-{wc.model}/movie-{m}.zarr"
             for m in movies_of_subject(wc.subject)
@@ -45,20 +47,22 @@ rule fit:
         resamples="results/encoding/sub-{subject}/resamples.zarr",
     output:
         directory("results/encoding/sub-{subject}/model-{model}.zarr"),
-    params:
-        cfg=narrowed("encoding", "bootstrap", "device"),
-        model=lambda wc: MODELS[wc.model].as_dict(),
-    threads: workflow.cores
-    resources:
-        mem_mb=12000,
-        runtime=120,
-        gpu=1 if USE_GPU else 0,
     log:
         "logs/fit/sub-{subject}_model-{model}.log",
     benchmark:
         "results/benchmarks/fit/sub-{subject}_model-{model}.tsv"
     conda:
         "../envs/vlencode.yaml"
+    threads: workflow.cores
+    resources:
+        mem_mb=12000,
+        runtime=120,
+        gpu=1 if USE_GPU else 0,
+    params:
+        cfg=narrowed("encoding", "bootstrap", "device"),
+        model=lambda wc: MODELS[wc.model].as_dict(),
+        trials=lambda wc: trials_of(wc.subject),
+        movies=lambda wc: movies_of_subject(wc.subject),
     script:
         "../workflow/scripts/fit.py"
 
@@ -72,15 +76,15 @@ rule scores:
         ),
     output:
         "results/encoding/scores.parquet",
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
     log:
         "logs/scores/scores.log",
     benchmark:
         "results/benchmarks/scores.tsv"
     conda:
         "../envs/vlencode.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
     script:
         "../workflow/scripts/scores.py"

@@ -1,0 +1,400 @@
+"""The encoding protocol: folds, layer choice, inputs in the contract formats, the fit store and the scores table."""
+
+import logging
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import KFold
+
+from vlencode import bootstrap, encoding
+from vlencode.store import atomic_zarr, content_sha256, open_zarr, parquet_provenance, read_parquet, write_parquet
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+
+ENCODING = {
+    "alignments": ["word", "scene"],
+    "n_folds": 5,
+    "alphas": {"log10_min": -1, "log10_max": 5, "n": 7},
+    "layer_selection": "validation",
+    "banded": {"n_iter": 3},
+    "memory_gb": "auto",
+}
+BOOTSTRAP = {"protocol": "fast", "n_resamples": 20, "ci": 0.95}
+N_ELECTRODES, N_BINS, DIM = 4, 3, 6
+INFORMATIVE = [0, 1]  # electrodes driven by the planted layer; the others are noise
+
+
+# --- folds and layer choice -------------------------------------------------------------------------------------------
+
+
+def test_one_trial_is_kfold_then_half_split():
+    splits = encoding.contiguous_splits(["0"] * 53, 5)
+    for (train, val, test), (kf_train, kf_held) in zip(splits, KFold(5).split(np.zeros(53))):
+        assert np.array_equal(train, kf_train)
+        half = (len(kf_held) + 1) // 2
+        assert np.array_equal(val, kf_held[:half]) and np.array_equal(test, kf_held[half:])
+
+
+def test_folds_are_contiguous_within_trials_and_cover_every_event_once():
+    trial = np.array(["3"] * 23 + ["0"] * 41 + ["7"] * 12)
+    splits = encoding.contiguous_splits(trial, 4)
+    held = np.concatenate([np.r_[val, test] for _, val, test in splits])
+    assert np.array_equal(np.sort(held), np.arange(len(trial)))
+    for train, val, test in splits:
+        assert not set(train) & set(val) | set(test) & set(train)
+        assert np.array_equal(np.sort(np.r_[train, val, test]), np.arange(len(trial)))
+        for name in np.unique(trial):
+            block = np.sort(np.r_[val, test][trial[np.r_[val, test]] == name])
+            assert np.array_equal(block, np.arange(block[0], block[-1] + 1))  # one run: no gap, no other trial
+            in_trial_val = val[trial[val] == name]
+            assert in_trial_val.max() < test[trial[test] == name].min()  # validation first, then test
+
+
+def test_splits_reject_interleaved_trials_and_too_few_events():
+    with pytest.raises(ValueError, match="not contiguous"):
+        encoding.contiguous_splits(["0", "0", "1", "0"] * 5, 2)
+    with pytest.raises(ValueError, match=r"sub-1 scene events: 17 events .* 5 folds need at least 2") as error:
+        encoding.contiguous_splits(["0"] * 17, 5, "sub-1 scene events")
+    assert "\n" not in str(error.value)
+
+
+def test_select_layer():
+    scores = {"a": 0.1, "b": 0.3, "c": 0.3, "d": float("nan")}
+    assert encoding.select_layer(scores, "validation") == "b"
+    assert encoding.select_layer(scores, "last") == "d"
+    with pytest.raises(ValueError, match="layer_selection"):
+        encoding.select_layer(scores, "best")
+
+
+# --- small synthetic stores in the contract formats -------------------------------------------------------------------
+
+
+def _string_array(group, name, values):
+    group.create_array(name, shape=(len(values),), dtype=str)[:] = np.asarray(values, dtype=str)
+
+
+def _write_tree(root, *, seed=0, n_events=(70, 60), concat=False, nan_in=None, drop_stimuli=0, extra_electrode=False):
+    """Two trials of subject "1" (movies m0, m1), both alignments, and one model's features stores.
+
+    Layer ``l1`` is the planted one: responses of electrodes 0-1 are linear in it; ``l0`` and ``l2`` are noise.
+    Each movie has fewer stimuli than events, so events share stimuli as words of one frame do.
+    """
+    rng = np.random.default_rng(seed)
+    bins = np.array([-0.1, 0.0, 0.1])
+    weights = rng.standard_normal((DIM, N_ELECTRODES * N_BINS))
+    paths = {"epochs": [], "events": [], "features": {}, "trials": ["0", "1"]}
+    for trial, (movie, n) in enumerate(zip(["m0", "m1"], n_events)):
+        n_stimuli = n - 10
+        stimulus = np.array([f"{movie}-s{i:03d}" for i in range(n_stimuli)])
+        layers = {name: rng.standard_normal((n_stimuli, DIM)).astype(np.float32) for name in ("l0", "l1", "l2")}
+        kept = slice(drop_stimuli, None)
+        features = root / f"features/movie-{movie}.zarr"
+        with atomic_zarr(features) as group:
+            group.attrs.update(model="toy", family="vision", init="trained", seed=None, layers=["l0", "l1", "l2"])
+            _string_array(group, "stimulus_id", stimulus[kept])
+            for name, values in layers.items():
+                if nan_in == "features" and name == "l1" and movie == "m1":
+                    values = values.copy()
+                    values[3, 2] = np.nan
+                group.create_array(f"layers/{name}", data=values[kept])
+            if concat:
+                group.attrs.update(layers=["concat"], bands=[["l0", 0, DIM], ["l1", DIM, 2 * DIM]])
+                group.create_array("layers/concat", data=np.hstack([layers["l0"], layers["l1"]])[kept])
+        paths["features"][movie] = features
+        rows, groups = [], {}
+        for alignment in ("word", "scene"):
+            shown = np.sort(rng.integers(0, n_stimuli, n))
+            signal = layers["l1"][shown] @ weights
+            noise = rng.standard_normal(signal.shape)
+            response = (0.8 * signal * np.isin(np.arange(N_ELECTRODES), INFORMATIVE).repeat(N_BINS) + noise)
+            response = response.reshape(n, N_ELECTRODES, N_BINS).astype(np.float32)
+            if nan_in == "responses" and trial == 1:
+                response[5, 0, 0] = np.nan
+            ids = [f"{alignment}-{i}" for i in range(n)]
+            groups[alignment] = (ids, response)
+            rows += [
+                {"event_id": ids[i], "alignment": alignment, "movie": movie, "trial": str(trial),
+                 "onset_s": float(i), "sample": 200 * i, "stimulus_id": stimulus[shown[i]], "word": "w",
+                 "text": "t", "sentence_idx": i, "valid": True, "frame_time_s": float(i)}
+                for i in range(n)
+            ]  # fmt: skip
+        rows.append(dict(rows[0], event_id="invalid-0", valid=False, stimulus_id="nowhere"))
+        events = root / f"events/sub-1_trial-{trial}.parquet"
+        write_parquet(pd.DataFrame(rows), events)
+        epochs = root / f"epochs/sub-1_trial-{trial}.zarr"
+        labels = [f"E{e}" for e in range(N_ELECTRODES)]
+        with atomic_zarr(epochs) as group:
+            group.create_array("bin_time_s", data=bins)
+            if extra_electrode and trial == 1:
+                labels = labels + ["X9"]
+            _string_array(group, "electrode", labels)
+            for alignment, (ids, response) in groups.items():
+                if extra_electrode and trial == 1:
+                    response = np.concatenate([response, response[:, :1]], axis=1)
+                group.create_array(f"{alignment}/response", data=response)
+                _string_array(group[alignment], "event_id", ids)
+        paths["epochs"].append(epochs)
+        paths["events"].append(events)
+    return paths
+
+
+def _resamples(root, paths, n_resamples=20):
+    resamples = encoding.subject_resamples("1", paths["trials"], paths["epochs"], ["word", "scene"], n_resamples, 0)
+    with atomic_zarr(root / "resamples.zarr", {"n_resamples": n_resamples}) as group:
+        resamples.write(group)
+    return root / "resamples.zarr"
+
+
+def _fit(root, paths, encoding_cfg=ENCODING, bootstrap_cfg=BOOTSTRAP):
+    resamples = _resamples(root, paths, bootstrap_cfg["n_resamples"])
+    return encoding.fit_subject_model(
+        "1", paths["trials"], paths["epochs"], paths["events"], paths["features"], resamples,
+        encoding_cfg, bootstrap_cfg, seed=0, device="cpu",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fit")
+    paths = _write_tree(root)
+    fit = _fit(root, paths)
+    with atomic_zarr(root / "model-toy.zarr", {"encoding": ENCODING}) as group:
+        fit.write(group)
+    return root, paths, fit
+
+
+def test_fit_store_layout_and_planted_layer(fitted):
+    root, _, fit = fitted
+    store = open_zarr(root / "model-toy.zarr")
+    assert store.attrs["chosen_layer"] == {"word": "l1", "scene": "l1"}
+    assert (store.attrs["subject"], store.attrs["model"], store.attrs["family"]) == ("1", "toy", "vision")
+    assert list(store["electrode"][:]) == ["E0", "E1", "E2", "E3"]
+    for alignment in ("word", "scene"):
+        group = store[alignment]
+        assert group.attrs["chosen_layer"] == "l1" and group.attrs["n_events"] == 130
+        assert group.attrs["layers"] == ["l0", "l1", "l2"]
+        for layer in ("l0", "l1", "l2"):
+            for key in ("val_r", "test_r", "alpha"):
+                assert group[f"layers/{layer}/{key}"].shape == (N_ELECTRODES, N_BINS)
+        assert group["boot_val_r"].shape == (20, N_ELECTRODES, N_BINS) and group["boot_val_r"].dtype == np.float16
+        assert group["boot_test_r"].shape == (20, N_ELECTRODES, N_BINS)
+        test_r = group["layers/l1/test_r"][:]
+        assert test_r[INFORMATIVE].min() > 0.5  # the planted linear response is recovered
+        assert np.abs(test_r[2:]).mean() < 0.25
+        assert group["layers/l0/test_r"][:][INFORMATIVE].mean() < 0.3
+        val_lo, val_hi = group["val_lo"][:], group["val_hi"][:]
+        assert (val_lo[INFORMATIVE] > 0).all() and (val_lo <= val_hi).all()
+        assert set(np.unique(group["layers/l1/alpha"][:])) <= set(np.logspace(-1, 5, 7).astype(np.float32))
+        # the bootstrap distribution sits around the point estimate of the validation r
+        boot_mean = group["boot_val_r"][:].astype(np.float32).mean(axis=0)
+        np.testing.assert_allclose(boot_mean, group["layers/l1/val_r"][:], atol=0.1)
+
+
+def test_scores_table(fitted):
+    root, _, _ = fitted
+    table = encoding.scores_table([root / "model-toy.zarr"])
+    assert list(table.columns) == encoding.SCORE_COLUMNS
+    assert len(table) == 2 * N_ELECTRODES * N_BINS
+    assert set(table["layer"]) == {"l1"} and set(table["subject"]) == {"1"}
+    word = table[table["alignment"] == "word"]
+    store = open_zarr(root / "model-toy.zarr")
+    np.testing.assert_array_equal(word["test_r"].to_numpy(), store["word/layers/l1/test_r"][:].ravel())
+    assert word["electrode"].tolist()[:4] == ["E0", "E0", "E0", "E1"]
+    assert word["bin_time_s"].tolist()[:4] == [-0.1, 0.0, 0.1, -0.1]
+    assert (table["kept"] == (table["val_lo"] > 0)).all()
+
+
+def test_same_inputs_give_identical_stores(fitted, tmp_path):
+    root, paths, _ = fitted
+    again = _fit(tmp_path, paths)
+    with atomic_zarr(tmp_path / "model-toy.zarr", {"encoding": ENCODING}) as group:
+        again.write(group)
+    assert content_sha256(tmp_path / "model-toy.zarr") == content_sha256(root / "model-toy.zarr")  # byte-identical
+
+
+def test_last_layer_selection_and_refit_protocol(fitted, tmp_path):
+    _, paths, _ = fitted
+    fit = _fit(
+        tmp_path, paths, dict(ENCODING, layer_selection="last", alignments=["word"]),
+        dict(BOOTSTRAP, protocol="refit", n_resamples=4),
+    )  # fmt: skip
+    assert fit.alignments["word"].chosen_layer == "l2"
+    assert fit.alignments["word"].boot_val_r.shape == (4, N_ELECTRODES, N_BINS)
+
+
+def test_protocols_agree_on_a_small_problem():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((150, 5)).astype(np.float32)
+    signal = X @ rng.standard_normal((5, 12))
+    strength = np.linspace(0, 1.2, 12)
+    Y = (signal * strength + rng.standard_normal((150, 12))).astype(np.float32)
+    trial = np.array(["0"] * 80 + ["1"] * 70)
+    indices = bootstrap.draw_resamples(150, 30, bootstrap.resample_seed(0, "1", "word"))
+    settings = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu")
+    agreement = encoding.compare_protocols(X, Y, trial, indices, settings, ci=0.9)
+    assert agreement["n_targets"] == 12
+    assert agreement["lower_bound_r"] > 0.8 and agreement["upper_bound_r"] > 0.8
+    assert agreement["kept_agreement"] >= 10 / 12
+
+
+def test_electrodes_are_intersected_across_trials(tmp_path, caplog):
+    paths = _write_tree(tmp_path, extra_electrode=True)
+    responses = encoding.load_responses(paths["epochs"], paths["events"], paths["trials"], "word")
+    assert list(responses.electrode) == ["E0", "E1", "E2", "E3"]
+    assert responses.response.shape == (130, N_ELECTRODES, N_BINS)
+    assert "1 of 5 electrodes are not in every trial" in caplog.text
+
+
+def test_concat_model_is_fitted_plain_and_banded(tmp_path):
+    paths = _write_tree(tmp_path, concat=True)
+    fit = _fit(tmp_path, paths, dict(ENCODING, alignments=["word"]), dict(BOOTSTRAP, n_resamples=5))
+    layers = fit.alignments["word"].layers
+    assert list(layers) == ["concat", "concat-banded"]
+    assert layers["concat-banded"].band_weights.shape == (N_ELECTRODES, N_BINS, 2)
+    # the planted space l1 (second band) carries more weight than the noise space where the response is planted
+    weights = layers["concat-banded"].band_weights[INFORMATIVE]
+    assert (weights[..., 1] > weights[..., 0]).mean() > 0.8
+    with atomic_zarr(tmp_path / "concat.zarr") as group:
+        fit.write(group)
+    store = open_zarr(tmp_path / "concat.zarr")
+    assert store["word/layers/concat-banded"].attrs["bands"] == ["l0", "l1"]
+
+
+# --- bad input --------------------------------------------------------------------------------------------------------
+
+
+def _one_line_error(match, call):
+    with pytest.raises(ValueError, match=match) as error:
+        call()
+    assert "\n" not in str(error.value)
+
+
+def test_nan_features_name_the_store(tmp_path):
+    paths = _write_tree(tmp_path, nan_in="features")
+    _one_line_error(r"movie-m1\.zarr: 1 NaN values in layers/l1; rerun features", lambda: _fit(tmp_path, paths))
+
+
+def test_nan_responses_name_the_store(tmp_path):
+    paths = _write_tree(tmp_path, nan_in="responses")
+    _one_line_error(r"sub-1_trial-1\.zarr: 1 NaN values in word/response", lambda: _fit(tmp_path, paths))
+
+
+def test_missing_stimuli_name_the_store_and_count(tmp_path):
+    paths = _write_tree(tmp_path, drop_stimuli=3)
+    _one_line_error(
+        r"movie-m0\.zarr: [1-3] stimulus ids of this subject's events are missing; rerun features",
+        lambda: _fit(tmp_path, paths),
+    )
+
+
+def test_too_few_events_for_the_folds(tmp_path):
+    paths = _write_tree(tmp_path, n_events=(12, 11))
+    _one_line_error(
+        r"sub-1 word events: 23 events \(per trial \{'0': 12, '1': 11\}\) leave fold \d+ with .* 1 test",
+        lambda: _fit(tmp_path, paths, dict(ENCODING, n_folds=10)),
+    )
+
+
+def test_resamples_of_other_events_are_refused(fitted, tmp_path):
+    root, paths, _ = fitted
+    resamples = _resamples(tmp_path, paths)
+    other = _write_tree(tmp_path / "other", n_events=(70, 61))
+    _one_line_error(
+        r"resamples.zarr: resamples were drawn for other word events \(130 vs 131 now\); rerun resamples",
+        lambda: encoding.fit_subject_model(
+            "1", other["trials"], other["epochs"], other["events"], other["features"], resamples,
+            ENCODING, BOOTSTRAP, seed=0, device="cpu",
+        ),
+    )  # fmt: skip
+
+
+def test_constant_targets_and_features_are_handled(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((100, 4)).astype(np.float32)
+    X[:, 1] = 3.0  # a constant feature
+    Y = np.c_[X[:, 0] * 2 + rng.standard_normal(100), np.full(100, 5.0)].astype(np.float32)
+    settings = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu")
+    splits = encoding.contiguous_splits(["0"] * 100, 5)
+    result = settings.cross_validate(X, Y, splits)
+    assert np.isfinite(result.val_r).all() and (result.val_r[:, 1] == 0).all()
+    val_r, test_r = bootstrap.fast_bootstrap(result.prediction, Y, splits, bootstrap.draw_resamples(100, 5, 0))
+    assert (val_r[:, 1] == 0).all() and (test_r[:, 1] == 0).all() and (val_r[:, 0] > 0.5).all()
+
+
+# --- the workflow scripts, run as Snakemake runs them (a ``snakemake`` global) ----------------------------------------
+
+
+class _Named(list):
+    """Snakemake's named file lists: iterable, indexable, with named entries."""
+
+    def __init__(self, items=(), **named):
+        super().__init__(items)
+        self.__dict__.update(named)
+
+
+def _run_script(name, **snakemake):
+    snakemake.setdefault("wildcards", SimpleNamespace(subject="1", model="toy"))
+    snakemake.setdefault("threads", 1)
+    runpy.run_path(str(SCRIPTS / name), init_globals={"snakemake": SimpleNamespace(**snakemake)})
+
+
+@pytest.fixture
+def restore_logging():
+    yield
+    logger = logging.getLogger("vlencode")
+    for handler in list(logger.handlers):
+        handler.close()
+    logger.handlers.clear()
+    logger.propagate = True
+
+
+def test_scripts_write_resamples_fit_and_scores(fitted, tmp_path, restore_logging):
+    _, paths, _ = fitted
+    cfg = {"seed": 0, "encoding": ENCODING, "bootstrap": BOOTSTRAP, "device": "cpu"}
+    resamples = tmp_path / "sub-1/resamples.zarr"
+    _run_script(
+        "resamples.py",
+        input=_Named(paths["epochs"], epochs=paths["epochs"]),
+        output=_Named([str(resamples)]),
+        log=_Named([str(tmp_path / "resamples.log")]),
+        params=SimpleNamespace(
+            cfg={"seed": 0, "n_resamples": 20, "alignments": ["word", "scene"]}, trials=paths["trials"]
+        ),
+    )
+    assert open_zarr(resamples)["word/indices"].shape == (20, 130)
+    fit = tmp_path / "sub-1/model-toy.zarr"
+    movies = list(paths["features"])
+    _run_script(
+        "fit.py",
+        input=_Named(
+            epochs=paths["epochs"], events=paths["events"],
+            features=[str(paths["features"][m]) for m in movies], resamples=str(resamples),
+        ),
+        output=_Named([str(fit)]),
+        log=_Named([str(tmp_path / "fit.log")]),
+        params=SimpleNamespace(cfg=cfg, model={"name": "toy"}, trials=paths["trials"], movies=movies),
+    )  # fmt: skip
+    assert open_zarr(fit).attrs["chosen_layer"] == {"word": "l1", "scene": "l1"}
+    assert "chosen layers" in (tmp_path / "fit.log").read_text()
+    scores = tmp_path / "scores.parquet"
+    log = _Named([str(tmp_path / "scores.log")])
+    _run_script("scores.py", input=_Named([str(fit)]), output=_Named([str(scores)]), log=log)
+    table = read_parquet(scores)
+    assert list(table.columns) == encoding.SCORE_COLUMNS and len(table) == 2 * N_ELECTRODES * N_BINS
+    assert list(parquet_provenance(scores)["inputs"]) == [str(fit)]
+
+
+def test_fast_bootstrap_without_resampling_reproduces_the_fold_scores():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((90, 5)).astype(np.float32)
+    Y = (X @ rng.standard_normal((5, 6)) + 2 * rng.standard_normal((90, 6))).astype(np.float32)
+    splits = encoding.contiguous_splits(["0"] * 50 + ["1"] * 40, 3)
+    result = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu").cross_validate(X, Y, splits)
+    identity = np.arange(90)[None, :]  # one "resample" that draws every event once
+    val_r, test_r = bootstrap.fast_bootstrap(result.prediction, Y, splits, identity)
+    np.testing.assert_allclose(val_r[0], result.val_r.mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(test_r[0], result.test_r.mean(axis=0), atol=1e-5)

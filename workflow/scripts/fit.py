@@ -1,0 +1,37 @@
+"""Rule fit: one subject x model, every alignment and layer, the chosen layer's bootstrap -> the fit store."""
+
+import torch
+
+from vlencode import encoding
+from vlencode.runlog import rule_logger
+from vlencode.store import atomic_zarr, input_hashes
+
+log = rule_logger(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+params = snakemake.params
+cfg = params.cfg
+features = dict(zip(params.movies, snakemake.input.features, strict=True))
+fit = encoding.fit_subject_model(
+    snakemake.wildcards.subject,
+    params.trials,
+    list(snakemake.input.epochs),
+    list(snakemake.input.events),
+    features,
+    snakemake.input.resamples,
+    cfg["encoding"],
+    cfg["bootstrap"],
+    seed=cfg["seed"],
+    device=cfg.get("device") or "auto",
+)
+inputs = input_hashes(
+    {
+        **{f"epochs/{t}": p for t, p in zip(params.trials, snakemake.input.epochs)},
+        **{f"events/{t}": p for t, p in zip(params.trials, snakemake.input.events)},
+        **{f"features/{m}": p for m, p in features.items()},
+        "resamples": snakemake.input.resamples,
+    }
+)
+with atomic_zarr(snakemake.output[0], {**cfg, "model": params.model}, inputs) as group:
+    fit.write(group)
+log.info("sub-%s model-%s: chosen layers %s", fit.subject, snakemake.wildcards.model,
+         {a: f.chosen_layer for a, f in fit.alignments.items()})

@@ -1,0 +1,21 @@
+"""Rule resamples: draw the bootstrap resamples that every model of one subject shares (one stream per alignment)."""
+
+from vlencode import encoding
+from vlencode.runlog import rule_logger
+from vlencode.store import atomic_zarr, input_hashes
+
+log = rule_logger(snakemake.log[0])
+params = snakemake.params
+resamples = encoding.subject_resamples(
+    snakemake.wildcards.subject,
+    params.trials,
+    list(snakemake.input.epochs),
+    params.cfg["alignments"],
+    params.cfg["n_resamples"],
+    params.cfg["seed"],
+)
+inputs = input_hashes({f"epochs/{trial}": path for trial, path in zip(params.trials, snakemake.input.epochs)})
+with atomic_zarr(snakemake.output[0], params.cfg, inputs) as group:
+    resamples.write(group)
+for alignment, indices in resamples.indices.items():
+    log.info("sub-%s %s: %d resamples of %d events", resamples.subject, alignment, *indices.shape)
