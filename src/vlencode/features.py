@@ -1,0 +1,420 @@
+"""Layerwise activations of a model instance for a movie's stimuli: the activation cache.
+
+Each unique frame and each unique text is fed once to the streams that read it (:mod:`vlencode.models.networks`),
+in batches under ``torch.inference_mode``; layers are pooled per the registry, reduced with a seeded sparse random
+projection when their dimension exceeds the Johnson-Lindenstrauss bound, and gathered back to one row per stimulus.
+
+The store's ``cache_key`` hashes everything the activations depend on: the weights, the init seed, the input
+preprocessing (image size, normalisation, tokenizer files, max tokens), the stimuli's content, the layers, the
+pooling and the projection.  Every part of it reaches the features rule either as params (the instance dict and the
+projection config) or as input content (the stimuli table and frames), so Snakemake reruns exactly when it changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.random_projection import SparseRandomProjection, johnson_lindenstrauss_min_dim
+from tqdm import tqdm
+
+from vlencode.models.inputs import prepare_images, tokenize
+from vlencode.models.networks import STREAMS, Network, load_network, resolve_device
+from vlencode.models.registry import ModelInstance
+
+log = logging.getLogger("vlencode.features")
+
+#: Columns of the stimuli table the extractor reads.
+STIMULUS_COLUMNS = ("stimulus_id", "frame_index", "text")
+#: Instance keys that name or classify a model without changing its activations, left out of the cache key.
+_PRESENTATION_KEYS = ("name", "base", "family", "pair")
+
+
+def select_layers(available: Sequence[str], requested: str | Sequence[str], model: str) -> list[str]:
+    """The registry's ``layers`` (``all``, ``last`` or a list of names) resolved against a network's layers."""
+    if requested == "all":
+        return list(available)
+    if requested == "last":
+        return [available[-1]]
+    unknown = [name for name in requested if name not in available]
+    if unknown:
+        raise ValueError(f"{model}: unknown layers {', '.join(unknown)}; this network has {', '.join(available)}")
+    return [name for name in available if name in requested]
+
+
+def projection_dim(n_samples: int, eps: float) -> int:
+    """The Johnson-Lindenstrauss dimension that keeps pairwise distances of ``n_samples`` points within ``eps``."""
+    return int(johnson_lindenstrauss_min_dim(n_samples, eps=eps))
+
+
+def make_projection(n_features: int, n_samples: int, eps: float, seed: int) -> SparseRandomProjection | None:
+    """A fitted sparse random projection to the JL dimension, or ``None`` when ``n_features`` is already below it.
+
+    Only the feature count matters for fitting, so batches can be projected as they are computed.
+    """
+    n_components = projection_dim(n_samples, eps)
+    if n_features <= n_components:
+        return None
+    projection = SparseRandomProjection(n_components=n_components, dense_output=True, random_state=seed)
+    return projection.fit(np.zeros((1, n_features), dtype=np.float32))
+
+
+def cache_key(model: Mapping[str, Any], stimuli_sha256: str, projection: Mapping[str, Any], weights_sha256: str) -> str:
+    """The content key of a features store.
+
+    Parameters
+    ----------
+    model
+        ``ModelInstance.as_dict()``: entry (source, preprocessing, layers, pooling), init, seed, file fingerprints.
+    stimuli_sha256
+        Content hash of what the model read: stimulus ids, and its frames' pixels and/or its texts
+        (``Extraction.stimuli_sha256``).
+    projection
+        ``{"eps": ..., "seed": ...}`` of the sparse random projection.
+    weights_sha256
+        Hash of the weights actually loaded or drawn (:func:`state_sha256`).
+    """
+    content = {key: value for key, value in model.items() if key not in _PRESENTATION_KEYS}
+    content["entry"] = {k: v for k, v in model["entry"].items() if k not in _PRESENTATION_KEYS}
+    payload = {"model": content, "stimuli": stimuli_sha256, "projection": dict(projection), "weights": weights_sha256}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def state_sha256(module: torch.nn.Module) -> str:
+    """SHA-256 over the names and bytes of a module's parameters and buffers, in state-dict order."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _check_table(table: pd.DataFrame) -> None:
+    missing = [c for c in STIMULUS_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"stimuli table lacks columns {', '.join(missing)}; rebuild it with rule stimuli")
+    if len(table) == 0:
+        raise ValueError("stimuli table is empty (no valid event of this movie); check the events and the recordings")
+    if table["stimulus_id"].duplicated().any():
+        raise ValueError("stimuli table repeats stimulus ids; rebuild it with rule stimuli")
+
+
+def _read_frames(frames: Any, indices: np.ndarray) -> np.ndarray:
+    """Rows ``indices`` of a numpy or zarr frames array; each distinct row read once, a range in one slice."""
+    unique, inverse = np.unique(indices, return_inverse=True)
+    if unique[-1] - unique[0] + 1 == len(unique):
+        block = np.asarray(frames[int(unique[0]): int(unique[-1]) + 1])
+    elif hasattr(frames, "oindex"):
+        block = np.asarray(frames.oindex[unique])
+    else:
+        block = np.asarray(frames[unique])
+    return block[inverse]
+
+
+def _joint(image: np.ndarray, text: np.ndarray) -> np.ndarray:
+    """Two embeddings of the same stimuli, each scaled to unit norm, side by side."""
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    return np.concatenate([unit(image), unit(text)], axis=1)
+
+
+class _LayerSink:
+    """Collects pooled layers batch by batch.
+
+    A layer within the JL dimension stays on the network's device and is copied to the host once, at the end (a copy
+    per layer and batch would stall a GPU); a wider layer is projected batch by batch on the host, so a flattened
+    layer is never held whole.  Each stream computes on its unique inputs (frames, texts, pairs); ``rows`` maps a layer back to
+    stimulus rows.
+    """
+
+    def __init__(self, n_samples: int, projection: Mapping[str, Any]):
+        self.n_samples = n_samples
+        self.eps, self.seed = float(projection["eps"]), int(projection["seed"])
+        self.parts: dict[str, list[torch.Tensor | np.ndarray]] = {}
+        self.row_index: dict[str, np.ndarray] = {}
+        self.projections: dict[str, SparseRandomProjection | None] = {}
+        self.dims: dict[str, list[int]] = {}
+
+    def add(self, layers: Sequence[str], outputs: Mapping[str, torch.Tensor], row_index: np.ndarray) -> None:
+        for name in layers:
+            values = outputs[name].float()
+            if name not in self.parts:
+                projection = make_projection(values.shape[1], self.n_samples, self.eps, self.seed)
+                out_dim = values.shape[1] if projection is None else projection.n_components_
+                self.projections[name] = projection
+                self.dims[name] = [int(values.shape[1]), int(out_dim)]
+                self.parts[name] = []
+                self.row_index[name] = row_index
+            if self.projections[name] is None:
+                # A view (a CLS slice) would keep its batch's whole hidden state alive until the end.
+                self.parts[name].append(values.clone() if values._base is not None else values)
+            else:
+                self.parts[name].append(self.projections[name].transform(values.cpu().numpy()))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.parts
+
+    def rows(self, name: str) -> np.ndarray:
+        parts = self.parts[name]
+        values = torch.cat(parts).cpu().numpy() if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
+        return np.ascontiguousarray(values[self.row_index[name]], dtype=np.float32)
+
+
+def _batches(n: int, batch_size: int, desc: str):
+    starts = range(0, n, batch_size)
+    return tqdm(starts, total=len(starts), desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+
+
+@dataclass
+class Extraction:
+    """What :func:`run_network` computed: the layers, their dimensions before/after projection, counts and the
+    content hash of everything the network read."""
+
+    layers: dict[str, np.ndarray]
+    dims: dict[str, list[int]]
+    counts: dict[str, int]
+    stimuli_sha256: str
+
+
+def extract_features(
+    instance: ModelInstance,
+    stimuli_table: pd.DataFrame,
+    frames: Any,
+    cfg: Mapping[str, Any],
+    device: str | torch.device | None = None,
+    batch_size: int = 32,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Layer activations of one network instance for every row of a movie's stimuli table.
+
+    Parameters
+    ----------
+    instance
+        A network instance (not a concat baseline: see :func:`concat_features`).
+    stimuli_table
+        Columns ``stimulus_id, frame_index, text``; one row per unique (frame, text) stimulus.
+    frames
+        ``[n_frames, H, W, 3]`` uint8, numpy or zarr; row ``frame_index`` is a stimulus's frame.
+    cfg
+        ``{"features": {"projection": {"eps", "seed"}}, "device": ...}`` (the rule's narrowed config).
+    device
+        Overrides ``cfg['device']``; ``auto`` is CUDA when present.
+    batch_size
+        Frames, texts or pairs per forward pass.
+
+    Returns
+    -------
+    layers, attrs
+        ``{layer: [n_stimuli, dim] float32}`` in network depth order, and the store attributes (``model, family,
+        init, seed, source, weights_sha256, pooling, projection, cache_key, layers`` and counts).
+
+    Raises
+    ------
+    ValueError
+        An empty or malformed stimuli table, or unknown layers in the registry entry.
+    """
+    _check_table(stimuli_table)
+    projection = dict(cfg["features"]["projection"])
+    device = resolve_device(device if device is not None else cfg.get("device", "auto"))
+    network = load_network(instance.entry, instance.init, instance.seed, device)
+    result = run_network(network, instance.name, stimuli_table, frames, projection, batch_size)
+    if result.counts["n_truncated"]:
+        log.warning("%s: %d texts longer than %d tokens were truncated", instance.name,
+                    result.counts["n_truncated"], instance.entry["max_tokens"])
+    weights = state_sha256(network.module)
+    attrs = {
+        "model": instance.name,
+        "family": instance.family,
+        "init": instance.init,
+        "seed": instance.seed,
+        "source": instance.entry["source"],
+        "weights_sha256": weights,
+        "pooling": instance.entry["pooling"],
+        "projection": {**projection, "dims": result.dims},
+        "layers": list(result.layers),
+        "stimuli_sha256": result.stimuli_sha256,
+        "cache_key": cache_key(instance.as_dict(), result.stimuli_sha256, projection, weights),
+        **result.counts,
+    }
+    log.info("%s: %d stimuli, %d layers, device %s", instance.name, len(stimuli_table), len(result.layers), device)
+    return result.layers, attrs
+
+
+def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames: Any,
+                projection: Mapping[str, Any], batch_size: int) -> Extraction:
+    """Feed a loaded network each unique frame, text or pair once and gather its layers back to stimulus rows.
+
+    Parameters
+    ----------
+    network
+        From :func:`vlencode.models.networks.load_network`.
+    name
+        The instance name, for messages and progress bars.
+    stimuli_table, frames, batch_size
+        As in :func:`extract_features`.
+    projection
+        ``{"eps", "seed"}`` of the sparse random projection; its JL dimension is computed for the table's rows.
+    """
+    entry = network.entry
+    wanted = select_layers(network.layers, entry["layers"], name)
+    n = len(stimuli_table)
+    frame_index = stimuli_table["frame_index"].to_numpy(dtype=np.int64)
+    texts = stimuli_table["text"].fillna("").astype(str).tolist()
+    reads_image, reads_text = "image" in entry["inputs"], "text" in entry["inputs"]
+    if reads_image and (frame_index.min() < 0 or frame_index.max() >= frames.shape[0]):
+        raise ValueError(f"stimuli table refers to frame {frame_index.max()} but the frames store holds "
+                         f"{frames.shape[0]}; rebuild both with rule stimuli")
+    needed = set(wanted) | {part for layer in wanted for part in network.joint.get(layer, ())}
+    streams = {stream: [layer for layer in network.streams.get(stream, []) if layer in needed] for stream in STREAMS}
+    digest = hashlib.sha256(json.dumps(stimuli_table["stimulus_id"].astype(str).tolist()).encode())
+    sink = _LayerSink(n, projection)
+    counts = {"n_stimuli": n, "n_truncated": 0}
+    tokens_of = _tokenizer_for(network, counts)
+
+    with torch.inference_mode():
+        if streams["image"] and reads_image:
+            unique_frames, frame_rows = np.unique(frame_index, return_inverse=True)
+            counts["n_frames"] = len(unique_frames)
+            for start in _batches(len(unique_frames), batch_size, f"{name} frames"):
+                batch = _read_frames(frames, unique_frames[start: start + batch_size])
+                digest.update(batch.tobytes())
+                pixels = prepare_images(batch, entry["image_size"], entry["normalize"], network.device)
+                sink.add(streams["image"], network.image_layers(pixels), frame_rows)
+        if streams["text"] and reads_text:
+            unique_texts = sorted(set(texts), key=lambda t: (len(t), t))  # similar lengths batch with little padding
+            position = {text: i for i, text in enumerate(unique_texts)}
+            counts["n_texts"] = len(unique_texts)
+            digest.update(json.dumps(unique_texts).encode())
+            text_rows = np.array([position[text] for text in texts], dtype=np.int64)
+            for start in _batches(len(unique_texts), batch_size, f"{name} texts"):
+                tokens = tokens_of(unique_texts[start: start + batch_size])
+                sink.add(streams["text"], network.text_layers(tokens), text_rows)
+        if streams["pair"] and reads_image and reads_text:
+            order = np.argsort(frame_index, kind="stable")  # neighbouring rows share frames: fewer reads
+            inverse = np.empty(n, dtype=np.int64)
+            inverse[order] = np.arange(n)
+            for start in _batches(n, batch_size, f"{name} pairs"):
+                picked = order[start: start + batch_size]
+                batch = _read_frames(frames, frame_index[picked])
+                digest.update(batch.tobytes())
+                pixels = prepare_images(batch, entry["image_size"], entry["normalize"], network.device)
+                tokens = tokens_of([texts[i] for i in picked])
+                sink.add(streams["pair"], network.pair_layers(pixels, tokens), inverse)
+
+    missing = [layer for layer in sorted(needed) if layer not in sink and layer not in network.joint]
+    if missing:
+        raise ValueError(f"{name}: layers {', '.join(missing)} need inputs the registry entry does not give "
+                         f"(inputs: {entry['inputs']}); fix its layers: or inputs: key")
+    layers = {}
+    for layer in wanted:
+        if layer in network.joint:
+            layers[layer] = _joint(*(sink.rows(part) for part in network.joint[layer]))
+            sink.dims[layer] = [layers[layer].shape[1]] * 2
+        else:
+            layers[layer] = sink.rows(layer)
+    return Extraction(layers, {layer: sink.dims[layer] for layer in wanted}, counts, digest.hexdigest())
+
+
+def _tokenizer_for(network: Network, counts: dict[str, int]):
+    """A batch tokenizer with the entry's limits that adds truncated texts to ``counts['n_truncated']``."""
+    entry = network.entry
+
+    def tokens_of(texts: list[str]) -> dict[str, torch.Tensor]:
+        tokens, truncated = tokenize(network.tokenizer, texts, entry["max_tokens"], entry["pooling"] == "flatten",
+                                     network.device)
+        counts["n_truncated"] += truncated
+        return tokens
+
+    return tokens_of
+
+
+def write_features(group: Any, stimulus_ids: Sequence[str], layers: Mapping[str, np.ndarray],
+                   attrs: Mapping[str, Any]) -> None:
+    """Lay a features store out in an open zarr group: ``stimulus_id``, ``layers/<layer>`` and the attributes."""
+    ids = group.create_array("stimulus_id", shape=(len(stimulus_ids),), dtype=str)
+    ids[:] = np.asarray(stimulus_ids, dtype=np.dtypes.StringDType())
+    arrays = group.create_group("layers")
+    for name, values in layers.items():
+        if values.shape[0] != len(stimulus_ids):
+            raise ValueError(f"layer {name} has {values.shape[0]} rows for {len(stimulus_ids)} stimuli")
+        arrays.create_array(name, data=np.ascontiguousarray(values, dtype=np.float32),
+                            chunks=(min(4096, values.shape[0]), values.shape[1]))
+    group.attrs.update(json.loads(json.dumps(dict(attrs), default=_json_scalar)))
+
+
+def _json_scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def read_features(group: Any, layer: str | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    """``stimulus_id``, the layers (all, or only ``layer``; ``last`` is the deepest) and the attributes of a store."""
+    attrs = dict(group.attrs)
+    names = attrs["layers"]
+    if layer is not None:
+        if layer == "last":
+            layer = names[-1]
+        if layer not in names:
+            raise ValueError(f"features store of {attrs.get('model')} has no layer {layer!r}; it has {', '.join(names)}")
+        names = [layer]
+    ids = np.asarray(group["stimulus_id"][:], dtype=np.dtypes.StringDType())
+    return ids, {name: np.asarray(group["layers"][name][:], dtype=np.float32) for name in names}, attrs
+
+
+def concat_features(instance: ModelInstance, components: Mapping[str, Any]) -> tuple[
+        np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    """The linear-integration baseline: each component's chosen layer side by side, as one layer ``concat``.
+
+    Parameters
+    ----------
+    instance
+        A concat instance; ``instance.components`` names the component instances in band order and the entry's
+        ``components[i].layer`` picks each one's layer (``last`` = its deepest stored layer).
+    components
+        Open features stores of the components, by instance name.
+
+    Returns
+    -------
+    stimulus_ids, layers, attrs
+        ``layers == {"concat": [n, sum of dims]}``; ``attrs['bands']`` lists ``[component, start_col, stop_col]`` so
+        a banded ridge can give each band its own penalty.
+    """
+    blocks, bands, parts, start, ids = [], [], [], 0, None
+    for name, spec in zip(instance.components, instance.entry["components"], strict=True):
+        part_ids, layer, attrs = read_features(components[name], spec["layer"])
+        if ids is None:
+            ids = part_ids
+        elif not np.array_equal(ids, part_ids):
+            raise ValueError(f"{instance.name}: {name}'s features cover other stimuli than {instance.components[0]}'s; "
+                             "rebuild the components' features from the same stimuli table")
+        (layer_name, values), = layer.items()
+        blocks.append(values)
+        bands.append([name, start, start + values.shape[1]])
+        parts.append({"model": name, "layer": layer_name, "cache_key": attrs["cache_key"],
+                      "weights_sha256": attrs["weights_sha256"], "pooling": attrs["pooling"]})
+        start += values.shape[1]
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    attrs = {
+        "model": instance.name,
+        "family": instance.family,
+        "init": instance.init,
+        "seed": instance.seed,
+        "source": "concat:" + "+".join(instance.components),
+        "weights_sha256": hashlib.sha256("".join(p["weights_sha256"] for p in parts).encode()).hexdigest(),
+        "pooling": {p["model"]: p["pooling"] for p in parts},
+        "projection": None,
+        "layers": ["concat"],
+        "bands": bands,
+        "components": parts,
+        "cache_key": key,
+        "n_stimuli": len(ids),
+    }
+    return ids, {"concat": np.concatenate(blocks, axis=1).astype(np.float32)}, attrs

@@ -1,0 +1,30 @@
+"""Rule features: layerwise activations of one model instance for one movie's stimuli (or the concat baseline)."""
+
+from vlencode import store
+from vlencode.features import concat_features, extract_features, write_features
+from vlencode.models import ModelInstance, SourceError
+from vlencode.runlog import rule_logger
+
+snakemake = globals()["snakemake"]
+log = rule_logger(snakemake.log[0])
+instance = ModelInstance.from_dict(snakemake.params.model)
+cfg = snakemake.params.cfg
+inputs = dict(snakemake.input.items())
+
+if instance.components:
+    ids, layers, attrs = concat_features(instance, {name: store.open_zarr(inputs[name]) for name in instance.components})
+else:
+    table = store.read_parquet(inputs["table"])
+    frames = store.open_zarr(inputs["frames"])["frames"]
+    try:
+        layers, attrs = extract_features(instance, table, frames, cfg, batch_size=snakemake.params.batch_size)
+    except ValueError as error:  # one line; a SourceError blames the model's files, anything else the stimuli
+        message = str(error) if isinstance(error, SourceError) else f"{inputs['table']}: {error}"
+        log.error(message)
+        raise SystemExit(message) from None
+    ids = table["stimulus_id"].astype(str).to_numpy()
+
+params = {"model": snakemake.params.model, "cfg": cfg, "batch_size": snakemake.params.batch_size}
+with store.atomic_zarr(snakemake.output[0], params, store.input_hashes(inputs)) as root:
+    write_features(root, ids, layers, attrs)
+log.info("%s: %d stimuli, layers %s, cache key %s", instance.name, len(ids), ", ".join(layers), attrs["cache_key"])
