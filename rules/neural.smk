@@ -6,19 +6,20 @@ rule events:
         recording_inputs,
     output:
         "results/events/sub-{subject}_trial-{trial}.parquet",
-    params:
-        dataset=DATASET,
-        cfg=narrowed("events", "stimuli"),
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     log:
         "logs/events/sub-{subject}_trial-{trial}.log",
     benchmark:
         "results/benchmarks/events/sub-{subject}_trial-{trial}.tsv"
     conda:
         "../envs/vlencode.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        # Detecting the cuts of a two-hour movie (dataset.scene_cuts: detect) takes tens of minutes.
+        runtime=60,
+    params:
+        dataset=DATASET,
+        cfg=narrowed("events", "stimuli"),
     script:
         "../workflow/scripts/events.py"
 
@@ -51,17 +52,17 @@ rule epochs:
         events="results/events/sub-{subject}_trial-{trial}.parquet",
     output:
         directory("results/epochs/sub-{subject}_trial-{trial}.zarr"),
-    params:
-        cfg=narrowed("epochs"),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     log:
         "logs/epochs/sub-{subject}_trial-{trial}.log",
     benchmark:
         "results/benchmarks/epochs/sub-{subject}_trial-{trial}.tsv"
     conda:
         "../envs/vlencode.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        cfg=narrowed("epochs"),
     script:
         "../workflow/scripts/epochs.py"

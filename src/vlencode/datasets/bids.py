@@ -1,0 +1,241 @@
+"""Reader of a BIDS iEEG movie-watching dataset, through mne-bids, behind :class:`vlencode.datasets.base.Dataset`.
+
+Expected files (BIDS iEEG; any format mne-bids reads, e.g. BrainVision or EDF)::
+
+    sub-<s>/[ses-<x>/]ieeg/sub-<s>_[ses-<x>_]task-<movie>_[run-<r>_]ieeg.<ext>   the recording
+        ..._channels.tsv      ``name, type, status``: types SEEG/ECOG are kept, ``status == bad`` is dropped
+        ..._events.tsv        ``onset`` (s, recording clock), ``duration``, ``trial_type`` (``word`` | ``scene``)
+        sub-<s>_[ses-<x>_]space-<space>_electrodes.tsv   ``name, x, y, z`` (+ ``coordsystem.json`` units)
+    stimuli/<movie>.mp4       the movie (optional until features are extracted)
+
+``events.tsv`` columns read: the word from ``word`` (else ``value``); optional ``movie_time`` (movie seconds; without
+it movie time is the recording time, i.e. the movie started with the recording), ``movie`` (else the task label is
+the movie id), ``sentence_idx`` (else sentences end at words ending in ``. ! ?``).  Scene cuts of a movie are the
+``scene`` events of its recordings.
+
+Trials: a recording's trial id is its ``run`` label, else its ``session`` label, else its task label.  Coordinates are
+treated as MNI when the ``space`` entity names an MNI template (``MNI152NLin2009aSym`` etc.) or ``fsaverage``
+(MNI305, as mne-bids writes ``mni_tal`` montages); otherwise x/y/z_mni are NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import cached_property
+from pathlib import Path
+
+import mne
+import mne_bids
+import numpy as np
+import pandas as pd
+
+from vlencode.datasets.base import (
+    ELECTRODE_COLUMNS,
+    WORD_COLUMNS,
+    ClockAlignment,
+    Dataset,
+    DatasetError,
+    Recording,
+)
+from vlencode.datasets.braintreebank import split_label
+
+log = logging.getLogger("vlencode.datasets.bids")
+
+#: Channel types (channels.tsv, upper case) carrying intracranial neural signal.
+NEURAL_TYPES = ("SEEG", "ECOG")
+_DATA_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set", ".nwb", ".mefd", ".eeg")
+_COMPANIONS = {".vhdr": (".vmrk", ".eeg"), ".set": (".fdt",)}
+_UNIT_TO_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
+_SENTENCE_END = (".", "!", "?")
+
+
+class BidsRecording(Recording):
+    """One BIDS iEEG recording read lazily (``preload=False``), in microvolts, neural good channels only."""
+
+    def __init__(self, path: Path, raw: mne.io.BaseRaw, labels: list[str]):
+        self.path = Path(path)
+        self._raw = raw
+        self.labels = list(labels)
+        self.rate_hz = float(raw.info["sfreq"])
+        self.n_samples = int(raw.n_times)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        start, stop = max(int(start), 0), min(int(stop), self.n_samples)
+        if stop <= start:
+            return np.empty((0, len(self.labels)), dtype=np.float32)
+        volts = self._raw.get_data(picks=self.labels, start=start, stop=stop)
+        return (volts.T * 1e6).astype(np.float32)
+
+
+class BidsIeeg(Dataset):
+    """A BIDS iEEG dataset of movie-watching recordings.
+
+    Parameters
+    ----------
+    root : path
+        The BIDS root (with ``dataset_description.json``).
+    task : str, optional
+        Only recordings of this task; by default every iEEG recording.
+    """
+
+    def __init__(self, root: str | Path, task: str | None = None):
+        self.root = Path(root)
+        self.task = task
+        if not self.root.is_dir():
+            raise DatasetError(f"{self.root}: BIDS root not found; check dataset.root")
+
+    # --- locating files -----------------------------------------------------------------------------------------
+    @cached_property
+    def _recordings(self) -> list[mne_bids.BIDSPath]:
+        paths = mne_bids.find_matching_paths(
+            self.root, tasks=self.task, datatypes="ieeg", suffixes="ieeg", extensions=list(_DATA_EXTENSIONS)
+        )
+        # A BrainVision recording matches through its .vhdr and .eeg; keep one path per recording.
+        unique = {}
+        for path in sorted(paths, key=lambda p: _DATA_EXTENSIONS.index(p.extension)):
+            unique.setdefault(path.copy().update(extension=None).basename, path)
+        return sorted(unique.values(), key=lambda p: p.basename)
+
+    def _path(self, subject: str, trial: str) -> mne_bids.BIDSPath:
+        mine = [p for p in self._recordings if p.subject == subject]
+        for entity in ("run", "session", "task"):
+            found = [p for p in mine if getattr(p, entity) == trial]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise DatasetError(
+                    f"{self.root}: subject {subject} has {len(found)} recordings with {entity} {trial!r}; "
+                    "set dataset.bids_task to pick one task"
+                )
+        available = sorted({p.run or p.session or p.task for p in mine})
+        raise DatasetError(
+            f"{self.root}: no iEEG recording of sub-{subject} for trial {trial!r} (trials found: {available}); "
+            "fix dataset.recordings"
+        )
+
+    def _sidecar(self, path: mne_bids.BIDSPath, suffix: str) -> Path:
+        return Path(path.copy().update(suffix=suffix, extension=".tsv").fpath)
+
+    def _events(self, subject: str, trial: str) -> pd.DataFrame:
+        path = self._sidecar(self._path(subject, trial), "events")
+        if not path.exists():
+            raise DatasetError(f"{path}: missing events file; every recording needs its _events.tsv")
+        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+        missing = [c for c in ("onset", "trial_type") if c not in table.columns]
+        if missing:
+            raise DatasetError(f"{path}: missing column(s) {missing}; see vlencode.datasets.bids for the format")
+        table["movie_time"] = table["movie_time"] if "movie_time" in table.columns else table["onset"]
+        return table
+
+    def _electrodes_path(self, subject: str) -> Path | None:
+        found = mne_bids.find_matching_paths(
+            self.root, subjects=subject, datatypes="ieeg", suffixes="electrodes", extensions=".tsv"
+        )
+        return Path(sorted(found, key=lambda p: p.basename)[0].fpath) if found else None
+
+    # --- Dataset interface --------------------------------------------------------------------------------------
+    def recording(self, subject: str, trial: str) -> BidsRecording:
+        path = self._path(subject, trial)
+        raw = mne_bids.read_raw_bids(path, verbose=False)
+        types = dict(zip(raw.ch_names, raw.get_channel_types(), strict=True))
+        labels = [name for name in raw.ch_names if types[name].upper() in NEURAL_TYPES and name not in raw.info["bads"]]
+        if not labels:
+            raise DatasetError(
+                f"{self._sidecar(path, 'channels')}: no good SEEG/ECOG channel; check the type and status columns"
+            )
+        return BidsRecording(Path(path.fpath), raw, labels)
+
+    def electrodes(self, subject: str) -> pd.DataFrame:
+        path = self._electrodes_path(subject)
+        if path is None:
+            raise DatasetError(f"{self.root}/sub-{subject}: no *_electrodes.tsv; add one with MNI coordinates")
+        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+        space = mne_bids.get_entities_from_fname(path.name).get("space") or ""
+        is_mni = space.upper().startswith("MNI") or space == "fsaverage"
+        scale = _UNIT_TO_MM.get(self._coordinate_unit(path), 1.0) if is_mni else np.nan
+        rows = []
+        for row in table.itertuples(index=False):
+            shaft, contact = split_label(str(row.name))
+            x, y, z = (float(getattr(row, axis)) * scale for axis in "xyz")
+            hemisphere = "L" if x < 0 else "R" if x > 0 else ""
+            rows.append([str(row.name), shaft, contact, hemisphere, x, y, z, "Unknown", "Unknown"])
+        return pd.DataFrame(rows, columns=ELECTRODE_COLUMNS)
+
+    def _coordinate_unit(self, electrodes_path: Path) -> str:
+        coordsystem = electrodes_path.with_name(electrodes_path.name.replace("_electrodes.tsv", "_coordsystem.json"))
+        if not coordsystem.exists():
+            log.warning("%s: missing; assuming coordinates in mm", coordsystem)
+            return "mm"
+        return json.loads(coordsystem.read_text()).get("iEEGCoordinateUnits", "mm")
+
+    def clock(self, subject: str, trial: str) -> ClockAlignment:
+        """Identity (movie time = recording time) unless events carry ``movie_time``: then one anchor per event."""
+        events = self._events(subject, trial)
+        raw_path = self._path(subject, trial)
+        info = mne_bids.read_raw_bids(raw_path, verbose=False)
+        rate, n_samples = float(info.info["sfreq"]), int(info.n_times)
+        anchors = events[["movie_time", "onset"]].dropna().drop_duplicates("movie_time").sort_values("movie_time")
+        if anchors.empty or np.allclose(anchors["movie_time"], anchors["onset"]):
+            return ClockAlignment(np.array([0.0, n_samples / rate]), np.array([0, n_samples]), rate, 0.0)
+        movie_time = anchors["movie_time"].to_numpy(np.float64)
+        sample = np.rint(anchors["onset"].to_numpy(np.float64) * rate).astype(np.int64)
+        predicted = sample[:-1] + (movie_time[1:] - movie_time[:-1]) * rate
+        residual = float(np.abs(predicted - sample[1:]).max()) if len(sample) > 1 else 0.0
+        return ClockAlignment(movie_time, sample, rate, residual)
+
+    def words(self, subject: str, trial: str) -> pd.DataFrame:
+        events = self._events(subject, trial)
+        words = events[events["trial_type"] == "word"].sort_values("movie_time").reset_index(drop=True)
+        column = "word" if "word" in words.columns else "value" if "value" in words.columns else None
+        if column is None:
+            path = self._sidecar(self._path(subject, trial), "events")
+            raise DatasetError(f"{path}: word events need a 'word' (or 'value') column with the spoken word")
+        text = words[column].astype(str).tolist()
+        if "sentence_idx" in words.columns:
+            sentence_idx = words["sentence_idx"].astype(np.int64).to_numpy()
+        else:
+            ends = np.array([t.rstrip().endswith(_SENTENCE_END) for t in text], dtype=np.int64)
+            sentence_idx = np.concatenate([[0], np.cumsum(ends)[:-1]]) if len(text) else np.zeros(0, np.int64)
+        frame = pd.DataFrame({"word": text, "sentence_idx": sentence_idx})
+        frame["idx_in_sentence"] = frame.groupby("sentence_idx").cumcount().astype(np.int64)
+        frame["sentence"] = frame.groupby("sentence_idx")["word"].transform(" ".join)
+        start = words["movie_time"].to_numpy(np.float64)
+        duration = words["duration"].to_numpy(np.float64) if "duration" in words.columns else np.zeros(len(words))
+        frame["word_idx"] = np.arange(len(frame), dtype=np.int64)
+        frame["start_s"] = start
+        frame["end_s"] = start + np.nan_to_num(duration)
+        frame["is_onset"] = frame["idx_in_sentence"] == 0
+        return frame[WORD_COLUMNS]
+
+    def movie(self, subject: str, trial: str) -> str:
+        events = self._events(subject, trial)
+        if "movie" in events.columns and events["movie"].notna().any():
+            return str(events["movie"].dropna().iloc[0])
+        return str(self._path(subject, trial).task)
+
+    def movie_path(self, movie: str) -> Path:
+        found = sorted((self.root / "stimuli").glob(f"{movie}.*"))
+        return found[0] if found else self.root / "stimuli" / f"{movie}.mp4"
+
+    def scene_cuts(self, movie: str) -> np.ndarray | None:
+        cuts = []
+        for path in self._recordings:
+            trial = path.run or path.session or path.task
+            if self.movie(path.subject, trial) != movie:
+                continue
+            events = self._events(path.subject, trial)
+            cuts.append(events.loc[events["trial_type"] == "scene", "movie_time"].to_numpy(np.float64))
+        merged = np.unique(np.concatenate(cuts)) if cuts else np.zeros(0)
+        return merged if len(merged) else None
+
+    def input_files(self, subject: str, trial: str) -> list[Path]:
+        path = self._path(subject, trial)
+        data = Path(path.fpath)
+        files = [data, *(data.with_suffix(ext) for ext in _COMPANIONS.get(data.suffix, ()))]
+        files += [self._sidecar(path, "channels"), self._sidecar(path, "events")]
+        files.append(Path(path.copy().update(suffix="ieeg", extension=".json").fpath))
+        electrodes = self._electrodes_path(subject)
+        if electrodes is not None:
+            files += [electrodes, electrodes.with_name(electrodes.name.replace("_electrodes.tsv", "_coordsystem.json"))]
+        return [f for f in files if f.exists()]

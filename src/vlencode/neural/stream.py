@@ -1,0 +1,414 @@
+"""Streaming preprocessing of one recording into the neural Zarr store, in memory bounded by the chunk length.
+
+Passes over the data:
+
+1. **Scan** the raw recording chunk by chunk for NaN runs, flat and saturated channels (:class:`ChannelScan`); the
+   excluded channels are known before any re-referencing.
+2. **Filter** output block by output block.  Each block reads the raw samples it needs plus a margin on both sides
+   (edges of the recording are mirrored), fills short NaN gaps, applies one zero-phase FIR at the source rate
+   (notch, and the anti-alias low-pass or the high-gamma band), optionally takes the high-gamma amplitude envelope
+   and low-passes it, decimates by an integer factor, re-references and resamples polyphase to ``rate_hz``
+   (re-referencing is linear, so it commutes with the filters; with the envelope it comes before it).  Every step
+   has finite support inside the margin, so the blocks equal a whole-array computation.
+3. **Normalise** (optional) the written signal in place: despike by clipping to robust limits, z-score each
+   electrode.  The statistics come from the whole output (running moments, a strided subsample for the median/MAD).
+
+Peak memory is a few copies of one block (``chunk_s`` seconds x channels) whatever the recording's length.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+import numpy as np
+import zarr
+from tqdm import tqdm
+
+from vlencode import store
+from vlencode.datasets.base import DatasetError, Recording
+from vlencode.neural import filters
+from vlencode.neural.montage import Montage, montage
+from vlencode.neural.quality import ChannelScan, RunningMoments, fill_nan_runs, robust_limits
+
+log = logging.getLogger("vlencode.neural")
+
+T = TypeVar("T")
+_END = object()
+#: Rows of the output kept for the despike median/MAD: enough for a precise quantile, bounded in memory.
+_ROBUST_SAMPLE_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """The ``preprocess`` config section (keys and defaults documented in config/README.md)."""
+
+    line_freq_hz: float = 60.0
+    notch_max_hz: float = 360.0
+    notch_trans_bandwidth_hz: float = 1.0
+    reference: str = "laplacian"
+    laplacian_neighbours: str = "both"
+    high_gamma: bool = False
+    high_gamma_band_hz: tuple[float, float] = (70.0, 250.0)
+    envelope: bool = True
+    despike: bool = True
+    despike_threshold_mad: float = 12.0
+    zscore: bool = True
+    rate_hz: float = 200.0
+    chunk_s: float = 60.0
+    source_rate_hz: float | None = None
+    flat_tolerance_uv: float = 1e-3
+    max_nan_gap_s: float = 0.05
+    saturation_fraction: float = 1e-4
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> PreprocessConfig:
+        """Build from the (schema-validated) ``preprocess`` mapping, flattening ``high_gamma`` and ``despike``."""
+        flat, unknown = {}, []
+        for key, value in section.items():
+            if isinstance(value, Mapping):
+                for sub, item in value.items():
+                    name = _NESTED_KEYS.get((key, sub))
+                    flat[name] = item
+                    if name is None:
+                        unknown.append(f"{key}.{sub}")
+            else:
+                flat[key] = value
+        unknown += sorted(set(flat) - {f.name for f in fields(cls)} - {None})
+        if unknown:
+            raise ValueError(f"preprocess: unknown key(s) {unknown}; see config/README.md")
+        if "high_gamma_band_hz" in flat:
+            flat["high_gamma_band_hz"] = tuple(flat["high_gamma_band_hz"])
+        return cls(**flat)
+
+
+_NESTED_KEYS = {
+    ("high_gamma", "enabled"): "high_gamma",
+    ("high_gamma", "band_hz"): "high_gamma_band_hz",
+    ("high_gamma", "envelope"): "envelope",
+    ("despike", "enabled"): "despike",
+    ("despike", "threshold_mad"): "despike_threshold_mad",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The filter chain and block geometry for one source rate (see the module docstring for the order).
+
+    Attributes
+    ----------
+    kernel : np.ndarray
+        Zero-phase FIR at the source rate; complex (analytic) when the high-gamma envelope is taken.
+    envelope_kernel : np.ndarray or None
+        Anti-alias low-pass applied to the envelope at the source rate.
+    decimation : int
+        Integer factor applied after the source-rate filtering.
+    up, down : int
+        Polyphase ratio from the decimated rate to ``rate_hz`` (1, 1 when decimation alone reaches it).
+    resample_kernel : np.ndarray or None
+        The polyphase interpolation kernel.
+    block : int
+        Output samples per block (and per Zarr chunk).
+    """
+
+    source_rate_hz: float
+    rate_hz: float
+    kernel: np.ndarray
+    envelope_kernel: np.ndarray | None
+    decimation: int
+    up: int
+    down: int
+    resample_kernel: np.ndarray | None
+    block: int
+    nan_margin: int
+
+    def output_length(self, n_samples: int) -> int:
+        """Output samples for ``n_samples`` source samples (``ceil(n * rate / source_rate)``, as resample_poly)."""
+        return -(-n_samples * self.up // (self.down * self.decimation))
+
+    @property
+    def resample_margin(self) -> int:
+        """Decimated samples needed on each side of a block by the polyphase stage."""
+        if self.resample_kernel is None:
+            return 0
+        return -(-(len(self.resample_kernel) // 2) // self.up) + 1
+
+    @property
+    def filter_margin(self) -> int:
+        """Source samples needed on each side by the source-rate FIR stages and the NaN filling."""
+        envelope = 0 if self.envelope_kernel is None else len(self.envelope_kernel) // 2
+        return len(self.kernel) // 2 + envelope + self.nan_margin
+
+    def source_span(self, first: int, stop: int) -> tuple[int, int, int]:
+        """For output samples ``first:stop``: the raw sample range to read and the decimated index it starts at."""
+        margin = self.resample_margin
+        low = first * self.down // self.up - margin
+        high = -(-stop * self.down // self.up) + margin
+        return low * self.decimation - self.filter_margin, high * self.decimation + self.filter_margin, low
+
+    def process(
+        self, raw: np.ndarray, derived: Montage, decimated_base: int, first: int, count: int, workers: int = 1
+    ) -> np.ndarray:
+        """Output samples ``first : first + count`` (``[electrode, time]``) from the padded raw block
+        (``[channel, time]``, NaN gaps filled) of :meth:`source_span`.
+
+        Re-referencing is linear and the same filter is applied to every channel, so the two commute: without the
+        (non-linear) envelope the montage is applied after decimation, where it costs ``decimation`` times less.
+        """
+        if self.envelope_kernel is None:
+            decimated = derived.apply(filters.filter_decimate(raw, self.kernel, self.decimation, workers))
+        else:
+            analytic = filters.filter_valid(derived.apply(raw), self.kernel, workers)
+            envelope = np.abs(analytic).astype(np.float32)
+            decimated = filters.filter_decimate(envelope, self.envelope_kernel, self.decimation, workers)
+        if self.resample_kernel is None:
+            return decimated[:, first - decimated_base : first - decimated_base + count]
+        return filters.polyphase_resample(
+            decimated, decimated_base, self.resample_kernel, self.up, self.down, first, count
+        )
+
+
+def make_plan(cfg: PreprocessConfig, source_rate_hz: float, path: os.PathLike | str = "recording") -> Plan:
+    """Design the filter chain of ``cfg`` for a recording at ``source_rate_hz``; bad rates are one-line errors."""
+    if cfg.source_rate_hz is not None and not math.isclose(source_rate_hz, cfg.source_rate_hz):
+        raise DatasetError(
+            f"{path}: recorded at {source_rate_hz:g} Hz but preprocess.source_rate_hz is {cfg.source_rate_hz:g}; "
+            "set preprocess.source_rate_hz to the recording's rate (or null to accept any)"
+        )
+    if cfg.rate_hz > source_rate_hz:
+        raise DatasetError(
+            f"{path}: preprocess.rate_hz {cfg.rate_hz:g} exceeds the recording's {source_rate_hz:g} Hz; lower rate_hz"
+        )
+    up, down = filters.rational_ratio(cfg.rate_hz, source_rate_hz)
+    resampled = (up, down) != (1, 1)
+    if cfg.high_gamma and not cfg.envelope and resampled and cfg.high_gamma_band_hz[1] >= 0.4 * cfg.rate_hz:
+        raise ValueError(
+            f"preprocess.high_gamma.band_hz reaches {cfg.high_gamma_band_hz[1]:g} Hz, above what rate_hz "
+            f"{cfg.rate_hz:g} can hold; set high_gamma.envelope: true or raise rate_hz"
+        )
+    notch = filters.notch_kernel(source_rate_hz, cfg.line_freq_hz, cfg.notch_max_hz, cfg.notch_trans_bandwidth_hz)
+    antialias = filters.antialias_kernel(source_rate_hz, cfg.rate_hz) if resampled else np.ones(1)
+    envelope_kernel = None
+    if cfg.high_gamma and cfg.envelope:
+        kernel = filters.analytic_kernel(
+            filters.compose(notch, filters.bandpass_kernel(source_rate_hz, cfg.high_gamma_band_hz))
+        )
+        envelope_kernel = antialias.astype(np.float32)
+    elif cfg.high_gamma:
+        kernel = filters.compose(notch, filters.bandpass_kernel(source_rate_hz, cfg.high_gamma_band_hz), antialias)
+    else:
+        kernel = filters.compose(notch, antialias)
+    # Decimate by the largest divisor of `down` that keeps the intermediate rate at or above rate_hz: the anti-alias
+    # low-pass already removed everything above the final Nyquist frequency, so only a short polyphase stage remains.
+    decimation = max(d for d in range(1, down + 1) if down % d == 0 and source_rate_hz / d >= cfg.rate_hz)
+    down //= decimation
+    resample_kernel = filters.polyphase_kernel(up, down) if (up, down) != (1, 1) else None
+    block = max(up, round(cfg.chunk_s * cfg.rate_hz) // up * up)
+    return Plan(
+        source_rate_hz=source_rate_hz,
+        rate_hz=cfg.rate_hz,
+        kernel=kernel if np.iscomplexobj(kernel) else kernel.astype(np.float32),
+        envelope_kernel=envelope_kernel,
+        decimation=decimation,
+        up=up,
+        down=down,
+        resample_kernel=resample_kernel,
+        block=block,
+        nan_margin=2 * math.ceil(cfg.max_nan_gap_s * source_rate_hz) + 2,
+    )
+
+
+def read_mirrored(recording: Recording, start: int, stop: int, columns: np.ndarray) -> np.ndarray:
+    """Raw samples ``start:stop`` of ``columns`` as ``[channel, time]``; indices outside the recording are mirrored
+    back into it (MNE's reflect padding), so blocks at the edges see the same padding as a whole-array computation."""
+    n = recording.n_samples
+    index = np.abs(np.arange(start, stop))
+    index = np.clip(np.where(index >= n, 2 * (n - 1) - index, index), 0, n - 1)
+    low, high = int(index.min()), int(index.max()) + 1
+    block = recording.read(low, high).T
+    if len(columns) < block.shape[0]:
+        block = block[columns]
+    if start < 0 or stop > n:
+        block = block[:, index - low]
+    return np.ascontiguousarray(block, dtype=np.float32)
+
+
+def scan_channels(recording: Recording, cfg: PreprocessConfig, progress: bool = False) -> dict[str, str]:
+    """Pass 1: the channels to exclude, with reasons (see :meth:`ChannelScan.verdicts`)."""
+    scan = ChannelScan(recording.labels)
+    chunk = max(1, round(cfg.chunk_s * recording.rate_hz))
+    for _, block in tqdm(
+        prefetch(recording.chunks(chunk)),
+        total=-(-recording.n_samples // chunk),
+        desc="scan",
+        file=sys.stderr,
+        disable=not progress,
+    ):
+        scan.update(block)
+    return scan.verdicts(recording.rate_hz, cfg.max_nan_gap_s, cfg.flat_tolerance_uv, cfg.saturation_fraction)
+
+
+def preprocess_recording(
+    recording: Recording,
+    cfg: PreprocessConfig | Mapping[str, Any],
+    group: zarr.Group,
+    workers: int = 1,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Preprocess ``recording`` into ``group`` (the neural store contract) and return a summary for the log.
+
+    Writes ``signal[time, electrode]`` float32 at ``rate_hz``, ``electrode[electrode]`` labels and the group
+    attributes ``rate_hz``, ``source_rate_hz`` (signal index ``i`` is raw sample ``i * source_rate_hz / rate_hz``),
+    ``dropped_channels`` (label -> reason) and ``clipped_fraction`` (per electrode, from despiking).
+
+    Parameters
+    ----------
+    recording : Recording
+        Read lazily, never whole.
+    cfg : PreprocessConfig or mapping
+        The ``preprocess`` config section.
+    group : zarr.Group
+        A fresh group, normally from :func:`vlencode.store.atomic_zarr`.
+    workers : int
+        FFT threads; results do not depend on it.
+    """
+    if not isinstance(cfg, PreprocessConfig):
+        cfg = PreprocessConfig.from_config(cfg)
+    plan = make_plan(cfg, recording.rate_hz, recording.path)
+    excluded = scan_channels(recording, cfg, progress)
+    kept = np.array([i for i, label in enumerate(recording.labels) if label not in excluded], dtype=np.int64)
+    derived = montage([recording.labels[i] for i in kept], cfg.reference, cfg.laplacian_neighbours)
+    dropped = {**excluded, **derived.dropped}
+    for label, reason in dropped.items():
+        log.info("%s: dropped %s (%s)", recording.path, label, reason)
+    if not derived.labels:
+        raise DatasetError(
+            f"{recording.path}: no electrode left after quality checks and {cfg.reference!r} re-referencing; "
+            "inspect the dropped channels in the log or choose another preprocess.reference"
+        )
+    n_out = plan.output_length(recording.n_samples)
+    width = len(derived.labels)
+    signal = group.create_array("signal", shape=(n_out, width), chunks=(plan.block, width), dtype="float32")
+    moments, robust_rows = _filter_pass(recording, plan, kept, derived, signal, workers, progress)
+    clipped = np.zeros(width)
+    if cfg.despike:
+        low, high = robust_limits(np.concatenate(robust_rows), cfg.despike_threshold_mad)
+        moments, clipped = _clip_statistics(signal, plan.block, low, high)
+    else:
+        low, high = np.full(width, -np.inf), np.full(width, np.inf)
+    if cfg.despike or cfg.zscore:
+        _normalise(signal, plan.block, low, high, moments if cfg.zscore else None)
+    electrode = group.create_array("electrode", shape=(width,), dtype=str)
+    electrode[:] = np.array(derived.labels, dtype=object)
+    group.attrs.update(
+        {
+            "rate_hz": float(cfg.rate_hz),
+            "source_rate_hz": float(recording.rate_hz),
+            "dropped_channels": dropped,
+            "clipped_fraction": dict(zip(derived.labels, clipped.round(8).tolist(), strict=True)),
+        }
+    )
+    summary = {
+        "source_channels": len(recording.labels),
+        "electrodes": width,
+        "dropped": len(dropped),
+        "samples": n_out,
+        "clipped_fraction": float(clipped.mean()),
+    }
+    log.info("%s: %s", recording.path, summary)
+    return summary
+
+
+def write_neural_store(
+    recording: Recording,
+    cfg: Mapping[str, Any],
+    path: str | os.PathLike,
+    params: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, str] | None = None,
+    workers: int = 1,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """:func:`preprocess_recording` into a new store at ``path``, written atomically (nothing left on failure)."""
+    with store.atomic_zarr(path, params, inputs) as group:
+        return preprocess_recording(recording, cfg, group, workers, progress)
+
+
+def _filter_pass(
+    recording: Recording,
+    plan: Plan,
+    kept: np.ndarray,
+    derived: Montage,
+    signal: zarr.Array,
+    workers: int,
+    progress: bool,
+) -> tuple[RunningMoments, list[np.ndarray]]:
+    """Pass 2: write every output block; return the output's moments and the strided rows for robust limits."""
+    n_out = signal.shape[0]
+    stride = max(1, -(-n_out // _ROBUST_SAMPLE_ROWS))
+    moments, robust_rows = RunningMoments(signal.shape[1]), []
+
+    def padded_blocks():
+        for first in range(0, n_out, plan.block):
+            stop = min(first + plan.block, n_out)
+            low, high, decimated_base = plan.source_span(first, stop)
+            raw = fill_nan_runs(read_mirrored(recording, low, high, kept))
+            yield first, stop, decimated_base, raw[:, plan.nan_margin : high - low - plan.nan_margin]
+
+    blocks = prefetch(padded_blocks())
+    for first, stop, decimated_base, raw in tqdm(
+        blocks, total=-(-n_out // plan.block), desc="filter", file=sys.stderr, disable=not progress
+    ):
+        block = plan.process(raw, derived, decimated_base, first, stop - first, workers).T.astype(np.float32)
+        signal[first:stop] = block
+        moments.update(block)
+        robust_rows.append(block[(-first) % stride :: stride].copy())  # a view would keep the whole block alive
+    return moments, robust_rows
+
+
+def prefetch(items: Iterator[T]) -> Iterator[T]:
+    """Yield ``items`` while a background thread already produces the next one.
+
+    Reading a block (HDF5, mostly holding the GIL) then overlaps with filtering the previous one (NumPy and the FFT
+    release it), so two cores are both busy; memory holds at most one extra block.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(next, items, _END)
+        while True:
+            item = pending.result()
+            if item is _END:
+                return
+            pending = pool.submit(next, items, _END)
+            yield item
+
+
+def _clip_statistics(
+    signal: zarr.Array, block: int, low: np.ndarray, high: np.ndarray
+) -> tuple[RunningMoments, np.ndarray]:
+    """Moments of the clipped signal and the fraction of samples clipped, per electrode (read-only pass)."""
+    moments, clipped = RunningMoments(signal.shape[1]), np.zeros(signal.shape[1])
+    for first in range(0, signal.shape[0], block):
+        values = signal[first : first + block]
+        clipped += ((values < low) | (values > high)).sum(axis=0)
+        moments.update(np.clip(values, low, high))
+    return moments, clipped / max(signal.shape[0], 1)
+
+
+def _normalise(
+    signal: zarr.Array, block: int, low: np.ndarray, high: np.ndarray, moments: RunningMoments | None
+) -> None:
+    """Clip to ``[low, high]`` and, with ``moments``, z-score each electrode, rewriting the array in place."""
+    if moments is not None:
+        mean = moments.mean.astype(np.float32)
+        # A constant derived channel stays constant (0) rather than becoming NaN.
+        scale = np.where(moments.std > 0, moments.std, 1.0).astype(np.float32)
+    for first in range(0, signal.shape[0], block):
+        values = np.clip(signal[first : first + block], low.astype(np.float32), high.astype(np.float32))
+        if moments is not None:
+            values = (values - mean) / scale
+        signal[first : first + block] = values.astype(np.float32)
