@@ -93,18 +93,19 @@ class H5Recording(Recording):
 
     def read(self, start: int, stop: int) -> np.ndarray:
         start, stop = max(int(start), 0), min(int(stop), self.n_samples)
-        out = np.empty((max(stop - start, 0), len(self.labels)), dtype=np.float32)
+        # Channel-major buffer: each channel lands in one contiguous row (read_direct, no strided copy).
+        out = np.empty((len(self.labels), max(stop - start, 0)), dtype=np.float32)
         with _open_h5(self.path) as handle:
             data = handle["data"]
-            for column, name in enumerate(self._datasets):
+            for row, name in enumerate(self._datasets):
                 try:
-                    out[:, column] = data[name][start:stop]
-                except OSError as error:
+                    data[name].read_direct(out[row], np.s_[start:stop])
+                except (OSError, TypeError) as error:
                     raise DatasetError(
                         f"{self.path}: cannot read {name} samples {start}:{stop} ({_first_line(error)}); "
                         "the file is damaged, download it again"
                     ) from None
-        return out
+        return out.T
 
 
 def _first_line(error: BaseException) -> str:
