@@ -5,19 +5,19 @@ if REPLICA:
     rule make_replica:
         output:
             directory(DATASET["root"]),
-        params:
-            replica=config["replica"],
-            recordings=DATASET["recordings"],
-            seed=config["seed"],
-        threads: 1
-        resources:
-            mem_mb=4000,
-            runtime=30,
         log:
             "logs/make_replica/make_replica.log",
         benchmark:
             "results/benchmarks/make_replica.tsv"
         conda:
             "../envs/vlencode.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        params:
+            replica=config["replica"],
+            recordings=DATASET["recordings"],
+            seed=config["seed"],
         script:
             "../workflow/scripts/make_replica.py"

@@ -29,19 +29,19 @@ rule preprocess:
         recording_inputs,
     output:
         directory("results/neural/sub-{subject}_trial-{trial}.zarr"),
-    params:
-        dataset=DATASET,
-        cfg=narrowed("preprocess"),
-    threads: 2
-    resources:
-        mem_mb=2000,
-        runtime=120,
     log:
         "logs/preprocess/sub-{subject}_trial-{trial}.log",
     benchmark:
         "results/benchmarks/preprocess/sub-{subject}_trial-{trial}.tsv"
     conda:
         "../envs/vlencode.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        dataset=DATASET,
+        cfg=narrowed("preprocess"),
     script:
         "../workflow/scripts/preprocess.py"
 

@@ -11,19 +11,20 @@ rule stimuli:
     output:
         table="results/stimuli/movie-{movie}.parquet",
         frames=directory("results/stimuli/movie-{movie}_frames.zarr"),
-    params:
-        dataset=DATASET,
-        cfg=narrowed("stimuli"),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     log:
         "logs/stimuli/movie-{movie}.log",
     benchmark:
         "results/benchmarks/stimuli/movie-{movie}.tsv"
     conda:
         "../envs/vlencode.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        # One sequential decoding pass over the whole movie.
+        runtime=60,
+    params:
+        dataset=DATASET,
+        cfg=narrowed("stimuli"),
     script:
         "../workflow/scripts/stimuli.py"
 
@@ -47,20 +48,20 @@ rule features:
         unpack(feature_inputs),
     output:
         directory("results/features/model-{model}/movie-{movie}.zarr"),
-    params:
-        model=lambda wc: MODELS[wc.model].as_dict(),
-        cfg=narrowed("features", "device"),
-        batch_size=config["models"].get("batch_size", 32),
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=60,
-        gpu=1 if USE_GPU else 0,
     log:
         "logs/features/model-{model}_movie-{movie}.log",
     benchmark:
         "results/benchmarks/features/model-{model}_movie-{movie}.tsv"
     conda:
         "../envs/vlencode.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=1 if USE_GPU else 0,
+    params:
+        model=lambda wc: MODELS[wc.model].as_dict(),
+        cfg=narrowed("features", "device"),
+        batch_size=config["models"].get("batch_size", 32),
     script:
         "../workflow/scripts/features.py"
