@@ -11,6 +11,15 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    subject="[A-Za-z0-9]+",
+    trial="[A-Za-z0-9]+",
+    movie="[A-Za-z0-9._-]+",
+    model="[A-Za-z0-9._-]+",
+
+
 include: "rules/dataset.smk"
 include: "rules/neural.smk"
 include: "rules/stimuli.smk"

@@ -1,5 +1,5 @@
 # Config validation, wildcard constraints, the trial -> movie map, model instances and the target list.
-from pathlib import Path
+import os
 
 from snakemake.utils import validate
 
@@ -10,17 +10,10 @@ from vlencode.models.registry import model_instances
 # Our own check first: its message is one line naming the key; snakemake's validate then fills schema defaults.
 validate_config(
     config,
-    Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+    os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"),
     source=", ".join(map(str, workflow.configfiles)) or "config",
 )
 validate(config, "../workflow/schemas/config.schema.yaml")
-
-
-wildcard_constraints:
-    subject="[A-Za-z0-9]+",
-    trial="[A-Za-z0-9]+",
-    movie="[A-Za-z0-9._-]+",
-    model="[A-Za-z0-9._-]+",
 
 
 DATASET = config["dataset"]
@@ -53,16 +46,26 @@ def recording_inputs(wildcards):
     return [str(p) for p in dataset.input_files(wildcards.subject, wildcards.trial)]
 
 
+def feature_inputs(wildcards):
+    """A network reads the movie's stimuli; the concatenation baseline reads its components' feature stores."""
+    instance = MODELS[wildcards.model]
+    if instance.components:
+        return {
+            component: f"results/features/model-{component}/movie-{wildcards.movie}.zarr"
+            for component in instance.components
+        }
+    return {
+        "table": f"results/stimuli/movie-{wildcards.movie}.parquet",
+        "frames": f"results/stimuli/movie-{wildcards.movie}_frames.zarr",
+    }
+
+
 def narrowed(*sections):
-    """The config sections a rule depends on, plus the seed: its params, hence its exact rerun key."""
+    """The config sections (plus the seed) that a step depends on, passed as params so they form its rerun key."""
     out = {"seed": config["seed"]}
     for section in sections:
         out[section] = config.get(section, {})
     return out
-
-
-def log_path(rule_name, *parts):
-    return "logs/" + rule_name + "/" + "_".join(parts) + ".log"
 
 
 def all_targets():

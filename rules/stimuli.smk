@@ -29,20 +29,6 @@ rule stimuli:
         "../workflow/scripts/stimuli.py"
 
 
-def feature_inputs(wildcards):
-    """A network reads the movie's stimuli; the concatenation baseline reads its components' feature stores."""
-    instance = MODELS[wildcards.model]
-    if instance.components:
-        return {
-            component: f"results/features/model-{component}/movie-{wildcards.movie}.zarr"
-            for component in instance.components
-        }
-    return {
-        "table": f"results/stimuli/movie-{wildcards.movie}.parquet",
-        "frames": f"results/stimuli/movie-{wildcards.movie}_frames.zarr",
-    }
-
-
 rule features:
     input:
         unpack(feature_inputs),
