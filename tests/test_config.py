@@ -43,3 +43,15 @@ def test_bad_config_is_a_one_line_error_naming_the_key(config, mutate, expected)
         validate_config(bad, SCHEMA, source="config/config.yaml")
     assert "\n" not in str(error.value)
     assert str(error.value).startswith("config/config.yaml: ")
+
+
+def test_paper_config_matches_the_schema_and_the_registry():
+    from vlencode.config import schema_errors
+    from vlencode.models.registry import model_instances
+
+    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    assert schema_errors(paper, yaml.safe_load(SCHEMA.read_text())) == []
+    paper["models"]["registry"] = str(ROOT / "config" / "models.yaml")
+    instances = model_instances(paper)
+    assert {"vision", "language", "multimodal"} == {instance.family for instance in instances.values()}
+    assert {"trained", "random"} == {instance.init for instance in instances.values()}
