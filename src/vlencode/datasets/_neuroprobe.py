@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import ast
 import functools
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 
 from vlencode.datasets.base import DatasetError
+from vlencode.wheels import package_dir
 
 _MOVIE_MAP_NAME = "BRAINTREEBANK_SUBJECT_TRIAL_MOVIE_NAME_MAPPING"
 
 
-@functools.cache
 def neuroprobe_dir() -> Path:
     """The installed ``neuroprobe`` package directory (its data files sit beside its modules)."""
-    spec = importlib.util.find_spec("neuroprobe")
-    if spec is None or not spec.submodule_search_locations:
-        raise DatasetError("neuroprobe: package not installed; run `pip install --no-deps neuroprobe==0.1.8`")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return package_dir("neuroprobe", "neuroprobe==0.1.8")
 
 
 @functools.cache
