@@ -1,11 +1,9 @@
 """Rule stimuli: the unique (frame, text) stimuli of one movie over its trials' events, frames decoded once."""
 
-import numpy as np
-
 from vlencode import store
 from vlencode.datasets import open_dataset
 from vlencode.runlog import rule_logger
-from vlencode.stimuli.table import build_stimuli
+from vlencode.stimuli.table import build_stimuli, write_frames
 
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
@@ -18,17 +16,12 @@ stimuli, frames, frame_time_s = build_stimuli(tables, movie, movie_path, max_fra
 inputs = store.input_hashes({**{str(p): p for p in snakemake.input.events}, "movie": movie_path})
 params = {"dataset": snakemake.params.dataset, **snakemake.params.cfg}
 with store.atomic_zarr(snakemake.output.frames, params, inputs) as root:
-    n_frames, height, width, _ = frames.shape
-    array = root.create_array(
-        "frames", shape=frames.shape, dtype="uint8", chunks=(max(min(n_frames, 64), 1), height, width, 3)
-    )
-    array[:] = frames
-    root.create_array("frame_time_s", data=np.asarray(frame_time_s, dtype=np.float64))
+    write_frames(root, frames, frame_time_s)
 store.write_parquet(stimuli, snakemake.output.table, params=params, inputs=inputs)
 log.info(
     "movie %s: %d stimuli, %d distinct frames, %d distinct texts",
     movie,
     len(stimuli),
-    n_frames,
+    len(frames),
     stimuli["text"].nunique(),
 )
