@@ -35,6 +35,7 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import KFold
 
 from vlencode.ridge import cross_validated_ridge, ridge_coefficients
+from vlencode.ridge.cv import TRIANGLE_BLOCKS
 
 ALPHAS = np.logspace(-1, 5, 7)
 
@@ -87,17 +88,22 @@ def vlencode_flops(
 ) -> float:
     """Floating-point operations of the dominant products of cross-validation (+ refit), per the engine's algorithm.
 
-    Per fold (primal, rank p): float64 Gram 2 n_tr p^2; projections 2 (n_tr + n_held) p^2; projected targets
-    2 n_tr p t; validation covariances 2 n_val p t; per alpha 2 min(n_val, p) p t; predictions at the chosen alpha
-    2 n_held p t (2 n_test p t without out-of-fold predictions).  Refit: Gram and projection 4 n p^2, projected
-    targets 2 n p t, coefficients 2 p^2 t.
+    The folds here are primal with all other rows for training, so the engine downdates them: once, the float64 Gram
+    matrix over all rows 2 n p^2 and the held-out cross-products, which add up to 2 n p t over the folds.  Per fold
+    (rank p): held-out Gram 2 n_held p^2; projections 2 n_held p^2; projected targets 2 p^2 t; validation
+    covariances 2 n_val p t; per alpha 2 min(n_val, p) p t, of which a triangular factor (n_val > p) in b row blocks
+    multiplies (b + 1) / 2b; predictions at the chosen alpha 2 n_held p t (2 n_test p t without out-of-fold
+    predictions).  Refit: Gram and projection 4 n p^2, projected targets 2 n p t, coefficients 2 p^2 t.
     """
     p, t = n_features, n_targets
-    total = 0.0
-    for train, val, test in splits:
-        n_train, n_val, n_held = len(train), len(val), len(val) + len(test)
-        total += 2 * n_train * p * p + 2 * (n_train + n_held) * p * p
-        total += 2 * p * t * (n_train + n_val + n_alphas * min(n_val, p) + (n_held if predictions else len(test)))
+    total = 2 * n_samples * p * p + 2 * n_samples * p * t
+    for _, val, test in splits:
+        n_val, n_held = len(val), len(val) + len(test)
+        per_alpha = 2 * min(n_val, p) * p * t
+        if n_val > p:
+            per_alpha *= (TRIANGLE_BLOCKS + 1) / (2 * TRIANGLE_BLOCKS)
+        total += 4 * n_held * p * p + n_alphas * per_alpha
+        total += 2 * p * t * (p + n_val + (n_held if predictions else len(test)))
     if refit:
         total += 4 * n_samples * p * p + 2 * n_samples * p * t + 2 * p * p * t
     return total

@@ -70,8 +70,12 @@ def ridge_coefficients(
             y = torch.from_numpy(np.ascontiguousarray(Y[:, batch])).to(device=device, dtype=dtype)
             y_mean = y.mean(0)
             z = decomposition.train_basis.T @ (y - y_mean)
-            shrink = 1.0 / (decomposition.eigenvalues[:, None] + torch.as_tensor(alpha[batch], device=device)[None, :])
-            weights = (decomposition.feature_basis @ (z * shrink.to(dtype))) * decomposition.scale[:, None].to(dtype)
+            # Shrinkage per distinct alpha, gathered per target: a refit has a few distinct alphas, so this spares
+            # the float64 [rank, batch] passes of forming 1 / (s + alpha) per target.
+            distinct, which = np.unique(alpha[batch], return_inverse=True)
+            shrink = decomposition.shrinkage(torch.as_tensor(distinct, device=device)).T
+            z.mul_(torch.index_select(shrink, 1, torch.as_tensor(which, device=device)))
+            weights = (decomposition.feature_basis @ z).mul_(decomposition.scale[:, None].to(dtype))
             coef[:, batch] = weights.cpu().numpy()
             intercept[batch] = (y_mean - decomposition.mean.to(dtype) @ weights).cpu().numpy()
     return coef, intercept

@@ -39,8 +39,9 @@ class FoldDecomposition:
         ``"primal"`` (eigendecomposition of ``X'X``) or ``"dual"`` (of ``XX'``).
     eigenvalues : torch.Tensor
         ``[rank]`` float64, clipped at 0 (round-off makes the null space's eigenvalues slightly negative).
-    train_basis : torch.Tensor
-        ``[n_train, rank]``; projected targets are ``train_basis.T @ (Y_train - Y_train.mean(0))``.
+    train_basis : torch.Tensor or None
+        ``[n_train, rank]``; projected targets are ``train_basis.T @ (Y_train - Y_train.mean(0))``.  None from
+        :func:`decompose_gram` (the cross-validation then downdates the projected targets instead).
     feature_basis : torch.Tensor
         ``[n_features, rank]``; weights in the scaled feature space are ``feature_basis @ (shrink * Z)``.
     mean : torch.Tensor
@@ -52,7 +53,7 @@ class FoldDecomposition:
 
     solver: str
     eigenvalues: torch.Tensor
-    train_basis: torch.Tensor
+    train_basis: torch.Tensor | None
     feature_basis: torch.Tensor
     mean: torch.Tensor
     scale: torch.Tensor
@@ -101,6 +102,58 @@ def column_scale(x_train: torch.Tensor, standardize: bool) -> tuple[torch.Tensor
     if standardize:
         scale = 1.0 / x.std(0, correction=0).clamp_min(torch.finfo(torch.float64).tiny)
     return mean, torch.where(constant, torch.zeros_like(scale), scale)
+
+
+def decompose_gram(
+    gram: torch.Tensor,
+    mean: torch.Tensor,
+    constant: torch.Tensor,
+    n_train: int,
+    *,
+    standardize: bool,
+    dtype: torch.dtype,
+    column_weight: torch.Tensor | None = None,
+) -> FoldDecomposition:
+    """The primal decomposition of a fold from its training rows' centred Gram matrix, without a training basis.
+
+    The cross-validation downdates each fold's Gram matrix from the one over all rows (a fifth of the rows multiplied
+    per fold with 5 folds instead of four fifths); scaling, eigenvalues and feature basis are those of
+    :func:`decompose`.
+
+    Parameters
+    ----------
+    gram : torch.Tensor
+        ``[n_features, n_features]`` float64 ``(X_train - mean)' (X_train - mean)``.
+    mean : torch.Tensor
+        ``[n_features]`` float64 training means.
+    constant : torch.Tensor
+        ``[n_features]`` bool, the columns constant over the training rows (scale 0).
+    n_train : int
+        Training rows (the variances are the Gram diagonal over ``n_train``).
+    standardize, dtype, column_weight
+        As in :func:`decompose`.
+
+    Returns
+    -------
+    FoldDecomposition
+        Primal, with ``train_basis`` None.
+    """
+    scale = torch.ones_like(mean)
+    if standardize:
+        # Clipped before the root: round-off can leave a downdated variance slightly negative.
+        scale = 1.0 / (gram.diagonal() / n_train).clamp_min(torch.finfo(torch.float64).tiny).sqrt()
+    scale = torch.where(constant, torch.zeros_like(scale), scale)
+    if column_weight is not None:
+        scale = scale * column_weight.to(torch.float64)
+    eigenvalues, vectors = _eigh(gram * scale[:, None] * scale[None, :])
+    return FoldDecomposition(
+        solver="primal",
+        eigenvalues=eigenvalues.clamp_min(0.0),
+        train_basis=None,
+        feature_basis=vectors.to(dtype),
+        mean=mean,
+        scale=scale,
+    )
 
 
 def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

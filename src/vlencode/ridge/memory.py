@@ -75,20 +75,22 @@ def fixed_bytes(n_samples: int, n_features: int, fold_shapes: list[tuple[int, in
     -------
     int
     """
-    design = n_samples * n_features * 8
+    # The design and its copy centred over all rows in the compute dtype (the downdated folds' cross-products).
+    design = n_samples * n_features * (8 + itemsize)
     decompositions = sum((n_train + n_held + n_features) * rank for n_train, n_held, rank in fold_shapes) * itemsize
-    # The float64 Gram matrix, its eigenvectors and the float64 copy of one training fold exist during decomposition.
-    largest_gram = max(max(rank, n_features) ** 2 * 3 + n_train * n_features for n_train, _, rank in fold_shapes) * 8
-    return design + decompositions + largest_gram
+    # Float64 Gram matrices, eigenvectors and a float64 copy of the design (centred over all rows, for downdated
+    # folds) or of one training fold exist while the folds are decomposed.
+    largest_gram = max(max(rank, n_features) ** 2 * 3 for _, _, rank in fold_shapes) + n_samples * n_features
+    return design + decompositions + largest_gram * 8
 
 
-def bytes_per_target(n_samples: int, n_held: int, rank: int, n_alphas: int, itemsize: int) -> int:
+def bytes_per_target(n_samples: int, n_held: int, rank: int, n_alphas: int, itemsize: int, cross_rows: int = 0) -> int:
     """Bytes one more target adds to a batch.
 
     Counts the target column on the device and its centred copy (plus a contiguous host copy when the batch is a
     strided slice of a float32 array), per fold the projected targets and their products with the validation
-    projection, the chosen-alpha weights, the prediction buffers and centred copies of the held-out targets, and the
-    per-alpha scores.
+    projection, the chosen-alpha weights, the prediction buffers and centred copies of the held-out targets, the
+    per-alpha scores, and the held-out cross-products of downdated folds.
 
     Parameters
     ----------
@@ -96,12 +98,15 @@ def bytes_per_target(n_samples: int, n_held: int, rank: int, n_alphas: int, item
         Events, the largest held-out set of a fold, the largest decomposition rank and the number of alphas.
     itemsize : int
         Bytes per element of the compute dtype.
+    cross_rows : int
+        Rows of held-out cross-products kept per target: ``(n_folds + 1) * n_features`` when folds are downdated
+        (one per fold, overwritten by its training part, and their total), else 0.
 
     Returns
     -------
     int
     """
-    return (2 * n_samples + 5 * n_held + 7 * rank + 3 * n_alphas) * itemsize + n_samples * 4
+    return (2 * n_samples + 5 * n_held + 7 * rank + 3 * n_alphas + cross_rows) * itemsize + n_samples * 4
 
 
 def plan_targets_batch(
