@@ -4,9 +4,8 @@ Task (issue 5): X 5000 x 768 float32, Y with 200 and 24,150 targets, alphas logs
 (KFold, no shuffle), one alpha per target chosen by the mean validation Pearson r over the folds, then a refit on all
 rows at each target's alpha.  Every contender does exactly that:
 
-* vlencode: ``cross_validated_ridge`` with each KFold test fold as the validation set (no test set),
-  ``return_all_alphas`` and no out-of-fold predictions (the peers form none); alpha = argmax of the fold-mean r;
-  refit with ``ridge_coefficients`` (float32).
+* vlencode: ``cross_validated_ridge(refit=True)`` with each KFold test fold as the validation set (no test set) and
+  no out-of-fold predictions (the peers form none): alpha = argmax of the fold-mean r, coefficients on all rows.
 * himalaya ``RidgeCV(fit_intercept=True, cv=KFold(5), solver_params={"score_func": correlation_score})``, numpy and
   torch (CPU) backends, other solver parameters at their defaults (all targets in one batch).
 * scikit-learn: ``RidgeCV(cv=KFold(5), alpha_per_target=True)`` refuses that combination (it supports one alpha per
@@ -34,8 +33,8 @@ import torch
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import KFold
 
-from vlencode.ridge import cross_validated_ridge, ridge_coefficients
-from vlencode.ridge.cv import TRIANGLE_BLOCKS
+from vlencode.ridge import cross_validated_ridge
+from vlencode.ridge.cv import TRIANGLE_BLOCKS, triangular_factor_pays
 
 ALPHAS = np.logspace(-1, 5, 7)
 
@@ -89,23 +88,24 @@ def vlencode_flops(
     """Floating-point operations of the dominant products of cross-validation (+ refit), per the engine's algorithm.
 
     The folds here are primal with all other rows for training, so the engine downdates them: once, the float64 Gram
-    matrix over all rows 2 n p^2 and the held-out cross-products, which add up to 2 n p t over the folds.  Per fold
-    (rank p): held-out Gram 2 n_held p^2; projections 2 n_held p^2; projected targets 2 p^2 t; validation
-    covariances 2 n_val p t; per alpha 2 min(n_val, p) p t, of which a triangular factor (n_val > p) in b row blocks
+    matrices of the held-out rows, which add up to 2 n p^2, and the held-out cross-products, which add up to 2 n p t.
+    Per fold (rank p): projections 2 n_held p^2; projected targets 2 p^2 t; validation covariances 2 n_val p t; per
+    alpha 2 min(n_val, p) p t, of which a triangular factor (when it pays, see ``triangular_factor_pays``) in b row blocks
     multiplies (b + 1) / 2b; predictions at the chosen alpha 2 n_held p t (2 n_test p t without out-of-fold
-    predictions).  Refit: Gram and projection 4 n p^2, projected targets 2 n p t, coefficients 2 p^2 t.
+    predictions).  Refit (its Gram matrix and cross-products are the totals above): projected targets and
+    coefficients 4 p^2 t.
     """
     p, t = n_features, n_targets
     total = 2 * n_samples * p * p + 2 * n_samples * p * t
     for _, val, test in splits:
         n_val, n_held = len(val), len(val) + len(test)
         per_alpha = 2 * min(n_val, p) * p * t
-        if n_val > p:
+        if triangular_factor_pays(n_val, p, n_alphas, t):
             per_alpha *= (TRIANGLE_BLOCKS + 1) / (2 * TRIANGLE_BLOCKS)
-        total += 4 * n_held * p * p + n_alphas * per_alpha
+        total += 2 * n_held * p * p + n_alphas * per_alpha
         total += 2 * p * t * (p + n_val + (n_held if predictions else len(test)))
     if refit:
-        total += 4 * n_samples * p * p + 2 * n_samples * p * t + 2 * p * p * t
+        total += 4 * p * p * t
     return total
 
 
@@ -113,14 +113,11 @@ def run_vlencode(X, Y, folds, device):
     splits = [(train, val, np.array([], dtype=np.intp)) for train, val in folds]
     start = time.perf_counter()
     cv = cross_validated_ridge(
-        X, Y, splits, ALPHAS, standardize=False, device=device, return_all_alphas=True, return_predictions=False
+        X, Y, splits, ALPHAS, standardize=False, device=device, return_predictions=False, refit=True
     )
-    cv_seconds = time.perf_counter() - start
-    alphas = ALPHAS[cv.val_r_all.mean(0).argmax(0)]
-    coef, _ = ridge_coefficients(X, Y, alphas, device=device, dtype=torch.float32)
     total = time.perf_counter() - start
     flops = vlencode_flops(*X.shape, Y.shape[1], splits, len(ALPHAS), refit=True, predictions=False)
-    return {"seconds": total, "cv_seconds": cv_seconds, "alphas": alphas, "coef": coef, "gflops": flops / total / 1e9}
+    return {"seconds": total, "alphas": cv.refit_alpha, "coef": cv.coef, "gflops": flops / total / 1e9}
 
 
 def run_himalaya(X, Y, backend_name):
@@ -172,6 +169,7 @@ def compare_peers(n_samples, n_features, n_targets, args):
     folds = list(KFold(5).split(X))
     print(f"\n== {n_samples} x {n_features} features, {n_targets} targets, {len(ALPHAS)} alphas, 5 contiguous folds ==")
     rate = matmul_rate(n_targets, n_samples, n_features)
+    run_vlencode(X[:400, :32], Y[:400, :8], list(KFold(5).split(X[:400])), args.device)  # thread pools, kernels
     results = {"vlencode": run_vlencode(X, Y, folds, args.device)}
     if "himalaya" in args.peers:
         for backend in ("numpy", "torch"):
@@ -191,7 +189,7 @@ def compare_peers(n_samples, n_features, n_targets, args):
         coef_diff = np.abs(found["coef"] - ours["coef"]).max() / scale
         print(f"{name:18s} {found['seconds']:9.2f} {ratio:11.1f}x {100 * agree:12.2f}% {coef_diff:16.2e}")
     print(
-        f"vlencode CV part {ours['cv_seconds']:.2f} s; dominant products {ours['gflops']:.0f} GFLOP/s "
+        f"vlencode dominant products {ours['gflops']:.0f} GFLOP/s "
         f"vs float32 torch.mm {rate:.0f} GFLOP/s on this machine ({ours['gflops'] / rate:.2f} of it)"
     )
 

@@ -70,6 +70,31 @@ def test_coefficients_take_one_alpha_per_target():
         np.testing.assert_allclose(intercept[j], reference.intercept_, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("n_samples", "n_features", "gap"), [(120, 10, False), (120, 10, True), (40, 45, False)], ids=str
+)
+@pytest.mark.parametrize("standardize", [False, True])
+def test_refit_is_sklearn_ridge_at_the_fold_mean_best_alpha(n_samples, n_features, gap, standardize):
+    # Folds that hold out every row are downdated (the refit reuses their Gram matrices); a gap of unused rows per
+    # fold and a design wider than its folds' training rows take the direct decompositions.
+    X, Y = make_problem(n_samples, n_features, 5)
+    splits = contiguous_splits(n_samples)
+    if gap:
+        splits = [(train, val, test[:-2]) for train, val, test in splits]
+    result = cross_validated_ridge(
+        X, Y, splits, ALPHAS, dtype=torch.float64, standardize=standardize, return_all_alphas=True, refit=True
+    )
+    chosen = ALPHAS[result.val_r_all.mean(0).argmax(0)]
+    np.testing.assert_array_equal(result.refit_alpha, chosen)
+    assert len(np.unique(chosen)) > 1  # the targets do not all share one alpha
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    scale = X64.std(0) if standardize else np.ones(n_features)
+    for j, alpha in enumerate(chosen):
+        reference = Ridge(alpha=alpha).fit(X64 / scale, Y64[:, j])
+        np.testing.assert_allclose(result.coef[:, j], reference.coef_ / scale, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(result.intercept[j], reference.intercept_, rtol=1e-5)
+
+
 @pytest.mark.parametrize(("n_samples", "n_features", "shuffled"), [(100, 10, False), (40, 45, False), (100, 10, True)])
 def test_fold_scores_equal_a_naive_loop_over_alphas(n_samples, n_features, shuffled):
     X, Y = make_problem(n_samples, n_features, 6)
@@ -157,7 +182,7 @@ def test_target_batches_do_not_change_results():
 def test_planner_batches_follow_the_memory_budget():
     X, Y = make_problem(150, 20, 40)
     splits = contiguous_splits(150)
-    tight = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", memory_gb=0.00014)
+    tight = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", memory_gb=0.00022)
     roomy = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", memory_gb=1.0)
     assert 1 <= tight.targets_batch < 40 and roomy.targets_batch == 40
     np.testing.assert_allclose(tight.val_r, roomy.val_r, atol=1e-6)

@@ -15,7 +15,12 @@ multiplies its held-out rows only (a fifth of the rows with 5 folds instead of f
 
 The alpha with the best validation r is taken per target, then one more product gives the validation and test
 predictions at that alpha: the test r and the out-of-fold predictions (``prediction[event, target]``, NaN for events
-in no validation or test set) that the fast bootstrap resamples.
+in no validation or test set) that the fast bootstrap resamples.  With ``refit``, every target is also fitted on all
+rows at the alpha with the best fold-mean validation r; the decomposition of all rows reuses the folds' Gram matrices
+and cross-products.
+
+On the CPU the folds (and the refit's decomposition) are prepared side by side, one per torch thread: their float64
+eigendecompositions dominate small problems and gain little from threads within one call.
 
 Targets are processed in batches (``targets_batch``, or what :mod:`vlencode.ridge.memory` plans for the memory
 budget); results do not depend on the batch size beyond float round-off.  Training targets of contiguous folds are
@@ -38,6 +43,7 @@ from vlencode.ridge.decomposition import FoldDecomposition, decompose, decompose
 from vlencode.ridge.memory import (
     bytes_per_target,
     fixed_bytes,
+    map_single_threaded,
     plan_targets_batch,
     resolve_device,
     torch_threads,
@@ -82,6 +88,13 @@ class RidgeCVResult:
         ``[n_folds, n_alphas, n_targets]`` float32 validation r of every alpha, when ``return_all_alphas``.
     band_weights : numpy.ndarray or None
         ``[n_folds, n_targets, n_bands]`` float32, the chosen feature-space weights (banded ridge only).
+    refit_alpha : numpy.ndarray or None
+        ``[n_targets]`` float64, the alpha with the best validation r averaged over the folds (with ``refit``).
+    coef : numpy.ndarray or None
+        ``[n_features, n_targets]`` in the compute dtype, ridge coefficients on all rows at ``refit_alpha``, for the
+        unscaled design: ``X @ coef + intercept`` predicts ``Y`` (with ``refit``).
+    intercept : numpy.ndarray or None
+        ``[n_targets]``, with ``coef``.
     """
 
     alphas: np.ndarray
@@ -93,6 +106,9 @@ class RidgeCVResult:
     targets_batch: int
     val_r_all: np.ndarray | None = None
     band_weights: np.ndarray | None = None
+    refit_alpha: np.ndarray | None = None
+    coef: np.ndarray | None = None
+    intercept: np.ndarray | None = None
 
 
 def cross_validated_ridge(
@@ -110,6 +126,7 @@ def cross_validated_ridge(
     return_predictions: bool = True,
     n_threads: int | None = None,
     solver: str = "auto",
+    refit: bool = False,
 ) -> RidgeCVResult:
     """Multi-target, multi-alpha cross-validated ridge regression with intercept, scored by Pearson r.
 
@@ -146,6 +163,10 @@ def cross_validated_ridge(
     solver : str
         ``"auto"`` decomposes ``X'X`` when a fold has at least as many training rows as features, else ``XX'``;
         ``"primal"`` or ``"dual"`` force one (same results, different cost).
+    refit : bool
+        Also fit every target on all rows at the alpha with the best validation r averaged over the folds
+        (``refit_alpha``, ``coef``, ``intercept``), like the ``RidgeCV`` estimators of scikit-learn and himalaya.  The
+        decomposition of all rows runs beside the folds' and reuses their Gram matrices and cross-products.
 
     Returns
     -------
@@ -175,6 +196,7 @@ def cross_validated_ridge(
         return_predictions=return_predictions,
         n_threads=n_threads,
         solver=solver,
+        refit=refit,
     )
 
 
@@ -255,22 +277,33 @@ class _CentredDesign:
     """The design centred over all rows, for folds whose training rows are all the others (see :func:`_downdates`).
 
     Every fold's training mean is a small shift from the mean over all rows, so products of the centred design lose
-    nothing to large feature offsets when a fold's part is subtracted from the total.
+    nothing to large feature offsets when a fold's part is subtracted from the total.  ``held`` has, per fold, the
+    float64 Gram matrix and column sums of its held-out rows; no row is held out twice, so they and those of the rows
+    no fold holds out add up to ``gram`` and ``column_sum``, the totals over all rows.
     """
 
     mean: torch.Tensor
-    exact: torch.Tensor
     compute: torch.Tensor
     gram: torch.Tensor
     column_sum: torch.Tensor
+    held: list[tuple[torch.Tensor, torch.Tensor]]
 
     @classmethod
-    def of(cls, design: torch.Tensor, dtype: torch.dtype) -> _CentredDesign:
-        """Centre ``design`` (float64 and compute-dtype copies) and form its float64 Gram matrix and column sums."""
+    def of(cls, design: torch.Tensor, dtype: torch.dtype, splits: list[Split], never_held: np.ndarray) -> _CentredDesign:
+        """Centre ``design`` (a compute-dtype copy is kept) and form the float64 Gram matrices and column sums of
+        each fold's held-out rows side by side, and their totals."""
         exact = design.to(torch.float64)
         mean = exact.mean(0)
-        exact = exact - mean
-        return cls(mean, exact, exact.to(dtype), exact.T @ exact, exact.sum(0))
+        exact = exact.sub_(mean)
+
+        def products(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+            block = exact[torch.as_tensor(rows, device=design.device)]
+            return block.T @ block, block.sum(0)
+
+        blocks = [np.concatenate(split[1:]) for split in splits] + ([never_held] if never_held.size else [])
+        held = map_single_threaded(products, blocks, design.device)
+        gram, column_sum = (torch.stack(sums).sum(0) for sums in zip(*held))
+        return cls(mean, exact.to(dtype), gram, column_sum, held[: len(splits)])
 
 
 @dataclass(frozen=True)
@@ -323,18 +356,19 @@ def _downdates(split: Split, n_samples: int, n_features: int, solver: str) -> bo
 def _decompose_downdated(
     X: torch.Tensor,
     centred: _CentredDesign,
+    k: int,
     split: Split,
     standardize: bool,
     dtype: torch.dtype,
     column_weight: torch.Tensor | None,
 ) -> FoldDecomposition:
-    """A downdated fold's decomposition: its centred Gram matrix is the total minus the held-out rows' part, minus
+    """Fold ``k``'s decomposition, downdated: its centred Gram matrix is the total minus the held-out rows' part, minus
     ``n_train d d'`` for the shift ``d`` of the training means from the means over all rows (all in float64)."""
     train = torch.as_tensor(split[0], device=X.device)
-    held = centred.exact[torch.as_tensor(np.concatenate(split[1:]), device=X.device)]
+    held_gram, held_sum = centred.held[k]
     n_train = len(train)
-    shift = (centred.column_sum - held.sum(0)) / n_train
-    gram = (centred.gram - held.T @ held).sub_(torch.outer(shift, shift), alpha=n_train)
+    shift = (centred.column_sum - held_sum) / n_train
+    gram = (centred.gram - held_gram).sub_(torch.outer(shift, shift), alpha=n_train)
     x_train = X[train]
     constant = x_train.amax(0) == x_train.amin(0)
     return decompose_gram(
@@ -351,14 +385,19 @@ def _decompose_downdated(
 def _prepare_fold(
     X: torch.Tensor,
     centred: _CentredDesign | None,
+    k: int,
     split: Split,
     alphas: torch.Tensor,
     standardize: bool,
     dtype: torch.dtype,
     column_weight: torch.Tensor | None,
     solver: str,
+    n_targets: int,
 ) -> _Fold:
-    """Decompose one fold and project its held-out rows; ``centred`` is given when the fold is downdated."""
+    """Decompose fold ``k`` and project its held-out rows; ``centred`` is given when the fold is downdated.
+
+    ``n_targets`` (all the targets the fold will score) decides whether its validation projection is factored
+    (:func:`triangular_factor_pays`)."""
     device = X.device
     train, val, test = (torch.as_tensor(part, device=device) for part in split)
     train_runs = _row_runs(split[0])
@@ -366,7 +405,7 @@ def _prepare_fold(
         train_runs = [(slice(0, len(train)), train)]
     train_basis = downdate_basis = mean_shift = None
     if centred is not None:
-        decomposition = _decompose_downdated(X, centred, split, standardize, dtype, column_weight)
+        decomposition = _decompose_downdated(X, centred, k, split, standardize, dtype, column_weight)
         downdate_basis = (decomposition.scale[:, None] * decomposition.feature_basis.to(torch.float64)).to(dtype)
         mean_shift = (decomposition.mean - centred.mean).to(dtype)
     else:
@@ -382,7 +421,7 @@ def _prepare_fold(
     val_centred = val_proj - val_mean
     val_norm_basis = val_centred
     val_norm_blocks = [(slice(0, val_centred.shape[0]), 0)]
-    if val_centred.shape[0] > val_centred.shape[1]:
+    if triangular_factor_pays(*val_centred.shape, len(alphas), n_targets):
         val_norm_basis = torch.linalg.qr(val_centred.to(torch.float64), mode="r").R.to(dtype)
         val_norm_blocks = _triangle_blocks(val_norm_basis.shape[0])
     shrink = decomposition.shrinkage(alphas)
@@ -406,6 +445,21 @@ def _prepare_fold(
         test_proj=test_proj - test_mean,
         test_proj_mean=test_mean,
     )
+
+
+def triangular_factor_pays(n_val: int, rank: int, n_alphas: int, n_targets: int) -> bool:
+    """Whether replacing a fold's validation projection by its triangular QR factor saves time.
+
+    The factor exists when there are more validation rows than the rank.  It costs ``2 n p^2 - 2/3 p^3`` float64
+    operations once per fold (counted twice: float64 runs at about half the float32 rate) and saves, per target and
+    alpha, ``2 p (n - p (b + 1) / 2b)`` float32 operations of the prediction variance (``b`` row blocks).  With 1000
+    validation rows, 768 features and 7 alphas it pays from about 300 targets.
+    """
+    if n_val <= rank:
+        return False
+    cost = 2 * (2 * n_val * rank**2 - 2 * rank**3 / 3)
+    saved = n_targets * n_alphas * 2 * rank * (n_val - rank * (TRIANGLE_BLOCKS + 1) / (2 * TRIANGLE_BLOCKS))
+    return saved > cost
 
 
 def _triangle_blocks(size: int) -> list[tuple[slice, int]]:
@@ -626,6 +680,39 @@ def _score_fold(
     return _FoldScores(val_r_all, best, val_r, test_r, val_prediction, test_prediction)
 
 
+def _decompose_all_rows(
+    X: torch.Tensor, centred: _CentredDesign | None, standardize: bool, dtype: torch.dtype, solver: str
+) -> FoldDecomposition:
+    """The refit's decomposition of all rows: from the Gram matrix over all rows when the folds were downdated
+    (``centred``), else from the rows themselves."""
+    if centred is None:
+        return decompose(X, standardize=standardize, dtype=dtype, solver=solver)
+    constant = X.amax(0) == X.amin(0)
+    return decompose_gram(centred.gram, centred.mean, constant, X.shape[0], standardize=standardize, dtype=dtype)
+
+
+def _refit(
+    whole: FoldDecomposition,
+    y: torch.Tensor,
+    offset: torch.Tensor,
+    held: _HeldProducts | None,
+    alphas: torch.Tensor,
+    chosen: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coefficients ``[n_features, batch]`` and intercepts on all rows, each target at its ``chosen`` alpha index.
+
+    ``y`` is centred over all rows (``offset`` its means).  Without a training basis (``whole`` from the Gram matrix)
+    the projected targets come from the cross-products over all rows that the downdated folds formed.
+    """
+    if whole.train_basis is None:
+        z = (whole.scale[:, None] * whole.feature_basis.to(torch.float64)).to(y.dtype).T @ held.total_cross
+    else:
+        z = whole.train_basis.T @ y
+    z.mul_(torch.index_select(whole.shrinkage(alphas).T, 1, chosen))
+    weights = (whole.feature_basis @ z).mul_(whole.scale[:, None].to(y.dtype))
+    return weights, offset - whole.mean.to(y.dtype) @ weights
+
+
 def _keep_better(
     prediction: np.ndarray, rows: np.ndarray, batch: slice, found: np.ndarray, improved: np.ndarray
 ) -> None:
@@ -654,6 +741,7 @@ def search(
     n_threads: int | None,
     return_predictions: bool = True,
     solver: str = "auto",
+    refit: bool = False,
 ) -> RidgeCVResult:
     """Search band weights x alphas per fold and target by validation r (the engine behind both public solvers).
 
@@ -669,8 +757,8 @@ def search(
         reaches its best validation r.
     standardize, device, dtype, targets_batch, memory_gb, return_all_alphas, n_threads
         As in :func:`cross_validated_ridge`.
-    return_predictions, solver
-        As in :func:`cross_validated_ridge`.
+    return_predictions, solver, refit
+        As in :func:`cross_validated_ridge` (``refit`` with a single candidate).
 
     Returns
     -------
@@ -712,6 +800,11 @@ def search(
     test_r = np.full((n_folds, n_targets), np.nan, dtype=np.float32)
     prediction = np.full((n_samples, n_targets), np.nan, dtype=np.float32) if return_predictions else None
     val_r_all = np.zeros((n_folds, len(alphas), n_targets), dtype=np.float32) if return_all_alphas else None
+    refit_alpha = coef = intercept = None
+    if refit:
+        refit_alpha = np.zeros(n_targets, dtype=np.intp)
+        coef = np.empty((n_features, n_targets), dtype=torch.empty((), dtype=dtype).numpy().dtype)
+        intercept = np.empty(n_targets, dtype=coef.dtype)
     fold_solvers: list[str] = []
 
     held_rows = np.concatenate([np.concatenate([val, test]) for _, val, test in splits])
@@ -731,13 +824,27 @@ def search(
                 )
             design = X_device if columns.size == n_features and column_weight is None else X_device[:, columns]
             downdated = [_downdates(split, n_samples, design.shape[1], solver) for split in splits]
-            centred = _CentredDesign.of(design, dtype) if any(downdated) else None
-            folds = [
-                _prepare_fold(
-                    design, centred if down else None, split, alphas_device, standardize, dtype, column_weight, solver
+            centred = _CentredDesign.of(design, dtype, splits, never_held) if any(downdated) else None
+            # The refit's decomposition of all rows is one more work item beside the folds'.
+            prepared = map_single_threaded(
+                lambda k: _prepare_fold(
+                    design,
+                    centred if downdated[k] else None,
+                    k,
+                    splits[k],
+                    alphas_device,
+                    standardize,
+                    dtype,
+                    column_weight,
+                    solver,
+                    n_targets,
                 )
-                for split, down in zip(splits, downdated)
-            ]
+                if k < n_folds
+                else _decompose_all_rows(design, centred, standardize, dtype, solver),
+                range(n_folds + refit),
+                device,
+            )
+            folds, whole = prepared[:n_folds], (prepared[n_folds] if refit else None)
             # Only the compute-dtype copy serves the batches; the float64 one was for the folds' Gram matrices.
             centred_design = centred.compute if centred is not None else None
             del centred
@@ -752,6 +859,7 @@ def search(
                 held = _held_cross_products(centred_design, y, folds, rest) if centred_design is not None else None
                 for k, (fold, (_, val, test)) in enumerate(zip(folds, splits)):
                     scores = _score_fold(fold, y, offset, flat[k], prediction is not None, held, k)
+                    alpha_scores = scores.val_r_all if k == 0 else alpha_scores + scores.val_r_all
                     fold_val_r = scores.val_r.float().cpu().numpy()
                     improved = fold_val_r > val_r[k, batch]
                     updates = [
@@ -768,6 +876,12 @@ def search(
                                 _keep_better(prediction, rows, batch, rows_prediction.float().cpu().numpy(), improved)
                     if val_r_all is not None:
                         val_r_all[k, :, batch] = scores.val_r_all.float().cpu().numpy()
+                if whole is not None:
+                    chosen = alpha_scores.argmax(0)
+                    refit_alpha[batch] = chosen.cpu().numpy()
+                    weights, bias = _refit(whole, y, offset, held, alphas_device, chosen)
+                    coef[:, batch] = weights.cpu().numpy()
+                    intercept[batch] = bias.cpu().numpy()
                 del y, held
     return RidgeCVResult(
         alphas=alphas,
@@ -779,4 +893,7 @@ def search(
         targets_batch=int(targets_batch),
         val_r_all=val_r_all,
         band_weights=candidates[best_candidate].astype(np.float32) if len(bands) > 1 else None,
+        refit_alpha=alphas[refit_alpha] if refit else None,
+        coef=coef,
+        intercept=intercept,
     )

@@ -17,6 +17,8 @@ float32 eigendecomposition moved test r by up to 2e-2 and flipped 0.9% of the ch
 with float32 products stayed within 1.1e-6 and agreed on every alpha.  On the CPU the
 eigendecomposition runs on one thread: a Gram matrix of a few hundred features gains little from threads, and the
 threaded LAPACK tridiagonalisation was measured 10-20x slower than one thread when other processes share the cores.
+The cross-validation instead decomposes its folds side by side, one per core
+(:func:`vlencode.ridge.memory.map_single_threaded`).
 """
 
 from __future__ import annotations

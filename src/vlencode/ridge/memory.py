@@ -8,10 +8,15 @@ predictions.  :func:`plan_targets_batch` turns a memory budget into the largest 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import torch
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 #: Share of the memory reported free that the planner takes when no budget is given: the rest is left to allocator
 #: fragmentation, other processes and the caller's own arrays (the result lives in host memory outside the budget).
@@ -78,10 +83,11 @@ def fixed_bytes(n_samples: int, n_features: int, fold_shapes: list[tuple[int, in
     # The design and its copy centred over all rows in the compute dtype (the downdated folds' cross-products).
     design = n_samples * n_features * (8 + itemsize)
     decompositions = sum((n_train + n_held + n_features) * rank for n_train, n_held, rank in fold_shapes) * itemsize
-    # Float64 Gram matrices, eigenvectors and a float64 copy of the design (centred over all rows, for downdated
-    # folds) or of one training fold exist while the folds are decomposed.
-    largest_gram = max(max(rank, n_features) ** 2 * 3 for _, _, rank in fold_shapes) + n_samples * n_features
-    return design + decompositions + largest_gram * 8
+    # Float64 Gram matrices and eigenvectors of the folds decomposed side by side (counted for every fold, and one
+    # more for a refit), every fold's held-out Gram matrix, and a float64 copy of the design (centred over all rows,
+    # for downdated folds) or of one training fold exist while the folds are decomposed.
+    grams = sum(max(rank, n_features) ** 2 * 3 for _, _, rank in fold_shapes) + (len(fold_shapes) + 4) * n_features**2
+    return design + decompositions + (grams + n_samples * n_features) * 8
 
 
 def bytes_per_target(n_samples: int, n_held: int, rank: int, n_alphas: int, itemsize: int, cross_rows: int = 0) -> int:
@@ -155,3 +161,34 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def map_single_threaded(function: Callable[[Item], Result], items: Sequence[Item], device: torch.device) -> list[Result]:
+    """``[function(item) for item in items]``, on the CPU with several items at once, each on one torch thread.
+
+    The per-fold work of the engine (float64 Gram matrices of a few hundred features, their eigendecomposition, the
+    held-out projections) is dominated by LAPACK calls that gain little from threads.  Running folds side by side on
+    one thread each keeps every core busy: six eigendecompositions of 768 x 768 took 0.33 s on 2 cores this way,
+    against 0.68 s one after another on one thread and 0.38 s one after another on two.  Side-by-side single-threaded
+    calls also never spin-wait on each other when other processes share the cores.  As many items run at once as torch
+    has intra-op threads; on CUDA, or with one thread, the items run in order.
+
+    Parameters
+    ----------
+    function : callable
+        Applied to each item; it must not depend on the order the items run in.
+    items : sequence
+        The work items (e.g. fold indices).
+    device : torch.device
+        Where the work computes.
+
+    Returns
+    -------
+    list
+        The results in the order of ``items``.
+    """
+    workers = min(torch.get_num_threads(), len(items)) if device.type == "cpu" else 1
+    if workers <= 1:
+        return [function(item) for item in items]
+    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(function, items))
