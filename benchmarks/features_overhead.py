@@ -27,7 +27,7 @@ import torch
 import yaml
 
 from vlencode.features import concat_features, extract_features, run_network, write_features
-from vlencode.models.inputs import prepare_images, tokenize
+from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.models.networks import load_network
 from vlencode.models.registry import model_instances
 from vlencode.models.sources import tokenizer_location
@@ -54,36 +54,43 @@ def synthetic_movie(n: int, vocab_file: str, seed: int = 0) -> tuple[pd.DataFram
 def bare_forward(network, table: pd.DataFrame, frames: np.ndarray, batch_size: int):
     """The same batches :func:`run_network` feeds the model, prepared beforehand; returns a timer of the forwards.
 
-    On CUDA the run synchronises at its end, as run_network's copies of each layer to the host do.
+    Each forward is the model call that yields the activations vlencode stores (all hidden states, and a dual
+    encoder's projected embedding), without pooling, projection or gathering.  On CUDA the run synchronises at its
+    end, as run_network's copies of each layer to the host do.
     """
     entry = network.entry
     batches = []
     if "image" in network.streams and "image" in entry["inputs"]:
+        image_inputs = ImageInputs(entry["image_size"], entry["normalize"], network.device)
         unique = np.unique(table["frame_index"].to_numpy())
         for start in range(0, len(unique), batch_size):
-            pixels = prepare_images(frames[unique[start: start + batch_size]], entry["image_size"], entry["normalize"],
-                                    network.device)
-            batches.append(("image", pixels))
+            batches.append(("image", image_inputs(frames[unique[start: start + batch_size]])))
     if "text" in network.streams and "text" in entry["inputs"]:
         texts = sorted(set(table["text"]), key=lambda t: (len(t), t))
+        tokens = tokenize(network.tokenizer, texts, entry["max_tokens"], False)
         for start in range(0, len(texts), batch_size):
-            tokens, _ = tokenize(network.tokenizer, texts[start: start + batch_size], entry["max_tokens"], False,
-                                 network.device)
-            batches.append(("text", tokens))
+            batches.append(("text", tokens.batch(range(start, min(start + batch_size, len(texts))), network.device)))
     module = network.module
+
+    def forward(stream: str, batch) -> None:
+        if hasattr(module, "vision_model"):  # a dual encoder: each tower on its own input
+            if stream == "image":
+                out = module.vision_model(pixel_values=batch, output_hidden_states=True)
+                module.visual_projection(out.pooler_output)
+            else:
+                out = module.text_model(**batch, output_hidden_states=True)
+                module.text_projection(out.pooler_output)
+        elif stream == "image" and hasattr(module, "extract_features"):  # EfficientNet-Lite: its feature trunk
+            module.extract_features(batch)
+        elif stream == "image":
+            module(pixel_values=batch, output_hidden_states=True)
+        else:
+            module(**batch, output_hidden_states=True)
 
     def run() -> None:
         with torch.inference_mode():
             for stream, batch in batches:
-                if hasattr(module, "vision_model"):  # a dual encoder: each tower on its own input
-                    if stream == "image":
-                        module.get_image_features(pixel_values=batch)
-                    else:
-                        module.get_text_features(**batch)
-                elif stream == "image":
-                    module(batch)
-                else:
-                    module(**batch)
+                forward(stream, batch)
             if network.device.type == "cuda":
                 torch.cuda.synchronize()
 

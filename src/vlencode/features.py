@@ -25,7 +25,7 @@ import torch
 from sklearn.random_projection import SparseRandomProjection, johnson_lindenstrauss_min_dim
 from tqdm import tqdm
 
-from vlencode.models.inputs import prepare_images, tokenize
+from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.models.networks import STREAMS, Network, load_network, resolve_device
 from vlencode.models.registry import ModelInstance
 
@@ -138,6 +138,7 @@ class _LayerSink:
     def __init__(self, n_samples: int, projection: Mapping[str, Any]):
         self.n_samples = n_samples
         self.eps, self.seed = float(projection["eps"]), int(projection["seed"])
+        self.jl_dim = projection_dim(n_samples, self.eps)
         self.parts: dict[str, list[torch.Tensor | np.ndarray]] = {}
         self.row_index: dict[str, np.ndarray] = {}
         self.projections: dict[str, SparseRandomProjection | None] = {}
@@ -147,7 +148,9 @@ class _LayerSink:
         for name in layers:
             values = outputs[name].float()
             if name not in self.parts:
-                projection = make_projection(values.shape[1], self.n_samples, self.eps, self.seed)
+                projection = None
+                if values.shape[1] > self.jl_dim:
+                    projection = make_projection(values.shape[1], self.n_samples, self.eps, self.seed)
                 out_dim = values.shape[1] if projection is None else projection.n_components_
                 self.projections[name] = projection
                 self.dims[name] = [int(values.shape[1]), int(out_dim)]
@@ -276,7 +279,14 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
     digest = hashlib.sha256(json.dumps(stimuli_table["stimulus_id"].astype(str).tolist()).encode())
     sink = _LayerSink(n, projection)
     counts = {"n_stimuli": n, "n_truncated": 0}
-    tokens_of = _tokenizer_for(network, counts)
+    image_inputs = ImageInputs(entry["image_size"], entry["normalize"], network.device) if reads_image else None
+    tokens = None
+    if reads_text and (streams["text"] or streams["pair"]):
+        unique_texts = sorted(set(texts), key=lambda t: (len(t), t))  # similar lengths batch with little padding
+        position = {text: i for i, text in enumerate(unique_texts)}
+        text_rows = np.array([position[text] for text in texts], dtype=np.int64)
+        tokens = tokenize(network.tokenizer, unique_texts, entry["max_tokens"], entry["pooling"] == "flatten")
+        counts["n_truncated"] = tokens.n_truncated
 
     with torch.inference_mode():
         if streams["image"] and reads_image:
@@ -284,18 +294,14 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
             counts["n_frames"] = len(unique_frames)
             for start in _batches(len(unique_frames), batch_size, f"{name} frames"):
                 batch = _read_frames(frames, unique_frames[start: start + batch_size])
-                digest.update(batch.tobytes())
-                pixels = prepare_images(batch, entry["image_size"], entry["normalize"], network.device)
-                sink.add(streams["image"], network.image_layers(pixels), frame_rows)
+                digest.update(batch)
+                sink.add(streams["image"], network.image_layers(image_inputs(batch)), frame_rows)
         if streams["text"] and reads_text:
-            unique_texts = sorted(set(texts), key=lambda t: (len(t), t))  # similar lengths batch with little padding
-            position = {text: i for i, text in enumerate(unique_texts)}
             counts["n_texts"] = len(unique_texts)
             digest.update(json.dumps(unique_texts).encode())
-            text_rows = np.array([position[text] for text in texts], dtype=np.int64)
             for start in _batches(len(unique_texts), batch_size, f"{name} texts"):
-                tokens = tokens_of(unique_texts[start: start + batch_size])
-                sink.add(streams["text"], network.text_layers(tokens), text_rows)
+                batch_tokens = tokens.batch(range(start, min(start + batch_size, len(unique_texts))), network.device)
+                sink.add(streams["text"], network.text_layers(batch_tokens), text_rows)
         if streams["pair"] and reads_image and reads_text:
             order = np.argsort(frame_index, kind="stable")  # neighbouring rows share frames: fewer reads
             inverse = np.empty(n, dtype=np.int64)
@@ -303,10 +309,9 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
             for start in _batches(n, batch_size, f"{name} pairs"):
                 picked = order[start: start + batch_size]
                 batch = _read_frames(frames, frame_index[picked])
-                digest.update(batch.tobytes())
-                pixels = prepare_images(batch, entry["image_size"], entry["normalize"], network.device)
-                tokens = tokens_of([texts[i] for i in picked])
-                sink.add(streams["pair"], network.pair_layers(pixels, tokens), inverse)
+                digest.update(batch)
+                pair_tokens = tokens.batch(text_rows[picked], network.device)
+                sink.add(streams["pair"], network.pair_layers(image_inputs(batch), pair_tokens), inverse)
 
     missing = [layer for layer in sorted(needed) if layer not in sink and layer not in network.joint]
     if missing:
@@ -320,19 +325,6 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
         else:
             layers[layer] = sink.rows(layer)
     return Extraction(layers, {layer: sink.dims[layer] for layer in wanted}, counts, digest.hexdigest())
-
-
-def _tokenizer_for(network: Network, counts: dict[str, int]):
-    """A batch tokenizer with the entry's limits that adds truncated texts to ``counts['n_truncated']``."""
-    entry = network.entry
-
-    def tokens_of(texts: list[str]) -> dict[str, torch.Tensor]:
-        tokens, truncated = tokenize(network.tokenizer, texts, entry["max_tokens"], entry["pooling"] == "flatten",
-                                     network.device)
-        counts["n_truncated"] += truncated
-        return tokens
-
-    return tokens_of
 
 
 def write_features(group: Any, stimulus_ids: Sequence[str], layers: Mapping[str, np.ndarray],

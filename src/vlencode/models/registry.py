@@ -23,6 +23,11 @@ import yaml
 
 from vlencode.models.sources import source_fingerprint
 
+#: How :mod:`vlencode.models.inputs` turns frames and texts into model inputs, beyond the registry's parameters.  It
+#: is part of every instance's rerun key (:meth:`ModelInstance.as_dict`), so changing it recomputes the activations;
+#: it lives here so that reading the registry does not import torch.
+INPUT_PIPELINE = "frames: uint8 bilinear antialiased resize, then scale and normalise; texts: tokenized, batch-padded"
+
 #: The registry's JSON Schema, beside the workflow's config schema.
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "models.schema.yaml"
 
@@ -79,6 +84,7 @@ class ModelInstance:
             "components": list(self.components),
             "entry": copy.deepcopy(self.entry),
             "fingerprint": dict(self.fingerprint),
+            "inputs": INPUT_PIPELINE,
         }
 
     @classmethod
