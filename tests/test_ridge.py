@@ -234,6 +234,20 @@ def test_constant_feature_is_ignored_when_standardising():
     np.testing.assert_allclose(padded.prediction, plain.prediction, atol=1e-8)
 
 
+def test_feature_constant_on_one_folds_training_rows_is_ignored_in_that_fold():
+    # Non-constant only inside fold 0's held-out rows: fold 0 (downdated from the totals) must drop it, not scale
+    # round-off up to unit variance.
+    X, Y = make_problem(100, 6, 4)
+    splits = contiguous_splits(100)
+    column = np.full(100, 7.0, dtype=np.float32)
+    held = np.concatenate(splits[0][1:])
+    column[held] += np.random.default_rng(3).standard_normal(len(held)).astype(np.float32)
+    plain = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", dtype=torch.float64)
+    padded = cross_validated_ridge(np.column_stack([X, column]), Y, splits, ALPHAS, device="cpu", dtype=torch.float64)
+    np.testing.assert_allclose(padded.val_r[0], plain.val_r[0], atol=1e-10)
+    assert not np.allclose(padded.val_r[1:], plain.val_r[1:], atol=1e-6)  # the other folds do use it
+
+
 def test_fold_without_test_rows_scores_validation_only():
     X, Y = make_problem(100, 6, 4)
     splits = [

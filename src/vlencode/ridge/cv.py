@@ -279,7 +279,9 @@ class _CentredDesign:
     Every fold's training mean is a small shift from the mean over all rows, so products of the centred design lose
     nothing to large feature offsets when a fold's part is subtracted from the total.  ``held`` has, per fold, the
     float64 Gram matrix and column sums of its held-out rows; no row is held out twice, so they and those of the rows
-    no fold holds out add up to ``gram`` and ``column_sum``, the totals over all rows.
+    no fold holds out add up to ``gram`` and ``column_sum``, the totals over all rows.  ``extremes`` has the column
+    maxima and minima of each fold's held-out rows, and then of the rows no fold holds out: a fold's training rows
+    are the other blocks, so they tell which columns its training rows hold constant.
     """
 
     mean: torch.Tensor
@@ -287,6 +289,12 @@ class _CentredDesign:
     gram: torch.Tensor
     column_sum: torch.Tensor
     held: list[tuple[torch.Tensor, torch.Tensor]]
+    extremes: list[tuple[torch.Tensor, torch.Tensor]]
+
+    def constant_in_training(self, k: int) -> torch.Tensor:
+        """``[n_features]`` bool: the columns constant over fold ``k``'s training rows (all rows but its held-out)."""
+        others = [pair for j, pair in enumerate(self.extremes) if j != k]
+        return torch.stack([pair[0] for pair in others]).amax(0) == torch.stack([pair[1] for pair in others]).amin(0)
 
     @classmethod
     def of(cls, design: torch.Tensor, dtype: torch.dtype, splits: list[Split], never_held: np.ndarray) -> _CentredDesign:
@@ -296,14 +304,15 @@ class _CentredDesign:
         mean = exact.mean(0)
         exact = exact.sub_(mean)
 
-        def products(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        def products(rows: np.ndarray) -> tuple[torch.Tensor, ...]:
             block = exact[torch.as_tensor(rows, device=design.device)]
-            return block.T @ block, block.sum(0)
+            return block.T @ block, block.sum(0), block.amax(0), block.amin(0)
 
         blocks = [np.concatenate(split[1:]) for split in splits] + ([never_held] if never_held.size else [])
         held = map_single_threaded(products, blocks, design.device)
-        gram, column_sum = (torch.stack(sums).sum(0) for sums in zip(*held))
-        return cls(mean, exact.to(dtype), gram, column_sum, held[: len(splits)])
+        gram, column_sum = (torch.stack([part[i] for part in held]).sum(0) for i in (0, 1))
+        extremes = [part[2:] for part in held]
+        return cls(mean, exact.to(dtype), gram, column_sum, [part[:2] for part in held[: len(splits)]], extremes)
 
 
 @dataclass(frozen=True)
@@ -354,27 +363,22 @@ def _downdates(split: Split, n_samples: int, n_features: int, solver: str) -> bo
 
 
 def _decompose_downdated(
-    X: torch.Tensor,
     centred: _CentredDesign,
     k: int,
-    split: Split,
+    n_train: int,
     standardize: bool,
     dtype: torch.dtype,
     column_weight: torch.Tensor | None,
 ) -> FoldDecomposition:
     """Fold ``k``'s decomposition, downdated: its centred Gram matrix is the total minus the held-out rows' part, minus
     ``n_train d d'`` for the shift ``d`` of the training means from the means over all rows (all in float64)."""
-    train = torch.as_tensor(split[0], device=X.device)
     held_gram, held_sum = centred.held[k]
-    n_train = len(train)
     shift = (centred.column_sum - held_sum) / n_train
     gram = (centred.gram - held_gram).sub_(torch.outer(shift, shift), alpha=n_train)
-    x_train = X[train]
-    constant = x_train.amax(0) == x_train.amin(0)
     return decompose_gram(
         gram,
         centred.mean + shift,
-        constant,
+        centred.constant_in_training(k),
         n_train,
         standardize=standardize,
         dtype=dtype,
@@ -405,7 +409,7 @@ def _prepare_fold(
         train_runs = [(slice(0, len(train)), train)]
     train_basis = downdate_basis = mean_shift = None
     if centred is not None:
-        decomposition = _decompose_downdated(X, centred, k, split, standardize, dtype, column_weight)
+        decomposition = _decompose_downdated(centred, k, len(split[0]), standardize, dtype, column_weight)
         downdate_basis = (decomposition.scale[:, None] * decomposition.feature_basis.to(torch.float64)).to(dtype)
         mean_shift = (decomposition.mean - centred.mean).to(dtype)
     else:
@@ -414,8 +418,16 @@ def _prepare_fold(
         )
         basis = decomposition.train_basis
         train_basis = torch.cat([basis, torch.ones((basis.shape[0], 1), dtype=basis.dtype, device=device)], dim=1)
-    val_proj = decomposition.project(X[val])
-    test_proj = decomposition.project(X[test])
+    if centred is not None:
+        # Projected from the design centred over all rows, shifted to the training means (one float32 pass; no
+        # float64 copy of the held-out rows).
+        scale = decomposition.scale.to(dtype)
+        val_proj, test_proj = (
+            ((centred.compute[rows] - mean_shift) * scale) @ decomposition.feature_basis for rows in (val, test)
+        )
+    else:
+        val_proj = decomposition.project(X[val])
+        test_proj = decomposition.project(X[test])
     val_mean = val_proj.mean(0)
     test_mean = test_proj.mean(0) if len(test) else torch.zeros_like(val_mean)
     val_centred = val_proj - val_mean
@@ -687,7 +699,7 @@ def _decompose_all_rows(
     (``centred``), else from the rows themselves."""
     if centred is None:
         return decompose(X, standardize=standardize, dtype=dtype, solver=solver)
-    constant = X.amax(0) == X.amin(0)
+    constant = centred.constant_in_training(len(centred.extremes))  # no block left out: constant over all rows
     return decompose_gram(centred.gram, centred.mean, constant, X.shape[0], standardize=standardize, dtype=dtype)
 
 
