@@ -43,6 +43,7 @@ def test_frames_are_resized_whole_and_normalised():
     normalize = {"mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3]}
     pixels = ImageInputs(32, normalize, torch.device("cpu"))(frames)
     assert pixels.shape == (3, 3, 32, 32) and pixels.dtype == torch.float32
+    assert pixels.is_contiguous(memory_format=torch.channels_last)  # the layout convolutions run fastest on
     as_float = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
     resized = F.interpolate(as_float, size=(32, 32), mode="bilinear", antialias=True, align_corners=False)
     mean, std = (torch.tensor(normalize[k]).view(1, 3, 1, 1) for k in ("mean", "std"))
