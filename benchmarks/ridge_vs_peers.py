@@ -90,8 +90,8 @@ def vlencode_flops(
     The folds here are primal with all other rows for training, so the engine downdates them: once, the float64 Gram
     matrices of the held-out rows, which add up to 2 n p^2, and the held-out cross-products, which add up to 2 n p t.
     Per fold (rank p): projections 2 n_held p^2; projected targets 2 p^2 t; validation covariances 2 n_val p t; per
-    alpha 2 min(n_val, p) p t, of which a triangular factor (when it pays, see ``triangular_factor_pays``) in b row blocks
-    multiplies (b + 1) / 2b; predictions at the chosen alpha 2 n_held p t (2 n_test p t without out-of-fold
+    alpha 2 min(n_val, p) p t, of which a triangular factor (when it pays, see ``triangular_factor_pays``) in b row
+    blocks multiplies (b + 1) / 2b; predictions at the chosen alpha 2 n_held p t (2 n_test p t without out-of-fold
     predictions).  Refit (its Gram matrix and cross-products are the totals above): projected targets and
     coefficients 4 p^2 t.
     """

@@ -75,7 +75,10 @@ class TokenizedTexts:
             span = slice(length - len(row), length) if self.pad_left else slice(0, len(row))
             input_ids[i, span] = row
             mask[i, span] = 1
-        return {"input_ids": torch.from_numpy(input_ids).to(device), "attention_mask": torch.from_numpy(mask).to(device)}
+        return {
+            "input_ids": torch.from_numpy(input_ids).to(device),
+            "attention_mask": torch.from_numpy(mask).to(device),
+        }
 
 
 def tokenize(tokenizer: Any, texts: Sequence[str], max_tokens: int, fixed_length: bool) -> TokenizedTexts:

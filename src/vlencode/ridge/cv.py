@@ -297,7 +297,9 @@ class _CentredDesign:
         return torch.stack([pair[0] for pair in others]).amax(0) == torch.stack([pair[1] for pair in others]).amin(0)
 
     @classmethod
-    def of(cls, design: torch.Tensor, dtype: torch.dtype, splits: list[Split], never_held: np.ndarray) -> _CentredDesign:
+    def of(
+        cls, design: torch.Tensor, dtype: torch.dtype, splits: list[Split], never_held: np.ndarray
+    ) -> _CentredDesign:
         """Centre ``design`` (a compute-dtype copy is kept) and form the float64 Gram matrices and column sums of
         each fold's held-out rows side by side, and their totals."""
         exact = design.to(torch.float64)
@@ -837,11 +839,14 @@ def search(
             design = X_device if columns.size == n_features and column_weight is None else X_device[:, columns]
             downdated = [_downdates(split, n_samples, design.shape[1], solver) for split in splits]
             centred = _CentredDesign.of(design, dtype, splits, never_held) if any(downdated) else None
-            # The refit's decomposition of all rows is one more work item beside the folds'.
-            prepared = map_single_threaded(
-                lambda k: _prepare_fold(
+
+            def prepare(k: int) -> _Fold | FoldDecomposition:
+                if k == n_folds:  # the refit's decomposition of all rows: one more work item beside the folds'
+                    return _decompose_all_rows(design, centred, standardize, dtype, solver)
+                fold_centred = centred if downdated[k] else None
+                return _prepare_fold(
                     design,
-                    centred if downdated[k] else None,
+                    fold_centred,
                     k,
                     splits[k],
                     alphas_device,
@@ -851,11 +856,8 @@ def search(
                     solver,
                     n_targets,
                 )
-                if k < n_folds
-                else _decompose_all_rows(design, centred, standardize, dtype, solver),
-                range(n_folds + refit),
-                device,
-            )
+
+            prepared = map_single_threaded(prepare, range(n_folds + refit), device)
             folds, whole = prepared[:n_folds], (prepared[n_folds] if refit else None)
             # Only the compute-dtype copy serves the batches; the float64 one was for the folds' Gram matrices.
             centred_design = centred.compute if centred is not None else None
@@ -871,7 +873,8 @@ def search(
                 held = _held_cross_products(centred_design, y, folds, rest) if centred_design is not None else None
                 for k, (fold, (_, val, test)) in enumerate(zip(folds, splits)):
                     scores = _score_fold(fold, y, offset, flat[k], prediction is not None, held, k)
-                    alpha_scores = scores.val_r_all if k == 0 else alpha_scores + scores.val_r_all
+                    if whole is not None:
+                        alpha_scores = scores.val_r_all if k == 0 else alpha_scores + scores.val_r_all
                     fold_val_r = scores.val_r.float().cpu().numpy()
                     improved = fold_val_r > val_r[k, batch]
                     updates = [

@@ -163,7 +163,9 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def map_single_threaded(function: Callable[[Item], Result], items: Sequence[Item], device: torch.device) -> list[Result]:
+def map_single_threaded(
+    function: Callable[[Item], Result], items: Sequence[Item], device: torch.device
+) -> list[Result]:
     """``[function(item) for item in items]``, on the CPU with several items at once, each on one torch thread.
 
     The per-fold work of the engine (float64 Gram matrices of a few hundred features, their eigendecomposition, the
