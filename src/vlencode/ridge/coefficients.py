@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vlencode.ridge.cv import check_array
+from vlencode.ridge.cv import check_array, refit_coefficients
 from vlencode.ridge.decomposition import decompose
 from vlencode.ridge.memory import resolve_device, torch_threads
 
@@ -69,13 +69,17 @@ def ridge_coefficients(
             batch = slice(start, min(start + targets_batch, n_targets))
             y = torch.from_numpy(np.ascontiguousarray(Y[:, batch])).to(device=device, dtype=dtype)
             y_mean = y.mean(0)
-            z = decomposition.train_basis.T @ (y - y_mean)
             # Shrinkage per distinct alpha, gathered per target: a refit has a few distinct alphas, so this spares
             # the float64 [rank, batch] passes of forming 1 / (s + alpha) per target.
             distinct, which = np.unique(alpha[batch], return_inverse=True)
-            shrink = decomposition.shrinkage(torch.as_tensor(distinct, device=device)).T
-            z.mul_(torch.index_select(shrink, 1, torch.as_tensor(which, device=device)))
-            weights = (decomposition.feature_basis @ z).mul_(decomposition.scale[:, None].to(dtype))
+            weights, bias = refit_coefficients(
+                decomposition,
+                y - y_mean,
+                y_mean,
+                None,
+                torch.as_tensor(distinct, device=device),
+                torch.as_tensor(which, device=device),
+            )
             coef[:, batch] = weights.cpu().numpy()
-            intercept[batch] = (y_mean - decomposition.mean.to(dtype) @ weights).cpu().numpy()
+            intercept[batch] = bias.cpu().numpy()
     return coef, intercept

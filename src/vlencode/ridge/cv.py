@@ -291,10 +291,11 @@ class _CentredDesign:
     held: list[tuple[torch.Tensor, torch.Tensor]]
     extremes: list[tuple[torch.Tensor, torch.Tensor]]
 
-    def constant_in_training(self, k: int) -> torch.Tensor:
-        """``[n_features]`` bool: the columns constant over fold ``k``'s training rows (all rows but its held-out)."""
-        others = [pair for j, pair in enumerate(self.extremes) if j != k]
-        return torch.stack([pair[0] for pair in others]).amax(0) == torch.stack([pair[1] for pair in others]).amin(0)
+    def constant_columns(self, leave_out: int | None = None) -> torch.Tensor:
+        """``[n_features]`` bool: the columns constant over all rows but fold ``leave_out``'s held-out rows (a fold's
+        training rows), or over all rows (None)."""
+        blocks = [pair for j, pair in enumerate(self.extremes) if j != leave_out]
+        return torch.stack([pair[0] for pair in blocks]).amax(0) == torch.stack([pair[1] for pair in blocks]).amin(0)
 
     @classmethod
     def of(
@@ -380,7 +381,7 @@ def _decompose_downdated(
     return decompose_gram(
         gram,
         centred.mean + shift,
-        centred.constant_in_training(k),
+        centred.constant_columns(k),
         n_train,
         standardize=standardize,
         dtype=dtype,
@@ -701,25 +702,35 @@ def _decompose_all_rows(
     (``centred``), else from the rows themselves."""
     if centred is None:
         return decompose(X, standardize=standardize, dtype=dtype, solver=solver)
-    constant = centred.constant_in_training(len(centred.extremes))  # no block left out: constant over all rows
-    return decompose_gram(centred.gram, centred.mean, constant, X.shape[0], standardize=standardize, dtype=dtype)
+    return decompose_gram(
+        centred.gram, centred.mean, centred.constant_columns(), X.shape[0], standardize=standardize, dtype=dtype
+    )
 
 
-def _refit(
+def refit_coefficients(
     whole: FoldDecomposition,
     y: torch.Tensor,
     offset: torch.Tensor,
-    held: _HeldProducts | None,
+    cross: torch.Tensor | None,
     alphas: torch.Tensor,
     chosen: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Coefficients ``[n_features, batch]`` and intercepts on all rows, each target at its ``chosen`` alpha index.
+    """Coefficients ``[n_features, batch]`` and intercepts of a fit on all rows, each target at its ``chosen`` alpha.
 
-    ``y`` is centred over all rows (``offset`` its means).  Without a training basis (``whole`` from the Gram matrix)
-    the projected targets come from the cross-products over all rows that the downdated folds formed.
+    Parameters
+    ----------
+    whole : FoldDecomposition
+        The decomposition of all rows.
+    y : torch.Tensor
+        ``[n_samples, batch]`` targets centred over all rows; ``offset`` ``[batch]`` their means.
+    cross : torch.Tensor or None
+        ``Xc' y`` over all rows (``Xc`` the design centred over all rows), needed when ``whole`` has no training
+        basis (decomposed from the Gram matrix); the downdated folds formed it.
+    alphas, chosen : torch.Tensor
+        The alphas, and an index into them per target.
     """
     if whole.train_basis is None:
-        z = (whole.scale[:, None] * whole.feature_basis.to(torch.float64)).to(y.dtype).T @ held.total_cross
+        z = (whole.scale[:, None] * whole.feature_basis.to(torch.float64)).to(y.dtype).T @ cross
     else:
         z = whole.train_basis.T @ y
     z.mul_(torch.index_select(whole.shrinkage(alphas).T, 1, chosen))
@@ -894,7 +905,8 @@ def search(
                 if whole is not None:
                     chosen = alpha_scores.argmax(0)
                     refit_alpha[batch] = chosen.cpu().numpy()
-                    weights, bias = _refit(whole, y, offset, held, alphas_device, chosen)
+                    cross = held.total_cross if held is not None else None
+                    weights, bias = refit_coefficients(whole, y, offset, cross, alphas_device, chosen)
                     coef[:, batch] = weights.cpu().numpy()
                     intercept[batch] = bias.cpu().numpy()
                 del y, held
