@@ -207,6 +207,10 @@ def test_malformed_splits_and_alphas_raise():
         cross_validated_ridge(X, Y, overlapping, ALPHAS, device="cpu")
     with pytest.raises(ValueError, match="disjoint"):
         cross_validated_ridge(X, Y, [(np.arange(40), np.arange(30, 50), np.arange(50, 60))], ALPHAS, device="cpu")
+    with pytest.raises(ValueError, match="disjoint"):  # validation and test share a row
+        cross_validated_ridge(X, Y, [(np.arange(40), np.arange(40, 50), np.arange(49, 60))], ALPHAS, device="cpu")
+    with pytest.raises(ValueError, match="split 0 val repeats indices"):
+        cross_validated_ridge(X, Y, [(np.arange(40), np.array([40, 41, 41]), [])], ALPHAS, device="cpu")
     with pytest.raises(ValueError, match="alphas must be finite and > 0"):
         cross_validated_ridge(X, Y, splits, [0.0, 1.0], device="cpu")
 
