@@ -31,6 +31,7 @@ from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.models.networks import load_network
 from vlencode.models.registry import model_instances
 from vlencode.models.sources import tokenizer_location
+from vlencode.stimuli.frames import frame_sha256
 
 
 def synthetic_movie(n: int, vocab_file: str, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -43,9 +44,11 @@ def synthetic_movie(n: int, vocab_file: str, seed: int = 0) -> tuple[pd.DataFram
     with open(vocab_file) as handle:
         words = [w.strip() for w in handle if w.strip().isalpha()]
     texts = [" ".join(rng.choice(words, size=rng.integers(1, 26))) for _ in range(n)]
+    frame_index = np.sort(rng.integers(0, n_frames, n))
     table = pd.DataFrame({
         "stimulus_id": [f"s{i:06d}" for i in range(n)],
-        "frame_index": np.sort(rng.integers(0, n_frames, n)),
+        "frame_index": frame_index,
+        "frame_sha256": np.asarray(frame_sha256(frames))[frame_index],  # recorded once per movie by rule stimuli
         "text": texts,
     })
     return table, frames

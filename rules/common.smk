@@ -6,6 +6,7 @@ from snakemake.utils import validate
 from vlencode.config import validate_config
 from vlencode.datasets import open_dataset, trial_movies
 from vlencode.models.registry import model_instances
+from vlencode.stimuli.table import STIMULUS_COLUMNS
 
 # Our own check first: its message is one line naming the key; snakemake's validate then fills schema defaults.
 validate_config(

@@ -25,6 +25,8 @@ rule stimuli:
     params:
         dataset=DATASET,
         cfg=narrowed("stimuli"),
+        # The table's layout: a table written before a column was added is rebuilt, not read.
+        columns=STIMULUS_COLUMNS,
     script:
         "../workflow/scripts/stimuli.py"
 

@@ -25,6 +25,7 @@ from vlencode.features import (
     write_features,
 )
 from vlencode.models.registry import ModelInstance, load_registry, model_instances
+from vlencode.stimuli.frames import frame_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = {"seed": 0, "device": "cpu", "features": {"projection": {"eps": 0.1, "seed": 0}}}
@@ -51,7 +52,12 @@ def stimuli():
         "frame_index": [0, 1, 1, 2],
         "text": ["the fox", "the fox ran", "the fox", "away"],
     })
-    return table, frames
+    return with_frame_hashes(table, frames), frames
+
+
+def with_frame_hashes(table, frames):
+    """The table with each row's frame hash, as the stimuli stage records it."""
+    return table.assign(frame_sha256=np.asarray(frame_sha256(frames))[table["frame_index"]])
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +156,12 @@ def test_long_text_is_truncated_and_counted_in_the_log(instances, caplog):
     assert layers["hidden.6"].shape == (4, 384)
 
 
+def test_a_table_without_frame_hashes_is_a_one_line_error(instances):
+    table, frames = stimuli()
+    with pytest.raises(ValueError, match="lacks columns frame_sha256; rebuild it with rule stimuli"):
+        extract_features(instances["minilm"], table.drop(columns="frame_sha256"), frames, CFG)
+
+
 def test_empty_stimulus_set_is_a_one_line_error(instances):
     table, frames = stimuli()
     with pytest.raises(ValueError, match="stimuli table is empty") as error:
@@ -245,6 +257,7 @@ def test_cache_key_ignores_names_and_repeats_for_the_same_parts(instances):
 def test_changed_frames_change_the_key_of_an_image_model_only(instances, zoo):
     table, frames = stimuli()
     frames[0, 0, 0, 0] ^= 1
+    table = with_frame_hashes(table, frames)
     _, vision = extract_features(instances["efficientnet-lite0"], table, frames, CFG)
     _, language = extract_features(instances["minilm"], table, frames, CFG)
     assert vision["cache_key"] != zoo["efficientnet-lite0"][1]["cache_key"]

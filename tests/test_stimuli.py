@@ -12,7 +12,7 @@ from vlencode.datasets.base import DatasetError
 from vlencode.datasets.braintreebank import BrainTreebank
 from vlencode.datasets.replica import build_replica, read_frame_code
 from vlencode.stimuli.events import build_events, stimulus_id
-from vlencode.stimuli.frames import decode_frames
+from vlencode.stimuli.frames import decode_frames, frame_sha256
 from vlencode.stimuli.scenes import detect_cuts
 from vlencode.stimuli.table import STIMULUS_COLUMNS, build_stimuli
 
@@ -123,7 +123,17 @@ def test_stimuli_are_unique_over_subjects_with_each_frame_decoded_once(movie):
     assert len(frames) == 2 == len(frame_time_s)  # 1.0 s shared by two texts; 2.01 s shows frame 49
     assert [read_frame_code(frames[i]) for i in stimuli["frame_index"]] == [24, 24, 49]
     np.testing.assert_allclose(stimuli["frame_time_s"], [1.0, 1.0, 49 / FPS])
+    hashes = stimuli["frame_sha256"].tolist()
+    assert hashes[0] == hashes[1] != hashes[2] and hashes == [frame_sha256(frames)[i] for i in stimuli["frame_index"]]
     assert (stimuli["movie"] == "fox").all()
+
+
+def test_frame_hashes_follow_pixels_and_shape():
+    frames = np.zeros((3, 4, 6, 3), dtype=np.uint8)
+    frames[2, 1, 1, 0] = 1
+    hashes = frame_sha256(frames)
+    assert hashes[0] == hashes[1] != hashes[2]
+    assert frame_sha256(frames.reshape(3, 6, 4, 3))[0] != hashes[0]  # same bytes, other shape
 
 
 def test_replica_events_of_two_subjects_share_their_stimuli(replica):

@@ -5,8 +5,8 @@ in batches under ``torch.inference_mode``; layers are pooled per the registry, r
 projection when their dimension exceeds the Johnson-Lindenstrauss bound, and gathered back to one row per stimulus.
 
 The store's ``cache_key`` hashes everything the activations depend on: the weights, the init seed, the input
-preprocessing (image size, normalisation, tokenizer files, max tokens), the stimuli's content, the layers, the
-pooling and the projection.  Every part of it reaches the features rule either as params (the instance dict and the
+preprocessing (image size, normalisation, tokenizer files, max tokens), the stimuli's content (frames by the hashes the
+stimuli table records), the layers, the pooling and the projection.  Every part of it reaches the features rule either as params (the instance dict and the
 projection config) or as input content (the stimuli table and frames), so Snakemake reruns exactly when it changes.
 """
 
@@ -32,7 +32,7 @@ from vlencode.models.registry import ModelInstance
 log = logging.getLogger("vlencode.features")
 
 #: Columns of the stimuli table the extractor reads.
-STIMULUS_COLUMNS = ("stimulus_id", "frame_index", "text")
+STIMULUS_COLUMNS = ("stimulus_id", "frame_index", "frame_sha256", "text")
 #: Instance keys that name or classify a model without changing its activations, left out of the cache key.
 _PRESENTATION_KEYS = ("name", "base", "family", "pair")
 
@@ -74,8 +74,8 @@ def cache_key(model: Mapping[str, Any], stimuli_sha256: str, projection: Mapping
     model
         ``ModelInstance.as_dict()``: entry (source, preprocessing, layers, pooling), init, seed, file fingerprints.
     stimuli_sha256
-        Content hash of what the model read: stimulus ids, and its frames' pixels and/or its texts
-        (``Extraction.stimuli_sha256``).
+        Content hash of what the model read: stimulus ids, and its frames' hashes and/or its texts
+        (:func:`stimuli_digest`).
     projection
         ``{"eps": ..., "seed": ...}`` of the sparse random projection.
     weights_sha256
@@ -104,6 +104,16 @@ def _check_table(table: pd.DataFrame) -> None:
         raise ValueError("stimuli table is empty (no valid event of this movie); check the events and the recordings")
     if table["stimulus_id"].duplicated().any():
         raise ValueError("stimuli table repeats stimulus ids; rebuild it with rule stimuli")
+
+
+def stimuli_digest(stimuli_table: pd.DataFrame, frames: bool, texts: bool) -> str:
+    """SHA-256 of the stimuli a network reads: the ids, and each row's frame hash and text if it reads them.
+
+    The frames enter by the digests the stimuli stage recorded (``frame_sha256``), so no model hashes pixels.
+    """
+    columns = ["stimulus_id"] + ["frame_sha256"] * frames + ["text"] * texts
+    rows = stimuli_table[columns].fillna("").astype(str).to_numpy().tolist()
+    return hashlib.sha256(json.dumps({"columns": columns, "rows": rows}).encode()).hexdigest()
 
 
 def _read_frames(frames: Any, indices: np.ndarray) -> np.ndarray:
@@ -202,7 +212,7 @@ def extract_features(
     instance
         A network instance (not a concat baseline: see :func:`concat_features`).
     stimuli_table
-        Columns ``stimulus_id, frame_index, text``; one row per unique (frame, text) stimulus.
+        Columns ``stimulus_id, frame_index, frame_sha256, text``; one row per unique (frame, text) stimulus.
     frames
         ``[n_frames, H, W, 3]`` uint8, numpy or zarr; row ``frame_index`` is a stimulus's frame.
     cfg
@@ -276,7 +286,8 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
                          f"{frames.shape[0]}; rebuild both with rule stimuli")
     needed = set(wanted) | {part for layer in wanted for part in network.joint.get(layer, ())}
     streams = {stream: [layer for layer in network.streams.get(stream, []) if layer in needed] for stream in STREAMS}
-    digest = hashlib.sha256(json.dumps(stimuli_table["stimulus_id"].astype(str).tolist()).encode())
+    digest = stimuli_digest(stimuli_table, reads_image and bool(streams["image"] or streams["pair"]),
+                            reads_text and bool(streams["text"] or streams["pair"]))
     sink = _LayerSink(n, projection)
     counts = {"n_stimuli": n, "n_truncated": 0}
     image_inputs = ImageInputs(entry["image_size"], entry["normalize"], network.device) if reads_image else None
@@ -294,11 +305,9 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
             counts["n_frames"] = len(unique_frames)
             for start in _batches(len(unique_frames), batch_size, f"{name} frames"):
                 batch = _read_frames(frames, unique_frames[start: start + batch_size])
-                digest.update(batch)
                 sink.add(streams["image"], network.image_layers(image_inputs(batch)), frame_rows)
         if streams["text"] and reads_text:
             counts["n_texts"] = len(unique_texts)
-            digest.update(json.dumps(unique_texts).encode())
             for start in _batches(len(unique_texts), batch_size, f"{name} texts"):
                 batch_tokens = tokens.batch(range(start, min(start + batch_size, len(unique_texts))), network.device)
                 sink.add(streams["text"], network.text_layers(batch_tokens), text_rows)
@@ -309,7 +318,6 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
             for start in _batches(n, batch_size, f"{name} pairs"):
                 picked = order[start: start + batch_size]
                 batch = _read_frames(frames, frame_index[picked])
-                digest.update(batch)
                 pair_tokens = tokens.batch(text_rows[picked], network.device)
                 sink.add(streams["pair"], network.pair_layers(image_inputs(batch), pair_tokens), inverse)
 
@@ -324,7 +332,7 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
             sink.dims[layer] = [layers[layer].shape[1]] * 2
         else:
             layers[layer] = sink.rows(layer)
-    return Extraction(layers, {layer: sink.dims[layer] for layer in wanted}, counts, digest.hexdigest())
+    return Extraction(layers, {layer: sink.dims[layer] for layer in wanted}, counts, digest)
 
 
 def write_features(group: Any, stimulus_ids: Sequence[str], layers: Mapping[str, np.ndarray],

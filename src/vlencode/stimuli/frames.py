@@ -12,6 +12,7 @@ networks resize their inputs to a few hundred pixels anyway.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,3 +140,15 @@ def decode_frames(movie_path: str | Path, times_s: np.ndarray, max_side: int | N
     if not frames:
         return DecodedFrames(np.zeros((0, 0, 0, 3), np.uint8), np.zeros(0), index)
     return DecodedFrames(np.stack(frames), np.asarray(frame_times, dtype=np.float64), index)
+
+
+def frame_sha256(frames: np.ndarray) -> list[str]:
+    """SHA-256 of each frame's pixels (``[n, H, W, 3]`` uint8), prefixed by its shape.
+
+    The stimuli stage hashes each distinct frame once per movie; every model's cache key then reads these digests
+    from the stimuli table instead of hashing the pixels again (on a GPU that hashing would cost as much as the
+    forward passes).
+    """
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    shape = "x".join(str(side) for side in frames.shape[1:]).encode()
+    return [hashlib.sha256(shape + b"\x1f" + frame.tobytes()).hexdigest() for frame in frames]

@@ -10,10 +10,10 @@ import pandas as pd
 import zarr
 
 from vlencode.datasets.base import DatasetError
-from vlencode.stimuli.frames import decode_frames
+from vlencode.stimuli.frames import decode_frames, frame_sha256
 
 #: Columns of a stimuli table.
-STIMULUS_COLUMNS = ["stimulus_id", "movie", "frame_time_s", "frame_index", "text"]
+STIMULUS_COLUMNS = ["stimulus_id", "movie", "frame_time_s", "frame_index", "frame_sha256", "text"]
 
 
 def build_stimuli(
@@ -38,7 +38,7 @@ def build_stimuli(
     stimuli
         One row per ``stimulus_id`` (columns :data:`STIMULUS_COLUMNS`), sorted by (frame_time_s, text, stimulus_id):
         ``frame_time_s`` is the decoded frame's timestamp (the frame at or just after the event onset) and
-        ``frame_index`` its row in ``frames``.
+        ``frame_index`` its row in ``frames``; ``frame_sha256`` the frame's content hash (:func:`frame_sha256`).
     frames
         ``[n_frames, H, W, 3]`` uint8 RGB, distinct frames in time order.
     frame_time_s
@@ -62,11 +62,12 @@ def build_stimuli(
             "movie": movie,
             "frame_time_s": decoded.frame_time_s[decoded.index],
             "frame_index": decoded.index,
+            "frame_sha256": np.asarray(frame_sha256(decoded.frames), dtype=object)[decoded.index],
             "text": unique["text"].astype(str).to_numpy(),
         }
     )
     stimuli = stimuli.sort_values(["frame_time_s", "text", "stimulus_id"], kind="stable").reset_index(drop=True)
-    return stimuli.astype({"stimulus_id": str, "movie": str, "text": str}), decoded.frames, decoded.frame_time_s
+    return stimuli.astype({"stimulus_id": str, "movie": str, "frame_sha256": str, "text": str}), decoded.frames, decoded.frame_time_s
 
 
 def write_frames(group: zarr.Group, frames: np.ndarray, frame_time_s: np.ndarray) -> None:
