@@ -18,15 +18,18 @@ def tokenizers():
     from pathlib import Path
 
     entries = load_registry(Path(__file__).resolve().parents[1] / "config" / "models.yaml")
-    return {name: AutoTokenizer.from_pretrained(tokenizer_location(entries[name])) for name in ("minilm", "tiny-clip")}
+    found = {name: AutoTokenizer.from_pretrained(tokenizer_location(entries[name])) for name in ("minilm", "tiny-clip")}
+    found["minilm-python"] = AutoTokenizer.from_pretrained(tokenizer_location(entries["minilm"]), use_fast=False)
+    return found
 
 
-@pytest.mark.parametrize("name", ["minilm", "tiny-clip"])
+@pytest.mark.parametrize("name", ["minilm", "tiny-clip", "minilm-python"])
 @pytest.mark.parametrize("fixed_length", [False, True])
 @pytest.mark.parametrize("pad_left", [False, True])
 def test_batches_equal_the_tokenizers_own_padding(tokenizers, name, fixed_length, pad_left):
     tokenizer = tokenizers[name]
     tokenizer.padding_side = "left" if pad_left else "right"
+    tokenizer.truncation_side = "left" if pad_left else "right"
     tokens = tokenize(tokenizer, TEXTS, 6, fixed_length)
     positions = [3, 1, 4]
     expected = tokenizer([TEXTS[i] for i in positions], truncation=True, max_length=6,
@@ -35,6 +38,19 @@ def test_batches_equal_the_tokenizers_own_padding(tokenizers, name, fixed_length
     for key in ("input_ids", "attention_mask"):
         assert torch.equal(batch[key], expected[key]), key
     assert tokens.n_truncated == sum(len(ids) > 6 for ids in tokenizer(TEXTS)["input_ids"]) > 0
+
+
+def test_tokenizing_leaves_the_tokenizers_settings_as_they_were(tokenizers):
+    backend = tokenizers["minilm"].backend_tokenizer
+    backend.enable_padding(length=128)
+    backend.enable_truncation(128)
+    before = (backend.truncation, backend.padding)
+    tokenize(tokenizers["minilm"], TEXTS, 6, False)
+    assert (backend.truncation, backend.padding) == before
+    backend.no_padding()
+    backend.no_truncation()
+    tokenize(tokenizers["minilm"], TEXTS, 6, False)
+    assert (backend.truncation, backend.padding) == (None, None)
 
 
 def test_frames_are_resized_whole_and_normalised():
