@@ -6,8 +6,9 @@ projection when their dimension exceeds the Johnson-Lindenstrauss bound, and gat
 
 The store's ``cache_key`` hashes everything the activations depend on: the weights, the init seed, the input
 preprocessing (image size, normalisation, tokenizer files, max tokens), the stimuli's content (frames by the hashes the
-stimuli table records), the layers, the pooling and the projection.  Every part of it reaches the features rule either as params (the instance dict and the
-projection config) or as input content (the stimuli table and frames), so Snakemake reruns exactly when it changes.
+stimuli table records), the layers, the pooling and the projection.  Every part of it reaches the features rule
+either as params (the instance dict and the projection config) or as input content (the stimuli table and frames), so
+Snakemake reruns exactly when it changes.
 """
 
 from __future__ import annotations

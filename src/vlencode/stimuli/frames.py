@@ -12,7 +12,6 @@ networks resize their inputs to a few hundred pixels anyway.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import av
 import numpy as np
 
 from vlencode.datasets.base import DatasetError
+from vlencode.store import array_sha256
 
 #: Slack, in seconds, when comparing a requested time with a frame's timestamp.
 FRAME_TIME_TOLERANCE_S = 1e-6
@@ -143,12 +143,10 @@ def decode_frames(movie_path: str | Path, times_s: np.ndarray, max_side: int | N
 
 
 def frame_sha256(frames: np.ndarray) -> list[str]:
-    """SHA-256 of each frame's pixels (``[n, H, W, 3]`` uint8), prefixed by its shape.
+    """Content hash of each frame (``[n, H, W, 3]`` uint8): :func:`vlencode.store.array_sha256` of its pixels.
 
     The stimuli stage hashes each distinct frame once per movie; every model's cache key then reads these digests
     from the stimuli table instead of hashing the pixels again (on a GPU that hashing would cost as much as the
     forward passes).
     """
-    frames = np.ascontiguousarray(frames, dtype=np.uint8)
-    shape = "x".join(str(side) for side in frames.shape[1:]).encode()
-    return [hashlib.sha256(shape + b"\x1f" + frame.tobytes()).hexdigest() for frame in frames]
+    return [array_sha256(frame) for frame in np.asarray(frames, dtype=np.uint8)]

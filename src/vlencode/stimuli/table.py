@@ -67,7 +67,8 @@ def build_stimuli(
         }
     )
     stimuli = stimuli.sort_values(["frame_time_s", "text", "stimulus_id"], kind="stable").reset_index(drop=True)
-    return stimuli.astype({"stimulus_id": str, "movie": str, "frame_sha256": str, "text": str}), decoded.frames, decoded.frame_time_s
+    stimuli = stimuli.astype({"stimulus_id": str, "movie": str, "frame_sha256": str, "text": str})
+    return stimuli, decoded.frames, decoded.frame_time_s
 
 
 def write_frames(group: zarr.Group, frames: np.ndarray, frame_time_s: np.ndarray) -> None:
