@@ -143,7 +143,10 @@ def _write_tree(root, *, seed=0, n_events=(70, 60), concat=False, nan_in=None, d
 
 
 def _resamples(root, paths, n_resamples=20):
-    resamples = encoding.subject_resamples("1", paths["trials"], paths["epochs"], ["word", "scene"], n_resamples, 0)
+    resamples = encoding.subject_resamples(
+        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], alignments=["word", "scene"],
+        n_resamples=n_resamples, seed=0,
+    )
     with atomic_zarr(root / "resamples.zarr", {"n_resamples": n_resamples}) as group:
         resamples.write(group)
     return root / "resamples.zarr"
@@ -152,9 +155,10 @@ def _resamples(root, paths, n_resamples=20):
 def _fit(root, paths, encoding_cfg=ENCODING, bootstrap_cfg=BOOTSTRAP):
     resamples = _resamples(root, paths, bootstrap_cfg["n_resamples"])
     return encoding.fit_subject_model(
-        "1", paths["trials"], paths["epochs"], paths["events"], paths["features"], resamples,
-        encoding_cfg, bootstrap_cfg, seed=0, device="cpu",
-    )  # fmt: skip
+        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], events_paths=paths["events"],
+        features_paths=paths["features"], resamples_path=resamples, encoding=encoding_cfg,
+        bootstrap_config=bootstrap_cfg, seed=0, device="cpu",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +239,7 @@ def test_protocols_agree_on_a_small_problem():
     trial = np.array(["0"] * 80 + ["1"] * 70)
     indices = bootstrap.draw_resamples(150, 30, bootstrap.resample_seed(0, "1", "word"))
     settings = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu")
-    agreement = encoding.compare_protocols(X, Y, trial, indices, settings, ci=0.9)
+    agreement = encoding.compare_protocols(X, Y, trial_of_event=trial, indices=indices, settings=settings, ci=0.9)
     assert agreement["n_targets"] == 12
     assert agreement["lower_bound_r"] > 0.8 and agreement["upper_bound_r"] > 0.8
     assert agreement["kept_agreement"] >= 10 / 12
@@ -306,8 +310,9 @@ def test_resamples_of_other_events_are_refused(fitted, tmp_path):
     _one_line_error(
         r"resamples.zarr: resamples were drawn for other word events \(130 vs 131 now\); rerun resamples",
         lambda: encoding.fit_subject_model(
-            "1", other["trials"], other["epochs"], other["events"], other["features"], resamples,
-            ENCODING, BOOTSTRAP, seed=0, device="cpu",
+            subject="1", trials=other["trials"], epochs_paths=other["epochs"], events_paths=other["events"],
+            features_paths=other["features"], resamples_path=resamples, encoding=ENCODING,
+            bootstrap_config=BOOTSTRAP, seed=0, device="cpu",
         ),
     )  # fmt: skip
 

@@ -12,14 +12,14 @@ params = snakemake.params
 cfg = params.cfg
 features = dict(zip(params.movies, snakemake.input.features, strict=True))
 fit = encoding.fit_subject_model(
-    snakemake.wildcards.subject,
-    params.trials,
-    list(snakemake.input.epochs),
-    list(snakemake.input.events),
-    features,
-    snakemake.input.resamples,
-    cfg["encoding"],
-    cfg["bootstrap"],
+    subject=snakemake.wildcards.subject,
+    trials=params.trials,
+    epochs_paths=list(snakemake.input.epochs),
+    events_paths=list(snakemake.input.events),
+    features_paths=features,
+    resamples_path=snakemake.input.resamples,
+    encoding=cfg["encoding"],
+    bootstrap_config=cfg["bootstrap"],
     seed=cfg["seed"],
     device=cfg.get("device") or "auto",
 )

@@ -7,12 +7,12 @@ from vlencode.store import atomic_zarr, input_hashes
 log = rule_logger(snakemake.log[0])
 params = snakemake.params
 resamples = encoding.subject_resamples(
-    snakemake.wildcards.subject,
-    params.trials,
-    list(snakemake.input.epochs),
-    params.cfg["alignments"],
-    params.cfg["n_resamples"],
-    params.cfg["seed"],
+    subject=snakemake.wildcards.subject,
+    trials=params.trials,
+    epochs_paths=list(snakemake.input.epochs),
+    alignments=params.cfg["alignments"],
+    n_resamples=params.cfg["n_resamples"],
+    seed=params.cfg["seed"],
 )
 inputs = input_hashes({f"epochs/{trial}": path for trial, path in zip(params.trials, snakemake.input.epochs)})
 with atomic_zarr(snakemake.output[0], params.cfg, inputs) as group:

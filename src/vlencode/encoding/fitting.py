@@ -1,0 +1,280 @@
+"""Fitting the encoding model: ridge settings, every candidate layer of an alignment, the layer choice and the
+bootstrap of its scores, for one subject and model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vlencode import bootstrap, ridge
+from vlencode.encoding.folds import Split, contiguous_splits, select_layer
+from vlencode.encoding.inputs import (
+    BANDED_LAYER,
+    CONCAT_LAYER,
+    Design,
+    Features,
+    PathLike,
+    Responses,
+    design_matrix,
+    load_responses,
+    open_features,
+)
+from vlencode.stores.fit import AlignmentFit, LayerFit, SubjectModelFit
+from vlencode.stores.resamples import read_indices
+
+log = logging.getLogger("vlencode.encoding")
+
+
+@dataclass(frozen=True)
+class RidgeSettings:
+    """What the ridge engine needs beyond the data, from the config's ``encoding`` section and ``device``.
+
+    Attributes
+    ----------
+    alphas : ndarray
+        The penalty grid, ``logspace(log10_min, log10_max, n)``.
+    n_folds : int
+    banded_iterations : int
+        Random draws of feature-space weights in banded ridge.
+    seed : int
+        Seed of banded ridge's random search (the config seed).
+    device : {"auto", "cpu", "cuda"}
+    memory_gb : float or None
+        Working-memory budget of the engine's target batches; None lets the engine measure free memory.
+    """
+
+    alphas: np.ndarray
+    n_folds: int = 5
+    banded_iterations: int = 20
+    seed: int = 0
+    device: str = "auto"
+    memory_gb: float | None = None
+
+    @classmethod
+    def from_config(cls, encoding: Mapping[str, Any], seed: int, device: str = "auto") -> RidgeSettings:
+        """Settings from the config's ``encoding`` section (defaults as in the schema), seed and device."""
+        alphas = encoding.get("alphas", {})
+        memory = encoding.get("memory_gb", "auto")
+        return cls(
+            alphas=np.logspace(alphas.get("log10_min", -1), alphas.get("log10_max", 5), alphas.get("n", 7)),
+            n_folds=int(encoding.get("n_folds", 5)),
+            banded_iterations=int(encoding.get("banded", {}).get("n_iter", 20)),
+            seed=int(seed),
+            device=device,
+            memory_gb=None if memory == "auto" else float(memory),
+        )
+
+    def cross_validate(self, design: Design, targets: np.ndarray, splits: Sequence[Split]) -> ridge.RidgeCVResult:
+        """Plain ridge for one design matrix, banded ridge for a list of feature spaces."""
+        if isinstance(design, list):
+            return ridge.banded_ridge_cv(
+                design, targets, splits, self.alphas, n_iter=self.banded_iterations, seed=self.seed,
+                device=self.device, memory_gb=self.memory_gb,
+            )  # fmt: skip
+        return ridge.cross_validated_ridge(
+            design, targets, splits, self.alphas, standardize=True, device=self.device, memory_gb=self.memory_gb
+        )
+
+
+
+def summarize_folds(result: ridge.RidgeCVResult, shape: tuple[int, int]) -> LayerFit:
+    """Per target: validation and test r averaged over folds, the median (log10) alpha over folds; reshaped."""
+    alpha = 10 ** np.median(np.log10(np.asarray(result.best_alpha, dtype=np.float64)), axis=0)
+    weights = result.band_weights
+    return LayerFit(
+        val_r=np.asarray(result.val_r, dtype=np.float64).mean(axis=0).astype(np.float32).reshape(shape),
+        test_r=np.asarray(result.test_r, dtype=np.float64).mean(axis=0).astype(np.float32).reshape(shape),
+        alpha=alpha.astype(np.float32).reshape(shape),
+        band_weights=None if weights is None else weights.mean(axis=0).astype(np.float32).reshape(*shape, -1),
+    )
+
+
+def refit_bootstrap(
+    design: Design,
+    targets: np.ndarray,
+    *,
+    trial_of_event: np.ndarray,
+    indices: np.ndarray,
+    settings: RidgeSettings,
+    name: str = "events",
+) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's bootstrap: rerun the whole cross-validation of one design on every resample of the events.
+
+    Each resample's drawn events are sorted back into event order (so trials stay contiguous and folds stay
+    contiguous in time); copies of one event stay adjacent and can straddle a fold edge only at its ends.  The layer
+    is the one chosen on the original events; alphas are chosen again in every resample.
+
+    Returns
+    -------
+    val_r, test_r : ndarrays of float32, shape (n_resamples, n_targets)
+        Fold-averaged validation and test r of every resample.
+    """
+    val_r = np.empty((len(indices), targets.shape[1]), dtype=np.float32)
+    test_r = np.empty_like(val_r)
+    for r, drawn in enumerate(np.asarray(indices)):
+        order = np.sort(drawn)
+        splits = contiguous_splits(np.asarray(trial_of_event)[order], settings.n_folds, name)
+        picked = [x[order] for x in design] if isinstance(design, list) else design[order]
+        result = settings.cross_validate(picked, targets[order], splits)
+        val_r[r] = np.asarray(result.val_r, dtype=np.float64).mean(axis=0)
+        test_r[r] = np.asarray(result.test_r, dtype=np.float64).mean(axis=0)
+        if (r + 1) % max(1, len(indices) // 10) == 0:
+            log.info("%s: refit bootstrap %d/%d resamples", name, r + 1, len(indices))
+    return val_r, test_r
+
+
+def compare_protocols(
+    design: Design,
+    targets: np.ndarray,
+    *,
+    trial_of_event: np.ndarray,
+    indices: np.ndarray,
+    settings: RidgeSettings,
+    ci: float = 0.95,
+) -> dict[str, float]:
+    """Run both bootstrap protocols on one (small) problem and report their agreement.
+
+    Returns :func:`vlencode.bootstrap.protocol_agreement` of the validation-r bootstraps: correlation of the lower and
+    upper bounds over targets and the share of targets with the same keep decision (lower bound > 0).
+    """
+    splits = contiguous_splits(trial_of_event, settings.n_folds)
+    result = settings.cross_validate(design, targets, splits)
+    fast_val, _ = bootstrap.fast_bootstrap(result.prediction, targets, splits, indices, settings.device)
+    refit_val, _ = refit_bootstrap(design, targets, trial_of_event=trial_of_event, indices=indices, settings=settings)
+    return bootstrap.protocol_agreement(fast_val, refit_val, ci)
+
+
+
+def fit_alignment(
+    responses: Responses,
+    features: Features,
+    *,
+    indices: np.ndarray,
+    settings: RidgeSettings,
+    layer_selection: str = "validation",
+    protocol: str = "fast",
+    ci: float = 0.95,
+    name: str = "events",
+) -> AlignmentFit:
+    """Fit every candidate layer of one alignment, choose one and bootstrap its scores.
+
+    Parameters
+    ----------
+    responses : Responses
+    features : Features
+    indices : ndarray of int, shape (n_resamples, n_events)
+        The subject's shared resamples of this alignment's events.
+    settings : RidgeSettings
+    layer_selection : {"validation", "last"}
+    protocol : {"fast", "refit"}
+    ci : float
+        Coverage of the percentile bounds ``val_lo, val_hi``.
+    name : str
+        Names the events in log lines and errors.
+    """
+    if protocol not in ("fast", "refit"):
+        raise ValueError(f"bootstrap.protocol: unknown protocol {protocol!r}; use fast or refit")
+    targets = responses.targets
+    shape = responses.response.shape[1:]
+    splits = contiguous_splits(responses.trial, settings.n_folds, name)
+    layers: dict[str, LayerFit] = {}
+    mean_val_r: dict[str, float] = {}
+    chosen = ""
+    for i, layer in enumerate(features.candidate_layers, start=1):
+        design = _design(features, responses, layer)
+        result = settings.cross_validate(design, targets, splits)
+        layers[layer] = summarize_folds(result, shape)
+        mean_val_r[layer] = float(np.mean(layers[layer].val_r))
+        log.info("%s: layer %s (%d/%d) mean val r %.4f, mean test r %.4f", name, layer, i,
+                 len(features.candidate_layers), mean_val_r[layer], float(np.mean(layers[layer].test_r)))  # fmt: skip
+        # Only the leading layer's out-of-fold predictions are kept (each is as large as the targets).
+        if not chosen or select_layer({chosen: mean_val_r[chosen], layer: mean_val_r[layer]}, layer_selection) == layer:
+            chosen, prediction, chosen_design = layer, result.prediction, design
+    if protocol == "fast":
+        boot_val, boot_test = bootstrap.fast_bootstrap(prediction, targets, splits, indices, settings.device)
+    else:
+        boot_val, boot_test = refit_bootstrap(
+            chosen_design, targets, trial_of_event=responses.trial, indices=indices, settings=settings, name=name
+        )
+    val_lo, val_hi = bootstrap.percentile_bounds(boot_val, ci)
+    log.info("%s: chose %s; %d of %d targets kept (val_lo > 0)", name, chosen, int((val_lo > 0).sum()), val_lo.size)
+    return AlignmentFit(
+        layers=layers,
+        chosen_layer=chosen,
+        boot_val_r=boot_val.reshape(-1, *shape).astype(np.float16),
+        boot_test_r=boot_test.reshape(-1, *shape).astype(np.float16),
+        val_lo=val_lo.reshape(shape),
+        val_hi=val_hi.reshape(shape),
+        n_events=len(targets),
+        mean_val_r=mean_val_r,
+    )
+
+
+def _design(features: Features, responses: Responses, layer: str) -> Design:
+    if layer == BANDED_LAYER:
+        concat = design_matrix(features, responses.movie, responses.stimulus_id, CONCAT_LAYER)
+        return [concat[:, start:stop] for _, start, stop in features.bands or []]
+    return design_matrix(features, responses.movie, responses.stimulus_id, layer)
+
+
+def fit_subject_model(
+    *,
+    subject: str,
+    trials: Sequence[str],
+    epochs_paths: Sequence[PathLike],
+    events_paths: Sequence[PathLike],
+    features_paths: Mapping[str, PathLike],
+    resamples_path: PathLike,
+    encoding: Mapping[str, Any],
+    bootstrap_config: Mapping[str, Any],
+    seed: int,
+    device: str = "auto",
+) -> SubjectModelFit:
+    """Fit one model to one subject: every alignment of ``encoding['alignments']``, every layer, and the bootstrap.
+
+    Parameters
+    ----------
+    subject : str
+    trials : sequence of str
+        The subject's trials in config order; ``epochs_paths`` and ``events_paths`` follow it.
+    epochs_paths, events_paths : sequences of paths
+    features_paths : mapping of movie -> features store of this model
+    resamples_path : path
+        The subject's resamples store (:mod:`vlencode.stores.resamples`).
+    encoding, bootstrap_config : the config's ``encoding`` and ``bootstrap`` sections
+    seed : int
+        The config seed (banded ridge's random search).
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    SubjectModelFit
+        Call its ``write`` on a :func:`vlencode.store.atomic_zarr` group (:mod:`vlencode.stores.fit`).
+    """
+    settings = RidgeSettings.from_config(encoding, seed, device)
+    features = open_features(features_paths)
+    alignments: dict[str, AlignmentFit] = {}
+    electrode = bin_time_s = None
+    for alignment in encoding.get("alignments", ["word", "scene"]):
+        name = f"sub-{subject} {alignment} events"
+        responses = load_responses(epochs_paths, events_paths, trials, alignment)
+        indices = read_indices(resamples_path, alignment, responses.event_key)
+        alignments[alignment] = fit_alignment(
+            responses, features, indices=indices, settings=settings,
+            layer_selection=encoding.get("layer_selection", "validation"),
+            protocol=bootstrap_config.get("protocol", "fast"), ci=float(bootstrap_config.get("ci", 0.95)), name=name,
+        )  # fmt: skip
+        electrode, bin_time_s = responses.electrode, responses.bin_time_s
+    return SubjectModelFit(
+        subject=str(subject),
+        model=features.attrs,
+        electrode=np.asarray(electrode),
+        bin_time_s=np.asarray(bin_time_s),
+        alignments=alignments,
+        protocol=bootstrap_config.get("protocol", "fast"),
+        bands=features.bands,
+    )

@@ -1,0 +1,41 @@
+"""The tidy scores table: one row per (subject, alignment, model, electrode, bin) of every fit's chosen layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from vlencode.encoding.inputs import PathLike
+from vlencode.stores.fit import FitStore
+
+#: Columns of the scores table.
+SCORE_COLUMNS = [
+    "subject", "alignment", "model", "family", "init", "layer", "electrode", "bin_time_s",
+    "val_r", "test_r", "alpha", "val_lo", "val_hi", "kept",
+]  # fmt: skip
+
+
+def scores_table(fit_paths: Sequence[PathLike]) -> pd.DataFrame:
+    """The tidy scores of every fit store's chosen layer: one row per (subject, alignment, model, electrode, bin).
+
+    ``kept`` is ``val_lo > 0`` (docs/method.md, the bootstrap).  Columns :data:`SCORE_COLUMNS`; rows in the order of
+    ``fit_paths``, then alignment, electrode and bin.
+    """
+    frames = []
+    for path in fit_paths:
+        fit = FitStore(path)
+        electrode, bins = fit.electrode, fit.bin_time_s
+        for alignment, layer in fit.chosen_layer.items():
+            scores = {key: values.ravel() for key, values in fit.scores(alignment).items()}
+            val_lo, val_hi = (bound.ravel() for bound in fit.bounds(alignment))
+            frames.append(pd.DataFrame({
+                "subject": fit.subject, "alignment": alignment, "model": str(fit.model["model"]),
+                "family": str(fit.model["family"]), "init": str(fit.model["init"]), "layer": layer,
+                "electrode": np.repeat(electrode, len(bins)).astype(str), "bin_time_s": np.tile(bins, len(electrode)),
+                **scores, "val_lo": val_lo, "val_hi": val_hi, "kept": val_lo > 0,
+            }))  # fmt: skip
+    if not frames:
+        return pd.DataFrame({column: [] for column in SCORE_COLUMNS})
+    return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]

@@ -1,0 +1,60 @@
+"""The resamples store, ``results/encoding/sub-<subject>/resamples.zarr``: its layout, writer and reader.
+
+Layout: root attributes ``subject, seed``; one group per alignment holding ``indices`` (int32,
+``[n_resamples, n_events]``, events in fit order: trials in config order, events in the epochs stores' order) with
+attributes ``seed, n_events, events_sha256``.  The hash is over the events' ``"<trial>/<event_id>"`` keys; it ties a
+fit to the resamples drawn for the same events.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import zarr
+
+from vlencode.store import array_sha256, open_zarr
+
+
+def events_sha256(event_keys: np.ndarray) -> str:
+    """The content key of a sequence of ``"<trial>/<event_id>"`` event keys."""
+    return array_sha256(np.asarray([str(k) for k in event_keys], dtype=str))
+
+
+@dataclass
+class SubjectResamples:
+    """One subject's shared bootstrap resamples, per alignment: indices ``[n_resamples, n_events]`` and event hash."""
+
+    subject: str
+    seed: int
+    indices: dict[str, np.ndarray]
+    events_sha256: dict[str, str]
+
+    def write(self, group: zarr.Group) -> None:
+        """Write ``<alignment>/indices`` (int32) with attrs ``seed, n_events, events_sha256`` per alignment."""
+        group.attrs.update(subject=self.subject, seed=self.seed)
+        for alignment, indices in self.indices.items():
+            sub = group.create_group(alignment)
+            sub.attrs.update(seed=self.seed, n_events=indices.shape[1], events_sha256=self.events_sha256[alignment])
+            sub.create_array("indices", data=indices.astype(np.int32))
+
+
+def read_indices(path: str | os.PathLike, alignment: str, event_keys: np.ndarray) -> np.ndarray:
+    """The resampled event indices ``[n_resamples, n_events]`` of one alignment, checked against the fit's events.
+
+    Raises
+    ------
+    ValueError
+        The store has no such alignment, or its resamples were drawn for other events (rerun resamples).
+    """
+    resamples = open_zarr(path)
+    if alignment not in resamples:
+        raise ValueError(f"{path}: no resamples for '{alignment}' events; rerun resamples")
+    group = resamples[alignment]
+    if group.attrs.get("events_sha256") != events_sha256(event_keys):
+        raise ValueError(
+            f"{path}: resamples were drawn for other {alignment} events ({group.attrs.get('n_events')} vs "
+            f"{len(event_keys)} now); rerun resamples"
+        )
+    return np.asarray(group["indices"][:])
