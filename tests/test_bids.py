@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from vlencode import store
 from vlencode.datasets import DatasetError, open_dataset
 from vlencode.datasets.base import ELECTRODE_COLUMNS, WORD_COLUMNS
 from vlencode.neural import write_neural_store
+from vlencode.stimuli.events import build_events
 
 RATE_HZ = 512.0
 LABELS = ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2", "LB3", "DC1"]
@@ -132,3 +135,153 @@ def test_unknown_trial_and_missing_events_are_one_line_errors(bids_root, tmp_pat
     assert "\n" not in str(error.value)
     with pytest.raises(DatasetError, match="BIDS root not found"):
         open_dataset({"dataset": {"format": "bids", "root": str(tmp_path / "absent")}})
+
+
+# --- real-world BIDS faults ------------------------------------------------------------------------------------------
+@pytest.fixture
+def bids_copy(bids_root, tmp_path) -> Path:
+    """A private copy of the tiny dataset to edit."""
+    copy = tmp_path / "copy"
+    shutil.copytree(bids_root[0], copy)
+    return copy
+
+
+def _edit_tsv(root: Path, suffix: str, edit) -> Path:
+    path = next(root.rglob(f"*_{suffix}.tsv"))
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    edit(table)
+    table.to_csv(path, sep="\t", index=False)
+    return path
+
+
+def _edit_sidecar(root: Path, **fields) -> Path:
+    path = next(root.rglob("*_ieeg.json"))
+    path.write_text(json.dumps(json.loads(path.read_text()) | fields))
+    return path
+
+
+@pytest.mark.parametrize("missing", ["n/a", "N/A", "NA", "NaN", "nan", "", "null", "None"])
+def test_events_without_an_onset_are_dropped_and_counted(bids_copy, missing, caplog):
+    def blank_first_scene_and_word(table):
+        table.loc[(table["trial_type"] == "scene").idxmax(), "onset"] = missing
+        table.loc[table["word"] == "hen", "onset"] = missing
+
+    events_path = _edit_tsv(bids_copy, "events", blank_first_scene_and_word)
+    dataset = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}})
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        np.testing.assert_array_equal(dataset.scene_cuts("fox"), [6.5])
+        assert dataset.words("1", "0")["word"].tolist() == ["the", "fox", "ran.", "a", "sat!"]
+        events, counts = build_events(dataset, "1", "0", {})
+    assert f"{events_path}: dropped 2 of 8 event row(s) without a usable onset (1 scene, 1 word)" in caplog.text
+    assert caplog.text.count("without a usable onset") == 1  # once per file, however often it is read
+    assert np.isfinite(events["onset_s"]).all() and counts["scene"]["total"] == 1
+    assert counts["word"]["total"] == 5
+
+
+def test_events_with_a_missing_movie_time_are_dropped_and_an_unreadable_onset_is_a_one_line_error(bids_copy, caplog):
+    def add_movie_time(table):
+        table["movie_time"] = table["onset"]
+        table.loc[table["word"] == "fox", "movie_time"] = "n/a"
+
+    _edit_tsv(bids_copy, "events", add_movie_time)
+    dataset = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}})
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        assert dataset.words("1", "0")["word"].tolist() == ["the", "ran.", "a", "hen", "sat!"]
+    assert "dropped 1 of 8 event row(s) without a usable onset (1 word)" in caplog.text
+
+    def garble(table):
+        table.loc[table["word"] == "a", "onset"] = "4,0"
+
+    path = _edit_tsv(bids_copy, "events", garble)
+    dataset = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}})
+    with pytest.raises(DatasetError, match=rf"{path}: onset '4,0' on line 6 is not a number of seconds") as error:
+        dataset.scene_cuts("fox")
+    assert "\n" not in str(error.value)
+
+
+def test_missing_sentence_index_is_a_one_line_error(bids_copy):
+    def index(table):
+        table["sentence_idx"] = ["0", "0", "0", "n/a", "1", "n/a", "1", "n/a"]
+
+    path = _edit_tsv(bids_copy, "events", index)
+    with pytest.raises(DatasetError, match=rf"{path}: word event\(s\) without a sentence_idx") as error:
+        open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).words("1", "0")
+    assert "\n" not in str(error.value)
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("vlencode")]
+
+
+def _tone_recording(root: Path, freq_hz: float) -> None:
+    """Replace every channel of the copy's recording by noise plus a strong ``freq_hz`` line."""
+    eeg = next(root.rglob("*_ieeg.eeg"))
+    data = np.fromfile(eeg, "<f4").reshape(-1, len(LABELS))
+    t = np.arange(len(data)) / RATE_HZ
+    data = data + 200.0 * np.sin(2 * np.pi * freq_hz * t)[:, None]
+    eeg.write_bytes(data.astype("<f4").tobytes())
+
+
+def test_line_frequency_comes_from_the_sidecar_and_an_explicit_value_overrides_it(bids_copy, tmp_path, caplog):
+    sidecar = _edit_sidecar(bids_copy, PowerLineFrequency=50)
+    _tone_recording(bids_copy, 50.0)
+    recording = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).recording("1", "0")
+    assert recording.line_freq_hz == 50.0 and str(sidecar) in recording.line_freq_source
+    cfg = {"rate_hz": 128, "chunk_s": 4.0, "reference": "none", "zscore": False, "despike": {"enabled": False}}
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        write_neural_store(recording, cfg | {"line_freq_hz": "auto"}, tmp_path / "auto.zarr")
+    auto = store.open_zarr(tmp_path / "auto.zarr")
+    assert auto.attrs["line_freq_hz"] == 50.0 and auto.attrs["notch_hz"] == [50.0, 100.0, 150.0, 200.0, 250.0]
+    assert str(sidecar) in auto.attrs["line_freq_source"]
+    assert "line frequency 50 Hz" in caplog.text
+    signal = auto["signal"][128:-128]  # away from the mirrored edges
+    t = np.arange(len(signal)) / 128.0
+    tone = np.abs(np.sin(2 * np.pi * 50 * t) @ signal) * 2 / len(t)
+    assert tone.max() < 2.0  # the 200 uV line at 50 Hz is gone
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        write_neural_store(recording, cfg | {"line_freq_hz": 60}, tmp_path / "sixty.zarr")
+    assert store.open_zarr(tmp_path / "sixty.zarr").attrs["line_freq_hz"] == 60.0
+    warnings = _warnings(caplog)
+    assert any("preprocess.line_freq_hz 60 Hz overrides the 50 Hz" in m and str(sidecar) in m for m in warnings)
+
+
+def test_auto_line_frequency_without_metadata_is_a_one_line_error(bids_copy, tmp_path):
+    sidecar = _edit_sidecar(bids_copy, PowerLineFrequency="n/a")
+    recording = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).recording("1", "0")
+    assert recording.line_freq_hz is None
+    with pytest.raises(DatasetError, match=r"no line frequency .*set preprocess.line_freq_hz") as error:
+        write_neural_store(recording, {"rate_hz": 128, "line_freq_hz": "auto"}, tmp_path / "neural.zarr")
+    assert "\n" not in str(error.value) and str(recording.path) in str(error.value)
+    assert not (tmp_path / "neural.zarr").exists()
+    assert sidecar.exists()
+
+
+def test_header_units_off_by_a_million_are_warned_naming_the_file(bids_copy, tmp_path, caplog):
+    vhdr = next(bids_copy.rglob("*_ieeg.vhdr"))
+    vhdr.write_text(vhdr.read_text(encoding="utf-8").replace(",,1,µV", ",,1,V"), encoding="utf-8")
+    recording = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).recording("1", "0")
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        write_neural_store(recording, {"rate_hz": 128, "chunk_s": 4.0}, tmp_path / "neural.zarr")
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1, warnings
+    assert str(vhdr) in warnings[0] and "2e+07 uV" in warnings[0] and "1e+06 times too large" in warnings[0]
+    assert "1 uV to 10000 uV" in warnings[0]
+
+
+def test_dbs_contacts_are_neural_and_every_exclusion_is_logged(bids_copy, caplog):
+    def types(table):
+        table.loc[table["name"].isin(["LB1", "LB2", "LB3"]), "type"] = "DBS"
+        table.loc[table["name"] == "LB3", "status_description"] = "broken lead"
+
+    _edit_tsv(bids_copy, "channels", types)
+    dataset = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}})
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        recording = dataset.recording("1", "0")
+        table = dataset.electrodes("1")
+    assert recording.labels == ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2"]
+    assert "LB3 excluded: status bad (broken lead)" in caplog.text
+    assert "DC1 excluded: type MISC is not an intracranial neural type (SEEG, ECOG, DBS)" in caplog.text
+    assert table["electrode"].tolist() == ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2", "LB3"]
+    assert "DC1 left out of the electrode table: type MISC" in caplog.text

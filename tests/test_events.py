@@ -1,5 +1,6 @@
 """Events: word, sentence and scene events, their texts, samples and validity on a small hand-made dataset."""
 
+import logging
 from pathlib import Path
 
 import av
@@ -183,6 +184,24 @@ def test_bad_text_context_and_transcript_are_one_line_errors():
 
     with pytest.raises(DatasetError, match=r"transcript lacks columns \['sentence'\]"):
         build_events(NoSentences(), "1", "0", CFG)
+
+
+def test_a_dataset_giving_missing_times_never_reaches_the_table(caplog):
+    """Any reader's NaN times: words without a start are dropped and counted, a NaN cut is a one-line error."""
+
+    class Holes(TinyDataset):
+        def words(self, subject, trial):
+            words = super().words(subject, trial)
+            words.loc[words["word"] == "there", "start_s"] = np.nan
+            return words
+
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        events, counts = build_events(Holes(), "1", "0", CFG)
+    assert counts["word"]["total"] == 9 and np.isfinite(events["onset_s"]).all()
+    assert "1 of 10 word(s) without a start time dropped" in caplog.text
+    with pytest.raises(DatasetError, match=rf"scene cuts of {MOVIE} include 1 non-finite time") as error:
+        build_events(TinyDataset(cuts=np.array([0.5, np.nan, 5.0])), "1", "0", CFG)
+    assert "\n" not in str(error.value)
 
 
 def _solid_scene_movie(path: Path, cut_frames: list[int], n_frames: int, fps: int = 24) -> None:

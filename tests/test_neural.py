@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib.util
+import logging
 import tracemalloc
 from pathlib import Path
 
@@ -33,7 +35,10 @@ CHUNK_TOLERANCE = 1e-5
 
 
 class ArrayRecording(Recording):
-    """An in-memory recording; ``fail_after`` reads raise, to simulate a crash mid-way."""
+    """An in-memory recording (60 Hz mains, as :func:`noise_recording`); ``fail_after`` reads raise mid-way."""
+
+    line_freq_hz = 60.0
+    line_freq_source = "the test's synthetic mains"
 
     def __init__(self, data: np.ndarray, rate_hz: float, labels: list[str], fail_after: int | None = None):
         self.path = Path("memory/sub_9_trial000.h5")
@@ -308,7 +313,7 @@ def test_rate_mismatch_is_a_one_line_error_naming_the_file():
 
 
 def test_no_electrode_left_is_a_one_line_error():
-    recording = noise_recording(seconds=5.0, labels=["A1", "B1", "C1"])
+    recording = noise_recording(seconds=10.0, labels=["A1", "B1", "C1"])
     with pytest.raises(DatasetError, match="no electrode left") as error:
         run(recording)
     assert "\n" not in str(error.value)
@@ -327,7 +332,7 @@ def test_config_section_parses_and_unknown_keys_are_rejected():
     section = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["preprocess"]
     cfg = PreprocessConfig.from_config(section)
     assert cfg.reference == section["reference"] and cfg.despike == section["despike"]["enabled"]
-    assert make_plan(cfg, 2048.0).decimation == 8
+    assert make_plan(dataclasses.replace(cfg, line_freq_hz=60.0), 2048.0).decimation == 8
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['despike.window'\]"):
         PreprocessConfig.from_config({"despike": {"window": 3}})
 
@@ -346,3 +351,68 @@ def test_peak_memory_does_not_grow_with_recording_length(tmp_path, monkeypatch):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[2] < 1.1 * peaks[1], peaks
+
+
+# --- real-world faults: line frequency, amplitudes, short recordings --------------------------------------------------
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("vlencode")]
+
+
+def test_line_frequency_auto_uses_the_recording_and_is_stored_with_the_notched_harmonics(caplog):
+    recording = noise_recording(seconds=20.0)
+    recording.line_freq_hz, recording.line_freq_source = 50.0, "its header"
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        group = run(recording, rate_hz=128, chunk_s=4.0)
+    assert group.attrs["line_freq_hz"] == 50.0 and group.attrs["line_freq_source"] == "its header"
+    assert group.attrs["notch_hz"] == [50.0, 100.0, 150.0, 200.0, 250.0]  # 300 Hz lies above the 256 Hz Nyquist
+    assert "line frequency 50 Hz from its header" in caplog.text and not _warnings(caplog)
+    explicit = run(recording, rate_hz=128, chunk_s=4.0, line_freq_hz=60, notch_max_hz=120)
+    assert explicit.attrs["notch_hz"] == [60.0, 120.0]
+    assert explicit.attrs["line_freq_source"] == "preprocess.line_freq_hz"
+    assert "preprocess.line_freq_hz 60 Hz overrides the 50 Hz of its header" in _warnings(caplog)[0]
+
+
+def test_line_frequency_auto_without_metadata_is_a_one_line_error():
+    recording = noise_recording(seconds=20.0)
+    recording.line_freq_hz = None
+    with pytest.raises(DatasetError, match=r"sub_9_trial000\.h5: no line frequency in the recording's metadata"):
+        run(recording)
+    assert run(recording, line_freq_hz=60, chunk_s=5.0).attrs["line_freq_hz"] == 60.0
+
+
+@pytest.mark.parametrize(
+    ("scale", "verdict"), [(1e6, "1e+06 times too large"), (1e3, "1e+03 times too large"), (1e-6, "1e+06 times too small")]
+)
+def test_implausible_amplitudes_are_warned_with_the_range_and_the_file(scale, verdict, caplog):
+    recording = noise_recording(seconds=10.0, line_uv=0.0)
+    recording.data *= scale
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        try:
+            run(recording, chunk_s=5.0)
+        except DatasetError as error:  # scaled by 1e-6 every channel is flat: the warning comes first
+            assert "no electrode left" in str(error)
+    warnings = [m for m in _warnings(caplog) if "amplitude" in m]
+    assert len(warnings) == 1, _warnings(caplog)
+    assert warnings[0].startswith("memory/sub_9_trial000.h5: median channel standard deviation")
+    assert verdict in warnings[0] and "1 uV to 10000 uV" in warnings[0]
+
+
+def test_plausible_amplitudes_give_no_warning(caplog):
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        run(noise_recording(seconds=10.0), chunk_s=5.0)
+    assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize(
+    "cfg", [{}, {"high_gamma": {"enabled": True, "envelope": True}, "rate_hz": 100}], ids=["default", "high-gamma"]
+)
+def test_a_recording_shorter_than_the_filter_is_a_one_line_error(cfg, tmp_path):
+    plan = make_plan(PreprocessConfig.from_config(cfg | {"line_freq_hz": 60}), 2048.0)
+    short = noise_recording(seconds=1.0, rate_hz=2048.0)
+    path = tmp_path / "short.zarr"
+    with pytest.raises(DatasetError, match=r"sub_9_trial000\.h5: 1\.000 s \(2048 samples\) is shorter than") as error:
+        write_neural_store(short, cfg, path)
+    assert f"{plan.support / 2048.0:.3f} s ({plan.support} samples)" in str(error.value)
+    assert "\n" not in str(error.value) and not path.exists()
+    just_long_enough = noise_recording(seconds=plan.support / 2048.0 + 0.01, rate_hz=2048.0)
+    assert np.isfinite(run(just_long_enough, **cfg)["signal"][:]).all()
