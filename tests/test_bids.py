@@ -160,7 +160,7 @@ def _edit_sidecar(root: Path, **fields) -> Path:
     return path
 
 
-@pytest.mark.parametrize("missing", ["n/a", "N/A", "NA", "NaN", "nan", "", "null", "None"])
+@pytest.mark.parametrize("missing", ["n/a", "NaN", "nan", ""])
 def test_events_without_an_onset_are_dropped_and_counted(bids_copy, missing, caplog):
     def blank_first_scene_and_word(table):
         table.loc[(table["trial_type"] == "scene").idxmax(), "onset"] = missing
@@ -176,6 +176,21 @@ def test_events_without_an_onset_are_dropped_and_counted(bids_copy, missing, cap
     assert caplog.text.count("without a usable onset") == 1  # once per file, however often it is read
     assert np.isfinite(events["onset_s"]).all() and counts["scene"]["total"] == 1
     assert counts["word"]["total"] == 5
+
+
+@pytest.mark.parametrize("missing", ["N/A", "NA", "null", "None"])
+def test_other_missing_spellings_are_dropped_and_named_where_mne_bids_cannot_read_them(bids_copy, missing, caplog):
+    def blank_first_scene(table):
+        table.loc[(table["trial_type"] == "scene").idxmax(), "onset"] = missing
+
+    events_path = _edit_tsv(bids_copy, "events", blank_first_scene)
+    dataset = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}})
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        np.testing.assert_array_equal(dataset.scene_cuts("fox"), [6.5])
+    assert f"{events_path}: dropped 1 of 8 event row(s) without a usable onset (1 scene)" in caplog.text
+    with pytest.raises(DatasetError, match=rf"{events_path}: onset {missing!r} on line 5: mne-bids") as error:
+        build_events(dataset, "1", "0", {})
+    assert "\n" not in str(error.value) and "write n/a" in str(error.value)
 
 
 def test_events_with_a_missing_movie_time_are_dropped_and_an_unreadable_onset_is_a_one_line_error(bids_copy, caplog):
@@ -204,7 +219,7 @@ def test_missing_sentence_index_is_a_one_line_error(bids_copy):
         table["sentence_idx"] = ["0", "0", "0", "n/a", "1", "n/a", "1", "n/a"]
 
     path = _edit_tsv(bids_copy, "events", index)
-    with pytest.raises(DatasetError, match=rf"{path}: word event\(s\) without a sentence_idx") as error:
+    with pytest.raises(DatasetError, match=rf"{path}: 1 word event\(s\) without a sentence_idx") as error:
         open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).words("1", "0")
     assert "\n" not in str(error.value)
 
@@ -234,15 +249,18 @@ def test_line_frequency_comes_from_the_sidecar_and_an_explicit_value_overrides_i
     assert auto.attrs["line_freq_hz"] == 50.0 and auto.attrs["notch_hz"] == [50.0, 100.0, 150.0, 200.0, 250.0]
     assert str(sidecar) in auto.attrs["line_freq_source"]
     assert "line frequency 50 Hz" in caplog.text
-    signal = auto["signal"][128:-128]  # away from the mirrored edges
-    t = np.arange(len(signal)) / 128.0
-    tone = np.abs(np.sin(2 * np.pi * 50 * t) @ signal) * 2 / len(t)
-    assert tone.max() < 2.0  # the 200 uV line at 50 Hz is gone
 
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="vlencode"):
         write_neural_store(recording, cfg | {"line_freq_hz": 60}, tmp_path / "sixty.zarr")
-    assert store.open_zarr(tmp_path / "sixty.zarr").attrs["line_freq_hz"] == 60.0
+    sixty = store.open_zarr(tmp_path / "sixty.zarr")
+    assert sixty.attrs["line_freq_hz"] == 60.0 and sixty.attrs["notch_hz"] == [60.0, 120.0, 180.0, 240.0]
+    middle = slice(4 * 128, 8 * 128)  # beyond the notch's half length (3.3 s) from the mirrored edges
+    t = np.arange(4 * 128) / 128.0
+    line = np.exp(-2j * np.pi * 50 * t)
+    removed = np.abs(line @ auto["signal"][middle]) * 2 / len(t)
+    kept = np.abs(line @ sixty["signal"][middle]) * 2 / len(t)
+    assert kept.min() > 150.0 and removed.max() < 0.01 * kept.min()  # the 200 uV line at 50 Hz is gone
     warnings = _warnings(caplog)
     assert any("preprocess.line_freq_hz 60 Hz overrides the 50 Hz" in m and str(sidecar) in m for m in warnings)
 

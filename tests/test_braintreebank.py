@@ -13,7 +13,9 @@ import pytest
 from test_replica import small_replica
 
 from vlencode.datasets import DatasetError, open_dataset
+from vlencode.datasets import replica as replica_module
 from vlencode.datasets.braintreebank import BrainTreebank, clean_label, clock_from_timings, is_neural, split_label
+from vlencode.neural.stream import line_frequency
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +150,19 @@ def test_other_damaged_files_are_one_line_errors(damaged, relative, damage, name
     with pytest.raises(DatasetError) as error:
         dataset.recording("5", "0") if "corrupted" in relative else dataset.words("5", "0")
     assert_one_line_naming(error, name)
+
+
+def test_line_frequency_is_the_us_mains_and_every_exclusion_is_logged(replica, caplog):
+    dataset = BrainTreebank(replica)
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        recording = dataset.recording("5", "0")
+        assert line_frequency("auto", recording) == (60.0, recording.line_freq_source)
+    assert recording.line_freq_hz == replica_module.LINE_HZ  # the replica's line noise, in the Brain Treebank format
+    assert "line frequency 60 Hz from the Brain Treebank's 60 Hz mains (recorded in the US)" in caplog.text
+    corrupted = dataset.corrupted("5")
+    left_out = [clean_label(x) for x in dataset.raw_labels("5") if clean_label(x) not in recording.labels]
+    assert left_out and corrupted <= set(left_out)
+    for label in left_out:
+        reason = "listed in corrupted_elec.json" if label in corrupted else "not neural"
+        assert f"{label} excluded: " in caplog.text and reason in caplog.text.split(f"{label} excluded: ")[1]
+    assert dataset.electrodes("5")["electrode"].tolist() == recording.labels

@@ -29,13 +29,17 @@ class Recording(abc.ABC):
     """A multichannel recording, read lazily: never the whole trial in memory.
 
     ``labels`` are the cleaned labels of the neural, uncorrupted channels, in the order :meth:`read` returns them.
-    Values are microvolts, float32, shaped ``[time, electrode]``.
+    Values are microvolts, float32, shaped ``[time, electrode]``.  ``line_freq_hz`` is the mains frequency the
+    recording's own metadata gives (None when the format carries none) and ``line_freq_source`` says where it came
+    from, for the log and the store's provenance.
     """
 
     path: Path
     rate_hz: float
     n_samples: int
     labels: list[str]
+    line_freq_hz: float | None = None
+    line_freq_source: str = "no metadata"
 
     @abc.abstractmethod
     def read(self, start: int, stop: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 Expected files (BIDS iEEG; any format mne-bids reads, e.g. BrainVision or EDF)::
 
     sub-<s>/[ses-<x>/]ieeg/sub-<s>_[ses-<x>_]task-<movie>_[run-<r>_]ieeg.<ext>   the recording
-        ..._channels.tsv      ``name, type, status``: types SEEG/ECOG are kept, ``status == bad`` is dropped
+        ..._ieeg.json         ``PowerLineFrequency`` (Hz): the mains notched by ``preprocess.line_freq_hz: auto``
+        ..._channels.tsv      ``name, type, status``: types SEEG/ECOG/DBS are kept, ``status == bad`` is dropped
         ..._events.tsv        ``onset`` (s, recording clock), ``duration``, ``trial_type`` (``word`` | ``scene``)
         sub-<s>_[ses-<x>_]space-<space>_electrodes.tsv   ``name, x, y, z`` (+ ``coordsystem.json`` units)
     stimuli/<movie>.mp4       the movie (optional until features are extracted)
@@ -11,7 +12,11 @@ Expected files (BIDS iEEG; any format mne-bids reads, e.g. BrainVision or EDF)::
 ``events.tsv`` columns read: the word from ``word`` (else ``value``); optional ``movie_time`` (movie seconds; without
 it movie time is the recording time, i.e. the movie started with the recording), ``movie`` (else the task label is
 the movie id), ``sentence_idx`` (else sentences end at words ending in ``. ! ?``).  Scene cuts of a movie are the
-``scene`` events of its recordings.
+``scene`` events of its recordings.  A row whose ``onset`` (or ``movie_time``) is missing — BIDS's ``n/a`` or another
+writer's spelling (:data:`MISSING`) — is dropped and counted in the log; any other non-number is a one-line error.
+
+Every channel left out (type not intracranial, status bad) is logged with its reason; the electrode table lists only
+the channels that a ``channels.tsv`` of the subject types as intracranial.
 
 Trials: a recording's trial id is its ``run`` label, else its ``session`` label, else its task label.  Coordinates are
 treated as MNI when the ``space`` entity names an MNI template (``MNI152NLin2009aSym`` etc.) or ``fsaverage``
@@ -42,8 +47,14 @@ from vlencode.datasets.braintreebank import split_label
 
 log = logging.getLogger("vlencode.datasets.bids")
 
-#: Channel types (channels.tsv, upper case) carrying intracranial neural signal.
-NEURAL_TYPES = ("SEEG", "ECOG")
+#: Channel types (channels.tsv, upper case) carrying intracranial neural signal: depth, strip/grid, and depth leads
+#: implanted for deep-brain stimulation.
+NEURAL_TYPES = ("SEEG", "ECOG", "DBS")
+#: Spellings of a missing value in numeric events columns, compared case-insensitively: BIDS's ``n/a``, and what
+#: other writers leave: empty (pandas), ``NA`` (R), ``NaN`` (MATLAB, NumPy), ``None``/``null`` (Python, JSON),
+#: ``#N/A`` (spreadsheets).  Text columns treat only ``n/a`` and empty as missing (``None`` may be a spoken word).
+MISSING = ("", "n/a", "na", "nan", "none", "null", "#n/a", "<na>")
+_NUMERIC_EVENT_COLUMNS = ("onset", "duration", "movie_time", "sentence_idx")
 _DATA_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set", ".nwb", ".mefd", ".eeg")
 _COMPANIONS = {".vhdr": (".vmrk", ".eeg"), ".set": (".fdt",)}
 _UNIT_TO_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
@@ -53,12 +64,16 @@ _SENTENCE_END = (".", "!", "?")
 class BidsRecording(Recording):
     """One BIDS iEEG recording read lazily (``preload=False``), in microvolts, neural good channels only."""
 
-    def __init__(self, path: Path, raw: mne.io.BaseRaw, labels: list[str]):
+    def __init__(self, path: Path, raw: mne.io.BaseRaw, labels: list[str], line_freq_source: str):
         self.path = Path(path)
         self._raw = raw
         self.labels = list(labels)
         self.rate_hz = float(raw.info["sfreq"])
         self.n_samples = int(raw.n_times)
+        # mne-bids fills info["line_freq"] from the sidecar's PowerLineFrequency (else the file's own header).
+        line_freq = raw.info["line_freq"]
+        self.line_freq_hz = float(line_freq) if line_freq is not None else None
+        self.line_freq_source = line_freq_source
 
     def read(self, start: int, stop: int) -> np.ndarray:
         start, stop = max(int(start), 0), min(int(stop), self.n_samples)
@@ -82,6 +97,7 @@ class BidsIeeg(Dataset):
     def __init__(self, root: str | Path, task: str | None = None):
         self.root = Path(root)
         self.task = task
+        self._event_tables: dict[Path, pd.DataFrame] = {}
         if not self.root.is_dir():
             raise DatasetError(f"{self.root}: BIDS root not found; check dataset.root")
 
@@ -118,15 +134,11 @@ class BidsIeeg(Dataset):
         return Path(path.copy().update(suffix=suffix, extension=".tsv").fpath)
 
     def _events(self, subject: str, trial: str) -> pd.DataFrame:
+        """The usable rows of a trial's events.tsv, parsed once per file (so drops are logged once)."""
         path = self._sidecar(self._path(subject, trial), "events")
-        if not path.exists():
-            raise DatasetError(f"{path}: missing events file; every recording needs its _events.tsv")
-        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
-        missing = [c for c in ("onset", "trial_type") if c not in table.columns]
-        if missing:
-            raise DatasetError(f"{path}: missing column(s) {missing}; see vlencode.datasets.bids for the format")
-        table["movie_time"] = table["movie_time"] if "movie_time" in table.columns else table["onset"]
-        return table
+        if path not in self._event_tables:
+            self._event_tables[path] = read_events(path)
+        return self._event_tables[path].copy()
 
     def _electrodes_path(self, subject: str) -> Path | None:
         found = mne_bids.find_matching_paths(
@@ -137,20 +149,62 @@ class BidsIeeg(Dataset):
     # --- Dataset interface --------------------------------------------------------------------------------------
     def recording(self, subject: str, trial: str) -> BidsRecording:
         path = self._path(subject, trial)
-        raw = mne_bids.read_raw_bids(path, verbose=False)
-        types = dict(zip(raw.ch_names, raw.get_channel_types(), strict=True))
-        labels = [name for name in raw.ch_names if types[name].upper() in NEURAL_TYPES and name not in raw.info["bads"]]
+        raw = self._raw(path)
+        channels_path = self._sidecar(path, "channels")
+        described = _read_tsv(channels_path) if channels_path.exists() else pd.DataFrame(columns=["name"])
+        described = described.drop_duplicates("name").set_index("name")
+        labels = []
+        for name, kind in zip(raw.ch_names, raw.get_channel_types(), strict=True):
+            reason = None
+            if kind.upper() not in NEURAL_TYPES:
+                listed = described["type"].get(name) if "type" in described.columns else None
+                reason = f"type {str(listed or kind).upper()} is not an intracranial neural type {_TYPES}"
+            elif name in raw.info["bads"]:
+                note = described["status_description"].get(name) if "status_description" in described else None
+                reason = f"status bad ({note})" if isinstance(note, str) and note.strip() else "status bad"
+            if reason is None:
+                labels.append(name)
+            else:
+                log.info("%s: %s excluded: %s", channels_path, name, reason)
         if not labels:
-            raise DatasetError(
-                f"{self._sidecar(path, 'channels')}: no good SEEG/ECOG channel; check the type and status columns"
-            )
-        return BidsRecording(Path(path.fpath), raw, labels)
+            raise DatasetError(f"{channels_path}: no good SEEG/ECOG/DBS channel; check the type and status columns")
+        sidecar = Path(path.copy().update(suffix="ieeg", extension=".json").fpath)
+        source = f"PowerLineFrequency of {sidecar}" if _sidecar_line_freq(sidecar) else f"the header of {path.fpath}"
+        return BidsRecording(Path(path.fpath), raw, labels, source)
+
+    def _raw(self, path: mne_bids.BIDSPath) -> mne.io.BaseRaw:
+        """The recording through mne-bids, which also parses the events file and reads only ``n/a`` as missing."""
+        events = self._sidecar(path, "events")
+        if events.exists():
+            _check_mne_bids_missing(events)
+        return mne_bids.read_raw_bids(path, verbose=False)
+
+    def _neural_channels(self, subject: str) -> dict[str, str]:
+        """Every channel name of ``subject``'s channels.tsv files -> its type (upper case; neural wins a conflict)."""
+        found = mne_bids.find_matching_paths(
+            self.root, subjects=subject, tasks=self.task, datatypes="ieeg", suffixes="channels", extensions=".tsv"
+        )
+        if not found:
+            raise DatasetError(f"{self.root}/sub-{subject}: no *_channels.tsv; channel types are needed")
+        types: dict[str, str] = {}
+        for path in sorted(found, key=lambda p: p.basename):
+            table = _read_tsv(Path(path.fpath))
+            for name, kind in zip(table["name"], table["type"].fillna("n/a").str.upper(), strict=True):
+                if types.get(name) not in NEURAL_TYPES:
+                    types[name] = kind
+        return types
 
     def electrodes(self, subject: str) -> pd.DataFrame:
         path = self._electrodes_path(subject)
         if path is None:
             raise DatasetError(f"{self.root}/sub-{subject}: no *_electrodes.tsv; add one with MNI coordinates")
         table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+        types = self._neural_channels(subject)
+        neural = table["name"].astype(str).map(lambda name: types.get(name) in NEURAL_TYPES)
+        for name in table.loc[~neural, "name"].astype(str):
+            reason = f"type {types[name]}" if name in types else "in no channels.tsv"
+            log.info("%s: %s left out of the electrode table: %s", path, name, reason)
+        table = table[neural]
         space = mne_bids.get_entities_from_fname(path.name).get("space") or ""
         is_mni = space.upper().startswith("MNI") or space == "fsaverage"
         scale = _UNIT_TO_MM.get(self._coordinate_unit(path), 1.0) if is_mni else np.nan
@@ -173,7 +227,7 @@ class BidsIeeg(Dataset):
         """Identity (movie time = recording time) unless events carry ``movie_time``: then one anchor per event."""
         events = self._events(subject, trial)
         raw_path = self._path(subject, trial)
-        info = mne_bids.read_raw_bids(raw_path, verbose=False)
+        info = self._raw(raw_path)
         rate, n_samples = float(info.info["sfreq"]), int(info.n_times)
         anchors = events[["movie_time", "onset"]].dropna().drop_duplicates("movie_time").sort_values("movie_time")
         if anchors.empty or np.allclose(anchors["movie_time"], anchors["onset"]):
@@ -193,6 +247,12 @@ class BidsIeeg(Dataset):
             raise DatasetError(f"{path}: word events need a 'word' (or 'value') column with the spoken word")
         text = words[column].astype(str).tolist()
         if "sentence_idx" in words.columns:
+            if words["sentence_idx"].isna().any():
+                path = self._sidecar(self._path(subject, trial), "events")
+                raise DatasetError(
+                    f"{path}: {int(words['sentence_idx'].isna().sum())} word event(s) without a sentence_idx; "
+                    "give every word its sentence number or remove the column"
+                )
             sentence_idx = words["sentence_idx"].astype(np.int64).to_numpy()
         else:
             ends = np.array([t.rstrip().endswith(_SENTENCE_END) for t in text], dtype=np.int64)
@@ -239,3 +299,95 @@ class BidsIeeg(Dataset):
         if electrodes is not None:
             files += [electrodes, electrodes.with_name(electrodes.name.replace("_electrodes.tsv", "_coordsystem.json"))]
         return [f for f in files if f.exists()]
+
+
+_TYPES = "(" + ", ".join(NEURAL_TYPES) + ")"
+
+
+def _read_tsv(path: Path) -> pd.DataFrame:
+    """A BIDS TSV with ``n/a`` (and empty cells) as missing, every other value kept as text."""
+    return pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a", ""], keep_default_na=False)
+
+
+def _sidecar_line_freq(sidecar: Path) -> bool:
+    """Whether an ``_ieeg.json`` gives a numeric ``PowerLineFrequency``."""
+    if not sidecar.exists():
+        return False
+    value = json.loads(sidecar.read_text()).get("PowerLineFrequency")
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def read_events(path: Path) -> pd.DataFrame:
+    """An ``events.tsv`` with numbers parsed, missing values as NaN and rows without a usable time dropped.
+
+    Numeric columns (``onset``, ``duration``, ``movie_time``, ``sentence_idx``) take every spelling in
+    :data:`MISSING` as missing; text columns only ``n/a`` and empty.  A row missing its ``onset``, or its
+    ``movie_time`` when that column exists, cannot be placed in time: it is dropped and the count per
+    ``trial_type`` logged as a warning.  ``movie_time`` is added (the onset) when absent.
+
+    Raises
+    ------
+    DatasetError
+        Missing file or ``onset``/``trial_type`` column, or a numeric cell that is neither a finite number nor
+        missing (named with its line).
+    """
+    if not path.exists():
+        raise DatasetError(f"{path}: missing events file; every recording needs its _events.tsv")
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    missing = [c for c in ("onset", "trial_type") if c not in table.columns]
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {missing}; see vlencode.datasets.bids for the format")
+    for column in table.columns:
+        if column in _NUMERIC_EVENT_COLUMNS:
+            table[column] = _numbers(table[column], path, column)
+        else:
+            table[column] = table[column].mask(table[column].str.strip().isin(["n/a", ""]))
+    if "movie_time" not in table.columns:
+        table["movie_time"] = table["onset"]
+    unplaced = table["onset"].isna() | table["movie_time"].isna()
+    if unplaced.any():
+        kinds = table.loc[unplaced, "trial_type"].fillna("n/a").value_counts().sort_index()
+        log.warning(
+            "%s: dropped %d of %d event row(s) without a usable onset (%s)",
+            path,
+            int(unplaced.sum()),
+            len(table),
+            ", ".join(f"{n} {kind}" for kind, n in kinds.items()),
+        )
+    return table[~unplaced].reset_index(drop=True)
+
+
+def _check_mne_bids_missing(path: Path) -> None:
+    """Name an events file whose ``onset``/``duration`` spell a missing value in a way mne-bids cannot read.
+
+    mne-bids (``read_raw_bids``) converts those columns with ``float``: ``n/a``, empty and ``NaN`` pass, other
+    spellings (``N/A``, ``NA``, ``null``, ...) stop it with a bare ``ValueError``.
+    """
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    for column in ("onset", "duration"):
+        if column not in table.columns:
+            continue
+        text = table[column].str.strip()
+        unreadable = text.str.lower().isin(MISSING) & ~text.isin(["n/a", ""]) & (text.str.lower() != "nan")
+        if unreadable.any():
+            row = int(np.flatnonzero(unreadable.to_numpy())[0])
+            raise DatasetError(
+                f"{path}: {column} {table[column].iloc[row]!r} on line {row + 2}: mne-bids, which reads the recording, "
+                "takes only n/a as a missing value; write n/a (the BIDS spelling)"
+            )
+
+
+def _numbers(column: pd.Series, path: Path, name: str) -> pd.Series:
+    text = column.str.strip()
+    absent = text.str.lower().isin(MISSING)
+    values = pd.to_numeric(text.mask(absent), errors="coerce")
+    bad = ~absent & ~np.isfinite(values.to_numpy(np.float64))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DatasetError(
+            f"{path}: {name} {column.iloc[row]!r} on line {row + 2} is not a number of seconds; write a number, "
+            "or n/a for a missing value"
+            if name != "sentence_idx"
+            else f"{path}: sentence_idx {column.iloc[row]!r} on line {row + 2} is not a number; write an integer or n/a"
+        )
+    return values.astype(np.float64)

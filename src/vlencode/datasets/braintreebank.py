@@ -40,6 +40,10 @@ from vlencode.datasets.base import (
 
 #: Sampling rate of every Brain Treebank recording.
 RATE_HZ = 2048.0
+#: Mains frequency: the Brain Treebank was recorded in the US; its files carry no such field, so this is what
+#: ``preprocess.line_freq_hz: auto`` notches in its recordings (and in the replica's, which copy the format).
+LINE_FREQ_HZ = 60.0
+LINE_FREQ_SOURCE = "the Brain Treebank's 60 Hz mains (recorded in the US)"
 #: Prefixes of channels that carry no neural signal (analog inputs and the trigger line).
 NON_NEURAL_PREFIXES = ("DC", "TRIG")
 _VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".m4v"}
@@ -67,6 +71,18 @@ def is_neural(label: str) -> bool:
     return not clean_label(label).upper().startswith(NON_NEURAL_PREFIXES)
 
 
+def _exclusion(label: str, corrupted: set[str]) -> str | None:
+    """Why a raw channel is left out of a recording and the electrode table, or None when it is kept."""
+    name = clean_label(label)
+    if name.upper().startswith("TRIG"):
+        return "trigger channel, not neural"
+    if not is_neural(label):
+        return "analog input (DC), not neural"
+    if name in corrupted:
+        return "listed in corrupted_elec.json"
+    return None
+
+
 class H5Recording(Recording):
     """One trial's channels streamed from its HDF5 file: each :meth:`read` opens the file and slices the datasets.
 
@@ -79,6 +95,9 @@ class H5Recording(Recording):
     datasets
         The HDF5 dataset name (``electrode_{i}``) of each label.
     """
+
+    line_freq_hz = LINE_FREQ_HZ
+    line_freq_source = LINE_FREQ_SOURCE
 
     def __init__(self, path: Path, labels: list[str], datasets: list[str]):
         self.path = Path(path)
@@ -294,7 +313,9 @@ class BrainTreebank(Dataset):
         labels, datasets = [], []
         for i, label in enumerate(raw):
             name = clean_label(label)
-            if not is_neural(label) or name in dropped:
+            reason = _exclusion(label, dropped)
+            if reason is not None:
+                log.info("%s: %s excluded: %s", path, name, reason)
                 continue
             if f"electrode_{i}" not in stored:
                 raise DatasetError(
@@ -315,7 +336,7 @@ class BrainTreebank(Dataset):
     def electrode_labels(self, subject: str) -> list[str]:
         """Cleaned labels of the neural, uncorrupted channels, in recording order."""
         dropped = self.corrupted(subject)
-        return [clean_label(x) for x in self.raw_labels(subject) if is_neural(x) and clean_label(x) not in dropped]
+        return [clean_label(x) for x in self.raw_labels(subject) if _exclusion(x, dropped) is None]
 
     def electrodes(self, subject: str) -> pd.DataFrame:
         labels = self.electrode_labels(subject)

@@ -16,6 +16,15 @@ import scipy.fft
 import scipy.signal
 
 
+def notch_frequencies(
+    rate_hz: float, line_freq_hz: float, max_hz: float, trans_bandwidth_hz: float = 1.0
+) -> np.ndarray:
+    """The harmonics :func:`notch_kernel` removes: ``line_freq_hz * k`` up to ``max_hz`` whose notch band (MNE's
+    ``f / 200`` width plus the transition) lies below the Nyquist frequency of ``rate_hz``."""
+    freqs = np.arange(line_freq_hz, max_hz + 1e-9, line_freq_hz)
+    return freqs[freqs + freqs / 400.0 + trans_bandwidth_hz < rate_hz / 2]
+
+
 def notch_kernel(rate_hz: float, line_freq_hz: float, max_hz: float, trans_bandwidth_hz: float = 1.0) -> np.ndarray:
     """MNE's FIR notch (as in ``mne.filter.notch_filter(method="fir")``) at the line frequency and its harmonics.
 
@@ -24,7 +33,8 @@ def notch_kernel(rate_hz: float, line_freq_hz: float, max_hz: float, trans_bandw
     rate_hz : float
         Sampling rate of the signal the kernel is applied to.
     line_freq_hz, max_hz : float
-        Notches at ``line_freq_hz * k`` for every ``k >= 1`` up to ``max_hz`` and below the Nyquist band edge.
+        Notches at ``line_freq_hz * k`` for every ``k >= 1`` up to ``max_hz`` and below the Nyquist band edge
+        (:func:`notch_frequencies`).
     trans_bandwidth_hz : float
         MNE's ``trans_bandwidth``; each notch is ``f / 200`` wide (MNE's default) plus this transition.
 
@@ -33,11 +43,9 @@ def notch_kernel(rate_hz: float, line_freq_hz: float, max_hz: float, trans_bandw
     np.ndarray
         The odd-length zero-phase kernel, or ``[1.0]`` when no harmonic lies below Nyquist.
     """
-    freqs = np.arange(line_freq_hz, max_hz + 1e-9, line_freq_hz)
+    freqs = notch_frequencies(rate_hz, line_freq_hz, max_hz, trans_bandwidth_hz)
     half = trans_bandwidth_hz / 2.0
     widths = freqs / 200.0
-    below_nyquist = freqs + widths / 2 + trans_bandwidth_hz < rate_hz / 2
-    freqs, widths = freqs[below_nyquist], widths[below_nyquist]
     if len(freqs) == 0:
         return np.ones(1)
     return mne.filter.create_filter(

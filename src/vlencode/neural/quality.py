@@ -135,6 +135,50 @@ class ChannelScan:
         return out
 
 
+#: Plausible median standard deviation of a raw intracranial channel, in uV.  Scalp EEG is 10-100 uV and intracranial
+#: EEG up to about ten times larger (Lachaux, Rudrauf & Kahane 2003, J Physiol Paris 97:613; MNE displays sEEG, ECoG
+#: and DBS at 100 uV per division), so channels typically vary by 10 uV to 1 mV; the range allows a decade either side.
+PLAUSIBLE_STD_UV = (1.0, 1e4)
+_TYPICAL_STD_UV = 100.0
+#: The unit mix-up that scales microvolts by 10**exponent.
+_UNIT_MISTAKES = {
+    3: "mV declared for data in uV",
+    6: "V declared for data in uV",
+    -3: "uV declared for data in mV",
+    -6: "uV declared for data in V",
+}
+
+
+def amplitude_problem(std_uv: np.ndarray) -> str | None:
+    """A one-line description of channel amplitudes implausible for an intracranial recording, else None.
+
+    Parameters
+    ----------
+    std_uv : np.ndarray
+        Standard deviation of each raw channel in microvolts (``[channel]``; zero or non-finite entries, flat or
+        empty channels, are ignored).
+
+    The median over channels is compared with :data:`PLAUSIBLE_STD_UV`; outside it, the nearest power of 1000 away
+    from a typical 100 uV names the suspected unit or resolution error of the file's header.
+    """
+    std = np.asarray(std_uv, dtype=np.float64)
+    std = std[np.isfinite(std) & (std > 0)]
+    if not std.size:
+        return None
+    median = float(np.median(std))
+    low, high = PLAUSIBLE_STD_UV
+    if low <= median <= high:
+        return None
+    exponent = 3 * round(np.log10(median / _TYPICAL_STD_UV) / 3) or (3 if median > high else -3)
+    mistake = _UNIT_MISTAKES.get(exponent, f"a resolution off by 1e{exponent:+d}")
+    return (
+        f"median channel standard deviation {median:.2g} uV lies outside {low:g} uV to {high:g} uV, the range of "
+        "intracranial recordings (scalp EEG 10-100 uV, intracranial up to ten times more; Lachaux et al. 2003); "
+        f"values look about {10.0 ** abs(exponent):.0e} times too {'large' if exponent > 0 else 'small'}: check the "
+        f"unit and resolution the file's header declares (e.g. {mistake})"
+    )
+
+
 def fill_nan_runs(block: np.ndarray) -> np.ndarray:
     """Fill non-finite samples of each row of a ``[channel, time]`` block by linear interpolation.
 

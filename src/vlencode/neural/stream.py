@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -35,7 +35,7 @@ from vlencode import store
 from vlencode.datasets.base import DatasetError, Recording
 from vlencode.neural import filters
 from vlencode.neural.montage import Montage, montage
-from vlencode.neural.quality import ChannelScan, RunningMoments, fill_nan_runs, robust_limits
+from vlencode.neural.quality import ChannelScan, RunningMoments, amplitude_problem, fill_nan_runs, robust_limits
 
 log = logging.getLogger("vlencode.neural")
 
@@ -47,9 +47,12 @@ _ROBUST_SAMPLE_ROWS = 100_000
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    """The ``preprocess`` config section (keys and defaults documented in config/README.md)."""
+    """The ``preprocess`` config section (keys and defaults documented in config/README.md).
 
-    line_freq_hz: float = 60.0
+    ``line_freq_hz`` is a frequency or ``"auto"`` (the recording's own metadata, :func:`line_frequency`).
+    """
+
+    line_freq_hz: float | str = "auto"
     notch_max_hz: float = 360.0
     notch_trans_bandwidth_hz: float = 1.0
     reference: str = "laplacian"
@@ -85,6 +88,8 @@ class PreprocessConfig:
             raise ValueError(f"preprocess: unknown key(s) {unknown}; see config/README.md")
         if "high_gamma_band_hz" in flat:
             flat["high_gamma_band_hz"] = tuple(flat["high_gamma_band_hz"])
+        if "line_freq_hz" in flat and flat["line_freq_hz"] != "auto":
+            flat["line_freq_hz"] = float(flat["line_freq_hz"])
         return cls(**flat)
 
 
@@ -115,10 +120,13 @@ class Plan:
         The polyphase interpolation kernel.
     block : int
         Output samples per block (and per Zarr chunk).
+    notch_hz : tuple of float
+        The line frequency and harmonics the notch removes (those below the source Nyquist frequency).
     """
 
     source_rate_hz: float
     rate_hz: float
+    notch_hz: tuple[float, ...]
     kernel: np.ndarray
     envelope_kernel: np.ndarray | None
     decimation: int
@@ -138,6 +146,13 @@ class Plan:
         if self.resample_kernel is None:
             return 0
         return -(-(len(self.resample_kernel) // 2) // self.up) + 1
+
+    @property
+    def support(self) -> int:
+        """Source samples one output sample depends on: the length of the whole chain's combined kernel."""
+        envelope = 0 if self.envelope_kernel is None else len(self.envelope_kernel) // 2
+        resample = 0 if self.resample_kernel is None else len(self.resample_kernel) // 2 // self.up * self.decimation
+        return 2 * (len(self.kernel) // 2 + envelope + resample) + 1
 
     @property
     def filter_margin(self) -> int:
@@ -174,8 +189,46 @@ class Plan:
         )
 
 
+def line_frequency(configured: float | str, recording: Recording) -> tuple[float, str]:
+    """The mains frequency to notch out of ``recording`` and where it comes from.
+
+    ``"auto"`` takes the recording's own metadata (BIDS ``PowerLineFrequency``, the Brain Treebank's US mains); a
+    number overrides it, with a warning when the metadata disagrees.
+
+    Raises
+    ------
+    DatasetError
+        ``"auto"`` for a recording whose format carries no line frequency.
+    """
+    known = recording.line_freq_hz
+    if configured == "auto":
+        if known is None:
+            raise DatasetError(
+                f"{recording.path}: no line frequency in the recording's metadata ({recording.line_freq_source}); "
+                "set preprocess.line_freq_hz to the mains frequency where it was recorded (50 or 60)"
+            )
+        log.info("%s: line frequency %g Hz from %s", recording.path, known, recording.line_freq_source)
+        return float(known), recording.line_freq_source
+    value = float(configured)
+    if known is not None and not math.isclose(value, known):
+        log.warning(
+            "%s: preprocess.line_freq_hz %g Hz overrides the %g Hz of %s; %g Hz and its harmonics are notched",
+            recording.path,
+            value,
+            known,
+            recording.line_freq_source,
+            value,
+        )
+    return value, "preprocess.line_freq_hz"
+
+
 def make_plan(cfg: PreprocessConfig, source_rate_hz: float, path: os.PathLike | str = "recording") -> Plan:
-    """Design the filter chain of ``cfg`` for a recording at ``source_rate_hz``; bad rates are one-line errors."""
+    """Design the filter chain of ``cfg`` for a recording at ``source_rate_hz``; bad rates are one-line errors.
+
+    ``cfg.line_freq_hz`` must be a frequency here (resolve ``"auto"`` with :func:`line_frequency` first).
+    """
+    if cfg.line_freq_hz == "auto":
+        raise ValueError("make_plan: resolve preprocess.line_freq_hz 'auto' with line_frequency() first")
     if cfg.source_rate_hz is not None and not math.isclose(source_rate_hz, cfg.source_rate_hz):
         raise DatasetError(
             f"{path}: recorded at {source_rate_hz:g} Hz but preprocess.source_rate_hz is {cfg.source_rate_hz:g}; "
@@ -192,7 +245,8 @@ def make_plan(cfg: PreprocessConfig, source_rate_hz: float, path: os.PathLike | 
             f"preprocess.high_gamma.band_hz reaches {cfg.high_gamma_band_hz[1]:g} Hz, above what rate_hz "
             f"{cfg.rate_hz:g} can hold; set high_gamma.envelope: true or raise rate_hz"
         )
-    notch = filters.notch_kernel(source_rate_hz, cfg.line_freq_hz, cfg.notch_max_hz, cfg.notch_trans_bandwidth_hz)
+    notch_args = (source_rate_hz, cfg.line_freq_hz, cfg.notch_max_hz, cfg.notch_trans_bandwidth_hz)
+    notch = filters.notch_kernel(*notch_args)
     antialias = filters.antialias_kernel(source_rate_hz, cfg.rate_hz) if resampled else np.ones(1)
     envelope_kernel = None
     if cfg.high_gamma and cfg.envelope:
@@ -213,6 +267,7 @@ def make_plan(cfg: PreprocessConfig, source_rate_hz: float, path: os.PathLike | 
     return Plan(
         source_rate_hz=source_rate_hz,
         rate_hz=cfg.rate_hz,
+        notch_hz=tuple(float(f) for f in filters.notch_frequencies(*notch_args)),
         kernel=kernel if np.iscomplexobj(kernel) else kernel.astype(np.float32),
         envelope_kernel=envelope_kernel,
         decimation=decimation,
@@ -239,6 +294,23 @@ def read_mirrored(recording: Recording, start: int, stop: int, columns: np.ndarr
     return np.ascontiguousarray(block, dtype=np.float32)
 
 
+def check_length(recording: Recording, plan: Plan) -> None:
+    """Refuse a recording shorter than the filter chain: each of its output samples would depend on padding.
+
+    MNE warns on the same condition (``filter_length ... is longer than the signal``); here the output would be a
+    finite store that differs from the same seconds filtered inside a longer recording, so it is an error.
+    """
+    if recording.n_samples >= plan.support:
+        return
+    rate = recording.rate_hz
+    raise DatasetError(
+        f"{recording.path}: {recording.n_samples / rate:.3f} s ({recording.n_samples} samples) is shorter than the "
+        f"preprocessing filter, {plan.support / rate:.3f} s ({plan.support} samples) of notch, band and resampling "
+        "kernels combined, so every output sample would depend on edge padding; leave the recording out of "
+        "dataset.recordings or widen preprocess.notch_trans_bandwidth_hz (the notch is the longest kernel)"
+    )
+
+
 def scan_channels(recording: Recording, cfg: PreprocessConfig, progress: bool = False) -> dict[str, str]:
     """Pass 1: the channels to exclude, with reasons (see :meth:`ChannelScan.verdicts`)."""
     scan = ChannelScan(recording.labels)
@@ -251,6 +323,9 @@ def scan_channels(recording: Recording, cfg: PreprocessConfig, progress: bool = 
         disable=not progress,
     ):
         scan.update(block)
+    problem = amplitude_problem(scan.moments.std)
+    if problem:
+        log.warning("%s: %s", recording.path, problem)
     return scan.verdicts(recording.rate_hz, cfg.max_nan_gap_s, cfg.flat_tolerance_uv, cfg.saturation_fraction)
 
 
@@ -265,7 +340,16 @@ def preprocess_recording(
 
     Writes ``signal[time, electrode]`` float32 at ``rate_hz``, ``electrode[electrode]`` labels and the group
     attributes ``rate_hz``, ``source_rate_hz`` (signal index ``i`` is raw sample ``i * source_rate_hz / rate_hz``),
-    ``dropped_channels`` (label -> reason) and ``clipped_fraction`` (per electrode, from despiking).
+    ``line_freq_hz`` (the mains frequency removed), ``line_freq_source`` (where it came from), ``notch_hz`` (the
+    harmonics notched), ``dropped_channels`` (label -> reason) and ``clipped_fraction`` (per electrode, from
+    despiking).  A channel amplitude outside what intracranial recordings show is logged as a warning
+    (:func:`~vlencode.neural.quality.amplitude_problem`).
+
+    Raises
+    ------
+    DatasetError
+        A recording shorter than the filter chain (:func:`check_length`), ``line_freq_hz: auto`` without metadata,
+        a rate other than ``source_rate_hz``, or no electrode left.
 
     Parameters
     ----------
@@ -280,7 +364,9 @@ def preprocess_recording(
     """
     if not isinstance(cfg, PreprocessConfig):
         cfg = PreprocessConfig.from_config(cfg)
-    plan = make_plan(cfg, recording.rate_hz, recording.path)
+    line_freq_hz, line_freq_source = line_frequency(cfg.line_freq_hz, recording)
+    plan = make_plan(replace(cfg, line_freq_hz=line_freq_hz), recording.rate_hz, recording.path)
+    check_length(recording, plan)
     excluded = scan_channels(recording, cfg, progress)
     kept = np.array([i for i, label in enumerate(recording.labels) if label not in excluded], dtype=np.int64)
     derived = montage([recording.labels[i] for i in kept], cfg.reference, cfg.laplacian_neighbours)
@@ -310,6 +396,9 @@ def preprocess_recording(
         {
             "rate_hz": float(cfg.rate_hz),
             "source_rate_hz": float(recording.rate_hz),
+            "line_freq_hz": line_freq_hz,
+            "line_freq_source": line_freq_source,
+            "notch_hz": list(plan.notch_hz),
             "dropped_channels": dropped,
             "clipped_fraction": dict(zip(derived.labels, clipped.round(8).tolist(), strict=True)),
         }

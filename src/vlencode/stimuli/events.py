@@ -91,13 +91,25 @@ def scene_cut_times(
 
     With ``scene_cuts='annotation'`` the dataset's annotation is used, and a movie without one falls back to
     detection; with ``'detect'`` cuts are always detected from the movie file with ``detection`` settings.
+
+    Raises
+    ------
+    DatasetError
+        An annotation with a missing (NaN) or infinite time: readers drop rows without a time, so this is a reader
+        fault, stopped here rather than as a NaN sample further on.
     """
     if scene_cuts not in ("annotation", "detect"):
         raise ValueError(f"dataset.scene_cuts: unknown value {scene_cuts!r}; use annotation or detect")
     if scene_cuts == "annotation":
         cuts = dataset.scene_cuts(movie)
         if cuts is not None:
-            return np.sort(np.asarray(cuts, dtype=np.float64)), "annotation"
+            cuts = np.asarray(cuts, dtype=np.float64)
+            if not np.isfinite(cuts).all():
+                raise DatasetError(
+                    f"{dataset.root}: scene cuts of {movie} include {int((~np.isfinite(cuts)).sum())} non-finite "
+                    "time(s); repair the scene annotation (drop or time those rows)"
+                )
+            return np.sort(cuts), "annotation"
     # PySceneDetect pulls in OpenCV: import it only when cuts are actually detected.
     from vlencode.stimuli.scenes import detect_cuts
 
@@ -113,7 +125,10 @@ def _ordered_words(words: pd.DataFrame, where: str) -> pd.DataFrame:
     missing = {"start_s", "word", "sentence", "sentence_idx", "idx_in_sentence"} - set(words.columns)
     if missing:
         raise DatasetError(f"{where}: transcript lacks columns {sorted(missing)}; regenerate the dataset")
-    words = words.dropna(subset=["start_s"]).copy()
+    timed = np.isfinite(pd.to_numeric(words["start_s"], errors="coerce").to_numpy(np.float64))
+    if not timed.all():
+        log.warning("%s: %d of %d word(s) without a start time dropped", where, int((~timed).sum()), len(words))
+    words = words[timed].copy()
     words["sentence_idx"] = words["sentence_idx"].astype(np.int64)
     words = words.sort_values(["start_s", "sentence_idx", "idx_in_sentence"], kind="stable")
     return words.reset_index(drop=True)
