@@ -16,6 +16,7 @@ import pytest
 from vlencode import store
 from vlencode.datasets import DatasetError, open_dataset
 from vlencode.datasets.base import ELECTRODE_COLUMNS, WORD_COLUMNS
+from vlencode.datasets.bids import BidsRecording
 from vlencode.neural import write_neural_store
 from vlencode.stimuli.events import build_events
 
@@ -214,6 +215,17 @@ def test_events_with_a_missing_movie_time_are_dropped_and_an_unreadable_onset_is
     assert "\n" not in str(error.value)
 
 
+def test_word_rows_without_a_word_are_dropped_and_counted(bids_copy, caplog):
+    def forget(table):
+        table.loc[table["word"].isin(["fox", "hen"]), "word"] = "n/a"
+
+    path = _edit_tsv(bids_copy, "events", forget)
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        words = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).words("1", "0")
+    assert words["word"].tolist() == ["the", "ran.", "a", "sat!"]
+    assert f"{path}: dropped 2 word row(s) without a word" in caplog.text
+
+
 def test_missing_sentence_index_is_a_one_line_error(bids_copy):
     def index(table):
         table["sentence_idx"] = ["0", "0", "0", "n/a", "1", "n/a", "1", "n/a"]
@@ -303,3 +315,52 @@ def test_dbs_contacts_are_neural_and_every_exclusion_is_logged(bids_copy, caplog
     assert "DC1 excluded: type MISC is not an intracranial neural type (SEEG, ECOG, DBS)" in caplog.text
     assert table["electrode"].tolist() == ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2", "LB3"]
     assert "DC1 left out of the electrode table: type MISC" in caplog.text
+
+
+def write_edf(path: Path, data_uv: np.ndarray, names: list[str], unit: str) -> Path:
+    """A minimal EDF (one 1 s record per second, int16 at 0.1 uV per step) whose physical dimension is ``unit``."""
+    rate, n_channels = int(RATE_HZ), len(names)
+    records = len(data_uv) // rate
+    digital = np.clip(np.rint(data_uv[: records * rate] * 10), -32767, 32767).astype("<i2")
+
+    def field(value, width: int) -> bytes:
+        return str(value).ljust(width)[:width].encode("latin-1")
+
+    header = b"".join(
+        [field(0, 8), field("X X X X", 80), field("Startdate 01-JAN-2020 X X X", 80), field("01.01.20", 8)]
+        + [field("00.00.00", 8), field(256 * (n_channels + 1), 8), field("", 44), field(records, 8)]
+        + [field(1, 8), field(n_channels, 4)]
+        + [field(name, 16) for name in names]
+        + [field("", 80)] * n_channels
+        + [field(unit, 8)] * n_channels
+        + [field(-3276.7, 8)] * n_channels
+        + [field(3276.7, 8)] * n_channels
+        + [field(-32767, 8)] * n_channels
+        + [field(32767, 8)] * n_channels
+        + [field("", 80)] * n_channels
+        + [field(rate, 8)] * n_channels
+        + [field("", 32)] * n_channels
+    )
+    # Each record holds one second of every channel, channel after channel.
+    body = digital.reshape(records, rate, n_channels).transpose(0, 2, 1).tobytes()
+    path.write_bytes(header + body)
+    return path
+
+
+@pytest.mark.parametrize(("unit", "warned"), [("uV", False), ("uv", True), ("", True), ("microV", True)])
+def test_edf_unit_spellings_that_mne_reads_as_volts_are_warned(tmp_path, unit, warned, caplog):
+    """MNE reads an EDF physical dimension other than uV/µV/mV as volts: 20 uV of noise then reads as 2e7 uV."""
+    names = ["LA1", "LA2", "LA3", "LA4"]
+    data = np.random.default_rng(1).normal(scale=20.0, size=(int(10 * RATE_HZ), len(names)))
+    path = write_edf(tmp_path / "sub-1_task-fox_ieeg.edf", data, names, unit)
+    raw = mne.io.read_raw_edf(path, preload=False, verbose=False)
+    raw.set_channel_types(dict.fromkeys(names, "seeg"))
+    raw.info["line_freq"] = 60
+    recording = BidsRecording(path, raw, names, "the test")
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        write_neural_store(recording, {"rate_hz": 128, "chunk_s": 4.0, "reference": "car"}, tmp_path / "n.zarr")
+    warnings = _warnings(caplog)
+    assert len(warnings) == int(warned), warnings
+    if warned:
+        assert warnings[0].startswith(f"{path}: median channel standard deviation 2e+07 uV")
+        assert "1e+06 times too large" in warnings[0] and "V declared for data in uV" in warnings[0]

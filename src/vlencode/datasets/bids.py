@@ -158,7 +158,8 @@ class BidsIeeg(Dataset):
             reason = None
             if kind.upper() not in NEURAL_TYPES:
                 listed = described["type"].get(name) if "type" in described.columns else None
-                reason = f"type {str(listed or kind).upper()} is not an intracranial neural type {_TYPES}"
+                reason = f"type {(listed if isinstance(listed, str) else kind).upper()} is not an intracranial neural "
+                reason += f"type {_TYPES}"
             elif name in raw.info["bads"]:
                 note = described["status_description"].get(name) if "status_description" in described else None
                 reason = f"status bad ({note})" if isinstance(note, str) and note.strip() else "status bad"
@@ -322,8 +323,9 @@ def read_events(path: Path) -> pd.DataFrame:
 
     Numeric columns (``onset``, ``duration``, ``movie_time``, ``sentence_idx``) take every spelling in
     :data:`MISSING` as missing; text columns only ``n/a`` and empty.  A row missing its ``onset``, or its
-    ``movie_time`` when that column exists, cannot be placed in time: it is dropped and the count per
-    ``trial_type`` logged as a warning.  ``movie_time`` is added (the onset) when absent.
+    ``movie_time`` when that column exists, cannot be placed in time, and a word row without its word (``word``,
+    else ``value``) has nothing to encode: both are dropped and counted in a warning.  ``movie_time`` is added (the
+    onset) when absent.
 
     Raises
     ------
@@ -354,7 +356,11 @@ def read_events(path: Path) -> pd.DataFrame:
             len(table),
             ", ".join(f"{n} {kind}" for kind, n in kinds.items()),
         )
-    return table[~unplaced].reset_index(drop=True)
+    text = next((c for c in ("word", "value") if c in table.columns), None)
+    wordless = ~unplaced & (table["trial_type"] == "word") & (table[text].isna() if text else False)
+    if wordless.any():
+        log.warning("%s: dropped %d word row(s) without a word (n/a or empty)", path, int(wordless.sum()))
+    return table[~unplaced & ~wordless].reset_index(drop=True)
 
 
 def _check_mne_bids_missing(path: Path) -> None:
@@ -384,10 +390,9 @@ def _numbers(column: pd.Series, path: Path, name: str) -> pd.Series:
     bad = ~absent & ~np.isfinite(values.to_numpy(np.float64))
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
+        what = "an integer" if name == "sentence_idx" else "a number of seconds"
         raise DatasetError(
-            f"{path}: {name} {column.iloc[row]!r} on line {row + 2} is not a number of seconds; write a number, "
-            "or n/a for a missing value"
-            if name != "sentence_idx"
-            else f"{path}: sentence_idx {column.iloc[row]!r} on line {row + 2} is not a number; write an integer or n/a"
+            f"{path}: {name} {column.iloc[row]!r} on line {row + 2} is not {what}; correct it, or write n/a for a "
+            "missing value"
         )
     return values.astype(np.float64)
