@@ -345,12 +345,6 @@ def preprocess_recording(
     despiking).  A channel amplitude outside what intracranial recordings show is logged as a warning
     (:func:`~vlencode.neural.quality.amplitude_problem`).
 
-    Raises
-    ------
-    DatasetError
-        A recording shorter than the filter chain (:func:`check_length`), ``line_freq_hz: auto`` without metadata,
-        a rate other than ``source_rate_hz``, or no electrode left.
-
     Parameters
     ----------
     recording : Recording
@@ -361,6 +355,12 @@ def preprocess_recording(
         A fresh group, normally from :func:`vlencode.store.atomic_zarr`.
     workers : int
         FFT threads; results do not depend on it.
+
+    Raises
+    ------
+    DatasetError
+        A recording shorter than the filter chain (:func:`check_length`), ``line_freq_hz: auto`` without metadata,
+        a rate other than ``source_rate_hz``, or no electrode left.
     """
     if not isinstance(cfg, PreprocessConfig):
         cfg = PreprocessConfig.from_config(cfg)
