@@ -398,6 +398,16 @@ def test_implausible_amplitudes_are_warned_with_the_range_and_the_file(scale, ve
     assert verdict in warnings[0] and "1 uV to 10000 uV" in warnings[0]
 
 
+def test_a_few_channels_with_implausible_amplitudes_are_named(caplog):
+    recording = noise_recording(seconds=10.0, line_uv=0.0)
+    recording.data[:, [2, 7]] *= 1e6  # A3 and B2 recorded in V but declared in uV
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        run(recording, chunk_s=5.0)
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1 and warnings[0].startswith("memory/sub_9_trial000.h5: 2 channel(s) with a standard")
+    assert "A3 (2e+07 uV), B2 (2e+07 uV)" in warnings[0] and "median channel has 20 uV" in warnings[0]
+
+
 def test_plausible_amplitudes_give_no_warning(caplog):
     with caplog.at_level(logging.INFO, logger="vlencode"):
         run(noise_recording(seconds=10.0), chunk_s=5.0)

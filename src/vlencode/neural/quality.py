@@ -140,6 +140,7 @@ class ChannelScan:
 #: and DBS at 100 uV per division), so channels typically vary by 10 uV to 1 mV; the range allows a decade either side.
 PLAUSIBLE_STD_UV = (1.0, 1e4)
 _TYPICAL_STD_UV = 100.0
+_RANGE_SOURCE = "scalp EEG 10-100 uV, intracranial up to ten times more; Lachaux et al. 2003"
 #: The unit mix-up that scales microvolts by 10**exponent.
 _UNIT_MISTAKES = {
     3: "mV declared for data in uV",
@@ -149,33 +150,47 @@ _UNIT_MISTAKES = {
 }
 
 
-def amplitude_problem(std_uv: np.ndarray) -> str | None:
+def amplitude_problem(std_uv: np.ndarray, labels: list[str], flat_tolerance_uv: float = 0.0) -> str | None:
     """A one-line description of channel amplitudes implausible for an intracranial recording, else None.
 
     Parameters
     ----------
     std_uv : np.ndarray
-        Standard deviation of each raw channel in microvolts (``[channel]``; zero or non-finite entries, flat or
-        empty channels, are ignored).
+        Standard deviation of each raw channel in microvolts (``[channel]``; zero or non-finite entries, empty or
+        constant channels, are ignored).
+    labels : list of str
+        The channels' names, for the message.
+    flat_tolerance_uv : float
+        Channels below it are flat (excluded elsewhere) and not named as too small here.
 
-    The median over channels is compared with :data:`PLAUSIBLE_STD_UV`; outside it, the nearest power of 1000 away
-    from a typical 100 uV names the suspected unit or resolution error of the file's header.
+    The median over channels is compared with :data:`PLAUSIBLE_STD_UV`: outside it, the whole file is off, and the
+    nearest power of 1000 away from a typical 100 uV names the suspected unit or resolution error of its header.
+    With a plausible median, the channels outside the range are named (a per-channel unit in the header, as
+    BrainVision and EDF have, can be wrong for a few channels; re-referencing would spread them to their neighbours).
     """
     std = np.asarray(std_uv, dtype=np.float64)
-    std = std[np.isfinite(std) & (std > 0)]
-    if not std.size:
+    present = np.isfinite(std) & (std > 0)
+    if not present.any():
         return None
-    median = float(np.median(std))
+    median = float(np.median(std[present]))
     low, high = PLAUSIBLE_STD_UV
+    where = f"{low:g} uV to {high:g} uV, the range of intracranial recordings ({_RANGE_SOURCE})"
     if low <= median <= high:
-        return None
+        outside = np.flatnonzero(present & (std > flat_tolerance_uv) & ((std < low) | (std > high)))
+        if not len(outside):
+            return None
+        named = ", ".join(f"{labels[i]} ({std[i]:.2g} uV)" for i in outside[:5])
+        more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        return (
+            f"{len(outside)} channel(s) with a standard deviation outside {where}, while the median channel has "
+            f"{median:.2g} uV: {named}{more}; check those channels' unit and resolution in the file's header"
+        )
     exponent = 3 * round(np.log10(median / _TYPICAL_STD_UV) / 3) or (3 if median > high else -3)
     mistake = _UNIT_MISTAKES.get(exponent, f"a resolution off by 1e{exponent:+d}")
     return (
-        f"median channel standard deviation {median:.2g} uV lies outside {low:g} uV to {high:g} uV, the range of "
-        "intracranial recordings (scalp EEG 10-100 uV, intracranial up to ten times more; Lachaux et al. 2003); "
-        f"values look about {10.0 ** abs(exponent):.0e} times too {'large' if exponent > 0 else 'small'}: check the "
-        f"unit and resolution the file's header declares (e.g. {mistake})"
+        f"median channel standard deviation {median:.2g} uV lies outside {where}; values look about "
+        f"{10.0 ** abs(exponent):.0e} times too {'large' if exponent > 0 else 'small'}: check the unit and resolution "
+        f"the file's header declares (e.g. {mistake})"
     )
 
 

@@ -323,7 +323,7 @@ def scan_channels(recording: Recording, cfg: PreprocessConfig, progress: bool = 
         disable=not progress,
     ):
         scan.update(block)
-    problem = amplitude_problem(scan.moments.std)
+    problem = amplitude_problem(scan.moments.std, recording.labels, cfg.flat_tolerance_uv)
     if problem:
         log.warning("%s: %s", recording.path, problem)
     return scan.verdicts(recording.rate_hz, cfg.max_nan_gap_s, cfg.flat_tolerance_uv, cfg.saturation_fraction)
