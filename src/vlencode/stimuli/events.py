@@ -113,11 +113,7 @@ def scene_cut_times(
     # PySceneDetect pulls in OpenCV: import it only when cuts are actually detected.
     from vlencode.stimuli.scenes import detect_cuts
 
-    cuts = detect_cuts(
-        dataset.movie_path(movie),
-        threshold=float(detection.get("threshold", 27.0)),
-        min_scene_len_s=float(detection.get("min_scene_len_s", 0.5)),
-    )
+    cuts = detect_cuts(dataset.movie_path(movie), **detection)
     return cuts, "detect"
 
 
