@@ -13,7 +13,7 @@ therefore runs in two passes:
    detectors: the abrupt-change ``detector`` (``ContentDetector``, ``HistogramDetector`` or ``HashDetector``); a
    ``ThresholdDetector`` that places a cut in the middle of each fade through black; and ``HistogramDetector``\\ s that
    compare each frame with the one ``transition_s`` earlier, which fire across fades and dissolves.
-2. Candidates are checked against the shots around them, with the frames needed decoded again:
+2. Candidates are checked against the shots around them, in frames decoded in a second pass over the movie:
 
    - an abrupt change into or out of a faded-out frame is part of a fade, left to the fade and gradual detectors;
    - an abrupt change after which the frame before it is seen again within ``flash_max_s`` (the abrupt detector finds
@@ -185,16 +185,19 @@ def detect_cuts(
     found = _first_pass(path, detector, threshold, fade_threshold, transition_s, transition_threshold)
     times = np.asarray(found.times, dtype=np.float64)
     n = len(times)
-    flash_frames = int(np.searchsorted(times, flash_max_s + 1e-9)) if n else 0
 
     def frame_at(k: int) -> int:
         return min(max(k, 0), n - 1)
 
-    # Pass 2 needs the frame before every candidate, the frame flash_max_s after each abrupt one, and the frames
-    # around each gradual run; they are decoded in one sequential pass at the detection size.
+    def flash_end(c: int) -> int:
+        """The last frame shown within ``flash_max_s`` of frame ``c``."""
+        return int(np.searchsorted(times, times[c] + flash_max_s + 1e-9)) - 1
+
+    # Pass 2 needs the frame before each abrupt candidate and the last one within flash_max_s after it, and the frames
+    # just outside each gradual run; they are decoded in a second sequential pass, at the detection size.
     abrupt = [c for c in found.abrupt if not (found.dark[c] or found.dark[c - 1])]
     runs = _runs(found.gradual, gap=found.lag)
-    wanted = {frame_at(c - 1) for c in abrupt} | {frame_at(c + flash_frames) for c in abrupt}
+    wanted = {c - 1 for c in abrupt} | {flash_end(c) for c in abrupt}
     margin = found.lag // 4
     refs = [(frame_at(first - 1 - margin), frame_at(last - found.lag + 1 + margin)) for first, last in runs]
     wanted |= {k for pair in refs for k in pair}
@@ -212,8 +215,8 @@ def detect_cuts(
     for c in abrupt:
         if flashes and c <= flashes[-1][1]:
             continue
-        back = frame_at(c + flash_frames)
-        if flash_frames and back > c and not _differ(make_abrupt, image[frame_at(c - 1)], image[back]):
+        back = flash_end(c)
+        if back > c and not _differ(make_abrupt, image[c - 1], image[back]):
             flashes.append((c, back))
             continue
         cuts.append(c)
