@@ -127,3 +127,8 @@ def test_config_keys_are_the_detection_arguments_with_the_same_defaults():
     parameters = inspect.signature(detect_cuts).parameters
     assert {name: parameters[name].default for name in defaults} == defaults
     assert set(parameters) - {"movie_path"} == set(defaults)
+
+
+def test_a_threshold_off_the_detectors_scale_is_a_one_line_error(tmp_path):
+    with pytest.raises(ValueError, match="threshold: 27.0 is outside 0-1, the histogram detector's scale"):
+        detect_cuts(tmp_path / "absent.mp4", detector="histogram")

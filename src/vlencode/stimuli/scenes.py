@@ -6,8 +6,8 @@ frames are decoded on, so the frame at a cut is the first frame of the new shot 
 PySceneDetect's detectors compare a frame with the one before it (or threshold its brightness); a camera flash then
 reads as two cuts, a fade through black as one wherever the colours of the dark frames jump, and a dissolve as none.
 The library's flash filter only merges or suppresses cuts closer than a minimum scene length, so one cut survives a
-flash, and no detector asks whether the shot after a transition is a new one (PySceneDetect issue #35).  Detection
-therefore runs in two passes:
+flash, and no detector asks whether the shot after a transition is a new one (the open camera-flash question,
+https://github.com/Breakthrough/PySceneDetect/issues/35).  Detection therefore runs in two passes:
 
 1. Every frame, downscaled so its longer side is at most :data:`DETECTION_SIDE` pixels, goes to three PySceneDetect
    detectors: the abrupt-change ``detector`` (``ContentDetector``, ``HistogramDetector`` or ``HashDetector``); a
@@ -18,9 +18,9 @@ therefore runs in two passes:
    - an abrupt change into or out of a faded-out frame is part of a fade, left to the fade and gradual detectors;
    - an abrupt change after which the frame before it is seen again within ``flash_max_s`` (the abrupt detector finds
      no cut between them) is a flash: it and the changes inside it are dropped;
-   - a run of gradual candidates not explained by a kept abrupt cut is a transition; it becomes one cut (the fade's
-     middle when a fade lies in it, else the middle of the transition) only if the frame before it and the frame after
-     it show different shots (the gradual ``HistogramDetector`` would cut between them).
+   - a run of gradual candidates not explained by a kept cut or a flash is a transition; it becomes one cut (the
+     fade's middle when a fade lies in it, else the middle of the transition) only if the frame before it and the frame
+     after it show different shots (the gradual ``HistogramDetector`` would cut between them).
 
 Cuts closer than ``min_scene_len_s`` to the previous one are dropped.
 """
@@ -50,6 +50,11 @@ _FALLBACK_RATE = Fraction(24)
 
 
 def _abrupt_detector(detector: str, threshold: float | None) -> SceneDetector:
+    if detector in ("histogram", "hash") and threshold is not None and not 0 < threshold < 1:
+        raise ValueError(
+            f"stimuli.scene_detection.threshold: {threshold} is outside 0-1, the {detector} detector's scale; "
+            "set a value in that range or null for its default"
+        )
     kwargs = {"min_scene_len": 0} if threshold is None else {"threshold": float(threshold), "min_scene_len": 0}
     if detector == "content":
         return ContentDetector(**kwargs)
