@@ -7,13 +7,14 @@ PySceneDetect's detectors compare a frame with the one before it (or threshold i
 reads as two cuts, a fade through black as one wherever the colours of the dark frames jump, and a dissolve as none.
 The library's flash filter only merges or suppresses cuts closer than a minimum scene length, so one cut survives a
 flash, and no detector asks whether the shot after a transition is a new one (the open camera-flash question,
-https://github.com/Breakthrough/PySceneDetect/issues/35).  Detection therefore runs in two passes:
+https://github.com/Breakthrough/PySceneDetect/issues/35).  Detection therefore runs in two steps, in one decoding
+pass that holds only the last ``transition_s`` of frames:
 
 1. Every frame, downscaled so its longer side is at most :data:`DETECTION_SIDE` pixels, goes to three PySceneDetect
    detectors: the abrupt-change ``detector`` (``ContentDetector``, ``HistogramDetector`` or ``HashDetector``); a
    ``ThresholdDetector`` that places a cut in the middle of each fade through black; and ``HistogramDetector``\\ s that
    compare each frame with the one ``transition_s`` earlier, which fire across fades and dissolves.
-2. Candidates are checked against the shots around them, in frames decoded in a second pass over the movie:
+2. Candidates are checked against the shots around them:
 
    - an abrupt change into or out of a faded-out frame is part of a fade, left to the fade and gradual detectors;
    - an abrupt change after which the frame before it is seen again within ``flash_max_s`` (the abrupt detector finds
@@ -27,9 +28,11 @@ Cuts closer than ``min_scene_len_s`` to the previous one are dropped.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import av
@@ -39,7 +42,7 @@ from scenedetect.common import FrameTimecode, Timecode
 from scenedetect.detector import SceneDetector
 
 from vlencode.datasets.base import DatasetError
-from vlencode.stimuli.frames import decode_frames, movie_frames, open_movie, output_size
+from vlencode.stimuli.frames import movie_frames, open_movie, output_size
 
 #: Longer side, in pixels, of the frames the detectors see (PySceneDetect's SceneManager works at 256-384 px width).
 DETECTION_SIDE = 256
@@ -65,75 +68,91 @@ def _abrupt_detector(detector: str, threshold: float | None) -> SceneDetector:
     raise ValueError(f"stimuli.scene_detection.detector: unknown value {detector!r}; use one of {', '.join(DETECTORS)}")
 
 
-@dataclass
-class _Pass:
-    """What the first pass collects: every frame's movie time and darkness, each detector's candidate frames and the
-    gradual detector's lag in frames."""
-
-    times: list[Fraction] = field(default_factory=list)
-    dark: list[bool] = field(default_factory=list)
-    abrupt: list[int] = field(default_factory=list)
-    fades: list[int] = field(default_factory=list)
-    gradual: list[int] = field(default_factory=list)
-    lag: int = 0
-
-
-def _frame_of(times: np.ndarray, timecode: FrameTimecode) -> int:
-    """The frame whose movie time is nearest a detector's cut (ThresholdDetector places cuts by frame count)."""
-    return int(np.argmin(np.abs(times - timecode.seconds)))
-
-
-def _first_pass(
-    path: Path,
-    detector: str,
-    threshold: float | None,
-    fade_threshold: float | None,
-    lag_s: float,
-    transition_threshold: float,
-) -> _Pass:
-    found = _Pass()
-    abrupt = _abrupt_detector(detector, threshold)
-    fade = None if fade_threshold is None else ThresholdDetector(threshold=fade_threshold, min_scene_len=0)
-    raw: dict[str, list[FrameTimecode]] = {"abrupt": [], "fades": [], "gradual": []}
-    with open_movie(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        rate = Fraction(stream.average_rate or stream.guessed_rate or _FALLBACK_RATE)
-        lag = max(1, round(lag_s * rate)) if lag_s > 0 else 0
-        # One HistogramDetector per phase: detector p sees frames p, p + lag, p + 2 lag, ...
-        gradual = [HistogramDetector(threshold=transition_threshold, min_scene_len=0) for _ in range(lag)]
-        time_base = Fraction(stream.time_base)
-        timecode = None
-        try:
-            for k, (time, frame) in enumerate(movie_frames(container, path)):
-                height, width = output_size(frame.height, frame.width, DETECTION_SIDE)
-                image = frame.to_ndarray(format="bgr24", height=height, width=width, interpolation="AREA")
-                timecode = FrameTimecode(Timecode(pts=round(time / time_base), time_base=time_base), fps=rate)
-                found.times.append(time)
-                found.dark.append(fade_threshold is not None and float(image.mean()) < fade_threshold)
-                raw["abrupt"] += abrupt.process_frame(timecode, image)
-                if fade is not None:
-                    raw["fades"] += fade.process_frame(timecode, image)
-                if lag:
-                    raw["gradual"] += gradual[k % lag].process_frame(timecode, image)
-        except av.FFmpegError as error:
-            raise DatasetError(f"{path}: decoding failed ({error}); replace the file with an intact copy") from None
-        if timecode is not None:
-            raw["abrupt"] += abrupt.post_process(timecode)
-    times = np.asarray(found.times, dtype=np.float64)
-    found.abrupt = sorted({_frame_of(times, t) for t in raw["abrupt"]})
-    found.fades = sorted({_frame_of(times, t) for t in raw["fades"]})
-    found.gradual = sorted({_frame_of(times, t) for t in raw["gradual"]})
-    found.lag = lag
-    return found
-
-
 def _differ(make: Callable[[], SceneDetector], before: np.ndarray, after: np.ndarray) -> bool:
     """Whether a fresh detector from ``make`` finds a cut between two frames (BGR) shown one after the other."""
     detector = make()
     rate = Fraction(1)
     detector.process_frame(FrameTimecode(Timecode(pts=0, time_base=rate), fps=rate), before)
     return bool(detector.process_frame(FrameTimecode(Timecode(pts=1, time_base=rate), fps=rate), after))
+
+
+@dataclass
+class _Found:
+    """Candidates with their checks, by frame index: ``abrupt`` ``(frame, flash end, is a flash)``, ``fades`` (the
+    ThresholdDetector's cuts), ``runs`` of gradual candidates ``(first, last, frame before, frame after, the shots
+    differ)``; ``times`` every frame's movie time and ``lag`` the gradual detector's lag in frames."""
+
+    times: list[Fraction] = field(default_factory=list)
+    abrupt: list[tuple[int, int, bool]] = field(default_factory=list)
+    fades: list[int] = field(default_factory=list)
+    runs: list[tuple[int, int, int, int, bool]] = field(default_factory=list)
+    lag: int = 0
+
+
+def _scan(path: Path, settings: dict) -> _Found:
+    """Decode the movie once, feed the detectors and check each candidate as soon as the frames it needs are seen."""
+    found = _Found()
+    make_abrupt = partial(_abrupt_detector, settings["detector"], settings["threshold"])
+    make_gradual = partial(HistogramDetector, threshold=settings["transition_threshold"], min_scene_len=0)
+    abrupt, fade_threshold = make_abrupt(), settings["fade_threshold"]
+    fade = None if fade_threshold is None else ThresholdDetector(threshold=fade_threshold, min_scene_len=0)
+    fade_cuts: list[FrameTimecode] = []
+    with open_movie(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = Fraction(stream.average_rate or stream.guessed_rate or _FALLBACK_RATE)
+        lag = max(1, round(settings["transition_s"] * rate)) if settings["transition_s"] > 0 else 0
+        margin = lag // 4
+        # One HistogramDetector per phase: detector p sees frames p, p + lag, p + 2 lag, ...
+        gradual = [make_gradual() for _ in range(lag)]
+        time_base = Fraction(stream.time_base)
+        recent: deque[tuple[np.ndarray, bool]] = deque(maxlen=lag + 2)  # (image, dark) of the last frames
+        pending: deque[tuple[int, Fraction, np.ndarray]] = deque()  # abrupt candidates awaiting their flash check
+        run: list | None = None  # the open gradual run: [first, last, before image, after image]
+
+        def close_run() -> None:
+            first, last, before, after = run
+            found.runs.append(
+                (first, last, first - 1 - margin, last - lag + 1 + margin, _differ(make_gradual, before, after))
+            )
+
+        k, timecode = -1, None
+        try:
+            for k, (time, frame) in enumerate(movie_frames(container, path)):
+                height, width = output_size(frame.height, frame.width, DETECTION_SIDE)
+                image = frame.to_ndarray(format="bgr24", height=height, width=width, interpolation="AREA")
+                dark = fade_threshold is not None and float(image.mean()) < fade_threshold
+                while pending and time > pending[0][1]:
+                    c, _, before = pending.popleft()
+                    found.abrupt.append((c, k - 1, k - 1 > c and not _differ(make_abrupt, before, recent[-1][0])))
+                recent.append((image, dark))
+                timecode = FrameTimecode(Timecode(pts=round(time / time_base), time_base=time_base), fps=rate)
+                found.times.append(time)
+                # The abrupt detectors report the frame they were given; a change into or out of a faded-out frame
+                # is left to the fade and gradual detectors.
+                if abrupt.process_frame(timecode, image) and not (dark or recent[-2][1]):
+                    pending.append((k, time + Fraction(settings["flash_max_s"]), recent[-2][0]))
+                if fade is not None:
+                    fade_cuts += fade.process_frame(timecode, image)
+                if lag and gradual[k % lag].process_frame(timecode, image):
+                    after = recent[-lag + margin][0]
+                    if run is not None and k - run[1] <= lag:
+                        run[1], run[3] = k, after
+                    else:
+                        if run is not None:
+                            close_run()
+                        run = [k, k, recent[-2 - margin][0], after]
+        except av.FFmpegError as error:
+            raise DatasetError(f"{path}: decoding failed ({error}); replace the file with an intact copy") from None
+        for c, _, before in pending:
+            found.abrupt.append((c, k, k > c and not _differ(make_abrupt, before, recent[-1][0])))
+        if run is not None:
+            close_run()
+    times = np.asarray(found.times, dtype=np.float64)
+    # ThresholdDetector places its cut by frame count: take the frame nearest its time.
+    found.fades = sorted({int(np.argmin(np.abs(times - cut.seconds))) for cut in fade_cuts})
+    found.lag = lag
+    return found
 
 
 def detect_cuts(
@@ -187,65 +206,31 @@ def detect_cuts(
     """
     path = Path(movie_path)
     _abrupt_detector(detector, threshold)
-    found = _first_pass(path, detector, threshold, fade_threshold, transition_s, transition_threshold)
-    times = np.asarray(found.times, dtype=np.float64)
-    n = len(times)
-
-    def frame_at(k: int) -> int:
-        return min(max(k, 0), n - 1)
-
-    def flash_end(c: int) -> int:
-        """The last frame shown within ``flash_max_s`` of frame ``c``."""
-        return int(np.searchsorted(times, times[c] + flash_max_s + 1e-9)) - 1
-
-    # Pass 2 needs the frame before each abrupt candidate and the last one within flash_max_s after it, and the frames
-    # just outside each gradual run; they are decoded in a second sequential pass, at the detection size.
-    abrupt = [c for c in found.abrupt if not (found.dark[c] or found.dark[c - 1])]
-    runs = _runs(found.gradual, gap=found.lag)
-    wanted = {c - 1 for c in abrupt} | {flash_end(c) for c in abrupt}
-    margin = found.lag // 4
-    refs = [(frame_at(first - 1 - margin), frame_at(last - found.lag + 1 + margin)) for first, last in runs]
-    wanted |= {k for pair in refs for k in pair}
-    wanted = sorted(wanted)
-    decoded = decode_frames(path, times[wanted], max_side=DETECTION_SIDE) if wanted else None
-    image = {k: decoded.frames[decoded.index[i]][..., ::-1] for i, k in enumerate(wanted)} if wanted else {}
-
-    def make_abrupt():
-        return _abrupt_detector(detector, threshold)
-
-    def make_gradual():
-        return HistogramDetector(threshold=transition_threshold, min_scene_len=0)
-
+    settings = {
+        "detector": detector,
+        "threshold": threshold,
+        "flash_max_s": flash_max_s,
+        "fade_threshold": fade_threshold,
+        "transition_s": transition_s,
+        "transition_threshold": transition_threshold,
+    }
+    found = _scan(path, settings)
     cuts, flashes = [], []
-    for c in abrupt:
+    for c, back, is_flash in found.abrupt:
         if flashes and c <= flashes[-1][1]:
             continue
-        back = flash_end(c)
-        if back > c and not _differ(make_abrupt, image[c - 1], image[back]):
+        if is_flash:
             flashes.append((c, back))
-            continue
-        cuts.append(c)
-    for (first, last), (before, after) in zip(runs, refs, strict=True):
+        else:
+            cuts.append(c)
+    for first, last, before, after, differ in found.runs:
         start = first - found.lag
-        if any(start <= c <= last for c in cuts) or any(c <= last and back >= start for c, back in flashes):
-            continue
-        if not _differ(make_gradual, image[before], image[after]):
-            continue
-        inside = [f for f in found.fades if before <= f <= after]
-        cuts.append(inside[0] if inside else frame_at((first + last - found.lag + 1) // 2))
+        explained = any(start <= c <= last for c in cuts) or any(c <= last and b >= start for c, b in flashes)
+        if differ and not explained:
+            inside = [f for f in found.fades if before <= f <= after]
+            cuts.append(inside[0] if inside else (first + last - found.lag + 1) // 2)
     kept: list[float] = []
-    for t in sorted(times[c] for c in cuts):
+    for t in sorted(float(found.times[c]) for c in cuts):
         if t > 0 and (not kept or t - kept[-1] >= min_scene_len_s):
             kept.append(t)
     return np.asarray(kept, dtype=np.float64)
-
-
-def _runs(frames: list[int], gap: int) -> list[tuple[int, int]]:
-    """Sorted frame indices grouped into ``(first, last)`` runs whose members are at most ``gap`` frames apart."""
-    runs: list[tuple[int, int]] = []
-    for k in frames:
-        if runs and k - runs[-1][1] <= gap:
-            runs[-1] = (runs[-1][0], k)
-        else:
-            runs.append((k, k))
-    return runs
