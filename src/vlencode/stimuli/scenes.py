@@ -116,7 +116,7 @@ def _scan(path: Path, settings: dict) -> _Found:
                 (first, last, first - 1 - margin, last - lag + 1 + margin, _differ(make_gradual, before, after))
             )
 
-        k, timecode = -1, None
+        k = -1
         try:
             for k, (time, frame) in enumerate(movie_frames(container, path)):
                 height, width = output_size(frame.height, frame.width, DETECTION_SIDE)
