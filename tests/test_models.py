@@ -43,6 +43,7 @@ def test_default_instances_are_each_model_then_its_twins_in_use_order(config):
         "minilm", "minilm-random-s0",
         "efficientnet-lite0", "efficientnet-lite0-random-s0",
         "tiny-clip", "tiny-clip-random-s0",
+        "tiny-vilt", "tiny-vilt-random-s0",
         "concat-minilm-efficientnet", "concat-minilm-efficientnet-random-s0",
     ]
     assert instances["minilm"].init == "trained" and instances["minilm"].seed is None
@@ -143,7 +144,9 @@ def test_each_embedded_network_has_its_layers(entries):
     assert effnet.layers == ["stem", *[f"block.{i}" for i in range(16)], "head"]
     clip = load_network(entries["tiny-clip"], "random", 100)
     assert clip.streams["image"][-1] == "vision.embeds" and clip.streams["text"][-1] == "text.embeds"
-    assert clip.layers[-1] == "embeds" and len(clip.layers) == 5 + 1 + 5 + 1 + 1
+    assert clip.layers[-1] == "embeds" and len(clip.layers) == 4 + 1 + 4 + 1 + 1  # no hidden.0 under token pooling
+    vilt = load_network(entries["tiny-vilt"], "random", 101)
+    assert vilt.layers == [f"multimodal.hidden.{i}" for i in range(1, 4)] and vilt.streams == {"pair": vilt.layers}
 
 
 @pytest.mark.parametrize("name", ["minilm", "efficientnet-lite0"])
@@ -167,7 +170,7 @@ def test_hf_backend_loads_a_local_directory(tmp_path, entries):
     entry = {"name": "tiny-bert", "family": "language", "backend": "hf", "source": str(tmp_path / "tiny-bert"),
              "inputs": "text", "layers": "all", "pooling": "cls", "max_tokens": 16, "architecture": "auto"}
     network = load_network(entry, "trained", None)
-    assert network.layers == ["hidden.0", "hidden.1", "hidden.2"]
+    assert network.layers == ["hidden.1", "hidden.2"]  # read at [CLS], hidden.0 is one embedding for every text
     tokens = network.tokenizer(["a small test"], return_tensors="pt")
     with torch.inference_mode():
         layers = network.text_layers(dict(tokens))

