@@ -338,7 +338,7 @@ def test_the_features_rule_reruns_exactly_when_its_key_changes(tmp_path):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("name", ["efficientnet-lite0", "tiny-clip"])
+@pytest.mark.parametrize("name", ["efficientnet-lite0", "tiny-clip", "tiny-vilt"])
 def test_cuda_features_match_cpu(name):
     entry = load_registry(ROOT / "config" / "models.yaml")[name]
     if "tokenizer" in entry:

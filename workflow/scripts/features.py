@@ -2,7 +2,7 @@
 
 from vlencode import store
 from vlencode.features import concat_features, extract_features, write_features
-from vlencode.models import ModelInstance, SourceError
+from vlencode.models import ModelInstance, RegistryError, SourceError
 from vlencode.runlog import rule_logger
 
 snakemake = globals()["snakemake"]
@@ -18,8 +18,8 @@ else:
     frames = store.open_zarr(inputs["frames"])["frames"]
     try:
         layers, attrs = extract_features(instance, table, frames, cfg, batch_size=snakemake.params.batch_size)
-    except ValueError as error:  # one line; a SourceError blames the model's files, anything else the stimuli
-        message = str(error) if isinstance(error, SourceError) else f"{inputs['table']}: {error}"
+    except ValueError as error:  # one line; the model's files or registry entry, else the stimuli, are to blame
+        message = str(error) if isinstance(error, (SourceError, RegistryError)) else f"{inputs['table']}: {error}"
         log.error(message)
         raise SystemExit(message) from None
     ids = table["stimulus_id"].astype(str).to_numpy()
