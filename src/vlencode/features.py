@@ -38,8 +38,8 @@ log = logging.getLogger("vlencode.features")
 STIMULUS_COLUMNS = ("stimulus_id", "frame_index", "frame_sha256", "text")
 #: Instance keys that name or classify a model without changing its activations, left out of the cache key.
 _PRESENTATION_KEYS = ("name", "base", "family", "pair")
-#: A layer whose rows all lie within this fraction of its largest absolute value of the first row is constant: float
-#: rounding of one input computed in different batches stays orders of magnitude below it.
+#: A layer is constant when no row departs from the first by more than this fraction of the layer's largest absolute
+#: value: float rounding of one input computed in different batches stays orders of magnitude below it.
 CONSTANT_RTOL = 1e-5
 
 
