@@ -104,7 +104,7 @@ class Network:
             return pooling
         if stream not in pooling:
             raise RegistryError(f"{self.entry['name']}: key 'pooling' gives none for the {stream} stream; add "
-                             f"{stream}: cls, eot, mean or flatten")
+                                f"{stream}: cls, eot, mean or flatten")
         return pooling[stream]
 
     def image_layers(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -133,13 +133,13 @@ class Network:
         """
         if "text" not in self.streams or self.pooling("text") != "cls":
             return
-        tokens = tokenize(self.tokenizer, ["a fox ran home", "a fox sat still"], self.entry["max_tokens"], False)
+        tokens = tokenize(self.tokenizer, ["a fox ran home", "a fox sat still"], 16, False)  # never truncated
         with torch.inference_mode():
             first = self._text_output(tokens.batch([0, 1], self.device)).hidden_states[-1][:, 0].float()
         if torch.allclose(first[0], first[1], rtol=1e-5, atol=1e-6 * float(first.abs().max())):
             raise RegistryError(f"{self.entry['name']}: pooling 'cls' reads the first token of a causal text tower, "
-                             "which sees none of the text; set the text stream's pooling to eot (as CLIP's pooler) "
-                             "or mean")
+                                "which sees none of the text; set the text stream's pooling to eot (as CLIP's pooler) "
+                                "or mean")
 
     def _text_output(self, tokens: Mapping[str, torch.Tensor]) -> Any:
         """The text tower's transformers output (with ``hidden_states``) for ``tokens``."""
@@ -154,7 +154,7 @@ class Network:
         pooling = self.pooling(stream)
         if pooling == "eot" and stream == "image":
             raise RegistryError(f"{self.entry['name']}: pooling 'eot' (end of text) has no meaning for the image "
-                             "stream; use cls or mean")
+                                "stream; use cls or mean")
         first = 1 if pooling in TOKEN_POOLINGS else 0
         return [f"{prefix}.{i}" for i in range(first, depth + 1)]
 
