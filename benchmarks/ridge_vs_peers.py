@@ -33,8 +33,9 @@ import torch
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import KFold
 
+from vlencode.pearson import pearson_columns
 from vlencode.ridge import cross_validated_ridge
-from vlencode.ridge.cv import TRIANGLE_BLOCKS, triangular_factor_pays
+from vlencode.ridge.fold import TRIANGLE_BLOCKS, triangular_factor_pays
 
 ALPHAS = np.logspace(-1, 5, 7)
 
@@ -53,14 +54,6 @@ def make_data(n_samples: int, n_features: int, n_targets: int, seed: int) -> tup
     signal /= signal.std(0)
     Y = signal * np.sqrt(snr) + rng.standard_normal((n_samples, n_targets))
     return X, Y.astype(np.float32)
-
-
-def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r of each column pair (0 for a constant column)."""
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    denominator = np.sqrt((a * a).sum(0) * (b * b).sum(0))
-    return np.where(denominator > 0, (a * b).sum(0) / np.where(denominator > 0, denominator, 1), 0.0)
 
 
 def matmul_rate(n_targets: int, n_samples: int, n_features: int) -> float:

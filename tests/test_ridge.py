@@ -15,6 +15,7 @@ from vlencode.ridge import (
     ridge_coefficients,
 )
 from vlencode.ridge.decomposition import decompose
+from vlencode.ridge.search import search
 
 ALPHAS = np.logspace(-1, 5, 7)
 
@@ -213,6 +214,23 @@ def test_malformed_splits_and_alphas_raise():
         cross_validated_ridge(X, Y, [(np.arange(40), np.array([40, 41, 41]), [])], ALPHAS, device="cpu")
     with pytest.raises(ValueError, match="alphas must be finite and > 0"):
         cross_validated_ridge(X, Y, splits, [0.0, 1.0], device="cpu")
+
+
+def test_options_that_cannot_be_combined_are_rejected():
+    X, Y = make_problem(60, 5, 3)
+    splits = contiguous_splits(60)
+    with pytest.raises(ValueError, match=r"^ridge targets_batch=4 and memory_gb=1.0 cannot be combined[^\n]*$"):
+        cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", targets_batch=4, memory_gb=1.0)
+    with pytest.raises(ValueError, match="ridge targets_batch must be >= 1"):
+        cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", targets_batch=0)
+    with pytest.raises(ValueError, match="ridge solver must be 'auto', 'primal' or 'dual', got 'eig'"):
+        cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", solver="eig")
+    with pytest.raises(ValueError, match="ridge dtype must be torch.float32 or torch.float64"):
+        cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", dtype=torch.float16)
+    with pytest.raises(ValueError, match="banded ridge searches 2"):
+        search(X, Y, splits, ALPHAS, [np.arange(2), np.arange(2, 5)], np.array([[0.5, 0.5], [1.0, 0.0]]),
+               standardize=True, device="cpu", dtype=torch.float32, targets_batch=None, memory_gb=None,
+               return_all_alphas=False, n_threads=None, refit=True)  # fmt: skip
 
 
 @pytest.mark.parametrize("gap", [0, 3])

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from vlencode.ridge.memory import resolve_device
+from vlencode.device import resolve_device
+from vlencode.pearson import pearson, weighted_pearson_from_sums
 
 #: Bytes of working memory one target needs per resample and per event in :func:`resampled_pearson`: five stacked
 #: sums and their operand, plus the temporaries of the r formula.
@@ -153,7 +154,7 @@ def resampled_pearson(
             p = _standardized(prediction[rows, start:stop], dev)
             y = _standardized(target[rows, start:stop], dev)
             sums = w @ torch.cat([p, y, p * y, p * p, y * y], dim=1)
-            total += _pearson_from_sums(w.sum(dim=1, keepdim=True), *sums.split(stop - start, dim=1))
+            total += weighted_pearson_from_sums(w.sum(dim=1, keepdim=True), *sums.split(stop - start, dim=1))
         out[:, start:stop] = (total / len(groups)).cpu().numpy()
     return out
 
@@ -166,19 +167,6 @@ def _standardized(values: np.ndarray, device: torch.device) -> torch.Tensor:
     # A spread below float32 resolution of the values is rounding, not signal: such a column is constant.
     constant = scale <= 1e-7 * values.abs().amax(dim=0)
     return (centred / torch.where(constant, torch.inf, scale)).float()
-
-
-def _pearson_from_sums(
-    w: torch.Tensor, sp: torch.Tensor, sy: torch.Tensor, spy: torch.Tensor, spp: torch.Tensor, syy: torch.Tensor
-) -> torch.Tensor:
-    cov = w * spy - sp * sy
-    var_p = w * spp - sp * sp
-    var_y = w * syy - sy * sy
-    # A resample whose drawn events are constant (to float32 rounding) has no defined r; score it 0 like a constant
-    # target.  The sums are of standardised values, so the relative threshold sits well above float32 cancellation.
-    defined = (var_p > 1e-5 * w * spp) & (var_y > 1e-5 * w * syy)
-    r = torch.where(defined, cov / (var_p.clamp_min(1e-30) * var_y.clamp_min(1e-30)).sqrt(), torch.zeros_like(cov))
-    return r.clamp(-1.0, 1.0)
 
 
 def fast_bootstrap(
@@ -252,17 +240,11 @@ def protocol_agreement(fast_val_r: np.ndarray, refit_val_r: np.ndarray, ci: floa
     fast_lo, fast_hi = (b.ravel() for b in percentile_bounds(fast_val_r, ci))
     refit_lo, refit_hi = (b.ravel() for b in percentile_bounds(refit_val_r, ci))
     return {
-        "lower_bound_r": _pearson(fast_lo, refit_lo),
-        "upper_bound_r": _pearson(fast_hi, refit_hi),
+        "lower_bound_r": pearson(fast_lo, refit_lo),
+        "upper_bound_r": pearson(fast_hi, refit_hi),
         "kept_agreement": float(np.mean((fast_lo > 0) == (refit_lo > 0))),
         "kept_fast": float(np.sum(fast_lo > 0)),
         "kept_refit": float(np.sum(refit_lo > 0)),
         "n_targets": float(fast_lo.size),
     }
 
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a = np.asarray(a, dtype=np.float64) - np.mean(a)
-    b = np.asarray(b, dtype=np.float64) - np.mean(b)
-    denominator = np.sqrt(np.sum(a * a) * np.sum(b * b))
-    return float(np.sum(a * b) / denominator) if denominator > 0 else 0.0

@@ -29,7 +29,8 @@ from sklearn.random_projection import SparseRandomProjection, johnson_lindenstra
 from tqdm import tqdm
 
 from vlencode.models.inputs import ImageInputs, tokenize
-from vlencode.models.networks import STREAMS, Network, load_network, resolve_device
+from vlencode.device import resolve_device
+from vlencode.models.networks import STREAMS, Network, load_network
 from vlencode.models.registry import ModelInstance
 
 log = logging.getLogger("vlencode.features")

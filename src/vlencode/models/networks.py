@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from vlencode.device import resolve_device
 from vlencode.models.inputs import tokenize
 from vlencode.models.registry import RegistryError
 from vlencode.models.sources import SourceError, local_or_hub, looks_like_path, packaged_path, tokenizer_location
@@ -338,15 +339,6 @@ class FusedEncoder(Network):
         n_image = out.hidden_states[0].shape[1] - text_mask.shape[1]
         image_mask = torch.ones(text_mask.shape[0], n_image, dtype=text_mask.dtype, device=text_mask.device)
         return self._pooled("pair", "multimodal.hidden", out.hidden_states, torch.cat([text_mask, image_mask], 1))
-
-
-def resolve_device(device: str | None) -> torch.device:
-    """``auto`` (or ``None``) is CUDA when present, else the CPU."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda requested but no CUDA device is visible; set device: auto or cpu")
-    return torch.device(device)
 
 
 def load_network(entry: Mapping[str, Any], init: str, seed: int | None, device: str | torch.device = "cpu") -> Network:

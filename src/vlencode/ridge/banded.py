@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from vlencode.ridge.cv import RidgeCVResult, Split, check_array, check_inputs, search
+from vlencode.ridge.checks import Split, check_array, check_inputs
+from vlencode.ridge.search import RidgeCVResult, search
 
 
 def band_weight_candidates(n_bands: int, n_iter: int, seed: int, concentration: float = 1.0) -> np.ndarray:

@@ -1,13 +1,14 @@
-"""Ridge coefficients and intercept of one fit, from the same decomposition the cross-validation uses."""
+"""Ridge coefficients and intercept of a fit on all rows, from the same decomposition the cross-validation uses."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from vlencode.ridge.cv import check_array, refit_coefficients
-from vlencode.ridge.decomposition import decompose
-from vlencode.ridge.memory import resolve_device, torch_threads
+from vlencode.device import resolve_device
+from vlencode.ridge.checks import check_array
+from vlencode.ridge.decomposition import FoldDecomposition, decompose
+from vlencode.ridge.memory import torch_threads
 
 
 def ridge_coefficients(
@@ -83,3 +84,34 @@ def ridge_coefficients(
             coef[:, batch] = weights.cpu().numpy()
             intercept[batch] = bias.cpu().numpy()
     return coef, intercept
+
+
+def refit_coefficients(
+    whole: FoldDecomposition,
+    y: torch.Tensor,
+    offset: torch.Tensor,
+    cross: torch.Tensor | None,
+    alphas: torch.Tensor,
+    chosen: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coefficients ``[n_features, batch]`` and intercepts of a fit on all rows, each target at its ``chosen`` alpha.
+
+    Parameters
+    ----------
+    whole : FoldDecomposition
+        The decomposition of all rows.
+    y : torch.Tensor
+        ``[n_samples, batch]`` targets centred over all rows; ``offset`` ``[batch]`` their means.
+    cross : torch.Tensor or None
+        ``Xc' y`` over all rows (``Xc`` the design centred over all rows), needed when ``whole`` has no training
+        basis (decomposed from the Gram matrix); the downdated folds formed it.
+    alphas, chosen : torch.Tensor
+        The alphas, and an index into them per target.
+    """
+    if whole.train_basis is None:
+        z = (whole.scale[:, None] * whole.feature_basis.to(torch.float64)).to(y.dtype).T @ cross
+    else:
+        z = whole.train_basis.T @ y
+    z.mul_(torch.index_select(whole.shrinkage(alphas).T, 1, chosen))
+    weights = (whole.feature_basis @ z).mul_(whole.scale[:, None].to(y.dtype))
+    return weights, offset - whole.mean.to(y.dtype) @ weights

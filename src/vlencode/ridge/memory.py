@@ -23,26 +23,6 @@ Result = TypeVar("Result")
 AVAILABLE_SHARE = 0.5
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """The torch device to compute on.
-
-    Parameters
-    ----------
-    device : str or torch.device
-        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-
-    Returns
-    -------
-    torch.device
-    """
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"ridge device {device!r} requested but CUDA is not available; use device='auto' or 'cpu'")
-    return resolved
-
-
 def available_memory_bytes(device: torch.device) -> int:
     """Memory free on ``device``: ``torch.cuda.mem_get_info`` on CUDA, ``MemAvailable`` of /proc/meminfo on CPU.
 
