@@ -26,12 +26,13 @@ import pandas as pd
 import torch
 import yaml
 
-from vlencode.features import concat_features, extract_features, run_network, write_features
+from vlencode.features import concat_features, extract_features, run_network
 from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.models.networks import load_network
 from vlencode.models.registry import model_instances
 from vlencode.models.sources import tokenizer_location
 from vlencode.stimuli.frames import frame_sha256
+from vlencode.stores.features import write_features
 
 
 def synthetic_movie(n: int, vocab_file: str, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

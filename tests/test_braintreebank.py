@@ -14,7 +14,8 @@ from test_replica import small_replica
 
 from vlencode.datasets import DatasetError, open_dataset
 from vlencode.datasets import replica as replica_module
-from vlencode.datasets.braintreebank import BrainTreebank, clean_label, clock_from_timings, is_neural, split_label
+from vlencode.datasets.base import split_label
+from vlencode.datasets.braintreebank import BrainTreebank, clean_label, clock_from_timings, is_neural
 from vlencode.neural.stream import line_frequency
 
 

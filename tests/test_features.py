@@ -21,11 +21,10 @@ from vlencode.features import (
     extract_features,
     make_projection,
     projection_dim,
-    read_features,
-    write_features,
 )
 from vlencode.models.registry import ModelInstance, load_registry, model_instances
 from vlencode.stimuli.frames import frame_sha256
+from vlencode.stores.features import read_features, write_features
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = {"seed": 0, "device": "cpu", "features": {"projection": {"eps": 0.1, "seed": 0}}}

@@ -13,13 +13,12 @@ bounded by the block size, never the trial's length.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-import zarr
 
 from vlencode.stimuli.events import ALIGNMENTS
 
@@ -190,31 +189,3 @@ def epoch_responses(
             int((events["alignment"] == name).sum()) - int((valid["rank"] == rank).sum()),
         )
     return result
-
-
-def write_epochs(
-    group: zarr.Group,
-    epochs: dict[str, AlignmentEpochs],
-    bin_time_s: np.ndarray,
-    electrodes: Sequence[str],
-    rate_hz: float,
-) -> None:
-    """Lay out the epochs store: root ``bin_time_s``, ``electrode``; per alignment ``response`` and ``event_id``.
-
-    ``response`` is chunked by 256 events so a reader of a few events never loads a whole alignment.
-    """
-    group.attrs["rate_hz"] = rate_hz
-    group.create_array("bin_time_s", data=np.asarray(bin_time_s, dtype=np.float64))
-    group.create_array("electrode", data=np.asarray(electrodes, dtype=np.dtypes.StringDType()))
-    for alignment, result in epochs.items():
-        sub = group.create_group(alignment)
-        sub.attrs["n_dropped"] = result.n_dropped
-        n_events, n_electrodes, n_bins = result.response.shape
-        response = sub.create_array(
-            "response",
-            shape=result.response.shape,
-            dtype="float32",
-            chunks=(max(min(n_events, 256), 1), n_electrodes, n_bins),
-        )
-        response[:] = result.response
-        sub.create_array("event_id", data=np.asarray(result.event_id, dtype=np.dtypes.StringDType()))

@@ -32,6 +32,7 @@ from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.device import resolve_device
 from vlencode.models.networks import STREAMS, Network, load_network
 from vlencode.models.registry import ModelInstance
+from vlencode.stores.features import read_features
 
 log = logging.getLogger("vlencode.features")
 
@@ -402,40 +403,6 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
     kept = [layer for layer in wanted if layer not in dropped]
     return Extraction({layer: layers[layer] for layer in kept}, {layer: sink.dims[layer] for layer in kept}, counts,
                       digest, dropped)
-
-
-def write_features(group: Any, stimulus_ids: Sequence[str], layers: Mapping[str, np.ndarray],
-                   attrs: Mapping[str, Any]) -> None:
-    """Lay a features store out in an open zarr group: ``stimulus_id``, ``layers/<layer>`` and the attributes."""
-    ids = group.create_array("stimulus_id", shape=(len(stimulus_ids),), dtype=str)
-    ids[:] = np.asarray(stimulus_ids, dtype=np.dtypes.StringDType())
-    arrays = group.create_group("layers")
-    for name, values in layers.items():
-        if values.shape[0] != len(stimulus_ids):
-            raise ValueError(f"layer {name} has {values.shape[0]} rows for {len(stimulus_ids)} stimuli")
-        arrays.create_array(name, data=np.ascontiguousarray(values, dtype=np.float32),
-                            chunks=(min(4096, values.shape[0]), values.shape[1]))
-    group.attrs.update(json.loads(json.dumps(dict(attrs), default=_json_scalar)))
-
-
-def _json_scalar(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def read_features(group: Any, layer: str | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
-    """``stimulus_id``, the layers (all, or only ``layer``; ``last`` is the deepest) and the attributes of a store."""
-    attrs = dict(group.attrs)
-    names = attrs["layers"]
-    if layer is not None:
-        if layer == "last":
-            layer = names[-1]
-        if layer not in names:
-            raise ValueError(f"features store of {attrs.get('model')} has no layer {layer!r}; it has {', '.join(names)}")
-        names = [layer]
-    ids = np.asarray(group["stimulus_id"][:], dtype=np.dtypes.StringDType())
-    return ids, {name: np.asarray(group["layers"][name][:], dtype=np.float32) for name in names}, attrs
 
 
 def concat_features(instance: ModelInstance, components: Mapping[str, Any]) -> tuple[

@@ -1,19 +1,20 @@
 """Rule epochs: per alignment, the binned neural response around every valid event of one trial."""
 
 from vlencode import store
-from vlencode.epochs import EpochWindows, epoch_responses, write_epochs
+from vlencode.epochs import EpochWindows, epoch_responses
 from vlencode.runlog import rule_logger
+from vlencode.stores.epochs import write_epochs
+from vlencode.stores.neural import NeuralStore
 
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
-neural = store.open_zarr(snakemake.input.neural)
+neural = NeuralStore(snakemake.input.neural)
 events = store.read_parquet(snakemake.input.events)
 cfg = snakemake.params.cfg["epochs"]
-rate_hz = float(neural.attrs["rate_hz"])
-epochs = epoch_responses(neural["signal"], rate_hz, float(neural.attrs["source_rate_hz"]), events, cfg)
+epochs = epoch_responses(neural.signal, neural.rate_hz, neural.source_rate_hz, events, cfg)
 
 inputs = store.input_hashes({"neural": snakemake.input.neural, "events": snakemake.input.events})
 with store.atomic_zarr(snakemake.output[0], snakemake.params.cfg, inputs) as root:
-    write_epochs(root, epochs, EpochWindows.from_config(cfg).bin_time_s(), neural["electrode"][:], rate_hz)
+    write_epochs(root, epochs, EpochWindows.from_config(cfg).bin_time_s(), neural.electrode, neural.rate_hz)
 for alignment, result in epochs.items():
     log.info("%s: %s events x electrodes x bins, %d dropped", alignment, result.response.shape, result.n_dropped)

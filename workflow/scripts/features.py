@@ -1,9 +1,11 @@
 """Rule features: layerwise activations of one model instance for one movie's stimuli (or the concat baseline)."""
 
 from vlencode import store
-from vlencode.features import concat_features, extract_features, write_features
+from vlencode.features import concat_features, extract_features
 from vlencode.models import ModelInstance, RegistryError, SourceError
 from vlencode.runlog import rule_logger
+from vlencode.stores.features import write_features
+from vlencode.stores.frames import FramesStore
 
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
@@ -15,7 +17,7 @@ if instance.components:
     ids, layers, attrs = concat_features(instance, {name: store.open_zarr(inputs[name]) for name in instance.components})
 else:
     table = store.read_parquet(inputs["table"])
-    frames = store.open_zarr(inputs["frames"])["frames"]
+    frames = FramesStore(inputs["frames"]).frames
     try:
         layers, attrs = extract_features(instance, table, frames, cfg, batch_size=snakemake.params.batch_size)
     except ValueError as error:  # one line; the model's files or registry entry, else the stimuli, are to blame

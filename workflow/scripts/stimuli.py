@@ -3,7 +3,8 @@
 from vlencode import store
 from vlencode.datasets import open_dataset
 from vlencode.runlog import rule_logger
-from vlencode.stimuli.table import build_stimuli, write_frames
+from vlencode.stimuli.table import build_stimuli
+from vlencode.stores.frames import write_frames
 
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])

@@ -8,6 +8,7 @@ movie a trial showed and the scene cuts of a movie.  A Brain Treebank reader and
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,14 @@ import pandas as pd
 ELECTRODE_COLUMNS = ["electrode", "shaft", "contact", "hemisphere", "x_mni", "y_mni", "z_mni", "dk", "destrieux"]
 #: Columns of :meth:`Dataset.words` (times in movie seconds).
 WORD_COLUMNS = ["word_idx", "start_s", "end_s", "word", "sentence", "sentence_idx", "idx_in_sentence", "is_onset"]
+
+
+def split_label(label: str) -> tuple[str, int]:
+    """``(shaft, contact)`` of a depth-contact label: ``T1cIf10`` -> ``("T1cIf", 10)``; no trailing number -> -1."""
+    match = re.fullmatch(r"(.*?)(\d+)", label)
+    if match is None or not match.group(1):
+        return label, -1
+    return match.group(1), int(match.group(2))
 
 
 class DatasetError(ValueError):

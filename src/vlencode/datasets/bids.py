@@ -42,8 +42,8 @@ from vlencode.datasets.base import (
     Dataset,
     DatasetError,
     Recording,
+    split_label,
 )
-from vlencode.datasets.braintreebank import split_label
 
 log = logging.getLogger("vlencode.datasets.bids")
 

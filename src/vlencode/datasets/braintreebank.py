@@ -36,6 +36,7 @@ from vlencode.datasets.base import (
     Dataset,
     DatasetError,
     Recording,
+    split_label,
 )
 
 #: Sampling rate of every Brain Treebank recording.
@@ -56,14 +57,6 @@ log = logging.getLogger("vlencode.datasets.braintreebank")
 def clean_label(label: str) -> str:
     """A channel label without the ``*``, ``#`` and ``_`` marks the dataset decorates some labels with."""
     return re.sub(r"[*#_]", "", str(label)).strip()
-
-
-def split_label(label: str) -> tuple[str, int]:
-    """``(shaft, contact)`` of a depth-contact label: ``T1cIf10`` -> ``("T1cIf", 10)``; no trailing number -> -1."""
-    match = re.fullmatch(r"(.*?)(\d+)", label)
-    if match is None or not match.group(1):
-        return label, -1
-    return match.group(1), int(match.group(2))
 
 
 def is_neural(label: str) -> bool:

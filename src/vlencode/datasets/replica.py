@@ -34,8 +34,8 @@ from vlencode.datasets import _neuroprobe, _signals
 from vlencode.datasets._atlas import atlas_labels
 from vlencode.datasets._framecode import MAX_INDEX, check_frame_size, read_frame_code
 from vlencode.datasets._movie import VISUAL_CLASSES, plan_scenes, render_movie
-from vlencode.datasets.base import ClockAlignment, DatasetError
-from vlencode.datasets.braintreebank import RATE_HZ, split_label
+from vlencode.datasets.base import ClockAlignment, DatasetError, split_label
+from vlencode.datasets.braintreebank import RATE_HZ
 
 __all__ = ["build_replica", "read_frame_code", "replica_movies", "lexical_latents"]
 

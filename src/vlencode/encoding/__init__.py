@@ -4,10 +4,11 @@ Targets are every (electrode, time bin) of a subject's epoched responses; the de
 model's features for the stimulus each event showed.  All trials of the subject are pooled in config order, events in
 the epochs store's order, and cut into contiguous folds that never straddle a trial boundary
 (:mod:`vlencode.encoding.folds`).  Each fold's held-out block is split in half: the first half validates (chooses the
-alpha of every target), the second half tests.  The ridge engine (:mod:`vlencode.ridge`) standardises X with training-fold
-statistics.  One layer per (subject, model, alignment) is chosen by mean validation r over all targets, or the last
-layer.  The concatenation baseline (a features store with a ``bands`` attribute) is fitted twice: plain ridge on the
-concatenation (layer ``concat``) and banded ridge with one alpha per feature space (layer ``concat-banded``).
+alpha of every target), the second half tests.  The ridge engine (:mod:`vlencode.ridge`) standardises X with
+training-fold statistics.  One layer per (subject, model, alignment) is chosen by mean validation r over all targets,
+or the last layer.  The concatenation baseline (a features store with a ``bands`` attribute) is fitted twice: plain
+ridge on the concatenation (layer ``concat``) and banded ridge with one alpha per feature space (layer
+``concat-banded``).
 
 Reported per layer and target: ``val_r`` and ``test_r`` averaged over folds (each fold at its own best alpha) and
 ``alpha``, the per-target median over folds of the chosen alpha (taken on log10 alpha, so with an odd number of folds
@@ -21,7 +22,7 @@ from a features store and resamples drawn for other events are one-line errors n
 Modules: :mod:`~vlencode.encoding.folds` (folds and layer choice), :mod:`~vlencode.encoding.inputs` (responses,
 features, design matrix), :mod:`~vlencode.encoding.fitting` (ridge settings, layers, bootstrap),
 :mod:`~vlencode.encoding.resamples` (the shared resamples) and :mod:`~vlencode.encoding.scores` (the scores table).
-The fit and resamples stores' layouts are owned by :mod:`vlencode.stores.fit` and :mod:`vlencode.stores.resamples`.
+The layouts of the stores read and written here are owned by :mod:`vlencode.stores`.
 """
 
 from vlencode.encoding.fitting import (

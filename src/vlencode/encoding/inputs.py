@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import zarr
 
-from vlencode.store import open_zarr, read_parquet
+from vlencode.store import read_parquet
+from vlencode.stores import strings
+from vlencode.stores.epochs import EpochsStore
+from vlencode.stores.features import FeaturesStore
 
 log = logging.getLogger("vlencode.encoding")
 
@@ -52,18 +54,6 @@ class Responses:
         return self.response.reshape(len(self.response), -1)
 
 
-def _strings(array: Any) -> np.ndarray:
-    return np.asarray([str(v) for v in np.asarray(array).ravel()], dtype=object)
-
-
-def _events_of(group: zarr.Group, alignment: str, path: PathLike) -> zarr.Group:
-    if alignment not in group:
-        raise ValueError(
-            f"{path}: no '{alignment}' group; rerun epochs, or remove {alignment} from encoding.alignments"
-        )
-    return group[alignment]
-
-
 def epoch_event_keys(epochs_paths: Sequence[PathLike], trials: Sequence[str], alignment: str) -> np.ndarray:
     """``"<trial>/<event_id>"`` of every epoched event of one alignment, trials in the given order.
 
@@ -71,8 +61,7 @@ def epoch_event_keys(epochs_paths: Sequence[PathLike], trials: Sequence[str], al
     """
     keys = []
     for path, trial in zip(epochs_paths, trials, strict=True):
-        events = _events_of(open_zarr(path), alignment, path)
-        keys.extend(f"{trial}/{event_id}" for event_id in _strings(events["event_id"][:]))
+        keys.extend(f"{trial}/{event_id}" for event_id in EpochsStore(path).event_id(alignment))
     return np.asarray(keys, dtype=object)
 
 
@@ -95,17 +84,16 @@ def load_responses(
     electrodes: list[np.ndarray] = []
     bin_time_s = None
     for epochs_path, events_path, trial in zip(epochs_paths, events_paths, trials, strict=True):
-        root = open_zarr(epochs_path)
-        group = _events_of(root, alignment, epochs_path)
-        response = np.asarray(group["response"][:], dtype=np.float32)
+        epochs = EpochsStore(epochs_path)
+        response = epochs.response(alignment)
         n_nan = int(np.isnan(response).sum())
         if n_nan:
             raise ValueError(f"{epochs_path}: {n_nan} NaN values in {alignment}/response; rerun preprocess and epochs")
-        bins = np.asarray(root["bin_time_s"][:], dtype=np.float64)
+        bins = epochs.bin_time_s
         if bin_time_s is not None and not np.allclose(bins, bin_time_s):
             raise ValueError(f"{epochs_path}: time bins differ from the first trial's; rerun epochs for all trials")
         bin_time_s = bins
-        event_id = _strings(group["event_id"][:])
+        event_id = epochs.event_id(alignment)
         table = read_parquet(events_path).set_index("event_id")
         table.index = table.index.astype(str)
         missing = ~pd.Index(event_id).isin(table.index)
@@ -115,7 +103,7 @@ def load_responses(
                 "rerun events and epochs"
             )
         rows = table.loc[event_id]
-        electrodes.append(_strings(root["electrode"][:]))
+        electrodes.append(epochs.electrode)
         per_trial.append((trial, event_id, rows, response, epochs_path))
     if bin_time_s is None:
         raise ValueError("load_responses needs at least one trial")
@@ -129,8 +117,8 @@ def load_responses(
         position = {label: i for i, label in enumerate(labels)}
         responses.append(response[:, [position[label] for label in common], :])
         trial_of.extend([str(trial)] * len(event_id))
-        movie.extend(_strings(rows["movie"]))
-        stimulus.extend(_strings(rows["stimulus_id"]))
+        movie.extend(strings(rows["movie"]))
+        stimulus.extend(strings(rows["stimulus_id"]))
         keys.extend(f"{trial}/{e}" for e in event_id)
     return Responses(
         response=np.concatenate(responses, axis=0),
@@ -173,11 +161,9 @@ def open_features(paths: Mapping[str, PathLike]) -> Features:
     """Open a model's features stores (movie -> path) and check that they agree on layers, bands and model."""
     layers = bands = None
     attrs: dict[str, Any] = {}
-    for movie, path in paths.items():
-        store_attrs = dict(open_zarr(path).attrs)
-        these = [str(layer) for layer in store_attrs.get("layers", [])]
-        these_bands = [(str(n), int(a), int(b)) for n, a, b in store_attrs["bands"]] if "bands" in store_attrs else None
-        this = {key: store_attrs.get(key) for key in ("model", "family", "init", "seed")}
+    for path in paths.values():
+        store = FeaturesStore(path)
+        these, these_bands, this = store.layers, store.bands, store.model
         if not these:
             raise ValueError(f"{path}: features store has no 'layers' attribute; rerun features")
         if layers is not None and (these != layers or these_bands != bands or this != attrs):
@@ -207,12 +193,12 @@ def design_matrix(features: Features, movie: np.ndarray, stimulus_id: np.ndarray
         if name not in features.paths:
             raise ValueError(f"events of movie {name!r} have no features store of model {features.attrs.get('model')}")
         path = features.paths[name]
-        store = open_zarr(path)
-        values = np.asarray(store[f"layers/{layer}"][:], dtype=np.float32)
+        store = FeaturesStore(path)
+        values = store.layer(layer)
         n_nan = int(np.isnan(values).sum())
         if n_nan:
             raise ValueError(f"{path}: {n_nan} NaN values in layers/{layer}; rerun features")
-        rows = pd.Index(_strings(store["stimulus_id"][:])).get_indexer(stimulus_id[movie == name])
+        rows = pd.Index(store.stimulus_id()).get_indexer(stimulus_id[movie == name])
         if (rows < 0).any():
             n_missing = len(set(stimulus_id[movie == name][rows < 0].tolist()))
             raise ValueError(

@@ -29,8 +29,8 @@ from vlencode.models.sources import source_fingerprint
 INPUT_PIPELINE = ("frames: uint8 bilinear antialiased resize, then scale and normalise; "
                   "texts: tokenized, batch-padded on the right")
 
-#: The registry's JSON Schema, beside the workflow's config schema.
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "models.schema.yaml"
+#: The registry's JSON Schema, shipped with the package (the library reads nothing from the workflow folder).
+SCHEMA_PATH = Path(__file__).with_name("registry.schema.yaml")
 
 _TWIN_INFIX = "-random-s"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vlencode.datasets.braintreebank import split_label
+from vlencode.datasets.base import split_label
 
 REFERENCES = ("laplacian", "car", "bipolar", "none")
 LAPLACIAN_NEIGHBOURS = ("both", "any")

@@ -36,6 +36,7 @@ from vlencode.datasets.base import DatasetError, Recording
 from vlencode.neural import filters
 from vlencode.neural.montage import Montage, montage
 from vlencode.neural.quality import ChannelScan, RunningMoments, amplitude_problem, fill_nan_runs, robust_limits
+from vlencode.stores import neural as neural_store
 
 log = logging.getLogger("vlencode.neural")
 
@@ -380,7 +381,7 @@ def preprocess_recording(
         )
     n_out = plan.output_length(recording.n_samples)
     width = len(derived.labels)
-    signal = group.create_array("signal", shape=(n_out, width), chunks=(plan.block, width), dtype="float32")
+    signal = neural_store.create_signal(group, n_out, width, plan.block)
     moments, robust_rows = _filter_pass(recording, plan, kept, derived, signal, workers, progress)
     clipped = np.zeros(width)
     if cfg.despike:
@@ -390,18 +391,16 @@ def preprocess_recording(
         low, high = np.full(width, -np.inf), np.full(width, np.inf)
     if cfg.despike or cfg.zscore:
         _normalise(signal, plan.block, low, high, moments if cfg.zscore else None)
-    electrode = group.create_array("electrode", shape=(width,), dtype=str)
-    electrode[:] = np.array(derived.labels, dtype=object)
-    group.attrs.update(
-        {
-            "rate_hz": float(cfg.rate_hz),
-            "source_rate_hz": float(recording.rate_hz),
-            "line_freq_hz": line_freq_hz,
-            "line_freq_source": line_freq_source,
-            "notch_hz": list(plan.notch_hz),
-            "dropped_channels": dropped,
-            "clipped_fraction": dict(zip(derived.labels, clipped.round(8).tolist(), strict=True)),
-        }
+    neural_store.write_metadata(
+        group,
+        electrodes=derived.labels,
+        rate_hz=cfg.rate_hz,
+        source_rate_hz=recording.rate_hz,
+        line_freq_hz=line_freq_hz,
+        line_freq_source=line_freq_source,
+        notch_hz=plan.notch_hz,
+        dropped_channels=dropped,
+        clipped_fraction=dict(zip(derived.labels, clipped.round(8).tolist(), strict=True)),
     )
     summary = {
         "source_channels": len(recording.labels),

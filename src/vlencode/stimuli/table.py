@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import zarr
 
 from vlencode.datasets.base import DatasetError
 from vlencode.stimuli.frames import decode_frames, frame_sha256
@@ -69,13 +68,3 @@ def build_stimuli(
     stimuli = stimuli.sort_values(["frame_time_s", "text", "stimulus_id"], kind="stable").reset_index(drop=True)
     stimuli = stimuli.astype({"stimulus_id": str, "movie": str, "frame_sha256": str, "text": str})
     return stimuli, decoded.frames, decoded.frame_time_s
-
-
-def write_frames(group: zarr.Group, frames: np.ndarray, frame_time_s: np.ndarray) -> None:
-    """Lay out the frames store: ``frames[n, H, W, 3]`` uint8 in chunks of 64 frames, ``frame_time_s[n]``."""
-    n_frames, height, width, _ = frames.shape
-    array = group.create_array(
-        "frames", shape=frames.shape, dtype="uint8", chunks=(max(min(n_frames, 64), 1), height, width, 3)
-    )
-    array[:] = frames
-    group.create_array("frame_time_s", data=np.asarray(frame_time_s, dtype=np.float64))

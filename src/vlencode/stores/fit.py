@@ -21,9 +21,7 @@ import zarr
 
 from vlencode.store import open_zarr
 from vlencode.stores import strings
-
-#: Root attributes that identify the model instance a fit belongs to.
-MODEL_KEYS = ("model", "family", "init", "seed")
+from vlencode.stores.features import MODEL_KEYS
 
 
 @dataclass(frozen=True)
