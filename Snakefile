@@ -1,4 +1,4 @@
-# vlencode: from raw SEEG and movies to maps of vision-language integration (see README.md and shared/DESIGN.md).
+# vlencode: from raw SEEG and movies to maps of vision-language integration (see README.md and docs/design.md).
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -1,4 +1,4 @@
-"""Peak memory and throughput of neural preprocessing at two recording lengths (issue 3; not part of the test suite).
+"""Peak memory and throughput of neural preprocessing at two recording lengths (not part of the test suite).
 
 Writes synthetic trials in the Brain Treebank layout (``all_subject_data/sub_1_trial000.h5`` with one float32 dataset
 per channel, ``electrode_labels``, ``corrupted_elec.json``), then preprocesses each in a fresh subprocess with the

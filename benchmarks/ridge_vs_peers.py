@@ -1,6 +1,6 @@
 """vlencode's ridge engine side by side with scikit-learn and himalaya, on the same data in the same run.
 
-Task (issue 5): X 5000 x 768 float32, Y with 200 and 24,150 targets, alphas logspace(-1, 5, 7), 5 contiguous folds
+Task: X 5000 x 768 float32, Y with 200 and 24,150 targets, alphas logspace(-1, 5, 7), 5 contiguous folds
 (KFold, no shuffle), one alpha per target chosen by the mean validation Pearson r over the folds, then a refit on all
 rows at each target's alpha.  Every contender does exactly that:
 

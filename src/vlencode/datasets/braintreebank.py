@@ -1,4 +1,4 @@
-"""Reader of the Brain Treebank layout (Wang et al. 2024; METHOD.md §1), also used for the embedded replica.
+"""Reader of the Brain Treebank layout (Wang et al. 2024; docs/method.md §1), also used for the embedded replica.
 
 Layout under ``root``::
 

@@ -1,4 +1,4 @@
-"""The encoding protocol for one subject and model, and its bootstrap (docs/method.md, encoding and bootstrap).
+"""The encoding protocol for one subject and model, and its bootstrap (docs/method.md §7 and §8).
 
 Targets are every (electrode, time bin) of a subject's epoched responses; the design matrix is one layer of a
 model's features for the stimulus each event showed.  All trials of the subject are pooled in config order, events in

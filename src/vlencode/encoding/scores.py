@@ -20,8 +20,8 @@ SCORE_COLUMNS = [
 def scores_table(fit_paths: Sequence[PathLike]) -> pd.DataFrame:
     """The tidy scores of every fit store's chosen layer: one row per (subject, alignment, model, electrode, bin).
 
-    ``kept`` is ``val_lo > 0`` (docs/method.md, the bootstrap).  Columns :data:`SCORE_COLUMNS`; rows in the order of
-    ``fit_paths``, then alignment, electrode and bin.
+    ``kept`` is ``val_lo > 0``, the paper's keep rule (docs/method.md §8).  Columns :data:`SCORE_COLUMNS`; rows in the
+    order of ``fit_paths``, then alignment, electrode and bin.
     """
     frames = []
     for path in fit_paths:

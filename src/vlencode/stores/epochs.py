@@ -1,4 +1,4 @@
-"""The epochs store, ``results/epochs/sub-<subject>/trial-<trial>.zarr``: its layout, writer and reader.
+"""The epochs store, ``results/epochs/sub-<subject>_trial-<trial>.zarr``: its layout, writer and reader.
 
 Layout: ``bin_time_s`` (float64, ``[n_bins]``, seconds from the event onset) and ``electrode`` (str,
 ``[n_electrodes]``); attribute ``rate_hz`` (of the signal the bins averaged).  One group per alignment with

@@ -1,4 +1,4 @@
-"""The neural store, ``results/neural/sub-<subject>/trial-<trial>.zarr``: its layout, writer and reader.
+"""The neural store, ``results/neural/sub-<subject>_trial-<trial>.zarr``: its layout, writer and reader.
 
 Layout: ``signal`` (float32, ``[n_samples, n_electrodes]`` at ``rate_hz``, chunked by the preprocessing block) and
 ``electrode`` (str, ``[n_electrodes]``); attributes ``rate_hz`` (the signal's), ``source_rate_hz`` (the raw
