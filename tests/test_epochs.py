@@ -12,6 +12,10 @@ SOURCE_RATE_HZ = 400.0
 CFG = {"tmin_s": -0.5, "tmax_s": 0.5, "step_s": 0.05, "window_s": 0.2}
 
 
+def _epoch(signal, events, cfg, **kwargs):
+    return epoch_responses(signal, rate_hz=RATE_HZ, source_rate_hz=SOURCE_RATE_HZ, events=events, cfg=cfg, **kwargs)
+
+
 def _events(raw_samples, alignments=None, valid=None):
     n = len(raw_samples)
     alignments = alignments or ["word"] * n
@@ -42,7 +46,7 @@ def test_bin_means_equal_direct_means_on_a_ramp(placement, shift_s):
     signal = _ramp(3000)
     raw = [4000, 4003, 7002, 9001]  # 1000, 1000.75 -> 1001, 1750.5 -> 1751, 2250.25 -> 2250
     cfg = {**CFG, "window_placement": placement}
-    result = epoch_responses(signal, RATE_HZ, SOURCE_RATE_HZ, _events(raw), cfg)["word"]
+    result = _epoch(signal, _events(raw), cfg)["word"]
 
     bins = EpochWindows.from_config(cfg).bin_time_s()
     length = 20
@@ -63,7 +67,7 @@ def test_bin_means_equal_direct_means_on_a_ramp(placement, shift_s):
 def test_step_at_the_onset_gives_the_placements_fraction(placement, at_onset):
     signal = np.zeros((1000, 2), dtype=np.float32)
     signal[500:] = 1.0
-    result = epoch_responses(signal, RATE_HZ, SOURCE_RATE_HZ, _events([2000]), {**CFG, "window_placement": placement})
+    result = _epoch(signal, _events([2000]), {**CFG, "window_placement": placement})
     zero_bin = 10
     np.testing.assert_allclose(result["word"].response[0, :, zero_bin], at_onset)
     np.testing.assert_allclose(result["word"].response[0, :, 0], 0.0)
@@ -74,7 +78,7 @@ def test_events_whose_window_leaves_the_recording_are_dropped_and_counted():
     signal = _ramp(1000)
     # Needs 50 samples before (-0.5 s) and 50 + 20 after: anchors 49 and 931 fail, 50 and 930 fit.
     raw = [49 * 4, 50 * 4, 930 * 4, 931 * 4]
-    result = epoch_responses(signal, RATE_HZ, SOURCE_RATE_HZ, _events(raw), {**CFG, "window_placement": "start"})
+    result = _epoch(signal, _events(raw), {**CFG, "window_placement": "start"})
     assert list(result["word"].event_id) == ["e001", "e002"]
     assert result["word"].n_dropped == 2
 
@@ -86,7 +90,7 @@ def test_invalid_events_are_skipped_and_alignments_split_in_onset_order():
         alignments=["word", "word", "scene", "word"],
         valid=[True, True, True, False],
     )
-    result = epoch_responses(signal, RATE_HZ, SOURCE_RATE_HZ, events, CFG)
+    result = _epoch(signal, events, CFG)
     assert list(result["word"].event_id) == ["e001", "e000"]
     assert list(result["scene"].event_id) == ["e002"]
     assert result["sentence"].response.shape == (0, 3, 21)
@@ -98,13 +102,13 @@ def test_small_blocks_give_the_same_values_as_one_block_and_a_zarr_reader_works(
     signal = rng.standard_normal((5000, 4)).astype(np.float32)
     raw = np.sort(rng.integers(300, 4500 * 4, size=60))
     events = _events(raw)
-    whole = epoch_responses(signal, RATE_HZ, SOURCE_RATE_HZ, events, CFG, block_mb=1e3)["word"]
-    blocked = epoch_responses(signal, RATE_HZ, SOURCE_RATE_HZ, events, CFG, block_mb=1e-3)["word"]
+    whole = _epoch(signal, events, CFG, block_mb=1e3)["word"]
+    blocked = _epoch(signal, events, CFG, block_mb=1e-3)["word"]
     np.testing.assert_allclose(blocked.response, whole.response, rtol=1e-5, atol=1e-6)
 
     array = zarr.create_array(zarr.storage.MemoryStore(), shape=signal.shape, dtype="float32", chunks=(700, 4))
     array[:] = signal
-    from_zarr = epoch_responses(array, RATE_HZ, SOURCE_RATE_HZ, events, CFG)["word"]
+    from_zarr = _epoch(array, events, CFG)["word"]
     np.testing.assert_array_equal(from_zarr.response, whole.response)
 
 

@@ -37,7 +37,7 @@ def test_epochs_store_round_trip_and_missing_alignment(tmp_path):
     response = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     with atomic_zarr(tmp_path / "e.zarr") as group:
         epochs.write_epochs(group, {"word": AlignmentEpochs(response, np.array(["w1", "w2"]), 1)},
-                            np.linspace(-0.1, 0.2, 4), ["A1", "A2", "A3"], 100.0)  # fmt: skip
+                            bin_time_s=np.linspace(-0.1, 0.2, 4), electrodes=["A1", "A2", "A3"], rate_hz=100.0)
     store = epochs.EpochsStore(tmp_path / "e.zarr")
     np.testing.assert_array_equal(store.response("word"), response)
     assert store.event_id("word").tolist() == ["w1", "w2"] and store.electrode.tolist() == ["A1", "A2", "A3"]

@@ -135,6 +135,7 @@ def window_means(
 
 def epoch_responses(
     signal: SignalReader,
+    *,
     rate_hz: float,
     source_rate_hz: float,
     events: pd.DataFrame,

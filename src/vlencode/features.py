@@ -254,6 +254,7 @@ def extract_features(
     stimuli_table: pd.DataFrame,
     frames: Any,
     cfg: Mapping[str, Any],
+    *,
     device: str | torch.device | None = None,
     batch_size: int = 32,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -11,10 +11,13 @@ log = rule_logger(snakemake.log[0])
 neural = NeuralStore(snakemake.input.neural)
 events = store.read_parquet(snakemake.input.events)
 cfg = snakemake.params.cfg["epochs"]
-epochs = epoch_responses(neural.signal, neural.rate_hz, neural.source_rate_hz, events, cfg)
+epochs = epoch_responses(
+    neural.signal, rate_hz=neural.rate_hz, source_rate_hz=neural.source_rate_hz, events=events, cfg=cfg
+)
 
 inputs = store.input_hashes({"neural": snakemake.input.neural, "events": snakemake.input.events})
 with store.atomic_zarr(snakemake.output[0], snakemake.params.cfg, inputs) as root:
-    write_epochs(root, epochs, EpochWindows.from_config(cfg).bin_time_s(), neural.electrode, neural.rate_hz)
+    bins = EpochWindows.from_config(cfg).bin_time_s()
+    write_epochs(root, epochs, bin_time_s=bins, electrodes=neural.electrode, rate_hz=neural.rate_hz)
 for alignment, result in epochs.items():
     log.info("%s: %s events x electrodes x bins, %d dropped", alignment, result.response.shape, result.n_dropped)

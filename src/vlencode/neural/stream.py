@@ -334,6 +334,7 @@ def preprocess_recording(
     recording: Recording,
     cfg: PreprocessConfig | Mapping[str, Any],
     group: zarr.Group,
+    *,
     workers: int = 1,
     progress: bool = False,
 ) -> dict[str, Any]:
@@ -417,6 +418,7 @@ def write_neural_store(
     recording: Recording,
     cfg: Mapping[str, Any],
     path: str | os.PathLike,
+    *,
     params: Mapping[str, Any] | None = None,
     inputs: Mapping[str, str] | None = None,
     workers: int = 1,
@@ -424,7 +426,7 @@ def write_neural_store(
 ) -> dict[str, Any]:
     """:func:`preprocess_recording` into a new store at ``path``, written atomically (nothing left on failure)."""
     with store.atomic_zarr(path, params, inputs) as group:
-        return preprocess_recording(recording, cfg, group, workers, progress)
+        return preprocess_recording(recording, cfg, group, workers=workers, progress=progress)
 
 
 def _filter_pass(

@@ -69,6 +69,7 @@ def prepare_fold(
     centred: CentredDesign | None,
     k: int,
     split: Split,
+    *,
     alphas: torch.Tensor,
     standardize: bool,
     dtype: torch.dtype,

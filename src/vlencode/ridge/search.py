@@ -203,12 +203,12 @@ def search(
                     fold_centred,
                     k,
                     splits[k],
-                    alphas_device,
-                    standardize,
-                    dtype,
-                    column_weight,
-                    solver,
-                    n_targets,
+                    alphas=alphas_device,
+                    standardize=standardize,
+                    dtype=dtype,
+                    column_weight=column_weight,
+                    solver=solver,
+                    n_targets=n_targets,
                 )
 
             prepared = map_single_threaded(prepare, range(n_folds + refit), device)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 def write_epochs(
     group: zarr.Group,
     epochs: Mapping[str, AlignmentEpochs],
+    *,
     bin_time_s: np.ndarray,
     electrodes: Sequence[str],
     rate_hz: float,
