@@ -33,15 +33,15 @@ class Fold:
 
     ``train_basis`` is the decomposition's training basis with a column of ones appended, so one product gives the
     projected targets and the training sums.  ``train_runs`` pairs its rows with the target rows they multiply (see
-    :func:`row_runs`).  A downdated fold (:func:`downdates`) has no ``train_basis`` but a ``downdate_basis``, the
-    eigenvectors scaled by the column scales (``Z = downdate_basis' Xc_train' y``), and ``mean_shift``, its training
-    means minus the means over all rows: its projected targets come from the held-out cross-products
-    (:func:`held_cross_products`).  ``val_norm_basis`` has the column norms of ``val_proj``
-    (``R'R = val_proj'val_proj``): ``val_proj`` itself, or its triangular QR factor when the validation set has more
-    rows than the rank, so each alpha's prediction variance costs ``min(n_val, rank)`` rows; ``val_norm_blocks`` lists
-    its row blocks with the first column each has nonzero (:func:`_triangle_blocks`).  ``shrink_t`` is ``shrink``
-    transposed (``[rank, n_alphas]``, contiguous) for gathering each target's chosen alpha.  ``train_is_complement``
-    tells that the training rows are all rows but the held-out ones.
+    :func:`row_runs`).  A downdated fold (:func:`~vlencode.ridge.downdate.downdates`) has no ``train_basis`` but a
+    ``downdate_basis``, the eigenvectors scaled by the column scales (``Z = downdate_basis' Xc_train' y``), and
+    ``mean_shift``, its training means minus the means over all rows: its projected targets come from the held-out
+    cross-products (:func:`~vlencode.ridge.downdate.held_cross_products`).  ``val_norm_basis`` has the column norms of
+    ``val_proj`` (``R'R = val_proj'val_proj``): ``val_proj`` itself, or its triangular QR factor when the validation
+    set has more rows than the rank, so each alpha's prediction variance costs ``min(n_val, rank)`` rows;
+    ``val_norm_blocks`` lists its row blocks with the first column each has nonzero (:func:`_triangle_blocks`).
+    ``shrink_t`` is ``shrink`` transposed (``[rank, n_alphas]``, contiguous) for gathering each target's chosen alpha.
+    ``train_is_complement`` tells that the training rows are all rows but the held-out ones.
     """
 
     decomposition: FoldDecomposition

@@ -114,9 +114,9 @@ def search(
         weight after standardisation, and bands of weight 0 are left out.  A target keeps the first candidate that
         reaches its best validation r.
     standardize, device, dtype, targets_batch, memory_gb, return_all_alphas, n_threads
-        As in :func:`cross_validated_ridge`.
+        As in :func:`vlencode.ridge.cross_validated_ridge`.
     return_predictions, solver, refit
-        As in :func:`cross_validated_ridge` (``refit`` with a single candidate).
+        As in :func:`vlencode.ridge.cross_validated_ridge` (``refit`` with a single candidate).
 
     Returns
     -------
