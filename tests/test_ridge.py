@@ -227,6 +227,8 @@ def test_options_that_cannot_be_combined_are_rejected():
         cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", solver="eig")
     with pytest.raises(ValueError, match="ridge dtype must be torch.float32 or torch.float64"):
         cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", dtype=torch.float16)
+    with pytest.raises(ValueError, match="ridge targets_batch must be >= 1"):
+        ridge_coefficients(X, Y, 1.0, targets_batch=0)
     with pytest.raises(ValueError, match="banded ridge searches 2"):
         search(X, Y, splits, ALPHAS, [np.arange(2), np.arange(2, 5)], np.array([[0.5, 0.5], [1.0, 0.0]]),
                standardize=True, device="cpu", dtype=torch.float32, targets_batch=None, memory_gb=None,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from vlencode.device import resolve_device
-from vlencode.ridge.checks import check_array
+from vlencode.ridge.checks import check_array, check_options
 from vlencode.ridge.decomposition import FoldDecomposition, decompose
 from vlencode.ridge.memory import torch_threads
 
@@ -40,7 +40,7 @@ def ridge_coefficients(
     dtype : torch.dtype
         Compute dtype of the products; float64 by default (reference checks), float32 for fast refits.
     targets_batch : int or None
-        Targets per batch (None: all at once).
+        Targets per batch (None: all at once); 0 or less is an error, not "all at once".
     n_threads : int or None
         torch intra-op threads for this call; None keeps torch's setting.
 
@@ -51,6 +51,7 @@ def ridge_coefficients(
     intercept : numpy.ndarray
         ``[n_targets]``.
     """
+    check_options(solver="auto", dtype=dtype, targets_batch=targets_batch, memory_gb=None)
     X = check_array("X", X, "features")
     Y = check_array("Y", Y, "targets")
     if X.shape[0] != Y.shape[0]:
