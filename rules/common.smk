@@ -1,30 +1,57 @@
-# Config validation, wildcard constraints, the trial -> movie map, model instances and the target list.
+# Config validation, the canonical settings and rerun keys, the trial -> movie map, model instances, input functions.
+import functools
+import json
 import os
 
+import yaml
 from snakemake.utils import validate
 
-from vlencode.config import validate_config
+from vlencode.config import canonical_config, rule_params, validate_config
 from vlencode.datasets import open_dataset, trial_movies
+from vlencode.datasets.braintreebank import BrainTreebank
+from vlencode.datasets.replica import PART_KEYS
 from vlencode.models.registry import model_instances
 from vlencode.stimuli.table import STIMULUS_COLUMNS
 
+SCHEMA_PATH = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 # Our own check first: its message is one line naming the key; snakemake's validate then fills schema defaults.
 validate_config(
     config,
-    os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"),
+    SCHEMA_PATH,
     source=", ".join(map(str, workflow.configfiles)) or "config",
 )
 validate(config, "../workflow/schemas/config.schema.yaml")
+# Every default and every value's form comes from the schema, once: rules read SETTINGS, never config.get(key, default).
+with open(SCHEMA_PATH) as schema_file:
+    SETTINGS = canonical_config(config, yaml.safe_load(schema_file))
 
 
-DATASET = config["dataset"]
-REPLICA = config.get("replica", {}).get("enabled", False)
+def settings(stage, *keys):
+    """A step's rerun key: the settings its outputs depend on plus its algorithm version, as canonical JSON."""
+    return rule_params(SETTINGS, keys, stage=stage)
+
+
+DATASET = SETTINGS["dataset"]
+REPLICA = SETTINGS["replica"]["enabled"]
+REPLICA_KEYS = {part: [f"replica.{k}" for k in keys] for part, keys in PART_KEYS.items()}
+# The settings a step reading the dataset uses to open it (paths and reader), never the list of recordings.
+READER_KEYS = ("dataset.format", "dataset.root", "dataset.bids_task")
 RECORDINGS = [(r["subject"], r["trial"]) for r in DATASET["recordings"]]
 SUBJECTS = sorted({subject for subject, _ in RECORDINGS}, key=lambda s: (len(s), s))
 MOVIE_OF = trial_movies(config)
 MOVIES = sorted(set(MOVIE_OF.values()))
 MODELS = model_instances(config)
-USE_GPU = config.get("device", "auto") == "cuda"
+# Performance knobs: passed as resources, which are not part of any rerun key (results do not depend on them).
+DEVICE = SETTINGS["device"]
+USE_GPU = DEVICE == "cuda"
+# The replica's tree is laid out as the Brain Treebank; its files are rule outputs, so the layout is known upfront.
+LAYOUT = BrainTreebank(DATASET["root"], must_exist=False)
+
+
+@functools.cache
+def dataset():
+    """The dataset reader (the replica's layout before its rules have built it)."""
+    return LAYOUT if REPLICA else open_dataset(SETTINGS)
 
 
 def trials_of(subject):
@@ -39,12 +66,49 @@ def movies_of_subject(subject):
     return sorted({MOVIE_OF[(subject, trial)] for trial in trials_of(subject)})
 
 
-def recording_inputs(wildcards):
-    """What a trial's processing reads: the replica tree (built by make_replica) or the dataset's own files."""
+def recording_files(wildcards):
+    """What reading a trial's recording opens."""
+    return [str(p) for p in dataset().recording_files(wildcards.subject, wildcards.trial)]
+
+
+def event_inputs(wildcards):
+    """A trial's events read its recording's length, its clock, transcript and metadata, and its movie's cuts."""
+    subject, trial = wildcards.subject, wildcards.trial
+    movie = MOVIE_OF[(subject, trial)]
+    return {
+        "recording": recording_files(wildcards),
+        "annotations": [str(p) for p in dataset().event_files(subject, trial, movie)],
+        "cuts": f"results/stimuli/movie-{movie}_cuts.parquet",
+    }
+
+
+def cut_recordings(movie):
+    """The trials whose annotations a reader keeping scene cuts per recording (BIDS) reads for ``movie``."""
+    return recordings_of_movie(movie) if DATASET["format"] == "bids" else []
+
+
+def cut_annotation(movie):
+    """The annotation files of ``movie`` (empty when cuts are detected: none exists or detection is asked for)."""
+    if DATASET["scene_cuts"] == "detect":
+        return []
     if REPLICA:
-        return [DATASET["root"]]
-    dataset = open_dataset(config)
-    return [str(p) for p in dataset.input_files(wildcards.subject, wildcards.trial)]
+        return [str(LAYOUT.scene_path(movie))]
+    return [str(p) for p in dataset().scene_cut_files(movie, cut_recordings(movie))]
+
+
+def cut_inputs(wildcards):
+    annotation = cut_annotation(wildcards.movie)
+    if annotation:
+        return {"annotation": annotation}
+    return {"movie": str(dataset().movie_path(wildcards.movie))}
+
+
+def cut_settings(wildcards):
+    """Detection settings join the key only where cuts are detected."""
+    keys = [*READER_KEYS, "dataset.scene_cuts"]
+    if not cut_annotation(wildcards.movie):
+        keys.append("stimuli.scene_detection")
+    return settings("cuts", *keys)
 
 
 def feature_inputs(wildcards):
@@ -61,16 +125,10 @@ def feature_inputs(wildcards):
     }
 
 
-def narrowed(*sections):
-    """The config sections (plus the seed) that a step depends on, passed as params so they form its rerun key."""
-    out = {"seed": config["seed"]}
-    for section in sections:
-        out[section] = config.get(section, {})
-    return out
-
-
 def all_targets():
     targets = []
+    if REPLICA:
+        targets.append(os.path.join(DATASET["root"], "ground_truth.parquet"))
     for subject, trial in RECORDINGS:
         targets.append(f"results/epochs/sub-{subject}_trial-{trial}.zarr")
     for movie in MOVIES:

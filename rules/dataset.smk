@@ -1,23 +1,110 @@
-# The embedded default dataset: a Brain Treebank replica generated from real metadata plus planted ground truth.
+# The embedded default dataset: a Brain Treebank replica generated from real metadata plus planted ground truth, one
+# rule per movie, subject and recording, so adding a recording builds only its own files.
 
 if REPLICA:
 
-    rule make_replica:
+    rule replica_movie:
         output:
-            directory(DATASET["root"]),
+            movie=LAYOUT.movie_path("{movie}"),
+            scenes=LAYOUT.scene_path("{movie}"),
+            transcript=LAYOUT.transcript_path("{movie}"),
         log:
-            "logs/make_replica/make_replica.log",
+            "logs/replica/movie-{movie}.log",
         benchmark:
-            "results/benchmarks/make_replica.tsv"
+            "results/benchmarks/replica/movie-{movie}.tsv"
         conda:
             "../envs/vlencode.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        params:
+            root=DATASET["root"],
+            settings=settings("replica", *REPLICA_KEYS["movie"]),
+        script:
+            "../workflow/scripts/replica.py"
+
+    rule replica_subject:
+        output:
+            labels=LAYOUT.labels_path("{subject}"),
+            localization=LAYOUT.localization_path("{subject}"),
+        log:
+            "logs/replica/sub-{subject}.log",
+        benchmark:
+            "results/benchmarks/replica/sub-{subject}.tsv"
+        conda:
+            "../envs/vlencode.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        params:
+            root=DATASET["root"],
+            settings=settings("replica", *REPLICA_KEYS["subject"]),
+        script:
+            "../workflow/scripts/replica.py"
+
+    rule replica_corrupted:
+        output:
+            LAYOUT.corrupted_path(),
+        log:
+            "logs/replica/corrupted.log",
+        benchmark:
+            "results/benchmarks/replica/corrupted.tsv"
+        conda:
+            "../envs/vlencode.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        params:
+            root=DATASET["root"],
+            settings=settings("replica", *REPLICA_KEYS["corrupted"]),
+        script:
+            "../workflow/scripts/replica.py"
+
+    rule replica_recording:
+        output:
+            recording=LAYOUT.h5_path("{subject}", "{trial3}"),
+            metadata=LAYOUT.metadata_path("{subject}", "{trial3}"),
+            timings=LAYOUT.timings_path("{subject}", "{trial3}"),
+        log:
+            "logs/replica/sub-{subject}_trial-{trial3}.log",
+        benchmark:
+            "results/benchmarks/replica/sub-{subject}_trial-{trial3}.tsv"
+        conda:
+            "../envs/vlencode.yaml"
+        wildcard_constraints:
+            trial3="[0-9]{3}",
         threads: 1
         resources:
             mem_mb=4000,
             runtime=30,
         params:
-            replica=config["replica"],
-            recordings=DATASET["recordings"],
-            seed=config["seed"],
+            root=DATASET["root"],
+            settings=settings("replica", *REPLICA_KEYS["recording"]),
         script:
-            "../workflow/scripts/make_replica.py"
+            "../workflow/scripts/replica.py"
+
+    rule replica_truth:
+        output:
+            electrodes=os.path.join(DATASET["root"], "ground_truth.parquet"),
+            scenes=os.path.join(DATASET["root"], "ground_truth_scenes.parquet"),
+            trials=os.path.join(DATASET["root"], "ground_truth_trials.parquet"),
+            note=os.path.join(DATASET["root"], "ground_truth.md"),
+        log:
+            "logs/replica/truth.log",
+        benchmark:
+            "results/benchmarks/replica/truth.tsv"
+        conda:
+            "../envs/vlencode.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        params:
+            root=DATASET["root"],
+            settings=settings("replica", *REPLICA_KEYS["truth"]),
+            recordings=json.dumps(RECORDINGS),
+        script:
+            "../workflow/scripts/replica.py"

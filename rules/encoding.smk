@@ -1,5 +1,8 @@
 # Shared bootstrap resamples per subject; one ridge fit per subject x model (all alignments and layers); scores table.
 
+# What a fit's outputs depend on: every encoding and bootstrap setting but the memory budget (a performance knob).
+FIT_KEYS = [f"encoding.{key}" for key in SETTINGS["encoding"] if key != "memory_gb"] + ["bootstrap"]
+
 
 rule resamples:
     input:
@@ -20,11 +23,7 @@ rule resamples:
         mem_mb=2000,
         runtime=10,
     params:
-        cfg={
-            "seed": config["seed"],
-            "n_resamples": config["bootstrap"].get("n_resamples", 1000),
-            "alignments": config["encoding"].get("alignments", ["word", "scene"]),
-        },
+        settings=settings("resamples", "seed", "bootstrap.n_resamples", "encoding.alignments"),
         trials=lambda wc: trials_of(wc.subject),
     script:
         "../workflow/scripts/resamples.py"
@@ -58,8 +57,10 @@ rule fit:
         mem_mb=12000,
         runtime=120,
         gpu=1 if USE_GPU else 0,
+        device=DEVICE,
+        memory_gb=str(SETTINGS["encoding"]["memory_gb"]),
     params:
-        cfg=narrowed("encoding", "bootstrap", "device"),
+        settings=settings("fit", "seed", *FIT_KEYS),
         model=lambda wc: MODELS[wc.model].as_dict(),
         trials=lambda wc: trials_of(wc.subject),
         movies=lambda wc: movies_of_subject(wc.subject),
@@ -86,5 +87,7 @@ rule scores:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        settings=settings("scores"),
     script:
         "../workflow/scripts/scores.py"

@@ -3,7 +3,7 @@
 
 rule events:
     input:
-        recording_inputs,
+        unpack(event_inputs),
     output:
         "results/events/sub-{subject}_trial-{trial}.parquet",
     log:
@@ -15,18 +15,16 @@ rule events:
     threads: 1
     resources:
         mem_mb=2000,
-        # Detecting the cuts of a two-hour movie (dataset.scene_cuts: detect) takes tens of minutes.
-        runtime=60,
+        runtime=10,
     params:
-        dataset=DATASET,
-        cfg=narrowed("events", "stimuli"),
+        settings=settings("events", *READER_KEYS, "events"),
     script:
         "../workflow/scripts/events.py"
 
 
 rule preprocess:
     input:
-        recording_inputs,
+        recording_files,
     output:
         directory("results/neural/sub-{subject}_trial-{trial}.zarr"),
     log:
@@ -40,8 +38,7 @@ rule preprocess:
         mem_mb=2000,
         runtime=120,
     params:
-        dataset=DATASET,
-        cfg=narrowed("preprocess"),
+        settings=settings("preprocess", *READER_KEYS, "preprocess"),
     script:
         "../workflow/scripts/preprocess.py"
 
@@ -63,6 +60,6 @@ rule epochs:
         mem_mb=4000,
         runtime=30,
     params:
-        cfg=narrowed("epochs"),
+        settings=settings("epochs", "epochs"),
     script:
         "../workflow/scripts/epochs.py"

@@ -1,4 +1,31 @@
-# Unique (frame, text) stimuli per movie, frames decoded once; layerwise activations per model instance and movie.
+# Scene cuts per movie; unique (frame, text) stimuli per movie, frames decoded once; layerwise activations per model.
+
+
+rule cuts:
+    input:
+        unpack(cut_inputs),
+    output:
+        "results/stimuli/movie-{movie}_cuts.parquet",
+    log:
+        "logs/cuts/movie-{movie}.log",
+    benchmark:
+        "results/benchmarks/cuts/movie-{movie}.tsv"
+    conda:
+        "../envs/vlencode.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        # Detecting the cuts of a two-hour movie takes tens of minutes.
+        runtime=60,
+    params:
+        settings=cut_settings,
+        recordings=lambda wc: json.dumps(cut_recordings(wc.movie)),
+    script:
+        "../workflow/scripts/cuts.py"
+
+
+# Movie names may hold underscores, so `movie-X_cuts.parquet` also matches the stimuli table's pattern.
+ruleorder: cuts > stimuli
 
 
 rule stimuli:
@@ -7,7 +34,7 @@ rule stimuli:
             f"results/events/sub-{s}_trial-{t}.parquet"
             for s, t in recordings_of_movie(wc.movie)
         ],
-        dataset=lambda wc: [DATASET["root"]],
+        movie=lambda wc: str(dataset().movie_path(wc.movie)),
     output:
         table="results/stimuli/movie-{movie}.parquet",
         frames=directory("results/stimuli/movie-{movie}_frames.zarr"),
@@ -23,8 +50,7 @@ rule stimuli:
         # One sequential decoding pass over the whole movie.
         runtime=60,
     params:
-        dataset=DATASET,
-        cfg=narrowed("stimuli"),
+        settings=settings("stimuli", "stimuli.max_frame_side"),
         # The table's layout: a table written before a column was added is rebuilt, not read.
         columns=STIMULUS_COLUMNS,
     script:
@@ -47,9 +73,10 @@ rule features:
         mem_mb=8000,
         runtime=60,
         gpu=1 if USE_GPU else 0,
+        device=DEVICE,
+        batch_size=SETTINGS["models"]["batch_size"],
     params:
         model=lambda wc: MODELS[wc.model].as_dict(),
-        cfg=narrowed("features", "device"),
-        batch_size=config["models"].get("batch_size", 32),
+        settings=settings("features", "features"),
     script:
         "../workflow/scripts/features.py"

@@ -104,9 +104,12 @@ def test_words_clock_movie_and_scene_cuts(bids_root):
     clock = dataset.clock("1", "0")
     np.testing.assert_array_equal(clock.to_sample(np.array([1.0, 4.25])), [512, 2176])
     assert dataset.movie("1", "0") == "fox"
-    np.testing.assert_allclose(dataset.scene_cuts("fox"), [3.0, 6.5])
-    assert dataset.scene_cuts("other") is None
-    names = {p.name for p in dataset.input_files("1", "0")}
+    np.testing.assert_allclose(dataset.scene_cuts("fox", [("1", "0")]), [3.0, 6.5])
+    assert dataset.scene_cuts("other", []) is None
+    assert [p.name for p in dataset.scene_cut_files("fox", [("1", "0")])] == [
+        "sub-1_task-fox_run-0_space-MNI152NLin2009aSym_events.tsv"
+    ]
+    names = {p.name for p in dataset.recording_files("1", "0")}
     assert {
         "sub-1_task-fox_run-0_space-MNI152NLin2009aSym_ieeg.eeg",
         "sub-1_space-MNI152NLin2009aSym_electrodes.tsv",

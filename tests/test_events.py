@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from vlencode.datasets.base import WORD_COLUMNS, ClockAlignment, Dataset, DatasetError, Recording
-from vlencode.stimuli.events import EVENT_COLUMNS, build_events, prefix_texts, stimulus_id
+from vlencode.stimuli.events import EVENT_COLUMNS, build_events, prefix_texts, scene_cut_times, stimulus_id
 from vlencode.store import write_parquet
 
 RATE_HZ = 2048.0
@@ -77,10 +77,16 @@ class TinyDataset(Dataset):
     def movie_path(self, movie):
         return self._movie_path
 
-    def scene_cuts(self, movie):
+    def scene_cuts(self, movie, recordings=()):
         return self._cuts
 
-    def input_files(self, subject, trial):
+    def recording_files(self, subject, trial):
+        return []
+
+    def event_files(self, subject, trial, movie):
+        return []
+
+    def scene_cut_files(self, movie, recordings):
         return []
 
 
@@ -108,7 +114,6 @@ def test_counts_and_columns():
     )
     assert (counts["scene"]["valid"], counts["scene"]["no_text"]) == (3, 1)
     assert counts["max_residual_samples"] == 0.25
-    assert counts["scene_cut_source"] == "annotation"
     assert set(events["trial"]) == {"0"} and set(events["movie"]) == {MOVIE}
 
 
@@ -223,14 +228,16 @@ def _solid_scene_movie(path: Path, cut_frames: list[int], n_frames: int, fps: in
 def test_cuts_are_detected_in_the_movie_when_asked_or_unannotated(tmp_path, mode, annotation):
     movie = tmp_path / "tiny.mp4"
     _solid_scene_movie(movie, [36, 72, 144], n_frames=216)
-    events, counts = build_events(TinyDataset(movie, cuts=annotation), "1", "0", CFG, scene_cuts=mode)
-    assert counts["scene_cut_source"] == "detect"
+    dataset = TinyDataset(movie, cuts=annotation)
+    cuts, source = scene_cut_times(dataset, MOVIE, [("1", "0")], mode, CFG["stimuli"]["scene_detection"])
+    assert source == "detect"
+    events, _ = build_events(dataset, "1", "0", CFG, cuts=cuts)
     np.testing.assert_allclose(_by(events, "scene")["onset_s"], [1.5, 3.0, 6.0], atol=1e-6)
 
 
 def test_detection_without_the_movie_is_a_one_line_error():
     with pytest.raises(DatasetError, match="missing.mp4: movie file not found"):
-        build_events(TinyDataset(cuts=None), "1", "0", CFG)
+        scene_cut_times(TinyDataset(cuts=None), MOVIE, [("1", "0")], "annotation", CFG["stimuli"]["scene_detection"])
 
 
 def test_the_same_inputs_give_a_byte_identical_table(tmp_path):

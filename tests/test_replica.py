@@ -25,16 +25,16 @@ SMALL_CONFIG = {
     "mean_scene_s": 3.0,
     "corrupted_per_subject": 2,
     "plant_null": False,
+    "seed": 7,
 }
 SMALL_RECORDINGS = [("1", "0"), ("5", "0")]
-SMALL_SEED = 7
 
 
 def small_replica(tmp_path_factory) -> "Path":  # noqa: F821
     """Build the small replica once per test session (shared by the dataset test modules)."""
     root = tmp_path_factory.getbasetemp() / "small-replica"
     if not root.exists():
-        build_replica(root, SMALL_CONFIG, SMALL_RECORDINGS, SMALL_SEED)
+        build_replica(root, SMALL_CONFIG, SMALL_RECORDINGS)
     return root
 
 
@@ -93,7 +93,8 @@ def test_every_file_parses_with_the_reader(dataset):
         assert (electrodes["contact"] > 0).all() and set(electrodes["hemisphere"]) <= {"L", "R"}
         assert list(dataset.words(subject, trial).columns) == WORD_COLUMNS
         assert dataset.movie(subject, trial) == "fantastic-mr-fox"
-        assert all(p.exists() for p in dataset.input_files(subject, trial))
+        files = dataset.recording_files(subject, trial) + dataset.event_files(subject, trial, "fantastic-mr-fox")
+        assert all(p.exists() for p in files)
     assert dataset.scene_cuts("fantastic-mr-fox").size > 5
     assert dataset.scene_cuts("no-such-movie") is None
 
@@ -208,21 +209,36 @@ def test_frame_codes_survive_h264(replica):
 
 def test_scene_annotation_matches_the_rendered_cuts(dataset, replica):
     scenes = pd.read_parquet(replica / "ground_truth_scenes.parquet")
-    cuts = dataset.scene_cuts("fantastic-mr-fox")
+    cuts = dataset.scene_cuts("fantastic-mr-fox", SMALL_RECORDINGS)
     assert np.allclose(cuts, scenes["cut_s"].to_numpy()[1:])
     assert (np.diff(scenes["visual_class"].to_numpy()) != 0).all()
 
 
 def test_same_seed_gives_a_byte_identical_tree(replica, tmp_path):
-    again = build_replica(tmp_path / "again", SMALL_CONFIG, SMALL_RECORDINGS, SMALL_SEED)
+    again = build_replica(tmp_path / "again", SMALL_CONFIG, SMALL_RECORDINGS)
     files = sorted(p.relative_to(replica) for p in replica.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     assert content_sha256(again) == content_sha256(replica)
 
 
+def test_a_recordings_files_do_not_depend_on_the_other_recordings(replica, tmp_path):
+    alone = build_replica(tmp_path / "alone", SMALL_CONFIG, [("5", "0")])
+    shared = [
+        "all_subject_data/sub_5_trial000.h5",
+        "subject_timings/sub_5_trial000_timings.csv",
+        "electrode_labels/sub_5/electrode_labels.json",
+        "movies/fantastic-mr-fox.mp4",
+        "scene_annotations/fantastic-mr-fox.csv",
+        "transcripts/fantastic-mr-fox/features.csv",
+        "corrupted_elec.json",
+    ]
+    for name in shared:
+        assert content_sha256(alone / name) == content_sha256(replica / name), name
+
+
 def test_null_replica_plants_nothing(tmp_path):
-    config = dict(SMALL_CONFIG, minutes=0.2, electrodes_per_subject=6, corrupted_per_subject=1, plant_null=True)
-    root = build_replica(tmp_path / "null", config, [("3", "0")], 1)
+    config = dict(SMALL_CONFIG, minutes=0.2, electrodes_per_subject=6, corrupted_per_subject=1, plant_null=True, seed=1)
+    root = build_replica(tmp_path / "null", config, [("3", "0")])
     truth = pd.read_parquet(root / "ground_truth.parquet")
     assert set(truth["category"]) == {"none"} and (truth["gain"] == 0).all()
 
@@ -237,6 +253,6 @@ def test_null_replica_plants_nothing(tmp_path):
 )
 def test_bad_replica_config_is_a_one_line_error(tmp_path, change, message):
     with pytest.raises(ValueError, match=message) as error:
-        build_replica(tmp_path / "bad", dict(SMALL_CONFIG, **change), SMALL_RECORDINGS, 0)
+        build_replica(tmp_path / "bad", dict(SMALL_CONFIG, **change), SMALL_RECORDINGS)
     assert "\n" not in str(error.value)
     assert not (tmp_path / "bad").exists()

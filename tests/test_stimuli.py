@@ -24,6 +24,8 @@ REPLICA = {
     "fps": FPS,
     "mean_scene_s": 3.0,
     "corrupted_per_subject": 0,
+    "plant_null": False,
+    "seed": 0,
 }
 EVENTS_CFG = {"events": {"text_context": "prefix"}, "stimuli": {"scene_detection": {"threshold": 27.0}}}
 
@@ -31,7 +33,7 @@ EVENTS_CFG = {"events": {"text_context": "prefix"}, "stimuli": {"scene_detection
 @pytest.fixture(scope="module")
 def replica(tmp_path_factory):
     """Subjects 1 and 5 both watched fantastic-mr-fox; returns the dataset, the movie and its file."""
-    root = build_replica(tmp_path_factory.mktemp("replica") / "tree", REPLICA, [("1", "0"), ("5", "0")], seed=0)
+    root = build_replica(tmp_path_factory.mktemp("replica") / "tree", REPLICA, [("1", "0"), ("5", "0")])
     dataset = BrainTreebank(root)
     movie = dataset.movie("1", "0")
     return dataset, movie, dataset.movie_path(movie)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,97 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, s
     registry = Path(config["models"]["registry"])
     if not registry.is_file():
         raise ConfigError(f"{source}: models.registry: {registry} not found; use config/models.yaml or your own copy")
+
+
+# --- rerun keys ---------------------------------------------------------------------------------------------------
+def _types(schema: Mapping[str, Any]) -> set[str]:
+    declared = schema.get("type", [])
+    return {declared} if isinstance(declared, str) else set(declared)
+
+
+def _coerce(value: Any, schema: Mapping[str, Any]) -> Any:
+    """``value`` in the one form its schema allows: ``27`` -> ``27.0`` for a number, ``60.0`` -> ``60`` for an
+    integer, objects with their schema defaults filled in (recursively)."""
+    for branch in schema.get("oneOf", schema.get("anyOf", [])):
+        if jsonschema.Draft202012Validator(branch).is_valid(value):
+            return _coerce(value, branch)
+    types = _types(schema)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int) and "number" in types and "integer" not in types:
+        return float(value)
+    if isinstance(value, float) and "integer" in types and "number" not in types and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return _fill_object(value, schema)
+    if isinstance(value, (list, tuple)):
+        prefix = schema.get("prefixItems", [])
+        items = schema.get("items", {})
+        return [_coerce(v, prefix[i] if i < len(prefix) else items) for i, v in enumerate(value)]
+    return value
+
+
+def _fill_object(value: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    properties = schema.get("properties", {})
+    for key, sub in properties.items():
+        if key in value:
+            out[key] = _coerce(value[key], sub)
+        elif "default" in sub:
+            out[key] = _coerce(sub["default"], sub)
+        elif "object" in _types(sub):
+            filled = _fill_object({}, sub)
+            if filled:
+                out[key] = filled
+    out.update({key: v for key, v in value.items() if key not in properties})
+    return out
+
+
+def canonical_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with every schema default filled in and every value in its schema type's one form.
+
+    The schema is the only place defaults live: rules, scripts and the library read the canonical config instead of
+    restating a default with ``.get(key, default)``.  Two configs that differ only in how a number is written
+    (``27`` / ``27.0``) or in the order of their keys have equal canonical configs.
+    """
+    return _fill_object(config, schema)
+
+
+def rule_params(canonical: Mapping[str, Any], keys: Iterable[str], *, stage: str) -> str:
+    """The rerun key of one workflow step: the settings its outputs depend on, as one canonical JSON string.
+
+    Parameters
+    ----------
+    canonical
+        The output of :func:`canonical_config`.
+    keys
+        Dotted config keys (``"preprocess"``, ``"stimuli.scene_detection"``, ``"seed"``); a key absent from the
+        canonical config (an optional key without a default, e.g. ``dataset.bids_task``) is left out.
+    stage
+        The step's name in :data:`vlencode.versions.STAGE_VERSIONS`; its algorithm version joins the key, so a
+        library change that alters the step's output reruns it.
+
+    Returns
+    -------
+    str
+        JSON with sorted keys and fixed separators, e.g. ``{"epochs":{"step_s":0.025,...},"version":1}``: Snakemake
+        compares params by ``repr()``, so a string of canonical JSON makes equal settings equal keys.  Scripts read
+        it back with ``json.loads``.
+    """
+    from vlencode.versions import STAGE_VERSIONS
+
+    picked: dict[str, Any] = {}
+    for key in keys:
+        parts = key.split(".")
+        node: Any = canonical
+        for part in parts:
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+        else:
+            target = picked
+            for part in parts[:-1]:
+                target = target.setdefault(part, {})
+            target[parts[-1]] = node
+    picked["version"] = STAGE_VERSIONS[stage]
+    return json.dumps(picked, sort_keys=True, separators=(",", ":"))

@@ -1,5 +1,7 @@
 """Rule features: layerwise activations of one model instance for one movie's stimuli (or the concat baseline)."""
 
+import json
+
 from vlencode import store
 from vlencode.features import concat_features, extract_features
 from vlencode.models import ModelInstance, RegistryError, SourceError
@@ -10,7 +12,7 @@ from vlencode.stores.frames import FramesStore
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
 instance = ModelInstance.from_dict(snakemake.params.model)
-cfg = snakemake.params.cfg
+settings = json.loads(snakemake.params.settings)
 inputs = dict(snakemake.input.items())
 
 if instance.components:
@@ -19,14 +21,17 @@ else:
     table = store.read_parquet(inputs["table"])
     frames = FramesStore(inputs["frames"]).frames
     try:
-        layers, attrs = extract_features(instance, table, frames, cfg, batch_size=snakemake.params.batch_size)
+        layers, attrs = extract_features(
+            instance, table, frames, settings, device=snakemake.resources.device,
+            batch_size=snakemake.resources.batch_size,
+        )  # fmt: skip
     except ValueError as error:  # one line; the model's files or registry entry, else the stimuli, are to blame
         message = str(error) if isinstance(error, (SourceError, RegistryError)) else f"{inputs['table']}: {error}"
         log.error(message)
         raise SystemExit(message) from None
     ids = table["stimulus_id"].astype(str).to_numpy()
 
-params = {"model": snakemake.params.model, "cfg": cfg, "batch_size": snakemake.params.batch_size}
+params = {**settings, "model": snakemake.params.model}
 with store.atomic_zarr(snakemake.output[0], params, store.input_hashes(inputs)) as root:
     write_features(root, ids, layers, attrs)
 log.info("%s: %d stimuli, layers %s, cache key %s", instance.name, len(ids), ", ".join(layers), attrs["cache_key"])

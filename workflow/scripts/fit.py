@@ -1,5 +1,7 @@
 """Rule fit: one subject x model, every alignment and layer, the chosen layer's bootstrap -> the fit store."""
 
+import json
+
 import torch
 
 from vlencode import encoding
@@ -9,7 +11,10 @@ from vlencode.store import atomic_zarr, input_hashes
 log = rule_logger(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 params = snakemake.params
-cfg = params.cfg
+settings = json.loads(params.settings)
+memory_gb = snakemake.resources.memory_gb
+# The memory budget is a performance knob (a resource): the results do not depend on it, so it is in no rerun key.
+encoding_cfg = {**settings["encoding"], "memory_gb": memory_gb if memory_gb == "auto" else float(memory_gb)}
 features = dict(zip(params.movies, snakemake.input.features, strict=True))
 fit = encoding.fit_subject_model(
     subject=snakemake.wildcards.subject,
@@ -18,10 +23,10 @@ fit = encoding.fit_subject_model(
     events_paths=list(snakemake.input.events),
     features_paths=features,
     resamples_path=snakemake.input.resamples,
-    encoding=cfg["encoding"],
-    bootstrap_config=cfg["bootstrap"],
-    seed=cfg["seed"],
-    device=cfg.get("device") or "auto",
+    encoding=encoding_cfg,
+    bootstrap_config=settings["bootstrap"],
+    seed=settings["seed"],
+    device=snakemake.resources.device,
 )
 inputs = input_hashes(
     {
@@ -31,7 +36,7 @@ inputs = input_hashes(
         "resamples": snakemake.input.resamples,
     }
 )
-with atomic_zarr(snakemake.output[0], {**cfg, "model": params.model}, inputs) as group:
+with atomic_zarr(snakemake.output[0], {**settings, "model": params.model}, inputs) as group:
     fit.write(group)
 log.info("sub-%s model-%s: chosen layers %s", fit.subject, snakemake.wildcards.model,
          {a: f.chosen_layer for a, f in fit.alignments.items()})

@@ -1,5 +1,7 @@
 """Rule preprocess: one trial's recording, quality-checked, re-referenced, filtered and resampled into Zarr."""
 
+import json
+
 from vlencode import store
 from vlencode.datasets import open_dataset
 from vlencode.neural import write_neural_store
@@ -8,15 +10,14 @@ from vlencode.runlog import rule_logger
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
 subject, trial = snakemake.wildcards.subject, snakemake.wildcards.trial
-dataset = open_dataset({"dataset": snakemake.params.dataset})
-recording = dataset.recording(subject, trial)
-inputs = store.input_hashes({str(p): p for p in dataset.input_files(subject, trial)})
-params = {"dataset": snakemake.params.dataset, **snakemake.params.cfg}
+settings = json.loads(snakemake.params.settings)
+recording = open_dataset(settings).recording(subject, trial)
+inputs = store.input_hashes({str(p): p for p in snakemake.input})
 summary = write_neural_store(
     recording,
-    snakemake.params.cfg["preprocess"],
+    settings["preprocess"],
     snakemake.output[0],
-    params=params,
+    params=settings,
     inputs=inputs,
     workers=snakemake.threads,
     progress=True,

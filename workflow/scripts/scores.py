@@ -1,5 +1,6 @@
 """Rule scores: the chosen layer's scores of every fit store -> results/encoding/scores.parquet."""
 
+import json
 from pathlib import Path
 
 from vlencode import encoding
@@ -12,5 +13,5 @@ table = encoding.scores_table(fits)
 # A fit store is a deterministic function of the provenance in its root metadata (params and input hashes), so that
 # small file stands for the whole store without rereading gigabytes of bootstrap arrays.
 inputs = {path: file_sha256(Path(path) / "zarr.json") for path in fits}
-write_parquet(table, snakemake.output[0], params={}, inputs=inputs)
+write_parquet(table, snakemake.output[0], params=json.loads(snakemake.params.settings), inputs=inputs)
 log.info("%d score rows from %d fits; %d kept (val_lo > 0)", len(table), len(fits), int(table["kept"].sum()))

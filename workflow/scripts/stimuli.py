@@ -1,7 +1,8 @@
 """Rule stimuli: the unique (frame, text) stimuli of one movie over its trials' events, frames decoded once."""
 
+import json
+
 from vlencode import store
-from vlencode.datasets import open_dataset
 from vlencode.runlog import rule_logger
 from vlencode.stimuli.table import build_stimuli
 from vlencode.stores.frames import write_frames
@@ -9,13 +10,13 @@ from vlencode.stores.frames import write_frames
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
 movie = snakemake.wildcards.movie
-movie_path = open_dataset({"dataset": snakemake.params.dataset}).movie_path(movie)
+movie_path = snakemake.input.movie
+settings = json.loads(snakemake.params.settings)
 tables = [store.read_parquet(path) for path in snakemake.input.events]
-max_frame_side = snakemake.params.cfg["stimuli"].get("max_frame_side")
-stimuli, frames, frame_time_s = build_stimuli(tables, movie, movie_path, max_frame_side)
+stimuli, frames, frame_time_s = build_stimuli(tables, movie, movie_path, settings["stimuli"]["max_frame_side"])
 
 inputs = store.input_hashes({**{str(p): p for p in snakemake.input.events}, "movie": movie_path})
-params = {"dataset": snakemake.params.dataset, **snakemake.params.cfg}
+params = {**settings, "columns": snakemake.params.columns}
 with store.atomic_zarr(snakemake.output.frames, params, inputs) as root:
     write_frames(root, frames, frame_time_s)
 store.write_parquet(stimuli, snakemake.output.table, params=params, inputs=inputs)

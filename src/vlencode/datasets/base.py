@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,9 +132,23 @@ class Dataset(abc.ABC):
         """Where the movie file is; it need not exist (features then fail with a one-line error)."""
 
     @abc.abstractmethod
-    def scene_cuts(self, movie: str) -> np.ndarray | None:
-        """Annotated scene-cut times in movie seconds, or None when the dataset has no annotation for ``movie``."""
+    def scene_cuts(self, movie: str, recordings: Sequence[tuple[str, str]]) -> np.ndarray | None:
+        """Annotated scene-cut times in movie seconds, or None when the dataset has no annotation for ``movie``.
+
+        ``recordings`` are the ``(subject, trial)`` pairs showing ``movie`` whose annotations may be read (a dataset
+        that keeps scene cuts beside each recording reads only those); it reads :meth:`scene_cut_files`.
+        """
+
+    # Every file a step reads is one of its declared workflow inputs, and these lists are what the workflow declares
+    # (and hashes into provenance): each names exactly what the matching reader methods open.
+    @abc.abstractmethod
+    def recording_files(self, subject: str, trial: str) -> list[Path]:
+        """The files :meth:`recording` reads."""
 
     @abc.abstractmethod
-    def input_files(self, subject: str, trial: str) -> list[Path]:
-        """Every file a trial's processing reads: the workflow's inputs and the content-hash provenance."""
+    def event_files(self, subject: str, trial: str, movie: str) -> list[Path]:
+        """The files :meth:`movie`, :meth:`clock` and :meth:`words` read for a trial showing ``movie``."""
+
+    @abc.abstractmethod
+    def scene_cut_files(self, movie: str, recordings: Sequence[tuple[str, str]]) -> list[Path]:
+        """The files :meth:`scene_cuts` reads (empty when ``movie`` has no annotation)."""

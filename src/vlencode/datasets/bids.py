@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -279,18 +280,17 @@ class BidsIeeg(Dataset):
         found = sorted((self.root / "stimuli").glob(f"{movie}.*"))
         return found[0] if found else self.root / "stimuli" / f"{movie}.mp4"
 
-    def scene_cuts(self, movie: str) -> np.ndarray | None:
+    def scene_cuts(self, movie: str, recordings: Sequence[tuple[str, str]]) -> np.ndarray | None:
+        """The union of the ``scene`` events of ``recordings`` (those showing ``movie``), or None when none has one."""
         cuts = []
-        for path in self._recordings:
-            trial = path.run or path.session or path.task
-            if self.movie(path.subject, trial) != movie:
-                continue
-            events = self._events(path.subject, trial)
+        for subject, trial in recordings:
+            events = self._events(subject, trial)
             cuts.append(events.loc[events["trial_type"] == "scene", "movie_time"].to_numpy(np.float64))
         merged = np.unique(np.concatenate(cuts)) if cuts else np.zeros(0)
         return merged if len(merged) else None
 
-    def input_files(self, subject: str, trial: str) -> list[Path]:
+    def recording_files(self, subject: str, trial: str) -> list[Path]:
+        # mne_bids.read_raw_bids reads the sidecars, events, electrodes and the subject/scans tables beside the data.
         path = self._path(subject, trial)
         data = Path(path.fpath)
         files = [data, *(data.with_suffix(ext) for ext in _COMPANIONS.get(data.suffix, ()))]
@@ -299,8 +299,14 @@ class BidsIeeg(Dataset):
         electrodes = self._electrodes_path(subject)
         if electrodes is not None:
             files += [electrodes, electrodes.with_name(electrodes.name.replace("_electrodes.tsv", "_coordsystem.json"))]
+        files += [self.root / "participants.tsv", data.parent.parent / f"sub-{subject}_scans.tsv"]
         return [f for f in files if f.exists()]
 
+    def event_files(self, subject: str, trial: str, movie: str) -> list[Path]:
+        return self.recording_files(subject, trial)
+
+    def scene_cut_files(self, movie: str, recordings: Sequence[tuple[str, str]]) -> list[Path]:
+        return [self._sidecar(self._path(subject, trial), "events") for subject, trial in recordings]
 
 _TYPES = "(" + ", ".join(NEURAL_TYPES) + ")"
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
@@ -237,13 +238,16 @@ def read_transcript(path: Path) -> pd.DataFrame:
 class BrainTreebank(Dataset):
     """The Brain Treebank (or its replica) under ``root``; subjects and trials are strings (``"1"``, ``"0"``)."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, must_exist: bool = True):
+        """``must_exist=False`` gives the layout of a tree not built yet (the replica rules' outputs)."""
         self.root = Path(root)
-        if not self.root.is_dir():
+        if must_exist and not self.root.is_dir():
             raise DatasetError(f"{self.root}: dataset root not found; build the replica or set dataset.root")
 
     # --- paths -----------------------------------------------------------------------------------------------------
     def _trial_stem(self, subject: str, trial: str) -> str:
+        if str(trial).startswith("{"):  # a workflow wildcard (the replica rules name these files as their outputs)
+            return f"sub_{subject}_trial{trial}"
         if not str(trial).isdigit():
             raise DatasetError(f"trial {trial!r} of subject {subject}: Brain Treebank trials are numbers ('0', '1')")
         return f"sub_{subject}_trial{int(trial):03d}"
@@ -397,7 +401,7 @@ class BrainTreebank(Dataset):
             )
         return words
 
-    def scene_cuts(self, movie: str) -> np.ndarray | None:
+    def scene_cuts(self, movie: str, recordings: Sequence[tuple[str, str]] = ()) -> np.ndarray | None:
         path = self.scene_path(movie)
         if not path.exists():
             return None
@@ -406,19 +410,15 @@ class BrainTreebank(Dataset):
             raise DatasetError(f"{path}: non-numeric cut_s values; repair the annotation")
         return np.sort(cuts)
 
-    def input_files(self, subject: str, trial: str) -> list[Path]:
-        movie = self.movie(subject, trial)
-        files = [
-            self.h5_path(subject, trial),
-            self.labels_path(subject),
-            self.corrupted_path(),
-            self.localization_path(subject),
-            self.metadata_path(subject, trial),
-            self.timings_path(subject, trial),
-            self.transcript_path(movie),
-        ]
-        optional = [self.scene_path(movie), _neuroprobe.mni_path(subject)]
-        return files + [p for p in optional if p.exists()]
+    def recording_files(self, subject: str, trial: str) -> list[Path]:
+        return [self.h5_path(subject, trial), self.labels_path(subject), self.corrupted_path()]
+
+    def event_files(self, subject: str, trial: str, movie: str) -> list[Path]:
+        return [self.metadata_path(subject, trial), self.timings_path(subject, trial), self.transcript_path(movie)]
+
+    def scene_cut_files(self, movie: str, recordings: Sequence[tuple[str, str]]) -> list[Path]:
+        path = self.scene_path(movie)
+        return [path] if path.exists() else []
 
 
 def _hemisphere(value, x_mni: float) -> str:

@@ -35,9 +35,21 @@ from vlencode.datasets._atlas import atlas_labels
 from vlencode.datasets._framecode import MAX_INDEX, check_frame_size, read_frame_code
 from vlencode.datasets._movie import VISUAL_CLASSES, plan_scenes, render_movie
 from vlencode.datasets.base import ClockAlignment, DatasetError, split_label
-from vlencode.datasets.braintreebank import RATE_HZ
+from vlencode.datasets.braintreebank import RATE_HZ, BrainTreebank
 
-__all__ = ["build_replica", "read_frame_code", "replica_movies", "lexical_latents"]
+__all__ = [
+    "PART_KEYS",
+    "ReplicaSettings",
+    "build_corrupted",
+    "build_ground_truth",
+    "build_movie",
+    "build_recording",
+    "build_replica",
+    "build_subject",
+    "lexical_latents",
+    "read_frame_code",
+    "replica_movies",
+]
 
 log = logging.getLogger("vlencode.datasets.replica")
 
@@ -420,142 +432,196 @@ def _neural_channel(
 
 
 # --- the tree --------------------------------------------------------------------------------------------------------
-def _check_config(replica_cfg: Mapping[str, Any]) -> tuple[float, int, tuple[int, int], float, float, int, bool]:
-    minutes = float(replica_cfg.get("minutes", 8))
-    n_electrodes = int(replica_cfg.get("electrodes_per_subject", 32))
-    height, width = (int(v) for v in replica_cfg.get("frame_size", (64, 96)))
-    fps = float(replica_cfg.get("fps", 24))
-    mean_scene_s = float(replica_cfg.get("mean_scene_s", 4.0))
-    n_corrupted = int(replica_cfg.get("corrupted_per_subject", 2))
-    if minutes <= 0 or fps <= 0 or mean_scene_s <= 0:
-        raise ValueError("replica.minutes, replica.fps and replica.mean_scene_s must be positive; fix config.yaml")
-    if n_corrupted >= n_electrodes:
-        raise ValueError("replica.corrupted_per_subject must be below replica.electrodes_per_subject; fix config.yaml")
-    check_frame_size(height, width)
-    return minutes, n_electrodes, (height, width), fps, mean_scene_s, n_corrupted, bool(replica_cfg.get("plant_null"))
+@dataclass(frozen=True)
+class ReplicaSettings:
+    """The ``replica`` config section (defaults in the workflow's schema), checked.
 
-
-def build_replica(root: str | Path, replica_cfg: Mapping[str, Any], recordings: Iterable[Any], seed: int) -> Path:
-    """Build the replica tree at ``root`` atomically (in a temporary sibling, renamed when complete).
-
-    Parameters
-    ----------
-    root
-        Output directory (replaced if it exists).
-    replica_cfg
-        The ``replica`` config section: ``minutes, electrodes_per_subject, frame_size [H, W], fps, mean_scene_s,
-        corrupted_per_subject, plant_null``.
-    recordings
-        ``(subject, trial)`` pairs or ``{"subject", "trial"}`` mappings (Brain Treebank trials known to neuroprobe).
-    seed
-        Master seed: the same arguments give byte-identical files.
-
-    Returns
-    -------
-    Path
-        ``root``.
+    A key a part of the tree does not use may be absent (None): each workflow rule passes only the keys its files
+    depend on, so e.g. changing ``frame_size`` rebuilds the movies but not the recordings.
     """
-    minutes, n_electrodes, frame_size, fps, mean_scene_s, n_corrupted, plant_null = _check_config(replica_cfg)
-    movies = replica_movies(recordings)
-    plans = [_plan_trial(s, t, m, minutes) for (s, t), m in movies.items()]
-    with store.atomic_path(root) as tmp:
-        _write_tree(
-            tmp, plans, dict(replica_cfg), frame_size, fps, mean_scene_s, n_electrodes, n_corrupted, plant_null, seed
-        )
-    return Path(root)
 
+    minutes: float | None = None
+    electrodes_per_subject: int | None = None
+    frame_size: tuple[int, int] | None = None
+    fps: float | None = None
+    mean_scene_s: float | None = None
+    corrupted_per_subject: int | None = None
+    plant_null: bool | None = None
+    seed: int | None = None
 
-def _write_tree(
-    tmp: Path,
-    plans: list[_Trial],
-    replica_cfg: dict,
-    frame_size: tuple[int, int],
-    fps: float,
-    mean_scene_s: float,
-    n_electrodes: int,
-    n_corrupted: int,
-    plant_null: bool,
-    seed: int,
-) -> None:
-    for folder in [
-        "all_subject_data",
-        "electrode_labels",
-        "localization",
-        "subject_metadata",
-        "subject_timings",
-        "transcripts",
-        "movies",
-        "scene_annotations",
-    ]:
-        (tmp / folder).mkdir(parents=True, exist_ok=True)
-    scenes_of, transcript_of, latents_of = {}, {}, {}
-    for movie in sorted({p.movie for p in plans}):
-        mine = [p for p in plans if p.movie == movie]
-        until = max(p.t1 for p in mine) + MOVIE_TAIL_S
-        n_frames = int(np.ceil(until * fps))
-        if n_frames - 1 > MAX_INDEX:
-            raise ValueError(f"replica: movie {movie} needs {n_frames} frames, more than the frame code carries")
-        scenes = plan_scenes(n_frames, fps, mean_scene_s, _stable_rng(seed, "scenes", movie))
-        transcript = _transcript([_neuroprobe.words_table(p.subject, p.trial) for p in mine], until)
-        content, length = lexical_latents(transcript["text"])
-        scene_at = (
-            np.searchsorted(
-                scenes["start_frame"].to_numpy(), np.floor(transcript["start"].to_numpy() * fps), side="right"
+    @classmethod
+    def from_config(cls, replica_cfg: Mapping[str, Any]) -> ReplicaSettings:
+        kinds = {"minutes": float, "electrodes_per_subject": int, "fps": float, "mean_scene_s": float,
+                 "corrupted_per_subject": int, "plant_null": bool, "seed": int}  # fmt: skip
+        values: dict[str, Any] = {key: kind(replica_cfg[key]) for key, kind in kinds.items() if key in replica_cfg}
+        if "frame_size" in replica_cfg:
+            values["frame_size"] = tuple(int(v) for v in replica_cfg["frame_size"])
+            check_frame_size(*values["frame_size"])
+        if any(values.get(k, 1) <= 0 for k in ("minutes", "fps", "mean_scene_s")):
+            raise ValueError("replica.minutes, replica.fps and replica.mean_scene_s must be positive; fix config.yaml")
+        if values.get("corrupted_per_subject", 0) >= values.get("electrodes_per_subject", np.inf):
+            raise ValueError(
+                "replica.corrupted_per_subject must be below replica.electrodes_per_subject; fix config.yaml"
             )
-            - 1
-        )
-        latents_of[movie] = {"content": content, "length": length, "colour": scenes["colour_sign"].to_numpy()[scene_at]}
-        scenes_of[movie], transcript_of[movie] = scenes, transcript
-        (tmp / "transcripts" / movie).mkdir()
-        transcript.to_csv(tmp / "transcripts" / movie / "features.csv")
-        pd.DataFrame({"cut_s": scenes["cut_s"].to_numpy()[1:].round(6)}).to_csv(
-            tmp / "scene_annotations" / f"{movie}.csv", index=False
-        )
-        render_movie(tmp / "movies" / f"{movie}.mp4", scenes, frame_size, fps)
-        log.info("movie %s: %d frames, %d scenes, %d words", movie, n_frames, len(scenes), len(transcript))
+        return cls(**values)
 
-    truth_tables, corrupted_json, labels_of = [], {}, {}
-    for subject in sorted({p.subject for p in plans}, key=lambda s: (len(s), s)):
-        montage = _montage(subject, n_electrodes, _stable_rng(seed, "montage", subject))
-        labels = montage["electrode_label"].tolist()
-        rng = _stable_rng(seed, "corrupted", subject)
-        bad = sorted(rng.choice(len(labels), size=n_corrupted, replace=False).tolist())
-        corrupted = {labels[i]: CORRUPTIONS[k % len(CORRUPTIONS)] for k, i in enumerate(bad)}
-        truth = _ground_truth(subject, labels, corrupted, plant_null, _stable_rng(seed, "truth", subject))
-        truth_tables.append(truth)
-        first_shaft = int((montage["name"] == montage["name"].iloc[0]).sum())
-        raw = [f"{x}*" if k % 7 == 3 else x for k, x in enumerate(labels)]
-        raw = raw[:first_shaft] + NON_NEURAL + raw[first_shaft:] + [TRIGGER_CHANNEL]
-        labels_of[subject] = raw
-        corrupted_json[f"sub_{subject}"] = [f"#{x}" if k == 0 else x for k, x in enumerate(corrupted)]
-        (tmp / "electrode_labels" / f"sub_{subject}").mkdir()
-        (tmp / "electrode_labels" / f"sub_{subject}" / "electrode_labels.json").write_text(json.dumps(raw))
-        (tmp / "localization" / f"sub_{subject}").mkdir()
-        _localization(montage).to_csv(tmp / "localization" / f"sub_{subject}" / "depth-wm.csv", index=False)
-    (tmp / "corrupted_elec.json").write_text(json.dumps(corrupted_json, indent=1))
-    truth_all = pd.concat(truth_tables, ignore_index=True)
 
-    trial_rows = []
-    for plan in plans:
-        stem = f"sub_{plan.subject}_trial{int(plan.trial):03d}"
-        meta = {"filename": f"{plan.movie}.mp4", "title": plan.movie.replace("-", " ").title()}
-        (tmp / "subject_metadata" / f"{stem}_metadata.json").write_text(json.dumps(meta))
-        plan.triggers.to_csv(tmp / "subject_timings" / f"{stem}_timings.csv", index=False)
-        _write_recording(
-            tmp / "all_subject_data" / f"{stem}.h5",
-            plan,
-            labels_of[plan.subject],
-            truth_all[truth_all["subject"] == plan.subject],
-            scenes_of[plan.movie],
-            transcript_of[plan.movie],
-            latents_of[plan.movie],
-            seed,
-        )
-        trial_rows.append(
+#: The ``replica`` keys each part of the tree depends on (its builder reads no other): the workflow's rerun keys.
+PART_KEYS = {
+    "movie": ("minutes", "frame_size", "fps", "mean_scene_s", "seed"),
+    "subject": ("electrodes_per_subject", "corrupted_per_subject", "seed"),
+    "corrupted": ("electrodes_per_subject", "corrupted_per_subject", "seed"),
+    "recording": ("minutes", "fps", "mean_scene_s", "electrodes_per_subject", "corrupted_per_subject", "plant_null",
+                  "seed"),  # fmt: skip
+    "truth": ("minutes", "fps", "mean_scene_s", "electrodes_per_subject", "corrupted_per_subject", "plant_null", "seed"),
+}
+
+
+@dataclass
+class _Movie:
+    scenes: pd.DataFrame
+    transcript: pd.DataFrame
+    latents: dict[str, np.ndarray]
+
+
+@dataclass
+class _Subject:
+    montage: pd.DataFrame
+    raw_labels: list[str]
+    corrupted: dict[str, str]
+    truth: pd.DataFrame
+
+
+def _movie_trials(movie: str) -> list[tuple[str, str]]:
+    return sorted(pair for pair, name in _neuroprobe.trial_movie_map().items() if name == movie)
+
+
+def _plan_movie(movie: str, settings: ReplicaSettings) -> _Movie:
+    """A movie's scenes, transcript and latents: from every Brain Treebank trial of that movie, whichever are analysed.
+
+    The movie covers the replica window of each of its trials (so adding a recording never changes it), the scene
+    plan is drawn from a stream of its own (seed, movie) and the transcript is the union of its trials' word tables.
+    """
+    tables = [_neuroprobe.words_table(s, t) for s, t in _movie_trials(movie)]
+    starts = [max(0.0, float(table["start"].min()) - LEAD_IN_S) for table in tables]
+    until = max(starts) + 60.0 * settings.minutes + MOVIE_TAIL_S
+    n_frames = int(np.ceil(until * settings.fps))
+    if n_frames - 1 > MAX_INDEX:
+        raise ValueError(f"replica: movie {movie} needs {n_frames} frames, more than the frame code carries")
+    scenes = plan_scenes(n_frames, settings.fps, settings.mean_scene_s, _stable_rng(settings.seed, "scenes", movie))
+    transcript = _transcript(tables, until)
+    content, length = lexical_latents(transcript["text"])
+    frame_of_word = np.floor(transcript["start"].to_numpy() * settings.fps)
+    scene_at = np.searchsorted(scenes["start_frame"].to_numpy(), frame_of_word, side="right") - 1
+    latents = {"content": content, "length": length, "colour": scenes["colour_sign"].to_numpy()[scene_at]}
+    return _Movie(scenes, transcript, latents)
+
+
+def _plan_subject(subject: str, settings: ReplicaSettings) -> _Subject:
+    """A subject's montage, stored labels, corrupted contacts and planted truth, from (seed, subject) streams."""
+    seed = settings.seed
+    montage = _montage(subject, settings.electrodes_per_subject, _stable_rng(seed, "montage", subject))
+    labels = montage["electrode_label"].tolist()
+    rng = _stable_rng(seed, "corrupted", subject)
+    bad = sorted(rng.choice(len(labels), size=settings.corrupted_per_subject, replace=False).tolist())
+    corrupted = {labels[i]: CORRUPTIONS[k % len(CORRUPTIONS)] for k, i in enumerate(bad)}
+    truth = _ground_truth(subject, labels, corrupted, settings.plant_null, _stable_rng(seed, "truth", subject))
+    first_shaft = int((montage["name"] == montage["name"].iloc[0]).sum())
+    raw = [f"{x}*" if k % 7 == 3 else x for k, x in enumerate(labels)]
+    raw = raw[:first_shaft] + NON_NEURAL + raw[first_shaft:] + [TRIGGER_CHANNEL]
+    return _Subject(montage, raw, corrupted, truth)
+
+
+def _layout(root: str | Path) -> BrainTreebank:
+    return BrainTreebank(root, must_exist=False)
+
+
+def _write_file(path: Path, write) -> None:
+    """``write(tmp)`` into a temporary sibling of ``path``, renamed into place when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with store.atomic_path(path) as tmp:
+        write(tmp)
+
+
+def build_movie(root: str | Path, movie: str, replica_cfg: Mapping[str, Any]) -> None:
+    """Write one movie's files under ``root``: the MP4, its scene annotation and its transcript.
+
+    ``replica_cfg`` is the ``replica`` config section (every key; see :class:`ReplicaSettings`).
+    """
+    settings = ReplicaSettings.from_config(replica_cfg)
+    plan = _plan_movie(movie, settings)
+    layout = _layout(root)
+    _write_file(layout.transcript_path(movie), plan.transcript.to_csv)
+    cuts = pd.DataFrame({"cut_s": plan.scenes["cut_s"].to_numpy()[1:].round(6)})
+    _write_file(layout.scene_path(movie), lambda tmp: cuts.to_csv(tmp, index=False))
+    _write_file(layout.movie_path(movie), lambda tmp: render_movie(tmp, plan.scenes, settings.frame_size, settings.fps))
+    log.info("movie %s: %d frames, %d scenes, %d words", movie, int(plan.scenes["stop_frame"].max()),
+             len(plan.scenes), len(plan.transcript))  # fmt: skip
+
+
+def build_subject(root: str | Path, subject: str, replica_cfg: Mapping[str, Any]) -> None:
+    """Write one subject's electrode label list and localization table under ``root``."""
+    plan = _plan_subject(subject, ReplicaSettings.from_config(replica_cfg))
+    layout = _layout(root)
+    _write_file(layout.labels_path(subject), lambda tmp: tmp.write_text(json.dumps(plan.raw_labels)))
+    _write_file(layout.localization_path(subject), lambda tmp: _localization(plan.montage).to_csv(tmp, index=False))
+
+
+def build_corrupted(root: str | Path, replica_cfg: Mapping[str, Any]) -> None:
+    """Write ``corrupted_elec.json`` for every Brain Treebank subject, so it never changes with the analysed ones."""
+    settings = ReplicaSettings.from_config(replica_cfg)
+    subjects = sorted({s for s, _ in _neuroprobe.trial_movie_map()}, key=lambda s: (len(s), s))
+    table = {}
+    for subject in subjects:
+        corrupted = _plan_subject(subject, settings).corrupted
+        table[f"sub_{subject}"] = [f"#{x}" if k == 0 else x for k, x in enumerate(corrupted)]
+    _write_file(_layout(root).corrupted_path(), lambda tmp: tmp.write_text(json.dumps(table, indent=1)))
+
+
+def build_recording(root: str | Path, subject: str, trial: str, replica_cfg: Mapping[str, Any]) -> None:
+    """Write one trial's HDF5 recording, metadata and trigger timings under ``root``.
+
+    Its content depends on the trial, its subject and its movie only (each drawn from its own seeded stream), never
+    on which other recordings are built.
+    """
+    settings = ReplicaSettings.from_config(replica_cfg)
+    movie = replica_movies([(subject, trial)])[(subject, trial)]
+    plan = _plan_trial(subject, trial, movie, settings.minutes)
+    scenes = _plan_movie(movie, settings)
+    person = _plan_subject(subject, settings)
+    layout = _layout(root)
+    meta = {"filename": f"{movie}.mp4", "title": movie.replace("-", " ").title()}
+    _write_file(layout.metadata_path(subject, trial), lambda tmp: tmp.write_text(json.dumps(meta)))
+    _write_file(layout.timings_path(subject, trial), lambda tmp: plan.triggers.to_csv(tmp, index=False))
+    _write_file(
+        layout.h5_path(subject, trial),
+        lambda tmp: _write_recording(
+            tmp, plan, person.raw_labels, person.truth, scenes.scenes, scenes.transcript, scenes.latents, settings.seed
+        ),
+    )
+    log.info("sub %s trial %s: %.0f s recorded, %d words, %d pause(s)", subject, trial, plan.n_samples / RATE_HZ,
+             len(plan.words), len(plan.breaks_s))  # fmt: skip
+
+
+def build_ground_truth(root: str | Path, replica_cfg: Mapping[str, Any], recordings: Iterable[Any]) -> None:
+    """Write the planted truth of the analysed recordings: ``ground_truth.parquet`` (per electrode),
+    ``ground_truth_scenes.parquet`` (per scene), ``ground_truth_trials.parquet`` (per trial) and ``ground_truth.md``.
+    """
+    settings = ReplicaSettings.from_config(replica_cfg)
+    movies = replica_movies(recordings)
+    subjects = sorted({s for s, _ in movies}, key=lambda s: (len(s), s))
+    truth = pd.concat([_plan_subject(s, settings).truth for s in subjects], ignore_index=True)
+    scenes = pd.concat(
+        [_plan_movie(m, settings).scenes.assign(movie=m) for m in sorted(set(movies.values()))], ignore_index=True
+    )
+    rows = []
+    for (subject, trial), movie in movies.items():
+        plan = _plan_trial(subject, trial, movie, settings.minutes)
+        rows.append(
             {
-                "subject": plan.subject,
-                "trial": plan.trial,
-                "movie": plan.movie,
+                "subject": subject,
+                "trial": trial,
+                "movie": movie,
                 "window_start_s": plan.t0,
                 "window_stop_s": plan.t1,
                 "sample_offset": plan.sample_offset,
@@ -564,21 +630,44 @@ def _write_tree(
                 "n_words": len(plan.words),
             }
         )
-        log.info(
-            "sub %s trial %s: %.0f s recorded, %d words, %d pause(s)",
-            plan.subject,
-            plan.trial,
-            plan.n_samples / RATE_HZ,
-            len(plan.words),
-            len(plan.breaks_s),
-        )
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    params = {"replica": dict(replica_cfg)}
+    store.write_parquet(truth, root / "ground_truth.parquet", params)
+    store.write_parquet(scenes, root / "ground_truth_scenes.parquet", params)
+    store.write_parquet(pd.DataFrame(rows), root / "ground_truth_trials.parquet", params)
+    _write_file(root / "ground_truth.md", lambda tmp: tmp.write_text(_ground_truth_note(truth, settings.plant_null)))
 
-    params = {"replica": replica_cfg, "seed": seed}
-    store.write_parquet(truth_all, tmp / "ground_truth.parquet", params)
-    scenes_all = pd.concat([s.assign(movie=m) for m, s in scenes_of.items()], ignore_index=True)
-    store.write_parquet(scenes_all, tmp / "ground_truth_scenes.parquet", params)
-    store.write_parquet(pd.DataFrame(trial_rows), tmp / "ground_truth_trials.parquet", params)
-    (tmp / "ground_truth.md").write_text(_ground_truth_note(truth_all, plant_null))
+
+def build_replica(root: str | Path, replica_cfg: Mapping[str, Any], recordings: Iterable[Any]) -> Path:
+    """Build the whole replica tree of ``recordings`` at ``root`` (the workflow builds the same files rule by rule).
+
+    Parameters
+    ----------
+    root
+        Output directory; files already there are replaced.
+    replica_cfg
+        The ``replica`` config section, every key: ``minutes, electrodes_per_subject, frame_size [H, W], fps,
+        mean_scene_s, corrupted_per_subject, plant_null, seed`` (the same section gives byte-identical files).
+    recordings
+        ``(subject, trial)`` pairs or ``{"subject", "trial"}`` mappings (Brain Treebank trials known to neuroprobe).
+
+    Returns
+    -------
+    Path
+        ``root``.
+    """
+    ReplicaSettings.from_config(replica_cfg)
+    movies = replica_movies(recordings)
+    for movie in sorted(set(movies.values())):
+        build_movie(root, movie, replica_cfg)
+    for subject in sorted({s for s, _ in movies}):
+        build_subject(root, subject, replica_cfg)
+    build_corrupted(root, replica_cfg)
+    for subject, trial in movies:
+        build_recording(root, subject, trial, replica_cfg)
+    build_ground_truth(root, replica_cfg, recordings)
+    return Path(root)
 
 
 def _ground_truth_note(truth: pd.DataFrame, plant_null: bool) -> str:

@@ -84,13 +84,32 @@ def word_texts(words: pd.DataFrame, text_context: str) -> pd.Series:
     return texts.astype(str)
 
 
+def _annotated_cuts(dataset: Dataset, movie: str, recordings: Sequence[tuple[str, str]]) -> np.ndarray | None:
+    cuts = dataset.scene_cuts(movie, recordings)
+    if cuts is None:
+        return None
+    cuts = np.asarray(cuts, dtype=np.float64)
+    if not np.isfinite(cuts).all():
+        raise DatasetError(
+            f"{dataset.root}: scene cuts of {movie} include {int((~np.isfinite(cuts)).sum())} non-finite "
+            "time(s); repair the scene annotation (drop or time those rows)"
+        )
+    return np.sort(cuts)
+
+
 def scene_cut_times(
-    dataset: Dataset, movie: str, scene_cuts: str, detection: Mapping[str, Any]
+    dataset: Dataset,
+    movie: str,
+    recordings: Sequence[tuple[str, str]],
+    scene_cuts: str,
+    detection: Mapping[str, Any],
 ) -> tuple[np.ndarray, str]:
     """Scene-cut times of ``movie`` (movie seconds, sorted) and where they came from (``annotation`` or ``detect``).
 
-    With ``scene_cuts='annotation'`` the dataset's annotation is used, and a movie without one falls back to
-    detection; with ``'detect'`` cuts are always detected from the movie file with ``detection`` settings.
+    With ``scene_cuts='annotation'`` the dataset's annotation (read from ``recordings``, the trials showing the movie,
+    where the dataset keeps cuts per recording) is used, and a movie without one falls back to detection; with
+    ``'detect'`` cuts are always detected from the movie file, ``detection`` being the keyword arguments of
+    :func:`vlencode.stimuli.scenes.detect_cuts` (the config's ``stimuli.scene_detection``).
 
     Raises
     ------
@@ -101,20 +120,13 @@ def scene_cut_times(
     if scene_cuts not in ("annotation", "detect"):
         raise ValueError(f"dataset.scene_cuts: unknown value {scene_cuts!r}; use annotation or detect")
     if scene_cuts == "annotation":
-        cuts = dataset.scene_cuts(movie)
+        cuts = _annotated_cuts(dataset, movie, recordings)
         if cuts is not None:
-            cuts = np.asarray(cuts, dtype=np.float64)
-            if not np.isfinite(cuts).all():
-                raise DatasetError(
-                    f"{dataset.root}: scene cuts of {movie} include {int((~np.isfinite(cuts)).sum())} non-finite "
-                    "time(s); repair the scene annotation (drop or time those rows)"
-                )
-            return np.sort(cuts), "annotation"
+            return cuts, "annotation"
     # PySceneDetect pulls in OpenCV: import it only when cuts are actually detected.
     from vlencode.stimuli.scenes import detect_cuts
 
-    cuts = detect_cuts(dataset.movie_path(movie), **detection)
-    return cuts, "detect"
+    return detect_cuts(dataset.movie_path(movie), **detection), "detect"
 
 
 def _ordered_words(words: pd.DataFrame, where: str) -> pd.DataFrame:
@@ -182,7 +194,7 @@ def map_to_samples(onset_s: np.ndarray, clock: ClockAlignment, n_samples: int) -
 
 
 def build_events(
-    dataset: Dataset, subject: str, trial: str, cfg: Mapping[str, Any], scene_cuts: str = "annotation"
+    dataset: Dataset, subject: str, trial: str, cfg: Mapping[str, Any], cuts: np.ndarray | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The events table of one trial (columns :data:`EVENT_COLUMNS`) and the counts of what was excluded.
 
@@ -193,10 +205,10 @@ def build_events(
     subject, trial
         The trial, as strings ("1", "0").
     cfg
-        The narrowed config: ``cfg['events']['text_context']`` (``prefix`` — the sentence up to and including the word,
-        the default — or ``sentence``) and ``cfg['stimuli']['scene_detection']`` (used when cuts are detected).
-    scene_cuts
-        ``annotation`` (the dataset's scene annotation, detection when a movie has none) or ``detect``.
+        ``cfg['events']['text_context']``: ``prefix`` (the sentence up to and including the word) or ``sentence``.
+    cuts
+        The movie's scene-cut times (movie seconds), as the workflow's ``cuts`` step gives them
+        (:func:`scene_cut_times`); None reads the dataset's annotation of the movie (a movie without one is an error).
 
     Returns
     -------
@@ -207,13 +219,16 @@ def build_events(
         image.  Rows are ordered by alignment, then onset; ``event_id`` is unique in the table.
     counts
         Per alignment ``{'total', 'valid', <reason>: n for each of INVALID_REASONS}``, plus ``max_residual_samples``
-        (the clock's drift check) and ``scene_cut_source``.
+        (the clock's drift check).
     """
-    text_context = cfg.get("events", {}).get("text_context", "prefix")
-    detection = cfg.get("stimuli", {}).get("scene_detection", {})
+    text_context = cfg["events"]["text_context"]
     movie = dataset.movie(subject, trial)
     words = _ordered_words(dataset.words(subject, trial), f"{dataset.root} (sub {subject}, trial {trial})")
-    cuts, cut_source = scene_cut_times(dataset, movie, scene_cuts, detection)
+    if cuts is None:
+        cuts = _annotated_cuts(dataset, movie, [(subject, trial)])
+        if cuts is None:
+            raise DatasetError(f"{dataset.root}: movie {movie} has no scene-cut annotation; pass detected cuts")
+    cuts = np.sort(np.asarray(cuts, dtype=np.float64))
     clock = dataset.clock(subject, trial)
     n_samples = dataset.recording(subject, trial).n_samples
 
@@ -243,7 +258,6 @@ def build_events(
         counts[alignment].update({r: int((reason == r).sum()) for r in INVALID_REASONS})
         tables.append(table[EVENT_COLUMNS])
     counts["max_residual_samples"] = float(clock.max_residual_samples)
-    counts["scene_cut_source"] = cut_source
 
     events = pd.concat(tables, ignore_index=True)
     events = events.astype(
@@ -263,12 +277,12 @@ def build_events(
         }
     )
     log.info(
-        "sub %s trial %s (%s): clock drift check max residual %.3f samples; scene cuts from %s",
+        "sub %s trial %s (%s): clock drift check max residual %.3f samples; %d scene cuts",
         subject,
         trial,
         movie,
         clock.max_residual_samples,
-        cut_source,
+        len(cuts),
     )
     for alignment in ALIGNMENTS:
         c = counts[alignment]

@@ -1,0 +1,23 @@
+"""Rule cuts: the scene-cut times of one movie, from its annotation or detected in the movie file."""
+
+import json
+
+import pandas as pd
+
+from vlencode import store
+from vlencode.datasets import open_dataset
+from vlencode.runlog import rule_logger
+from vlencode.stimuli.events import scene_cut_times
+
+snakemake = globals()["snakemake"]
+log = rule_logger(snakemake.log[0])
+settings = json.loads(snakemake.params.settings)
+movie = snakemake.wildcards.movie
+recordings = [tuple(pair) for pair in json.loads(snakemake.params.recordings)]
+detection = settings.get("stimuli", {}).get("scene_detection", {})  # present only where the rule detects
+cuts, source = scene_cut_times(
+    open_dataset(settings), movie, recordings, settings["dataset"]["scene_cuts"], detection
+)
+inputs = store.input_hashes({str(p): p for p in snakemake.input})
+store.write_parquet(pd.DataFrame({"cut_s": cuts}), snakemake.output[0], params=settings, inputs=inputs)
+log.info("movie %s: %d scene cuts from %s", movie, len(cuts), source)
