@@ -1,8 +1,9 @@
-"""Suite-wide settings: offline model loading, GPU tests skipped without CUDA."""
+"""Suite-wide settings: offline model loading, GPU tests skipped without CUDA; the shared small workflow run."""
 
 import os
 
 import pytest
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -17,3 +18,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def small_workflow(tmp_path_factory):
+    """The directory of the small replica's workflow, run to completion once per session (tests/smallrun.py).
+
+    Tests share it: they edit copies of its ``config.yaml`` and put back any file they change (bytes and mtime).
+    Every script's opened files are recorded under ``.audit/`` (tests/sitecustom/sitecustomize.py).
+    """
+    from smallrun import small_config, snakemake
+
+    workdir = tmp_path_factory.mktemp("workflow")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(small_config(workdir)))
+    (workdir / ".audit").mkdir()
+    result = snakemake(workdir, env={"VLENCODE_AUDIT_DIR": str(workdir / ".audit")})
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir

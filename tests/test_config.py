@@ -1,6 +1,7 @@
 """The shipped configs validate; a bad key, type or path is a one-line error naming the key."""
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,35 @@ def test_paper_config_matches_the_schema_and_the_registry():
     instances = model_instances(paper)
     assert {"vision", "language", "multimodal"} == {instance.family for instance in instances.values()}
     assert {"trained", "random"} == {instance.init for instance in instances.values()}
+
+
+def _schema():
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def test_rerun_keys_ignore_how_numbers_are_written_and_key_order(config):
+    from vlencode.config import canonical_config, rule_params
+
+    retyped = copy.deepcopy(config)
+    retyped["preprocess"]["line_freq_hz"] = 60.0  # a number in the schema
+    retyped["encoding"]["n_folds"] = 5.0  # an integer in the schema
+    retyped["stimuli"]["scene_detection"] = {"min_scene_len_s": 0.5, "threshold": 27}
+    keys = ["preprocess", "encoding.n_folds", "stimuli.scene_detection"]
+    first = rule_params(canonical_config(config, _schema()), keys, stage="events")
+    assert first == rule_params(canonical_config(retyped, _schema()), keys, stage="events")
+    assert isinstance(first, str) and '"line_freq_hz":60.0' in first and '"n_folds":5}' in first
+    retyped["preprocess"]["line_freq_hz"] = 50
+    assert first != rule_params(canonical_config(retyped, _schema()), keys, stage="events")
+
+
+def test_defaults_come_from_the_schema_and_versions_join_the_key(config):
+    from vlencode.config import canonical_config, rule_params
+    from vlencode.versions import STAGE_VERSIONS
+
+    del config["epochs"]["window_s"], config["encoding"]["banded"]
+    config["replica"].pop("seed", None)
+    canonical = canonical_config(config, _schema())
+    assert canonical["epochs"]["window_s"] == 0.2 and canonical["encoding"]["banded"] == {"n_iter": 20}
+    assert canonical["replica"]["seed"] == 0 and canonical["device"] == "auto"
+    key = json.loads(rule_params(canonical, ["epochs.window_s", "dataset.bids_task"], stage="epochs"))
+    assert key == {"epochs": {"window_s": 0.2}, "version": STAGE_VERSIONS["epochs"]}

@@ -1,67 +1,22 @@
-"""The whole workflow, run by Snakemake in a subprocess on a small replica: outputs, contracts, reruns, resumption."""
+"""The whole workflow, run by Snakemake in a subprocess on a small replica: outputs, contracts, exact reruns."""
 
-import copy
-import subprocess
-import sys
+import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from smallrun import planned_jobs
 
 from vlencode import store
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 pytestmark = pytest.mark.slow
 
 
-def small_config(workdir: Path) -> dict:
-    """The embedded default, shrunk: two minutes of each trial, 16 contacts, a few resamples."""
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config = copy.deepcopy(config)
-    config["dataset"]["root"] = str(workdir / "resources" / "braintreebank-replica")
-    config["replica"].update(minutes=2, electrodes_per_subject=16)
-    config["models"]["registry"] = str(ROOT / "config" / "models.yaml")
-    config["bootstrap"]["n_resamples"] = 20
-    return config
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [
-        str(SNAKEMAKE),
-        "--snakefile", str(ROOT / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", str(workdir / "config.yaml"),
-        "--cores", "2",
-        *args,
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=1800)
-
-
-def dry_run_jobs(workdir: Path) -> set[str]:
-    """The rule names a dry run would execute."""
-    result = snakemake(workdir, "-n", "--quiet", "rules")
-    assert result.returncode == 0, result.stderr[-3000:]
-    names = set()
-    for line in result.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in {"total", "job"}:
-            names.add(parts[0])
-    return names
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("workflow")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(small_config(workdir)))
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
-
-
-def test_every_stage_writes_its_contract(finished_run):
-    results = finished_run / "results"
+def test_every_stage_writes_its_contract(small_workflow):
+    results = small_workflow / "results"
     scores = store.read_parquet(results / "encoding" / "scores.parquet")
     expected = {"subject", "alignment", "model", "family", "init", "layer", "electrode", "bin_time_s", "val_r",
                 "test_r", "alpha", "val_lo", "val_hi", "kept"}  # fmt: skip
@@ -71,30 +26,130 @@ def test_every_stage_writes_its_contract(finished_run):
     assert {"trained", "random"} <= set(scores["init"])
     assert np.isfinite(scores["test_r"]).all()
     # Subjects 1 and 5 watched the same movie: its stimuli and features are computed once.
-    assert sorted(p.name for p in (results / "stimuli").glob("*.parquet")) == [
+    assert sorted(p.name for p in (results / "stimuli").glob("movie-*[!s].parquet")) == [
         "movie-cars-2.parquet",
         "movie-fantastic-mr-fox.parquet",
     ]
     fit = store.open_zarr(results / "encoding" / "sub-1" / "model-minilm.zarr")
-    assert set(fit.attrs["params"]) >= {"encoding", "bootstrap", "seed"}
+    assert set(fit.attrs["params"]) >= {"encoding", "bootstrap", "seed", "version"}
+    assert "memory_gb" not in fit.attrs["params"]["encoding"]
     assert fit.attrs["inputs"]
 
 
-def test_a_finished_run_has_nothing_left_to_do(finished_run):
-    assert dry_run_jobs(finished_run) == set()
+def test_a_finished_run_has_nothing_left_to_do(small_workflow):
+    assert planned_jobs(small_workflow) == {}
 
 
-def test_a_changed_setting_reruns_exactly_what_depends_on_it(finished_run):
-    config = yaml.safe_load((finished_run / "config.yaml").read_text())
-    config["features"]["projection"]["seed"] = 1
-    changed = finished_run / "changed.yaml"
-    changed.write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(finished_run),
-         "--configfile", str(changed), "-n", "--quiet", "rules"],
-        capture_output=True, text=True, cwd=finished_run, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    reruns = {line.split()[0] for line in result.stdout.splitlines() if len(line.split()) == 2}
-    assert {"features", "fit", "scores"} <= reruns
-    assert not reruns & {"make_replica", "events", "preprocess", "epochs", "stimuli", "resamples"}
+def _edited(workdir: Path, edit) -> Path:
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    edit(config)
+    path = workdir / "edited.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _reorder(section: dict) -> dict:
+    return dict(reversed(list(section.items())))
+
+
+def _n_models(workdir: Path) -> int:
+    return len(list((workdir / "results" / "features").glob("model-*")))
+
+
+def _fit_all(n: int) -> dict[str, int]:
+    return {"resamples": 3, "fit": 3 * n, "scores": 1}
+
+
+def _reorder_all(config: dict) -> None:
+    for section in ("stimuli", "preprocess", "epochs"):
+        config[section] = _reorder(config[section])
+    config["stimuli"]["scene_detection"] = _reorder(config["stimuli"]["scene_detection"])
+
+
+#: config edit -> (the edit, the jobs `snakemake -n` plans afterwards given the number of models; {} = nothing).
+CONFIG_EDITS = {
+    "seed": (lambda c: c.update(seed=1), _fit_all),
+    "new subject's recording": (
+        lambda c: c["dataset"]["recordings"].append({"subject": "7", "trial": "0"}),  # cars-2, as subject 3
+        lambda n: {
+            "replica_recording": 1, "replica_subject": 1, "replica_truth": 1, "preprocess": 1, "events": 1,
+            "epochs": 1, "stimuli": 1, "features": n, "resamples": 1, "fit": 2 * n, "scores": 1,
+        },
+    ),  # fmt: skip
+    "retyped numbers": (
+        lambda c: (c["stimuli"]["scene_detection"].update(threshold=27), c["preprocess"].update(line_freq_hz=60.0)),
+        lambda n: {},
+    ),
+    "reordered keys": (_reorder_all, lambda n: {}),
+    "performance knobs": (
+        lambda c: (c["encoding"].update(memory_gb=2), c["models"].update(batch_size=8), c.update(device="cpu")),
+        lambda n: {},
+    ),
+    "line frequency": (
+        lambda c: c["preprocess"].update(line_freq_hz=50),
+        lambda n: {"preprocess": 3, "epochs": 3, **_fit_all(n)},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIG_EDITS))
+def test_a_config_edit_reruns_exactly_what_depends_on_it(small_workflow, name):
+    edit, expected = CONFIG_EDITS[name]
+    planned = planned_jobs(small_workflow, _edited(small_workflow, edit))
+    assert planned == expected(_n_models(small_workflow))
+
+
+#: replica file replaced (a new mtime, as a new copy gets) -> the jobs planned afterwards given the number of models.
+FILE_EDITS = {
+    "movies/fantastic-mr-fox.mp4": lambda n: {"stimuli": 1, "features": n, "fit": 2 * n, "scores": 1},
+    "scene_annotations/fantastic-mr-fox.csv": lambda n: {
+        "cuts": 1, "events": 2, "epochs": 2, "stimuli": 1, "features": n, "resamples": 2, "fit": 2 * n, "scores": 1,
+    },  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("name", list(FILE_EDITS))
+def test_a_replaced_input_file_reruns_exactly_what_reads_it(small_workflow, name):
+    path = small_workflow / "resources" / "braintreebank-replica" / name
+    stat = path.stat()
+    try:
+        later = time.time() + 10
+        os.utime(path, (later, later))
+        assert planned_jobs(small_workflow) == FILE_EDITS[name](_n_models(small_workflow))
+    finally:
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_bumped_algorithm_version_reruns_that_stage_and_what_follows(small_workflow):
+    planned = planned_jobs(small_workflow, env={"VLENCODE_BUMP_STAGE": "epochs"})
+    assert planned == {"epochs": 3, **_fit_all(_n_models(small_workflow))}
+
+
+def _written_by(path: str, outputs: list[str]) -> bool:
+    """A job's own output (or log), or inside the temporary sibling it is written to."""
+    for out in outputs:
+        if path == out or path.startswith(out + os.sep):
+            return True
+        sibling = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.tmp-")
+        if path.startswith(sibling):
+            return True
+    return False
+
+
+def test_every_file_a_script_opens_is_a_declared_input(small_workflow):
+    """Files of the run directory (dataset and results) only: the environment's files are the software's."""
+    records = [json.loads(p.read_text()) for p in (small_workflow / ".audit").glob("*.json")]
+    assert {r["rule"] for r in records} >= {"replica_movie", "cuts", "events", "preprocess", "epochs", "stimuli",
+                                             "features", "resamples", "fit", "scores"}  # fmt: skip
+    workdir = os.path.realpath(small_workflow)
+    undeclared = set()
+    for record in records:
+        declared = [os.path.realpath(p) for p in record["input"]]
+        outputs = [os.path.realpath(p) for p in record["output"]]
+        for path in map(os.path.realpath, record["opened"]):
+            if not path.startswith(workdir + os.sep) or path.startswith(os.path.join(workdir, ".snakemake")):
+                continue
+            if _written_by(path, outputs) or any(path == d or path.startswith(d + os.sep) for d in declared):
+                continue
+            undeclared.add((record["rule"], os.path.relpath(path, workdir)))
+    assert not undeclared

