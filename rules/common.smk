@@ -9,11 +9,13 @@ from snakemake.utils import validate
 from vlencode.config import canonical_config, rule_params, validate_config
 from vlencode.datasets import open_dataset, trial_movies
 from vlencode.datasets.braintreebank import BrainTreebank
-from vlencode.datasets.replica import PART_KEYS
+from vlencode.datasets.replica import GROUND_TRUTH_FILES, PART_KEYS
 from vlencode.models.registry import model_instances
 from vlencode.stimuli.table import STIMULUS_COLUMNS
 
-SCHEMA_PATH = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+SCHEMA_PATH = os.path.join(
+    workflow.basedir, "workflow", "schemas", "config.schema.yaml"
+)
 # Our own check first: its message is one line naming the key; snakemake's validate then fills schema defaults.
 validate_config(
     config,
@@ -33,7 +35,9 @@ def settings(stage, *keys):
 
 DATASET = SETTINGS["dataset"]
 REPLICA = SETTINGS["replica"]["enabled"]
-REPLICA_KEYS = {part: [f"replica.{k}" for k in keys] for part, keys in PART_KEYS.items()}
+REPLICA_KEYS = {
+    part: [f"replica.{k}" for k in keys] for part, keys in PART_KEYS.items()
+}
 # The settings a step reading the dataset uses to open it (paths and reader), never the list of recordings.
 READER_KEYS = ("dataset.format", "dataset.root", "dataset.bids_task")
 RECORDINGS = [(r["subject"], r["trial"]) for r in DATASET["recordings"]]
@@ -54,6 +58,11 @@ def dataset():
     return LAYOUT if REPLICA else open_dataset(SETTINGS)
 
 
+def ground_truth_path(kind):
+    """The replica's planted truth (read by no analysis step)."""
+    return os.path.join(DATASET["root"], GROUND_TRUTH_FILES[kind])
+
+
 def trials_of(subject):
     return [trial for s, trial in RECORDINGS if s == subject]
 
@@ -68,7 +77,9 @@ def movies_of_subject(subject):
 
 def recording_files(wildcards):
     """What reading a trial's recording opens."""
-    return [str(p) for p in dataset().recording_files(wildcards.subject, wildcards.trial)]
+    return [
+        str(p) for p in dataset().recording_files(wildcards.subject, wildcards.trial)
+    ]
 
 
 def event_inputs(wildcards):
@@ -128,7 +139,7 @@ def feature_inputs(wildcards):
 def all_targets():
     targets = []
     if REPLICA:
-        targets.append(os.path.join(DATASET["root"], "ground_truth.parquet"))
+        targets.append(ground_truth_path("electrodes"))
     for subject, trial in RECORDINGS:
         targets.append(f"results/epochs/sub-{subject}_trial-{trial}.zarr")
     for movie in MOVIES:

@@ -19,7 +19,6 @@ if REPLICA:
             mem_mb=2000,
             runtime=10,
         params:
-            root=DATASET["root"],
             settings=settings("replica", *REPLICA_KEYS["movie"]),
         script:
             "../workflow/scripts/replica.py"
@@ -39,7 +38,6 @@ if REPLICA:
             mem_mb=1000,
             runtime=5,
         params:
-            root=DATASET["root"],
             settings=settings("replica", *REPLICA_KEYS["subject"]),
         script:
             "../workflow/scripts/replica.py"
@@ -58,7 +56,6 @@ if REPLICA:
             mem_mb=1000,
             runtime=5,
         params:
-            root=DATASET["root"],
             settings=settings("replica", *REPLICA_KEYS["corrupted"]),
         script:
             "../workflow/scripts/replica.py"
@@ -72,26 +69,25 @@ if REPLICA:
             "logs/replica/sub-{subject}_trial-{trial3}.log",
         benchmark:
             "results/benchmarks/replica/sub-{subject}_trial-{trial3}.tsv"
-        conda:
-            "../envs/vlencode.yaml"
         wildcard_constraints:
             trial3="[0-9]{3}",
+        conda:
+            "../envs/vlencode.yaml"
         threads: 1
         resources:
             mem_mb=4000,
             runtime=30,
         params:
-            root=DATASET["root"],
             settings=settings("replica", *REPLICA_KEYS["recording"]),
         script:
             "../workflow/scripts/replica.py"
 
     rule replica_truth:
         output:
-            electrodes=os.path.join(DATASET["root"], "ground_truth.parquet"),
-            scenes=os.path.join(DATASET["root"], "ground_truth_scenes.parquet"),
-            trials=os.path.join(DATASET["root"], "ground_truth_trials.parquet"),
-            note=os.path.join(DATASET["root"], "ground_truth.md"),
+            electrodes=ground_truth_path("electrodes"),
+            scenes=ground_truth_path("scenes"),
+            trials=ground_truth_path("trials"),
+            note=ground_truth_path("note"),
         log:
             "logs/replica/truth.log",
         benchmark:
@@ -103,7 +99,6 @@ if REPLICA:
             mem_mb=2000,
             runtime=10,
         params:
-            root=DATASET["root"],
             settings=settings("replica", *REPLICA_KEYS["truth"]),
             recordings=json.dumps(RECORDINGS),
         script:

@@ -1,7 +1,9 @@
 # Shared bootstrap resamples per subject; one ridge fit per subject x model (all alignments and layers); scores table.
 
 # What a fit's outputs depend on: every encoding and bootstrap setting but the memory budget (a performance knob).
-FIT_KEYS = [f"encoding.{key}" for key in SETTINGS["encoding"] if key != "memory_gb"] + ["bootstrap"]
+FIT_KEYS = [f"encoding.{key}" for key in SETTINGS["encoding"] if key != "memory_gb"] + [
+    "bootstrap"
+]
 
 
 rule resamples:
@@ -23,7 +25,9 @@ rule resamples:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=settings("resamples", "seed", "bootstrap.n_resamples", "encoding.alignments"),
+        settings=settings(
+            "resamples", "seed", "bootstrap.n_resamples", "encoding.alignments"
+        ),
         trials=lambda wc: trials_of(wc.subject),
     script:
         "../workflow/scripts/resamples.py"

@@ -79,9 +79,7 @@ TINY_REPLICA = {"minutes": 0.2, "electrodes_per_subject": 6, "frame_size": [16, 
 
 
 def run_replica(tmp: Path):
-    replica.build_movie(tmp, "fantastic-mr-fox", TINY_REPLICA)
-    replica.build_subject(tmp, "5", TINY_REPLICA)
-    replica.build_recording(tmp, "5", "0", TINY_REPLICA)
+    replica.build_replica(tmp, TINY_REPLICA, [("5", "0")])
     with h5py.File(tmp / "all_subject_data" / "sub_5_trial000.h5") as handle:
         signals = {name: handle["data"][name][:] for name in handle["data"]}
     return {

@@ -38,6 +38,7 @@ from vlencode.datasets.base import ClockAlignment, DatasetError, split_label
 from vlencode.datasets.braintreebank import RATE_HZ, BrainTreebank
 
 __all__ = [
+    "GROUND_TRUTH_FILES",
     "PART_KEYS",
     "ReplicaSettings",
     "build_corrupted",
@@ -466,6 +467,13 @@ class ReplicaSettings:
         return cls(**values)
 
 
+#: The planted truth's files under the replica root (read by no analysis step).
+GROUND_TRUTH_FILES = {
+    "electrodes": "ground_truth.parquet",
+    "scenes": "ground_truth_scenes.parquet",
+    "trials": "ground_truth_trials.parquet",
+    "note": "ground_truth.md",
+}
 #: The ``replica`` keys each part of the tree depends on (its builder reads no other): the workflow's rerun keys.
 PART_KEYS = {
     "movie": ("minutes", "frame_size", "fps", "mean_scene_s", "seed"),
@@ -532,42 +540,37 @@ def _plan_subject(subject: str, settings: ReplicaSettings) -> _Subject:
     return _Subject(montage, raw, corrupted, truth)
 
 
-def _layout(root: str | Path) -> BrainTreebank:
-    return BrainTreebank(root, must_exist=False)
-
-
-def _write_file(path: Path, write) -> None:
+def _write_file(path: str | Path, write) -> None:
     """``write(tmp)`` into a temporary sibling of ``path``, renamed into place when complete."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with store.atomic_path(path) as tmp:
         write(tmp)
 
 
-def build_movie(root: str | Path, movie: str, replica_cfg: Mapping[str, Any]) -> None:
-    """Write one movie's files under ``root``: the MP4, its scene annotation and its transcript.
+def build_movie(movie: str, replica_cfg: Mapping[str, Any], *, movie_path, scenes_path, transcript_path) -> None:
+    """Write one movie's files: the MP4, its scene annotation (``cut_s``) and its transcript (``features.csv``).
 
-    ``replica_cfg`` is the ``replica`` config section (every key; see :class:`ReplicaSettings`).
+    ``replica_cfg`` holds the ``replica`` keys of :data:`PART_KEYS` ``["movie"]``.
     """
     settings = ReplicaSettings.from_config(replica_cfg)
     plan = _plan_movie(movie, settings)
-    layout = _layout(root)
-    _write_file(layout.transcript_path(movie), plan.transcript.to_csv)
+    _write_file(transcript_path, plan.transcript.to_csv)
     cuts = pd.DataFrame({"cut_s": plan.scenes["cut_s"].to_numpy()[1:].round(6)})
-    _write_file(layout.scene_path(movie), lambda tmp: cuts.to_csv(tmp, index=False))
-    _write_file(layout.movie_path(movie), lambda tmp: render_movie(tmp, plan.scenes, settings.frame_size, settings.fps))
+    _write_file(scenes_path, lambda tmp: cuts.to_csv(tmp, index=False))
+    _write_file(movie_path, lambda tmp: render_movie(tmp, plan.scenes, settings.frame_size, settings.fps))
     log.info("movie %s: %d frames, %d scenes, %d words", movie, int(plan.scenes["stop_frame"].max()),
              len(plan.scenes), len(plan.transcript))  # fmt: skip
 
 
-def build_subject(root: str | Path, subject: str, replica_cfg: Mapping[str, Any]) -> None:
-    """Write one subject's electrode label list and localization table under ``root``."""
+def build_subject(subject: str, replica_cfg: Mapping[str, Any], *, labels_path, localization_path) -> None:
+    """Write one subject's electrode label list and localization table (keys of ``PART_KEYS["subject"]``)."""
     plan = _plan_subject(subject, ReplicaSettings.from_config(replica_cfg))
-    layout = _layout(root)
-    _write_file(layout.labels_path(subject), lambda tmp: tmp.write_text(json.dumps(plan.raw_labels)))
-    _write_file(layout.localization_path(subject), lambda tmp: _localization(plan.montage).to_csv(tmp, index=False))
+    _write_file(labels_path, lambda tmp: tmp.write_text(json.dumps(plan.raw_labels)))
+    _write_file(localization_path, lambda tmp: _localization(plan.montage).to_csv(tmp, index=False))
 
 
-def build_corrupted(root: str | Path, replica_cfg: Mapping[str, Any]) -> None:
+def build_corrupted(replica_cfg: Mapping[str, Any], path: str | Path) -> None:
     """Write ``corrupted_elec.json`` for every Brain Treebank subject, so it never changes with the analysed ones."""
     settings = ReplicaSettings.from_config(replica_cfg)
     subjects = sorted({s for s, _ in _neuroprobe.trial_movie_map()}, key=lambda s: (len(s), s))
@@ -575,11 +578,13 @@ def build_corrupted(root: str | Path, replica_cfg: Mapping[str, Any]) -> None:
     for subject in subjects:
         corrupted = _plan_subject(subject, settings).corrupted
         table[f"sub_{subject}"] = [f"#{x}" if k == 0 else x for k, x in enumerate(corrupted)]
-    _write_file(_layout(root).corrupted_path(), lambda tmp: tmp.write_text(json.dumps(table, indent=1)))
+    _write_file(path, lambda tmp: tmp.write_text(json.dumps(table, indent=1)))
 
 
-def build_recording(root: str | Path, subject: str, trial: str, replica_cfg: Mapping[str, Any]) -> None:
-    """Write one trial's HDF5 recording, metadata and trigger timings under ``root``.
+def build_recording(
+    subject: str, trial: str, replica_cfg: Mapping[str, Any], *, recording_path, metadata_path, timings_path
+) -> None:
+    """Write one trial's HDF5 recording, metadata and trigger timings (keys of ``PART_KEYS["recording"]``).
 
     Its content depends on the trial, its subject and its movie only (each drawn from its own seeded stream), never
     on which other recordings are built.
@@ -589,12 +594,11 @@ def build_recording(root: str | Path, subject: str, trial: str, replica_cfg: Map
     plan = _plan_trial(subject, trial, movie, settings.minutes)
     scenes = _plan_movie(movie, settings)
     person = _plan_subject(subject, settings)
-    layout = _layout(root)
     meta = {"filename": f"{movie}.mp4", "title": movie.replace("-", " ").title()}
-    _write_file(layout.metadata_path(subject, trial), lambda tmp: tmp.write_text(json.dumps(meta)))
-    _write_file(layout.timings_path(subject, trial), lambda tmp: plan.triggers.to_csv(tmp, index=False))
+    _write_file(metadata_path, lambda tmp: tmp.write_text(json.dumps(meta)))
+    _write_file(timings_path, lambda tmp: plan.triggers.to_csv(tmp, index=False))
     _write_file(
-        layout.h5_path(subject, trial),
+        recording_path,
         lambda tmp: _write_recording(
             tmp, plan, person.raw_labels, person.truth, scenes.scenes, scenes.transcript, scenes.latents, settings.seed
         ),
@@ -603,10 +607,10 @@ def build_recording(root: str | Path, subject: str, trial: str, replica_cfg: Map
              len(plan.words), len(plan.breaks_s))  # fmt: skip
 
 
-def build_ground_truth(root: str | Path, replica_cfg: Mapping[str, Any], recordings: Iterable[Any]) -> None:
-    """Write the planted truth of the analysed recordings: ``ground_truth.parquet`` (per electrode),
-    ``ground_truth_scenes.parquet`` (per scene), ``ground_truth_trials.parquet`` (per trial) and ``ground_truth.md``.
-    """
+def build_ground_truth(
+    replica_cfg: Mapping[str, Any], recordings: Iterable[Any], *, electrodes_path, scenes_path, trials_path, note_path
+) -> None:
+    """Write the planted truth of the analysed recordings: per electrode, per scene, per trial, and a note."""
     settings = ReplicaSettings.from_config(replica_cfg)
     movies = replica_movies(recordings)
     subjects = sorted({s for s, _ in movies}, key=lambda s: (len(s), s))
@@ -630,13 +634,11 @@ def build_ground_truth(root: str | Path, replica_cfg: Mapping[str, Any], recordi
                 "n_words": len(plan.words),
             }
         )
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     params = {"replica": dict(replica_cfg)}
-    store.write_parquet(truth, root / "ground_truth.parquet", params)
-    store.write_parquet(scenes, root / "ground_truth_scenes.parquet", params)
-    store.write_parquet(pd.DataFrame(rows), root / "ground_truth_trials.parquet", params)
-    _write_file(root / "ground_truth.md", lambda tmp: tmp.write_text(_ground_truth_note(truth, settings.plant_null)))
+    store.write_parquet(truth, electrodes_path, params)
+    store.write_parquet(scenes, scenes_path, params)
+    store.write_parquet(pd.DataFrame(rows), trials_path, params)
+    _write_file(note_path, lambda tmp: tmp.write_text(_ground_truth_note(truth, settings.plant_null)))
 
 
 def build_replica(root: str | Path, replica_cfg: Mapping[str, Any], recordings: Iterable[Any]) -> Path:
@@ -659,15 +661,21 @@ def build_replica(root: str | Path, replica_cfg: Mapping[str, Any], recordings: 
     """
     ReplicaSettings.from_config(replica_cfg)
     movies = replica_movies(recordings)
+    layout = BrainTreebank(root, must_exist=False)
     for movie in sorted(set(movies.values())):
-        build_movie(root, movie, replica_cfg)
+        build_movie(movie, replica_cfg, movie_path=layout.movie_path(movie), scenes_path=layout.scene_path(movie),
+                    transcript_path=layout.transcript_path(movie))  # fmt: skip
     for subject in sorted({s for s, _ in movies}):
-        build_subject(root, subject, replica_cfg)
-    build_corrupted(root, replica_cfg)
+        build_subject(subject, replica_cfg, labels_path=layout.labels_path(subject),
+                      localization_path=layout.localization_path(subject))  # fmt: skip
+    build_corrupted(replica_cfg, layout.corrupted_path())
     for subject, trial in movies:
-        build_recording(root, subject, trial, replica_cfg)
-    build_ground_truth(root, replica_cfg, recordings)
-    return Path(root)
+        build_recording(subject, trial, replica_cfg, recording_path=layout.h5_path(subject, trial),
+                        metadata_path=layout.metadata_path(subject, trial),
+                        timings_path=layout.timings_path(subject, trial))  # fmt: skip
+    root = Path(root)
+    build_ground_truth(replica_cfg, recordings, **{f"{k}_path": root / name for k, name in GROUND_TRUTH_FILES.items()})
+    return root
 
 
 def _ground_truth_note(truth: pd.DataFrame, plant_null: bool) -> str:
