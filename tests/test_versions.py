@@ -18,11 +18,9 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 import zarr
 
 from vlencode import encoding
-from vlencode.config import canonical_config
 from vlencode.datasets import replica
 from vlencode.epochs import epoch_responses
 from vlencode.features import extract_features
@@ -33,14 +31,21 @@ from vlencode.stimuli.table import build_stimuli
 from vlencode.store import atomic_zarr
 from vlencode.versions import STAGE_VERSIONS
 
-ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "stages.json"
 RECORD = os.environ.get("VLENCODE_RECORD_GOLDEN") == "1"
 
 
-def _settings() -> dict:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    return canonical_config(config, yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text()))
+# Fixed settings (not the shipped config's, which may change without any algorithm changing).
+PREPROCESS = {
+    "line_freq_hz": 60.0, "notch_max_hz": 180.0, "notch_trans_bandwidth_hz": 1.0, "reference": "laplacian",
+    "laplacian_neighbours": "both", "high_gamma": {"enabled": False, "band_hz": [70.0, 250.0], "envelope": True},
+    "despike": {"enabled": True, "threshold_mad": 12.0}, "zscore": True, "rate_hz": 128.0, "chunk_s": 5.0,
+    "source_rate_hz": 512.0, "flat_tolerance_uv": 1e-3, "max_nan_gap_s": 0.05, "saturation_fraction": 1e-4,
+}  # fmt: skip
+EPOCHS = {"tmin_s": -2.0, "tmax_s": 2.0, "step_s": 0.025, "window_s": 0.2, "window_placement": "start"}
+EVENTS = {"events": {"text_context": "prefix"}}
+DETECTION = {"threshold": 27.0, "min_scene_len_s": 0.5}
+FEATURES = {"features": {"projection": {"eps": 0.1, "seed": 0}}}
 
 
 def fingerprint(value):
@@ -102,23 +107,21 @@ def _tiny_movie(tmp: Path) -> Path:
 def run_cuts(tmp: Path):
     from test_events import MOVIE, TinyDataset
 
-    detection = _settings()["stimuli"]["scene_detection"]
-    cuts, _ = scene_cut_times(TinyDataset(_tiny_movie(tmp), cuts=None), MOVIE, [], "annotation", detection)
+    cuts, _ = scene_cut_times(TinyDataset(_tiny_movie(tmp), cuts=None), MOVIE, [], "annotation", DETECTION)
     return {"cuts": cuts}
 
 
 def run_events(tmp: Path):
     from test_events import TinyDataset
 
-    return build_events(TinyDataset(), "1", "0", _settings())[0]
+    return build_events(TinyDataset(), "1", "0", EVENTS)[0]
 
 
 def run_preprocess(tmp: Path):
     from test_neural import noise_recording
 
-    cfg = {**_settings()["preprocess"], "source_rate_hz": 512.0, "rate_hz": 128.0, "notch_max_hz": 180.0}
     group = zarr.open_group(zarr.storage.MemoryStore(), mode="w", zarr_format=3)
-    preprocess_recording(noise_recording(seconds=12.0), cfg, group)
+    preprocess_recording(noise_recording(seconds=12.0), PREPROCESS, group)
     return group
 
 
@@ -132,7 +135,7 @@ def run_epochs(tmp: Path):
         "sample": (np.arange(12) * 400 + 1200).astype(np.int64),
         "valid": [True] * 11 + [False],
     })  # fmt: skip
-    epochs = epoch_responses(signal, 100.0, 400.0, events, _settings()["epochs"])
+    epochs = epoch_responses(signal, 100.0, 400.0, events, EPOCHS)
     return {a: {"response": e.response, "event_id": e.event_id, "n_dropped": e.n_dropped} for a, e in epochs.items()}
 
 
@@ -140,7 +143,7 @@ def run_stimuli(tmp: Path):
     from test_events import TinyDataset
 
     movie = _tiny_movie(tmp)
-    tables = [build_events(TinyDataset(movie), subject, "0", _settings())[0] for subject in ("1", "2")]
+    tables = [build_events(TinyDataset(movie), subject, "0", EVENTS)[0] for subject in ("1", "2")]
     table, frames, frame_time_s = build_stimuli(tables, "tiny-movie", movie)
     return {"table": table, "frames": frames.astype(np.float64), "frame_time_s": frame_time_s}
 
@@ -153,7 +156,7 @@ def run_features(tmp: Path):
              "max_tokens": 16, "init": "random", "seed": 1, "architecture": "auto"}  # fmt: skip
     instance = ModelInstance(entry["name"], "language", "random", 1, (), entry, {})
     table, frames = stimuli()
-    layers, _ = extract_features(instance, table, frames, {"features": _settings()["features"]}, device="cpu")
+    layers, _ = extract_features(instance, table, frames, FEATURES, device="cpu")
     return layers
 
 

@@ -28,7 +28,7 @@ def trial_movies(config: Mapping[str, Any]) -> dict[tuple[str, str], str]:
     """The movie each configured (subject, trial) watched, known before any data is built.
 
     For the replica this comes from the real trial-to-movie map shipped in the neuroprobe wheel, so the workflow's
-    DAG can be planned before ``make_replica`` has run; otherwise the dataset's own metadata is read.
+    DAG can be planned before the replica rules have run; otherwise the dataset's own metadata is read.
     """
     recordings = [(r["subject"], r["trial"]) for r in config["dataset"]["recordings"]]
     if config.get("replica", {}).get("enabled", False):
