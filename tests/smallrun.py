@@ -39,7 +39,9 @@ def snakemake(
     ]  # fmt: skip
     environment = dict(os.environ, **(env or {}))
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITECUSTOM), environment.get("PYTHONPATH")]))
-    return subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=1800, env=environment)
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=workdir, timeout=1800, env=environment, check=False
+    )
 
 
 def planned_jobs(workdir: Path, configfile: Path | None = None, env: dict[str, str] | None = None) -> dict[str, int]:
