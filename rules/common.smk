@@ -42,7 +42,7 @@ REPLICA_KEYS = {
 READER_KEYS = ("dataset.format", "dataset.root", "dataset.bids_task")
 RECORDINGS = [(r["subject"], r["trial"]) for r in DATASET["recordings"]]
 SUBJECTS = sorted({subject for subject, _ in RECORDINGS}, key=lambda s: (len(s), s))
-MOVIE_OF = trial_movies(config)
+MOVIE_OF = trial_movies(SETTINGS)
 MOVIES = sorted(set(MOVIE_OF.values()))
 MODELS = model_instances(config)
 # Performance knobs: passed as resources, which are not part of any rerun key (results do not depend on them).

@@ -25,13 +25,13 @@ def open_dataset(config: Mapping[str, Any]) -> Dataset:
 
 
 def trial_movies(config: Mapping[str, Any]) -> dict[tuple[str, str], str]:
-    """The movie each configured (subject, trial) watched, known before any data is built.
+    """The movie each configured (subject, trial) watched, known before any data is built (``config`` canonical).
 
     For the replica this comes from the real trial-to-movie map shipped in the neuroprobe wheel, so the workflow's
     DAG can be planned before the replica rules have run; otherwise the dataset's own metadata is read.
     """
     recordings = [(r["subject"], r["trial"]) for r in config["dataset"]["recordings"]]
-    if config.get("replica", {}).get("enabled", False):
+    if config["replica"]["enabled"]:
         from vlencode.datasets.replica import replica_movies
 
         return replica_movies(recordings)
