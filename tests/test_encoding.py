@@ -1,5 +1,6 @@
 """The encoding protocol: folds, layer choice, inputs in the contract formats, the fit store and the scores table."""
 
+import json
 import logging
 import runpy
 from pathlib import Path
@@ -359,7 +360,9 @@ def restore_logging():
 
 def test_scripts_write_resamples_fit_and_scores(fitted, tmp_path, restore_logging):
     _, paths, _ = fitted
-    cfg = {"seed": 0, "encoding": ENCODING, "bootstrap": BOOTSTRAP, "device": "cpu"}
+    encoding_settings = {k: v for k, v in ENCODING.items() if k != "memory_gb"}  # memory_gb: a resource
+    fit_settings = {"seed": 0, "encoding": encoding_settings, "bootstrap": BOOTSTRAP}
+    resamples_settings = {"seed": 0, "bootstrap": {"n_resamples": 20}, "encoding": {"alignments": ["word", "scene"]}}
     resamples = tmp_path / "sub-1/resamples.zarr"
     _run_script(
         "resamples.py",
@@ -367,7 +370,7 @@ def test_scripts_write_resamples_fit_and_scores(fitted, tmp_path, restore_loggin
         output=_Named([str(resamples)]),
         log=_Named([str(tmp_path / "resamples.log")]),
         params=SimpleNamespace(
-            cfg={"seed": 0, "n_resamples": 20, "alignments": ["word", "scene"]}, trials=paths["trials"]
+            settings=json.dumps(resamples_settings), trials=paths["trials"]
         ),
     )
     assert open_zarr(resamples)["word/indices"].shape == (20, 130)
@@ -381,13 +384,16 @@ def test_scripts_write_resamples_fit_and_scores(fitted, tmp_path, restore_loggin
         ),
         output=_Named([str(fit)]),
         log=_Named([str(tmp_path / "fit.log")]),
-        params=SimpleNamespace(cfg=cfg, model={"name": "toy"}, trials=paths["trials"], movies=movies),
+        params=SimpleNamespace(settings=json.dumps(fit_settings), model={"name": "toy"}, trials=paths["trials"],
+                               movies=movies),
+        resources=SimpleNamespace(device="cpu", memory_gb="auto"),
     )  # fmt: skip
     assert open_zarr(fit).attrs["chosen_layer"] == {"word": "l1", "scene": "l1"}
     assert "chosen layers" in (tmp_path / "fit.log").read_text()
     scores = tmp_path / "scores.parquet"
     log = _Named([str(tmp_path / "scores.log")])
-    _run_script("scores.py", input=_Named([str(fit)]), output=_Named([str(scores)]), log=log)
+    _run_script("scores.py", input=_Named([str(fit)]), output=_Named([str(scores)]), log=log,
+                params=SimpleNamespace(settings=json.dumps({"version": 1})))  # fmt: skip
     table = read_parquet(scores)
     assert list(table.columns) == encoding.SCORE_COLUMNS and len(table) == 2 * N_ELECTRODES * N_BINS
     assert list(parquet_provenance(scores)["inputs"]) == [str(fit)]
