@@ -98,12 +98,16 @@ def cut_recordings(movie):
     return recordings_of_movie(movie) if DATASET["format"] == "bids" else []
 
 
+@functools.cache
 def cut_annotation(movie):
     """The annotation files of ``movie`` (empty when cuts are detected: none exists or detection is asked for)."""
     if DATASET["scene_cuts"] == "detect":
         return []
     if REPLICA:
         return [str(LAYOUT.scene_path(movie))]
+    # Files that exist may still hold no cut of this movie (BIDS events without scene rows): then cuts are detected.
+    if dataset().scene_cuts(movie, cut_recordings(movie)) is None:
+        return []
     return [str(p) for p in dataset().scene_cut_files(movie, cut_recordings(movie))]
 
 

@@ -1,8 +1,8 @@
 """Test-only start-up hook of the Python processes a workflow test runs (put on PYTHONPATH by tests/smallrun.py).
 
 ``VLENCODE_AUDIT_DIR``: every file a workflow script opens for reading is recorded (``sys.addaudithook`` on the
-``open`` event, raised by Python's ``open``/``os.open``, so also by pandas, zarr and MNE; libraries opening files in C,
-such as HDF5 and FFmpeg, are not seen), and at exit the job's rule, declared inputs and outputs and the opened files
+``open`` event, raised by Python's ``open``/``os.open``, so also by pandas, zarr, h5py and MNE; a library opening files
+in C only, such as FFmpeg, is not seen), and at exit the job's rule, declared inputs and outputs and the opened files
 go to ``<dir>/<pid>.json``.
 ``VLENCODE_BUMP_STAGE``: the named stage's algorithm version is raised by one, as a code change would.
 """
