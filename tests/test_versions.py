@@ -168,7 +168,10 @@ def _encoding_tree(tmp: Path):
 
 def run_resamples(tmp: Path):
     paths = _encoding_tree(tmp)
-    return encoding.subject_resamples("1", paths["trials"], paths["epochs"], ["word", "scene"], 10, 0).indices
+    return encoding.subject_resamples(
+        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], alignments=["word", "scene"],
+        n_resamples=10, seed=0,
+    ).indices
 
 
 def _fit_store(tmp: Path) -> Path:
@@ -177,9 +180,10 @@ def _fit_store(tmp: Path) -> Path:
     paths = _encoding_tree(tmp)
     resamples = _resamples(tmp, paths, 10)
     fit = encoding.fit_subject_model(
-        "1", paths["trials"], paths["epochs"], paths["events"], paths["features"], resamples,
-        ENCODING, {**BOOTSTRAP, "n_resamples": 10}, seed=0, device="cpu",
-    )  # fmt: skip
+        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], events_paths=paths["events"],
+        features_paths=paths["features"], resamples_path=resamples, encoding=ENCODING,
+        bootstrap_config={**BOOTSTRAP, "n_resamples": 10}, seed=0, device="cpu",
+    )
     with atomic_zarr(tmp / "model-toy.zarr") as group:
         fit.write(group)
     return tmp / "model-toy.zarr"

@@ -77,7 +77,8 @@ CONFIG_EDITS = {
         },
     ),  # fmt: skip
     "retyped numbers": (
-        lambda c: (c["stimuli"]["scene_detection"].update(threshold=27), c["preprocess"].update(line_freq_hz=60.0)),
+        lambda c: (c["stimuli"]["scene_detection"].update(threshold=27), c["preprocess"].update(notch_max_hz=360.0),
+                   c["epochs"].update(tmin_s=-2)),
         lambda n: {},
     ),
     "reordered keys": (_reorder_all, lambda n: {}),
