@@ -25,6 +25,10 @@ LABELS = ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2", "LB3", "DC1"]
 WORDS = ["the", "fox", "ran.", "a", "hen", "sat!"]
 
 
+#: The events settings (their schema defaults).
+EVENTS_CFG = {"events": {"text_context": "prefix"}}
+
+
 def write_brainvision(stem: Path, data_uv: np.ndarray, names: list[str]) -> Path:
     """A minimal BrainVision triplet (float32, multiplexed, microvolts); mne-bids copies it without conversion."""
     stem.with_suffix(".eeg").write_bytes(np.asarray(data_uv, "<f4").tobytes())
@@ -175,7 +179,7 @@ def test_events_without_an_onset_are_dropped_and_counted(bids_copy, missing, cap
     with caplog.at_level(logging.INFO, logger="vlencode"):
         np.testing.assert_array_equal(dataset.scene_cuts("fox"), [6.5])
         assert dataset.words("1", "0")["word"].tolist() == ["the", "fox", "ran.", "a", "sat!"]
-        events, counts = build_events(dataset, "1", "0", {})
+        events, counts = build_events(dataset, "1", "0", EVENTS_CFG)
     assert f"{events_path}: dropped 2 of 8 event row(s) without a usable onset (1 scene, 1 word)" in caplog.text
     assert caplog.text.count("without a usable onset") == 1  # once per file, however often it is read
     assert np.isfinite(events["onset_s"]).all() and counts["scene"]["total"] == 1
@@ -193,7 +197,7 @@ def test_other_missing_spellings_are_dropped_and_named_where_mne_bids_cannot_rea
         np.testing.assert_array_equal(dataset.scene_cuts("fox"), [6.5])
     assert f"{events_path}: dropped 1 of 8 event row(s) without a usable onset (1 scene)" in caplog.text
     with pytest.raises(DatasetError, match=rf"{events_path}: onset {missing!r} on line 5: mne-bids") as error:
-        build_events(dataset, "1", "0", {})
+        build_events(dataset, "1", "0", EVENTS_CFG)
     assert "\n" not in str(error.value) and "write n/a" in str(error.value)
 
 

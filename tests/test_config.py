@@ -66,13 +66,13 @@ def test_rerun_keys_ignore_how_numbers_are_written_and_key_order(config):
     from vlencode.config import canonical_config, rule_params
 
     retyped = copy.deepcopy(config)
-    retyped["preprocess"]["line_freq_hz"] = 60.0  # a number in the schema
+    retyped["preprocess"]["notch_max_hz"] = 360.0  # a number in the schema
     retyped["encoding"]["n_folds"] = 5.0  # an integer in the schema
     retyped["stimuli"]["scene_detection"] = {"min_scene_len_s": 0.5, "threshold": 27}
     keys = ["preprocess", "encoding.n_folds", "stimuli.scene_detection"]
     first = rule_params(canonical_config(config, _schema()), keys, stage="events")
     assert first == rule_params(canonical_config(retyped, _schema()), keys, stage="events")
-    assert isinstance(first, str) and '"line_freq_hz":60.0' in first and '"n_folds":5}' in first
+    assert isinstance(first, str) and '"notch_max_hz":360.0' in first and '"n_folds":5}' in first
     retyped["preprocess"]["line_freq_hz"] = 50
     assert first != rule_params(canonical_config(retyped, _schema()), keys, stage="events")
 

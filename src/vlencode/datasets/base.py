@@ -132,11 +132,11 @@ class Dataset(abc.ABC):
         """Where the movie file is; it need not exist (features then fail with a one-line error)."""
 
     @abc.abstractmethod
-    def scene_cuts(self, movie: str, recordings: Sequence[tuple[str, str]]) -> np.ndarray | None:
+    def scene_cuts(self, movie: str, recordings: Sequence[tuple[str, str]] | None = None) -> np.ndarray | None:
         """Annotated scene-cut times in movie seconds, or None when the dataset has no annotation for ``movie``.
 
         ``recordings`` are the ``(subject, trial)`` pairs showing ``movie`` whose annotations may be read (a dataset
-        that keeps scene cuts beside each recording reads only those); it reads :meth:`scene_cut_files`.
+        that keeps scene cuts beside each recording reads only those, :meth:`scene_cut_files`; None: all of them).
         """
 
     # Every file a step reads is one of its declared workflow inputs, and these lists are what the workflow declares

@@ -280,8 +280,12 @@ class BidsIeeg(Dataset):
         found = sorted((self.root / "stimuli").glob(f"{movie}.*"))
         return found[0] if found else self.root / "stimuli" / f"{movie}.mp4"
 
-    def scene_cuts(self, movie: str, recordings: Sequence[tuple[str, str]]) -> np.ndarray | None:
-        """The union of the ``scene`` events of ``recordings`` (those showing ``movie``), or None when none has one."""
+    def scene_cuts(self, movie: str, recordings: Sequence[tuple[str, str]] | None = None) -> np.ndarray | None:
+        """The union of the ``scene`` events of ``recordings`` (those showing ``movie``; None: every recording of the
+        dataset that does, which reads every events file), or None when none has one."""
+        if recordings is None:
+            trials = [(p.subject, p.run or p.session or p.task) for p in self._recordings]
+            recordings = [(subject, trial) for subject, trial in trials if self.movie(subject, trial) == movie]
         cuts = []
         for subject, trial in recordings:
             events = self._events(subject, trial)

@@ -401,7 +401,7 @@ class BrainTreebank(Dataset):
             )
         return words
 
-    def scene_cuts(self, movie: str, recordings: Sequence[tuple[str, str]] = ()) -> np.ndarray | None:
+    def scene_cuts(self, movie: str, recordings: Sequence[tuple[str, str]] | None = None) -> np.ndarray | None:
         path = self.scene_path(movie)
         if not path.exists():
             return None
