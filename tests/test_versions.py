@@ -55,7 +55,8 @@ def fingerprint(value):
     if isinstance(value, dict):
         return {str(k): fingerprint(v) for k, v in sorted(value.items())}
     if isinstance(value, zarr.Group):
-        return {name: fingerprint(item) for name, item in sorted(value.members(max_depth=None)) if hasattr(item, "shape")}
+        members = sorted(value.members(max_depth=None))
+        return {name: fingerprint(item) for name, item in members if hasattr(item, "shape")}
     array = np.asarray(value[...] if hasattr(value, "shape") and not isinstance(value, np.ndarray) else value)
     if array.dtype.kind == "f":
         flat = array.astype(np.float64).ravel()
@@ -69,7 +70,8 @@ def fingerprint(value):
 
 def _same(found, golden, where=""):
     if isinstance(golden, dict):
-        assert isinstance(found, dict) and set(found) == set(golden), f"{where}: keys {sorted(found)} != {sorted(golden)}"
+        assert isinstance(found, dict), where
+        assert set(found) == set(golden), f"{where}: keys {sorted(found)} != {sorted(golden)}"
         for key in golden:
             _same(found[key], golden[key], f"{where}/{key}")
     elif isinstance(golden, list) and golden and isinstance(golden[0], float):
