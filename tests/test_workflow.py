@@ -73,8 +73,17 @@ CONFIG_EDITS = {
     "new subject's recording": (
         lambda c: c["dataset"]["recordings"].append({"subject": "7", "trial": "0"}),  # cars-2, as subject 3
         lambda n: {
-            **dict.fromkeys(["replica_recording", "replica_subject", "replica_truth", "preprocess", "events"], 1),
-            **{"epochs": 1, "stimuli": 1, "features": n, "resamples": 1, "fit": 2 * n, "scores": 1},
+            "replica_recording": 1,
+            "replica_subject": 1,
+            "replica_truth": 1,
+            "preprocess": 1,
+            "events": 1,
+            "epochs": 1,
+            "stimuli": 1,
+            "features": n,
+            "resamples": 1,
+            "fit": 2 * n,
+            "scores": 1,
         },
     ),
     "retyped numbers": (
@@ -105,8 +114,14 @@ def test_a_config_edit_reruns_exactly_what_depends_on_it(small_workflow, name):
 FILE_EDITS = {
     "movies/fantastic-mr-fox.mp4": lambda n: {"stimuli": 1, "features": n, "fit": 2 * n, "scores": 1},
     "scene_annotations/fantastic-mr-fox.csv": lambda n: {
-        **{"cuts": 1, "events": 2, "epochs": 2, "stimuli": 1},
-        **{"features": n, "resamples": 2, "fit": 2 * n, "scores": 1},
+        "cuts": 1,
+        "events": 2,
+        "epochs": 2,
+        "stimuli": 1,
+        "features": n,
+        "resamples": 2,
+        "fit": 2 * n,
+        "scores": 1,
     },
 }
 
