@@ -137,7 +137,7 @@ def run_epochs(tmp: Path):
         "sample": (np.arange(12) * 400 + 1200).astype(np.int64),
         "valid": [True] * 11 + [False],
     })  # fmt: skip
-    epochs = epoch_responses(signal, 100.0, 400.0, events, EPOCHS)
+    epochs = epoch_responses(signal, rate_hz=100.0, source_rate_hz=400.0, events=events, cfg=EPOCHS)
     return {a: {"response": e.response, "event_id": e.event_id, "n_dropped": e.n_dropped} for a, e in epochs.items()}
 
 
