@@ -8,7 +8,6 @@ from snakemake.utils import validate
 
 from vlencode.config import canonical_config, rule_params, validate_config
 from vlencode.datasets import open_dataset, trial_movies
-from vlencode.datasets.braintreebank import BrainTreebank
 from vlencode.datasets.replica import GROUND_TRUTH_FILES, PART_KEYS
 from vlencode.models.registry import model_instances
 from vlencode.stimuli.table import STIMULUS_COLUMNS
@@ -49,7 +48,7 @@ MODELS = model_instances(config)
 DEVICE = SETTINGS["device"]
 USE_GPU = DEVICE == "cuda"
 # The replica's tree is laid out as the Brain Treebank; its files are rule outputs, so the layout is known upfront.
-LAYOUT = BrainTreebank(DATASET["root"], must_exist=False)
+LAYOUT = open_dataset(SETTINGS, built=False)
 
 
 @functools.cache

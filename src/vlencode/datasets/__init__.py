@@ -10,13 +10,16 @@ from vlencode.datasets.base import ClockAlignment, Dataset, DatasetError, Record
 __all__ = ["ClockAlignment", "Dataset", "DatasetError", "Recording", "open_dataset", "trial_movies"]
 
 
-def open_dataset(config: Mapping[str, Any]) -> Dataset:
-    """The reader named by ``config['dataset']['format']`` over ``config['dataset']['root']``."""
+def open_dataset(config: Mapping[str, Any], *, built: bool = True) -> Dataset:
+    """The reader named by ``config['dataset']['format']`` over ``config['dataset']['root']``.
+
+    ``built=False`` gives the layout of the embedded replica before its rules have built it (its files' paths).
+    """
     dataset = config["dataset"]
     if dataset["format"] == "braintreebank":
         from vlencode.datasets.braintreebank import BrainTreebank
 
-        return BrainTreebank(dataset["root"])
+        return BrainTreebank(dataset["root"], must_exist=built)
     if dataset["format"] == "bids":
         from vlencode.datasets.bids import BidsIeeg
 
