@@ -24,6 +24,7 @@ include: "rules/dataset.smk"
 include: "rules/neural.smk"
 include: "rules/stimuli.smk"
 include: "rules/encoding.smk"
+include: "rules/stats.smk"
 
 
 rule all:

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from vlencode import bootstrap
+from vlencode.stats import fast, keep, resampling
 
 
 def looped_pearson(prediction, target, indices, groups):
@@ -48,15 +48,15 @@ def main() -> None:
     # importing the store layer, so the script runs where only numpy and torch are installed.
     blocks = np.array_split(np.arange(args.events), args.folds)
     splits = [(None, block[: (len(block) + 1) // 2], block[(len(block) + 1) // 2 :]) for block in blocks]
-    indices = bootstrap.draw_resamples(args.events, args.resamples, bootstrap.resample_seed(0, "bench", "word"))
+    indices = resampling.draw_resamples(args.events, args.resamples, resampling.resample_seed(0, "bench", "word"))
     print(f"{args.events} events ({sum(len(s[1]) for s in splits)} validation + {sum(len(s[2]) for s in splits)} "
           f"test), {args.targets} targets, {args.resamples} resamples, {args.folds} folds, device {args.device}, "
           f"{args.threads} threads")
 
-    bootstrap.fast_bootstrap(prediction[:, :2], target[:, :2], splits, indices[:2], args.device)  # device start-up
+    fast.fast_bootstrap(prediction[:, :2], target[:, :2], splits, indices[:2], args.device)  # device start-up
     start = time.perf_counter()
-    val_r, test_r = bootstrap.fast_bootstrap(prediction, target, splits, indices, args.device)
-    lo, hi = bootstrap.percentile_bounds(val_r, 0.95)
+    val_r, test_r = fast.fast_bootstrap(prediction, target, splits, indices, args.device)
+    lo, hi = keep.percentile_bounds(val_r, 0.95)
     fast_s = time.perf_counter() - start
     flops = 2 * args.resamples * args.events * 5 * args.targets  # the sum products over val and test events
     print(f"fast bootstrap (val + test r, bounds): {fast_s:.1f} s, "

@@ -14,7 +14,7 @@ rows at each target's alpha.  Every contender does exactly that:
   ``Ridge(alpha).fit`` on all rows per distinct chosen alpha.
 
 Then one paper-scale fit of the study's protocol (5000 events, 24,150 targets, 768 features, 7 alphas, 5 folds, each
-held-out fold split into validation and test halves, with out-of-fold predictions) and, when ``vlencode.bootstrap``
+held-out fold split into validation and test halves, with out-of-fold predictions) and, when ``vlencode.stats``
 provides it, the 1000-resample fast bootstrap of those predictions.
 
 Run: ``.venv/bin/python benchmarks/ridge_vs_peers.py`` (options: ``--help``).  The printed GFLOP/s count the dominant
@@ -209,16 +209,17 @@ def paper_scale(args):
         f"{fit.targets_batch}, device {args.device})"
     )
     try:
-        from vlencode.bootstrap import draw_resamples, resample_counts, resampled_pearson
+        from vlencode.stats.fast import resampled_pearson
+        from vlencode.stats.resampling import draw_resamples, resample_counts
     except ImportError as error:
-        print(f"fast bootstrap not timed: vlencode.bootstrap is not importable here ({error})")
+        print(f"fast bootstrap not timed: vlencode.stats is not importable here ({error})")
         return
     start = time.perf_counter()
     counts = resample_counts(draw_resamples(n_samples, 1000, args.seed), n_samples)
     for part in (1, 2):
         resampled_pearson(fit.prediction, Y, counts, [split[part] for split in splits], device=args.device)
     print(
-        f"fast bootstrap, 1000 resamples (vlencode.bootstrap.resampled_pearson, validation and test groups): "
+        f"fast bootstrap, 1000 resamples (vlencode.stats.fast.resampled_pearson, validation and test groups): "
         f"{time.perf_counter() - start:.2f} s"
     )
 

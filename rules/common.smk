@@ -152,4 +152,10 @@ def all_targets():
         for model in MODELS:
             targets.append(f"results/encoding/sub-{subject}/model-{model}.zarr")
     targets.append("results/encoding/scores.parquet")
+    targets += ["results/stats/sites.parquet", "results/validation/calibration.parquet"]
+    targets += [
+        f"results/stats/sub-{subject}_comparisons.parquet" for subject in SUBJECTS
+    ]
+    if REPLICA:
+        targets.append("results/validation/recovery.parquet")
     return targets

@@ -12,6 +12,10 @@ rule resamples:
             f"results/epochs/sub-{wc.subject}_trial-{t}.zarr"
             for t in trials_of(wc.subject)
         ],
+        events=lambda wc: [
+            f"results/events/sub-{wc.subject}_trial-{t}.parquet"
+            for t in trials_of(wc.subject)
+        ],
     output:
         directory("results/encoding/sub-{subject}/resamples.zarr"),
     log:
@@ -26,7 +30,12 @@ rule resamples:
         runtime=10,
     params:
         settings=settings(
-            "resamples", "seed", "bootstrap.n_resamples", "encoding.alignments"
+            "resamples",
+            "seed",
+            "bootstrap.n_resamples",
+            "bootstrap.block_s",
+            "bootstrap.block_kind",
+            "encoding.alignments",
         ),
         trials=lambda wc: trials_of(wc.subject),
     script:

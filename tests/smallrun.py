@@ -21,6 +21,7 @@ def small_config(workdir: Path) -> dict:
     config["replica"].update(minutes=2, electrodes_per_subject=16)
     config["models"]["registry"] = str(ROOT / "config" / "models.yaml")
     config["bootstrap"]["n_resamples"] = 20
+    config["statistics"]["calibration"].update(minutes=2, electrodes_per_category=2, n_resamples=20, refit_resamples=4)
     return config
 
 

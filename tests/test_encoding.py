@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import KFold
 
-from vlencode import bootstrap, encoding
+from vlencode import encoding
+from vlencode.stats import fast, resampling
+from vlencode.stats.subject import model_scores
+from vlencode.stores.fit import FitStore
 from vlencode.store import atomic_zarr, content_sha256, open_zarr, parquet_provenance, read_parquet, write_parquet
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
@@ -145,8 +148,8 @@ def _write_tree(root, *, seed=0, n_events=(70, 60), concat=False, nan_in=None, d
 
 def _resamples(root, paths, n_resamples=20):
     resamples = encoding.subject_resamples(
-        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], alignments=["word", "scene"],
-        n_resamples=n_resamples, seed=0,
+        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], events_paths=paths["events"],
+        alignments=["word", "scene"], n_resamples=n_resamples, seed=0, block_s=5.0,
     )
     with atomic_zarr(root / "resamples.zarr", {"n_resamples": n_resamples}) as group:
         resamples.write(group)
@@ -185,8 +188,10 @@ def test_fit_store_layout_and_planted_layer(fitted):
         for layer in ("l0", "l1", "l2"):
             for key in ("val_r", "test_r", "alpha"):
                 assert group[f"layers/{layer}/{key}"].shape == (N_ELECTRODES, N_BINS)
-        assert group["boot_val_r"].shape == (20, N_ELECTRODES, N_BINS) and group["boot_val_r"].dtype == np.float16
-        assert group["boot_test_r"].shape == (20, N_ELECTRODES, N_BINS)
+        assert sorted(group["boot"]) == ["l1"]  # only the chosen layer is resampled
+        for key in ("iid_val_r", "iid_test_r", "block_val_r", "block_test_r"):
+            assert group[f"boot/l1/{key}"].shape == (20, N_ELECTRODES, N_BINS)
+            assert group[f"boot/l1/{key}"].dtype == np.float16
         test_r = group["layers/l1/test_r"][:]
         assert test_r[INFORMATIVE].min() > 0.5  # the planted linear response is recovered
         assert np.abs(test_r[2:]).mean() < 0.25
@@ -195,7 +200,7 @@ def test_fit_store_layout_and_planted_layer(fitted):
         assert (val_lo[INFORMATIVE] > 0).all() and (val_lo <= val_hi).all()
         assert set(np.unique(group["layers/l1/alpha"][:])) <= set(np.logspace(-1, 5, 7).astype(np.float32))
         # the bootstrap distribution sits around the point estimate of the validation r
-        boot_mean = group["boot_val_r"][:].astype(np.float32).mean(axis=0)
+        boot_mean = group["boot/l1/iid_val_r"][:].astype(np.float32).mean(axis=0)
         np.testing.assert_allclose(boot_mean, group["layers/l1/val_r"][:], atol=0.1)
 
 
@@ -228,7 +233,7 @@ def test_last_layer_selection_and_refit_protocol(fitted, tmp_path):
         dict(BOOTSTRAP, protocol="refit", n_resamples=4),
     )  # fmt: skip
     assert fit.alignments["word"].chosen_layer == "l2"
-    assert fit.alignments["word"].boot_val_r.shape == (4, N_ELECTRODES, N_BINS)
+    assert fit.alignments["word"].boot["l2"]["block_val_r"].shape == (4, N_ELECTRODES, N_BINS)
 
 
 def test_protocols_agree_on_a_small_problem():
@@ -238,7 +243,7 @@ def test_protocols_agree_on_a_small_problem():
     strength = np.linspace(0, 1.2, 12)
     Y = (signal * strength + rng.standard_normal((150, 12))).astype(np.float32)
     trial = np.array(["0"] * 80 + ["1"] * 70)
-    indices = bootstrap.draw_resamples(150, 30, bootstrap.resample_seed(0, "1", "word"))
+    indices = resampling.draw_resamples(150, 30, resampling.resample_seed(0, "1", "word"))
     settings = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu")
     agreement = encoding.compare_protocols(X, Y, trial_of_event=trial, indices=indices, settings=settings, ci=0.9)
     assert agreement["n_targets"] == 12
@@ -267,6 +272,11 @@ def test_concat_model_is_fitted_plain_and_banded(tmp_path):
         fit.write(group)
     store = open_zarr(tmp_path / "concat.zarr")
     assert store["word/layers/concat-banded"].attrs["bands"] == ["l0", "l1"]
+    # both fits of the baseline are resampled: each is compared in its own right
+    assert FitStore(tmp_path / "concat.zarr").boot_layers("word") == ["concat", "concat-banded"]
+    scores = model_scores(FitStore(tmp_path / "concat.zarr"), {"base": "toy", "components": ["a", "b"]}, "word")
+    assert [(m.layer, m.baseline) for m in scores] == [("concat", True), ("concat-banded", True)]
+    assert scores[1].boot["block_test_r"].shape == (5, N_ELECTRODES, N_BINS)
 
 
 # --- bad input --------------------------------------------------------------------------------------------------------
@@ -327,7 +337,7 @@ def test_constant_targets_and_features_are_handled(tmp_path):
     splits = encoding.contiguous_splits(["0"] * 100, 5)
     result = settings.cross_validate(X, Y, splits)
     assert np.isfinite(result.val_r).all() and (result.val_r[:, 1] == 0).all()
-    val_r, test_r = bootstrap.fast_bootstrap(result.prediction, Y, splits, bootstrap.draw_resamples(100, 5, 0))
+    val_r, test_r = fast.fast_bootstrap(result.prediction, Y, splits, resampling.draw_resamples(100, 5, 0))
     assert (val_r[:, 1] == 0).all() and (test_r[:, 1] == 0).all() and (val_r[:, 0] > 0.5).all()
 
 
@@ -362,11 +372,12 @@ def test_scripts_write_resamples_fit_and_scores(fitted, tmp_path, restore_loggin
     _, paths, _ = fitted
     encoding_settings = {k: v for k, v in ENCODING.items() if k != "memory_gb"}  # memory_gb: a resource
     fit_settings = {"seed": 0, "encoding": encoding_settings, "bootstrap": BOOTSTRAP}
-    resamples_settings = {"seed": 0, "bootstrap": {"n_resamples": 20}, "encoding": {"alignments": ["word", "scene"]}}
+    resamples_settings = {"seed": 0, "bootstrap": {"n_resamples": 20, "block_s": 5.0, "block_kind": "circular"},
+                          "encoding": {"alignments": ["word", "scene"]}}
     resamples = tmp_path / "sub-1/resamples.zarr"
     _run_script(
         "resamples.py",
-        input=_Named(paths["epochs"], epochs=paths["epochs"]),
+        input=_Named(paths["epochs"] + paths["events"], epochs=paths["epochs"], events=paths["events"]),
         output=_Named([str(resamples)]),
         log=_Named([str(tmp_path / "resamples.log")]),
         params=SimpleNamespace(
@@ -374,6 +385,7 @@ def test_scripts_write_resamples_fit_and_scores(fitted, tmp_path, restore_loggin
         ),
     )
     assert open_zarr(resamples)["word/indices"].shape == (20, 130)
+    assert open_zarr(resamples)["word/block_indices"].shape == (20, 130)
     fit = tmp_path / "sub-1/model-toy.zarr"
     movies = list(paths["features"])
     _run_script(
@@ -406,6 +418,6 @@ def test_fast_bootstrap_without_resampling_reproduces_the_fold_scores():
     splits = encoding.contiguous_splits(["0"] * 50 + ["1"] * 40, 3)
     result = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu").cross_validate(X, Y, splits)
     identity = np.arange(90)[None, :]  # one "resample" that draws every event once
-    val_r, test_r = bootstrap.fast_bootstrap(result.prediction, Y, splits, identity)
+    val_r, test_r = fast.fast_bootstrap(result.prediction, Y, splits, identity)
     np.testing.assert_allclose(val_r[0], result.val_r.mean(axis=0), atol=1e-5)
     np.testing.assert_allclose(test_r[0], result.test_r.mean(axis=0), atol=1e-5)

@@ -1,4 +1,4 @@
-"""Rule resamples: draw the bootstrap resamples that every model of one subject shares (one stream per alignment)."""
+"""Rule resamples: draw the resamples (iid and block) that every model of one subject shares, per alignment."""
 
 import json
 
@@ -13,12 +13,21 @@ resamples = encoding.subject_resamples(
     subject=snakemake.wildcards.subject,
     trials=params.trials,
     epochs_paths=list(snakemake.input.epochs),
+    events_paths=list(snakemake.input.events),
     alignments=settings["encoding"]["alignments"],
     n_resamples=settings["bootstrap"]["n_resamples"],
     seed=settings["seed"],
+    block_s=settings["bootstrap"]["block_s"],
+    block_kind=settings["bootstrap"]["block_kind"],
 )
-inputs = input_hashes({f"epochs/{trial}": path for trial, path in zip(params.trials, snakemake.input.epochs)})
+inputs = input_hashes(
+    {
+        **{f"epochs/{trial}": path for trial, path in zip(params.trials, snakemake.input.epochs)},
+        **{f"events/{trial}": path for trial, path in zip(params.trials, snakemake.input.events)},
+    }
+)
 with atomic_zarr(snakemake.output[0], settings, inputs) as group:
     resamples.write(group)
-for alignment, indices in resamples.indices.items():
-    log.info("sub-%s %s: %d resamples of %d events", resamples.subject, alignment, *indices.shape)
+for alignment, schemes in resamples.indices.items():
+    for scheme, indices in schemes.items():
+        log.info("sub-%s %s %s: %d resamples of %d events", resamples.subject, alignment, scheme, *indices.shape)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from vlencode import bootstrap, ridge
+from vlencode import ridge
 from vlencode.encoding.folds import Split, contiguous_splits, select_layer
 from vlencode.encoding.inputs import (
     BANDED_LAYER,
@@ -23,6 +23,7 @@ from vlencode.encoding.inputs import (
     load_responses,
     open_features,
 )
+from vlencode.stats import agreement, fast, keep
 from vlencode.stores.fit import AlignmentFit, LayerFit, SubjectModelFit
 from vlencode.stores.resamples import read_indices
 
@@ -138,14 +139,14 @@ def compare_protocols(
 ) -> dict[str, float]:
     """Run both bootstrap protocols on one (small) problem and report their agreement.
 
-    Returns :func:`vlencode.bootstrap.protocol_agreement` of the validation-r bootstraps: correlation of the lower and
+    Returns :func:`vlencode.stats.agreement.protocol_agreement` of the validation-r bootstraps: correlation of the lower and
     upper bounds over targets and the share of targets with the same keep decision (lower bound > 0).
     """
     splits = contiguous_splits(trial_of_event, settings.n_folds)
     result = settings.cross_validate(design, targets, splits)
-    fast_val, _ = bootstrap.fast_bootstrap(result.prediction, targets, splits, indices, settings.device)
+    fast_val, _ = fast.fast_bootstrap(result.prediction, targets, splits, indices, settings.device)
     refit_val, _ = refit_bootstrap(design, targets, trial_of_event=trial_of_event, indices=indices, settings=settings)
-    return bootstrap.protocol_agreement(fast_val, refit_val, ci)
+    return agreement.protocol_agreement(fast_val, refit_val, ci)
 
 
 
@@ -153,7 +154,7 @@ def fit_alignment(
     responses: Responses,
     features: Features,
     *,
-    indices: np.ndarray,
+    resamples: Mapping[str, np.ndarray],
     settings: RidgeSettings,
     layer_selection: str = "validation",
     protocol: str = "fast",
@@ -166,8 +167,8 @@ def fit_alignment(
     ----------
     responses : Responses
     features : Features
-    indices : ndarray of int, shape (n_resamples, n_events)
-        The subject's shared resamples of this alignment's events.
+    resamples : mapping of scheme -> ndarray of int, shape (n_resamples, n_events)
+        The subject's shared resamples of this alignment's events, per resampling scheme (``iid``, ``block``).
     settings : RidgeSettings
     layer_selection : {"validation", "last"}
     protocol : {"fast", "refit"}
@@ -184,6 +185,7 @@ def fit_alignment(
     layers: dict[str, LayerFit] = {}
     mean_val_r: dict[str, float] = {}
     chosen = ""
+    kept_fits: dict[str, tuple[np.ndarray, Design]] = {}
     for i, layer in enumerate(features.candidate_layers, start=1):
         design = _design(features, responses, layer)
         result = settings.cross_validate(design, targets, splits)
@@ -191,22 +193,36 @@ def fit_alignment(
         mean_val_r[layer] = float(np.mean(layers[layer].val_r))
         log.info("%s: layer %s (%d/%d) mean val r %.4f, mean test r %.4f", name, layer, i,
                  len(features.candidate_layers), mean_val_r[layer], float(np.mean(layers[layer].test_r)))  # fmt: skip
-        # Only the leading layer's out-of-fold predictions are kept (each is as large as the targets).
+        # Only the leading layer's out-of-fold predictions are kept (each is as large as the targets); a
+        # concatenation baseline keeps both of its fits, each compared in its own right.
+        if features.bands:
+            kept_fits[layer] = (result.prediction, design)
         if not chosen or select_layer({chosen: mean_val_r[chosen], layer: mean_val_r[layer]}, layer_selection) == layer:
-            chosen, prediction, chosen_design = layer, result.prediction, design
-    if protocol == "fast":
-        boot_val, boot_test = bootstrap.fast_bootstrap(prediction, targets, splits, indices, settings.device)
-    else:
-        boot_val, boot_test = refit_bootstrap(
-            chosen_design, targets, trial_of_event=responses.trial, indices=indices, settings=settings, name=name
-        )
-    val_lo, val_hi = bootstrap.percentile_bounds(boot_val, ci)
+            chosen = layer
+            if not features.bands:
+                kept_fits = {layer: (result.prediction, design)}
+    if "iid" not in resamples:
+        raise ValueError(f"{name}: no iid resamples (the paper's bootstrap); rerun resamples")
+    boot: dict[str, dict[str, np.ndarray]] = {}
+    val_lo = val_hi = np.zeros(0)
+    for layer, (prediction, design) in kept_fits.items():
+        boot[layer] = {}
+        for scheme, indices in resamples.items():
+            if protocol == "fast":
+                boot_val, boot_test = fast.fast_bootstrap(prediction, targets, splits, indices, settings.device)
+            else:
+                boot_val, boot_test = refit_bootstrap(
+                    design, targets, trial_of_event=responses.trial, indices=indices, settings=settings, name=name
+                )
+            if layer == chosen and scheme == "iid":
+                val_lo, val_hi = keep.percentile_bounds(boot_val, ci)
+            boot[layer][f"{scheme}_val_r"] = boot_val.reshape(-1, *shape).astype(np.float16)
+            boot[layer][f"{scheme}_test_r"] = boot_test.reshape(-1, *shape).astype(np.float16)
     log.info("%s: chose %s; %d of %d targets kept (val_lo > 0)", name, chosen, int((val_lo > 0).sum()), val_lo.size)
     return AlignmentFit(
         layers=layers,
         chosen_layer=chosen,
-        boot_val_r=boot_val.reshape(-1, *shape).astype(np.float16),
-        boot_test_r=boot_test.reshape(-1, *shape).astype(np.float16),
+        boot=boot,
         val_lo=val_lo.reshape(shape),
         val_hi=val_hi.reshape(shape),
         n_events=len(targets),
@@ -262,9 +278,9 @@ def fit_subject_model(
     for alignment in encoding.get("alignments", ["word", "scene"]):
         name = f"sub-{subject} {alignment} events"
         responses = load_responses(epochs_paths, events_paths, trials, alignment)
-        indices = read_indices(resamples_path, alignment, responses.event_key)
+        resamples = read_indices(resamples_path, alignment, responses.event_key)
         alignments[alignment] = fit_alignment(
-            responses, features, indices=indices, settings=settings,
+            responses, features, resamples=resamples, settings=settings,
             layer_selection=encoding.get("layer_selection", "validation"),
             protocol=bootstrap_config.get("protocol", "fast"), ci=float(bootstrap_config.get("ci", 0.95)), name=name,
         )  # fmt: skip

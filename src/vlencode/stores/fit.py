@@ -4,9 +4,10 @@ Layout: root attributes ``subject, model, family, init, seed, bootstrap_protocol
 (alignment -> layer); arrays ``electrode`` (str, ``[n_electrodes]``) and ``bin_time_s`` (float64, ``[n_bins]``).  Per
 alignment a group with attributes ``chosen_layer, layers, n_events, mean_val_r``; ``layers/<layer>/{val_r, test_r,
 alpha}`` (float32, ``[n_electrodes, n_bins]``) for every candidate layer, plus ``band_weights``
-(``[n_electrodes, n_bins, n_bands]``, attribute ``bands``) for banded ridge; and the chosen layer's bootstrap
-``boot_val_r, boot_test_r`` (float16, ``[n_resamples, n_electrodes, n_bins]``) with its percentile bounds
-``val_lo, val_hi`` (float32, ``[n_electrodes, n_bins]``).
+(``[n_electrodes, n_bins, n_bands]``, attribute ``bands``) for banded ridge; the resampled scores of every
+bootstrapped layer (the chosen one; both fits of a concatenation baseline), ``boot/<layer>/<scheme>_<val|test>_r``
+(float16, ``[n_resamples, n_electrodes, n_bins]``, schemes ``iid`` and ``block``); and the percentile bounds of the
+chosen layer's iid validation r, ``val_lo, val_hi`` (float32, ``[n_electrodes, n_bins]``).
 """
 
 from __future__ import annotations
@@ -38,15 +39,14 @@ class LayerFit:
 class AlignmentFit:
     """Everything the fit store holds for one alignment.
 
-    ``layers`` maps each candidate layer to its scores; ``boot_val_r`` and ``boot_test_r`` are
-    ``[n_resamples, n_electrodes, n_bins]`` (float16) for the chosen layer, ``val_lo`` and ``val_hi`` the percentile
-    bounds of the validation r, computed before the float16 cast.
+    ``layers`` maps each candidate layer to its scores; ``boot`` maps each bootstrapped layer to its resampled scores
+    ``<scheme>_<val|test>_r``, each ``[n_resamples, n_electrodes, n_bins]`` (float16); ``val_lo`` and ``val_hi`` are
+    the percentile bounds of the chosen layer's iid validation r (the paper's keep rule), computed before the cast.
     """
 
     layers: dict[str, LayerFit]
     chosen_layer: str
-    boot_val_r: np.ndarray
-    boot_test_r: np.ndarray
+    boot: dict[str, dict[str, np.ndarray]]
     val_lo: np.ndarray
     val_hi: np.ndarray
     n_events: int
@@ -86,7 +86,10 @@ class SubjectModelFit:
                 if scores.band_weights is not None:
                     arrays.create_array("band_weights", data=scores.band_weights)
                     arrays.attrs["bands"] = [name for name, _, _ in self.bands or []]
-            for key in ("boot_val_r", "boot_test_r", "val_lo", "val_hi"):
+            for layer, arrays in fit.boot.items():
+                for key, values in arrays.items():
+                    sub.create_array(f"boot/{layer}/{key}", data=values)
+            for key in ("val_lo", "val_hi"):
                 sub.create_array(key, data=getattr(fit, key))
 
 
@@ -136,7 +139,15 @@ class FitStore:
         group = self._root[alignment]
         return np.asarray(group["val_lo"][:]), np.asarray(group["val_hi"][:])
 
-    def boot(self, alignment: str) -> tuple[np.ndarray, np.ndarray]:
-        """``boot_val_r, boot_test_r`` of the chosen layer, ``[n_resamples, n_electrodes, n_bins]`` float16."""
+    def boot_layers(self, alignment: str) -> list[str]:
+        """The layers whose scores were resampled: the chosen one, or both fits of a concatenation baseline."""
         group = self._root[alignment]
-        return np.asarray(group["boot_val_r"][:]), np.asarray(group["boot_test_r"][:])
+        if "boot" not in group:
+            raise ValueError(f"{self.path}: no resampled scores per scheme ('{alignment}/boot'); rerun resamples and fit")
+        return sorted(str(layer) for layer in group["boot"])
+
+    def boot(self, alignment: str, layer: str | None = None) -> dict[str, np.ndarray]:
+        """Resampled scores ``<scheme>_<val|test>_r`` of one layer (default: the chosen one), each
+        ``[n_resamples, n_electrodes, n_bins]`` float16 as stored."""
+        group = self._root[f"{alignment}/boot/{layer or self.chosen_layer[alignment]}"]
+        return {str(key): np.asarray(group[key][:]) for key in group}

@@ -1,15 +1,17 @@
 """The resamples store, ``results/encoding/sub-<subject>/resamples.zarr``: its layout, writer and reader.
 
-Layout: root attributes ``subject, seed``; one group per alignment holding ``indices`` (int32,
-``[n_resamples, n_events]``, events in fit order: trials in config order, events in the epochs stores' order) with
-attributes ``seed, n_events, events_sha256``.  The hash is over the events' ``"<trial>/<event_id>"`` keys; it ties a
+Layout: root attributes ``subject, seed, block`` (the block bootstrap's ``block_s, kind``); one group per alignment
+holding ``indices`` (the iid resamples) and ``block_indices`` (the block resamples), int32, ``[n_resamples,
+n_events]``, events in fit order (trials in config order, events in the epochs stores' order), with attributes
+``seed, n_events, events_sha256``.  The hash is over the events' ``"<trial>/<event_id>"`` keys; it ties a
 fit to the resamples drawn for the same events.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import zarr
@@ -22,26 +24,35 @@ def events_sha256(event_keys: np.ndarray) -> str:
     return array_sha256(np.asarray([str(k) for k in event_keys], dtype=str))
 
 
+#: Array of each resampling scheme in an alignment group.
+SCHEME_ARRAYS = {"iid": "indices", "block": "block_indices"}
+
+
 @dataclass
 class SubjectResamples:
-    """One subject's shared bootstrap resamples, per alignment: indices ``[n_resamples, n_events]`` and event hash."""
+    """One subject's shared resamples, per alignment and scheme: indices ``[n_resamples, n_events]``; event hashes."""
 
     subject: str
     seed: int
-    indices: dict[str, np.ndarray]
+    indices: dict[str, dict[str, np.ndarray]]
     events_sha256: dict[str, str]
+    block: dict[str, Any] = field(default_factory=dict)
 
     def write(self, group: zarr.Group) -> None:
-        """Write ``<alignment>/indices`` (int32) with attrs ``seed, n_events, events_sha256`` per alignment."""
-        group.attrs.update(subject=self.subject, seed=self.seed)
-        for alignment, indices in self.indices.items():
+        """Write each alignment's ``indices`` and ``block_indices`` (int32) with attrs ``seed, n_events,
+        events_sha256``."""
+        group.attrs.update(subject=self.subject, seed=self.seed, block=self.block)
+        for alignment, schemes in self.indices.items():
             sub = group.create_group(alignment)
-            sub.attrs.update(seed=self.seed, n_events=indices.shape[1], events_sha256=self.events_sha256[alignment])
-            sub.create_array("indices", data=indices.astype(np.int32))
+            n_events = next(iter(schemes.values())).shape[1]
+            sub.attrs.update(seed=self.seed, n_events=n_events, events_sha256=self.events_sha256[alignment])
+            for scheme, indices in schemes.items():
+                sub.create_array(SCHEME_ARRAYS[scheme], data=indices.astype(np.int32))
 
 
-def read_indices(path: str | os.PathLike, alignment: str, event_keys: np.ndarray) -> np.ndarray:
-    """The resampled event indices ``[n_resamples, n_events]`` of one alignment, checked against the fit's events.
+def read_indices(path: str | os.PathLike, alignment: str, event_keys: np.ndarray) -> dict[str, np.ndarray]:
+    """The resampled event indices ``[n_resamples, n_events]`` of one alignment per scheme (``iid``, ``block``),
+    checked against the fit's events.
 
     Raises
     ------
@@ -57,4 +68,4 @@ def read_indices(path: str | os.PathLike, alignment: str, event_keys: np.ndarray
             f"{path}: resamples were drawn for other {alignment} events ({group.attrs.get('n_events')} vs "
             f"{len(event_keys)} now); rerun resamples"
         )
-    return np.asarray(group["indices"][:])
+    return {scheme: np.asarray(group[name][:]) for scheme, name in SCHEME_ARRAYS.items() if name in group}

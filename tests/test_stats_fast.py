@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vlencode import bootstrap
+from vlencode.stats import agreement, fast, keep, resampling
 
 
 def _scores(n_events=60, n_targets=7, seed=0):
@@ -25,41 +25,41 @@ def _looped_pearson(prediction, y, indices, groups):
 
 
 def test_seed_depends_on_every_key_and_is_stable():
-    a = bootstrap.draw_resamples(50, 4, bootstrap.resample_seed(0, "1", "word"))
-    assert np.array_equal(a, bootstrap.draw_resamples(50, 4, bootstrap.resample_seed(0, "1", "word")))
+    a = resampling.draw_resamples(50, 4, resampling.resample_seed(0, "1", "word"))
+    assert np.array_equal(a, resampling.draw_resamples(50, 4, resampling.resample_seed(0, "1", "word")))
     assert a.dtype == np.int32 and a.shape == (4, 50)
     assert 0 <= a.min() and a.max() < 50
     for other in [(1, "1", "word"), (0, "2", "word"), (0, "1", "scene")]:
-        assert not np.array_equal(a, bootstrap.draw_resamples(50, 4, bootstrap.resample_seed(*other)))
+        assert not np.array_equal(a, resampling.draw_resamples(50, 4, resampling.resample_seed(*other)))
     # SHA-256 of the names, not Python's salted hash(): a fixed value across processes and sessions.
-    assert bootstrap.resample_seed(0, "1", "word").entropy == [0, 16283948624427255403, 8391953132307595672]
+    assert resampling.resample_seed(0, "1", "word").entropy == [0, 16283948624427255403, 8391953132307595672]
 
 
 def test_counts_match_indices():
     indices = np.array([[0, 0, 2], [1, 2, 2]])
-    assert bootstrap.resample_counts(indices, 4).tolist() == [[2, 0, 1, 0], [0, 1, 2, 0]]
+    assert resampling.resample_counts(indices, 4).tolist() == [[2, 0, 1, 0], [0, 1, 2, 0]]
     with pytest.raises(ValueError, match="outside"):
-        bootstrap.resample_counts(indices, 2)
+        resampling.resample_counts(indices, 2)
 
 
 def test_fast_bootstrap_equals_direct_loop():
     prediction, y = _scores()
-    indices = bootstrap.draw_resamples(60, 5, bootstrap.resample_seed(3, "s", "a"))
-    counts = bootstrap.resample_counts(indices, 60)
-    whole = bootstrap.resampled_pearson(prediction, y, counts)
+    indices = resampling.draw_resamples(60, 5, resampling.resample_seed(3, "s", "a"))
+    counts = resampling.resample_counts(indices, 60)
+    whole = fast.resampled_pearson(prediction, y, counts)
     np.testing.assert_allclose(whole, _looped_pearson(prediction, y, indices, [np.arange(60)]), atol=2e-5)
     groups = [np.arange(0, 20), np.arange(30, 60)]
-    grouped = bootstrap.resampled_pearson(prediction, y, counts, groups, targets_batch=3)
+    grouped = fast.resampled_pearson(prediction, y, counts, groups, targets_batch=3)
     np.testing.assert_allclose(grouped, _looped_pearson(prediction, y, indices, groups), atol=2e-5)
 
 
 def test_fast_bootstrap_survives_a_large_offset_in_float32():
     prediction, y = _scores()
-    indices = bootstrap.draw_resamples(60, 3, 0)
-    counts = bootstrap.resample_counts(indices, 60)
+    indices = resampling.draw_resamples(60, 3, 0)
+    counts = resampling.resample_counts(indices, 60)
     # The offsets are exact in float64 inputs; the sums are float32 and must not cancel the covariance away.
-    shifted = bootstrap.resampled_pearson(prediction.astype(np.float64) + 1e6, y * np.float64(0.01) - 500, counts)
-    np.testing.assert_allclose(shifted, bootstrap.resampled_pearson(prediction, y, counts), atol=1e-4)
+    shifted = fast.resampled_pearson(prediction.astype(np.float64) + 1e6, y * np.float64(0.01) - 500, counts)
+    np.testing.assert_allclose(shifted, fast.resampled_pearson(prediction, y, counts), atol=1e-4)
 
 
 def test_rows_outside_groups_are_ignored_and_constant_targets_score_zero():
@@ -67,41 +67,41 @@ def test_rows_outside_groups_are_ignored_and_constant_targets_score_zero():
     y[:, 0] = 3.0
     y[:, 1] = 0.1  # its float64 mean is not exactly 0.1: rounding must not turn into a score
     prediction[40:] = np.nan
-    counts = bootstrap.resample_counts(bootstrap.draw_resamples(60, 4, 1), 60)
-    r = bootstrap.resampled_pearson(prediction, y, counts, [np.arange(40)])
+    counts = resampling.resample_counts(resampling.draw_resamples(60, 4, 1), 60)
+    r = fast.resampled_pearson(prediction, y, counts, [np.arange(40)])
     assert np.isfinite(r).all()
     assert (r[:, :2] == 0).all()
 
 
 def test_same_inputs_give_identical_outputs():
     prediction, y = _scores()
-    counts = bootstrap.resample_counts(bootstrap.draw_resamples(60, 6, 2), 60)
-    first = bootstrap.resampled_pearson(prediction, y, counts, [np.arange(30), np.arange(30, 60)])
-    assert np.array_equal(first, bootstrap.resampled_pearson(prediction, y, counts, [np.arange(30), np.arange(30, 60)]))
+    counts = resampling.resample_counts(resampling.draw_resamples(60, 6, 2), 60)
+    first = fast.resampled_pearson(prediction, y, counts, [np.arange(30), np.arange(30, 60)])
+    assert np.array_equal(first, fast.resampled_pearson(prediction, y, counts, [np.arange(30), np.arange(30, 60)]))
 
 
 def test_shape_errors_are_one_line():
     prediction, y = _scores()
     with pytest.raises(ValueError, match="counts"):
-        bootstrap.resampled_pearson(prediction, y, np.ones((3, 59)))
+        fast.resampled_pearson(prediction, y, np.ones((3, 59)))
     with pytest.raises(ValueError, match="equal 2-D shapes"):
-        bootstrap.resampled_pearson(prediction[:, :3], y, np.ones((3, 60)))
+        fast.resampled_pearson(prediction[:, :3], y, np.ones((3, 60)))
 
 
 def test_percentile_bounds():
     boot = np.arange(201, dtype=np.float32)[:, None].repeat(2, axis=1)
-    lo, hi = bootstrap.percentile_bounds(boot, 0.95)
+    lo, hi = keep.percentile_bounds(boot, 0.95)
     assert lo.tolist() == [5.0, 5.0] and hi.tolist() == [195.0, 195.0]
     with pytest.raises(ValueError, match="ci"):
-        bootstrap.percentile_bounds(boot, 1.5)
+        keep.percentile_bounds(boot, 1.5)
 
 
 def test_protocol_agreement_reports_bounds_and_decisions():
     rng = np.random.default_rng(0)
     centre = np.linspace(-0.2, 0.4, 30)
     fast = centre + 0.05 * rng.standard_normal((100, 30))
-    same = bootstrap.protocol_agreement(fast, fast, 0.95)
+    same = agreement.protocol_agreement(fast, fast, 0.95)
     assert same["lower_bound_r"] == pytest.approx(1.0) and same["kept_agreement"] == 1.0
-    assert same["kept_fast"] == same["kept_refit"] == np.sum(bootstrap.percentile_bounds(fast, 0.95)[0] > 0)
-    flipped = bootstrap.protocol_agreement(fast, -fast, 0.95)
+    assert same["kept_fast"] == same["kept_refit"] == np.sum(keep.percentile_bounds(fast, 0.95)[0] > 0)
+    flipped = agreement.protocol_agreement(fast, -fast, 0.95)
     assert flipped["lower_bound_r"] < 0 and flipped["kept_agreement"] < 1

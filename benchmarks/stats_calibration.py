@@ -1,0 +1,158 @@
+"""Calibrate the statistics on the validation harness (simulated electrodes and feature spaces; no network).
+
+Run ``.venv/bin/python benchmarks/stats_calibration.py`` (``--help`` for sizes).  Three parts:
+
+``--part block``
+    Null data (every electrode silent): the fraction of bins each keep rule keeps, for several block lengths of the
+    block bootstrap.  The fits are shared; only the resamples change.  The default ``bootstrap.block_s`` is the
+    shortest block whose calibrated rule keeps <= 5% of null bins in both alignments.
+``--part calibration``
+    The harness's scenarios (:func:`vlencode.stats.harness.calibration`): null, planted (with its equal-skill null)
+    and, with ``--refit-resamples``, the refit protocol and Cohen's kappa of the two protocols' calls.
+``--part timing``
+    The statistics alone at paper scale (5000 events, 24,150 targets, 1000 block resamples): drawing the resamples
+    and the fast protocol's resampled r of one subject x model, and the paired comparison of two models; beside it a
+    reduced refit (a few resamples of one cross-validation at that scale) extrapolated to 1000 resamples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vlencode import ridge
+from vlencode.encoding import contiguous_splits
+from vlencode.stats import harness
+from vlencode.stats.compare import paired_comparison
+from vlencode.stats.fast import fast_bootstrap
+from vlencode.stats.keep import keep_rule, kept, selected_for_comparison
+from vlencode.stats.resampling import draw_block_resamples, draw_resamples, resample_seed
+
+
+def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[int]) -> pd.DataFrame:
+    """Fraction of null bins kept by each rule, per block length, alignment and simulated subject (seed)."""
+    rows = []
+    null_config = replace(config, electrodes={"none": sum(config.electrodes.values())})
+    for seed in seeds:
+        sim = harness.simulate(null_config, seed)
+        for alignment, onset in sim.onset_s.items():
+            targets = sim.response[alignment]
+            trial = np.full(len(onset), "0", dtype=object)
+            splits = contiguous_splits(trial, config.n_folds)
+            shape = (len(sim.truth), -1)
+            fits = {}
+            for model in ("vision", "language", "fused"):
+                result = ridge.cross_validated_ridge(sim.features[alignment][model], targets, splits,
+                                                     np.asarray(config.alphas), device="cpu")  # fmt: skip
+                fits[model] = result.prediction
+            schemes = {"iid": draw_resamples(len(onset), config.n_resamples, resample_seed(seed, alignment))}
+            for block_s in blocks:
+                schemes[f"block-{block_s:g}"] = draw_block_resamples(
+                    onset, trial, block_s, config.n_resamples, resample_seed(seed, alignment, "block"),
+                    config.block_kind)  # fmt: skip
+            for scheme, indices in schemes.items():
+                kept_val, kept_test = [], []
+                for prediction in fits.values():
+                    val, test = fast_bootstrap(prediction, targets, splits, indices, "cpu")
+                    kept_val.append(kept(keep_rule("paper"), {"iid_val_r": val.reshape(len(val), *shape)},
+                                         config.ci).mean())  # fmt: skip
+                    kept_test.append(kept(keep_rule("calibrated"), {"block_test_r": test.reshape(len(test), *shape)},
+                                          config.ci).mean())  # fmt: skip
+                rows.append({"seed": seed, "alignment": alignment, "scheme": scheme, "n_events": len(onset),
+                             "val_bound_kept": float(np.mean(kept_val)),
+                             "test_bound_kept": float(np.mean(kept_test))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def timing(n_events: int, n_targets: int, n_resamples: int, block_s: float, refit_resamples: int) -> dict:
+    """Seconds of the statistics of one subject x model at the given scale, and of a reduced refit."""
+    rng = np.random.default_rng(0)
+    onset = np.cumsum(rng.gamma(2.0, 0.15, n_events))
+    trial = np.full(n_events, "0", dtype=object)
+    splits = contiguous_splits(trial, 5)
+    target = rng.standard_normal((n_events, n_targets), dtype=np.float32)
+    prediction = (0.1 * target + rng.standard_normal((n_events, n_targets), dtype=np.float32)).astype(np.float32)
+    out = {"n_events": n_events, "n_targets": n_targets, "n_resamples": n_resamples,
+           "threads": torch.get_num_threads()}  # fmt: skip
+    start = time.perf_counter()
+    indices = draw_block_resamples(onset, trial, block_s, n_resamples, resample_seed(0, "timing"))
+    out["draw_block_resamples_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    val, test = fast_bootstrap(prediction, target, splits, indices, "cpu")
+    out["fast_protocol_s"] = time.perf_counter() - start
+    n_bins = 161
+    shape = (n_resamples, n_targets // n_bins, n_bins)
+    start = time.perf_counter()
+    boot = {"block_val_r": val[:, : shape[1] * n_bins].reshape(shape),
+            "block_test_r": test[:, : shape[1] * n_bins].reshape(shape)}  # fmt: skip
+    kept(keep_rule("calibrated"), boot, 0.95)
+    select = selected_for_comparison(keep_rule("calibrated"), boot, 0.95)
+    other = boot["block_test_r"][::-1]
+    paired_comparison(boot["block_test_r"].mean(0), other.mean(0), boot["block_test_r"], other, select, select[::-1],
+                      10)  # fmt: skip
+    out["keep_and_compare_s"] = time.perf_counter() - start
+    out["statistics_per_subject_model_s"] = (out["draw_block_resamples_s"] + out["fast_protocol_s"]
+                                             + out["keep_and_compare_s"])  # fmt: skip
+    design = rng.standard_normal((n_events, 256), dtype=np.float32)
+    start = time.perf_counter()
+    for r in range(refit_resamples):
+        order = np.sort(indices[r])
+        ridge.cross_validated_ridge(design[order], target[order], contiguous_splits(trial[order], 5),
+                                    np.logspace(-1, 5, 7), device="cpu", return_predictions=False)  # fmt: skip
+    per_refit = (time.perf_counter() - start) / max(refit_resamples, 1)
+    out["refit_one_resample_s"] = per_refit
+    out["refit_extrapolated_s"] = per_refit * n_resamples
+    out["refit_over_fast"] = out["refit_extrapolated_s"] / out["fast_protocol_s"]
+    out["refit_over_statistics"] = out["refit_extrapolated_s"] / out["statistics_per_subject_model_s"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["block", "calibration", "timing"], required=True)
+    parser.add_argument("--minutes", type=float, default=8.0)
+    parser.add_argument("--electrodes", type=int, default=12, help="per planted category (and as many silent)")
+    parser.add_argument("--resamples", type=int, default=200)
+    parser.add_argument("--block-s", type=float, default=10.0)
+    parser.add_argument("--blocks", default="2,5,10,20,40")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--tmin", type=float, default=-2.0)
+    parser.add_argument("--tmax", type=float, default=2.0)
+    parser.add_argument("--refit-resamples", type=int, default=0)
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--targets", type=int, default=24150)
+    parser.add_argument("--out", help="write the table (parquet) or timings (json) here")
+    args = parser.parse_args()
+    per = args.electrodes
+    config = harness.HarnessConfig(minutes=args.minutes, tmin_s=args.tmin, tmax_s=args.tmax, step_s=0.025,
+                                   n_resamples=args.resamples, block_s=args.block_s,
+                                   electrodes={"vision": per, "language": per, "multimodal": per, "none": per})
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_rows", 500)
+    if args.part == "block":
+        table = block_sweep(config, [float(b) for b in args.blocks.split(",")],
+                            [int(s) for s in args.seeds.split(",")])  # fmt: skip
+        print(table.groupby(["alignment", "scheme"])[["val_bound_kept", "test_bound_kept"]].mean().round(4))
+    elif args.part == "calibration":
+        table = harness.calibration(config, refit_resamples=args.refit_resamples)
+        print(table.pivot_table(index=["scenario", "protocol", "metric"], columns=["keep_rule", "alignment"],
+                                values="value").round(3))  # fmt: skip
+    else:
+        result = timing(args.events, args.targets, args.resamples, args.block_s, args.refit_resamples or 2)
+        print(json.dumps(result, indent=1))
+        if args.out:
+            with open(args.out, "w") as handle:
+                json.dump(result, handle, indent=1)
+        return
+    if args.out:
+        table.to_parquet(args.out)
+
+
+if __name__ == "__main__":
+    main()

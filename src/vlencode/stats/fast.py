@@ -1,0 +1,139 @@
+"""The fast protocol: resample out-of-fold predictions and recompute scores by weighted moments, instead of refitting.
+
+The paper's protocol reruns the whole cross-validation for each resample of the events.  The fast protocol keeps the
+out-of-fold predictions of one fit and recomputes the Pearson r of every target under every resample.  A resample
+with replacement is a vector of event weights (how often each event is drawn), and the Pearson r of a weighted sample
+needs only weighted moments: the bootstrap of r by resampling weights is the weighted-moments bootstrap of Chaibub Neto
+(2015, "Speeding up non-parametric bootstrap computations for statistics based on sample moments in small/moderate
+sample size applications", PLoS ONE 10(6): e0131333).  With the resamples as a count matrix ``C[resample, event]``, five
+of the six sums are one matrix product ``C @ [p, y, p*y, p**2, y**2]`` and the sixth is a row sum of ``C``, so all
+resamples of all targets cost one product the size of a ridge fit, with no loop over resamples.  What it leaves out:
+the alpha and the weights are those of the original fit, not refitted per resample (the refit protocol,
+:func:`vlencode.encoding.refit_bootstrap`, reruns both).
+
+Any resampling scheme works (:mod:`vlencode.stats.resampling`: iid events or blocks of contiguous events); every model
+of a subject and alignment uses the same resamples, so two models' bootstrap scores are paired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from vlencode.device import resolve_device
+from vlencode.pearson import weighted_pearson_from_sums
+from vlencode.stats.resampling import resample_counts
+
+#: Bytes of working memory one target needs per resample and per event in :func:`resampled_pearson`: five stacked
+#: sums and their operand, plus the temporaries of the r formula.
+_BYTES_PER_RESAMPLE_TARGET = 4 * 13
+_BYTES_PER_EVENT_TARGET = 4 * 5
+
+
+def resampled_pearson(
+    prediction: np.ndarray,
+    target: np.ndarray,
+    counts: np.ndarray,
+    groups: Sequence[np.ndarray] | None = None,
+    *,
+    targets_batch: int | None = None,
+    memory_gb: float = 1.0,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Pearson r of every target under every resample, by weighted sums from one matrix product per group.
+
+    Parameters
+    ----------
+    prediction, target : ndarray, shape (n_events, n_targets)
+        Out-of-fold predictions and the measured responses.  Rows outside every group are ignored (may be NaN).
+    counts : ndarray, shape (n_resamples, n_events)
+        Times each event is drawn in each resample (:func:`vlencode.stats.resampling.resample_counts`).
+    groups : sequence of int arrays, optional
+        Event indices scored separately (e.g. the validation events of each fold, each predicted by its own fold's
+        model); the r of each group is computed on that group's resampled events and the groups' r are averaged, as
+        the point estimate averages fold scores.  Default: one group of all events.
+    targets_batch : int, optional
+        Targets per product.  Default: as many as fit in ``memory_gb``.
+    memory_gb : float
+        Working-memory budget used to pick ``targets_batch``.
+    device : {"cpu", "cuda", "auto"}
+
+    Returns
+    -------
+    r : ndarray of float32, shape (n_resamples, n_targets)
+        A target that is constant (or predicted as constant) on a resample's events scores 0, like the ridge engine.
+
+    Notes
+    -----
+    Predictions and targets are centred and scaled per target on each group's events before the sums are formed
+    (Pearson r is unchanged by it), so the float32 products do not lose the covariance to cancellation.
+    """
+    prediction = np.asarray(prediction)
+    target = np.asarray(target)
+    counts = np.asarray(counts, dtype=np.float32)
+    if prediction.shape != target.shape or prediction.ndim != 2:
+        raise ValueError(f"prediction {prediction.shape} and target {target.shape} must be equal 2-D shapes")
+    n_events, n_targets = prediction.shape
+    if counts.ndim != 2 or counts.shape[1] != n_events:
+        raise ValueError(f"counts {counts.shape} must be (n_resamples, {n_events})")
+    n_resamples = counts.shape[0]
+    groups = [np.arange(n_events)] if groups is None else [np.asarray(g, dtype=np.int64) for g in groups]
+    if not groups:
+        raise ValueError("resampled_pearson needs at least one group of events")
+    if targets_batch is None:
+        per_target = _BYTES_PER_RESAMPLE_TARGET * n_resamples + _BYTES_PER_EVENT_TARGET * n_events
+        targets_batch = max(1, int(memory_gb * 2**30 // per_target))
+    dev = resolve_device(device)
+    weights = [torch.as_tensor(counts[:, rows], device=dev) for rows in groups]
+    out = np.empty((n_resamples, n_targets), dtype=np.float32)
+    for start in range(0, n_targets, targets_batch):
+        stop = min(start + targets_batch, n_targets)
+        total = torch.zeros((n_resamples, stop - start), dtype=torch.float32, device=dev)
+        for rows, w in zip(groups, weights):
+            p = _standardized(prediction[rows, start:stop], dev)
+            y = _standardized(target[rows, start:stop], dev)
+            sums = w @ torch.cat([p, y, p * y, p * p, y * y], dim=1)
+            total += weighted_pearson_from_sums(w.sum(dim=1, keepdim=True), *sums.split(stop - start, dim=1))
+        out[:, start:stop] = (total / len(groups)).cpu().numpy()
+    return out
+
+
+def _standardized(values: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Columns centred and scaled in float64 on ``device``, returned as float32; constant columns become zeros."""
+    values = torch.as_tensor(np.ascontiguousarray(values), device=device).double()
+    centred = values - values.mean(dim=0)
+    scale = centred.square().mean(dim=0).sqrt()
+    # A spread below float32 resolution of the values is rounding, not signal: such a column is constant.
+    constant = scale <= 1e-7 * values.abs().amax(dim=0)
+    return (centred / torch.where(constant, torch.inf, scale)).float()
+
+
+def fast_bootstrap(
+    prediction: np.ndarray,
+    target: np.ndarray,
+    splits: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    indices: np.ndarray,
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fast protocol: resampled validation and test r of out-of-fold predictions, per fold, averaged over folds.
+
+    Parameters
+    ----------
+    prediction, target : ndarray, shape (n_events, n_targets)
+        The ridge engine's out-of-fold predictions and the responses.
+    splits : sequence of (train, val, test) index arrays
+        The folds the predictions came from; each fold's validation (test) events are scored as one group.
+    indices : ndarray of int, shape (n_resamples, n_events)
+        Resampled event indices over all events of the alignment (:mod:`vlencode.stats.resampling`).
+    device : {"cpu", "cuda", "auto"}
+
+    Returns
+    -------
+    val_r, test_r : ndarrays of float32, shape (n_resamples, n_targets)
+    """
+    counts = resample_counts(indices, len(target))
+    val_r = resampled_pearson(prediction, target, counts, [split[1] for split in splits], device=device)
+    test_r = resampled_pearson(prediction, target, counts, [split[2] for split in splits], device=device)
+    return val_r, test_r

@@ -1,0 +1,393 @@
+"""A validation harness with known truth and no network: simulated feature spaces and simulated electrodes.
+
+The simulation follows the embedded replica (:mod:`vlencode.datasets.replica`): scenes of exponential length (mean
+``mean_scene_s``) each showing one of four visual classes (warm/cool colour x two textures); words at gamma-distributed
+gaps (mean ``mean_word_gap_s``), each a content (+1) or closed-class (-1) word with a standardised length.  Every
+electrode carries a 1/f background (the replica's 40 µV RMS, knee 2 Hz, exponent 1.5) and, when planted, a
+gamma-shaped evoked bump of the replica's gain (60-120 µV per latent unit) and latencies after each event:
+
+- ``vision``: at scene cuts, amplitude ``0.5 + sign * tuning[class]``;
+- ``language``: at word onsets, ``0.5 + sign * (0.8 content + 0.6 length)``;
+- ``multimodal``: at word onsets, ``0.5 + sign * (1.2 colour x content + 0.2 content + 0.2 colour)``;
+- ``none``: nothing.
+
+Responses are z-scored and epoched like the workflow (bins of ``window_s`` means from ``tmin_s`` to ``tmax_s``).  The
+feature spaces are random linear embeddings (plus per-stimulus noise dimensions) of: the visual class (``vision``),
+content and length (``language``), both side by side (``concat``, fitted plain and banded) and all of them plus the
+colour x content interaction that neither unimodal space spans linearly (``fused``, and two more draws of the same
+construction, ``fused-random-s1`` and ``fused-random-s2``, of equal expected skill).  Every model is fitted with the
+ridge engine on contiguous folds and scored under shared iid and block resamples, by the fast or the refit protocol;
+the statistics are then exactly those of the workflow (:mod:`vlencode.stats.compare`, :mod:`vlencode.stats.sites`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vlencode import ridge
+from vlencode.datasets import _signals
+from vlencode.encoding import contiguous_splits
+from vlencode.stats.compare import ModelScores, compare_alignment
+from vlencode.stats.fast import fast_bootstrap
+from vlencode.stats.keep import keep_rule, kept
+from vlencode.stats.resampling import draw_block_resamples, draw_resamples, resample_seed
+from vlencode.stats.sites import with_fdr
+
+#: The replica's planted effect (µV per latent unit), background and latencies (s): see the module docstring.
+GAIN_UV = (60.0, 120.0)
+BACKGROUND_RMS_UV = 40.0
+LATENCY_S = {"vision": (0.08, 0.15), "language": (0.15, 0.30), "multimodal": (0.20, 0.35)}
+CATEGORIES = ("vision", "language", "multimodal", "none")
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    """Sizes and settings of one simulated subject (defaults: the replica's scale with coarser bins)."""
+
+    minutes: float = 8.0
+    rate_hz: float = 100.0
+    mean_word_gap_s: float = 0.3
+    mean_scene_s: float = 4.0
+    tmin_s: float = -2.0
+    tmax_s: float = 2.0
+    step_s: float = 0.1
+    window_s: float = 0.2
+    electrodes: dict[str, int] = field(default_factory=lambda: {"vision": 6, "language": 6, "multimodal": 6,
+                                                                   "none": 6})  # fmt: skip
+    feature_dim: int = 32
+    noise_dims: int = 32
+    n_resamples: int = 200
+    block_s: float = 10.0
+    block_kind: str = "circular"
+    ci: float = 0.95
+    min_bins: int = 10
+    fdr_q: float = 0.05
+    n_folds: int = 5
+    alphas: tuple[float, ...] = tuple(np.logspace(-1, 5, 7))
+    banded_iterations: int = 5
+    tests: tuple[str, ...] = ("best_vision", "best_language", "concat", "concat_banded")
+    seed: int = 0
+
+    @classmethod
+    def from_mapping(cls, settings: dict[str, Any]) -> HarnessConfig:
+        """A config from a mapping of field names (unknown keys are an error naming them)."""
+        unknown = sorted(set(settings) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"statistics.calibration: unknown settings {unknown}")
+        values = dict(settings)
+        for key in ("alphas", "tests"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+@dataclass
+class Simulation:
+    """One simulated subject: per alignment the events, responses and every model's features; the planted truth."""
+
+    onset_s: dict[str, np.ndarray]
+    response: dict[str, np.ndarray]
+    features: dict[str, dict[str, np.ndarray | list[np.ndarray]]]
+    truth: pd.DataFrame
+    bin_time_s: np.ndarray
+
+
+def simulate(config: HarnessConfig, seed: int | None = None) -> Simulation:
+    """Simulate one subject (events, latents, electrodes, feature spaces) from ``config`` and ``seed``."""
+    seed = config.seed if seed is None else seed
+    rng = np.random.default_rng(resample_seed(seed, "harness"))
+    duration = 60.0 * config.minutes
+    lengths = np.maximum(rng.exponential(config.mean_scene_s, int(3 * duration / config.mean_scene_s) + 10), 0.5)
+    cuts = np.cumsum(np.r_[0.0, lengths])
+    cuts = cuts[cuts < duration - config.tmax_s - 1.0]
+    scene_class = rng.integers(0, 4, len(cuts))
+    gaps = rng.gamma(2.0, config.mean_word_gap_s / 2.0, int(3 * duration / config.mean_word_gap_s))
+    words = np.cumsum(gaps) + 1.0
+    words = words[(words > 0.5 - config.tmin_s) & (words < duration - config.tmax_s - 1.0)]
+    content = np.where(rng.random(len(words)) < 0.55, 1.0, -1.0)
+    length = rng.standard_normal(len(words))
+    scene_of_word = np.searchsorted(cuts, words, side="right") - 1
+    colour = np.array([1.0, -1.0, 1.0, -1.0])  # of each visual class: warm or cool
+    # The first scene starts with the movie, not at a cut; cuts before the first epoch fits are not events.
+    cut_event = np.flatnonzero(cuts > 0.5 - config.tmin_s)
+    scene_events = cuts[cut_event]
+    word_before_cut = np.clip(np.searchsorted(words, scene_events, side="right") - 1, 0, None)
+
+    latents = {
+        "word": {"klass": scene_class[scene_of_word], "colour": colour[scene_class[scene_of_word]],
+                 "content": content, "length": length},
+        "scene": {"klass": scene_class[cut_event], "colour": colour[scene_class[cut_event]],
+                  "content": content[word_before_cut], "length": length[word_before_cut]},
+    }  # fmt: skip
+    onset = {"word": words, "scene": scene_events}
+    truth, signal = _electrodes(config, rng, duration, onset, latents, cuts, scene_class)
+    bins = np.arange(config.tmin_s, config.tmax_s + 1e-9, config.step_s)
+    response = {a: _epochs(signal, onset[a], bins, config) for a in onset}
+    features = {a: _features(config, seed, latents[a], rng) for a in onset}
+    return Simulation(onset, response, features, truth, bins)
+
+
+def _electrodes(config, rng, duration, onset, latents, cuts_all, klass_all):
+    n = int(duration * config.rate_hz)
+    rows, signals = [], []
+    for category, count in config.electrodes.items():
+        for _ in range(count):
+            noise = _signals.colored_noise(n, config.rate_hz, BACKGROUND_RMS_UV, rng)
+            tuning = rng.standard_normal(4)
+            tuning = (tuning - tuning.mean()) / tuning.std()
+            sign = float(rng.choice([-1.0, 1.0]))
+            gain = float(rng.uniform(*GAIN_UV)) if category != "none" else 0.0
+            if category != "none":
+                latency = float(rng.uniform(*LATENCY_S[category]))
+                kernel = _signals.gamma_kernel(latency, config.rate_hz)
+                if category == "vision":
+                    times = cuts_all[1:]
+                    amplitude = 0.5 + sign * tuning[klass_all[1:]]
+                elif category == "language":
+                    w = latents["word"]
+                    times, amplitude = onset["word"], 0.5 + sign * (0.8 * w["content"] + 0.6 * w["length"])
+                else:
+                    w = latents["word"]
+                    inter = 1.2 * w["colour"] * w["content"] + 0.2 * w["content"] + 0.2 * w["colour"]
+                    times, amplitude = onset["word"], 0.5 + sign * inter
+                noise = noise + gain * _signals.evoked(n, np.round(times * config.rate_hz).astype(int), amplitude,
+                                                       kernel)  # fmt: skip
+            signals.append((noise - noise.mean()) / noise.std())
+            rows.append({"electrode": f"E{len(rows):03d}", "category": category, "gain": gain})
+    return pd.DataFrame(rows), np.stack(signals)
+
+
+def _epochs(signal: np.ndarray, onset_s: np.ndarray, bins: np.ndarray, config: HarnessConfig) -> np.ndarray:
+    """``[n_events, n_electrodes * n_bins]``: per bin, the mean over ``[t, t + window_s)`` after each event."""
+    cumulative = np.concatenate([np.zeros((signal.shape[0], 1)), np.cumsum(signal, axis=1)], axis=1)
+    width = int(round(config.window_s * config.rate_hz))
+    start = np.round((onset_s[:, None] + bins[None, :]) * config.rate_hz).astype(int)
+    means = (cumulative[:, start + width] - cumulative[:, start]) / width  # electrodes x events x bins
+    return means.transpose(1, 0, 2).reshape(len(onset_s), -1).astype(np.float32)
+
+
+def _features(config: HarnessConfig, seed: int, latent: dict[str, np.ndarray], rng: np.random.Generator):
+    onehot = np.eye(4)[latent["klass"]]
+    lexical = np.stack([latent["content"], latent["length"]], axis=1)
+    interaction = (latent["colour"] * latent["content"])[:, None]
+
+    def space(name: str, parts: list[np.ndarray]) -> np.ndarray:
+        space_rng = np.random.default_rng(resample_seed(seed, "harness-space", name))
+        inputs = np.concatenate(parts, axis=1)
+        embedded = inputs @ space_rng.standard_normal((inputs.shape[1], config.feature_dim))
+        noise = rng.standard_normal((len(inputs), config.noise_dims))
+        return np.concatenate([embedded, noise], axis=1).astype(np.float32)
+
+    vision = space("vision", [onehot])
+    language = space("language", [lexical])
+    out: dict[str, np.ndarray | list[np.ndarray]] = {"vision": vision, "language": language,
+                                                     "concat": np.concatenate([vision, language], axis=1),
+                                                     "concat-banded": [vision, language]}  # fmt: skip
+    for name in ("fused", "fused-random-s1", "fused-random-s2"):
+        out[name] = space(name, [onehot, lexical, interaction])
+    return out
+
+
+#: (instance name, registry entry, family, init, baseline, layer) of the harness's models.
+_MODELS = [
+    ("vision", "vision", "vision", "trained", False, "vision"),
+    ("language", "language", "language", "trained", False, "language"),
+    ("concat", "concat", "multimodal", "trained", True, "concat"),
+    ("concat", "concat", "multimodal", "trained", True, "concat-banded"),
+    ("fused", "fused", "multimodal", "trained", False, "fused"),
+    ("fused-random-s1", "fused", "multimodal", "random", False, "fused-random-s1"),
+    ("fused-random-s2", "fused", "multimodal", "random", False, "fused-random-s2"),
+]
+
+
+def score_models(sim: Simulation, config: HarnessConfig, protocol: str = "fast",
+                 n_refit_resamples: int | None = None) -> dict[str, list[ModelScores]]:
+    """Fit every harness model in every alignment and resample its scores (iid and block, shared by all models).
+
+    ``protocol="refit"`` reruns the cross-validation on each of ``n_refit_resamples`` (default ``n_resamples``)
+    resamples; the fast protocol reweights the out-of-fold predictions.
+    """
+    from vlencode.encoding import RidgeSettings, refit_bootstrap
+
+    out: dict[str, list[ModelScores]] = {}
+    settings = RidgeSettings(alphas=np.asarray(config.alphas), n_folds=config.n_folds,
+                             banded_iterations=config.banded_iterations, seed=config.seed, device="cpu")  # fmt: skip
+    n_resamples = config.n_resamples if protocol == "fast" else (n_refit_resamples or config.n_resamples)
+    for alignment, onset in sim.onset_s.items():
+        trial = np.zeros(len(onset), dtype=object)
+        trial[:] = "0"
+        resamples = {
+            "iid": draw_resamples(len(onset), n_resamples, resample_seed(config.seed, "harness", alignment, "iid")),
+            "block": draw_block_resamples(onset, trial, config.block_s, n_resamples,
+                                          resample_seed(config.seed, "harness", alignment, "block"),
+                                          config.block_kind),
+        }  # fmt: skip
+        targets = sim.response[alignment]
+        n_electrodes = len(sim.truth)
+        shape = (n_electrodes, targets.shape[1] // n_electrodes)
+        splits = contiguous_splits(trial, config.n_folds)
+        scores = []
+        for name, base, family, init, baseline, layer in _MODELS:
+            design = sim.features[alignment][layer]
+            result = settings.cross_validate(design, targets, splits)
+            boot = {}
+            for scheme, indices in resamples.items():
+                if protocol == "fast":
+                    val, test = fast_bootstrap(result.prediction, targets, splits, indices, "cpu")
+                else:
+                    val, test = refit_bootstrap(design, targets, trial_of_event=trial, indices=indices,
+                                                settings=settings)  # fmt: skip
+                boot[f"{scheme}_val_r"] = val.reshape(-1, *shape)
+                boot[f"{scheme}_test_r"] = test.reshape(-1, *shape)
+            scores.append(ModelScores(
+                name=name, base=base, family=family, init=init, layer=layer,
+                val_r=np.asarray(result.val_r, np.float64).mean(axis=0).reshape(shape),
+                test_r=np.asarray(result.test_r, np.float64).mean(axis=0).reshape(shape),
+                boot=boot, baseline=baseline,
+            ))  # fmt: skip
+        out[alignment] = scores
+    return out
+
+
+def statistics(sim: Simulation, scores: dict[str, list[ModelScores]], config: HarnessConfig,
+               rules: tuple[str, ...] = ("paper", "calibrated")) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The workflow's comparisons and sites for the harness's fits.
+
+    Returns
+    -------
+    comparisons : DataFrame
+        :func:`vlencode.stats.sites.with_fdr` of every comparison.
+    sites : DataFrame
+        :func:`vlencode.stats.sites.sites_table`, with the planted ``category_planted``.
+    """
+    from vlencode.stats.sites import sites_table
+
+    frames = []
+    for alignment, models in scores.items():
+        for name in rules:
+            table, _ = compare_alignment(models, keep_rule(name), ci=config.ci, min_bins=config.min_bins,
+                                         electrodes=sim.truth["electrode"], subject="sim", alignment=alignment)
+            frames.append(table)
+    comparisons = with_fdr(pd.concat(frames, ignore_index=True), config.fdr_q)
+    sites = sites_table(comparisons, config.tests, config.min_bins)
+    sites = sites.merge(sim.truth[["electrode", "category"]].rename(columns={"category": "category_planted"}),
+                        on="electrode")  # fmt: skip
+    return comparisons, sites
+
+
+def metrics(sim: Simulation, scores: dict[str, list[ModelScores]], comparisons: pd.DataFrame, sites: pd.DataFrame,
+            config: HarnessConfig, scenario: str, protocol: str) -> pd.DataFrame:
+    """Tidy calibration metrics of one harness run: ``keep_rule, scenario, protocol, alignment, metric, value``.
+
+    Metrics: ``fraction_bins_kept`` (over silent electrodes' bins and every model), ``multimodal_precision``,
+    ``multimodal_recall`` and ``vision_recall`` / ``language_recall`` (planted contacts called, as the recovery
+    table defines them, in the word / scene alignment), ``false_call_rate`` (silent electrodes called anything),
+    ``equal_skill_false_call_rate`` (FDR-significant among eligible electrodes), ``equal_skill_raw_rate`` (p <= 0.05
+    among eligible) and ``equal_skill_eligible_fraction``.
+    """
+    rows = []
+    silent = sim.truth["category"].eq("none").to_numpy()
+
+    def add(rule, alignment, metric, value):
+        rows.append({"keep_rule": rule, "scenario": scenario, "protocol": protocol, "alignment": alignment,
+                     "metric": metric, "value": float(value)})  # fmt: skip
+
+    for rule_name in comparisons["keep_rule"].unique():
+        rule = keep_rule(rule_name)
+        for alignment, models in scores.items():
+            if silent.any():
+                fraction = np.mean([kept(rule, m.boot, config.ci)[silent].mean() for m in models])
+                add(rule_name, alignment, "fraction_bins_kept", fraction)
+            here = sites[(sites["keep_rule"] == rule_name) & (sites["alignment"] == alignment)]
+            planted = here["category_planted"].to_numpy()
+            multimodal = here["category"].eq("multimodal").to_numpy()
+            if multimodal.any():
+                add(rule_name, alignment, "multimodal_precision", np.mean(planted[multimodal] == "multimodal"))
+            if (planted == "multimodal").any():
+                add(rule_name, alignment, "multimodal_recall", multimodal[planted == "multimodal"].mean())
+            for family in ("vision", "language"):
+                if (planted == family).any():
+                    call = here[f"n_kept_best_{family}"].to_numpy() >= config.min_bins
+                    add(rule_name, alignment, f"{family}_recall", call[planted == family].mean())
+            if (planted == "none").any():
+                add(rule_name, alignment, "false_call_rate", here["category"].ne("none").to_numpy()[planted == "none"]
+                    .mean())  # fmt: skip
+            equal = comparisons[(comparisons["keep_rule"] == rule_name) & (comparisons["alignment"] == alignment)
+                                & (comparisons["comparison"] == "equal_skill")]  # fmt: skip
+            eligible = equal[equal["eligible"]]
+            add(rule_name, alignment, "equal_skill_eligible_fraction", len(eligible) / max(len(equal), 1))
+            if len(eligible):
+                add(rule_name, alignment, "equal_skill_false_call_rate", eligible["significant"].mean())
+                add(rule_name, alignment, "equal_skill_raw_rate", (eligible["p"] <= 0.05).mean())
+    return pd.DataFrame(rows)
+
+
+def calibration(config: HarnessConfig, *, refit_resamples: int = 0) -> pd.DataFrame:
+    """Run the harness's scenarios and return their tidy metrics (``keep_rule, scenario, protocol, alignment, metric,
+    value``).
+
+    Scenarios: ``null`` (every electrode silent), ``planted`` (the config's mix of categories; its equal-skill rows
+    are the equal-skill null) and, when ``refit_resamples`` > 0, the planted scenario again under the refit protocol
+    with that many resamples, and the agreement of the two protocols' calls: Cohen's kappa of multimodal sites and of
+    ``kept >= min_bins`` for the best vision and language models (``protocol = fast_vs_refit``).
+    """
+    from vlencode.stats.agreement import cohen_kappa
+
+    frames = []
+    null_config = replace(config, electrodes={"none": sum(config.electrodes.values())})
+    null = simulate(null_config, config.seed + 1)
+    null_scores = score_models(null, null_config)
+    frames.append(metrics(null, null_scores, *statistics(null, null_scores, null_config), null_config, "null", "fast"))
+    planted = simulate(config)
+    fast_scores = score_models(planted, config)
+    fast_comparisons, fast_sites = statistics(planted, fast_scores, config)
+    frames.append(metrics(planted, fast_scores, fast_comparisons, fast_sites, config, "planted", "fast"))
+    if refit_resamples:
+        refit_scores = score_models(planted, config, "refit", refit_resamples)
+        refit_comparisons, refit_sites = statistics(planted, refit_scores, config)
+        frames.append(metrics(planted, refit_scores, refit_comparisons, refit_sites, config, "planted", "refit"))
+        rows = []
+        keys = ["keep_rule", "alignment", "electrode"]
+        both = fast_sites.merge(refit_sites, on=keys, suffixes=("_fast", "_refit"))
+        both = both[both["alignment"] != "both"]
+        for (rule, alignment), group in both.groupby(["keep_rule", "alignment"]):
+            calls = {
+                "kappa_multimodal": ("category", lambda c: c == "multimodal"),
+                "kappa_vision": ("n_kept_best_vision", lambda n: n >= config.min_bins),
+                "kappa_language": ("n_kept_best_language", lambda n: n >= config.min_bins),
+            }
+            for metric, (column, call) in calls.items():
+                value = cohen_kappa(call(group[f"{column}_fast"]), call(group[f"{column}_refit"]))
+                rows.append({"keep_rule": rule, "scenario": "planted", "protocol": "fast_vs_refit",
+                             "alignment": alignment, "metric": metric, "value": value})  # fmt: skip
+        frames.append(pd.DataFrame(rows))
+    return pd.concat(frames, ignore_index=True)
+
+
+def calibration_table(cfg: dict[str, Any]) -> pd.DataFrame:
+    """The ``calibration`` rule's table: :func:`calibration` at the sizes of ``statistics.calibration``.
+
+    ``cfg`` holds ``seed``, ``bootstrap`` (``ci``, ``block_s``, ``block_kind``), ``encoding`` (``n_folds``,
+    ``alphas``) and ``statistics`` (``min_bins``, ``fdr_q``, ``multimodal_tests``, ``calibration``: ``minutes``,
+    ``electrodes_per_category``, ``n_resamples``, ``refit_resamples``, ``tmin_s``, ``tmax_s``).  Columns
+    ``keep_rule, scenario, protocol, alignment, metric, value``.
+    """
+    statistics = cfg["statistics"]
+    small = statistics["calibration"]
+    grid = cfg["encoding"]["alphas"]
+    per = int(small["electrodes_per_category"])
+    config = HarnessConfig(
+        minutes=float(small["minutes"]), tmin_s=float(small["tmin_s"]), tmax_s=float(small["tmax_s"]),
+        electrodes={"vision": per, "language": per, "multimodal": per, "none": per},
+        n_resamples=int(small["n_resamples"]), block_s=float(cfg["bootstrap"]["block_s"]),
+        block_kind=cfg["bootstrap"]["block_kind"], ci=float(cfg["bootstrap"]["ci"]),
+        min_bins=int(statistics["min_bins"]), fdr_q=float(statistics["fdr_q"]),
+        n_folds=int(cfg["encoding"]["n_folds"]),
+        alphas=tuple(np.logspace(grid["log10_min"], grid["log10_max"], grid["n"])),
+        tests=tuple(statistics["multimodal_tests"]), seed=int(cfg["seed"]),
+    )  # fmt: skip
+    return calibration(config, refit_resamples=int(small["refit_resamples"]))

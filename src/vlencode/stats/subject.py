@@ -1,0 +1,96 @@
+"""One subject's comparisons from its fit stores: every alignment and keep rule (rule ``compare``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vlencode.stats.compare import COMPARISON_COLUMNS, ModelScores, compare_alignment
+from vlencode.stats.keep import keep_rule, warn_alpha_edge
+from vlencode.stores.fit import FitStore
+
+log = logging.getLogger("vlencode.stats")
+
+
+def compare_subject(
+    subject: str,
+    fit_paths: Mapping[str, str | os.PathLike],
+    models: Mapping[str, Mapping[str, Any]],
+    *,
+    keep_rules: Sequence[str],
+    ci: float,
+    min_bins: int,
+    alphas: np.ndarray,
+    alpha_edge_fraction: float,
+) -> pd.DataFrame:
+    """Every comparison of one subject (:func:`vlencode.stats.compare.compare_alignment`) under every keep rule.
+
+    Parameters
+    ----------
+    subject : str
+    fit_paths : mapping of model instance -> fit store
+    models : mapping of model instance -> ``base, family, init, components, pair``
+    keep_rules : sequence of rule names (``paper``, ``calibrated``)
+    ci : float
+        Coverage of the percentile bounds.
+    min_bins : int
+        Selected bins each model needs for a comparison.
+    alphas : ndarray
+        The penalty grid, for the warning on alphas at its edge.
+    alpha_edge_fraction : float
+        Warn when more than this fraction of a fit's targets chose an edge alpha.
+
+    Returns
+    -------
+    DataFrame with columns :data:`vlencode.stats.compare.COMPARISON_COLUMNS`
+    """
+    rules = [keep_rule(name) for name in keep_rules]
+    stores = {name: FitStore(path) for name, path in fit_paths.items()}
+    electrodes = None
+    alignments: list[str] = []
+    for name, store in stores.items():
+        if electrodes is not None and not np.array_equal(store.electrode, electrodes):
+            raise ValueError(f"{store.path}: electrodes differ from the subject's other fits; rerun fit for every model")
+        electrodes = store.electrode
+        for alignment in store.alignments:
+            alpha = store.scores(alignment)["alpha"]
+            warn_alpha_edge(alpha, alphas, alpha_edge_fraction, f"sub-{subject} model-{name} {alignment}")
+            alignments += [alignment] if alignment not in alignments else []
+    frames = []
+    # One alignment at a time: every model's resampled scores of one alignment are in memory together.
+    for alignment in alignments:
+        scores = [m for name, store in stores.items() for m in model_scores(store, models[name], alignment)]
+        for rule in rules:
+            table, _ = compare_alignment(scores, rule, ci=ci, min_bins=min_bins, electrodes=electrodes,
+                                         subject=subject, alignment=alignment)  # fmt: skip
+            frames.append(table)
+            tested = table[table["eligible"]]
+            log.info("sub-%s %s %s: %d comparisons on eligible electrodes, %d with p <= 0.05", subject, alignment,
+                     rule.name, len(tested), int((tested["p"] <= 0.05).sum()))  # fmt: skip
+    if not frames:
+        return pd.DataFrame({c: [] for c in COMPARISON_COLUMNS})
+    return pd.concat(frames, ignore_index=True)
+
+
+def model_scores(store: FitStore, model: Mapping[str, Any], alignment: str) -> list[ModelScores]:
+    """The bootstrapped fits of one fit store and alignment as :class:`vlencode.stats.compare.ModelScores`.
+
+    One per resampled layer: the chosen layer, or both fits of a concatenation baseline.  ``model`` gives the
+    instance's ``base, components, pair`` (from the registry).  Resampled scores stay float16 as stored (half the
+    memory at paper scale); the statistics compute in float32.
+    """
+    out = []
+    for layer in store.boot_layers(alignment):
+        scores = store.scores(alignment, layer)
+        out.append(ModelScores(
+            name=str(store.model["model"]), base=str(model.get("base", store.model["model"])),
+            family=str(store.model["family"]), init=str(store.model["init"]), layer=layer,
+            val_r=np.asarray(scores["val_r"], dtype=np.float32), test_r=np.asarray(scores["test_r"], dtype=np.float32),
+            boot=store.boot(alignment, layer), baseline=bool(model.get("components")), pair=model.get("pair"),
+        ))  # fmt: skip
+    return out

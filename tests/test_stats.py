@@ -1,0 +1,225 @@
+"""vlencode.stats: block resampling, keep rules, paired comparisons, false-discovery control, sites and recovery."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import false_discovery_control
+
+from vlencode.stats import compare, fast, keep, recovery, resampling, sites
+from vlencode.stats.compare import ModelScores
+
+
+# --- resampling -------------------------------------------------------------------------------------------------------
+
+
+def _events(n_per_trial=(60, 40), gap=0.5):
+    onset = np.concatenate([np.arange(n) * gap for n in n_per_trial])
+    trial = np.concatenate([[str(t)] * n for t, n in enumerate(n_per_trial)]).astype(object)
+    return onset, trial
+
+
+def test_block_resamples_are_seeded_runs_within_trials():
+    onset, trial = _events()
+    a = resampling.draw_block_resamples(onset, trial, 5.0, 30, resampling.resample_seed(0, "1", "word", "block"))
+    assert a.shape == (30, 100) and a.dtype == np.int32
+    same = resampling.draw_block_resamples(onset, trial, 5.0, 30, resampling.resample_seed(0, "1", "word", "block"))
+    assert np.array_equal(a, same)
+    other = resampling.draw_block_resamples(onset, trial, 5.0, 30, resampling.resample_seed(1, "1", "word", "block"))
+    assert not np.array_equal(a, other)
+    length, start, size = resampling.block_members(onset, trial, 5.0)
+    assert (length == 10).all()  # 5 s of events 0.5 s apart, circular: every block is full
+    assert start[70] == 60 and size[70] == 40
+    # Within a drawn block the next event is the next one of the same trial, wrapping to the trial's start.
+    steps = np.diff(a, axis=1)
+    wrap = (steps == -59) | (steps == -39)
+    assert ((steps == 1) | wrap).mean() > 0.85
+    for row in a:
+        for i in range(len(row) - 1):
+            if row[i + 1] - row[i] == 1:
+                assert trial[row[i]] == trial[row[i + 1]]
+
+
+def test_moving_blocks_shrink_at_the_end_of_a_trial():
+    onset, trial = _events((30,), gap=1.0)
+    length, _, _ = resampling.block_members(onset, trial, 4.0, "moving")
+    assert length.tolist()[-5:] == [4, 4, 3, 2, 1]
+    circular, _, _ = resampling.block_members(onset, trial, 4.0, "circular")
+    assert (circular == 4).all()
+    with pytest.raises(ValueError, match="block_kind"):
+        resampling.block_members(onset, trial, 4.0, "stationary")
+    with pytest.raises(ValueError, match="sorted"):
+        resampling.block_members(onset[::-1], trial, 4.0)
+    with pytest.raises(ValueError, match="positive"):
+        resampling.block_members(onset, trial, 0.0)
+
+
+def test_blocks_cover_dependent_null_scores_where_single_events_do_not():
+    """Slow, shared-in-time noise in predictions and responses: the iid bound excludes 0 far too often."""
+    rng = np.random.default_rng(7)
+    n, n_targets = 1500, 200
+    onset = np.arange(n) * 0.3
+    trial = np.full(n, "0", dtype=object)
+    kernel = np.exp(-np.arange(40) / 5.0)  # dependence over a few seconds of events
+
+    def smooth(shape):
+        white = rng.standard_normal((shape[0] + len(kernel), shape[1]))
+        return np.stack([np.convolve(white[:, j], kernel, "valid")[: shape[0]] for j in range(shape[1])], 1)
+
+    prediction, target = smooth((n, n_targets)).astype(np.float32), smooth((n, n_targets)).astype(np.float32)
+    counts = {
+        "iid": resampling.resample_counts(resampling.draw_resamples(n, 200, 1), n),
+        "block": resampling.resample_counts(resampling.draw_block_resamples(onset, trial, 10.0, 200, 1), n),
+    }
+    false_keep = {s: (keep.percentile_bounds(fast.resampled_pearson(prediction, target, c), 0.95)[0] > 0).mean()
+                  for s, c in counts.items()}  # fmt: skip
+    assert false_keep["iid"] > 0.12  # nominal 0.025; measured 0.20
+    assert false_keep["block"] < 0.07  # measured 0.045
+
+
+# --- keep rules -------------------------------------------------------------------------------------------------------
+
+
+def test_keep_rules_bound_their_own_score_and_scheme():
+    boot = {"iid_val_r": np.full((20, 2, 3), 0.2), "iid_test_r": np.full((20, 2, 3), -0.2),
+            "block_val_r": np.full((20, 2, 3), -0.1), "block_test_r": np.full((20, 2, 3), 0.1)}  # fmt: skip
+    boot["block_test_r"][:, 1] = np.linspace(-0.1, 0.2, 20)[:, None]
+    assert keep.kept(keep.keep_rule("paper"), boot, 0.95).all()
+    assert keep.kept(keep.keep_rule("calibrated"), boot, 0.95).tolist() == [[True] * 3, [False] * 3]
+    assert not keep.selected_for_comparison(keep.keep_rule("calibrated"), boot, 0.95).any()
+    assert keep.selected_for_comparison(keep.keep_rule("paper"), boot, 0.95).all()
+    with pytest.raises(ValueError, match="unknown rule"):
+        keep.keep_rule("lenient")
+
+
+def test_alpha_on_the_grid_edge_is_counted_and_warned(caplog):
+    grid = np.logspace(-1, 5, 7)
+    alpha = np.array([[0.1, 1.0, 10.0, 1e5], [1e5, 1e5, 100.0, 1.0]], dtype=np.float32)
+    assert keep.alpha_on_edge(alpha, grid) == pytest.approx(4 / 8)
+    with caplog.at_level(logging.WARNING, logger="vlencode.stats"):
+        assert keep.warn_alpha_edge(alpha, grid, 0.6, "quiet") == pytest.approx(0.5)
+        assert not caplog.records
+        keep.warn_alpha_edge(alpha, grid, 0.25, "sub-1 model-x word")
+    assert "sub-1 model-x word: 50% of targets" in caplog.records[0].getMessage()
+
+
+# --- paired comparisons -----------------------------------------------------------------------------------------------
+
+
+def test_paired_comparison_averages_the_common_bins_and_resamples_pairwise():
+    rng = np.random.default_rng(0)
+    boot_b = rng.normal(0.1, 0.02, (99, 3, 4))
+    boot_a = boot_b + np.array([0.05, 0.0, 0.05])[None, :, None]  # a beats b on electrodes 0 and 2
+    test_a, test_b = boot_a.mean(0), boot_b.mean(0)
+    select_a = np.ones((3, 4), bool)
+    select_b = np.ones((3, 4), bool)
+    select_b[2] = [True, False, False, False]  # b has too few bins on electrode 2
+    result = compare.paired_comparison(test_a, test_b, boot_a, boot_b, select_a, select_b, min_bins=2)
+    assert result.eligible.tolist() == [True, True, False]
+    assert result.delta[0] == pytest.approx(0.05) and result.p[0] == pytest.approx(1 / 100)
+    assert result.p[1] == pytest.approx(1.0)  # identical scores: never beats
+    assert np.isnan(result.delta[2]) and np.isnan(result.p[2])
+    assert result.n_bins_common.tolist() == [4, 4, 4] and result.n_bins_b.tolist() == [4, 4, 1]
+
+
+def _model(name, family, val, test, *, base=None, init="trained", baseline=False, layer="last", pair=None, n=40):
+    """A fit whose every resample equals the point scores plus small noise, so its bounds follow the scores."""
+    rng = np.random.default_rng(abs(hash((name, layer))) % 2**32)
+    val = np.asarray(val, float)
+    test = np.asarray(test, float)
+    boot = {}
+    for scheme in ("iid", "block"):
+        boot[f"{scheme}_val_r"] = (val + rng.normal(0, 0.01, (n, *val.shape))).astype(np.float32)
+        boot[f"{scheme}_test_r"] = (test + rng.normal(0, 0.01, (n, *test.shape))).astype(np.float32)
+    return ModelScores(name, base or name, family, init, layer, val.astype(np.float32), test.astype(np.float32), boot,
+                       baseline, pair)  # fmt: skip
+
+
+def _zoo():
+    """Two electrodes x 12 bins: electrode 0 prefers multimodal 'mm', electrode 1 is silent."""
+    def scores(e0, e1=0.0):
+        return np.array([[e0] * 12, [e1] * 12])
+
+    return [
+        _model("vis", "vision", scores(0.2), scores(0.2)),
+        _model("vis-random-s0", "vision", scores(0.1), scores(0.1), base="vis", init="random"),
+        _model("lang", "language", scores(0.2), scores(0.2)),
+        # chosen on validation: 'lang2' has the better test score but the worse validation score
+        _model("lang2", "language", scores(0.15), scores(0.3)),
+        _model("mm", "multimodal", scores(0.4), scores(0.4), pair="vis"),
+        _model("mm-random-s0", "multimodal", scores(0.1), scores(0.1), base="mm", init="random"),
+        _model("tiny", "multimodal", scores(0.05), scores(0.05), init="random"),
+        _model("tiny-random-s0", "multimodal", scores(0.05), scores(0.05), base="tiny", init="random"),
+        # a baseline with the best validation score is still never the best multimodal model
+        _model("cat", "multimodal", scores(0.5), scores(0.25), baseline=True, layer="concat"),
+        _model("cat", "multimodal", scores(0.5), scores(0.25), baseline=True, layer="concat-banded"),
+    ]
+
+
+def test_compare_alignment_names_each_comparison_and_chooses_best_models_on_validation():
+    table, best = compare.compare_alignment(_zoo(), keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
+                                            electrodes=["A1", "A2"], subject="1", alignment="word")  # fmt: skip
+    assert list(table.columns) == compare.COMPARISON_COLUMNS
+    assert best.loc[0, "best_language_model"] == "lang" and best.loc[0, "best_multimodal_model"] == "mm"
+    rows = table.set_index(["comparison", "electrode"])
+    for name in ("multimodal_vs_best_vision", "multimodal_vs_best_language", "multimodal_vs_concat",
+                 "multimodal_vs_concat_banded"):
+        assert rows.loc[(name, "A1"), "p"] < 0.05, name
+        assert np.isnan(rows.loc[(name, "A2"), "p"])  # silent: not eligible
+    assert rows.loc[("multimodal_vs_concat", "A1"), "model_b"] == "cat:concat"
+    trained = table[table["comparison"] == "trained_vs_random"].set_index(["model_a", "electrode"])
+    assert trained.loc[("vis", "A1"), "p"] < 0.05 and trained.loc[("mm", "A1"), "model_b"] == "mm-random-s0"
+    assert trained.loc[("tiny", "A1"), "note"].startswith("exists only as a random init")
+    assert set(table.loc[table["comparison"] == "equal_skill", "model_a"]) == {"tiny"}
+    assert set(table.loc[table["comparison"] == "pair", "model_b"]) == {"vis"}
+    kept = table[(table["comparison"] == "kept") & (table["electrode"] == "A2")]
+    assert (kept["n_bins_a"] == 0).all()
+
+
+def test_fdr_within_each_comparison_alignment_and_rule_then_sites():
+    table, _ = compare.compare_alignment(_zoo(), keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
+                                         electrodes=["A1", "A2"], subject="1", alignment="word")  # fmt: skip
+    scene = table.assign(alignment="scene")
+    other = table.assign(subject="2")
+    both = sites.with_fdr(pd.concat([table, scene, other], ignore_index=True), 0.05)
+    group = both[(both["comparison"] == "multimodal_vs_concat") & (both["alignment"] == "word")]
+    tested = group["p"].notna()
+    np.testing.assert_allclose(group.loc[tested, "p_fdr"], false_discovery_control(group.loc[tested, "p"]))
+    table_sites = sites.sites_table(both, sites.DEFAULT_TESTS, 10)
+    word = table_sites[(table_sites["alignment"] == "word") & (table_sites["subject"] == "1")].set_index("electrode")
+    assert word.loc["A1", "category"] == "multimodal" and word.loc["A1", "beats_pair"]
+    assert word.loc["A2", "category"] == "none" and not word.loc["A2", "multimodal"]
+    assert word.loc["A1", "best_multimodal_model"] == "mm"
+    summary = table_sites[table_sites["alignment"] == "both"].set_index(["subject", "electrode"])
+    assert summary.loc[("1", "A1"), "category"] == "multimodal"
+    assert summary.loc[("2", "A1"), "category"] == "none"  # subject 2 has one alignment only
+    counts = sites.site_counts(table_sites)
+    assert counts.loc[(counts["subject"] == "1") & (counts["alignment"] == "word"), "multimodal"].item() == 1
+    with pytest.raises(ValueError, match="multimodal_tests"):
+        sites.sites_table(both, ["best_colour"], 10)
+    with pytest.raises(ValueError, match="no \\['multimodal_vs_concat'\\] comparisons"):
+        sites.sites_table(both[both["comparison"] != "multimodal_vs_concat"], sites.DEFAULT_TESTS, 10)
+
+
+# --- recovery ---------------------------------------------------------------------------------------------------------
+
+
+def test_recovery_counts_neighbours_apart():
+    truth = pd.DataFrame({
+        "subject": "1", "electrode": ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2"],
+        "category": ["vision", "none", "none", "language", "multimodal", "none"],
+        "corrupted": [False, False, False, False, False, True],
+    })  # fmt: skip
+    assert recovery.planted_neighbours(truth).tolist() == [False, True, True, False, False, True]
+    sites_rows = pd.DataFrame({
+        "subject": "1", "electrode": ["LA1", "LA2", "LA3", "LA4", "LB1"], "alignment": "scene", "keep_rule": "paper",
+        "category": ["vision", "vision", "none", "none", "none"],
+        "n_kept_best_vision": [30, 12, 0, 11, 0], "n_kept_best_language": 0,
+    })  # fmt: skip
+    table = recovery.recovery_table(sites_rows, truth, min_bins=10)
+    vision = table[table["category"] == "vision"].iloc[0]
+    assert vision["primary"] and vision["n_planted"] == 1 and vision["recall"] == 1.0
+    assert vision["n_called"] == 2 and vision["precision"] == 0.5  # LA4 (language) is a false call; LA2 apart
+    assert vision["n_neighbours"] == 2 and vision["n_called_neighbours"] == 1
+    assert vision["n_silent"] == 0 and np.isnan(vision["false_positive_rate"])

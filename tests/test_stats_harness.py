@@ -1,0 +1,53 @@
+"""The validation harness at small scale, fixed seeds: null data, planted categories, equal skill, fast vs refit."""
+
+import numpy as np
+import pytest
+
+from vlencode.stats import harness
+
+SMALL = harness.HarnessConfig(
+    minutes=3.0, tmin_s=-0.5, tmax_s=1.0, n_resamples=60, banded_iterations=2, noise_dims=16,
+    electrodes={"vision": 2, "language": 2, "multimodal": 2, "none": 2}, seed=3,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def table():
+    return harness.calibration(SMALL, refit_resamples=6).set_index(["keep_rule", "scenario", "protocol", "alignment",
+                                                                      "metric"])["value"]  # fmt: skip
+
+
+def test_simulation_is_seeded_and_shaped_like_the_workflow():
+    a, b = harness.simulate(SMALL), harness.simulate(SMALL)
+    n_bins = len(np.arange(-0.5, 1.0 + 1e-9, 0.025))
+    assert a.response["word"].shape == (len(a.onset_s["word"]), 8 * n_bins)
+    assert np.array_equal(a.response["scene"], b.response["scene"])
+    assert not np.array_equal(a.response["word"], harness.simulate(SMALL, seed=4).response["word"])
+    assert list(a.truth["category"]) == ["vision"] * 2 + ["language"] * 2 + ["multimodal"] * 2 + ["none"] * 2
+    # the fused space holds the colour x content interaction; the concatenation does not span it linearly
+    word = a.features["word"]
+    assert word["fused"].shape[1] == word["vision"].shape[1] == SMALL.feature_dim + SMALL.noise_dims
+
+
+def test_null_data_calibrated_rule_keeps_few_bins_paper_rule_many(table):
+    for alignment in ("word", "scene"):
+        calibrated = table[("calibrated", "null", "fast", alignment, "fraction_bins_kept")]
+        paper = table[("paper", "null", "fast", alignment, "fraction_bins_kept")]
+        assert calibrated <= 0.08, alignment
+        assert paper > calibrated, alignment
+
+
+def test_planted_contacts_are_recovered(table):
+    assert table[("calibrated", "planted", "fast", "scene", "vision_recall")] == 1.0
+    assert table[("calibrated", "planted", "fast", "word", "language_recall")] == 1.0
+    assert table[("calibrated", "planted", "fast", "word", "multimodal_recall")] >= 0.5
+    assert table[("calibrated", "planted", "fast", "word", "multimodal_precision")] == 1.0
+
+
+def test_equal_skill_is_rarely_called_and_protocols_agree(table):
+    for rule in ("paper", "calibrated"):
+        for alignment in ("word", "scene"):
+            key = (rule, "planted", "fast", alignment, "equal_skill_false_call_rate")
+            assert table.get(key, 0.0) <= 0.25
+    assert table[("calibrated", "planted", "fast_vs_refit", "scene", "kappa_vision")] >= 0.5
+    assert table[("calibrated", "planted", "fast_vs_refit", "word", "kappa_language")] >= 0.5
