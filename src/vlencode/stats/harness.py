@@ -54,7 +54,7 @@ class HarnessConfig:
     mean_scene_s: float = 4.0
     tmin_s: float = -2.0
     tmax_s: float = 2.0
-    step_s: float = 0.1
+    step_s: float = 0.025
     window_s: float = 0.2
     electrodes: dict[str, int] = field(default_factory=lambda: {"vision": 6, "language": 6, "multimodal": 6,
                                                                    "none": 6})  # fmt: skip
