@@ -78,7 +78,7 @@ if REPLICA:
     rule recovery:
         input:
             sites="results/stats/sites.parquet",
-            replica=DATASET["root"],
+            truth=ground_truth_path("electrodes"),
         output:
             "results/validation/recovery.parquet",
         log:

@@ -171,8 +171,8 @@ def _encoding_tree(tmp: Path):
 def run_resamples(tmp: Path):
     paths = _encoding_tree(tmp)
     return encoding.subject_resamples(
-        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], alignments=["word", "scene"],
-        n_resamples=10, seed=0,
+        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], events_paths=paths["events"],
+        alignments=["word", "scene"], n_resamples=10, seed=0, block_s=5.0,
     ).indices
 
 

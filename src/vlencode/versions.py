@@ -25,7 +25,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "epochs": 1,
     "stimuli": 1,
     "features": 1,
-    "resamples": 1,
-    "fit": 1,
+    "resamples": 2,
+    "fit": 2,
     "scores": 1,
 }

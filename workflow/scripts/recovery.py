@@ -1,13 +1,11 @@
 """Rule recovery (replica only): precision, recall and false-positive rate of the calls against the planted truth."""
 
-from pathlib import Path
-
 from vlencode.runlog import rule_logger
 from vlencode.stats.recovery import recovery_from_files
 from vlencode.store import file_sha256, write_parquet
 
 log = rule_logger(snakemake.log[0])
-truth = Path(snakemake.input.replica) / "ground_truth.parquet"
+truth = snakemake.input.truth
 table = recovery_from_files(snakemake.input.sites, truth, min_bins=snakemake.params.cfg["statistics"]["min_bins"])
 inputs = {str(truth): file_sha256(truth), snakemake.input.sites: file_sha256(snakemake.input.sites)}
 write_parquet(table, snakemake.output[0], params=snakemake.params.cfg, inputs=inputs)
