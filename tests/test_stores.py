@@ -70,11 +70,15 @@ def test_frames_store_round_trip(tmp_path):
 
 def test_resamples_store_checks_the_events(tmp_path):
     keys = np.array(["1/a", "1/b", "2/a"], dtype=object)
-    drawn = resamples.SubjectResamples("1", 0, {"word": np.array([[0, 0, 2], [1, 2, 2]])},
+    iid, block = np.array([[0, 0, 2], [1, 2, 2]]), np.array([[1, 2, 0], [2, 0, 1]])
+    drawn = resamples.SubjectResamples("1", 0, {"word": {"iid": iid, "block": block}},
                                        {"word": resamples.events_sha256(keys)})  # fmt: skip
     with atomic_zarr(tmp_path / "r.zarr") as group:
         drawn.write(group)
-    np.testing.assert_array_equal(resamples.read_indices(tmp_path / "r.zarr", "word", keys), [[0, 0, 2], [1, 2, 2]])
+    read = resamples.read_indices(tmp_path / "r.zarr", "word", keys)
+    assert sorted(read) == ["block", "iid"]
+    np.testing.assert_array_equal(read["iid"], iid)
+    np.testing.assert_array_equal(read["block"], block)
     with pytest.raises(ValueError, match=r"drawn for other word events \(3 vs 2 now\); rerun resamples"):
         resamples.read_indices(tmp_path / "r.zarr", "word", keys[:2])
     with pytest.raises(ValueError, match="no resamples for 'scene' events"):
@@ -87,7 +91,8 @@ def test_fit_store_round_trip(tmp_path):
     fit = SubjectModelFit(
         subject="1", model={"model": "m", "family": "text", "init": "trained", "seed": 0},
         electrode=np.array(["A1", "A2"]), bin_time_s=np.array([0.0, 0.1, 0.2]),
-        alignments={"word": AlignmentFit({"l0": LayerFit(grid, grid / 2, grid + 1)}, "l0", boot, boot, grid - 1,
+        alignments={"word": AlignmentFit({"l0": LayerFit(grid, grid / 2, grid + 1)}, "l0",
+                                         {"l0": {"iid_val_r": boot, "block_test_r": boot + 0.1}}, grid - 1,
                                          grid + 1, 40, {"l0": 0.25})},
         protocol="fast",
     )  # fmt: skip
@@ -98,8 +103,11 @@ def test_fit_store_round_trip(tmp_path):
     assert store.model["model"] == "m" and store.alignments == ["word"] and store.layers("word") == ["l0"]
     np.testing.assert_array_equal(store.scores("word")["test_r"], grid / 2)
     np.testing.assert_array_equal(store.bounds("word")[1], grid + 1)
-    np.testing.assert_array_equal(store.boot("word")[0], boot)
-    assert store.boot("word")[0].dtype == np.float16
+    assert store.boot_layers("word") == ["l0"]
+    resampled = store.boot("word")
+    assert sorted(resampled) == ["block_test_r", "iid_val_r"]
+    np.testing.assert_array_equal(resampled["iid_val_r"], boot)
+    assert resampled["block_test_r"].dtype == np.float16
 
 
 # --- layering ---------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vlencode.datasets.braintreebank import split_label
+from vlencode.datasets.base import split_label
 
 #: Columns of the recovery table.
 RECOVERY_COLUMNS = [
