@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 CORES ?= 2
+# Extra Snakemake arguments, e.g. SNAKEMAKE_ARGS="--configfile config/paper.yaml".
+SNAKEMAKE_ARGS ?=
 
-.PHONY: demo test lint format clean-results
+.PHONY: demo test lint format envs clean-results
 
 $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -14,15 +16,23 @@ $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+# Rerunning `make demo` resumes a run that was killed: a lock it left is removed when no Snakemake runs here.
 demo: $(STAMP)
-	$(VENV)/bin/snakemake --cores $(CORES)
+	$(VENV)/bin/python -m vlencode.locks $(SNAKEMAKE_ARGS)
+	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
 
 lint: $(STAMP)
+	$(VENV)/bin/python envs/sync.py --check
+	$(VENV)/bin/ruff check src workflow tests benchmarks
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/snakefmt --check .
+
+# The conda env file carries the lock's pins itself (Snakemake hashes and copies only that file).
+envs: requirements.lock
+	$(PYTHON) envs/sync.py
 
 format: $(STAMP)
 	$(VENV)/bin/snakefmt .

@@ -321,7 +321,8 @@ def test_the_features_rule_reruns_exactly_when_its_key_changes(tmp_path):
 
     config = tmp_path / "config" / "config.yaml"
     original = config.read_text()
-    config.write_text(original.replace("  projection:\n    eps: 0.1\n    seed: 0", "  projection:\n    eps: 0.1\n    seed: 1"))
+    projection = "  projection:\n    eps: 0.1\n    seed: {}"
+    config.write_text(original.replace(projection.format(0), projection.format(1)))
     assert "Params have changed" in snakemake(tmp_path, "-n").stdout
     config.write_text(original)
 

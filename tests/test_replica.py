@@ -30,7 +30,7 @@ SMALL_CONFIG = {
 SMALL_RECORDINGS = [("1", "0"), ("5", "0")]
 
 
-def small_replica(tmp_path_factory) -> "Path":  # noqa: F821
+def small_replica(tmp_path_factory) -> Path:  # noqa: F821
     """Build the small replica once per test session (shared by the dataset test modules)."""
     root = tmp_path_factory.getbasetemp() / "small-replica"
     if not root.exists():

@@ -61,3 +61,16 @@ def test_content_hash_of_a_tree_changes_with_any_byte(tmp_path):
 def test_missing_store_error_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.zarr"):
         store.open_zarr(tmp_path / "nothing.zarr")
+
+
+def test_a_rerun_removes_the_temporary_siblings_a_killed_writer_left(tmp_path):
+    path = tmp_path / "out.zarr"
+    # What SIGKILL leaves: a half-written directory and a complete file never renamed, from other process ids.
+    (tmp_path / ".out.zarr.tmp-999-deadbeef" / "x").mkdir(parents=True)
+    (tmp_path / ".out.zarr.tmp-998-cafecafe").write_text("half")
+    (tmp_path / ".other.parquet.tmp-997-01234567").write_text("another output's writer")
+    with store.atomic_zarr(path) as group:
+        group.create_array("x", data=np.ones(3, dtype=np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.parquet.tmp-997-01234567", "out.zarr"]
+    store.write_parquet(pd.DataFrame({"a": [1]}), tmp_path / "other.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.parquet", "out.zarr"]

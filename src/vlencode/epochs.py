@@ -58,7 +58,10 @@ class EpochWindows:
         return windows
 
     def bin_time_s(self) -> np.ndarray:
-        """Bin times from ``tmin_s`` to ``tmax_s`` inclusive at ``step_s`` (rounded to 1 ns, so -2 + 4 * 0.025 is -1.9)."""
+        """Bin times from ``tmin_s`` to ``tmax_s`` inclusive at ``step_s``.
+
+        Rounded to 1 ns, so -2 + 4 * 0.025 is -1.9.
+        """
         n_bins = int(np.floor((self.tmax_s - self.tmin_s) / self.step_s + 1e-9)) + 1
         return np.round(self.tmin_s + self.step_s * np.arange(n_bins), 9)
 

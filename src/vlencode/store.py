@@ -4,15 +4,23 @@ Every output of the workflow is written to a sibling temporary path and renamed 
 crash or a kill never leaves a half-written store that a later run could mistake for a finished one.  Every store
 carries the provenance a reader needs to trust it: the vlencode version, the narrowed parameters it depends on and
 content hashes of the inputs it read.
+
+Fault injection for the crash-safe resume test: when ``VLENCODE_FAULT_PAUSE`` holds a shell pattern matching an
+output's path, the writer of that output stops just before renaming its complete temporary sibling into place,
+creates the file named by ``VLENCODE_FAULT_READY`` and waits to be killed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import glob
 import hashlib
 import json
+import logging
 import os
 import shutil
+import time
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping
@@ -28,10 +36,40 @@ import zarr
 from vlencode import __version__
 
 _HASH_BLOCK = 1 << 22
+_FAULT_PAUSE = "VLENCODE_FAULT_PAUSE"
+_FAULT_READY = "VLENCODE_FAULT_READY"
+log = logging.getLogger(__name__)
 
 
 def _temporary_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    return path.with_name(f"{_temporary_prefix(path)}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}.tmp-"
+
+
+def remove_stale_siblings(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary siblings of ``path`` that a killed job left behind; return what was removed.
+
+    Snakemake runs at most one job per output, so when a job starts writing ``path`` any temporary sibling of it is
+    the remains of an earlier job that died mid-write (a SIGKILL or a lost node skips every cleanup).
+    """
+    path = Path(path)
+    stale = sorted(path.parent.glob(f"{glob.escape(_temporary_prefix(path))}*")) if path.parent.is_dir() else []
+    for sibling in stale:
+        _discard(sibling)
+        log.info("removed %s, left by a writer of %s that was killed mid-write", sibling, path)
+    return stale
+
+
+def _pause_if_injected(path: Path) -> None:
+    pattern = os.environ.get(_FAULT_PAUSE)
+    if not pattern or not fnmatch.fnmatch(path.as_posix(), pattern):
+        return
+    Path(os.environ[_FAULT_READY]).write_text(path.as_posix())
+    while True:  # until the test kills the job's process group
+        time.sleep(1)
 
 
 def _replace(tmp: Path, path: Path) -> None:
@@ -54,15 +92,20 @@ def _discard(tmp: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path`` to write into; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary sibling of ``path`` to write into; rename it onto ``path`` only if the block succeeds.
+
+    Temporary siblings left by an earlier, killed writer of ``path`` are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_siblings(path)
     tmp = _temporary_sibling(path)
     try:
         yield tmp
     except BaseException:
         _discard(tmp)
         raise
+    _pause_if_injected(path)
     _replace(tmp, path)
 
 

@@ -16,7 +16,8 @@ settings = json.loads(snakemake.params.settings)
 inputs = dict(snakemake.input.items())
 
 if instance.components:
-    ids, layers, attrs = concat_features(instance, {name: store.open_zarr(inputs[name]) for name in instance.components})
+    components = {name: store.open_zarr(inputs[name]) for name in instance.components}
+    ids, layers, attrs = concat_features(instance, components)
 else:
     table = store.read_parquet(inputs["table"])
     frames = FramesStore(inputs["frames"]).frames

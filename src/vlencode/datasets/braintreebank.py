@@ -146,7 +146,9 @@ def _read_json(path: Path, what: str):
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise DatasetError(f"{path}: invalid JSON ({error.msg} at line {error.lineno}); repair or re-download it")
+        raise DatasetError(
+            f"{path}: invalid JSON ({error.msg} at line {error.lineno}); repair or re-download it"
+        ) from None
 
 
 def _read_csv(path: Path, what: str, columns: list[str]) -> pd.DataFrame:
@@ -183,7 +185,8 @@ def clock_from_timings(path: Path, rate_hz: float = RATE_HZ) -> ClockAlignment:
     if backwards.size:
         row = int(backwards[0]) + 1
         raise DatasetError(
-            f"{path}: non-monotonic triggers at row {row} (CSV line {row + 2}, index {sample[row]:.0f}, movie_time {movie_time[row]}); "
+            f"{path}: non-monotonic triggers at row {row} (CSV line {row + 2}, index {sample[row]:.0f}, "
+            f"movie_time {movie_time[row]}); "
             "triggers must increase in both index and movie_time — fix or remove that row"
         )
     kind = table["trig_type"].astype(str).str.strip().str.lower().to_numpy()

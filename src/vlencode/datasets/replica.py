@@ -703,6 +703,7 @@ ones the timings CSV maps the events to.
 
 Latencies: vision {LATENCY_S["vision"]}, language {LATENCY_S["language"]}, multimodal {LATENCY_S["multimodal"]} s.
 Nothing here comes from a neural network. Laplacian re-referencing subtracts half of each responsive contact's
-signal from its shaft neighbours, so a `none` contact next to a responsive one can show a (sign-flipped) response. `ground_truth_trials.parquet` gives each trial's movie window, the
+signal from its shaft neighbours, so a `none` contact next to a responsive one can show a (sign-flipped) response.
+`ground_truth_trials.parquet` gives each trial's movie window, the
 `sample_offset` (replica sample = neuroprobe est_idx - sample_offset) and the pauses.
 """

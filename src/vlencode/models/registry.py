@@ -247,7 +247,8 @@ def model_instances(config: Mapping[str, Any]) -> dict[str, ModelInstance]:
         missing = [part for part in instance.components if part not in instances]
         if missing:
             raise RegistryError(
-                f"{models['registry']}: entry {instance.base!r}: its twin {instance.name!r} needs {', '.join(missing)}; "
+                f"{models['registry']}: entry {instance.base!r}: its twin {instance.name!r} "
+                f"needs {', '.join(missing)}; "
                 "give the components the same twin seeds as the concat entry"
             )
     return instances

@@ -17,7 +17,7 @@ plan_targets_batch, available_memory_bytes
     The memory planner behind ``targets_batch=None``.
 """
 
-from vlencode.ridge.banded import banded_ridge_cv, band_weight_candidates
+from vlencode.ridge.banded import band_weight_candidates, banded_ridge_cv
 from vlencode.ridge.coefficients import ridge_coefficients
 from vlencode.ridge.cv import RidgeCVResult, cross_validated_ridge
 from vlencode.ridge.memory import available_memory_bytes, plan_targets_batch

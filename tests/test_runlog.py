@@ -1,0 +1,42 @@
+"""Workflow scripts' logging: an uncaught error ends the rule log and stderr with one line; exit status 1."""
+
+import subprocess
+import sys
+import textwrap
+
+
+def run_script(tmp_path, body: str) -> tuple[subprocess.CompletedProcess, str]:
+    log = tmp_path / "logs" / "rule.log"
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from vlencode.runlog import rule_logger\n"
+        f"log = rule_logger({str(log)!r})\n"
+        "log.info('started')\n" + textwrap.dedent(body)
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    return result, log.read_text()
+
+
+def test_a_library_error_ends_the_rule_log_and_stderr_with_its_one_line(tmp_path):
+    message = "data/sub_1_trial000.h5: truncated HDF5 file; re-download it"
+    result, log = run_script(tmp_path, f"raise ValueError({message!r})\n")
+    assert result.returncode == 1
+    assert log.rstrip("\n").splitlines()[-1].endswith(f"ERROR vlencode: {message}")
+    assert "Traceback" in log  # the details stay in the log for a bug report
+    assert result.stderr.rstrip("\n").splitlines()[-1].endswith(f"ERROR vlencode: {message}")
+    assert "Traceback" not in result.stderr
+    assert "started" in log
+
+
+def test_an_unexpected_error_keeps_its_type_and_a_multiline_message_becomes_one_line(tmp_path):
+    result, log = run_script(tmp_path, "raise KeyError('rate_hz')\n")
+    assert result.returncode == 1
+    assert log.splitlines()[-1].endswith("ERROR vlencode: KeyError: 'rate_hz'")
+    result, log = run_script(tmp_path, "raise RuntimeError('first\\n  second')\n")
+    assert log.splitlines()[-1].endswith("ERROR vlencode: RuntimeError: first second")
+
+
+def test_a_clean_exit_logs_no_error(tmp_path):
+    result, log = run_script(tmp_path, "log.info('done')\n")
+    assert result.returncode == 0
+    assert "ERROR" not in log and log.splitlines()[-1].endswith("done")
