@@ -65,7 +65,8 @@ rule fit:
         "results/benchmarks/fit/sub-{subject}_model-{model}.tsv"
     conda:
         "../envs/vlencode.yaml"
-    threads: workflow.cores
+    # A fixed request (capped at --cores locally): workflow.cores would ask a cluster node for the whole run's cores.
+    threads: 8
     resources:
         mem_mb=12000,
         runtime=120,

@@ -49,7 +49,9 @@ def unlock_if_stale(args: list[str], snakemake: str | None = None) -> bool:
         print(f"{workdir}: locked by running Snakemake process(es) {pids}; leaving the lock", file=sys.stderr)
         return False
     snakemake = snakemake or str(Path(sys.executable).with_name("snakemake"))
-    subprocess.run([snakemake, *args, "--unlock"], check=True, capture_output=True)
+    unlock = subprocess.run([snakemake, *args, "--unlock"], capture_output=True, text=True)
+    if unlock.returncode:
+        raise SystemExit(f"{workdir}: `snakemake --unlock` failed:\n{unlock.stderr[-2000:]}")
     print(f"{workdir}: removed the lock of a run that was killed; incomplete outputs will be rerun", file=sys.stderr)
     return True
 

@@ -1,0 +1,120 @@
+"""The cluster path: the paper DAG dry-run with the SLURM profile, and model-weight digests cached across DAG builds."""
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vlencode.datasets import trial_movies
+from vlencode.datasets.replica import _neuroprobe
+from vlencode.models import sources
+from vlencode.models.registry import model_instances
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+GPU_RULES = {"features", "fit"}
+
+
+def write_stand_in(root: Path) -> None:
+    """The real Brain Treebank layout for all 26 trials, metadata only: empty recordings and movies, no signal."""
+    for (subject, trial), movie in _neuroprobe.trial_movie_map().items():
+        stem = f"sub_{subject}_trial{int(trial):03d}"
+        files = {
+            f"all_subject_data/{stem}.h5": "",
+            f"electrode_labels/sub_{subject}/electrode_labels.json": "[]",
+            f"localization/sub_{subject}/depth-wm.csv": "Electrode,Label\n",
+            f"subject_metadata/{stem}_metadata.json": json.dumps({"filename": f"{movie}.mp4"}),
+            f"subject_timings/{stem}_timings.csv": "type,index,movie_time\n",
+            f"transcripts/{movie}/features.csv": "",
+            f"movies/{movie}.mp4": "",
+        }
+        for name, text in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text)
+    (root / "corrupted_elec.json").write_text("{}")
+
+
+@pytest.fixture(scope="module")
+def paper_dry_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("paper")
+    write_stand_in(workdir / "braintreebank")
+    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    config["dataset"]["root"] = str(workdir / "braintreebank")
+    config["models"]["registry"] = str(ROOT / "config" / "models.yaml")
+    (workdir / "paper.yaml").write_text(yaml.safe_dump(config))
+    command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(workdir / "paper.yaml"), "--workflow-profile", str(ROOT / "profiles" / "slurm"),
+               "-n"]  # fmt: skip
+    # No --cores: a rule asking for workflow.cores would stop the DAG here, as it would on every cluster node.
+    result = subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return config, result.stdout
+
+
+def job_blocks(stdout: str) -> list[tuple[str, str]]:
+    """(rule, the job's printed block) for every job of a dry run."""
+    starts = list(re.finditer(r"^\s*rule (\w+):$", stdout, flags=re.MULTILINE))
+    ends = [m.start() for m in starts[1:]] + [len(stdout)]
+    return [(m.group(1), stdout[m.start() : end]) for m, end in zip(starts, ends)]
+
+
+def test_the_paper_dag_has_one_job_per_unit_of_work(paper_dry_run):
+    config, stdout = paper_dry_run
+    counts = Counter(rule for rule, _ in job_blocks(stdout))
+    recordings = [(r["subject"], r["trial"]) for r in config["dataset"]["recordings"]]
+    movies = set(trial_movies(config).values())
+    subjects = {subject for subject, _ in recordings}
+    instances = model_instances(config)
+    assert (len(recordings), len(movies), len(subjects), len(instances)) == (7, 5, 7, 22)
+    assert counts == {
+        "events": len(recordings),
+        "preprocess": len(recordings),
+        "epochs": len(recordings),
+        "stimuli": len(movies),
+        "features": len(movies) * len(instances),
+        "resamples": len(subjects),
+        "fit": len(subjects) * len(instances),
+        "scores": 1,
+        "all": 1,
+    }
+
+
+def test_the_profile_requests_gpus_for_features_and_fit_whatever_device_says(paper_dry_run):
+    config, stdout = paper_dry_run
+    assert config["device"] == "auto"
+    for rule, block in job_blocks(stdout):
+        resources = re.search(r"resources: (.*)", block).group(1)
+        assert ("gpu=1" in resources.split(", ")) == (rule in GPU_RULES), (rule, resources)
+        if rule == "fit":
+            assert "mem_mb=64000" in resources and "runtime=480" in resources
+
+
+def test_small_per_trial_jobs_are_grouped_into_one_cluster_job(paper_dry_run):
+    _, stdout = paper_dry_run
+    groups = Counter(re.findall(r"Group job (\w+)", stdout))
+    assert groups == {"events": 1, "epochs": 1, "resamples": 1}
+
+
+def test_local_weights_are_hashed_once_and_again_only_when_changed(tmp_path, monkeypatch):
+    monkeypatch.setenv(sources.CACHE_ENV, str(tmp_path / "cache"))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"\0" * 4096)
+    (model / "config.json").write_text("{}")
+    hashed = []
+    real = sources.file_sha256
+    monkeypatch.setattr(sources, "file_sha256", lambda path: hashed.append(Path(path).name) or real(path))
+    first = sources._files_digest("hf", str(model), None, None)
+    assert sorted(hashed) == ["config.json", "model.safetensors"]
+    hashed.clear()
+    assert sources._files_digest("hf", str(model), None, None) == first  # a second Snakefile read: no hashing
+    assert hashed == []
+    (model / "model.safetensors").write_bytes(b"\1" * 4096)
+    changed = sources._files_digest("hf", str(model), None, None)
+    assert hashed == ["model.safetensors"]
+    assert changed[0] != first[0] and changed[1] == first[1]
