@@ -27,6 +27,7 @@ fit = encoding.fit_subject_model(
     bootstrap_config=settings["bootstrap"],
     seed=settings["seed"],
     device=snakemake.resources.device,
+    model=snakemake.wildcards.model,
 )
 inputs = input_hashes(
     {

@@ -249,6 +249,7 @@ def fit_subject_model(
     bootstrap_config: Mapping[str, Any],
     seed: int,
     device: str = "auto",
+    model: str | None = None,
 ) -> SubjectModelFit:
     """Fit one model to one subject: every alignment of ``encoding['alignments']``, every layer, and the bootstrap.
 
@@ -265,6 +266,8 @@ def fit_subject_model(
     seed : int
         The config seed (banded ridge's random search).
     device : {"auto", "cpu", "cuda"}
+    model : str, optional
+        The model instance the features stores must hold (:func:`open_features`).
 
     Returns
     -------
@@ -272,7 +275,7 @@ def fit_subject_model(
         Call its ``write`` on a :func:`vlencode.store.atomic_zarr` group (:mod:`vlencode.stores.fit`).
     """
     settings = RidgeSettings.from_config(encoding, seed, device)
-    features = open_features(features_paths)
+    features = open_features(features_paths, model)
     alignments: dict[str, AlignmentFit] = {}
     electrode = bin_time_s = None
     for alignment in encoding.get("alignments", ["word", "scene"]):

@@ -157,8 +157,12 @@ class Features:
         return [CONCAT_LAYER, BANDED_LAYER] if self.bands else list(self.layers)
 
 
-def open_features(paths: Mapping[str, PathLike]) -> Features:
-    """Open a model's features stores (movie -> path) and check that they agree on layers, bands and model."""
+def open_features(paths: Mapping[str, PathLike], model: str | None = None) -> Features:
+    """Open a model's features stores (movie -> path) and check that they agree on layers, bands and model.
+
+    With ``model``, every store must hold that model instance's features (a store copied from another model's
+    folder is a one-line ValueError naming it).
+    """
     layers = bands = None
     attrs: dict[str, Any] = {}
     for path in paths.values():
@@ -166,6 +170,8 @@ def open_features(paths: Mapping[str, PathLike]) -> Features:
         these, these_bands, this = store.layers, store.bands, store.model
         if not these:
             raise ValueError(f"{path}: features store has no 'layers' attribute; rerun features")
+        if model is not None and this["model"] != model:
+            raise ValueError(f"{path}: holds features of model {this['model']!r}, not {model!r}; delete it and rerun")
         if layers is not None and (these != layers or these_bands != bands or this != attrs):
             raise ValueError(f"{path}: layers, bands or model differ from the other movies' stores; rerun features")
         layers, bands, attrs = these, these_bands, this

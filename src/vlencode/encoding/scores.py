@@ -21,11 +21,19 @@ def scores_table(fit_paths: Sequence[PathLike]) -> pd.DataFrame:
     """The tidy scores of every fit store's chosen layer: one row per (subject, alignment, model, electrode, bin).
 
     ``kept`` is ``val_lo > 0``, the paper's keep rule (docs/method.md §8).  Columns :data:`SCORE_COLUMNS`; rows in the
-    order of ``fit_paths``, then alignment, electrode and bin.
+    order of ``fit_paths``, then alignment, electrode and bin.  A subject's fits must share one set of bootstrap
+    resamples (their confidence intervals are compared): a fit store bootstrapped on other resamples is a one-line
+    ValueError.
     """
     frames = []
+    first_of: dict[str, FitStore] = {}
     for path in fit_paths:
         fit = FitStore(path)
+        first = first_of.setdefault(fit.subject, fit)
+        if fit.resamples_sha256 != first.resamples_sha256:
+            raise ValueError(
+                f"{path}: bootstrapped on other resamples than {first.path} (the same subject); rerun fit for both"
+            )
         electrode, bins = fit.electrode, fit.bin_time_s
         for alignment, layer in fit.chosen_layer.items():
             scores = {key: values.ravel() for key, values in fit.scores(alignment).items()}

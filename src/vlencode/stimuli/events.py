@@ -38,8 +38,10 @@ EVENT_COLUMNS = [
     "valid",
     "invalid_reason",
 ]
-#: Why an event is invalid, in the order the reasons are tested (an event carries the first that applies).
-INVALID_REASONS = ("after_last_trigger", "outside_recording", "in_pause", "no_text")
+#: Why an event is invalid, in the order the reasons are tested (an event carries the first that applies).  A
+#: ``duplicate`` repeats an earlier event's onset and text (a transcript row or an annotated cut listed twice): kept
+#: in the table, counted in the log, but never epoched twice.
+INVALID_REASONS = ("after_last_trigger", "outside_recording", "in_pause", "no_text", "duplicate")
 
 
 def stimulus_id(movie: str, frame_time_s: float, text: str) -> str:
@@ -138,6 +140,11 @@ def _ordered_words(words: pd.DataFrame, where: str) -> pd.DataFrame:
         log.warning("%s: %d of %d word(s) without a start time dropped", where, int((~timed).sum()), len(words))
     words = words[timed].copy()
     words["sentence_idx"] = words["sentence_idx"].astype(np.int64)
+    # A row listed twice would repeat the event and its word inside every later prefix text of the sentence.
+    repeated = words.duplicated(["start_s", "word", "sentence_idx", "idx_in_sentence"])
+    if repeated.any():
+        log.info("%s: %d duplicate transcript row(s) dropped", where, int(repeated.sum()))
+        words = words[~repeated]
     words = words.sort_values(["start_s", "sentence_idx", "idx_in_sentence"], kind="stable")
     return words.reset_index(drop=True)
 
@@ -244,6 +251,7 @@ def build_events(
         table = by_alignment[alignment].sort_values("onset_s", kind="stable").reset_index(drop=True)
         sample, reason = map_to_samples(table["onset_s"].to_numpy(), clock, n_samples)
         reason[(reason == "") & (table["text"].to_numpy() == "")] = "no_text"
+        reason[(reason == "") & table.duplicated(["onset_s", "text"]).to_numpy()] = "duplicate"
         table.insert(0, "event_id", [f"sub-{subject}_trial-{trial}_{alignment}-{i:05d}" for i in range(len(table))])
         table.insert(1, "alignment", alignment)
         table.insert(2, "subject", subject)

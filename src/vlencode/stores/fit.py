@@ -107,6 +107,8 @@ class FitStore:
     bootstrap_protocol : str
     electrode : ndarray of str, shape (n_electrodes,)
     bin_time_s : ndarray of float64, shape (n_bins,)
+    resamples_sha256 : str or None
+        Content hash of the resamples store the bootstrap used (the store's provenance).
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -119,6 +121,7 @@ class FitStore:
         self.bootstrap_protocol = str(attrs.get("bootstrap_protocol"))
         self.electrode = strings(self._root["electrode"][:])
         self.bin_time_s = np.asarray(self._root["bin_time_s"][:], dtype=np.float64)
+        self.resamples_sha256 = attrs.get("inputs", {}).get("resamples")
 
     @property
     def alignments(self) -> list[str]:
