@@ -106,6 +106,7 @@ def test_counts_and_columns():
         "outside_recording": 0,
         "in_pause": 1,
         "no_text": 0,
+        "duplicate": 0,
     }
     assert (counts["sentence"]["valid"], counts["sentence"]["in_pause"], counts["sentence"]["after_last_trigger"]) == (
         2,
