@@ -319,10 +319,10 @@ def test_features_store_of_another_model_is_one_line(tmp_path):
     model = store.open_zarr(next(iter(paths["features"].values()))).attrs["model"]
     with pytest.raises(ValueError) as error:
         encoding.fit_subject_model(
-            "1", paths["trials"], paths["epochs"], paths["events"], paths["features"], resamples,
-            {"alignments": ["word"], "n_folds": 5}, {"n_resamples": 20},
-            seed=0, device="cpu", model=f"{model}-other",
-        )  # fmt: skip
+            subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], events_paths=paths["events"],
+            features_paths=paths["features"], resamples_path=resamples, encoding={"alignments": ["word"]},
+            bootstrap_config={"n_resamples": 20}, seed=0, device="cpu", model=f"{model}-other",
+        )
     one_line(error, str(next(iter(paths["features"].values()))), f"not '{model}-other'", "rerun")
 
 
