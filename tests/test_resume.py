@@ -48,7 +48,10 @@ def output_hashes(workdir: Path) -> dict[str, str]:
 
 
 def write_config(workdir: Path, **changes) -> None:
+    """The workflow test's small replica, cut to two subjects and one network with its random twin (4 fits)."""
     config = small_config(workdir)
+    config["dataset"]["recordings"] = [{"subject": "1", "trial": "0"}, {"subject": "3", "trial": "0"}]
+    config["models"]["use"] = ["minilm"]
     config.update(changes)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
