@@ -101,7 +101,7 @@ def resumed_run(tmp_path_factory):
     write_config(workdir)
     killed = {}
     for stage, pattern in KILL_POINTS.items():
-        output = Path(kill_when_paused(workdir, pattern))
+        output = workdir / kill_when_paused(workdir, pattern)  # the writer's path is relative to the workdir
         siblings = list(output.parent.glob(f".{output.name}.tmp-*"))
         locks = list((workdir / ".snakemake" / "locks").glob("*"))
         killed[stage] = (output, siblings, locks)
