@@ -2,8 +2,9 @@
 
 A shot is a textured background (:func:`vlencode.datasets._movie.scene_image`) panning sideways under a drifting disc,
 with a little sensor noise, so consecutive frames differ as in real footage.  Another shot is, by default, of the
-opposite visual class (the other colour family and texture), so it differs in colour and layout, not only in content.  Every frame carries its index in the
-corner code of :mod:`vlencode.datasets._framecode`.  The transitions, centred on ``at_s``:
+opposite visual class (the other colour family and texture), so it differs in colour and layout, not only in content.
+Every frame carries its index in the corner code of :mod:`vlencode.datasets._framecode`.  The transitions, centred
+on ``at_s``:
 
 - ``none``: one shot throughout;
 - ``cut``: a hard cut to another shot at the frame nearest ``at_s``;
