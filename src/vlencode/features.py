@@ -28,8 +28,8 @@ import torch
 from sklearn.random_projection import SparseRandomProjection, johnson_lindenstrauss_min_dim
 from tqdm import tqdm
 
-from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.device import resolve_device
+from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.models.networks import STREAMS, Network, load_network
 from vlencode.models.registry import ModelInstance
 from vlencode.stores.features import read_features
@@ -192,8 +192,8 @@ class _LayerSink:
 
     A layer within the JL dimension stays on the network's device and is copied to the host once, at the end (a copy
     per layer and batch would stall a GPU); a wider layer is projected batch by batch on the host, so a flattened
-    layer is never held whole.  Each stream computes on its unique inputs (frames, texts, pairs); ``rows`` maps a layer back to
-    stimulus rows.
+    layer is never held whole.  Each stream computes on its unique inputs (frames, texts, pairs); ``rows`` maps a layer
+    back to stimulus rows.
     """
 
     def __init__(self, n_samples: int, projection: Mapping[str, Any]):
