@@ -75,6 +75,7 @@ def test_the_paper_dag_has_one_job_per_unit_of_work(paper_dry_run):
         "events": len(recordings),
         "preprocess": len(recordings),
         "epochs": len(recordings),
+        "cuts": len(movies),
         "stimuli": len(movies),
         "features": len(movies) * len(instances),
         "resamples": len(subjects),

@@ -151,7 +151,7 @@ def test_a_changed_seed_changes_exactly_the_outputs_that_read_it(resumed_run, re
         parts = Path(path).parts
         if parts[1] == "encoding":
             return "scores" if parts[-1] == "scores.parquet" else ("resamples" if parts[-1] == "resamples" else "fit")
-        return rule_of[parts[1]]
+        return "cuts" if parts[-1].endswith("_cuts.parquet") else rule_of[parts[1]]
 
     # Every output a rerun job wrote changed, and nothing else did: no step reads the seed without using it.
     reran = {key.split(":")[0].split(".zarr")[0] for key in after}

@@ -474,7 +474,9 @@ GROUND_TRUTH_FILES = {
     "trials": "ground_truth_trials.parquet",
     "note": "ground_truth.md",
 }
-_SIGNAL_KEYS = ("minutes", "fps", "mean_scene_s", "electrodes_per_subject", "corrupted_per_subject", "plant_null", "seed")
+_SIGNAL_KEYS = (
+    "minutes", "fps", "mean_scene_s", "electrodes_per_subject", "corrupted_per_subject", "plant_null", "seed"
+)
 #: The ``replica`` keys each part of the tree depends on (its builder reads no other): the workflow's rerun keys.
 PART_KEYS = {
     "movie": ("minutes", "frame_size", "fps", "mean_scene_s", "seed"),
