@@ -146,14 +146,15 @@ def test_non_monotonic_triggers_fail_events_with_one_line(damaged, tmp_path):
 
 
 def test_missing_movie_fails_stimuli_with_one_line(damaged, tmp_path):
-    """(snakemake) The movie file of a configured trial is absent (events do not need it: cuts are annotated)."""
+    """(snakemake) The movie file of a configured trial is absent: the rules that read it declare it, so Snakemake
+    stops before running anything and names the file."""
     movie = damaged / "movies" / "fantastic-mr-fox.mp4"
     movie.unlink()
     workdir = workflow(damaged, tmp_path / "w")
-    output, log = "results/stimuli/movie-fantastic-mr-fox.parquet", "logs/stimuli/movie-fantastic-mr-fox.log"
-    result = snakemake(workdir, output)
-    assert_failed_job(workdir, result, output, log, str(movie), "movie file not found")
-    assert (workdir / "results/events/sub-1_trial-0.parquet").exists()  # the events before it were kept
+    result = snakemake(workdir, "results/stimuli/movie-fantastic-mr-fox.parquet")
+    assert result.returncode != 0
+    assert "Missing input files" in result.stderr and str(movie) in result.stderr
+    assert not (workdir / "results").exists()
 
 
 def test_words_past_the_recording_are_dropped_and_counted(damaged, tmp_path):
