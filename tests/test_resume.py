@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 import zarr
-from test_workflow import ROOT, dry_run_jobs, small_config, snakemake
+from smallrun import ROOT, planned_jobs, small_config, snakemake
 
 from vlencode import store
 
@@ -119,7 +119,7 @@ def test_a_killed_run_resumes_to_the_outputs_of_an_uninterrupted_one(resumed_run
         assert output.exists(), stage  # finished by the resumption
     assert "removed the lock of a run that was killed" in log
     assert not [p for p in (workdir / "results").rglob(".*.tmp-*")]  # stale siblings removed before the rewrite
-    assert dry_run_jobs(workdir) == set()
+    assert set(planned_jobs(workdir)) == set()
     reference = output_hashes(reference_run)
     assert len(reference) > 50
     assert output_hashes(workdir) == reference
@@ -137,7 +137,7 @@ def test_a_changed_seed_changes_exactly_the_outputs_that_read_it(resumed_run, re
     """Run last: it reuses the resumed run's directory (equal to the reference, checked above) with seed 1."""
     workdir = resumed_run[0]
     write_config(workdir, seed=1)
-    planned = dry_run_jobs(workdir)
+    planned = set(planned_jobs(workdir))
     assert {"resamples", "fit", "scores"} <= planned  # the bootstrap draws read the seed
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
