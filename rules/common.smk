@@ -159,3 +159,15 @@ def all_targets():
     if REPLICA:
         targets.append("results/validation/recovery.parquet")
     return targets
+
+
+def model_meta(name):
+    """What the comparisons need to know of a model instance: its entry, family, init, parts and registry pair."""
+    instance = MODELS[name]
+    return {
+        "base": instance.base,
+        "family": instance.family,
+        "init": instance.init,
+        "components": list(instance.components),
+        "pair": instance.entry.get("pair") if instance.name == instance.base else None,
+    }

@@ -2,18 +2,6 @@
 # truth, and the validation harness's calibration table.
 
 
-def model_meta(name):
-    """What the comparisons need to know of a model instance: its entry, family, init, parts and registry pair."""
-    instance = MODELS[name]
-    return {
-        "base": instance.base,
-        "family": instance.family,
-        "init": instance.init,
-        "components": list(instance.components),
-        "pair": instance.entry.get("pair") if instance.name == instance.base else None,
-    }
-
-
 rule compare:
     input:
         fits=lambda wc: [
@@ -32,16 +20,16 @@ rule compare:
         mem_mb=8000,
         runtime=30,
     params:
-        cfg={
-            "ci": config["bootstrap"]["ci"],
-            "alphas": config["encoding"]["alphas"],
-            "statistics": {
-                key: config["statistics"][key]
-                for key in ("keep_rules", "min_bins", "alpha_edge_fraction")
-            },
-        },
+        settings=settings(
+            "compare",
+            "bootstrap.ci",
+            "encoding.alphas",
+            "statistics.keep_rules",
+            "statistics.min_bins",
+            "statistics.alpha_edge_fraction",
+        ),
         model_names=list(MODELS),
-        models={name: model_meta(name) for name in MODELS},
+        models=json.dumps({name: model_meta(name) for name in MODELS}, sort_keys=True),
     script:
         "../workflow/scripts/compare.py"
 
@@ -63,12 +51,12 @@ rule sites:
         mem_mb=4000,
         runtime=10,
     params:
-        cfg={
-            "statistics": {
-                key: config["statistics"][key]
-                for key in ("fdr_q", "multimodal_tests", "min_bins")
-            },
-        },
+        settings=settings(
+            "sites",
+            "statistics.fdr_q",
+            "statistics.multimodal_tests",
+            "statistics.min_bins",
+        ),
     script:
         "../workflow/scripts/sites.py"
 
@@ -92,7 +80,7 @@ if REPLICA:
             mem_mb=2000,
             runtime=10,
         params:
-            cfg={"statistics": {"min_bins": config["statistics"]["min_bins"]}},
+            settings=settings("recovery", "statistics.min_bins"),
         script:
             "../workflow/scripts/recovery.py"
 
@@ -111,20 +99,18 @@ rule calibration:
         mem_mb=4000,
         runtime=60,
     params:
-        cfg={
-            "seed": config["seed"],
-            "bootstrap": {
-                key: config["bootstrap"][key]
-                for key in ("ci", "block_s", "block_kind")
-            },
-            "encoding": {
-                "n_folds": config["encoding"]["n_folds"],
-                "alphas": config["encoding"]["alphas"],
-            },
-            "statistics": {
-                key: config["statistics"][key]
-                for key in ("min_bins", "fdr_q", "multimodal_tests", "calibration")
-            },
-        },
+        settings=settings(
+            "calibration",
+            "seed",
+            "bootstrap.ci",
+            "bootstrap.block_s",
+            "bootstrap.block_kind",
+            "encoding.n_folds",
+            "encoding.alphas",
+            "statistics.min_bins",
+            "statistics.fdr_q",
+            "statistics.multimodal_tests",
+            "statistics.calibration",
+        ),
     script:
         "../workflow/scripts/calibration.py"

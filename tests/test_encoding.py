@@ -14,8 +14,8 @@ from sklearn.model_selection import KFold
 from vlencode import encoding
 from vlencode.stats import fast, resampling
 from vlencode.stats.subject import model_scores
-from vlencode.stores.fit import FitStore
 from vlencode.store import atomic_zarr, content_sha256, open_zarr, parquet_provenance, read_parquet, write_parquet
+from vlencode.stores.fit import FitStore
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 

@@ -10,7 +10,6 @@ from scipy.stats import false_discovery_control
 from vlencode.stats import compare, fast, keep, recovery, resampling, sites
 from vlencode.stats.compare import ModelScores
 
-
 # --- resampling -------------------------------------------------------------------------------------------------------
 
 

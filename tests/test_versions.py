@@ -26,6 +26,7 @@ from vlencode.epochs import epoch_responses
 from vlencode.features import extract_features
 from vlencode.models import ModelInstance
 from vlencode.neural.stream import preprocess_recording
+from vlencode.stats import compare, harness, keep, recovery, sites
 from vlencode.stimuli.events import build_events, scene_cut_times
 from vlencode.stimuli.table import build_stimuli
 from vlencode.store import atomic_zarr
@@ -197,6 +198,52 @@ def run_fit(tmp: Path):
 
 def run_scores(tmp: Path):
     return encoding.scores_table([_fit_store(tmp)])
+
+
+def _scores(name, family, level, *, base=None, init="trained", baseline=False, layer="last", pair=None, seed=0):
+    """One model's scores on 3 electrodes x 12 bins (electrode 0 responsive, the others silent), seeded resamples."""
+    rng = np.random.default_rng(seed)
+    point = np.zeros((3, 12), np.float32)
+    point[0] = level
+    boot = {f"{scheme}_{score}_r": (point + rng.normal(0, 0.02, (20, 3, 12))).astype(np.float32)
+            for scheme in ("iid", "block") for score in ("val", "test")}  # fmt: skip
+    return compare.ModelScores(name, base or name, family, init, layer, point, point, boot, baseline, pair)
+
+
+def _comparisons():
+    zoo = [
+        _scores("vis", "vision", 0.2, seed=1),
+        _scores("vis-random-s0", "vision", 0.05, base="vis", init="random", seed=2),
+        _scores("lang", "language", 0.2, seed=3),
+        _scores("mm", "multimodal", 0.4, pair="vis", seed=4),
+        _scores("cat", "multimodal", 0.25, baseline=True, layer="concat", seed=5),
+        _scores("cat", "multimodal", 0.25, baseline=True, layer="concat-banded", seed=6),
+    ]
+    tables = [compare.compare_alignment(zoo, keep.keep_rule(rule), ci=0.95, min_bins=10, electrodes=["A1", "A2", "A3"],
+                                        subject="1", alignment="word")[0] for rule in ("paper", "calibrated")]
+    return pd.concat(tables, ignore_index=True)
+
+
+def run_compare(tmp: Path):
+    return _comparisons()
+
+
+def run_sites(tmp: Path):
+    return sites.sites_table(sites.with_fdr(_comparisons(), 0.05), sites.DEFAULT_TESTS, 10)
+
+
+def run_recovery(tmp: Path):
+    truth = pd.DataFrame({"subject": "1", "electrode": ["A1", "A2", "A3"], "category": ["multimodal", "none", "none"],
+                          "corrupted": False})  # fmt: skip
+    return recovery.recovery_table(run_sites(tmp), truth, min_bins=10)
+
+
+def run_calibration(tmp: Path):
+    config = harness.HarnessConfig(
+        minutes=2.0, tmin_s=-0.2, tmax_s=0.2, n_resamples=5, banded_iterations=1, noise_dims=4, feature_dim=8,
+        n_folds=3, alphas=(1.0, 100.0), electrodes={"vision": 1, "language": 1, "multimodal": 1, "none": 1}, seed=5,
+    )  # fmt: skip
+    return harness.calibration(config, refit_resamples=0)
 
 
 RUNS = {name.removeprefix("run_"): run for name, run in globals().items() if name.startswith("run_")}

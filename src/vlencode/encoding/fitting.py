@@ -139,8 +139,8 @@ def compare_protocols(
 ) -> dict[str, float]:
     """Run both bootstrap protocols on one (small) problem and report their agreement.
 
-    Returns :func:`vlencode.stats.agreement.protocol_agreement` of the validation-r bootstraps: correlation of the lower and
-    upper bounds over targets and the share of targets with the same keep decision (lower bound > 0).
+    Returns :func:`vlencode.stats.agreement.protocol_agreement` of the validation-r bootstraps: correlation of the
+    lower and upper bounds over targets and the share of targets with the same keep decision (lower bound > 0).
     """
     splits = contiguous_splits(trial_of_event, settings.n_folds)
     result = settings.cross_validate(design, targets, splits)

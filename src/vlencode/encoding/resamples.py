@@ -48,7 +48,9 @@ def subject_resamples(
             raise ValueError(f"sub-{subject}: no epoched {alignment} events; drop {alignment} from encoding.alignments")
         trial_of = np.asarray([str(k).split("/", 1)[0] for k in keys], dtype=object)
         indices[alignment] = {
-            "iid": resampling.draw_resamples(len(keys), n_resamples, resampling.resample_seed(seed, subject, alignment)),
+            "iid": resampling.draw_resamples(
+                len(keys), n_resamples, resampling.resample_seed(seed, subject, alignment)
+            ),
             "block": resampling.draw_block_resamples(
                 event_onsets(events_paths, trials, keys), trial_of, block_s, n_resamples,
                 resampling.resample_seed(seed, subject, alignment, "block"), block_kind,

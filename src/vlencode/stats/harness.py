@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vlencode import ridge
 from vlencode.datasets import _signals
 from vlencode.encoding import contiguous_splits
 from vlencode.stats.compare import ModelScores, compare_alignment

@@ -55,7 +55,9 @@ def compare_subject(
     alignments: list[str] = []
     for name, store in stores.items():
         if electrodes is not None and not np.array_equal(store.electrode, electrodes):
-            raise ValueError(f"{store.path}: electrodes differ from the subject's other fits; rerun fit for every model")
+            raise ValueError(
+                f"{store.path}: electrodes differ from the subject's other fits; rerun fit for every model"
+            )
         electrodes = store.electrode
         for alignment in store.alignments:
             alpha = store.scores(alignment)["alpha"]

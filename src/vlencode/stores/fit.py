@@ -146,7 +146,9 @@ class FitStore:
         """The layers whose scores were resampled: the chosen one, or both fits of a concatenation baseline."""
         group = self._root[alignment]
         if "boot" not in group:
-            raise ValueError(f"{self.path}: no resampled scores per scheme ('{alignment}/boot'); rerun resamples and fit")
+            raise ValueError(
+                f"{self.path}: no resampled scores per scheme ('{alignment}/boot'); rerun resamples and fit"
+            )
         return sorted(str(layer) for layer in group["boot"])
 
     def boot(self, alignment: str, layer: str | None = None) -> dict[str, np.ndarray]:
