@@ -16,6 +16,8 @@ $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
+	$(VENV)/bin/snakemake --cores $(CORES) --report results/report.html
+	$(VENV)/bin/python -m vlencode.reporting results/report.html
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q

@@ -24,9 +24,13 @@ include: "rules/dataset.smk"
 include: "rules/neural.smk"
 include: "rules/stimuli.smk"
 include: "rules/encoding.smk"
+include: "rules/regions.smk"
+# Last: it wires in the tables of every stage above.
+include: "rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+        REPORT_TARGETS,

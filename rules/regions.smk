@@ -1,0 +1,60 @@
+# Atlas labels of every electrode; sites and scores summarised per region, hemisphere and alignment.
+
+
+def electrode_inputs(wildcards):
+    """The files the electrode tables come from: the replica tree, or the dataset's files of every subject."""
+    if REPLICA:
+        return [DATASET["root"]]
+    dataset = open_dataset(config)
+    return sorted({str(p) for s, t in RECORDINGS for p in dataset.input_files(s, t)})
+
+
+rule electrodes:
+    input:
+        electrode_inputs,
+    output:
+        "results/regions/electrodes.parquet",
+    log:
+        "logs/regions/electrodes.log",
+    benchmark:
+        "results/benchmarks/regions/electrodes.tsv"
+    conda:
+        "../envs/vlencode.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        dataset=DATASET,
+        subjects=SUBJECTS,
+        cfg={key: config["regions"][key] for key in ("atlas", "radius_mm")},
+    script:
+        "../workflow/scripts/electrodes.py"
+
+
+rule regions:
+    input:
+        sites="results/stats/sites.parquet",
+        scores="results/encoding/scores.parquet",
+        electrodes="results/regions/electrodes.parquet",
+    output:
+        summary="results/regions/summary.parquet",
+        family_scores="results/regions/family_scores.parquet",
+        subject_sites="results/regions/subject_sites.parquet",
+    log:
+        "logs/regions/regions.log",
+    benchmark:
+        "results/benchmarks/regions/regions.tsv"
+    conda:
+        "../envs/vlencode.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        cfg={
+            "seed": config["seed"],
+            "regions": {k: config["regions"][k] for k in ("n_resamples", "ci")},
+        },
+    script:
+        "../workflow/scripts/regions.py"
