@@ -82,3 +82,24 @@ def calibration() -> pd.DataFrame:
             rows.append([keep_rule, "planted", protocol, "precision", 0.95])
             rows.append([keep_rule, "planted", protocol, "recall", 0.85])
     return pd.DataFrame(rows, columns=["keep_rule", "scenario", "protocol", "metric", "value"])
+
+
+def qc_tables() -> dict[str, pd.DataFrame]:
+    """QC tables as the qc rule writes them (columns of vlencode.qc)."""
+    channels = pd.DataFrame(
+        [[s, "0", f"E{e}", "kept", "", ""] for s in SUBJECTS for e in range(6)]
+        + [["1", "0", "X1", "dropped", "flat", "flat: std 1e-05 uV < flat_tolerance_uv 0.001"],
+           ["3", "0", "Y9", "dropped", "laplacian", "laplacian: lacks a same-shaft neighbour"]],
+        columns=["subject", "trial", "electrode", "status", "reason_kind", "reason"],
+    )  # fmt: skip
+    clock = pd.DataFrame([[s, "0", 2048.0, 0.4, 0.4 / 2.048, 12] for s in SUBJECTS],
+                         columns=["subject", "trial", "rate_hz", "max_residual_samples", "max_residual_ms",
+                                  "n_triggers"])  # fmt: skip
+    events = pd.DataFrame([[s, "0", a, r, n] for s in SUBJECTS for a in ("word", "scene")
+                           for r, n in (("valid", 300), ("after_last_trigger", 4))],
+                          columns=["subject", "trial", "alignment", "reason", "n_events"])  # fmt: skip
+    alpha_edge = pd.DataFrame([[s, a, m, f, i, 100, 5, 30, 0.35] for s in SUBJECTS for a in ("word", "scene")
+                               for m, (f, i) in MODELS.items()],
+                              columns=["subject", "alignment", "model", "family", "init", "n_targets", "n_low_edge",
+                                       "n_high_edge", "share_edge"])  # fmt: skip
+    return {"qc_channels": channels, "qc_clock": clock, "qc_events": events, "qc_alpha_edge": alpha_edge}

@@ -47,7 +47,8 @@ def write_figure(figure: Figure, png: str | PathLike, svg: str | PathLike | None
     targets = [(png, "png")] + ([(svg, "svg")] if svg is not None else [])
     try:
         for path, fmt in targets:
-            with atomic_path(path) as tmp:
+            # A fixed salt makes the SVG's element ids a function of the content, not of a random draw.
+            with atomic_path(path) as tmp, plt.rc_context({"svg.hashsalt": "vlencode"}):
                 metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
                 figure.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata, bbox_inches="tight")
     finally:
