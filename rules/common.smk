@@ -153,3 +153,18 @@ def all_targets():
             targets.append(f"results/encoding/sub-{subject}/model-{model}.zarr")
     targets.append("results/encoding/scores.parquet")
     return targets
+
+
+def electrode_inputs(wildcards):
+    """The files the electrode tables come from: the replica tree, or the dataset's files of every subject."""
+    if REPLICA:
+        return [DATASET["root"]]
+    dataset = open_dataset(config)
+    return sorted({str(p) for s, t in RECORDINGS for p in dataset.input_files(s, t)})
+
+
+def produced(path):
+    """Whether this run has the table at ``path``: a rule of the workflow writes it, or it is already there."""
+    return any(
+        str(o) == path for r in workflow.rules for o in r.output
+    ) or os.path.exists(path)

@@ -1,14 +1,6 @@
 # Atlas labels of every electrode; sites and scores summarised per region, hemisphere and alignment.
 
 
-def electrode_inputs(wildcards):
-    """The files the electrode tables come from: the replica tree, or the dataset's files of every subject."""
-    if REPLICA:
-        return [DATASET["root"]]
-    dataset = open_dataset(config)
-    return sorted({str(p) for s, t in RECORDINGS for p in dataset.input_files(s, t)})
-
-
 rule electrodes:
     input:
         electrode_inputs,

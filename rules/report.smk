@@ -1,19 +1,14 @@
 # Quality-control tables, the figures (from tables only), table pages and the protocol page of the report.
-import os
-
 from vlencode.plots import figures_for
-
-
-def produced(path):
-    """Whether this run has the table at ``path``: a rule of the workflow writes it, or it is already there."""
-    return any(str(o) == path for r in workflow.rules for o in r.output) or os.path.exists(path)
-
 
 # The tables figures are drawn from; the statistics' and validation tables join when the run has them.
 TABLES = {
     "scores": "results/encoding/scores.parquet",
     "electrodes": "results/regions/electrodes.parquet",
-    **{f"qc_{name}": f"results/qc/{name}.parquet" for name in ("channels", "clock", "events", "alpha_edge")},
+    **{
+        f"qc_{name}": f"results/qc/{name}.parquet"
+        for name in ("channels", "clock", "events", "alpha_edge")
+    },
 }
 if produced("results/stats/sites.parquet"):
     TABLES.update(
@@ -44,7 +39,14 @@ FIGURE_CATEGORIES = {
 }
 TABLE_PAGES = [
     t
-    for t in ("electrodes", "summary", "family_scores", "subject_sites", "recovery", "calibration")
+    for t in (
+        "electrodes",
+        "summary",
+        "family_scores",
+        "subject_sites",
+        "recovery",
+        "calibration",
+    )
     if t in TABLES
 ]
 REPORT_TARGETS = [
@@ -126,10 +128,10 @@ rule tables:
             category="6. Tables",
             labels={"table": "{table}"},
         ),
-    wildcard_constraints:
-        table="|".join(TABLE_PAGES) or "none",
     log:
         "logs/tables/{table}.log",
+    wildcard_constraints:
+        table="|".join(TABLE_PAGES) or "none",
     conda:
         "../envs/vlencode.yaml"
     threads: 1
