@@ -65,7 +65,7 @@ def protocol_page(config: Mapping[str, Any], instances: Iterable[ModelInstance],
     """Write the protocol actually run as an HTML page: the settings every result depends on, the model zoo and
     what this run cannot show (:func:`zoo_limits`)."""
     instances = list(instances)
-    sections = ["dataset", "preprocess", "events", "epochs", "encoding", "bootstrap", "stats", "regions"]
+    sections = ["dataset", "preprocess", "events", "epochs", "encoding", "bootstrap", "statistics", "regions"]
     rows = [(section, key, json.dumps(value, sort_keys=True))
             for section in sections for key, value in sorted(dict(config.get(section, {})).items())
             if key != "recordings"]  # fmt: skip
