@@ -293,6 +293,9 @@ def time_courses(scores: pd.DataFrame, sites: pd.DataFrame, seed: int) -> Figure
 def recovery_panel(recovery: pd.DataFrame) -> Figure:
     """Calls against the planted truth of the replica: precision, recall and false-positive rate per planted
     category and alignment, one panel per keep rule; each bar pair annotated with called / planted contacts."""
+    if "primary" in recovery:
+        # Each category is called in the alignment where it was planted; other alignments are context, not recovery.
+        recovery = recovery[recovery["primary"].astype(bool)]
     keep_rules = sorted(recovery["keep_rule"].unique())
     metrics = ["precision", "recall", "false_positive_rate"]
     figure, axes = plt.subplots(1, len(keep_rules), figsize=(5.5 * len(keep_rules), 3.4), squeeze=False, sharey=True)
@@ -308,7 +311,7 @@ def recovery_panel(recovery: pd.DataFrame) -> Figure:
         ax.set_ylim(0, 1.1)
         ax.axhline(0.05, color="#d7191c", lw=0.6, ls=":")
         ax.set_title(f"keep rule {keep_rule} (called/planted above the bars)", fontsize=9)
-    axes[0, 0].legend(fontsize=7, loc="upper left")
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     figure.tight_layout()
     return figure
 
@@ -320,6 +323,8 @@ def calibration_panel(calibration: pd.DataFrame) -> Figure:
     figure, axes = plt.subplots(1, len(scenarios), figsize=(4.5 * len(scenarios), 3.4), squeeze=False)
     for ax, scenario in zip(axes[0], scenarios, strict=True):
         part = calibration[calibration["scenario"] == scenario]
+        if "alignment" in part:
+            part = part.assign(metric=part["metric"] + " (" + part["alignment"].astype(str) + ")")
         wide = part.pivot_table(index="metric", columns=["keep_rule", "protocol"], values="value")
         wide.plot.bar(ax=ax, rot=20, fontsize=8, width=0.8)
         ax.axhline(0.05, color="#d7191c", lw=0.6, ls=":")
