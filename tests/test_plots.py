@@ -1,5 +1,7 @@
 """Every figure is drawn from the tidy tables alone, deterministically; choices inside figures use validation scores."""
 
+import socket
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +28,12 @@ def tables():
     return out
 
 
-def test_every_figure_is_drawn_from_the_tables(tables, tmp_path):
+def test_every_figure_is_drawn_from_the_tables_offline(tables, tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("a figure tried to reach the network")
+
+    # Glass brains and the region map use the templates nilearn ships; nothing may be fetched.
+    monkeypatch.setattr(socket.socket, "connect", no_network)
     names = plots.figures_for(tables)
     assert names == list(plots.FIGURES)
     outputs = {name: (tmp_path / f"{name}.png", tmp_path / f"{name}.svg") for name in names}
