@@ -27,7 +27,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from vlencode.bootstrap import resample_seed  # noqa: E402
 from vlencode.datasets._atlas import atlas_volume  # noqa: E402
-from vlencode.regions import ALL, hierarchical_bootstrap, region_name  # noqa: E402
+from vlencode.regions import ALL, hierarchical_bootstrap, is_gray_matter, region_name  # noqa: E402
 from vlencode.store import atomic_path  # noqa: E402
 
 #: Colours of site categories and model families.
@@ -195,10 +195,11 @@ def region_map(summary: pd.DataFrame, atlas: str = "dk", category: str = "multim
         rows = part[(part["keep_rule"] == keep_rule) & (part["alignment"] == alignment)]
         value = {(r, h): f for r, h, f in zip(rows["region"], rows["hemisphere"], rows["fraction"])}
         lookup = np.zeros(int(volume.max()) + 1, dtype=np.float32)
-        for index, name in names.items():
-            lookup[index] = value.get((region_name(name), hemisphere_of[index]), 0.0)
-        # A region with electrodes but no site is drawn just above zero, so it shows as the colour map's bottom.
-        lookup[[i for i, n in names.items() if (region_name(n), hemisphere_of[i]) in value]] += 1e-3
+        # Only gray-matter labels are painted: "Unknown" or white-matter rows of the summary have no place on a map.
+        painted = [i for i, n in names.items() if is_gray_matter(n) and (region_name(n), hemisphere_of[i]) in value]
+        for index in painted:
+            # Just above zero for a region with electrodes but no site, so it shows as the colour map's bottom.
+            lookup[index] = value[(region_name(names[index]), hemisphere_of[index])] + 1e-3
         image = nib.Nifti1Image(lookup[volume].astype(np.float32), affine)
         ax = figure.add_axes((0, 1 - (i + 1) / len(panels), 1, 1 / len(panels)))
         plotting.plot_stat_map(image, bg_img=template, display_mode="z", cut_coords=(-20, -5, 10, 25, 40),
