@@ -125,6 +125,8 @@ def _regions_line(summary: pd.DataFrame | None, top: int = 3, min_electrodes: in
 def _recovery_line(recovery: pd.DataFrame | None) -> str:
     if recovery is None:
         return "recovery: no planted truth (not a replica run)"
+    if "primary" in recovery:
+        recovery = recovery[recovery["primary"].astype(bool)]
     parts = []
     for keep_rule, rows in recovery.groupby("keep_rule", sort=True):
         cells = [f"{r.category}/{r.alignment} recall {r.recall:.2f} ({r.n_called} called of {r.n_planted}), "
