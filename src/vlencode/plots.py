@@ -359,6 +359,7 @@ def qc_clock(clock: pd.DataFrame) -> Figure:
     ax.bar(labels, clock["max_residual_ms"], color="0.4")
     for x, (ms, n) in enumerate(zip(clock["max_residual_ms"], clock["n_triggers"])):
         ax.text(x, ms, f"{ms:.2f} ms\n{n} triggers", ha="center", va="bottom", fontsize=7)
+    ax.set_ylim(0, 1.3 * max(float(clock["max_residual_ms"].max()), 1e-3))
     ax.set_xlabel("subject/trial")
     ax.set_ylabel("max drift residual (ms)")
     ax.set_title("Clock alignment: trigger-to-trigger residual")
