@@ -143,9 +143,11 @@ def model_ranking(scores: pd.DataFrame, seed: int) -> Figure:
         ax.set_yticks(y, [row[0] for row in rows], fontsize=8)
         ax.axvline(0, color="k", lw=0.5)
         ax.set_xlabel("test r (mean over electrodes and bins)")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
         ax.set_title(alignment)
-    figure.legend(handles=[Patch(color=COLOURS[f], label=f) for f in RESPONSIVE], loc="lower right", fontsize=8)
-    figure.tight_layout()
+    figure.legend(handles=[Patch(color=COLOURS[f], label=f) for f in RESPONSIVE], loc="upper right", ncol=3,
+                  fontsize=8, bbox_to_anchor=(1.0, 1.0))  # fmt: skip
+    figure.tight_layout(rect=(0, 0, 1, 0.9))
     return figure
 
 
