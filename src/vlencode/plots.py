@@ -132,7 +132,8 @@ def model_ranking(scores: pd.DataFrame, seed: int) -> Figure:
         rows = []
         for (model, family, init), part in per[per["alignment"] == alignment].groupby(["model", "family", "init"]):
             groups = [g["test_r"].to_numpy() for _, g in part.groupby("subject")]
-            boot = hierarchical_bootstrap(groups, _BOOT["n_resamples"], resample_seed(seed, "ranking", alignment, model))
+            key = resample_seed(seed, "ranking", alignment, model)
+            boot = hierarchical_bootstrap(groups, _BOOT["n_resamples"], key)
             rows.append((model, family, init, part["test_r"].mean(), *np.percentile(boot[:, 0], [2.5, 97.5])))
         rows.sort(key=lambda row: row[3])
         y = np.arange(len(rows))

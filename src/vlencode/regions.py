@@ -177,8 +177,10 @@ def label_electrodes(electrodes: pd.DataFrame, subject: str, atlas: str, radius_
     )
 
 
-def electrode_table(dataset: Dataset, subjects: Iterable[str], atlas: str = "dk", radius_mm: float = 5.0) -> pd.DataFrame:
-    """The electrodes of ``subjects`` with their atlas labels (:func:`label_electrodes`), subjects in the given order."""
+def electrode_table(
+    dataset: Dataset, subjects: Iterable[str], atlas: str = "dk", radius_mm: float = 5.0
+) -> pd.DataFrame:
+    """The electrodes of ``subjects`` with their atlas labels (:func:`label_electrodes`), in the given order."""
     frames = [label_electrodes(dataset.electrodes(str(s)), str(s), atlas, radius_mm) for s in subjects]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ELECTRODE_TABLE_COLUMNS)
 
@@ -274,8 +276,8 @@ def site_summary(
             key = resample_seed(seed, "regions", str(alignment), str(keep_rule), region, hemisphere)
             lo, hi = _interval(hierarchical_bootstrap(by_subject, n_resamples, key), ci)
             for j, category in enumerate(categories):
-                rows.append([region, hemisphere, alignment, keep_rule, category, len(by_subject), len(group),
-                             int(onehot[:, j].sum()), float(onehot[:, j].mean()), float(lo[j]), float(hi[j])])  # fmt: skip
+                counts = [len(by_subject), len(group), int(onehot[:, j].sum()), float(onehot[:, j].mean())]
+                rows.append([region, hemisphere, alignment, keep_rule, category, *counts, float(lo[j]), float(hi[j])])
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -316,7 +318,7 @@ def family_scores(
 
 
 def subject_sites(sites: pd.DataFrame) -> pd.DataFrame:
-    """Per-subject site counts: electrodes and sites per alignment, keep rule and category (:data:`SUBJECT_SITE_COLUMNS`).
+    """Per-subject counts of electrodes and sites per alignment, keep rule and category (:data:`SUBJECT_SITE_COLUMNS`).
 
     Every category appears for every subject, with zero sites where it has none.
     """

@@ -7,6 +7,7 @@ from vlencode.runlog import rule_logger
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
 tables = {name: store.read_parquet(path) for name, path in snakemake.input.items()}
-outputs = {name: (snakemake.output[f"{name}_png"], snakemake.output[f"{name}_svg"]) for name in snakemake.params.figures}
+output = snakemake.output
+outputs = {name: (output[f"{name}_png"], output[f"{name}_svg"]) for name in snakemake.params.figures}
 draw_figures(tables, outputs, seed=snakemake.params.cfg["seed"], atlas=snakemake.params.cfg["atlas"])
 log.info("drew %d figures from %d tables", len(outputs), len(tables))
