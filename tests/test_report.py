@@ -173,7 +173,11 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
         assert seen == sum(len(paths) for subcategories in categories.values() for paths in subcategories.values())
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert not errors, errors
-        driver.execute_script("app.showCategory('3. Regions');")
+        driver.execute_script("app.setView({navbarMode: 'menu'});")
+        driver.execute_script("app.setView({navbarMode: 'subcategory', category: '3. Regions', subcategory: 'fractions'});")
+        _wait(driver, f"document.querySelectorAll('{_VIEW}').length > 0")
+        driver.find_element("xpath", "//tr[td[contains(., 'region map')]]//a[@iconname='eye']").click()
+        _wait(driver, "(document.querySelector('#app img[src*=\"region_map\"]') || {}).naturalWidth > 0")
         driver.save_screenshot(str(tmp_path / "report.png"))
         assert (tmp_path / "report.png").stat().st_size > 10_000
     finally:
