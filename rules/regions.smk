@@ -3,7 +3,9 @@
 
 rule electrodes:
     input:
-        electrode_inputs,
+        dataset=electrode_inputs,
+        # The electrodes each trial kept, so that derived (bipolar) channels get a region too.
+        neural=[f"results/neural/sub-{s}_trial-{t}.zarr" for s, t in RECORDINGS],
     output:
         "results/regions/electrodes.parquet",
     log:
@@ -19,6 +21,7 @@ rule electrodes:
     params:
         dataset=DATASET,
         subjects=SUBJECTS,
+        recordings=RECORDINGS,
         cfg={key: config["regions"][key] for key in ("atlas", "radius_mm")},
     script:
         "../workflow/scripts/electrodes.py"

@@ -143,3 +143,18 @@ def test_an_electrode_missing_from_the_table_is_a_one_line_error():
     sites = rt.sites(electrodes)
     with pytest.raises(ValueError, match="no row for sub-1 electrode E0"):
         regions.site_summary(sites, electrodes.iloc[1:], n_resamples=10, ci=0.95, seed=0)
+
+
+def test_bipolar_channels_get_the_midpoint_of_their_contacts():
+    inside = _voxel_mni("dk", "ctx-lh-superiortemporal")
+    contacts = pd.DataFrame({
+        "electrode": ["A1", "A2", "A3"], "shaft": ["A"] * 3, "contact": [1, 2, 3], "hemisphere": ["L"] * 3,
+        "x_mni": [inside[0] - 1, inside[0] + 1, inside[0] + 3], "y_mni": [inside[1]] * 3, "z_mni": [inside[2]] * 3,
+        "dk": ["ctx-lh-superiortemporal", "ctx-lh-superiortemporal", "ctx-lh-insula"], "destrieux": ["x", "y", "y"],
+    })  # fmt: skip
+    pairs = regions.with_bipolar_pairs(contacts, ["A1-A2", "A2-A3", "A3-A9", "A1"])
+    assert pairs["electrode"].tolist() == ["A1", "A2", "A3", "A1-A2", "A2-A3"]
+    assert pairs.loc[3, "x_mni"] == pytest.approx(inside[0])
+    assert pairs.loc[3, "dk"] == "ctx-lh-superiortemporal" and pairs.loc[3, "destrieux"] == "Unknown"
+    table = regions.label_electrodes(pairs, "2", "dk", 5.0)
+    assert table.loc[4, "label_source"] == "atlas" and table.loc[4, "region"] != "Unknown"

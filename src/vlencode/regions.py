@@ -177,11 +177,47 @@ def label_electrodes(electrodes: pd.DataFrame, subject: str, atlas: str, radius_
     )
 
 
+def with_bipolar_pairs(electrodes: pd.DataFrame, analysed: Iterable[str]) -> pd.DataFrame:
+    """Add a row for every analysed bipolar channel ``<a>-<b>`` whose two contacts are in ``electrodes``.
+
+    The pair sits at the midpoint of its contacts (MNI mm); it keeps a dataset label only where both contacts carry
+    the same one, else its labels are ``Unknown`` and come from the atlas at the midpoint.
+    """
+    table = electrodes.set_index("electrode", drop=False)
+    rows = []
+    for name in analysed:
+        first, _, second = str(name).partition("-")
+        if name in table.index or first not in table.index or second not in table.index:
+            continue
+        a, b = table.loc[first], table.loc[second]
+        row = a.copy()
+        row["electrode"] = name
+        for axis in ("x_mni", "y_mni", "z_mni"):
+            row[axis] = (a[axis] + b[axis]) / 2
+        for key in ("dk", "destrieux"):
+            row[key] = a[key] if a[key] == b[key] else UNKNOWN
+        rows.append(row)
+    return pd.concat([electrodes, pd.DataFrame(rows)], ignore_index=True) if rows else electrodes
+
+
 def electrode_table(
-    dataset: Dataset, subjects: Iterable[str], atlas: str = "dk", radius_mm: float = 5.0
+    dataset: Dataset,
+    subjects: Iterable[str],
+    atlas: str = "dk",
+    radius_mm: float = 5.0,
+    analysed: Mapping[str, Iterable[str]] | None = None,
 ) -> pd.DataFrame:
-    """The electrodes of ``subjects`` with their atlas labels (:func:`label_electrodes`), in the given order."""
-    frames = [label_electrodes(dataset.electrodes(str(s)), str(s), atlas, radius_mm) for s in subjects]
+    """The electrodes of ``subjects`` with their atlas labels (:func:`label_electrodes`), in the given order.
+
+    ``analysed`` (subject -> the electrodes the neural stores hold) adds the bipolar channels a ``bipolar`` reference
+    derives (:func:`with_bipolar_pairs`), so every analysed electrode has a region.
+    """
+    frames = []
+    for subject in map(str, subjects):
+        contacts = dataset.electrodes(subject)
+        if analysed is not None:
+            contacts = with_bipolar_pairs(contacts, analysed.get(subject, []))
+        frames.append(label_electrodes(contacts, subject, atlas, radius_mm))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ELECTRODE_TABLE_COLUMNS)
 
 
