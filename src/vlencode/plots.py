@@ -267,10 +267,11 @@ def time_courses(scores: pd.DataFrame, sites: pd.DataFrame, seed: int) -> Figure
     best = best_model_per_category(scores, sites)
     if best.empty:
         return _empty("no vision, language or multimodal site under any keep rule")
-    panels = sorted({(k, a) for k, a in zip(best["keep_rule"], best["alignment"])},
-                    key=lambda p: (p[0], _ALIGNMENT_ORDER.get(p[1], 9)))  # fmt: skip
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.2), squeeze=False, sharey=True)
-    for ax, (keep_rule, alignment) in zip(axes[0], panels, strict=True):
+    keep_rules, alignments = sorted(best["keep_rule"].unique()), _alignments(best["alignment"])
+    figure, axes = plt.subplots(len(keep_rules), len(alignments), figsize=(4.5 * len(alignments),
+                                3.2 * len(keep_rules)), squeeze=False, sharey=True)  # fmt: skip
+    for ax, (keep_rule, alignment) in zip(axes.ravel(), [(k, a) for k in keep_rules for a in alignments],
+                                          strict=True):  # fmt: skip
         for row in best[(best["keep_rule"] == keep_rule) & (best["alignment"] == alignment)].itertuples():
             keys = sites[(sites["keep_rule"] == keep_rule) & (sites["alignment"] == alignment)
                          & (sites["category"] == row.category)][["subject", "electrode"]].astype(str)  # fmt: skip
@@ -288,8 +289,9 @@ def time_courses(scores: pd.DataFrame, sites: pd.DataFrame, seed: int) -> Figure
         ax.axhline(0, color="k", lw=0.5)
         ax.set_xlabel(f"time from {alignment} onset (s)")
         ax.set_title(f"{alignment}, keep rule {keep_rule}", fontsize=9)
-        ax.legend(fontsize=7)
-    axes[0, 0].set_ylabel("test r")
+        if ax.lines:
+            ax.legend(fontsize=7)
+        ax.set_ylabel("test r")
     figure.tight_layout()
     return figure
 
