@@ -6,6 +6,7 @@ import pytest
 
 from vlencode import qc, store
 from vlencode.datasets.base import ClockAlignment
+from vlencode.stores import neural
 
 
 @pytest.mark.parametrize("reason, kind", [
@@ -22,8 +23,11 @@ def test_reason_kinds_drop_the_numbers(reason, kind):
 def test_channel_table_reads_kept_and_dropped_channels(tmp_path):
     path = tmp_path / "sub-1_trial-0.zarr"
     with store.atomic_zarr(path) as group:
-        group.create_array("electrode", shape=(2,), dtype=str)[:] = np.array(["A2", "A3"], dtype=object)
-        group.attrs["dropped_channels"] = {"A1": "laplacian: no same-shaft neighbour", "B1": "flat: std 0 uV < 0.001"}
+        neural.create_signal(group, 4, 2, block=4)[:] = 0.0
+        neural.write_metadata(group, electrodes=["A2", "A3"], rate_hz=200, source_rate_hz=2048, line_freq_hz=60,
+                              line_freq_source="config", notch_hz=[60], clipped_fraction={"A2": 0.0, "A3": 0.0},
+                              dropped_channels={"A1": "laplacian: no same-shaft neighbour",
+                                                "B1": "flat: std 0 uV < 0.001"})  # fmt: skip
     table = qc.channel_table({("1", "0"): path})
     assert table.columns.tolist() == qc.CHANNEL_COLUMNS
     assert table["status"].tolist() == ["kept", "kept", "dropped", "dropped"]

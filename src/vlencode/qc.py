@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from vlencode.datasets import Dataset
-from vlencode.neural.stream import read_channel_status
 from vlencode.store import read_parquet
+from vlencode.stores.neural import NeuralStore
 
 CHANNEL_COLUMNS = ["subject", "trial", "electrode", "status", "reason_kind", "reason"]
 CLOCK_COLUMNS = ["subject", "trial", "rate_hz", "max_residual_samples", "max_residual_ms", "n_triggers"]
@@ -41,9 +41,10 @@ def channel_table(neural_paths: Mapping[tuple[str, str], str | PathLike]) -> pd.
     """One row per channel of each neural store (keyed by ``(subject, trial)``): :data:`CHANNEL_COLUMNS`."""
     rows = []
     for (subject, trial), path in neural_paths.items():
-        kept, dropped = read_channel_status(path)
-        rows += [[subject, trial, label, "kept", "", ""] for label in kept]
-        rows += [[subject, trial, label, "dropped", reason_kind(r), r] for label, r in sorted(dropped.items())]
+        store = NeuralStore(path)
+        rows += [[subject, trial, label, "kept", "", ""] for label in store.electrode]
+        dropped = sorted(store.dropped_channels.items())
+        rows += [[subject, trial, label, "dropped", reason_kind(r), r] for label, r in dropped]
     return pd.DataFrame(rows, columns=CHANNEL_COLUMNS)
 
 

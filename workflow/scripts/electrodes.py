@@ -2,16 +2,16 @@
 
 from vlencode import store
 from vlencode.datasets import open_dataset
-from vlencode.neural.stream import read_channel_status
 from vlencode.regions import electrode_table
 from vlencode.runlog import rule_logger
+from vlencode.stores.neural import NeuralStore
 
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
 params = snakemake.params
 analysed = {}
 for (subject, _), path in zip(params.recordings, snakemake.input.neural, strict=True):
-    analysed.setdefault(subject, []).extend(read_channel_status(path)[0])
+    analysed.setdefault(subject, []).extend(NeuralStore(path).electrode)
 table = electrode_table(
     open_dataset({"dataset": params.dataset}),
     params.subjects,

@@ -502,11 +502,3 @@ def _normalise(
         if moments is not None:
             values = (values - mean) / scale
         signal[first : first + block] = values.astype(np.float32)
-
-
-def read_channel_status(path: str | os.PathLike) -> tuple[list[str], dict[str, str]]:
-    """The electrodes a neural store kept and the channels it dropped (label -> reason), as :func:`preprocess_recording`
-    wrote them."""
-    group = store.open_zarr(path)
-    kept = [str(label) for label in group["electrode"][:]]
-    return kept, {str(k): str(v) for k, v in dict(group.attrs.get("dropped_channels", {})).items()}
