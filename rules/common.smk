@@ -156,11 +156,12 @@ def all_targets():
 
 
 def electrode_inputs(wildcards):
-    """The files the electrode tables come from: the replica tree, or the dataset's files of every subject."""
-    if REPLICA:
-        return [DATASET["root"]]
-    dataset = open_dataset(config)
-    return sorted({str(p) for s, t in RECORDINGS for p in dataset.input_files(s, t)})
+    """What the electrode tables read: each recording's channel lists and, in the Brain Treebank layout, each
+    subject's localization."""
+    files = {str(p) for s, t in RECORDINGS for p in dataset().recording_files(s, t)}
+    if DATASET["format"] == "braintreebank":
+        files |= {str(LAYOUT.localization_path(s)) for s in SUBJECTS}
+    return sorted(files)
 
 
 def produced(path):

@@ -62,7 +62,11 @@ rule qc:
         events=[f"results/events/sub-{s}_trial-{t}.parquet" for s, t in RECORDINGS],
         scores="results/encoding/scores.parquet",
         # The clock alignment (trigger table) of each recording.
-        dataset=electrode_inputs,
+        clock=[
+            str(p)
+            for s, t in RECORDINGS
+            for p in dataset().event_files(s, t, MOVIE_OF[(s, t)])
+        ],
     output:
         channels="results/qc/channels.parquet",
         clock="results/qc/clock.parquet",

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    from test_workflow import snakemake
+    from smallrun import snakemake
 
     return snakemake(workdir, *args)
 
@@ -52,7 +52,7 @@ def report(request, tmp_path_factory):
         config["dataset"]["root"] = str(workdir / "resources" / "braintreebank-replica")
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     else:
-        from test_workflow import small_config
+        from smallrun import small_config
 
         # One trained network and its random twin exercise every figure at a fraction of the full small run.
         config = small_config(workdir)
