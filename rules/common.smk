@@ -164,6 +164,14 @@ def electrode_inputs(wildcards):
     return sorted(files)
 
 
+def protocol_settings():
+    """The settings the protocol page states, canonical (JSON, sorted keys), without the performance knobs."""
+    out = {k: v for k, v in SETTINGS.items() if k != "device"}
+    out["encoding"] = {k: v for k, v in out["encoding"].items() if k != "memory_gb"}
+    out["models"] = {k: v for k, v in out["models"].items() if k != "batch_size"}
+    return json.dumps(out, sort_keys=True)
+
+
 def produced(path):
     """Whether this run has the table at ``path``: a rule of the workflow writes it, or it is already there."""
     return any(

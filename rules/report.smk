@@ -163,7 +163,7 @@ rule protocol:
         mem_mb=1000,
         runtime=5,
     params:
-        config=dict(config),
+        config=protocol_settings(),
         models=[m.as_dict() for m in MODELS.values()],
     script:
         "../workflow/scripts/protocol.py"
