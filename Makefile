@@ -20,6 +20,8 @@ $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/python -m vlencode.locks $(SNAKEMAKE_ARGS)
 	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
+	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) --report results/report.html
+	$(VENV)/bin/python -m vlencode.reporting results/report.html
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q

@@ -25,9 +25,13 @@ include: "rules/neural.smk"
 include: "rules/stimuli.smk"
 include: "rules/encoding.smk"
 include: "rules/stats.smk"
+include: "rules/regions.smk"
+# Last: it wires in the tables of every stage above.
+include: "rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+        REPORT_TARGETS,

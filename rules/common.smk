@@ -171,3 +171,27 @@ def model_meta(name):
         "components": list(instance.components),
         "pair": instance.entry.get("pair") if instance.name == instance.base else None,
     }
+
+
+def electrode_inputs(wildcards):
+    """What the electrode tables read: each recording's channel lists and, in the Brain Treebank layout, each
+    subject's localization."""
+    files = {str(p) for s, t in RECORDINGS for p in dataset().recording_files(s, t)}
+    if DATASET["format"] == "braintreebank":
+        files |= {str(LAYOUT.localization_path(s)) for s in SUBJECTS}
+    return sorted(files)
+
+
+def protocol_settings():
+    """The settings the protocol page states, canonical (JSON, sorted keys), without the performance knobs."""
+    out = {k: v for k, v in SETTINGS.items() if k != "device"}
+    out["encoding"] = {k: v for k, v in out["encoding"].items() if k != "memory_gb"}
+    out["models"] = {k: v for k, v in out["models"].items() if k != "batch_size"}
+    return json.dumps(out, sort_keys=True)
+
+
+def produced(path):
+    """Whether this run has the table at ``path``: a rule of the workflow writes it, or it is already there."""
+    return any(
+        str(o) == path for r in workflow.rules for o in r.output
+    ) or os.path.exists(path)

@@ -81,6 +81,15 @@ def test_the_paper_dag_has_one_job_per_unit_of_work(paper_dry_run):
         "resamples": len(subjects),
         "fit": len(subjects) * len(instances),
         "scores": 1,
+        "compare": len(subjects),
+        "sites": 1,
+        "calibration": 1,
+        "electrodes": 1,
+        "regions": 1,
+        "qc": 1,
+        "figures": 1,
+        "tables": 5,  # one page per table: electrodes, summary, family scores, subject sites, calibration
+        "protocol": 1,
         "all": 1,
     }
 

@@ -58,7 +58,13 @@ def _n_models(workdir: Path) -> int:
 
 
 def _fit_all(n: int) -> dict[str, int]:
-    return {"resamples": 3, "fit": 3 * n, "scores": 1}
+    return {"resamples": 3, "fit": 3 * n, "scores": 1, **_REPORT}
+
+
+#: What follows new scores: the QC tables (alpha on the grid edge) and the figures.
+_REPORT = {"qc": 1, "figures": 1}
+#: What follows new neural stores as well: the electrodes table (derived channels) and its page.
+_ELECTRODES = {"electrodes": 1, "tables": 1}
 
 
 def _reorder_all(config: dict) -> None:
@@ -69,7 +75,7 @@ def _reorder_all(config: dict) -> None:
 
 #: config edit -> (the edit, the jobs `snakemake -n` plans afterwards given the number of models; {} = nothing).
 CONFIG_EDITS = {
-    "seed": (lambda c: c.update(seed=1), _fit_all),
+    "seed": (lambda c: c.update(seed=1), lambda n: {**_fit_all(n), "protocol": 1}),
     "new subject's recording": (
         lambda c: c["dataset"]["recordings"].append({"subject": "7", "trial": "0"}),  # cars-2, as subject 3
         lambda n: {
@@ -84,6 +90,9 @@ CONFIG_EDITS = {
             "resamples": 1,
             "fit": 2 * n,
             "scores": 1,
+            **_REPORT,
+            **_ELECTRODES,
+            "protocol": 1,
         },
     ),
     "retyped numbers": (
@@ -98,7 +107,7 @@ CONFIG_EDITS = {
     ),
     "line frequency": (
         lambda c: c["preprocess"].update(line_freq_hz=50),
-        lambda n: {"preprocess": 3, "epochs": 3, **_fit_all(n)},
+        lambda n: {"preprocess": 3, "epochs": 3, **_fit_all(n), **_ELECTRODES, "protocol": 1},
     ),
 }
 
@@ -112,7 +121,7 @@ def test_a_config_edit_reruns_exactly_what_depends_on_it(small_workflow, name):
 
 #: replica file replaced by other content -> the jobs planned afterwards given the number of models.
 FILE_EDITS = {
-    "movies/fantastic-mr-fox.mp4": lambda n: {"stimuli": 1, "features": n, "fit": 2 * n, "scores": 1},
+    "movies/fantastic-mr-fox.mp4": lambda n: {"stimuli": 1, "features": n, "fit": 2 * n, "scores": 1, **_REPORT},
     "scene_annotations/fantastic-mr-fox.csv": lambda n: {
         "cuts": 1,
         "events": 2,
@@ -122,6 +131,7 @@ FILE_EDITS = {
         "resamples": 2,
         "fit": 2 * n,
         "scores": 1,
+        **_REPORT,
     },
 }
 

@@ -33,6 +33,12 @@ def _atlas(name: str) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     return np.asarray(image.dataobj), image.affine, names
 
 
+def atlas_volume(atlas: str) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """The ``atlas`` (``dk`` or ``destrieux``) volume ``[x, y, z]`` of label indices, its affine (voxel -> MNI152 mm)
+    and the index -> FreeSurfer name map."""
+    return _atlas(ATLASES[atlas])
+
+
 def _is_cortical(name: str) -> bool:
     return name.startswith(("ctx", "Left-", "Right-")) and "White-Matter" not in name and "Ventricle" not in name
 

@@ -1,0 +1,105 @@
+"""Synthetic tables with exactly the columns of the statistics, validation and QC contracts, for the region, figure
+and report tests (the stages that produce them are tested on their own)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SUBJECTS = ("1", "3", "5")
+MODELS = {  # model -> (family, init)
+    "minilm": ("language", "trained"),
+    "minilm-random-s0": ("language", "random"),
+    "efficientnet-lite0": ("vision", "trained"),
+    "efficientnet-lite0-random-s0": ("vision", "random"),
+    "tiny-clip": ("multimodal", "random"),
+}
+CATEGORIES = ("multimodal", "vision", "language", "none")
+BINS = np.round(np.arange(-2.0, 2.0 + 1e-9, 0.25), 3)
+# MNI coordinates inside the DK atlas' cortex (superior temporal, insula, precentral) for the glass brain.
+_SPOTS = np.array([[-58.0, -20.0, 5.0], [58.0, -20.0, 5.0], [-38.0, 2.0, 4.0], [40.0, -12.0, 55.0]])
+
+
+def electrodes(n_per_subject: int = 8) -> pd.DataFrame:
+    rows = []
+    for s in SUBJECTS:
+        for e in range(n_per_subject):
+            x, y, z = _SPOTS[e % len(_SPOTS)] + np.array([0.0, e, 0.0])
+            region = ["superiortemporal", "superiortemporal", "insula", "precentral"][e % 4]
+            hemisphere = "L" if x < 0 else "R"
+            dk = f"ctx-{hemisphere.lower()}h-{region}"
+            rows.append([s, f"E{e}", hemisphere, x, y, z, dk, "ctx_lh_G_temporal_middle", True, "atlas", 0.0, region])
+    return pd.DataFrame(rows, columns=["subject", "electrode", "hemisphere", "x_mni", "y_mni", "z_mni", "dk",
+                                       "destrieux", "gray_matter", "label_source", "label_distance_mm", "region"])
+
+
+def scores(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for subject, electrode in electrode_table[["subject", "electrode"]].itertuples(index=False):
+        for alignment in ("word", "scene"):
+            for model, (family, init) in MODELS.items():
+                signal = 0.1 if init == "trained" else 0.0
+                test_r = signal * np.exp(-((BINS - 0.3) ** 2) / 0.1) + rng.normal(0, 0.02, len(BINS))
+                val_r = test_r + rng.normal(0.02, 0.02, len(BINS))
+                alpha = 10.0 ** rng.choice([-1, 1, 3, 5], size=len(BINS))
+                for b, t, v, a in zip(BINS, test_r, val_r, alpha, strict=True):
+                    rows.append([subject, alignment, model, family, init, "last", electrode, b, v, t, a, v - 0.05,
+                                 v + 0.05, v > 0.05])  # fmt: skip
+    return pd.DataFrame(rows, columns=["subject", "alignment", "model", "family", "init", "layer", "electrode",
+                                       "bin_time_s", "val_r", "test_r", "alpha", "val_lo", "val_hi", "kept"])
+
+
+def sites(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed + 1)
+    rows = []
+    for subject, electrode in electrode_table[["subject", "electrode"]].itertuples(index=False):
+        for keep_rule in ("paper", "block"):
+            for alignment in ("word", "scene", "both"):
+                category = CATEGORIES[rng.integers(len(CATEGORIES))]
+                tests = [category == "multimodal"] * 3
+                best = "tiny-clip" if category == "multimodal" else ""
+                rows.append([subject, electrode, alignment, keep_rule, category, best, *tests])
+    return pd.DataFrame(rows, columns=["subject", "electrode", "alignment", "keep_rule", "category",
+                                       "best_multimodal_model", "beats_vision", "beats_language", "beats_linear"])
+
+
+def recovery() -> pd.DataFrame:
+    rows = []
+    for keep_rule in ("paper", "block"):
+        for alignment, category in (("scene", "vision"), ("word", "language"), ("word", "multimodal")):
+            rows.append([keep_rule, alignment, category, 6, 5, 0.8, 0.67, 0.04])
+    return pd.DataFrame(rows, columns=["keep_rule", "alignment", "category", "n_planted", "n_called", "precision",
+                                       "recall", "false_positive_rate"])
+
+
+def calibration() -> pd.DataFrame:
+    rows = []
+    for keep_rule, rate in (("paper", 0.7), ("block", 0.04)):
+        for protocol in ("fast", "refit"):
+            rows.append([keep_rule, "null", protocol, "fraction_bins_kept", rate])
+            rows.append([keep_rule, "equal_skill", protocol, "false_call_rate", rate / 2])
+            rows.append([keep_rule, "planted", protocol, "precision", 0.95])
+            rows.append([keep_rule, "planted", protocol, "recall", 0.85])
+    return pd.DataFrame(rows, columns=["keep_rule", "scenario", "protocol", "metric", "value"])
+
+
+def qc_tables() -> dict[str, pd.DataFrame]:
+    """QC tables as the qc rule writes them (columns of vlencode.qc)."""
+    channels = pd.DataFrame(
+        [[s, "0", f"E{e}", "kept", "", ""] for s in SUBJECTS for e in range(6)]
+        + [["1", "0", "X1", "dropped", "flat", "flat: std 1e-05 uV < flat_tolerance_uv 0.001"],
+           ["3", "0", "Y9", "dropped", "laplacian", "laplacian: lacks a same-shaft neighbour"]],
+        columns=["subject", "trial", "electrode", "status", "reason_kind", "reason"],
+    )  # fmt: skip
+    clock = pd.DataFrame([[s, "0", 2048.0, 0.4, 0.4 / 2.048, 12] for s in SUBJECTS],
+                         columns=["subject", "trial", "rate_hz", "max_residual_samples", "max_residual_ms",
+                                  "n_triggers"])  # fmt: skip
+    events = pd.DataFrame([[s, "0", a, r, n] for s in SUBJECTS for a in ("word", "scene")
+                           for r, n in (("valid", 300), ("after_last_trigger", 4))],
+                          columns=["subject", "trial", "alignment", "reason", "n_events"])  # fmt: skip
+    alpha_edge = pd.DataFrame([[s, a, m, f, i, 100, 5, 30, 0.35] for s in SUBJECTS for a in ("word", "scene")
+                               for m, (f, i) in MODELS.items()],
+                              columns=["subject", "alignment", "model", "family", "init", "n_targets", "n_low_edge",
+                                       "n_high_edge", "share_edge"])  # fmt: skip
+    return {"qc_channels": channels, "qc_clock": clock, "qc_events": events, "qc_alpha_edge": alpha_edge}

@@ -1,0 +1,13 @@
+"""Rule figures: every figure of the report, drawn from the tidy tables only -> results/figures/*.png and *.svg."""
+
+from vlencode import store
+from vlencode.plots import draw_figures
+from vlencode.runlog import rule_logger
+
+snakemake = globals()["snakemake"]
+log = rule_logger(snakemake.log[0])
+tables = {name: store.read_parquet(path) for name, path in snakemake.input.items()}
+output = snakemake.output
+outputs = {name: (output[f"{name}_png"], output[f"{name}_svg"]) for name in snakemake.params.figures}
+draw_figures(tables, outputs, seed=snakemake.params.cfg["seed"], atlas=snakemake.params.cfg["atlas"])
+log.info("drew %d figures from %d tables", len(outputs), len(tables))
