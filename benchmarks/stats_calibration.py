@@ -11,9 +11,9 @@ Run ``.venv/bin/python benchmarks/stats_calibration.py`` (``--help`` for sizes).
     and, with ``--refit-resamples``, the refit protocol and Cohen's kappa of the two protocols' calls.
 ``--part band``
     Per-bin bounds against the simultaneous (sup-t) band of the calibrated rule, on the same fits: null scenarios
-    for several seeds and the planted scenario; variants ``calibrated`` (band for kept and selected bins),
-    ``pointwise`` (per-bin bounds for both: the rule before the band), ``band-kept`` (band for kept bins only) and
-    ``gated`` (per-bin bounds for both, on electrodes whose band exceeds 0 in some bin).
+    for several seeds and the planted scenario; ``calibrated`` (band for kept bins, per-bin bounds select the
+    compared bins) beside ``pointwise`` (per-bin bounds for both: the rule before the band), ``band-both`` (the band
+    for both) and ``gated`` (per-bin bounds for both, on electrodes whose band exceeds 0 in some bin).
 ``--part timing``
     The statistics alone at paper scale (5000 events, 24,150 targets, 1000 block resamples): drawing the resamples
     and the fast protocol's resampled r of one subject x model, and the paired comparison of two models; beside it a
@@ -76,23 +76,17 @@ def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[
 
 
 def band_comparison(config: harness.HarnessConfig, seeds: list[int]) -> pd.DataFrame:
-    """Harness metrics of ``paper``, ``calibrated`` and two variants of it (see the module docstring), on null
+    """Harness metrics of ``paper``, ``calibrated`` and three variants of it (see the module docstring), on null
     subjects of every seed and on the planted subject of ``config.seed``."""
-    variants = {"pointwise": KeepRule("pointwise", scheme="block", score="test"),
-                "band-kept": KeepRule("band-kept", scheme="block", score="test", band="simultaneous"),
-                "gated": KeepRule("gated", scheme="block", score="test", band="gated")}  # fmt: skip
+    variants = {
+        "pointwise": KeepRule("pointwise", scheme="block", score="test"),
+        "band-both": KeepRule("band-both", scheme="block", score="test", band="simultaneous",
+                              select_band="simultaneous"),
+        "gated": KeepRule("gated", scheme="block", score="test", band="gated"),
+    }  # fmt: skip
     rules = ("paper", "calibrated", *variants)
     for name, rule in variants.items():
         keep.KEEP_RULES.setdefault(name, rule)
-    original = keep.selected_for_comparison
-
-    def selected(rule, boot, ci, estimate=None):  # band-kept: per-bin bounds select the compared bins
-        if rule.name == "band-kept":
-            rule = variants["pointwise"]
-        return original(rule, boot, ci, estimate)
-
-    harness_compare = harness.compare_alignment.__globals__
-    harness_compare["selected_for_comparison"] = selected
     frames = []
     null_config = replace(config, electrodes={"none": sum(config.electrodes.values())})
     for seed in seeds:
@@ -105,7 +99,6 @@ def band_comparison(config: harness.HarnessConfig, seeds: list[int]) -> pd.DataF
     scores = harness.score_models(sim, config)
     table = harness.metrics(sim, scores, *harness.statistics(sim, scores, config, rules), config, "planted", "fast")
     frames.append(table.assign(seed=config.seed))
-    harness_compare["selected_for_comparison"] = original
     return pd.concat(frames, ignore_index=True)
 
 

@@ -37,8 +37,16 @@ def test_null_data_calibrated_rule_keeps_few_bins_paper_rule_many(table):
         assert paper > calibrated, alignment
 
 
+def test_null_data_calibrated_rule_calls_few_silent_electrodes(table):
+    # "called": the best vision (scene) / language (word) model keeps >= min_bins bins; 8 silent electrodes, seed 4
+    for alignment in ("word", "scene"):
+        assert table[("calibrated", "null", "fast", alignment, "silent_called_rate")] <= 1 / 8, alignment
+    assert table[("paper", "null", "fast", "word", "silent_called_rate")] >= 0.5
+
+
 def test_planted_contacts_are_recovered(table):
-    assert table[("calibrated", "planted", "fast", "scene", "vision_recall")] == 1.0
+    # the simultaneous band costs recall where events are few (about 45 scene cuts here): 1 of 2 vision contacts
+    assert table[("calibrated", "planted", "fast", "scene", "vision_recall")] >= 0.5
     assert table[("calibrated", "planted", "fast", "word", "language_recall")] == 1.0
     assert table[("calibrated", "planted", "fast", "word", "multimodal_recall")] >= 0.5
     assert table[("calibrated", "planted", "fast", "word", "multimodal_precision")] == 1.0

@@ -35,20 +35,22 @@ log = logging.getLogger("vlencode.stats")
 
 @dataclass(frozen=True)
 class KeepRule:
-    """A keep rule: the resampling ``scheme`` (``iid`` or ``block``), the ``score`` (``val`` or ``test``) bounded and
-    the ``band``: ``pointwise`` (a percentile bound per bin), ``simultaneous`` (a sup-t band over the bins) or
-    ``gated`` (per-bin bounds, for rows whose band exceeds 0 somewhere)."""
+    """A keep rule: the resampling ``scheme`` (``iid`` or ``block``), the ``score`` (``val`` or ``test``) bounded,
+    the ``band`` of the kept bins: ``pointwise`` (a percentile bound per bin), ``simultaneous`` (a sup-t band over the
+    bins) or ``gated`` (per-bin bounds, for rows whose band exceeds 0 somewhere), and the ``select_band`` of the bins
+    selected for comparisons (same choices)."""
 
     name: str
     scheme: str
     score: str
     band: str = "pointwise"
+    select_band: str = "pointwise"
 
 
 #: The keep rules by name; ``calibrated`` is the default.
 KEEP_RULES = {
     "paper": KeepRule("paper", scheme="iid", score="val"),
-    "calibrated": KeepRule("calibrated", scheme="block", score="test", band="simultaneous"),
+    "calibrated": KeepRule("calibrated", scheme="block", score="test", band="simultaneous", select_band="pointwise"),
 }
 DEFAULT_RULE = "calibrated"
 
@@ -119,15 +121,15 @@ def sup_t_lower_band(boot: np.ndarray, ci: float, estimate: np.ndarray | None = 
     return (centre - crit[..., None] * se).astype(np.float32)
 
 
-def lower_bound(rule: KeepRule, boot: np.ndarray, ci: float, estimate: np.ndarray | None = None) -> np.ndarray:
+def lower_bound(band: str, boot: np.ndarray, ci: float, estimate: np.ndarray | None = None) -> np.ndarray:
     """The rule's lower bound of one bootstrapped score, shape ``boot.shape[1:]``: the per-bin percentile bound
     (``band="pointwise"``), the sup-t band over the last axis (``band="simultaneous"``, :func:`sup_t_lower_band`), or
     the per-bin bound where the band exceeds 0 in at least one bin of the row and -inf elsewhere (``band="gated"``).
     """
-    if rule.band == "simultaneous":
+    if band == "simultaneous":
         return sup_t_lower_band(boot, ci, estimate)
     pointwise = percentile_bounds(boot, ci)[0]
-    if rule.band == "gated":  # per-bin bounds, where the band clears 0 somewhere over the bins
+    if band == "gated":  # per-bin bounds, where the band clears 0 somewhere over the bins
         gate = (sup_t_lower_band(boot, ci, estimate) > 0).any(axis=-1, keepdims=True)
         return np.where(gate, pointwise, np.float32(-np.inf))
     return pointwise
@@ -151,7 +153,7 @@ def kept(rule: KeepRule, boot: Mapping[str, np.ndarray], ci: float,
     ndarray of bool, shape ``boot[...].shape[1:]``
     """
     centre = None if estimate is None else estimate.get(f"{rule.score}_r")
-    return lower_bound(rule, boot[f"{rule.scheme}_{rule.score}_r"], ci, centre) > 0
+    return lower_bound(rule.band, boot[f"{rule.scheme}_{rule.score}_r"], ci, centre) > 0
 
 
 def selected_for_comparison(rule: KeepRule, boot: Mapping[str, np.ndarray], ci: float,
@@ -159,12 +161,10 @@ def selected_for_comparison(rule: KeepRule, boot: Mapping[str, np.ndarray], ci: 
     """Bins a comparison under ``rule`` averages over: lower bound of the *validation* r under the rule's scheme > 0.
 
     Validation scores select and test scores are compared, so the selection does not favour either model's test
-    score.  The bound is of the rule's kind (per bin or a simultaneous band), so that "both models keep >= min_bins
-    bins", which makes an electrode eligible for a comparison, is an electrode-level decision controlled like the
-    call of a site.  For ``paper`` this is exactly its kept set.
+    score.  The bound is the rule's ``select_band``.  For ``paper`` this is exactly its kept set.
     """
     centre = None if estimate is None else estimate.get("val_r")
-    return lower_bound(rule, boot[f"{rule.scheme}_val_r"], ci, centre) > 0
+    return lower_bound(rule.select_band, boot[f"{rule.scheme}_val_r"], ci, centre) > 0
 
 
 def alpha_on_edge(alpha: np.ndarray, grid: np.ndarray) -> float:
