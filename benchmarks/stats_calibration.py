@@ -9,6 +9,11 @@ Run ``.venv/bin/python benchmarks/stats_calibration.py`` (``--help`` for sizes).
 ``--part calibration``
     The harness's scenarios (:func:`vlencode.stats.harness.calibration`): null, planted (with its equal-skill null)
     and, with ``--refit-resamples``, the refit protocol and Cohen's kappa of the two protocols' calls.
+``--part band``
+    Per-bin bounds against the simultaneous (sup-t) band of the calibrated rule, on the same fits: null scenarios
+    for several seeds and the planted scenario; ``calibrated`` (band for kept bins, per-bin bounds select the
+    compared bins) beside ``pointwise`` (per-bin bounds for both: the rule before the band), ``band-both`` (the band
+    for both) and ``gated`` (per-bin bounds for both, on electrodes whose band exceeds 0 in some bin).
 ``--part timing``
     The statistics alone at paper scale (5000 events, 24,150 targets, 1000 block resamples): drawing the resamples
     and the fast protocol's resampled r of one subject x model, and the paired comparison of two models; beside it a
@@ -28,10 +33,10 @@ import torch
 
 from vlencode import ridge
 from vlencode.encoding import contiguous_splits
-from vlencode.stats import harness
+from vlencode.stats import harness, keep
 from vlencode.stats.compare import paired_comparison
 from vlencode.stats.fast import fast_bootstrap
-from vlencode.stats.keep import keep_rule, kept, selected_for_comparison
+from vlencode.stats.keep import KeepRule, keep_rule, kept, selected_for_comparison
 from vlencode.stats.resampling import draw_block_resamples, draw_resamples, resample_seed
 
 
@@ -68,6 +73,33 @@ def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[
                              "val_bound_kept": float(np.mean(kept_val)),
                              "test_bound_kept": float(np.mean(kept_test))})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def band_comparison(config: harness.HarnessConfig, seeds: list[int]) -> pd.DataFrame:
+    """Harness metrics of ``paper``, ``calibrated`` and three variants of it (see the module docstring), on null
+    subjects of every seed and on the planted subject of ``config.seed``."""
+    variants = {
+        "pointwise": KeepRule("pointwise", scheme="block", score="test"),
+        "band-both": KeepRule("band-both", scheme="block", score="test", band="simultaneous",
+                              select_band="simultaneous"),
+        "gated": KeepRule("gated", scheme="block", score="test", band="gated"),
+    }  # fmt: skip
+    rules = ("paper", "calibrated", *variants)
+    for name, rule in variants.items():
+        keep.KEEP_RULES.setdefault(name, rule)
+    frames = []
+    null_config = replace(config, electrodes={"none": sum(config.electrodes.values())})
+    for seed in seeds:
+        sim = harness.simulate(null_config, seed)
+        scores = harness.score_models(sim, null_config)
+        table = harness.metrics(sim, scores, *harness.statistics(sim, scores, null_config, rules), null_config,
+                                "null", "fast")  # fmt: skip
+        frames.append(table.assign(seed=seed))
+    sim = harness.simulate(config)
+    scores = harness.score_models(sim, config)
+    table = harness.metrics(sim, scores, *harness.statistics(sim, scores, config, rules), config, "planted", "fast")
+    frames.append(table.assign(seed=config.seed))
+    return pd.concat(frames, ignore_index=True)
 
 
 def timing(n_events: int, n_targets: int, n_resamples: int, block_s: float, refit_resamples: int) -> dict:
@@ -115,7 +147,7 @@ def timing(n_events: int, n_targets: int, n_resamples: int, block_s: float, refi
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["block", "calibration", "timing"], required=True)
+    parser.add_argument("--part", choices=["block", "calibration", "band", "timing"], required=True)
     parser.add_argument("--minutes", type=float, default=8.0)
     parser.add_argument("--electrodes", type=int, default=12, help="per planted category (and as many silent)")
     parser.add_argument("--resamples", type=int, default=200)
@@ -139,6 +171,11 @@ def main() -> None:
         table = block_sweep(config, [float(b) for b in args.blocks.split(",")],
                             [int(s) for s in args.seeds.split(",")])  # fmt: skip
         print(table.groupby(["alignment", "scheme"])[["val_bound_kept", "test_bound_kept"]].mean().round(4))
+    elif args.part == "band":
+        table = band_comparison(replace(config, seed=int(args.seeds.split(",")[0])),
+                                [int(s) for s in args.seeds.split(",")])  # fmt: skip
+        print(table.pivot_table(index=["scenario", "metric", "alignment"], columns="keep_rule", values="value",
+                                aggfunc="mean").round(3))  # fmt: skip
     elif args.part == "calibration":
         table = harness.calibration(config, refit_resamples=args.refit_resamples)
         print(table.pivot_table(index=["scenario", "protocol", "metric"], columns=["keep_rule", "alignment"],

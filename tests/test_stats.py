@@ -92,6 +92,44 @@ def test_keep_rules_bound_their_own_score_and_scheme():
         keep.keep_rule("lenient")
 
 
+def _correlated_null_boot(seed, n_resamples=200, n_electrodes=40, n_bins=161):
+    """Null resampled r with the bins' strong correlation (a random walk over bins, smoothed): true r = 0."""
+    rng = np.random.default_rng(seed)
+    walk = np.cumsum(rng.standard_normal((n_resamples + 1, n_electrodes, n_bins)), axis=-1) / 6
+    walk = 0.05 * (walk - walk.mean(axis=-1, keepdims=True))
+    estimate = walk[0]  # the original events' r: one more draw of the same null
+    return estimate, estimate + walk[1:] - walk[1:].mean(axis=0)
+
+
+def test_sup_t_band_is_at_least_as_strict_as_per_bin_bounds_and_equal_on_one_bin():
+    estimate, boot = _correlated_null_boot(0)
+    band = keep.sup_t_lower_band(boot, 0.95, estimate)
+    pointwise = keep.percentile_bounds(boot, 0.95)[0]
+    assert band.shape == estimate.shape
+    assert (band <= pointwise + 1e-6).all() and (band < pointwise - 1e-4).any()
+    # one bin: the studentised bound centred on the estimate is the percentile bound
+    assert np.allclose(keep.sup_t_lower_band(boot[..., :1], 0.95, estimate[..., :1]), pointwise[..., :1], atol=1e-6)
+    # bins constant under resampling leave the maximum and keep their estimate
+    boot[:, :, 0] = estimate[:, 0] = 0.3
+    band = keep.sup_t_lower_band(boot, 0.95, estimate)
+    assert np.allclose(band[:, 0], 0.3) and np.isfinite(band).all()
+    assert np.allclose(keep.sup_t_lower_band(np.full((10, 2, 3), 0.1), 0.95), 0.1)
+    with pytest.raises(ValueError, match="does not match"):
+        keep.sup_t_lower_band(boot, 0.95, estimate[:, :5])
+
+
+def test_calibrated_rule_calls_few_correlated_null_electrodes_where_per_bin_bounds_call_many():
+    estimate, boot = _correlated_null_boot(1)
+    calibrated = keep.keep_rule("calibrated")
+    pointwise = keep.KeepRule("pointwise", scheme="block", score="test")
+    boot_map, estimate_map = {"block_test_r": boot}, {"test_r": estimate}
+    band_kept = keep.kept(calibrated, boot_map, 0.95, estimate_map)
+    bin_kept = keep.kept(pointwise, boot_map, 0.95, estimate_map)
+    assert not (band_kept & ~bin_kept).any()
+    called_band, called_bin = ((k.sum(axis=-1) >= 10).mean() for k in (band_kept, bin_kept))
+    assert called_band <= 0.1 < called_bin
+
+
 def test_alpha_on_the_grid_edge_is_counted_and_warned(caplog):
     grid = np.logspace(-1, 5, 7)
     alpha = np.array([[0.1, 1.0, 10.0, 1e5], [1e5, 1e5, 100.0, 1.0]], dtype=np.float32)

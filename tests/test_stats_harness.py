@@ -13,7 +13,7 @@ SMALL = harness.HarnessConfig(
 
 @pytest.fixture(scope="module")
 def table():
-    return harness.calibration(SMALL, refit_resamples=6).set_index(["keep_rule", "scenario", "protocol", "alignment",
+    return harness.calibration(SMALL, refit_resamples=20).set_index(["keep_rule", "scenario", "protocol", "alignment",
                                                                       "metric"])["value"]  # fmt: skip
 
 
@@ -35,6 +35,13 @@ def test_null_data_calibrated_rule_keeps_few_bins_paper_rule_many(table):
         paper = table[("paper", "null", "fast", alignment, "fraction_bins_kept")]
         assert calibrated <= 0.08, alignment
         assert paper > calibrated, alignment
+
+
+def test_null_data_calibrated_rule_calls_few_silent_electrodes(table):
+    # "called": the best vision (scene) / language (word) model keeps >= min_bins bins; 8 silent electrodes, seed 4
+    for alignment in ("word", "scene"):
+        assert table[("calibrated", "null", "fast", alignment, "silent_called_rate")] <= 1 / 8, alignment
+    assert table[("paper", "null", "fast", "word", "silent_called_rate")] >= 0.5
 
 
 def test_planted_contacts_are_recovered(table):

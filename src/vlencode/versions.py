@@ -28,8 +28,8 @@ STAGE_VERSIONS: dict[str, int] = {
     "resamples": 2,
     "fit": 2,
     "scores": 1,
-    "compare": 1,
+    "compare": 2,
     "sites": 1,
     "recovery": 1,
-    "calibration": 1,
+    "calibration": 2,
 }

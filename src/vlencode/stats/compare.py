@@ -149,6 +149,13 @@ class _Prepared:
     kept: np.ndarray
 
 
+def _prepare(model: ModelScores, rule: KeepRule, ci: float) -> _Prepared:
+    """A model's bins selected for comparisons and kept under ``rule`` (bands centred on its own scores)."""
+    estimate = {"val_r": model.val_r, "test_r": model.test_r}
+    return _Prepared(model, selected_for_comparison(rule, model.boot, ci, estimate),
+                     kept(rule, model.boot, ci, estimate))  # fmt: skip
+
+
 def _gather(prepared: Sequence[_Prepared], choice: np.ndarray, scheme: str) -> _Prepared:
     """Per electrode, the arrays of the model ``choice[e]`` indexes (one synthetic model)."""
     rows = np.arange(len(choice))
@@ -192,10 +199,7 @@ def compare_alignment(
     """
     electrodes = np.asarray([str(e) for e in electrodes], dtype=object)
     scheme = rule.scheme
-    prepared = {
-        (m.name, m.layer): _Prepared(m, selected_for_comparison(rule, m.boot, ci), kept(rule, m.boot, ci))
-        for m in models
-    }
+    prepared = {(m.name, m.layer): _prepare(m, rule, ci) for m in models}
     frames: list[pd.DataFrame] = []
 
     def add(name: str, a: _Prepared, b: _Prepared, model_a, model_b, note: str = "") -> None:
@@ -225,8 +229,7 @@ def compare_alignment(
             add("trained_vs_random", entry, twin, entry.model.name, twin.model.name)
         if len(twins) > 1:
             mean = mean_over_seeds([t.model for t in twins], f"{entry.model.base}-random-mean")
-            add("trained_vs_random_mean", entry, _Prepared(mean, selected_for_comparison(rule, mean.boot, ci),
-                                                           kept(rule, mean.boot, ci)), entry.model.name, mean.name)
+            add("trained_vs_random_mean", entry, _prepare(mean, rule, ci), entry.model.name, mean.name)
     # Equal skill: random inits of one architecture (an entry drawn at random and its twins, or twins of one entry).
     for entry in entries:
         randoms = ([entry] if entry.model.init == "random" else []) + twins_of[entry.model.base]

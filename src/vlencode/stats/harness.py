@@ -285,6 +285,8 @@ def metrics(sim: Simulation, scores: dict[str, list[ModelScores]], comparisons: 
     Metrics: ``fraction_bins_kept`` (over silent electrodes' bins and every model), ``multimodal_precision``,
     ``multimodal_recall`` and ``vision_recall`` / ``language_recall`` (planted contacts called, as the recovery
     table defines them, in the word / scene alignment), ``false_call_rate`` (silent electrodes called anything),
+    ``silent_called_rate`` (silent electrodes whose best vision model, in the scene alignment, or best language
+    model, in the word alignment, keeps >= ``min_bins`` bins: "called" as the recovery table defines it),
     ``equal_skill_false_call_rate`` (FDR-significant among eligible electrodes), ``equal_skill_raw_rate`` (p <= 0.05
     among eligible) and ``equal_skill_eligible_fraction``.
     """
@@ -299,7 +301,8 @@ def metrics(sim: Simulation, scores: dict[str, list[ModelScores]], comparisons: 
         rule = keep_rule(rule_name)
         for alignment, models in scores.items():
             if silent.any():
-                fraction = np.mean([kept(rule, m.boot, config.ci)[silent].mean() for m in models])
+                fraction = np.mean([kept(rule, m.boot, config.ci, {"val_r": m.val_r, "test_r": m.test_r})[silent]
+                                    .mean() for m in models])  # fmt: skip
                 add(rule_name, alignment, "fraction_bins_kept", fraction)
             here = sites[(sites["keep_rule"] == rule_name) & (sites["alignment"] == alignment)]
             planted = here["category_planted"].to_numpy()
@@ -315,6 +318,9 @@ def metrics(sim: Simulation, scores: dict[str, list[ModelScores]], comparisons: 
             if (planted == "none").any():
                 add(rule_name, alignment, "false_call_rate", here["category"].ne("none").to_numpy()[planted == "none"]
                     .mean())  # fmt: skip
+                family = "vision" if alignment == "scene" else "language"
+                add(rule_name, alignment, "silent_called_rate",
+                    (here[f"n_kept_best_{family}"].to_numpy()[planted == "none"] >= config.min_bins).mean())
             equal = comparisons[(comparisons["keep_rule"] == rule_name) & (comparisons["alignment"] == alignment)
                                 & (comparisons["comparison"] == "equal_skill")]  # fmt: skip
             eligible = equal[equal["eligible"]]
