@@ -58,13 +58,14 @@ def _n_models(workdir: Path) -> int:
 
 
 def _fit_all(n: int) -> dict[str, int]:
-    return {"resamples": 3, "fit": 3 * n, "scores": 1, **_REPORT}
+    return {"resamples": 3, "fit": 3 * n, "scores": 1, "compare": 3, **_REPORT}
 
 
-#: What follows new scores: the QC tables (alpha on the grid edge) and the figures.
-_REPORT = {"qc": 1, "figures": 1}
+#: What follows new fits: the sites, recovery and region summaries, the QC tables (alpha on the grid edge), the
+#: figures and the table pages of summary, family scores, subject sites and recovery.
+_REPORT = {"sites": 1, "recovery": 1, "regions": 1, "qc": 1, "figures": 1, "tables": 4}
 #: What follows new neural stores as well: the electrodes table (derived channels) and its page.
-_ELECTRODES = {"electrodes": 1, "tables": 1}
+_ELECTRODES = {"electrodes": 1, "tables": 5}
 
 
 def _reorder_all(config: dict) -> None:
@@ -75,7 +76,7 @@ def _reorder_all(config: dict) -> None:
 
 #: config edit -> (the edit, the jobs `snakemake -n` plans afterwards given the number of models; {} = nothing).
 CONFIG_EDITS = {
-    "seed": (lambda c: c.update(seed=1), lambda n: {**_fit_all(n), "protocol": 1}),
+    "seed": (lambda c: c.update(seed=1), lambda n: {**_fit_all(n), "calibration": 1, "tables": 5, "protocol": 1}),
     "new subject's recording": (
         lambda c: c["dataset"]["recordings"].append({"subject": "7", "trial": "0"}),  # cars-2, as subject 3
         lambda n: {
@@ -90,6 +91,7 @@ CONFIG_EDITS = {
             "resamples": 1,
             "fit": 2 * n,
             "scores": 1,
+            "compare": 2,
             **_REPORT,
             **_ELECTRODES,
             "protocol": 1,
@@ -121,7 +123,9 @@ def test_a_config_edit_reruns_exactly_what_depends_on_it(small_workflow, name):
 
 #: replica file replaced by other content -> the jobs planned afterwards given the number of models.
 FILE_EDITS = {
-    "movies/fantastic-mr-fox.mp4": lambda n: {"stimuli": 1, "features": n, "fit": 2 * n, "scores": 1, **_REPORT},
+    "movies/fantastic-mr-fox.mp4": lambda n: {
+        "stimuli": 1, "features": n, "fit": 2 * n, "scores": 1, "compare": 2, **_REPORT
+    },  # fmt: skip
     "scene_annotations/fantastic-mr-fox.csv": lambda n: {
         "cuts": 1,
         "events": 2,
@@ -131,6 +135,7 @@ FILE_EDITS = {
         "resamples": 2,
         "fit": 2 * n,
         "scores": 1,
+        "compare": 2,
         **_REPORT,
     },
 }
