@@ -15,6 +15,7 @@ MODELS = {  # model -> (family, init)
     "tiny-clip": ("multimodal", "random"),
 }
 CATEGORIES = ("multimodal", "vision", "language", "none")
+PRIMARY = {"vision": "scene", "language": "word", "multimodal": "word"}
 BINS = np.round(np.arange(-2.0, 2.0 + 1e-9, 0.25), 3)
 # MNI coordinates inside the DK atlas' cortex (superior temporal, insula, precentral) for the glass brain.
 _SPOTS = np.array([[-58.0, -20.0, 5.0], [58.0, -20.0, 5.0], [-38.0, 2.0, 4.0], [40.0, -12.0, 55.0]])
@@ -54,34 +55,41 @@ def sites(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed + 1)
     rows = []
     for subject, electrode in electrode_table[["subject", "electrode"]].itertuples(index=False):
-        for keep_rule in ("paper", "block"):
+        for keep_rule in ("paper", "calibrated"):
             for alignment in ("word", "scene", "both"):
                 category = CATEGORIES[rng.integers(len(CATEGORIES))]
                 tests = [category == "multimodal"] * 3
                 best = "tiny-clip" if category == "multimodal" else ""
                 rows.append([subject, electrode, alignment, keep_rule, category, best, *tests])
     return pd.DataFrame(rows, columns=["subject", "electrode", "alignment", "keep_rule", "category",
-                                       "best_multimodal_model", "beats_vision", "beats_language", "beats_linear"])
+                                       "best_multimodal_model", "beats_best_vision", "beats_best_language",
+                                       "beats_concat"])
 
 
 def recovery() -> pd.DataFrame:
+    """Columns of vlencode.stats.recovery.RECOVERY_COLUMNS."""
     rows = []
-    for keep_rule in ("paper", "block"):
-        for alignment, category in (("scene", "vision"), ("word", "language"), ("word", "multimodal")):
-            rows.append([keep_rule, alignment, category, 6, 5, 0.8, 0.67, 0.04])
-    return pd.DataFrame(rows, columns=["keep_rule", "alignment", "category", "n_planted", "n_called", "precision",
-                                       "recall", "false_positive_rate"])
+    for keep_rule in ("paper", "calibrated"):
+        for alignment in ("scene", "word"):
+            for category in ("vision", "language", "multimodal"):
+                primary = PRIMARY[category] == alignment
+                rows.append([keep_rule, alignment, category, primary, 6, 5, 4, 0.8, 0.67, 0.04, 2, 0, 4, 1])
+    return pd.DataFrame(rows, columns=["keep_rule", "alignment", "category", "primary", "n_planted", "n_called",
+                                       "n_true_called", "precision", "recall", "false_positive_rate", "n_silent",
+                                       "n_called_silent", "n_neighbours", "n_called_neighbours"])
 
 
 def calibration() -> pd.DataFrame:
+    """Columns of vlencode.stats.harness.calibration."""
     rows = []
-    for keep_rule, rate in (("paper", 0.7), ("block", 0.04)):
+    for keep_rule, rate in (("paper", 0.7), ("calibrated", 0.04)):
         for protocol in ("fast", "refit"):
-            rows.append([keep_rule, "null", protocol, "fraction_bins_kept", rate])
-            rows.append([keep_rule, "equal_skill", protocol, "false_call_rate", rate / 2])
-            rows.append([keep_rule, "planted", protocol, "precision", 0.95])
-            rows.append([keep_rule, "planted", protocol, "recall", 0.85])
-    return pd.DataFrame(rows, columns=["keep_rule", "scenario", "protocol", "metric", "value"])
+            for alignment in ("word", "scene"):
+                rows.append([keep_rule, "null", protocol, alignment, "fraction_bins_kept", rate])
+                rows.append([keep_rule, "null", protocol, alignment, "silent_called_rate", rate / 2])
+                rows.append([keep_rule, "planted", protocol, alignment, "multimodal_precision", 0.95])
+                rows.append([keep_rule, "planted", protocol, alignment, "multimodal_recall", 0.85])
+    return pd.DataFrame(rows, columns=["keep_rule", "scenario", "protocol", "alignment", "metric", "value"])
 
 
 def qc_tables() -> dict[str, pd.DataFrame]:

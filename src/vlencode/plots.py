@@ -35,6 +35,8 @@ COLOURS = {"multimodal": "#7b3294", "vision": "#e66101", "language": "#0571b0", 
 #: The categories whose sites have a best model of the same family (``none`` has none).
 RESPONSIVE = ("vision", "language", "multimodal")
 _TWIN = re.compile(r"^(?P<base>.+)-random-s(?P<seed>\d+)$")
+#: Layers of the linear-integration baseline's fits (see :data:`vlencode.stats.compare.BASELINE_COMPARISONS`).
+BASELINE_LAYERS = ("concat", "concat-banded")
 _ALIGNMENT_ORDER = {"word": 0, "sentence": 1, "scene": 2, "both": 3}
 _BOOT = {"n_resamples": 1000, "ci": 0.95}
 
@@ -244,9 +246,18 @@ def glass_brain(electrodes: pd.DataFrame, sites: pd.DataFrame, by: str = "catego
 
 
 def best_model_per_category(scores: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
-    """For each keep rule, alignment and responsive category: the trained model of that family with the highest
-    mean validation r over the category's sites (chosen on validation, never on the test scores then shown)."""
-    per = electrode_scores(scores[scores["init"] == "trained"])
+    """For each keep rule, alignment and responsive category: the model whose time course is shown at the category's
+    sites, never chosen on the test scores then shown.
+
+    Where the sites table names each electrode's best model of the family (``best_<family>_model``, chosen per
+    electrode on validation scores by :mod:`vlencode.stats.compare`), the model chosen at most of the sites (ties: the
+    higher mean validation r); otherwise the registry entry of that family with the highest mean validation r over
+    the sites.  Candidates are registry entries only, as in the statistics: no random-init twin
+    (``<name>-random-s<seed>``) and no linear-integration baseline (layers ``concat``, ``concat-banded``), which is a
+    baseline of multimodality, not a multimodal network.
+    """
+    entries = ~scores["model"].astype(str).str.match(_TWIN.pattern) & ~scores["layer"].isin(BASELINE_LAYERS)
+    per = electrode_scores(scores[entries])
     rows = []
     for (keep_rule, alignment, category), part in sites.groupby(["keep_rule", "alignment", "category"]):
         if category not in RESPONSIVE or alignment not in set(per["alignment"]):
@@ -255,7 +266,15 @@ def best_model_per_category(scores: pd.DataFrame, sites: pd.DataFrame) -> pd.Dat
         chosen = per[(per["alignment"] == alignment) & (per["family"] == category)].merge(keys)
         if chosen.empty:
             continue
-        best = chosen.groupby("model")["val_r"].mean().idxmax()
+        validation = chosen.groupby("model")["val_r"].mean()
+        column = f"best_{category}_model"
+        picks = part[column].astype(str) if column in part else pd.Series(dtype=str)
+        votes = picks[picks.isin(validation.index)].value_counts()
+        if len(votes):
+            ranked = pd.DataFrame({"votes": votes, "val_r": validation.reindex(votes.index)})
+            best = ranked.sort_values(["votes", "val_r"], ascending=False).index[0]
+        else:
+            best = validation.idxmax()
         rows.append((keep_rule, alignment, category, best, len(keys)))
     return pd.DataFrame(rows, columns=["keep_rule", "alignment", "category", "model", "n_sites"])
 
@@ -322,22 +341,55 @@ def recovery_panel(recovery: pd.DataFrame) -> Figure:
     return figure
 
 
+#: The harness metrics the calibration figure shows: panel -> (scenario, protocol, [(metric, alignment, label)]).
+CALIBRATION_PANELS = {
+    "null data: false keeps and calls (<= 5% required)": ("null", "fast", [
+        ("fraction_bins_kept", "scene", "bins kept\nscene"), ("fraction_bins_kept", "word", "bins kept\nword"),
+        ("silent_called_rate", "scene", "silent called\nscene"), ("silent_called_rate", "word", "silent called\nword"),
+        ("equal_skill_false_call_rate", "word", "equal-skill\ncalls, word"),
+    ]),
+    "planted data: recovery": ("planted", "fast", [
+        ("vision_recall", "scene", "vision recall\nscene"), ("language_recall", "word", "language recall\nword"),
+        ("multimodal_recall", "word", "multimodal\nrecall, word"),
+        ("multimodal_precision", "word", "multimodal\nprecision, word"),
+        ("silent_called_rate", "word", "silent called\nword"),
+    ]),
+    "fast vs refit protocol: Cohen's kappa of calls": ("planted", "fast_vs_refit", [
+        ("kappa_vision", "scene", "vision\nscene"), ("kappa_language", "word", "language\nword"),
+        ("kappa_multimodal", "word", "multimodal\nword"),
+    ]),
+}  # fmt: skip
+
+
 def calibration_panel(calibration: pd.DataFrame) -> Figure:
-    """Each metric of the statistics harness per scenario, protocol and keep rule; the dotted line marks the 5%
-    that a calibrated rule must not exceed on null data."""
-    scenarios = sorted(calibration["scenario"].unique())
-    figure, axes = plt.subplots(1, len(scenarios), figsize=(4.5 * len(scenarios), 3.4), squeeze=False)
-    for ax, scenario in zip(axes[0], scenarios, strict=True):
-        part = calibration[calibration["scenario"] == scenario]
-        if "alignment" in part:
-            part = part.assign(metric=part["metric"] + " (" + part["alignment"].astype(str) + ")")
-        wide = part.pivot_table(index="metric", columns=["keep_rule", "protocol"], values="value")
-        wide.plot.bar(ax=ax, rot=20, fontsize=8, width=0.8)
-        ax.axhline(0.05, color="#d7191c", lw=0.6, ls=":")
-        ax.set_ylim(0, 1.05)
-        ax.set_title(f"{scenario} data", fontsize=9)
-        ax.legend(fontsize=7, title="keep rule, protocol", title_fontsize=7)
-        ax.set_xlabel("")
+    """The statistics harness (:func:`vlencode.stats.harness.calibration`) per keep rule: false keeps and calls on
+    null data (the dotted line marks the 5% a calibrated rule must not exceed), recovery of planted electrodes, and
+    the agreement of the fast and refit protocols where the refit ran.  A metric the table lacks is left out."""
+    panels = []
+    for title, (scenario, protocol, metrics) in CALIBRATION_PANELS.items():
+        part = calibration[(calibration["scenario"] == scenario) & (calibration["protocol"] == protocol)]
+        values = part.set_index(["keep_rule", "metric", "alignment"])["value"]
+        shown = [(m, a, label) for m, a, label in metrics if values.index.droplevel(0).isin([(m, a)]).any()]
+        if shown:
+            panels.append((title, values, shown))
+    if not panels:
+        return _empty("the calibration table holds none of the harness metrics")
+    keep_rules = sorted(calibration["keep_rule"].unique())
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.4), squeeze=False)
+    width = 0.8 / len(keep_rules)
+    for ax, (title, values, shown) in zip(axes[0], panels, strict=True):
+        x = np.arange(len(shown))
+        for k, keep_rule in enumerate(keep_rules):
+            heights = [values.get((keep_rule, m, a), np.nan) for m, a, _ in shown]
+            bars = ax.bar(x + (k - (len(keep_rules) - 1) / 2) * width, heights, width, label=keep_rule,
+                          color=("#d7191c" if keep_rule == "paper" else "#2c7bb6"))  # fmt: skip
+            ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+        if title.startswith("null"):
+            ax.axhline(0.05, color="k", lw=0.6, ls=":")
+        ax.set_xticks(x, [label for _, _, label in shown], fontsize=7)
+        ax.set_ylim(0, 1.1)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, title="keep rule", title_fontsize=7)
     figure.tight_layout()
     return figure
 

@@ -129,8 +129,8 @@ def _recovery_line(recovery: pd.DataFrame | None) -> str:
         recovery = recovery[recovery["primary"].astype(bool)]
     parts = []
     for keep_rule, rows in recovery.groupby("keep_rule", sort=True):
-        cells = [f"{r.category}/{r.alignment} recall {r.recall:.2f} ({r.n_called} called of {r.n_planted}), "
-                 f"FPR {r.false_positive_rate:.2f}" for r in rows.itertuples()]  # fmt: skip
+        cells = [f"{r.category}/{r.alignment} {r.n_true_called} of {r.n_planted} planted called (recall "
+                 f"{r.recall:.2f}), FPR {r.false_positive_rate:.2f}" for r in rows.itertuples()]  # fmt: skip
         parts.append(f"[{keep_rule}] " + "; ".join(cells))
     return "recovery on the replica: " + " | ".join(parts)
 
@@ -138,9 +138,18 @@ def _recovery_line(recovery: pd.DataFrame | None) -> str:
 def _calibration_line(calibration: pd.DataFrame | None) -> str:
     if calibration is None:
         return "calibration: no calibration table"
-    null = calibration[calibration["scenario"] == "null"]
-    cells = [f"{r.keep_rule}/{r.protocol} {r.metric} {r.value:.3f}" for r in null.itertuples()]
-    return "null calibration: " + ("; ".join(cells) or "no null scenario")
+    null = calibration[(calibration["scenario"] == "null") & (calibration["protocol"] == "fast")]
+    values = null.set_index(["keep_rule", "metric", "alignment"])["value"]
+    parts = []
+    for keep_rule in dict.fromkeys(null["keep_rule"]):
+        cells = []
+        for metric, label in (("fraction_bins_kept", "bins kept"), ("silent_called_rate", "silent electrodes called")):
+            shown = ", ".join(f"{alignment} {values[keep_rule, metric, alignment]:.1%}"
+                              for alignment in dict.fromkeys(null["alignment"])
+                              if (keep_rule, metric, alignment) in values.index)  # fmt: skip
+            cells.append(f"{label} {shown}")
+        parts.append(f"[{keep_rule}] " + "; ".join(cells))
+    return "null calibration (harness, nothing planted): " + (" | ".join(parts) or "no null scenario")
 
 
 def _qc_line(results: Path) -> str:
