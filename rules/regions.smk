@@ -19,10 +19,11 @@ rule electrodes:
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=DATASET,
+        settings=settings(
+            "electrodes", *READER_KEYS, "regions.atlas", "regions.radius_mm"
+        ),
         subjects=SUBJECTS,
         recordings=RECORDINGS,
-        cfg={key: config["regions"][key] for key in ("atlas", "radius_mm")},
     script:
         "../workflow/scripts/electrodes.py"
 
@@ -47,9 +48,6 @@ rule regions:
         mem_mb=4000,
         runtime=20,
     params:
-        cfg={
-            "seed": config["seed"],
-            "regions": {k: config["regions"][k] for k in ("n_resamples", "ci")},
-        },
+        settings=settings("regions", "seed", "regions.n_resamples", "regions.ci"),
     script:
         "../workflow/scripts/regions.py"

@@ -83,9 +83,8 @@ rule qc:
         mem_mb=4000,
         runtime=10,
     params:
-        dataset=DATASET,
+        settings=settings("qc", *READER_KEYS, "encoding.alphas"),
         recordings=RECORDINGS,
-        alphas=config["encoding"]["alphas"],
     script:
         "../workflow/scripts/qc.py"
 
@@ -116,8 +115,8 @@ rule figures:
         mem_mb=4000,
         runtime=20,
     params:
+        settings=settings("figures", "seed", "regions.atlas"),
         figures=FIGURES,
-        cfg={"seed": config["seed"], "atlas": config["regions"]["atlas"]},
     script:
         "../workflow/scripts/figures.py"
 
@@ -142,6 +141,8 @@ rule tables:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        settings=settings("tables"),
     script:
         "../workflow/scripts/tables.py"
 
@@ -163,6 +164,7 @@ rule protocol:
         mem_mb=1000,
         runtime=5,
     params:
+        settings=settings("protocol"),
         config=protocol_settings(),
         models=[m.as_dict() for m in MODELS.values()],
     script:

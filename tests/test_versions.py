@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import zarr
 
-from vlencode import encoding
+from vlencode import encoding, plots, qc, regions, reporting, store
 from vlencode.datasets import replica
 from vlencode.epochs import epoch_responses
 from vlencode.features import extract_features
@@ -30,6 +30,7 @@ from vlencode.stats import compare, harness, keep, recovery, sites
 from vlencode.stimuli.events import build_events, scene_cut_times
 from vlencode.stimuli.table import build_stimuli
 from vlencode.store import atomic_zarr
+from vlencode.stores import neural
 from vlencode.versions import STAGE_VERSIONS
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "stages.json"
@@ -244,6 +245,86 @@ def run_calibration(tmp: Path):
         n_folds=3, alphas=(1.0, 100.0), electrodes={"vision": 1, "language": 1, "multimodal": 1, "none": 1}, seed=5,
     )  # fmt: skip
     return harness.calibration(config, refit_resamples=0)
+
+
+def run_electrodes(tmp: Path):
+    from vlencode.datasets import _neuroprobe
+
+    montage = _neuroprobe.mni_coords("1").head(24)
+    contacts = pd.DataFrame({
+        "electrode": montage["electrode_label"], "shaft": "", "contact": 0, "hemisphere": "",
+        "x_mni": montage["mni152_x"], "y_mni": montage["mni152_y"], "z_mni": montage["mni152_z"],
+        "dk": ["ctx-lh-insula"] + ["Unknown"] * (len(montage) - 1), "destrieux": "Unknown",
+    })  # fmt: skip
+    return regions.label_electrodes(regions.with_bipolar_pairs(contacts, []), "1", "dk", 5.0)
+
+
+def _report_tables() -> dict[str, pd.DataFrame]:
+    import report_tables as rt
+
+    electrodes = rt.electrodes(4)
+    sites_ = rt.sites(electrodes)
+    return {"electrodes": electrodes, "scores": rt.scores(electrodes), "sites": sites_,
+            "summary": regions.site_summary(sites_, electrodes, n_resamples=20, ci=0.95, seed=0),
+            "recovery": rt.recovery(), "calibration": rt.calibration(), **rt.qc_tables()}  # fmt: skip
+
+
+def run_regions(tmp: Path):
+    tables = _report_tables()
+    return regions.summarize_regions(tables["sites"], tables["scores"], tables["electrodes"],
+                                     {"n_resamples": 20, "ci": 0.95}, seed=2)  # fmt: skip
+
+
+def run_qc(tmp: Path):
+    from vlencode.datasets.base import ClockAlignment
+
+    class Clocks:
+        def clock(self, subject, trial):
+            return ClockAlignment(np.array([0.0, 10.0, 20.0]), np.array([0, 20480, 40962]), 2048.0, 2.0)
+
+    events = pd.DataFrame({"alignment": ["word", "word", "scene"], "valid": [True, False, True],
+                           "invalid_reason": ["", "in_pause", ""]})  # fmt: skip
+    store.write_parquet(events, tmp / "events.parquet")
+    store.write_parquet(_report_tables()["scores"], tmp / "scores.parquet")
+    with atomic_zarr(tmp / "neural.zarr") as group:
+        neural.create_signal(group, 4, 1, block=4)[:] = 0.0
+        neural.write_metadata(group, electrodes=["A2"], rate_hz=200, source_rate_hz=2048, line_freq_hz=60,
+                              line_freq_source="config", notch_hz=[60], clipped_fraction={"A2": 0.0},
+                              dropped_channels={"A1": "flat: std 0 uV < 0.001"})  # fmt: skip
+    return qc.qc_tables(Clocks(), {("1", "0"): tmp / "neural.zarr"}, {("1", "0"): tmp / "events.parquet"},
+                        tmp / "scores.parquet", {"log10_min": -1, "log10_max": 5, "n": 7})  # fmt: skip
+
+
+def run_figures(tmp: Path):
+    from PIL import Image
+
+    tables = _report_tables()
+    names = plots.figures_for(tables)
+    outputs = {name: (tmp / f"{name}.png", tmp / f"{name}.svg") for name in names}
+    plots.draw_figures(tables, outputs, seed=0, atlas="dk")
+    # Pixels at a coarse scale, so font hinting in the last bits does not count as a change of what is drawn.
+    pictures = {}
+    for name, (png, _) in outputs.items():
+        with Image.open(png) as image:
+            pictures[name] = np.asarray(image.convert("L").resize((64, 48), Image.BILINEAR), np.float64) / 255
+    return pictures
+
+
+def run_tables(tmp: Path):
+    reporting.write_table_html(_report_tables()["summary"], tmp / "summary.html", title="summary")
+    return {"html": np.asarray((tmp / "summary.html").read_text())}
+
+
+def run_protocol(tmp: Path):
+    config = {
+        "seed": 0, "dataset": {"format": "braintreebank", "recordings": [{"subject": "1", "trial": "0"}]},
+        "replica": {"enabled": True}, "encoding": {"n_folds": 5}, "bootstrap": {"block_s": 10.0},
+        "statistics": {"keep_rules": ["paper", "calibrated"]},
+    }  # fmt: skip
+    zoo = [ModelInstance.from_dict({"name": "m", "base": "m", "family": "vision", "init": "trained", "seed": None,
+                                    "components": [], "entry": {"name": "m"}, "fingerprint": {}})]  # fmt: skip
+    reporting.protocol_page(config, zoo, tmp / "protocol.html")
+    return {"html": np.asarray((tmp / "protocol.html").read_text())}
 
 
 RUNS = {name.removeprefix("run_"): run for name, run in globals().items() if name.startswith("run_")}

@@ -32,4 +32,10 @@ STAGE_VERSIONS: dict[str, int] = {
     "sites": 1,
     "recovery": 1,
     "calibration": 2,
+    "electrodes": 1,
+    "regions": 1,
+    "qc": 1,
+    "figures": 1,
+    "tables": 1,
+    "protocol": 1,
 }

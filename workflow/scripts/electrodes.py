@@ -1,5 +1,7 @@
 """Rule electrodes: every analysed electrode with its atlas labels -> results/regions/electrodes.parquet."""
 
+import json
+
 from vlencode import store
 from vlencode.datasets import open_dataset
 from vlencode.regions import electrode_table
@@ -9,17 +11,18 @@ from vlencode.stores.neural import NeuralStore
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
 params = snakemake.params
+settings = json.loads(params.settings)
 analysed = {}
 for (subject, _), path in zip(params.recordings, snakemake.input.neural, strict=True):
     analysed.setdefault(subject, []).extend(NeuralStore(path).electrode)
 table = electrode_table(
-    open_dataset({"dataset": params.dataset}),
+    open_dataset(settings),
     params.subjects,
-    params.cfg["atlas"],
-    params.cfg["radius_mm"],
+    settings["regions"]["atlas"],
+    settings["regions"]["radius_mm"],
     analysed=analysed,
 )
-store.write_parquet(table, snakemake.output[0], params={"dataset": params.dataset, **params.cfg})
+store.write_parquet(table, snakemake.output[0], params=settings)
 log.info(
     "%d electrodes of %d subjects: %d labelled by the dataset, %d from the atlas, %d unlabelled; %d in gray matter",
     len(table),
