@@ -1,0 +1,103 @@
+"""False keeps and false calls of both keep rules on a null replica (nothing planted: every electrode silent).
+
+Runs the workflow up to the sites table on the embedded default with ``replica.plant_null: true`` (the demo config
+otherwise, or other subjects and seeds), in a directory of its own, then summarises, per alignment and keep rule:
+
+- the fraction of (model, electrode, bin) kept, over every model of every subject (nominal rate of a 95% lower
+  bound: 2.5%);
+- the fraction of electrodes "called": the best vision (scene) or language (word) model keeps >= ``min_bins`` bins,
+  as rule ``recovery`` calls a planted contact;
+- multimodal sites (any is false);
+- the equal-skill comparison (two random inits of one architecture): eligible electrodes and "a beats b" calls after
+  Benjamini-Hochberg; likewise "trained beats random" (on null data both have no skill).
+
+Example (the two null replicas of config/README.md)::
+
+    .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-a --out benchmarks/out/null-a.json
+    .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-b --subjects 4,6,7 --seed 1 \\
+        --out benchmarks/out/null-b.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def null_config(workdir: Path, subjects: list[str], seed: int) -> Path:
+    """The shipped config with nothing planted, the given subjects (trial 0) and ``seed`` for replica and analysis."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["dataset"]["root"] = str(workdir / "resources" / "braintreebank-replica")
+    config["dataset"]["recordings"] = [{"subject": s, "trial": "0"} for s in subjects]
+    config["models"]["registry"] = str(ROOT / "config" / "models.yaml")
+    config["replica"].update(plant_null=True, seed=seed)
+    config["seed"] = seed
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def summarise(results: Path, min_bins: int) -> pd.DataFrame:
+    """One row per alignment x keep rule (see the module docstring)."""
+    comparisons = pd.read_parquet(results / "stats" / "comparisons.parquet")
+    sites = pd.read_parquet(results / "stats" / "sites.parquet")
+    scores = pd.read_parquet(results / "encoding" / "scores.parquet")
+    n_bins = scores.groupby("alignment")["bin_time_s"].nunique()
+    rows = []
+    for (alignment, rule), group in comparisons.groupby(["alignment", "keep_rule"]):
+        kept = group[group["comparison"] == "kept"]
+        best = group[group["comparison"] == f"best_{'vision' if alignment == 'scene' else 'language'}"]
+        equal = group[(group["comparison"] == "equal_skill") & group["eligible"].astype(bool)]
+        all_equal = group[group["comparison"] == "equal_skill"]
+        twins = group[(group["comparison"] == "trained_vs_random") & group["eligible"].astype(bool)]
+        site = sites[(sites["alignment"] == alignment) & (sites["keep_rule"] == rule)]
+        rows.append({
+            "alignment": alignment, "keep_rule": rule,
+            "bins_kept": float(kept["n_bins_a"].sum() / (len(kept) * n_bins[alignment])),
+            "electrodes": int(len(best)),
+            "electrodes_called": float((best["n_bins_a"] >= min_bins).mean()),
+            "multimodal_sites": int((site["category"] == "multimodal").sum()),
+            "equal_skill_eligible": float(len(equal) / max(len(all_equal), 1)),
+            "equal_skill_called": float(equal["significant"].mean()) if len(equal) else float("nan"),
+            "trained_vs_random_called": float(twins["significant"].mean()) if len(twins) else float("nan"),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--subjects", default="1,5,3")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    configfile = null_config(args.workdir, args.subjects.split(","), args.seed)
+    snakemake = Path(sys.executable).with_name("snakemake")
+    start = time.perf_counter()
+    subprocess.run([str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(args.workdir),
+                    "--configfile", str(configfile), "--cores", str(args.cores), "results/stats/sites.parquet",
+                    "results/encoding/scores.parquet",
+                    "--quiet", "progress"], check=True)  # fmt: skip
+    seconds = time.perf_counter() - start
+    min_bins = yaml.safe_load(configfile.read_text())["statistics"]["min_bins"]
+    table = summarise(args.workdir / "results", min_bins)
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"subjects": args.subjects, "seed": args.seed, "seconds": seconds,
+                                        "rows": table.to_dict("records")}, indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
