@@ -166,4 +166,6 @@ def test_line_frequency_is_the_us_mains_and_every_exclusion_is_logged(replica, c
     for label in left_out:
         reason = "listed in corrupted_elec.json" if label in corrupted else "not neural"
         assert f"{label} excluded: " in caplog.text and reason in caplog.text.split(f"{label} excluded: ")[1]
+        assert reason in recording.excluded[label]  # carried to the neural store's dropped channels and QC
+    assert sorted(recording.excluded) == sorted(left_out)
     assert dataset.electrodes("5")["electrode"].tolist() == recording.labels

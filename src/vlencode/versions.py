@@ -21,7 +21,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "replica": 1,
     "cuts": 1,
     "events": 1,
-    "preprocess": 1,
+    "preprocess": 2,
     "epochs": 1,
     "stimuli": 1,
     "features": 1,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,9 @@ class DatasetError(ValueError):
 class Recording(abc.ABC):
     """A multichannel recording, read lazily: never the whole trial in memory.
 
-    ``labels`` are the cleaned labels of the neural, uncorrupted channels, in the order :meth:`read` returns them.
+    ``labels`` are the cleaned labels of the neural, uncorrupted channels, in the order :meth:`read` returns them;
+    ``excluded`` maps every channel the reader left out (non-neural types, channels the dataset marks as corrupted or
+    bad) to its reason, so that the neural store and the QC table list them beside the channels preprocessing drops.
     Values are microvolts, float32, shaped ``[time, electrode]``.  ``line_freq_hz`` is the mains frequency the
     recording's own metadata gives (None when the format carries none) and ``line_freq_source`` says where it came
     from, for the log and the store's provenance.
@@ -49,6 +52,7 @@ class Recording(abc.ABC):
     labels: list[str]
     line_freq_hz: float | None = None
     line_freq_source: str = "no metadata"
+    excluded: Mapping[str, str] = MappingProxyType({})
 
     @abc.abstractmethod
     def read(self, start: int, stop: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -65,8 +65,16 @@ _SENTENCE_END = (".", "!", "?")
 class BidsRecording(Recording):
     """One BIDS iEEG recording read lazily (``preload=False``), in microvolts, neural good channels only."""
 
-    def __init__(self, path: Path, raw: mne.io.BaseRaw, labels: list[str], line_freq_source: str):
+    def __init__(
+        self,
+        path: Path,
+        raw: mne.io.BaseRaw,
+        labels: list[str],
+        line_freq_source: str,
+        excluded: Mapping[str, str] | None = None,
+    ):
         self.path = Path(path)
+        self.excluded = dict(excluded or {})
         self._raw = raw
         self.labels = list(labels)
         self.rate_hz = float(raw.info["sfreq"])
@@ -154,7 +162,7 @@ class BidsIeeg(Dataset):
         channels_path = self._sidecar(path, "channels")
         described = _read_tsv(channels_path) if channels_path.exists() else pd.DataFrame(columns=["name"])
         described = described.drop_duplicates("name").set_index("name")
-        labels = []
+        labels, excluded = [], {}
         for name, kind in zip(raw.ch_names, raw.get_channel_types(), strict=True):
             reason = None
             if kind.upper() not in NEURAL_TYPES:
@@ -168,11 +176,12 @@ class BidsIeeg(Dataset):
                 labels.append(name)
             else:
                 log.info("%s: %s excluded: %s", channels_path, name, reason)
+                excluded[name] = reason
         if not labels:
             raise DatasetError(f"{channels_path}: no good SEEG/ECOG/DBS channel; check the type and status columns")
         sidecar = Path(path.copy().update(suffix="ieeg", extension=".json").fpath)
         source = f"PowerLineFrequency of {sidecar}" if _sidecar_line_freq(sidecar) else f"the header of {path.fpath}"
-        return BidsRecording(Path(path.fpath), raw, labels, source)
+        return BidsRecording(Path(path.fpath), raw, labels, source, excluded)
 
     def _raw(self, path: mne_bids.BIDSPath) -> mne.io.BaseRaw:
         """The recording through mne-bids, which also parses the events file and reads only ``n/a`` as missing."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import h5py
@@ -88,13 +88,16 @@ class H5Recording(Recording):
         Cleaned labels of the channels to read, in output order.
     datasets
         The HDF5 dataset name (``electrode_{i}``) of each label.
+    excluded
+        Cleaned label -> reason of every channel left out (trigger, analog, corrupted).
     """
 
     line_freq_hz = LINE_FREQ_HZ
     line_freq_source = LINE_FREQ_SOURCE
 
-    def __init__(self, path: Path, labels: list[str], datasets: list[str]):
+    def __init__(self, path: Path, labels: list[str], datasets: list[str], excluded: Mapping[str, str] | None = None):
         self.path = Path(path)
+        self.excluded = dict(excluded or {})
         self.rate_hz = RATE_HZ
         self.labels = list(labels)
         self._datasets = list(datasets)
@@ -310,12 +313,13 @@ class BrainTreebank(Dataset):
                 "use the label list that belongs to this subject"
             )
         dropped = self.corrupted(subject)
-        labels, datasets = [], []
+        labels, datasets, excluded = [], [], {}
         for i, label in enumerate(raw):
             name = clean_label(label)
             reason = _exclusion(label, dropped)
             if reason is not None:
                 log.info("%s: %s excluded: %s", path, name, reason)
+                excluded[name] = reason
                 continue
             if f"electrode_{i}" not in stored:
                 raise DatasetError(
@@ -331,7 +335,7 @@ class BrainTreebank(Dataset):
             len(raw),
             len(raw) - len(labels),
         )
-        return H5Recording(path, labels, datasets)
+        return H5Recording(path, labels, datasets, excluded)
 
     def electrode_labels(self, subject: str) -> list[str]:
         """Cleaned labels of the neural, uncorrupted channels, in recording order."""

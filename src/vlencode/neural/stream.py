@@ -372,9 +372,10 @@ def preprocess_recording(
     excluded = scan_channels(recording, cfg, progress)
     kept = np.array([i for i, label in enumerate(recording.labels) if label not in excluded], dtype=np.int64)
     derived = montage([recording.labels[i] for i in kept], cfg.reference, cfg.laplacian_neighbours)
-    dropped = {**excluded, **derived.dropped}
-    for label, reason in dropped.items():
+    for label, reason in {**excluded, **derived.dropped}.items():
         log.info("%s: dropped %s (%s)", recording.path, label, reason)
+    # The reader's exclusions (logged by the reader) join the store's record, so QC lists every channel left out.
+    dropped = {**recording.excluded, **excluded, **derived.dropped}
     if not derived.labels:
         raise DatasetError(
             f"{recording.path}: no electrode left after quality checks and {cfg.reference!r} re-referencing; "
