@@ -265,6 +265,14 @@ def test_short_nan_gaps_are_interpolated_and_bad_channels_dropped_end_to_end():
     assert "flat" in group.attrs["dropped_channels"]["B4"]
 
 
+def test_channels_the_reader_left_out_are_recorded_with_the_dropped_ones():
+    recording = noise_recording(seconds=10.0)
+    recording.excluded = {"T1": "listed in corrupted_elec.json", "DC1": "analog input (DC), not neural"}
+    group = run(recording, chunk_s=3.0, reference="car")
+    dropped = group.attrs["dropped_channels"]
+    assert dropped["T1"] == "listed in corrupted_elec.json" and dropped["DC1"] == "analog input (DC), not neural"
+
+
 def test_fill_nan_runs_is_linear_between_neighbours():
     block = np.array([[0.0, np.nan, np.nan, 3.0, np.nan], [1, 1, 1, 1, 1]], dtype=np.float32)
     np.testing.assert_allclose(fill_nan_runs(block), [[0, 1, 2, 3, 3], [1, 1, 1, 1, 1]])
@@ -338,9 +346,12 @@ def test_config_section_parses_and_unknown_keys_are_rejected():
 
 
 def test_peak_memory_does_not_grow_with_recording_length(tmp_path, monkeypatch):
-    """Traced allocations (NumPy reports to tracemalloc) peak at the same level for a 4x longer recording.
+    """Traced allocations (NumPy reports to tracemalloc) peak at about the same level for a 4x longer recording, far
+    below the recording's own size.
 
-    The despike subsample is capped at 100k rows; the cap is lowered so that both lengths here exceed it.
+    The despike subsample is capped at 100k rows; the cap is lowered so that both lengths here exceed it.  Zarr writes
+    asynchronously, so how many encoded chunks are in flight at the peak depends on scheduling (a loaded machine holds
+    more): the bound allows that, while memory that grew with the length would be about 4x.
     """
     monkeypatch.setattr(stream, "_ROBUST_SAMPLE_ROWS", 1000)
     peaks = []
@@ -350,7 +361,9 @@ def test_peak_memory_does_not_grow_with_recording_length(tmp_path, monkeypatch):
         write_neural_store(recording, {"chunk_s": 2.0}, tmp_path / f"{seconds}.zarr")
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    assert peaks[2] < 1.1 * peaks[1], peaks
+    assert peaks[2] < 1.5 * peaks[1], peaks
+    recording_bytes = 120.0 * 512 * 32 * 8  # float64 samples of the longer recording
+    assert peaks[2] < recording_bytes / 3, (peaks, recording_bytes)
 
 
 # --- real-world faults: line frequency, amplitudes, short recordings --------------------------------------------------
