@@ -116,9 +116,9 @@ def _regions_line(summary: pd.DataFrame | None, top: int = 3, min_electrodes: in
     for (keep_rule, alignment), rows in part.groupby(["keep_rule", "alignment"], sort=True):
         if alignment == "both":
             continue
-        best = rows.sort_values(["fraction", "n_electrodes"], ascending=False).head(top)
+        best = rows[rows["n_sites"] > 0].sort_values(["fraction", "n_electrodes"], ascending=False).head(top)
         shown = ", ".join(f"{r.region} {r.n_sites}/{r.n_electrodes}" for r in best.itertuples())
-        parts.append(f"[{keep_rule} {alignment}] {shown}")
+        parts.append(f"[{keep_rule} {alignment}] {shown or 'no multimodal site'}")
     return "top multimodal regions (>= 3 electrodes): " + (" | ".join(parts) or "none")
 
 
@@ -129,8 +129,11 @@ def _recovery_line(recovery: pd.DataFrame | None) -> str:
         recovery = recovery[recovery["primary"].astype(bool)]
     parts = []
     for keep_rule, rows in recovery.groupby("keep_rule", sort=True):
+        # Silent contacts away from planted ones are the false-positive rate's denominator; the shaft neighbours of
+        # planted contacts, which re-referencing mixes in, are reported apart.
         cells = [f"{r.category}/{r.alignment} {r.n_true_called} of {r.n_planted} planted called (recall "
-                 f"{r.recall:.2f}), FPR {r.false_positive_rate:.2f}" for r in rows.itertuples()]  # fmt: skip
+                 f"{r.recall:.2f}; {r.n_called} calls; silent called {r.n_called_silent} of {r.n_silent}, shaft "
+                 f"neighbours {r.n_called_neighbours} of {r.n_neighbours})" for r in rows.itertuples()]  # fmt: skip
         parts.append(f"[{keep_rule}] " + "; ".join(cells))
     return "recovery on the replica: " + " | ".join(parts)
 
