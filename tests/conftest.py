@@ -21,6 +21,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def replica(tmp_path_factory):
+    """The small replica of the dataset tests, built once per session (tests/test_replica.py)."""
+    from test_replica import small_replica
+
+    return small_replica(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def small_workflow(tmp_path_factory):
     """The directory of the small replica's workflow, run to completion once per session (tests/smallrun.py).
 

@@ -22,7 +22,6 @@ import pytest
 import yaml
 import zarr
 from test_encoding import _fit, _resamples, _write_tree
-from test_replica import small_replica
 
 from vlencode import encoding, store
 from vlencode.datasets import DatasetError
@@ -37,11 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 H5 = "all_subject_data/sub_1_trial000.h5"
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-
-
-@pytest.fixture(scope="module")
-def replica(tmp_path_factory):
-    return small_replica(tmp_path_factory)
 
 
 @pytest.fixture

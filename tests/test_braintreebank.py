@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 
@@ -10,18 +9,12 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from test_replica import small_replica
 
 from vlencode.datasets import DatasetError, open_dataset
 from vlencode.datasets import replica as replica_module
 from vlencode.datasets.base import split_label
 from vlencode.datasets.braintreebank import BrainTreebank, clean_label, clock_from_timings, is_neural
 from vlencode.neural.stream import line_frequency
-
-
-@pytest.fixture(scope="module")
-def replica(tmp_path_factory):
-    return small_replica(tmp_path_factory)
 
 
 @pytest.fixture
@@ -118,14 +111,6 @@ def test_missing_channel_dataset_is_a_one_line_error(damaged):
     assert str(path) in str(error.value)
 
 
-def test_label_list_shorter_than_the_h5_is_a_one_line_error(damaged):
-    path = damaged / "electrode_labels/sub_1/electrode_labels.json"
-    path.write_text(json.dumps(json.loads(path.read_text())[:-2]))
-    with pytest.raises(DatasetError) as error:
-        BrainTreebank(damaged).recording("1", "0")
-    assert_one_line_naming(error, str(path))
-
-
 def test_non_monotonic_triggers_are_a_one_line_error(damaged):
     path = damaged / "subject_timings/sub_5_trial000_timings.csv"
     table = pd.read_csv(path)
@@ -140,7 +125,6 @@ def test_non_monotonic_triggers_are_a_one_line_error(damaged):
 @pytest.mark.parametrize(
     ("relative", "damage", "name"),
     [
-        ("corrupted_elec.json", "{not json", "corrupted_elec.json"),
         ("subject_metadata/sub_5_trial000_metadata.json", "{}", "metadata.json"),
         ("subject_timings/sub_5_trial000_timings.csv", "movie_time,index\n1,2\n", "trig_type"),
     ],

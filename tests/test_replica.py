@@ -39,11 +39,6 @@ def small_replica(tmp_path_factory) -> Path:  # noqa: F821
 
 
 @pytest.fixture(scope="module")
-def replica(tmp_path_factory):
-    return small_replica(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
 def dataset(replica):
     return BrainTreebank(replica)
 
