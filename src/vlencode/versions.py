@@ -31,7 +31,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "compare": 2,
     "sites": 1,
     "recovery": 1,
-    "calibration": 2,
+    "calibration": 3,
     "electrodes": 1,
     "regions": 1,
     "qc": 1,

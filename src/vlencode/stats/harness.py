@@ -14,10 +14,11 @@ gamma-shaped evoked bump of the replica's gain (60-120 µV per latent unit) and 
 Responses are z-scored and epoched like the workflow (bins of ``window_s`` means from ``tmin_s`` to ``tmax_s``).  The
 feature spaces are random linear embeddings (plus per-stimulus noise dimensions) of: the visual class (``vision``),
 content and length (``language``), both side by side (``concat``, fitted plain and banded) and all of them plus the
-colour x content interaction that neither unimodal space spans linearly (``fused``, and two more draws of the same
-construction, ``fused-random-s1`` and ``fused-random-s2``, of equal expected skill).  Every model is fitted with the
-ridge engine on contiguous folds and scored under shared iid and block resamples, by the fast or the refit protocol;
-the statistics are then exactly those of the workflow (:mod:`vlencode.stats.compare`, :mod:`vlencode.stats.sites`).
+colour x content interaction that neither unimodal space spans linearly (``fused``, and ``fused-random-s1`` and
+``fused-random-s2``, a pair of equal skill: one more draw of that embedding and the same with its columns permuted and
+sign-flipped, each with its own noise dimensions).  Every model is fitted with the ridge engine on contiguous folds
+and scored under shared iid and block resamples, by the fast or the refit protocol; the statistics are then exactly
+those of the workflow (:mod:`vlencode.stats.compare`, :mod:`vlencode.stats.sites`).
 """
 
 from __future__ import annotations
@@ -174,20 +175,30 @@ def _features(config: HarnessConfig, seed: int, latent: dict[str, np.ndarray], r
     lexical = np.stack([latent["content"], latent["length"]], axis=1)
     interaction = (latent["colour"] * latent["content"])[:, None]
 
-    def space(name: str, parts: list[np.ndarray]) -> np.ndarray:
+    def embedding(name: str, parts: list[np.ndarray]) -> np.ndarray:
         space_rng = np.random.default_rng(resample_seed(seed, "harness-space", name))
         inputs = np.concatenate(parts, axis=1)
-        embedded = inputs @ space_rng.standard_normal((inputs.shape[1], config.feature_dim))
-        noise = rng.standard_normal((len(inputs), config.noise_dims))
+        return inputs @ space_rng.standard_normal((inputs.shape[1], config.feature_dim))
+
+    def space(embedded: np.ndarray) -> np.ndarray:
+        noise = rng.standard_normal((len(embedded), config.noise_dims))
         return np.concatenate([embedded, noise], axis=1).astype(np.float32)
 
-    vision = space("vision", [onehot])
-    language = space("language", [lexical])
+    vision = space(embedding("vision", [onehot]))
+    language = space(embedding("language", [lexical]))
     out: dict[str, np.ndarray | list[np.ndarray]] = {"vision": vision, "language": language,
                                                      "concat": np.concatenate([vision, language], axis=1),
                                                      "concat-banded": [vision, language]}  # fmt: skip
-    for name in ("fused", "fused-random-s1", "fused-random-s2"):
-        out[name] = space(name, [onehot, lexical, interaction])
+    fused = [onehot, lexical, interaction]
+    out["fused"] = space(embedding("fused", fused))
+    # The equal-skill pair: one embedding, and the same with its columns permuted and sign-flipped (ridge on
+    # standardised columns predicts identically from both), each with noise dimensions of its own.  Two independent
+    # embeddings would not do: the test conditions on the two fitted models, and two draws differ in how the ridge
+    # shrinks the interaction, so one really beats the other (harness seed 1: on all 12 multimodal electrodes).
+    twin = embedding("fused-random-s1", fused)
+    flip = np.random.default_rng(resample_seed(seed, "harness-space", "fused-random-s2"))
+    out["fused-random-s1"] = space(twin)
+    out["fused-random-s2"] = space(twin[:, flip.permutation(twin.shape[1])] * flip.choice([-1.0, 1.0], twin.shape[1]))
     return out
 
 
