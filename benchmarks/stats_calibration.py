@@ -41,8 +41,11 @@ from vlencode.stats.resampling import draw_block_resamples, draw_resamples, resa
 
 
 def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[int]) -> pd.DataFrame:
-    """Fraction of null bins kept by each rule, per block length, alignment and simulated subject (seed)."""
+    """Per block length, alignment and simulated null subject (seed): the fraction of bins each rule keeps, and the
+    fraction of electrodes the calibrated rule calls (``called``: the alignment's model, vision at scene cuts and
+    language at words, keeps >= ``min_bins`` bins, as rule ``recovery`` calls a contact)."""
     rows = []
+    family = {"scene": "vision", "word": "language"}
     null_config = replace(config, electrodes={"none": sum(config.electrodes.values())})
     for seed in seeds:
         sim = harness.simulate(null_config, seed)
@@ -55,7 +58,7 @@ def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[
             for model in ("vision", "language", "fused"):
                 result = ridge.cross_validated_ridge(sim.features[alignment][model], targets, splits,
                                                      np.asarray(config.alphas), device="cpu")  # fmt: skip
-                fits[model] = result.prediction
+                fits[model] = (result.prediction, np.asarray(result.test_r, np.float64).mean(axis=0).reshape(shape))
             schemes = {"iid": draw_resamples(len(onset), config.n_resamples, resample_seed(seed, alignment))}
             for block_s in blocks:
                 schemes[f"block-{block_s:g}"] = draw_block_resamples(
@@ -63,15 +66,18 @@ def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[
                     config.block_kind)  # fmt: skip
             for scheme, indices in schemes.items():
                 kept_val, kept_test = [], []
-                for prediction in fits.values():
+                for model, (prediction, estimate) in fits.items():
                     val, test = fast_bootstrap(prediction, targets, splits, indices, "cpu")
                     kept_val.append(kept(keep_rule("paper"), {"iid_val_r": val.reshape(len(val), *shape)},
                                          config.ci).mean())  # fmt: skip
-                    kept_test.append(kept(keep_rule("calibrated"), {"block_test_r": test.reshape(len(test), *shape)},
-                                          config.ci).mean())  # fmt: skip
+                    test_kept = kept(keep_rule("calibrated"), {"block_test_r": test.reshape(len(test), *shape)},
+                                     config.ci, {"test_r": estimate})  # fmt: skip
+                    kept_test.append(test_kept.mean())
+                    if model == family[alignment]:
+                        called = float((test_kept.sum(axis=1) >= config.min_bins).mean())
                 rows.append({"seed": seed, "alignment": alignment, "scheme": scheme, "n_events": len(onset),
                              "val_bound_kept": float(np.mean(kept_val)),
-                             "test_bound_kept": float(np.mean(kept_test))})  # fmt: skip
+                             "test_bound_kept": float(np.mean(kept_test)), "called": called})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -151,7 +157,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=8.0)
     parser.add_argument("--electrodes", type=int, default=12, help="per planted category (and as many silent)")
     parser.add_argument("--resamples", type=int, default=200)
-    parser.add_argument("--block-s", type=float, default=10.0)
+    parser.add_argument("--block-s", type=float, default=20.0)
     parser.add_argument("--blocks", default="2,5,10,20,40")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--tmin", type=float, default=-2.0)
@@ -170,7 +176,8 @@ def main() -> None:
     if args.part == "block":
         table = block_sweep(config, [float(b) for b in args.blocks.split(",")],
                             [int(s) for s in args.seeds.split(",")])  # fmt: skip
-        print(table.groupby(["alignment", "scheme"])[["val_bound_kept", "test_bound_kept"]].mean().round(4))
+        print(table.groupby(["alignment", "scheme"])[["val_bound_kept", "test_bound_kept", "called"]].mean().round(4))
+        print(table.pivot_table(index="seed", columns=["alignment", "scheme"], values="called").round(3))
     elif args.part == "band":
         table = band_comparison(replace(config, seed=int(args.seeds.split(",")[0])),
                                 [int(s) for s in args.seeds.split(",")])  # fmt: skip
