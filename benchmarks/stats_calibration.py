@@ -3,9 +3,11 @@
 Run ``.venv/bin/python benchmarks/stats_calibration.py`` (``--help`` for sizes).  Three parts:
 
 ``--part block``
-    Null data (every electrode silent): the fraction of bins each keep rule keeps, for several block lengths of the
-    block bootstrap.  The fits are shared; only the resamples change.  The default ``bootstrap.block_s`` is the
-    shortest block whose calibrated rule keeps <= 5% of null bins in both alignments.
+    Null data (every electrode silent): the fraction of bins each keep rule keeps, and of electrodes the calibrated
+    rule calls, for several block lengths of the block bootstrap.  The fits are shared; only the resamples change.
+    The default ``bootstrap.block_s`` is the shortest block whose per-bin bounds keep <= 5% of null bins in both
+    alignments (config/README.md, "Measured calibration", gives the electrode calls and why longer blocks suit long
+    recordings).
 ``--part calibration``
     The harness's scenarios (:func:`vlencode.stats.harness.calibration`): null, planted (with its equal-skill null)
     and, with ``--refit-resamples``, the refit protocol and Cohen's kappa of the two protocols' calls.
@@ -157,7 +159,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=8.0)
     parser.add_argument("--electrodes", type=int, default=12, help="per planted category (and as many silent)")
     parser.add_argument("--resamples", type=int, default=200)
-    parser.add_argument("--block-s", type=float, default=20.0)
+    parser.add_argument("--block-s", type=float, default=10.0)
     parser.add_argument("--blocks", default="2,5,10,20,40")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--tmin", type=float, default=-2.0)

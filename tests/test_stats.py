@@ -141,6 +141,15 @@ def test_alpha_on_the_grid_edge_is_counted_and_warned(caplog):
     assert "sub-1 model-x word: 50% of targets" in caplog.records[0].getMessage()
 
 
+def test_a_band_on_few_resamples_is_warned(caplog):
+    with caplog.at_level(logging.WARNING, logger="vlencode.stats"):
+        assert not keep.warn_few_resamples(keep.keep_rule("paper"), 20, "quiet")
+        assert not keep.warn_few_resamples(keep.keep_rule("calibrated"), keep.MIN_BAND_RESAMPLES, "quiet")
+        assert not caplog.records
+        assert keep.warn_few_resamples(keep.keep_rule("calibrated"), 20, "sub-1 scene")
+    assert "sub-1 scene: the calibrated rule's simultaneous band rests on 20" in caplog.records[0].getMessage()
+
+
 # --- paired comparisons -----------------------------------------------------------------------------------------------
 
 

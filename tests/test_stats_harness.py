@@ -5,9 +5,8 @@ import pytest
 
 from vlencode.stats import harness
 
-# 3 minutes hold 9 blocks of the default 20 s, too few for a block bootstrap; 10 s blocks give 18.
 SMALL = harness.HarnessConfig(
-    minutes=3.0, tmin_s=-0.5, tmax_s=1.0, n_resamples=60, banded_iterations=2, noise_dims=16, block_s=10.0,
+    minutes=3.0, tmin_s=-0.5, tmax_s=1.0, n_resamples=60, banded_iterations=2, noise_dims=16,
     electrodes={"vision": 2, "language": 2, "multimodal": 2, "none": 2}, seed=3,
 )  # fmt: skip
 

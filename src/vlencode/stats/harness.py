@@ -61,7 +61,7 @@ class HarnessConfig:
     feature_dim: int = 32
     noise_dims: int = 32
     n_resamples: int = 200
-    block_s: float = 20.0
+    block_s: float = 10.0
     block_kind: str = "circular"
     ci: float = 0.95
     min_bins: int = 10

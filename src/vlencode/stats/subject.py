@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from vlencode.stats.compare import COMPARISON_COLUMNS, ModelScores, compare_alignment
-from vlencode.stats.keep import keep_rule, warn_alpha_edge
+from vlencode.stats.keep import keep_rule, warn_alpha_edge, warn_few_resamples
 from vlencode.stores.fit import FitStore
 
 log = logging.getLogger("vlencode.stats")
@@ -68,6 +68,7 @@ def compare_subject(
     for alignment in alignments:
         scores = [m for name, store in stores.items() for m in model_scores(store, models[name], alignment)]
         for rule in rules:
+            warn_few_resamples(rule, len(scores[0].boot[f"{rule.scheme}_test_r"]), f"sub-{subject} {alignment}")
             table, _ = compare_alignment(scores, rule, ci=ci, min_bins=min_bins, electrodes=electrodes,
                                          subject=subject, alignment=alignment)  # fmt: skip
             frames.append(table)
