@@ -22,28 +22,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
+from workflow_runs import run_workflow, write_config
 
 
 def null_config(workdir: Path, subjects: list[str], seed: int) -> Path:
     """The shipped config with nothing planted, the given subjects (trial 0) and ``seed`` for replica and analysis."""
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["dataset"]["root"] = str(workdir / "resources" / "braintreebank-replica")
-    config["dataset"]["recordings"] = [{"subject": s, "trial": "0"} for s in subjects]
-    config["models"]["registry"] = str(ROOT / "config" / "models.yaml")
-    config["replica"].update(plant_null=True, seed=seed)
-    config["seed"] = seed
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+
+    def edit(config: dict) -> None:
+        config["dataset"]["root"] = str(workdir / "resources" / "braintreebank-replica")
+        config["dataset"]["recordings"] = [{"subject": s, "trial": "0"} for s in subjects]
+        config["replica"].update(plant_null=True, seed=seed)
+        config["seed"] = seed
+
+    return write_config(workdir, edit)
 
 
 def summarise(results: Path, min_bins: int) -> pd.DataFrame:
@@ -83,13 +78,8 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     configfile = null_config(args.workdir, args.subjects.split(","), args.seed)
-    snakemake = Path(sys.executable).with_name("snakemake")
-    start = time.perf_counter()
-    subprocess.run([str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(args.workdir),
-                    "--configfile", str(configfile), "--cores", str(args.cores), "results/stats/sites.parquet",
-                    "results/encoding/scores.parquet",
-                    "--quiet", "progress"], check=True)  # fmt: skip
-    seconds = time.perf_counter() - start
+    seconds = run_workflow(args.workdir, configfile,
+                           ["results/stats/sites.parquet", "results/encoding/scores.parquet"], args.cores)  # fmt: skip
     min_bins = yaml.safe_load(configfile.read_text())["statistics"]["min_bins"]
     table = summarise(args.workdir / "results", min_bins)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))

@@ -12,7 +12,7 @@ the two protocols' calls, as rule ``recovery`` defines them: vision (the best vi
 scene alignment), language (likewise, word alignment) and multimodal (a multimodal site, word alignment); beside it
 each protocol's number of calls.
 
-Example (the figures of config/README.md)::
+Example (20 resamples each; reuses the demo's stages up to the features)::
 
     .venv/bin/python benchmarks/protocol_agreement.py --workdir /tmp/agreement --resamples 20 --seed-from . \\
         --out benchmarks/out/protocol-agreement.json
@@ -23,51 +23,37 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from workflow_runs import run_workflow, write_config
 
 from vlencode.stats.agreement import cohen_kappa
+from vlencode.stats.recovery import PRIMARY_ALIGNMENT, called
 
-ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = ("fast", "refit")
-#: Call -> (alignment, how a row of the sites table is called).
-CALLS = {
-    "vision": ("scene", lambda s, m: s["n_kept_best_vision"] >= m),
-    "language": ("word", lambda s, m: s["n_kept_best_language"] >= m),
-    "multimodal": ("word", lambda s, m: s["category"] == "multimodal"),
-}
 
 
 def protocol_config(workdir: Path, protocol: str, n_resamples: int) -> Path:
-    """The shipped config with ``protocol`` and ``n_resamples``, the model registry of this checkout."""
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["models"]["registry"] = str(ROOT / "config" / "models.yaml")
-    config["bootstrap"].update(protocol=protocol, n_resamples=n_resamples)
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    """The shipped config with ``protocol`` and ``n_resamples``."""
+    return write_config(workdir, lambda config: config["bootstrap"].update(protocol=protocol, n_resamples=n_resamples))
 
 
 def agreement(sites: dict[str, pd.DataFrame], min_bins: int) -> pd.DataFrame:
-    """One row per keep rule x call: kappa of the two protocols' calls and each protocol's count."""
-    keys = ["subject", "electrode", "alignment", "keep_rule"]
-    both = sites["fast"].merge(sites["refit"], on=keys, suffixes=("_fast", "_refit"))
+    """One row per keep rule x call (:func:`vlencode.stats.recovery.called` in the category's primary alignment):
+    Cohen's kappa of the two protocols' calls and each protocol's count."""
+    keys = ["keep_rule", "alignment", "subject", "electrode"]
+    fast, refit = (sites[p].sort_values(keys).reset_index(drop=True) for p in PROTOCOLS)
+    if not fast[keys].equals(refit[keys]):
+        raise ValueError("the fast and refit sites tables cover different electrodes; rerun both")
     rows = []
-    for rule, group in both.groupby("keep_rule"):
-        for call, (alignment, decide) in CALLS.items():
-            here = group[group["alignment"] == alignment]
-            decisions = {}
-            for protocol in PROTOCOLS:
-                columns = {c[: -len(protocol) - 1]: here[c] for c in here if c.endswith(f"_{protocol}")}
-                decisions[protocol] = decide(columns, min_bins).to_numpy(bool)
-            rows.append({"keep_rule": rule, "call": call, "alignment": alignment, "electrodes": len(here),
-                         "calls_fast": int(decisions["fast"].sum()), "calls_refit": int(decisions["refit"].sum()),
-                         "kappa": cohen_kappa(decisions["fast"], decisions["refit"])})  # fmt: skip
+    for rule in fast["keep_rule"].unique():
+        for category, alignment in PRIMARY_ALIGNMENT.items():
+            here = (fast["keep_rule"] == rule) & (fast["alignment"] == alignment)
+            a, b = (called(table[here], category, min_bins).to_numpy(bool) for table in (fast, refit))
+            rows.append({"keep_rule": rule, "call": category, "alignment": alignment, "electrodes": int(here.sum()),
+                         "calls_fast": int(a.sum()), "calls_refit": int(b.sum()), "kappa": cohen_kappa(a, b)})
     return pd.DataFrame(rows)
 
 
@@ -79,7 +65,6 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    snakemake = Path(sys.executable).with_name("snakemake")
     sites, seconds = {}, {}
     for protocol in PROTOCOLS:
         workdir = args.workdir / protocol
@@ -90,11 +75,7 @@ def main() -> None:
                     shutil.copytree(args.seed_from / name, workdir / name, symlinks=True,
                                     ignore=shutil.ignore_patterns("locks", "incomplete"))  # fmt: skip
         configfile = protocol_config(workdir, protocol, args.resamples)
-        start = time.perf_counter()
-        subprocess.run([str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-                        "--configfile", str(configfile), "--cores", str(args.cores), "results/stats/sites.parquet",
-                        "--quiet", "progress"], check=True)  # fmt: skip
-        seconds[protocol] = time.perf_counter() - start
+        seconds[protocol] = run_workflow(workdir, configfile, ["results/stats/sites.parquet"], args.cores)
         sites[protocol] = pd.read_parquet(workdir / "results" / "stats" / "sites.parquet")
     min_bins = yaml.safe_load(configfile.read_text())["statistics"]["min_bins"]
     table = agreement(sites, min_bins)
