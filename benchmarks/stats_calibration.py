@@ -9,8 +9,9 @@ Run ``.venv/bin/python benchmarks/stats_calibration.py`` (``--help`` for sizes).
     alignments (config/README.md, "Measured calibration", gives the electrode calls and why longer blocks suit long
     recordings).
 ``--part calibration``
-    The harness's scenarios (:func:`vlencode.stats.harness.calibration`): null, planted (with its equal-skill null)
-    and, with ``--refit-resamples``, the refit protocol and Cohen's kappa of the two protocols' calls.
+    The harness's scenarios (:func:`vlencode.stats.harness.calibration`) for each of ``--seeds``: null (simulated
+    from seed + 1), planted (with its equal-skill null) and, with ``--refit-resamples``, the refit protocol and Cohen's
+    kappa of the two protocols' calls.
 ``--part band``
     Per-bin bounds against the simultaneous (sup-t) band of the calibrated rule, on the same fits: null scenarios
     for several seeds and the planted scenario; ``calibrated`` (band for kept bins, per-bin bounds select the
@@ -186,8 +187,10 @@ def main() -> None:
         print(table.pivot_table(index=["scenario", "metric", "alignment"], columns="keep_rule", values="value",
                                 aggfunc="mean").round(3))  # fmt: skip
     elif args.part == "calibration":
-        table = harness.calibration(config, refit_resamples=args.refit_resamples)
-        print(table.pivot_table(index=["scenario", "protocol", "metric"], columns=["keep_rule", "alignment"],
+        table = pd.concat([harness.calibration(replace(config, seed=seed), refit_resamples=args.refit_resamples)
+                           .assign(seed=seed) for seed in (int(s) for s in args.seeds.split(","))],
+                          ignore_index=True)  # fmt: skip
+        print(table.pivot_table(index=["scenario", "protocol", "metric", "alignment"], columns=["keep_rule", "seed"],
                                 values="value").round(3))  # fmt: skip
     else:
         result = timing(args.events, args.targets, args.resamples, args.block_s, args.refit_resamples or 2)

@@ -169,6 +169,57 @@ def test_paired_comparison_averages_the_common_bins_and_resamples_pairwise():
     assert result.n_bins_common.tolist() == [4, 4, 4] and result.n_bins_b.tolist() == [4, 4, 1]
 
 
+def test_paired_comparison_eligibility_and_window():
+    rng = np.random.default_rng(1)
+    boot_b = rng.normal(0.0, 0.02, (99, 2, 6))
+    boot_a = boot_b + 0.05
+    boot_a[:, :, 0] -= 1.0  # a loses badly in bin 0, which the window leaves out
+    test_a, test_b = boot_a.mean(0), boot_b.mean(0)
+    select_a = np.ones((2, 6), bool)
+    select_b = np.zeros((2, 6), bool)
+    select_b[0] = True  # b predicts electrode 0 only
+    window = np.array([False, True, True, True, True, True])
+    both = compare.paired_comparison(test_a, test_b, boot_a, boot_b, select_a, select_b, 5, "both", window)
+    assert both.eligible.tolist() == [True, False]
+    first = compare.paired_comparison(test_a, test_b, boot_a, boot_b, select_a, select_b, 5, "a", window)
+    assert first.eligible.tolist() == [True, True]  # a model that predicts nothing can be beaten
+    assert first.n_bins_a.tolist() == [5, 5] and first.n_bins_b.tolist() == [5, 0]
+    np.testing.assert_allclose(first.delta, 0.05, atol=1e-6)
+    assert (first.p <= 1 / 99).all()
+    unwindowed = compare.paired_comparison(test_a, test_b, boot_a, boot_b, select_a, select_b, 5, "a")
+    assert (unwindowed.delta < 0).all() and (unwindowed.p == 1).all()
+    too_few = compare.paired_comparison(test_a, test_b, boot_a, boot_b, select_a, select_b, 6, "a", window)
+    assert not too_few.eligible.any()  # bins outside the window do not count
+    with pytest.raises(ValueError, match="eligibility"):
+        compare.paired_comparison(test_a, test_b, boot_a, boot_b, select_a, select_b, 5, "either")
+
+
+def test_rules_compare_their_own_windows():
+    times = np.round(np.arange(-6, 6) * 0.1, 9)  # 6 bins before the onset, 6 from it on
+    paper, calibrated = (compare.compare_alignment(_zoo(), keep.keep_rule(rule), ci=0.95, min_bins=6,
+                                                   electrodes=["A1", "A2"], bin_time_s=times, subject="1",
+                                                   alignment="word")[0]
+                         for rule in ("paper", "calibrated"))  # fmt: skip
+    vision = [t[(t["comparison"] == "multimodal_vs_best_vision") & (t["electrode"] == "A1")].iloc[0]
+              for t in (paper, calibrated)]  # fmt: skip
+    assert vision[0]["n_bins_a"] == 12 and vision[1]["n_bins_a"] == 6
+    with pytest.raises(ValueError, match="bin times"):
+        compare.compare_alignment(_zoo(), keep.keep_rule("paper"), ci=0.95, min_bins=6, electrodes=["A1", "A2"],
+                                  bin_time_s=times[:5], subject="1", alignment="word")
+
+
+def test_a_site_needs_its_multimodal_network_kept():
+    table, _ = compare.compare_alignment(_zoo(), keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
+                                         electrodes=["A1", "A2"], bin_time_s=TIMES, subject="1",
+                                         alignment="word")  # fmt: skip
+    tested = sites.with_fdr(table, 0.05)
+    assert sites.sites_table(tested, sites.DEFAULT_TESTS, 10).set_index("electrode").loc["A1", "multimodal"].all()
+    unkept = tested.copy()
+    unkept.loc[unkept["comparison"] == "best_multimodal", "n_bins_a"] = 9  # every test still passed
+    table_sites = sites.sites_table(unkept, sites.DEFAULT_TESTS, 10).set_index("electrode")
+    assert table_sites.loc["A1", "beats_best_vision"].all() and not table_sites.loc["A1", "multimodal"].any()
+
+
 def _model(name, family, val, test, *, base=None, init="trained", baseline=False, layer="last", pair=None, n=40):
     """A fit whose every resample equals the point scores plus small noise, so its bounds follow the scores."""
     rng = np.random.default_rng(abs(hash((name, layer))) % 2**32)
@@ -180,6 +231,10 @@ def _model(name, family, val, test, *, base=None, init="trained", baseline=False
         boot[f"{scheme}_test_r"] = (test + rng.normal(0, 0.01, (n, *test.shape))).astype(np.float32)
     return ModelScores(name, base or name, family, init, layer, val.astype(np.float32), test.astype(np.float32), boot,
                        baseline, pair)  # fmt: skip
+
+
+#: Bin times of :func:`_zoo`'s 12 bins, all from the onset on.
+TIMES = np.round(np.arange(12) * 0.05, 9)
 
 
 def _zoo():
@@ -205,7 +260,8 @@ def _zoo():
 
 def test_compare_alignment_names_each_comparison_and_chooses_best_models_on_validation():
     table, best = compare.compare_alignment(_zoo(), keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
-                                            electrodes=["A1", "A2"], subject="1", alignment="word")  # fmt: skip
+                                            electrodes=["A1", "A2"], bin_time_s=TIMES, subject="1",
+                                            alignment="word")  # fmt: skip
     assert list(table.columns) == compare.COMPARISON_COLUMNS
     assert best.loc[0, "best_language_model"] == "lang" and best.loc[0, "best_multimodal_model"] == "mm"
     rows = table.set_index(["comparison", "electrode"])
@@ -225,7 +281,8 @@ def test_compare_alignment_names_each_comparison_and_chooses_best_models_on_vali
 
 def test_fdr_within_each_comparison_alignment_and_rule_then_sites():
     table, _ = compare.compare_alignment(_zoo(), keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
-                                         electrodes=["A1", "A2"], subject="1", alignment="word")  # fmt: skip
+                                         electrodes=["A1", "A2"], bin_time_s=TIMES, subject="1",
+                                         alignment="word")  # fmt: skip
     scene = table.assign(alignment="scene")
     other = table.assign(subject="2")
     both = sites.with_fdr(pd.concat([table, scene, other], ignore_index=True), 0.05)

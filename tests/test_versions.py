@@ -220,8 +220,10 @@ def _comparisons():
         _scores("cat", "multimodal", 0.25, baseline=True, layer="concat", seed=5),
         _scores("cat", "multimodal", 0.25, baseline=True, layer="concat-banded", seed=6),
     ]
+    times = np.round(np.arange(-2, 10) * 0.05, 9)  # two bins before the onset
     tables = [compare.compare_alignment(zoo, keep.keep_rule(rule), ci=0.95, min_bins=10, electrodes=["A1", "A2", "A3"],
-                                        subject="1", alignment="word")[0] for rule in ("paper", "calibrated")]
+                                        bin_time_s=times, subject="1", alignment="word")[0]
+              for rule in ("paper", "calibrated")]  # fmt: skip
     return pd.concat(tables, ignore_index=True)
 
 

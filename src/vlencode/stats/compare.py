@@ -1,11 +1,14 @@
 """Paired comparisons of two models per electrode, on the subject's shared resamples.
 
-For one electrode, two models and one keep rule: the bins compared are those selected for either model (lower bound
-of the validation r under the rule's resampling > 0, :func:`vlencode.stats.keep.selected_for_comparison`); the score
-compared is the mean *test* r over those bins, a score not used to choose alpha nor to select the bins.  Both models
-need at least ``min_bins`` selected bins, else the electrode is not eligible (delta and p are NaN).  Because every
-model of a subject and alignment is scored on the same resamples, the difference of the two means is resampled
-pairwise; the one-sided p that model a does not beat model b is ``(1 + #{delta* <= 0}) / (1 + n_resamples)``.
+For one electrode, two models and one keep rule: the bins compared are those selected for either model (lower bound of
+the validation r under the rule's resampling > 0, :func:`vlencode.stats.keep.selected_for_comparison`) within the rule's
+window (``paper``: every bin; ``calibrated``: bins at or after the event onset, by their ``bin_time_s``); the score
+compared is the mean *test* r over those bins, a score not used to choose alpha nor to select the bins. The rule's
+``eligibility`` names the models that need at least ``min_bins`` selected bins in the window (``paper``: both, as
+published; ``calibrated``: model a, the one claimed to win, so that a model that predicts nothing at an electrode can be
+beaten there), else the electrode is not eligible (delta and p are NaN). Because every model of a subject and alignment
+is scored on the same resamples, the difference of the two means is resampled pairwise; the one-sided p that model a
+does not beat model b is ``(1 + #{delta* <= 0}) / (1 + n_resamples)``.
 
 "Best vision", "best language" and "best multimodal" models are chosen per electrode on validation scores (mean over
 all bins of the validation r of the model's selected bins, unselected bins counting 0), never on the test scores then
@@ -99,6 +102,8 @@ def paired_comparison(
     select_a: np.ndarray,
     select_b: np.ndarray,
     min_bins: int,
+    eligibility: str = "both",
+    window: np.ndarray | None = None,
 ) -> Paired:
     """Does model a beat model b, per electrode, over the bins selected for either?
 
@@ -111,20 +116,27 @@ def paired_comparison(
     select_a, select_b : ndarray of bool, shape (n_electrodes, n_bins)
         Bins selected for each model (on validation scores).
     min_bins : int
-        Both models need at least this many selected bins.
+        Selected bins (in the window) each model named by ``eligibility`` needs.
+    eligibility : ``"both"`` or ``"a"``
+        Which models need ``min_bins`` selected bins.
+    window : ndarray of bool, shape (n_bins,), optional
+        The bins that may enter the comparison (default: all).
 
     Returns
     -------
     Paired
         ``delta``: mean test r of a minus b over the common bins; ``p``: one-sided bootstrap p of ``delta <= 0``;
-        NaN where not eligible.
+        NaN where not eligible.  ``n_bins_a``, ``n_bins_b``: selected bins in the window.
     """
-    select_a = np.asarray(select_a, dtype=bool)
-    select_b = np.asarray(select_b, dtype=bool)
+    if eligibility not in ("both", "a"):
+        raise ValueError(f"paired_comparison: eligibility must be 'both' or 'a', got {eligibility!r}")
+    inside = np.ones(np.shape(select_a)[-1], dtype=bool) if window is None else np.asarray(window, dtype=bool)
+    select_a = np.asarray(select_a, dtype=bool) & inside
+    select_b = np.asarray(select_b, dtype=bool) & inside
     common = select_a | select_b
     n_common = common.sum(axis=1)
     n_a, n_b = select_a.sum(axis=1), select_b.sum(axis=1)
-    eligible = (n_a >= min_bins) & (n_b >= min_bins)
+    eligible = (n_a >= min_bins) & ((n_b >= min_bins) | (eligibility == "a"))
     weight = common / np.maximum(n_common, 1)[:, None]
     delta = ((np.asarray(test_a, np.float64) - np.asarray(test_b, np.float64)) * weight).sum(axis=1)
     boot_delta = np.einsum("reb,eb->re", np.asarray(boot_a, np.float32) - np.asarray(boot_b, np.float32),
@@ -175,6 +187,7 @@ def compare_alignment(
     ci: float,
     min_bins: int,
     electrodes: Sequence[str],
+    bin_time_s: np.ndarray,
     subject: str,
     alignment: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -187,7 +200,8 @@ def compare_alignment(
     network against each baseline fit), ``pair`` (every registry pair, multimodal member first) and ``equal_skill``
     (two random inits of one architecture: a null comparison).  Rows ``best_<family>`` name the model chosen per
     electrode (``delta``: its validation score, ``n_bins_a``: its kept bins) and rows ``kept`` give every model's kept
-    bins (``n_bins_a``) and bins selected for comparisons (``n_bins_common``); their ``p`` is NaN.
+    bins (``n_bins_a``) and bins selected for comparisons (``n_bins_common``); their ``p`` is NaN.  ``bin_time_s``
+    (shape (n_bins,), the start of each bin in seconds from the event) places the rule's comparison window.
 
     Returns
     -------
@@ -199,13 +213,17 @@ def compare_alignment(
     """
     electrodes = np.asarray([str(e) for e in electrodes], dtype=object)
     scheme = rule.scheme
+    bin_time_s = np.asarray(bin_time_s, dtype=np.float64)
+    if len(models) and bin_time_s.shape != models[0].test_r.shape[-1:]:
+        raise ValueError(f"compare_alignment: {bin_time_s.size} bin times for {models[0].test_r.shape[-1]} bins")
+    window = None if rule.compare_from_s is None else bin_time_s >= rule.compare_from_s - 1e-9
     prepared = {(m.name, m.layer): _prepare(m, rule, ci) for m in models}
     frames: list[pd.DataFrame] = []
 
     def add(name: str, a: _Prepared, b: _Prepared, model_a, model_b, note: str = "") -> None:
         key = f"{scheme}_test_r"
         result = paired_comparison(a.model.test_r, b.model.test_r, a.model.boot[key], b.model.boot[key],
-                                   a.select, b.select, min_bins)  # fmt: skip
+                                   a.select, b.select, min_bins, rule.eligibility, window)  # fmt: skip
         frames.append(pd.DataFrame({
             "electrode": electrodes, "comparison": name, "model_a": model_a, "model_b": model_b,
             "delta": result.delta, "p": result.p, "n_bins_a": result.n_bins_a, "n_bins_b": result.n_bins_b,

@@ -280,7 +280,8 @@ def statistics(sim: Simulation, scores: dict[str, list[ModelScores]], config: Ha
     for alignment, models in scores.items():
         for name in rules:
             table, _ = compare_alignment(models, keep_rule(name), ci=config.ci, min_bins=config.min_bins,
-                                         electrodes=sim.truth["electrode"], subject="sim", alignment=alignment)
+                                         electrodes=sim.truth["electrode"], bin_time_s=sim.bin_time_s, subject="sim",
+                                         alignment=alignment)
             frames.append(table)
     comparisons = with_fdr(pd.concat(frames, ignore_index=True), config.fdr_q)
     sites = sites_table(comparisons, config.tests, config.min_bins)

@@ -1,13 +1,13 @@
 """Multimodal sites: false-discovery control over all subjects, the tests of multimodality, categories per electrode.
 
 Benjamini-Hochberg (``scipy.stats.false_discovery_control``) runs within each comparison x alignment x keep rule over
-every eligible electrode of every subject.  A multimodal site is an electrode whose best multimodal network beats
-every comparison named in ``tests`` (default: the best vision model, the best language model and both fits of the
-linear-integration baseline); each test is its own boolean column (``beats_<test>``), and so is the registry pair
-(``beats_pair``: a multimodal entry beats its controlled unimodal pair), so any conjunction can be chosen afterwards.
-An electrode that is no multimodal site is ``vision`` or ``language`` when the best model of that family keeps at
-least ``min_bins`` bins (the family with the higher validation score when both do), else ``none``.  The alignment
-``both`` marks electrodes with the same category in every alignment.
+every eligible electrode of every subject. A multimodal site is an electrode whose best multimodal network keeps at
+least ``min_bins`` bins under the keep rule and beats every comparison named in ``tests`` (default: the best vision
+model, the best language model and both fits of the linear-integration baseline); each test is its own boolean column
+(``beats_<test>``), and so is the registry pair (``beats_pair``: a multimodal entry beats its controlled unimodal pair),
+so any conjunction can be chosen afterwards. An electrode that is no multimodal site is ``vision`` or ``language`` when
+the best model of that family keeps at least ``min_bins`` bins (the family with the higher validation score when both
+do), else ``none``. The alignment ``both`` marks electrodes with the same category in every alignment.
 """
 
 from __future__ import annotations
@@ -91,7 +91,10 @@ def sites_table(comparisons: pd.DataFrame, tests: Sequence[str], min_bins: int) 
         table[f"beats_{test}"] = (joined["all_significant"].astype("boolean").fillna(False).astype(bool)
                                   if test != "pair" else _any_pair(table, rows, keys))  # fmt: skip
         table[f"p_fdr_{test}"] = joined["p_fdr"].to_numpy(np.float64)
-    table["multimodal"] = np.logical_and.reduce([table[f"beats_{t}"].to_numpy(bool) for t in tests])
+    # Under the paper's rule eligibility implies the kept bins; the calibrated rule's eligibility reads validation
+    # bounds only, and the site must also be an electrode the rule calls responsive to the multimodal network.
+    responsive = table["n_kept_best_multimodal"].to_numpy() >= min_bins
+    table["multimodal"] = responsive & np.logical_and.reduce([table[f"beats_{t}"].to_numpy(bool) for t in tests])
     table["category"] = _categories(table, min_bins)
     table = table.drop(columns=[c for c in table if c.startswith("_score_")])
     table = pd.concat([table, _both(table, keys)], ignore_index=True)

@@ -51,14 +51,16 @@ def compare_subject(
     """
     rules = [keep_rule(name) for name in keep_rules]
     stores = {name: FitStore(path) for name, path in fit_paths.items()}
-    electrodes = None
+    electrodes = bin_time_s = None
     alignments: list[str] = []
     for name, store in stores.items():
         if electrodes is not None and not np.array_equal(store.electrode, electrodes):
             raise ValueError(
                 f"{store.path}: electrodes differ from the subject's other fits; rerun fit for every model"
             )
-        electrodes = store.electrode
+        if electrodes is not None and not np.allclose(store.bin_time_s, bin_time_s):
+            raise ValueError(f"{store.path}: time bins differ from the subject's other fits; rerun fit for every model")
+        electrodes, bin_time_s = store.electrode, store.bin_time_s
         for alignment in store.alignments:
             alpha = store.scores(alignment)["alpha"]
             warn_alpha_edge(alpha, alphas, alpha_edge_fraction, f"sub-{subject} model-{name} {alignment}")
@@ -70,7 +72,7 @@ def compare_subject(
         for rule in rules:
             warn_few_resamples(rule, len(scores[0].boot[f"{rule.scheme}_test_r"]), f"sub-{subject} {alignment}")
             table, _ = compare_alignment(scores, rule, ci=ci, min_bins=min_bins, electrodes=electrodes,
-                                         subject=subject, alignment=alignment)  # fmt: skip
+                                         bin_time_s=bin_time_s, subject=subject, alignment=alignment)  # fmt: skip
             frames.append(table)
             tested = table[table["eligible"]]
             log.info("sub-%s %s %s: %d comparisons on eligible electrodes, %d with p <= 0.05", subject, alignment,
