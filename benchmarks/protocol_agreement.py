@@ -12,6 +12,10 @@ the two protocols' calls, as rule ``recovery`` defines them: vision (the best vi
 scene alignment), language (likewise, word alignment) and multimodal (a multimodal site, word alignment); beside it
 each protocol's number of calls.
 
+With ``--trained-only`` neither run fits the random-init twins (no call compared reads them), and with ``--subjects``
+only those subjects' comparisons are run, their sites computed here with Benjamini-Hochberg over their electrodes
+alone: the refit run's banded concatenation baselines otherwise take hours.
+
 Example (20 resamples each; reuses the demo's stages up to the features)::
 
     .venv/bin/python benchmarks/protocol_agreement.py --workdir /tmp/agreement --resamples 20 --seed-from . \\
@@ -31,13 +35,21 @@ from workflow_runs import run_workflow, write_config
 
 from vlencode.stats.agreement import cohen_kappa
 from vlencode.stats.recovery import PRIMARY_ALIGNMENT, called
+from vlencode.stats.sites import sites_from_comparisons
 
 PROTOCOLS = ("fast", "refit")
 
 
-def protocol_config(workdir: Path, protocol: str, n_resamples: int) -> Path:
-    """The shipped config with ``protocol`` and ``n_resamples``."""
-    return write_config(workdir, lambda config: config["bootstrap"].update(protocol=protocol, n_resamples=n_resamples))
+def protocol_config(workdir: Path, protocol: str, n_resamples: int, trained_only: bool = False) -> Path:
+    """The shipped config with ``protocol`` and ``n_resamples``; with ``trained_only``, no random-init twins (no call
+    of rule ``recovery`` reads them: they enter trained vs random and equal skill only)."""
+
+    def edit(config: dict) -> None:
+        config["bootstrap"].update(protocol=protocol, n_resamples=n_resamples)
+        if trained_only:
+            config["models"]["random_seeds"] = []
+
+    return write_config(workdir, edit)
 
 
 def agreement(sites: dict[str, pd.DataFrame], min_bins: int) -> pd.DataFrame:
@@ -57,14 +69,27 @@ def agreement(sites: dict[str, pd.DataFrame], min_bins: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def subset_sites(paths: list[Path], configfile: Path) -> pd.DataFrame:
+    """The sites table (:func:`vlencode.stats.sites.sites_from_comparisons`) of some subjects' comparisons, with the
+    config's ``fdr_q``, ``multimodal_tests`` and ``min_bins``."""
+    statistics = yaml.safe_load(configfile.read_text())["statistics"]
+    return sites_from_comparisons([str(p) for p in paths], q=statistics["fdr_q"],
+                                  tests=statistics["multimodal_tests"], min_bins=statistics["min_bins"])[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--resamples", type=int, default=20)
     parser.add_argument("--seed-from", type=Path, help="a finished run whose resources and results to start from")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--trained-only", action="store_true",
+                        help="fit no random-init twins (halves the refit run; the calls compared do not use them)")
+    parser.add_argument("--subjects", help="comma-separated: run only these subjects' comparisons, with the false "
+                        "discovery control over their electrodes alone (a smaller refit run)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    subjects = args.subjects.split(",") if args.subjects else None
     sites, seconds = {}, {}
     for protocol in PROTOCOLS:
         workdir = args.workdir / protocol
@@ -74,16 +99,23 @@ def main() -> None:
                 if (args.seed_from / name).exists():
                     shutil.copytree(args.seed_from / name, workdir / name, symlinks=True,
                                     ignore=shutil.ignore_patterns("locks", "incomplete"))  # fmt: skip
-        configfile = protocol_config(workdir, protocol, args.resamples)
-        seconds[protocol] = run_workflow(workdir, configfile, ["results/stats/sites.parquet"], args.cores)
-        sites[protocol] = pd.read_parquet(workdir / "results" / "stats" / "sites.parquet")
+        configfile = protocol_config(workdir, protocol, args.resamples, args.trained_only)
+        stats = workdir / "results" / "stats"
+        if subjects is None:
+            seconds[protocol] = run_workflow(workdir, configfile, ["results/stats/sites.parquet"], args.cores)
+            sites[protocol] = pd.read_parquet(stats / "sites.parquet")
+        else:
+            paths = [f"results/stats/sub-{s}_comparisons.parquet" for s in subjects]
+            seconds[protocol] = run_workflow(workdir, configfile, paths, args.cores)
+            sites[protocol] = subset_sites([workdir / p for p in paths], configfile)
     min_bins = yaml.safe_load(configfile.read_text())["statistics"]["min_bins"]
     table = agreement(sites, min_bins)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print({p: round(s) for p, s in seconds.items()}, "seconds")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"n_resamples": args.resamples, "seconds": seconds,
+        args.out.write_text(json.dumps({"n_resamples": args.resamples, "trained_only": args.trained_only,
+                                        "subjects": subjects, "seconds": seconds,
                                         "rows": table.to_dict("records")}, indent=1))  # fmt: skip
 
 
