@@ -190,6 +190,9 @@ def test_paired_comparison_eligibility_and_window():
     assert (unwindowed.delta < 0).all() and (unwindowed.p == 1).all()
     too_few = compare.paired_comparison(test_a, test_b, boot_a, boot_b, select_a, select_b, 6, "a", window)
     assert not too_few.eligible.any()  # bins outside the window do not count
+    # the model claimed to win must predict: b's bins do not make a eligible
+    reversed_ = compare.paired_comparison(test_b, test_a, boot_b, boot_a, select_b, select_a, 5, "a", window)
+    assert reversed_.eligible.tolist() == [True, False]
     with pytest.raises(ValueError, match="eligibility"):
         compare.paired_comparison(test_a, test_b, boot_a, boot_b, select_a, select_b, 5, "either")
 
@@ -203,6 +206,15 @@ def test_rules_compare_their_own_windows():
     vision = [t[(t["comparison"] == "multimodal_vs_best_vision") & (t["electrode"] == "A1")].iloc[0]
               for t in (paper, calibrated)]  # fmt: skip
     assert vision[0]["n_bins_a"] == 12 and vision[1]["n_bins_a"] == 6
+    # a language model that predicts nothing: beaten under `calibrated`, not tested under `paper`
+    mute = [m if m.family != "language" else _model(m.name, "language", np.zeros((2, 12)), np.zeros((2, 12)))
+            for m in _zoo()]  # fmt: skip
+    language = {rule: compare.compare_alignment(mute, keep.keep_rule(rule), ci=0.95, min_bins=6,
+                                                electrodes=["A1", "A2"], bin_time_s=times, subject="1",
+                                                alignment="word")[0].set_index(["comparison", "electrode"])
+                for rule in ("paper", "calibrated")}  # fmt: skip
+    assert not language["paper"].loc[("multimodal_vs_best_language", "A1"), "eligible"]
+    assert language["calibrated"].loc[("multimodal_vs_best_language", "A1"), "p"] < 0.05
     with pytest.raises(ValueError, match="bin times"):
         compare.compare_alignment(_zoo(), keep.keep_rule("paper"), ci=0.95, min_bins=6, electrodes=["A1", "A2"],
                                   bin_time_s=times[:5], subject="1", alignment="word")
@@ -218,6 +230,8 @@ def test_a_site_needs_its_multimodal_network_kept():
     unkept.loc[unkept["comparison"] == "best_multimodal", "n_bins_a"] = 9  # every test still passed
     table_sites = sites.sites_table(unkept, sites.DEFAULT_TESTS, 10).set_index("electrode")
     assert table_sites.loc["A1", "beats_best_vision"].all() and not table_sites.loc["A1", "multimodal"].any()
+    unkept.loc[unkept["comparison"] == "best_multimodal", "n_bins_a"] = 10  # exactly min_bins is enough
+    assert sites.sites_table(unkept, sites.DEFAULT_TESTS, 10).set_index("electrode").loc["A1", "multimodal"].all()
 
 
 def _model(name, family, val, test, *, base=None, init="trained", baseline=False, layer="last", pair=None, n=40):

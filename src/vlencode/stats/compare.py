@@ -200,8 +200,9 @@ def compare_alignment(
     network against each baseline fit), ``pair`` (every registry pair, multimodal member first) and ``equal_skill``
     (two random inits of one architecture: a null comparison).  Rows ``best_<family>`` name the model chosen per
     electrode (``delta``: its validation score, ``n_bins_a``: its kept bins) and rows ``kept`` give every model's kept
-    bins (``n_bins_a``) and bins selected for comparisons (``n_bins_common``); their ``p`` is NaN.  ``bin_time_s``
-    (shape (n_bins,), the start of each bin in seconds from the event) places the rule's comparison window.
+    bins (``n_bins_a``) and bins selected for comparisons (``n_bins_common``), both over the whole epoch; their ``p``
+    is NaN.  ``bin_time_s`` (shape (n_bins,), each bin's time in seconds from the event, as the epochs label it: the
+    start of its averaging window under ``epochs.window_placement: start``) places the rule's comparison window.
 
     Returns
     -------
@@ -294,7 +295,7 @@ def compare_alignment(
             "model_a": f"{name}:{layer}" if prep.model.baseline else name,
             "model_b": "", "delta": np.nan, "p": np.nan, "n_bins_a": prep.kept.sum(axis=1), "n_bins_b": 0,
             "n_bins_common": prep.select.sum(axis=1), "eligible": False,
-            "note": "n_bins_a: kept bins; n_bins_common: bins selected for comparisons",
+            "note": "over the whole epoch: n_bins_a kept bins, n_bins_common bins selected for comparisons",
         }))  # fmt: skip
     if not frames:
         return pd.DataFrame({c: [] for c in COMPARISON_COLUMNS}), best

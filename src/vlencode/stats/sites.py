@@ -64,7 +64,8 @@ def sites_table(comparisons: pd.DataFrame, tests: Sequence[str], min_bins: int) 
         ``subject, electrode, alignment, keep_rule, category, best_multimodal_model, best_vision_model,
         best_language_model, n_kept_best_<family>``, ``beats_<test>`` and ``p_fdr_<test>`` for every test of
         :data:`TESTS` (a baseline fitted several times, e.g. two concatenation entries, must be beaten in each;
-        the p is the largest), and ``multimodal`` (all of ``tests``).
+        the p is the largest), and ``multimodal`` (all of ``tests``, and the best multimodal network keeps at least
+        ``min_bins`` bins).
     """
     unknown = sorted(set(tests) - set(TESTS))
     if unknown or not tests:
@@ -91,8 +92,8 @@ def sites_table(comparisons: pd.DataFrame, tests: Sequence[str], min_bins: int) 
         table[f"beats_{test}"] = (joined["all_significant"].astype("boolean").fillna(False).astype(bool)
                                   if test != "pair" else _any_pair(table, rows, keys))  # fmt: skip
         table[f"p_fdr_{test}"] = joined["p_fdr"].to_numpy(np.float64)
-    # Under the paper's rule eligibility implies the kept bins; the calibrated rule's eligibility reads validation
-    # bounds only, and the site must also be an electrode the rule calls responsive to the multimodal network.
+    # Eligibility reads validation bounds of the bins compared, not the rule's kept bins: a site must also be an
+    # electrode the rule calls responsive to its best multimodal network.
     responsive = table["n_kept_best_multimodal"].to_numpy() >= min_bins
     table["multimodal"] = responsive & np.logical_and.reduce([table[f"beats_{t}"].to_numpy(bool) for t in tests])
     table["category"] = _categories(table, min_bins)

@@ -58,7 +58,8 @@ def compare_subject(
             raise ValueError(
                 f"{store.path}: electrodes differ from the subject's other fits; rerun fit for every model"
             )
-        if electrodes is not None and not np.allclose(store.bin_time_s, bin_time_s):
+        if electrodes is not None and (store.bin_time_s.shape != bin_time_s.shape
+                                       or not np.allclose(store.bin_time_s, bin_time_s)):
             raise ValueError(f"{store.path}: time bins differ from the subject's other fits; rerun fit for every model")
         electrodes, bin_time_s = store.electrode, store.bin_time_s
         for alignment in store.alignments:
