@@ -28,7 +28,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "resamples": 2,
     "fit": 2,
     "scores": 1,
-    "compare": 3,
+    "compare": 4,
     "sites": 2,
     "recovery": 1,
     "calibration": 4,
