@@ -53,6 +53,7 @@ rule sites:
     params:
         settings=settings(
             "sites",
+            "bootstrap.n_resamples",
             "statistics.fdr_q",
             "statistics.multimodal_tests",
             "statistics.min_bins",

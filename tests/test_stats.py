@@ -340,3 +340,22 @@ def test_recovery_counts_neighbours_apart():
     assert vision["n_called"] == 2 and vision["precision"] == 0.5  # LA4 (language) is a false call; LA2 apart
     assert vision["n_neighbours"] == 2 and vision["n_called_neighbours"] == 1
     assert vision["n_silent"] == 0 and np.isnan(vision["false_positive_rate"])
+
+
+def test_p_floor_warning_matches_what_benjamini_hochberg_can_call(caplog):
+    """A lone electrode at the smallest bootstrap p is called exactly when no warning says it cannot be."""
+    n_resamples, q = 99, 0.05
+
+    def lone(m):
+        p = np.full(m, 0.9)
+        p[0] = 1 / (n_resamples + 1)
+        return pd.DataFrame({"comparison": "multimodal_vs_concat", "alignment": "word", "keep_rule": "calibrated",
+                             "electrode": [f"E{i}" for i in range(m)], "p": p})  # fmt: skip
+
+    for m, callable_alone in ((5, True), (6, False)):  # p_fdr = m / 100 against q = 0.05
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="vlencode.stats"):
+            sites.warn_p_floor(lone(m), q, n_resamples)
+        assert sites.with_fdr(lone(m), q)["significant"].iloc[0] == callable_alone
+        assert bool(caplog.records) != callable_alone
+    assert "at least 119" in caplog.text and "only with 2 at that p" in caplog.text

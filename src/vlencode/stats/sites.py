@@ -13,6 +13,7 @@ do), else ``none``. The alignment ``both`` marks electrodes with the same catego
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -141,12 +142,39 @@ def site_counts(sites: pd.DataFrame) -> pd.DataFrame:
     return counts.reset_index()
 
 
+def warn_p_floor(comparisons: pd.DataFrame, q: float, n_resamples: int) -> None:
+    """Warn when the bootstrap's smallest p keeps Benjamini-Hochberg from calling an electrode on its own.
+
+    A bootstrap p is at least ``1 / (n_resamples + 1)``; among ``m`` tested electrodes, one whose p is that floor while
+    the others' are large gets ``p_fdr = m / (n_resamples + 1)``.  Where that exceeds ``q`` an electrode is called only
+    together with ``ceil(m / ((n_resamples + 1) q))`` electrodes at the floor, however strong its own effect; one
+    warning names the comparison with the most tested electrodes and the resample count that lifts the limit.
+    """
+    tested = comparisons[comparisons["p"].notna()]
+    if tested.empty:
+        return
+    m = tested.groupby(_GROUP).size()
+    limited = m[m / (n_resamples + 1) > q]
+    if limited.empty:
+        return
+    (comparison, alignment, rule), worst = limited.idxmax(), int(limited.max())
+    log.warning(
+        "sites: with %d resamples the smallest bootstrap p is 1/%d, so Benjamini-Hochberg over %d electrodes "
+        "(%s, %s, %s rule; %d of %d comparison groups alike) calls an electrode only with %d at that p; raise "
+        "bootstrap.n_resamples to at least %d to let a single electrode through",
+        n_resamples, n_resamples + 1, worst, comparison, alignment, rule, len(limited), len(m),
+        math.ceil(worst / ((n_resamples + 1) * q)), math.ceil(worst / q) - 1,
+    )  # fmt: skip
+
+
 def sites_from_comparisons(
-    paths: Sequence[str], *, q: float, tests: Sequence[str], min_bins: int
+    paths: Sequence[str], *, q: float, tests: Sequence[str], min_bins: int, n_resamples: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read every subject's comparisons table; return them with :func:`with_fdr` and the :func:`sites_table`."""
+    """Read every subject's comparisons table; return them with :func:`with_fdr` and the :func:`sites_table`, after
+    :func:`warn_p_floor` with the fits' ``n_resamples``."""
     from vlencode.store import read_parquet
 
     comparisons = pd.concat([read_parquet(p) for p in paths], ignore_index=True)
+    warn_p_floor(comparisons, q, n_resamples)
     comparisons = with_fdr(comparisons, q)
     return comparisons, sites_table(comparisons, tests, min_bins)
