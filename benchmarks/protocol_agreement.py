@@ -40,14 +40,18 @@ from vlencode.stats.sites import sites_from_comparisons
 PROTOCOLS = ("fast", "refit")
 
 
-def protocol_config(workdir: Path, protocol: str, n_resamples: int, trained_only: bool = False) -> Path:
+def protocol_config(workdir: Path, protocol: str, n_resamples: int, trained_only: bool = False,
+                    models: list[str] | None = None) -> Path:
     """The shipped config with ``protocol`` and ``n_resamples``; with ``trained_only``, no random-init twins (no call
-    of rule ``recovery`` reads them: they enter trained vs random and equal skill only)."""
+    of rule ``recovery`` reads them: they enter trained vs random and equal skill only); with ``models``, only those
+    registry entries (``models.use``)."""
 
     def edit(config: dict) -> None:
         config["bootstrap"].update(protocol=protocol, n_resamples=n_resamples)
         if trained_only:
             config["models"]["random_seeds"] = []
+        if models:
+            config["models"]["use"] = list(models)
 
     return write_config(workdir, edit)
 
@@ -71,10 +75,12 @@ def agreement(sites: dict[str, pd.DataFrame], min_bins: int) -> pd.DataFrame:
 
 def subset_sites(paths: list[Path], configfile: Path) -> pd.DataFrame:
     """The sites table (:func:`vlencode.stats.sites.sites_from_comparisons`) of some subjects' comparisons, with the
-    config's ``fdr_q``, ``multimodal_tests`` and ``min_bins``."""
-    statistics = yaml.safe_load(configfile.read_text())["statistics"]
+    config's ``fdr_q``, ``multimodal_tests``, ``min_bins`` and ``n_resamples``."""
+    config = yaml.safe_load(configfile.read_text())
+    statistics = config["statistics"]
     return sites_from_comparisons([str(p) for p in paths], q=statistics["fdr_q"],
-                                  tests=statistics["multimodal_tests"], min_bins=statistics["min_bins"])[1]
+                                  tests=statistics["multimodal_tests"], min_bins=statistics["min_bins"],
+                                  n_resamples=config["bootstrap"]["n_resamples"])[1]
 
 
 def main() -> None:
@@ -87,9 +93,12 @@ def main() -> None:
                         help="fit no random-init twins (halves the refit run; the calls compared do not use them)")
     parser.add_argument("--subjects", help="comma-separated: run only these subjects' comparisons, with the false "
                         "discovery control over their electrodes alone (a smaller refit run)")
+    parser.add_argument("--models", help="comma-separated registry names: fit only these (e.g. the unimodal models, "
+                        "whose calls the multimodal networks and baselines do not change)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     subjects = args.subjects.split(",") if args.subjects else None
+    models = args.models.split(",") if args.models else None
     sites, seconds = {}, {}
     for protocol in PROTOCOLS:
         workdir = args.workdir / protocol
@@ -99,7 +108,7 @@ def main() -> None:
                 if (args.seed_from / name).exists():
                     shutil.copytree(args.seed_from / name, workdir / name, symlinks=True,
                                     ignore=shutil.ignore_patterns("locks", "incomplete"))  # fmt: skip
-        configfile = protocol_config(workdir, protocol, args.resamples, args.trained_only)
+        configfile = protocol_config(workdir, protocol, args.resamples, args.trained_only, models)
         stats = workdir / "results" / "stats"
         if subjects is None:
             seconds[protocol] = run_workflow(workdir, configfile, ["results/stats/sites.parquet"], args.cores)
@@ -115,7 +124,7 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"n_resamples": args.resamples, "trained_only": args.trained_only,
-                                        "subjects": subjects, "seconds": seconds,
+                                        "subjects": subjects, "models": models, "seconds": seconds,
                                         "rows": table.to_dict("records")}, indent=1))  # fmt: skip
 
 
