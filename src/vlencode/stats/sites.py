@@ -146,9 +146,10 @@ def warn_p_floor(comparisons: pd.DataFrame, q: float, n_resamples: int) -> None:
     """Warn when the bootstrap's smallest p keeps Benjamini-Hochberg from calling an electrode on its own.
 
     A bootstrap p is at least ``1 / (n_resamples + 1)``; among ``m`` tested electrodes, one whose p is that floor while
-    the others' are large gets ``p_fdr = m / (n_resamples + 1)``.  Where that exceeds ``q`` an electrode is called only
-    together with ``ceil(m / ((n_resamples + 1) q))`` electrodes at the floor, however strong its own effect; one
-    warning names the comparison with the most tested electrodes and the resample count that lifts the limit.
+    the others' are large gets ``p_fdr = m / (n_resamples + 1)``.  Where that exceeds ``q``, Benjamini-Hochberg calls
+    either no electrode or at least ``ceil(m / ((n_resamples + 1) q))`` (the k-th smallest p must be <= q k / m),
+    however strong a lone electrode's effect; one warning names the comparison with the most tested electrodes and the
+    resample count that lifts the limit.
     """
     tested = comparisons[comparisons["p"].notna()]
     if tested.empty:
@@ -160,7 +161,7 @@ def warn_p_floor(comparisons: pd.DataFrame, q: float, n_resamples: int) -> None:
     (comparison, alignment, rule), worst = limited.idxmax(), int(limited.max())
     log.warning(
         "sites: with %d resamples the smallest bootstrap p is 1/%d, so Benjamini-Hochberg over %d electrodes "
-        "(%s, %s, %s rule; %d of %d comparison groups alike) calls an electrode only with %d at that p; raise "
+        "(%s, %s, %s rule; %d of %d comparison groups alike) calls either no electrode or at least %d; raise "
         "bootstrap.n_resamples to at least %d to let a single electrode through",
         n_resamples, n_resamples + 1, worst, comparison, alignment, rule, len(limited), len(m),
         math.ceil(worst / ((n_resamples + 1) * q)), math.ceil(worst / q) - 1,
