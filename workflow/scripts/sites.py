@@ -16,5 +16,5 @@ comparisons, sites = sites_from_comparisons(
 inputs = input_hashes({f"comparisons/{i}": path for i, path in enumerate(snakemake.input)})
 write_parquet(comparisons, snakemake.output.comparisons, params=settings, inputs=inputs)
 write_parquet(sites, snakemake.output.sites, params=settings, inputs=inputs)
-for row in site_counts(sites).itertuples(index=False):
-    log.info("%s", dict(row._asdict()))
+log.info("electrodes per category (alignment both: the same category in every alignment):\n%s",
+         site_counts(sites).to_string(index=False))

@@ -142,29 +142,36 @@ def site_counts(sites: pd.DataFrame) -> pd.DataFrame:
     return counts.reset_index()
 
 
-def warn_p_floor(comparisons: pd.DataFrame, q: float, n_resamples: int) -> None:
-    """Warn when the bootstrap's smallest p keeps Benjamini-Hochberg from calling an electrode on its own.
+def warn_p_floor(comparisons: pd.DataFrame, q: float, n_resamples: int, tests: Sequence[str] = ()) -> None:
+    """Warn when the bootstrap's smallest p keeps Benjamini-Hochberg from calling a test on its own.
 
-    A bootstrap p is at least ``1 / (n_resamples + 1)``; among ``m`` tested electrodes, one whose p is that floor while
-    the others' are large gets ``p_fdr = m / (n_resamples + 1)``.  Where that exceeds ``q``, Benjamini-Hochberg calls
-    either no electrode or at least ``ceil(m / ((n_resamples + 1) q))`` (the k-th smallest p must be <= q k / m),
-    however strong a lone electrode's effect; one warning names the comparison with the most tested electrodes and the
-    resample count that lifts the limit.
+    A bootstrap p is at least ``1 / (n_resamples + 1)``; among ``m`` tests (electrodes, or electrode x model pairs)
+    of one comparison x alignment x keep rule, one whose p is that floor while the others' are large gets
+    ``p_fdr = m / (n_resamples + 1)``.  Where that exceeds ``q``, Benjamini-Hochberg calls either none of the ``m``
+    or at least ``ceil(m / ((n_resamples + 1) q))`` (the k-th smallest p must be <= q k / m), however strong a lone
+    effect.  One warning names the largest such group, the largest among the comparisons of the multimodal ``tests``
+    (keys of :data:`TESTS`), and the resample counts that lift the limit (``ceil(m / q) - 1``).
     """
-    tested = comparisons[comparisons["p"].notna()]
-    if tested.empty:
-        return
-    m = tested.groupby(_GROUP).size()
+    m = comparisons[comparisons["p"].notna()].groupby(_GROUP).size()
     limited = m[m / (n_resamples + 1) > q]
     if limited.empty:
         return
-    (comparison, alignment, rule), worst = limited.idxmax(), int(limited.max())
+
+    def group(key: tuple[str, str, str]) -> str:
+        (comparison, alignment, rule), size = key, int(limited[key])
+        fewest, lifting = math.ceil(size / ((n_resamples + 1) * q)), math.ceil(size / q) - 1
+        called = f"none or >= {fewest} called"
+        return f"{comparison} ({alignment}, {rule} rule): {size} tests, {called}, {lifting} resamples lift it"
+
+    parts = [f"largest {group(limited.idxmax())}"]
+    site_tests = limited[limited.index.get_level_values("comparison").isin([TESTS[t] for t in tests])]
+    if not site_tests.empty and site_tests.idxmax() != limited.idxmax():
+        parts.append(f"largest of the multimodal-site tests {group(site_tests.idxmax())}")
     log.warning(
-        "sites: with %d resamples the smallest bootstrap p is 1/%d, so Benjamini-Hochberg over %d electrodes "
-        "(%s, %s, %s rule; %d of %d comparison groups alike) calls either no electrode or at least %d; raise "
-        "bootstrap.n_resamples to at least %d to let a single electrode through",
-        n_resamples, n_resamples + 1, worst, comparison, alignment, rule, len(limited), len(m),
-        math.ceil(worst / ((n_resamples + 1) * q)), math.ceil(worst / q) - 1,
+        "sites: with %d resamples the smallest bootstrap p is 1/%d, so in %d of %d comparison groups "
+        "Benjamini-Hochberg calls either no test or several together, never a lone strong one; %s; raise "
+        "bootstrap.n_resamples to lift the limit",
+        n_resamples, n_resamples + 1, len(limited), len(m), "; ".join(parts),
     )  # fmt: skip
 
 
@@ -176,6 +183,6 @@ def sites_from_comparisons(
     from vlencode.store import read_parquet
 
     comparisons = pd.concat([read_parquet(p) for p in paths], ignore_index=True)
-    warn_p_floor(comparisons, q, n_resamples)
+    warn_p_floor(comparisons, q, n_resamples, tests)
     comparisons = with_fdr(comparisons, q)
     return comparisons, sites_table(comparisons, tests, min_bins)
