@@ -132,8 +132,9 @@ def _recovery_line(recovery: pd.DataFrame | None) -> str:
         # Silent contacts away from planted ones are the false-positive rate's denominator; the shaft neighbours of
         # planted contacts, which re-referencing mixes in, are reported apart.
         cells = [f"{r.category}/{r.alignment} {r.n_true_called} of {r.n_planted} planted called (recall "
-                 f"{r.recall:.2f}; {r.n_called} calls; silent called {r.n_called_silent} of {r.n_silent}, shaft "
-                 f"neighbours {r.n_called_neighbours} of {r.n_neighbours})" for r in rows.itertuples()]  # fmt: skip
+                 f"{r.recall:.2f}; {r.n_called} calls off shaft neighbours; silent called {r.n_called_silent} of "
+                 f"{r.n_silent}, shaft neighbours called {r.n_called_neighbours} of {r.n_neighbours})"
+                 for r in rows.itertuples()]  # fmt: skip
         parts.append(f"[{keep_rule}] " + "; ".join(cells))
     return "recovery on the replica: " + " | ".join(parts)
 
