@@ -28,6 +28,10 @@ def test_default_config_is_valid(config):
     [
         (lambda c: c["preprocess"].update(notch_hz=60), r"preprocess: unknown key\(s\) \['notch_hz'\]"),
         (lambda c: c["epochs"].update(step_s="fast"), r"epochs\.step_s: 'fast' is not of type 'number'"),
+        (
+            lambda c: c["dataset"]["recordings"][0].update(subject=1),
+            r'dataset\.recordings\.0\.subject: 1 is a number; quote it \("1"\) to make it text',
+        ),
         (lambda c: c["preprocess"].update(reference="average"), r"preprocess\.reference: 'average' is not one of"),
         (lambda c: c.pop("dataset"), r"'dataset' is required"),
         (lambda c: c["models"].update(registry="config/none.yaml"), r"models\.registry: config/none\.yaml not found"),

@@ -30,6 +30,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return error.message.replace("is a required property", "is required here")
     if error.validator == "enum":
         return f"{error.instance!r} is not one of {error.validator_value}"
+    if error.validator == "type" and error.validator_value == "string" and type(error.instance) in (int, float):
+        # YAML reads subject 1 or trial 0 as numbers; identifiers such as these must stay text.
+        return f"{error.instance!r} is a number; quote it (\"{error.instance}\") to make it text"
     return error.message
 
 
