@@ -32,6 +32,10 @@ def test_default_config_is_valid(config):
             lambda c: c["dataset"]["recordings"][0].update(subject=1),
             r'dataset\.recordings\.0\.subject: 1 is a number; quote it \("1"\) to make it text',
         ),
+        (
+            lambda c: c["dataset"]["recordings"][1].update(trial=0),
+            r'dataset\.recordings\.1\.trial: 0 is a number; quote it \("0"\) to make it text',
+        ),
         (lambda c: c["preprocess"].update(reference="average"), r"preprocess\.reference: 'average' is not one of"),
         (lambda c: c.pop("dataset"), r"'dataset' is required"),
         (lambda c: c["models"].update(registry="config/none.yaml"), r"models\.registry: config/none\.yaml not found"),

@@ -359,3 +359,17 @@ def test_p_floor_warning_matches_what_benjamini_hochberg_can_call(caplog):
         assert sites.with_fdr(lone(m), q)["significant"].iloc[0] == callable_alone
         assert bool(caplog.records) != callable_alone
     assert "6 tests, none or >= 2 called, 119 resamples lift it" in caplog.text
+
+
+def test_p_floor_warning_names_the_multimodal_site_tests_apart(caplog):
+    """Beside the largest limited group, the largest group of a multimodal-site test is named with its own counts."""
+    rows = [("trained_vs_random", 40), ("multimodal_vs_best_language", 12), ("multimodal_vs_concat", 8)]
+    table = pd.concat([pd.DataFrame({"comparison": name, "alignment": "word", "keep_rule": "calibrated",
+                                     "electrode": [f"E{i}" for i in range(m)], "p": 0.5})
+                       for name, m in rows])  # fmt: skip
+    with caplog.at_level("WARNING", logger="vlencode.stats"):
+        sites.warn_p_floor(table, 0.05, 99, tests=["best_language", "concat"])
+    assert "in 3 of 3 comparison groups" in caplog.text
+    assert "largest trained_vs_random (word, calibrated rule): 40 tests, none or >= 8 called, 799" in caplog.text
+    site_group = "multimodal-site tests multimodal_vs_best_language (word, calibrated rule): 12 tests, none or >= 3"
+    assert site_group in caplog.text
