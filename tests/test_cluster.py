@@ -70,7 +70,7 @@ def test_the_paper_dag_has_one_job_per_unit_of_work(paper_dry_run):
     movies = set(trial_movies(config).values())
     subjects = {subject for subject, _ in recordings}
     instances = model_instances(config)
-    assert (len(recordings), len(movies), len(subjects), len(instances)) == (7, 5, 7, 22)
+    assert (len(recordings), len(movies), len(subjects), len(instances)) == (7, 5, 7, 26)
     assert counts == {
         "events": len(recordings),
         "preprocess": len(recordings),
