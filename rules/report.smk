@@ -28,6 +28,7 @@ FIGURE_CATEGORIES = {
     "time_courses": ("2. Sites", "time courses"),
     "glass_brain_category": ("2. Sites", "maps"),
     "glass_brain_best_model": ("2. Sites", "maps"),
+    "glass_brain_pair": ("2. Sites", "maps"),
     "region_fractions": ("3. Regions", "fractions"),
     "region_map": ("3. Regions", "fractions"),
     "recovery": ("4. Validation", "recovery"),

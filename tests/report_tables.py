@@ -60,10 +60,11 @@ def sites(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                 category = CATEGORIES[rng.integers(len(CATEGORIES))]
                 tests = [category == "multimodal"] * 3
                 best = "tiny-clip" if category == "multimodal" else ""
-                rows.append([subject, electrode, alignment, keep_rule, category, best, *tests])
+                pair = category == "multimodal" and alignment != "scene"  # no draw: the tables' draws stay put
+                rows.append([subject, electrode, alignment, keep_rule, category, best, *tests, pair])
     return pd.DataFrame(rows, columns=["subject", "electrode", "alignment", "keep_rule", "category",
                                        "best_multimodal_model", "beats_best_vision", "beats_best_language",
-                                       "beats_concat"])
+                                       "beats_concat", "beats_pair"])
 
 
 def recovery() -> pd.DataFrame:

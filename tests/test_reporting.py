@@ -58,3 +58,11 @@ def test_the_embedded_zoo_states_what_it_cannot_show(tmp_path):
     assert any(limit.startswith("no trained vision-language network") for limit in limits)
     assert any(limit.startswith("no controlled pair") for limit in limits)
     assert not any("linear-integration" in limit or "random-init twin" in limit for limit in limits)
+
+
+def test_the_demos_untrained_pair_is_said_to_be_untrained():
+    config = {"models": {"registry": "config/models.yaml", "random_seeds": [0],
+                         "use": ["minilm", "efficientnet-lite0", "tiny-simclr", "tiny-slip-vision"]}}
+    limits = reporting.zoo_limits(model_instances(config).values())
+    assert not any(limit.startswith("no controlled pair") for limit in limits)
+    assert any(limit.startswith("the controlled pair tiny-slip-vision vs tiny-simclr is untrained") for limit in limits)

@@ -293,6 +293,22 @@ def test_compare_alignment_names_each_comparison_and_chooses_best_models_on_vali
     assert (kept["n_bins_a"] == 0).all()
 
 
+def test_an_untrained_entry_stands_for_its_family_only_where_the_family_has_no_trained_network():
+    def scores(e0):
+        return np.array([[e0] * 12, [0.0] * 12])
+
+    untrained = _model("tiny-simclr", "vision", scores(0.6), scores(0.6), init="random")
+    zoo = _zoo() + [untrained, _model("tiny-only", "language", scores(0.9), scores(0.9), init="random")]
+    _, best = compare.compare_alignment(zoo, keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
+                                        electrodes=["A1", "A2"], bin_time_s=TIMES, subject="1", alignment="word")
+    # The untrained vision network validates better, but the trained 'vis' is the family's best.
+    assert best.loc[0, "best_vision_model"] == "vis" and best.loc[0, "best_language_model"] == "lang"
+    alone = [m for m in zoo if m.family != "vision" or m.name == "tiny-simclr"]
+    _, best = compare.compare_alignment(alone, keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
+                                        electrodes=["A1", "A2"], bin_time_s=TIMES, subject="1", alignment="word")
+    assert best.loc[0, "best_vision_model"] == "tiny-simclr"  # no trained vision network: the untrained one stands
+
+
 def test_fdr_within_each_comparison_alignment_and_rule_then_sites():
     table, _ = compare.compare_alignment(_zoo(), keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
                                          electrodes=["A1", "A2"], bin_time_s=TIMES, subject="1",

@@ -213,9 +213,14 @@ def region_map(summary: pd.DataFrame, atlas: str = "dk", category: str = "multim
     return figure
 
 
+#: The controlled-pair map's two classes: the multimodal member of a registry pair beats its partner, or not.
+PAIR_LABELS = {True: "beats its controlled pair", False: "none"}
+
+
 def glass_brain(electrodes: pd.DataFrame, sites: pd.DataFrame, by: str = "category") -> Figure:
-    """Electrodes on a glass brain coloured by site ``category`` or by ``best_multimodal_model`` (multimodal sites);
-    one row per keep rule and alignment; electrodes without MNI coordinates are left out."""
+    """Electrodes on a glass brain coloured by site ``category``, by ``best_multimodal_model`` (multimodal sites) or
+    by ``beats_pair`` (the study's second map: the multimodal member of a controlled pair, such as SLIP, beats its
+    partner, such as SimCLR); one row per keep rule and alignment; electrodes without MNI coordinates are left out."""
     from nilearn import plotting
 
     xyz = electrodes.set_index(["subject", "electrode"])[["x_mni", "y_mni", "z_mni"]]
@@ -223,11 +228,18 @@ def glass_brain(electrodes: pd.DataFrame, sites: pd.DataFrame, by: str = "catego
     table = table[np.isfinite(table[["x_mni", "y_mni", "z_mni"]]).all(axis=1)]
     if by == "best_multimodal_model":
         table = table[(table["category"] == "multimodal") & table[by].notna() & (table[by].astype(str) != "")]
+    if by == "beats_pair":
+        table = table.assign(beats_pair=table["beats_pair"].astype(bool).map(PAIR_LABELS))
     if table.empty:
         return _empty(f"no electrode with MNI coordinates to colour by {by}")
     # Silent contacts first, so that sites are drawn over them.
     values = sorted(table[by].astype(str).unique(), key=lambda v: (v != "none", v))
-    palette = COLOURS if by == "category" else {v: to_hex(c) for v, c in zip(values, plt.get_cmap("tab10").colors)}
+    if by == "category":
+        palette = COLOURS
+    elif by == "beats_pair":
+        palette = {PAIR_LABELS[True]: COLOURS["multimodal"], "none": COLOURS["none"]}
+    else:
+        palette = {v: to_hex(c) for v, c in zip(values, plt.get_cmap("tab10").colors)}
     panels = sorted({(k, a) for k, a in zip(table["keep_rule"], table["alignment"])},
                     key=lambda p: (p[0], _ALIGNMENT_ORDER.get(p[1], 9)))  # fmt: skip
     figure = plt.figure(figsize=(10, 3.2 * len(panels)))
@@ -480,6 +492,10 @@ FIGURES = {
     "glass_brain_best_model": (
         ("electrodes", "sites"),
         lambda t, s, a: glass_brain(t["electrodes"], t["sites"], by="best_multimodal_model"),
+    ),
+    "glass_brain_pair": (
+        ("electrodes", "sites"),
+        lambda t, s, a: glass_brain(t["electrodes"], t["sites"], by="beats_pair"),
     ),
     "time_courses": (("scores", "sites"), lambda t, s, a: time_courses(t["scores"], t["sites"], s)),
     "recovery": (("recovery",), lambda t, s, a: recovery_panel(t["recovery"])),

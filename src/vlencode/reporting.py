@@ -52,8 +52,16 @@ def zoo_limits(instances: Iterable[ModelInstance]) -> list[str]:
             "no trained vision-language network: every multimodal network is randomly initialised, so a multimodal "
             "site here reflects architecture, not vision-language training"
         )
-    if not any(m.entry.get("pair") for m in instances):
+    by_name = {m.name: m for m in instances}
+    pairs = [(m, by_name[m.entry["pair"]]) for m in instances if m.name == m.base and m.entry.get("pair") in by_name]
+    if not pairs:
         limits.append("no controlled pair (such as SLIP vs SimCLR): the same-architecture objective test is not run")
+    for member, partner in pairs:
+        if "random" in (member.init, partner.init):
+            limits.append(
+                f"the controlled pair {member.name} vs {partner.name} is untrained (random init): its comparison and "
+                "map show the test at work, not an effect of the training objective"
+            )
     if not any(m.components for m in instances):
         limits.append("no linear-integration baseline: integration cannot be told from simple combination")
     if not any(m.name != m.base for m in instances):
@@ -65,7 +73,8 @@ def protocol_page(config: Mapping[str, Any], instances: Iterable[ModelInstance],
     """Write the protocol actually run as an HTML page: the settings every result depends on, the model zoo and
     what this run cannot show (:func:`zoo_limits`)."""
     instances = list(instances)
-    sections = ["dataset", "preprocess", "events", "epochs", "encoding", "bootstrap", "statistics", "regions"]
+    sections = ["dataset", "preprocess", "events", "epochs", "features", "encoding", "bootstrap", "statistics",
+                "regions"]
     rows = [(section, key, json.dumps(value, sort_keys=True))
             for section in sections for key, value in sorted(dict(config.get(section, {})).items())
             if key != "recordings"]  # fmt: skip

@@ -199,7 +199,8 @@ def compare_alignment(
     ``multimodal_vs_best_language``, ``multimodal_vs_concat``, ``multimodal_vs_concat_banded`` (the best multimodal
     network against each baseline fit), ``pair`` (every registry pair, multimodal member first) and ``equal_skill``
     (two random inits of one architecture: a null comparison).  Rows ``best_<family>`` name the model chosen per
-    electrode (``delta``: its validation score, ``n_bins_a``: its kept bins) and rows ``kept`` give every model's kept
+    electrode (on validation scores, among the family's trained entries, or among its untrained ones when it has
+    none) (``delta``: its validation score, ``n_bins_a``: its kept bins) and rows ``kept`` give every model's kept
     bins (``n_bins_a``) and bins selected for comparisons (``n_bins_common``), both over the whole epoch; their ``p``
     is NaN.  ``bin_time_s`` (shape (n_bins,), each bin's time in seconds from the event, as the epochs label it: the
     start of its averaging window under ``epochs.window_placement: start``) places the rule's comparison window.
@@ -263,6 +264,9 @@ def compare_alignment(
     chosen: dict[str, _Prepared] = {}
     for family in ("vision", "language", "multimodal"):
         candidates = [p for p in entries if p.model.family == family and not p.model.baseline]
+        # A network without trained weights (an untrained control such as the demo's SLIP/SimCLR pair) stands for
+        # its family only where the family has no trained network.
+        candidates = [p for p in candidates if p.model.init == "trained"] or candidates
         if not candidates:
             best[f"best_{family}_model"] = ""
             best[f"n_kept_best_{family}"] = 0
