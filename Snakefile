@@ -7,7 +7,10 @@ min_version("9.0")
 report: "workflow/report/workflow.rst"
 
 
-configfile: "config/config.yaml"
+# The embedded default, only when no --configfile is given: a run of config/paper.yaml reads no key of it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
@@ -23,6 +26,7 @@ wildcard_constraints:
 include: "rules/dataset.smk"
 include: "rules/neural.smk"
 include: "rules/stimuli.smk"
+include: "rules/models.smk"
 include: "rules/encoding.smk"
 include: "rules/stats.smk"
 include: "rules/regions.smk"

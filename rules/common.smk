@@ -10,6 +10,13 @@ from vlencode.config import canonical_config, rule_params, validate_config
 from vlencode.datasets import open_dataset, trial_movies
 from vlencode.datasets.replica import GROUND_TRUTH_FILES, PART_KEYS
 from vlencode.models.registry import model_instances
+from vlencode.models.weights import (
+    WeightsError,
+    entry_units,
+    lock_path,
+    merge_units,
+    offline_problem,
+)
 from vlencode.stimuli.table import STIMULUS_COLUMNS
 
 SCHEMA_PATH = os.path.join(
@@ -44,6 +51,41 @@ SUBJECTS = sorted({subject for subject, _ in RECORDINGS}, key=lambda s: (len(s),
 MOVIE_OF = trial_movies(SETTINGS)
 MOVIES = sorted(set(MOVIE_OF.values()))
 MODELS = model_instances(config)
+# What the weights step fetches: one unit per hub repository or release file, shared by the entries that read it.
+WEIGHTS_DIR = SETTINGS["models"]["weights_dir"]
+UNITS_OF = {
+    name: entry_units(instance.entry, WEIGHTS_DIR)
+    for name, instance in MODELS.items()
+    if not instance.components
+}
+WEIGHTS = merge_units([unit for units in UNITS_OF.values() for unit in units.values()])
+
+
+def offline():
+    """Offline is explicit, never probed: the config's models.offline or HF_HUB_OFFLINE."""
+    import huggingface_hub.constants
+
+    return SETTINGS["models"]["offline"] or huggingface_hub.constants.HF_HUB_OFFLINE
+
+
+def check_weights_on_disk():
+    """Offline, stop at planning with one line per model whose files are neither locked nor on disk."""
+    if not offline():
+        return
+    problems = [
+        problem
+        for name, unit in WEIGHTS.items()
+        if not lock_path(WEIGHTS_DIR, name).is_file()
+        and (problem := offline_problem(unit, WEIGHTS_DIR))
+    ]
+    if problems:
+        raise WeightsError(
+            "offline, and the weights of these models are not on disk:\n"
+            + "\n".join(problems)
+        )
+
+
+check_weights_on_disk()
 # Performance knobs: passed as resources, which are not part of any rerun key (results do not depend on them).
 DEVICE = SETTINGS["device"]
 USE_GPU = DEVICE == "cuda"
@@ -136,6 +178,10 @@ def feature_inputs(wildcards):
     return {
         "table": f"results/stimuli/movie-{wildcards.movie}.parquet",
         "frames": f"results/stimuli/movie-{wildcards.movie}_frames.zarr",
+        **{
+            role: str(lock_path(WEIGHTS_DIR, unit.name))
+            for role, unit in UNITS_OF[wildcards.model].items()
+        },
     }
 
 
@@ -186,7 +232,11 @@ def protocol_settings():
     """The settings the protocol page states, canonical (JSON, sorted keys), without the performance knobs."""
     out = {k: v for k, v in SETTINGS.items() if k != "device"}
     out["encoding"] = {k: v for k, v in out["encoding"].items() if k != "memory_gb"}
-    out["models"] = {k: v for k, v in out["models"].items() if k != "batch_size"}
+    out["models"] = {
+        k: v
+        for k, v in out["models"].items()
+        if k not in ("batch_size", "weights_dir", "offline")
+    }
     return json.dumps(out, sort_keys=True)
 
 

@@ -1,6 +1,7 @@
 """The cluster path: the paper DAG dry-run with the SLURM profile, and model-weight digests cached across DAG builds."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from vlencode.datasets import trial_movies
 from vlencode.datasets.replica import _neuroprobe
 from vlencode.models import sources
 from vlencode.models.registry import model_instances
+from vlencode.models.weights import entry_units, lock_path, merge_units
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -39,21 +41,76 @@ def write_stand_in(root: Path) -> None:
     (root / "corrupted_elec.json").write_text("{}")
 
 
-@pytest.fixture(scope="module")
-def paper_dry_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("paper")
+def paper_units(config: dict) -> dict:
+    """The weights units of the paper's zoo (what its weights step fetches)."""
+    instances = model_instances(config)
+    weights_dir = config["models"].get("weights_dir", "resources/models")
+    return merge_units([u for i in instances.values() if not i.components for u in entry_units(i.entry, weights_dir)
+                        .values()])  # fmt: skip
+
+
+def write_stand_in_weights(workdir: Path, config: dict) -> None:
+    """A lock for every weights unit of the paper's zoo: the weights step's outputs, as after a complete fetch."""
+    for name in paper_units(config):
+        path = workdir / lock_path("resources/models", name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"unit": name, "directory": ".", "files": {}}))
+
+
+def paper_workdir(tmp_path_factory, name: str) -> tuple[Path, dict]:
+    workdir = tmp_path_factory.mktemp(name)
     write_stand_in(workdir / "braintreebank")
     config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
     config["dataset"]["root"] = str(workdir / "braintreebank")
     config["models"]["registry"] = str(ROOT / "config" / "models.yaml")
     (workdir / "paper.yaml").write_text(yaml.safe_dump(config))
+    return workdir, config
+
+
+def dry_run(workdir: Path, offline: bool) -> subprocess.CompletedProcess:
     command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
                "--configfile", str(workdir / "paper.yaml"), "--workflow-profile", str(ROOT / "profiles" / "slurm"),
                "-n"]  # fmt: skip
     # No --cores: a rule asking for workflow.cores would stop the DAG here, as it would on every cluster node.
-    result = subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=600)
+    env = dict(os.environ, HF_HUB_OFFLINE="1" if offline else "0")
+    return subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=600, env=env)
+
+
+@pytest.fixture(scope="module")
+def paper_dry_run(tmp_path_factory):
+    """The paper's DAG offline, on stand-in weights (their locks in place) and a stand-in dataset."""
+    workdir, config = paper_workdir(tmp_path_factory, "paper")
+    write_stand_in_weights(workdir, config)
+    result = dry_run(workdir, offline=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return config, result.stdout
+
+
+def test_offline_without_the_weights_planning_stops_with_one_line_per_missing_model(tmp_path_factory):
+    workdir, config = paper_workdir(tmp_path_factory, "offline")
+    result = dry_run(workdir, offline=True)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr  # Snakemake prints a Snakefile's error on stdout
+    lines = [line for line in output.splitlines() if "is missing; download" in line or "is not downloaded" in line]
+    assert len(lines) == len(paper_units(config)) == 12
+    assert ("simclr: simclr_base_25ep.pt is missing; download https://dl.fbaipublicfiles.com/slip/simclr_base_25ep.pt "
+            "to resources/models/downloads/simclr_base_25ep.pt") in lines
+    assert ("simcse: princeton-nlp/sup-simcse-bert-base-uncased is not downloaded; fetch it with `hf download "
+            "princeton-nlp/sup-simcse-bert-base-uncased --cache-dir resources/models/hub`") in lines
+    assert "huggingface-cli" not in output
+    assert not (workdir / "results").exists() and not (workdir / "resources" / "models" / "locks").exists()
+
+
+def test_online_the_paper_plans_one_fetch_per_release_file_and_hub_repository(tmp_path_factory):
+    workdir, config = paper_workdir(tmp_path_factory, "online")
+    result = dry_run(workdir, offline=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    weights = [re.search(r"output: (\S+)", block).group(1) for rule, block in job_blocks(result.stdout)
+               if rule == "weights"]  # fmt: skip
+    assert sorted(Path(w).stem for w in weights) == sorted(paper_units(config))
+    assert {"release--slip-vit-b16", "hub--google-bert--bert-base-uncased--tokenizer"} <= set(paper_units(config))
+    features = [block for rule, block in job_blocks(result.stdout) if rule == "features"]
+    assert all("resources/models/locks/" in block for block in features if "concat" not in block)
 
 
 def job_blocks(stdout: str) -> list[tuple[str, str]]:
@@ -119,12 +176,12 @@ def test_local_weights_are_hashed_once_and_again_only_when_changed(tmp_path, mon
     hashed = []
     real = sources.file_sha256
     monkeypatch.setattr(sources, "file_sha256", lambda path: hashed.append(Path(path).name) or real(path))
-    first = sources._files_digest("hf", str(model), None, None)
+    first = sources._files_digest("hf", str(model), None)
     assert sorted(hashed) == ["config.json", "model.safetensors"]
     hashed.clear()
-    assert sources._files_digest("hf", str(model), None, None) == first  # a second Snakefile read: no hashing
+    assert sources._files_digest("hf", str(model), None) == first  # a second Snakefile read: no hashing
     assert hashed == []
     (model / "model.safetensors").write_bytes(b"\1" * 4096)
-    changed = sources._files_digest("hf", str(model), None, None)
+    changed = sources._files_digest("hf", str(model), None)
     assert hashed == ["model.safetensors"]
     assert changed[0] != first[0] and changed[1] == first[1]

@@ -201,13 +201,13 @@ def test_uncached_hub_model_is_one_line_telling_how_to_get_it(entries, monkeypat
     assert "\n" not in message
     assert "`hf download princeton-nlp/sup-simcse-bert-base-uncased`" in message
     assert "set source: to a local directory" in message
-    assert source_fingerprint(entries["simcse"])["weights_sha256"].startswith("uncached:")
+    assert source_fingerprint(entries["simcse"])["weights_sha256"] == "locked"  # the weights step's lock says
 
 
 def test_missing_converted_release_says_how_to_convert_it(entries, config):
     with pytest.raises(SourceError) as error:
         load_network(entries["simclr"], "trained", None)
     assert str(error.value) == (
-        "simclr: no converted network at resources/models/slip-simclr-vit-b16; convert the release file "
-        "simclr_base_25ep.pt with `python -m vlencode.models.convert slip <file> resources/models/slip-simclr-vit-b16`"
+        "simclr: no converted network at slip-simclr-vit-b16; convert the release file simclr_base_25ep.pt with "
+        "`python -m vlencode.models.convert slip <file> slip-simclr-vit-b16`"
     )

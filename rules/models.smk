@@ -1,0 +1,31 @@
+# Model weights: each hub repository or release file the zoo reads, fetched once into models.weights_dir (converted
+# where a converter exists) with a lock the features jobs verify. On the submitting host: cluster nodes need no network.
+
+
+localrules:
+    weights,
+
+
+rule weights:
+    output:
+        f"{WEIGHTS_DIR}/locks/{{unit}}.json",
+    log:
+        "logs/weights/{unit}.log",
+    benchmark:
+        "results/benchmarks/weights/{unit}.tsv"
+    conda:
+        "../envs/vlencode.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        offline=lambda wc: int(offline()),
+    params:
+        unit=lambda wc: {
+            "name": WEIGHTS[wc.unit].name,
+            "kind": WEIGHTS[wc.unit].kind,
+            "spec": WEIGHTS[wc.unit].spec,
+        },
+        weights_dir=WEIGHTS_DIR,
+    script:
+        "../workflow/scripts/weights.py"
