@@ -37,10 +37,10 @@ WINDOW_S = (0.05, 0.5)
 
 
 def study_config(workdir: Path) -> Path:
-    """The shipped config with the study's extraction, its replica under ``workdir``."""
+    """The shipped config with the study's extraction (its relative replica root resolves inside ``workdir``, so a
+    seeded run's stages before the features are reused)."""
 
     def edit(config: dict) -> None:
-        config["dataset"]["root"] = str(workdir / "resources" / "braintreebank-replica")
         config["features"]["extraction"] = "study"
 
     return write_config(workdir, edit)
