@@ -18,6 +18,7 @@ from vlencode.models.weights import (
     offline_problem,
 )
 from vlencode.stimuli.table import STIMULUS_COLUMNS
+from vlencode.store import file_sha256
 
 SCHEMA_PATH = os.path.join(
     workflow.basedir, "workflow", "schemas", "config.schema.yaml"
@@ -34,9 +35,20 @@ with open(SCHEMA_PATH) as schema_file:
     SETTINGS = canonical_config(config, yaml.safe_load(schema_file))
 
 
+@functools.cache
+def script_digest(stage):
+    """The sha256 of a step's script: its content, not its mtime, decides whether it reruns (the profiles leave
+    Snakemake's code trigger out, which judges a script by its mtime; snakemake#3474).
+    """
+    return file_sha256(
+        os.path.join(workflow.basedir, "workflow", "scripts", f"{stage}.py")
+    )
+
+
 def settings(stage, *keys):
-    """A step's rerun key: the settings its outputs depend on plus its algorithm version, as canonical JSON."""
-    return rule_params(SETTINGS, keys, stage=stage)
+    """A step's rerun key: the settings its outputs depend on, its algorithm version and its script's digest, as
+    canonical JSON."""
+    return rule_params(SETTINGS, keys, stage=stage, script=script_digest(stage))
 
 
 DATASET = SETTINGS["dataset"]

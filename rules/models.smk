@@ -26,6 +26,8 @@ rule weights:
             "kind": WEIGHTS[wc.unit].kind,
             "spec": WEIGHTS[wc.unit].spec,
         },
-        weights_dir=WEIGHTS_DIR,
+        # The directory above locks/, from the output: the lint's rule for a path prefix given as a param.
+        weights_dir=lambda wc, output: os.path.dirname(os.path.dirname(output[0])),
+        script=script_digest("weights"),
     script:
         "../workflow/scripts/weights.py"

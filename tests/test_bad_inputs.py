@@ -274,6 +274,148 @@ def test_duplicate_scene_cuts_are_marked_and_counted(damaged):
     assert scenes["valid"].sum() == clean_scenes["valid"].sum()
 
 
+def _gzip_copy(path: Path) -> None:
+    """Rewrite a recording gzip-compressed in HDF5's earliest file format, whose filter pipeline messages (version 1)
+    store each filter's id beside its name and carry no checksum."""
+    with h5py.File(path) as source:
+        data = {name: source["data"][name][:] for name in source["data"]}
+    with h5py.File(path, "w", libver="earliest") as target:
+        for name, values in data.items():
+            target.create_dataset(f"data/{name}", data=values, chunks=(4096,), compression="gzip")
+
+
+def _claim_filter(path: Path, filter_id: int, name: bytes) -> None:
+    """Make every deflate (id 1) pipeline of ``path`` name filter ``filter_id`` instead, as a recording compressed by
+    a plugin filter reads where the plugin is not installed (h5py#2294).
+
+    h5py refuses to create such a dataset ("Unknown compression filter"), and an unavailable filter set through
+    ``h5py.h5p`` with ``H5Z_FLAG_OPTIONAL`` is skipped when the chunks are written, so they stay readable; patching
+    the id in the file makes HDF5 look for the plugin on every chunk.  A version-1 filter entry is id (2 bytes), name
+    length, flags, value count (2 bytes each), then the name ("deflate\\0", 8 bytes).
+    """
+    raw = bytearray(path.read_bytes())
+    start, patched = raw.find(b"deflate\0"), 0
+    while start >= 0:
+        assert raw[start - 8 : start - 6] == (1).to_bytes(2, "little")
+        raw[start - 8 : start - 6] = filter_id.to_bytes(2, "little")
+        raw[start : start + 8] = name.ljust(8, b"\0")
+        patched += 1
+        start = raw.find(b"deflate\0", start + 8)
+    assert patched
+    path.write_bytes(raw)
+
+
+@pytest.mark.parametrize(("filter_id", "name", "said"), [
+    (32001, b"blosc", "HDF5 filter 32001 (blosc)"),  # the reported case
+    (32015, b"zstd", "HDF5 filter 32015 (zstd)"),
+    (32004, b"", "HDF5 filter 32004,"),  # a writer that stored no name
+])  # fmt: skip
+def test_a_compression_filter_without_its_plugin_is_named_not_called_damage(damaged, filter_id, name, said):
+    if h5py.h5z.filter_avail(filter_id):
+        pytest.skip(f"HDF5 filter {filter_id} is installed here")
+    path = damaged / H5
+    _gzip_copy(path)
+    _claim_filter(path, filter_id, name)
+    recording = BrainTreebank(damaged).recording("1", "0")  # the metadata reads; the chunks need the filter
+    with pytest.raises(DatasetError) as error:
+        recording.read(0, 100)
+    message = one_line(error, str(path), said, "pip install hdf5plugin", "not damaged")
+    assert "download it again" not in message
+
+
+def test_a_damaged_compressed_chunk_still_says_download_it_again(damaged):
+    path = damaged / H5
+    _gzip_copy(path)
+    with h5py.File(path) as handle:
+        chunk = handle["data/electrode_0"].id.get_chunk_info(0)
+    raw = bytearray(path.read_bytes())
+    raw[chunk.byte_offset : chunk.byte_offset + chunk.size] = b"\xff" * chunk.size
+    path.write_bytes(raw)
+    recording = BrainTreebank(damaged).recording("1", "0")
+    assert recording.read(8192, 8292).shape == (100, len(recording.labels))  # other chunks read
+    with pytest.raises(DatasetError) as error:
+        recording.read(0, 100)
+    message = one_line(error, str(path), "electrode_0", "the file is damaged, download it again")
+    assert "hdf5plugin" not in message
+
+
+@pytest.mark.parametrize(
+    "relabel",
+    [
+        {0: "T2c2", 1: "T2c2*"},  # the reported pair (LT2, LT2*)
+        {0: "T2c2#", 1: "T2c2"},
+        {0: "T2_c2", 1: "T2c2"},  # "_" is cleaned away too
+        {0: "T2c2", 1: "T2c2*", 2: "#T2c2"},  # three raw labels, one contact
+    ],
+)
+def test_raw_labels_that_clean_to_one_are_all_excluded_with_their_reason(damaged, tmp_path, relabel, caplog):
+    """Handled: which raw label is the contact is unknown, so none is used; before, the label appeared twice and a
+    neighbour's Laplacian subtracted the other channel."""
+    path = damaged / "electrode_labels/sub_1/electrode_labels.json"
+    labels = json.loads(path.read_text())
+    for position, label in relabel.items():
+        labels[position] = label
+    path.write_text(json.dumps(labels))
+    shared = list(relabel.values())
+    dataset = BrainTreebank(damaged)
+    caplog.set_level(logging.INFO, logger="vlencode")
+    recording = dataset.recording("1", "0")
+    assert "T2c2" not in recording.labels and len(set(recording.labels)) == len(recording.labels)
+    assert recording._datasets == [f"electrode_{labels.index(label)}" for label in recording.labels]
+    for label in shared:
+        assert str(path) in recording.excluded[label] and all(repr(x) in recording.excluded[label] for x in shared)
+    assert "all clean to T2c2; none is used" in caplog.text
+    assert dataset.electrodes("1")["electrode"].tolist() == recording.labels
+    write_neural_store(recording, preprocess_cfg(reference="laplacian"), tmp_path / "neural.zarr")
+    neural = store.open_zarr(tmp_path / "neural.zarr")
+    assert set(shared) <= set(neural.attrs["dropped_channels"])
+    assert not {"T2c1", "T2c2", "T2c3"} & {str(e) for e in neural["electrode"][:]}  # no neighbour of contact 2
+
+
+def _transcript(damaged: Path) -> tuple[Path, pd.DataFrame]:
+    dataset = BrainTreebank(damaged)
+    path = dataset.transcript_path(dataset.movie("1", "0"))
+    return path, pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _events_cfg() -> dict:
+    return {"seed": 0, "events": CONFIG["events"], "stimuli": CONFIG["stimuli"]}
+
+
+@pytest.mark.parametrize("spelling", ["None", "NA", "null", "nan", "N/A", "#N/A", "NULL"])
+def test_transcript_words_that_spell_a_missing_value_stay_words(damaged, spelling):
+    """Handled (pandas#55032): pandas reads "None", "NA", "null"... as missing; a mid-sentence one became '' and took
+    the previous word's prefix text.  Text columns keep every word; the numeric columns stay numbers."""
+    path, table = _transcript(damaged)
+    sizes = table.groupby("sentence_idx")["text"].transform("size")
+    sentence = table.loc[sizes >= 3, "sentence_idx"].iloc[0]
+    rows = table.index[table["sentence_idx"] == sentence]
+    table.loc[rows[1], "text"] = spelling
+    table.loc[rows, "sentence"] = " ".join(table.loc[rows, "text"])
+    table.to_csv(path, index=False)
+    words = BrainTreebank(damaged).words("1", "0")
+    assert words["word"].tolist() == table["text"].tolist()
+    assert words["start_s"].dtype == np.float64 and words["word_idx"].dtype == np.int64
+    events, _ = build_events(BrainTreebank(damaged), "1", "0", _events_cfg())
+    mine = events[(events["alignment"] == "word") & (events["sentence_idx"] == int(sentence))]
+    first = table.loc[rows[0], "text"]
+    assert mine["word"].tolist()[1] == spelling and mine["text"].tolist()[1] == f"{first} {spelling}"
+    assert mine["text"].is_unique  # no word takes another's text
+
+
+def test_transcript_rows_without_a_word_are_dropped_and_counted(damaged, caplog):
+    """Handled: an empty text is the only missing word, dropped with a warning; a missing end time stays NaN."""
+    path, table = _transcript(damaged)
+    table.loc[[3, 7], "text"] = ["", " "]
+    table.loc[5, "end"] = "NA"
+    table.to_csv(path, index=False)
+    caplog.set_level(logging.INFO, logger="vlencode")
+    words = BrainTreebank(damaged).words("1", "0")
+    assert len(words) == len(table) - 2 and "" not in words["word"].str.strip().tolist()
+    assert f"{path}: dropped 2 of {len(table)} word row(s) with an empty text" in caplog.text
+    assert words["end_s"].dtype == np.float64 and words["end_s"].isna().sum() == 1
+
+
 def test_coordinates_outside_the_brain_are_labelled_unknown():
     """Handled: a contact outside every labelled voxel (and the atlas volume) takes the label Unknown."""
     assert atlas_labels(np.array([[500.0, 0.0, 0.0], [0.0, -300.0, 40.0]]), "dk") == ["Unknown", "Unknown"]

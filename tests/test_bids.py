@@ -15,6 +15,7 @@ import pytest
 
 from vlencode import store
 from vlencode.datasets import DatasetError, open_dataset
+from vlencode.datasets._atlas import atlas_labels
 from vlencode.datasets.base import ELECTRODE_COLUMNS, WORD_COLUMNS
 from vlencode.datasets.bids import BidsRecording
 from vlencode.neural import write_neural_store
@@ -374,3 +375,136 @@ def test_edf_unit_spellings_that_mne_reads_as_volts_are_warned(tmp_path, unit, w
     if warned:
         assert warnings[0].startswith(f"{path}: median channel standard deviation 2e+07 uV")
         assert "1e+06 times too large" in warnings[0] and "V declared for data in uV" in warnings[0]
+
+
+# --- coordinates: units and spaces -----------------------------------------------------------------------------------
+def _electrodes_files(root: Path) -> tuple[Path, Path]:
+    """The copy's MNI electrodes.tsv (contacts in metres) and its coordsystem.json."""
+    electrodes = next(root.rglob("*_space-MNI152NLin2009aSym_electrodes.tsv"))
+    return electrodes, electrodes.with_name(electrodes.name.replace("_electrodes.tsv", "_coordsystem.json"))
+
+
+def _write_coordinates(electrodes: Path, factor: float, **coordsystem) -> None:
+    """Scale the contacts of ``electrodes`` by ``factor``; set (None: delete) ``coordsystem`` fields beside it."""
+    table = pd.read_csv(electrodes, sep="\t", dtype=str, keep_default_na=False)
+    for axis in "xyz":
+        numbers = pd.to_numeric(table[axis], errors="coerce") * factor
+        table[axis] = [f"{value:.6g}" if np.isfinite(value) else "n/a" for value in numbers]
+    table.to_csv(electrodes, sep="\t", index=False)
+    path = electrodes.with_name(electrodes.name.replace("_electrodes.tsv", "_coordsystem.json"))
+    fields = json.loads(path.read_text()) | coordsystem
+    path.write_text(json.dumps({key: value for key, value in fields.items() if value is not None}))
+
+
+def _la2(root: Path) -> list[float]:
+    row = open_dataset({"dataset": {"format": "bids", "root": str(root)}}).electrodes("1").set_index("electrode")
+    return row.loc["LA2", ["x_mni", "y_mni", "z_mni"]].astype(float).tolist()
+
+
+@pytest.mark.parametrize(
+    ("factor", "unit", "read_as"),
+    [(1.0, "n/a", "m"), (100.0, "n/a", "cm"), (1000.0, "n/a", "mm"), (1.0, None, "m"), (100.0, "", "cm")],
+)
+def test_an_undeclared_unit_is_inferred_from_the_magnitudes_and_warned(bids_copy, factor, unit, read_as, caplog):
+    """mne-bids writes ``iEEGCoordinateUnits: n/a`` for a recording without a montage; read as mm, contacts given in
+    metres sat 1000 times too close to the MNI origin (a superior temporal contact labelled Left-Thalamus)."""
+    electrodes, coordsystem = _electrodes_files(bids_copy)
+    _write_coordinates(electrodes, factor, iEEGCoordinateUnits=unit)
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        np.testing.assert_allclose(_la2(bids_copy), [-20.0, 10.0, 20.0], rtol=1e-5)
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"{coordsystem}: ") and f"read as {read_as} from their magnitude" in warnings[0]
+
+
+def test_a_superior_temporal_contact_in_metres_with_unit_na_keeps_its_region(bids_copy, caplog):
+    """The reported case: mne-bids' ``n/a`` unit with MNI metres; read as mm, the contact sat near the origin."""
+    electrodes, _ = _electrodes_files(bids_copy)
+    table = pd.read_csv(electrodes, sep="\t", dtype=str, keep_default_na=False)
+    table.loc[table["name"] == "LA2", ["x", "y", "z"]] = ["-0.058", "-0.022", "0.006"]
+    table.to_csv(electrodes, sep="\t", index=False)
+    _write_coordinates(electrodes, 1.0, iEEGCoordinateUnits="n/a")
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        xyz = _la2(bids_copy)
+    np.testing.assert_allclose(xyz, [-58.0, -22.0, 6.0], rtol=1e-5)
+    assert atlas_labels(np.array([xyz]), "dk") == ["ctx-lh-superiortemporal"]
+    assert len(_warnings(caplog)) == 1
+
+
+def test_a_missing_coordsystem_is_inferred_and_warned(bids_copy, caplog):
+    electrodes, coordsystem = _electrodes_files(bids_copy)
+    _write_coordinates(electrodes, 100.0)
+    coordsystem.unlink()
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        np.testing.assert_allclose(_la2(bids_copy), [-20.0, 10.0, 20.0], rtol=1e-5)
+    assert any(m.startswith(f"{coordsystem}: missing; coordinates") and "read as cm" in m for m in _warnings(caplog))
+
+
+@pytest.mark.parametrize("unit", ["µm", "inches", "um", "voxels"])
+def test_a_declared_unit_other_than_m_cm_mm_is_a_one_line_error(bids_copy, unit):
+    electrodes, coordsystem = _electrodes_files(bids_copy)
+    _write_coordinates(electrodes, 1e6, iEEGCoordinateUnits=unit)
+    with pytest.raises(DatasetError, match=rf"{coordsystem}: iEEGCoordinateUnits '{unit}' is not m, cm or mm") as error:
+        _la2(bids_copy)
+    assert "\n" not in str(error.value) and "convert the coordinates" in str(error.value)
+
+
+@pytest.mark.parametrize("factor", [20.0, 1e4])  # largest magnitude 0.6 and 300: inside a brain in no unit
+def test_an_undeclared_unit_that_no_magnitude_explains_is_refused(bids_copy, factor):
+    electrodes, coordsystem = _electrodes_files(bids_copy)
+    _write_coordinates(electrodes, factor, iEEGCoordinateUnits="n/a")
+    with pytest.raises(DatasetError, match=rf"{coordsystem}: iEEGCoordinateUnits 'n/a', and no unit puts") as error:
+        _la2(bids_copy)
+    assert "\n" not in str(error.value) and "declare iEEGCoordinateUnits" in str(error.value)
+
+
+def _add_space(root: Path, space: str, shift_m: float) -> Path:
+    """Another electrodes.tsv + coordsystem.json of sub-1 in ``space``, contacts shifted by ``shift_m`` in x."""
+    electrodes, coordsystem = _electrodes_files(root)
+    other = electrodes.with_name(f"sub-1_space-{space}_electrodes.tsv")
+    table = pd.read_csv(electrodes, sep="\t", dtype=str, keep_default_na=False)
+    table["x"] = [f"{float(x) + shift_m:.6g}" if x != "n/a" else x for x in table["x"]]
+    table.to_csv(other, sep="\t", index=False)
+    fields = json.loads(coordsystem.read_text()) | {"iEEGCoordinateSystem": space}
+    other.with_name(f"sub-1_space-{space}_coordsystem.json").write_text(json.dumps(fields))
+    return other
+
+
+def _drop_space(root: Path) -> None:
+    for path in _electrodes_files(root):
+        path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("spaces", "drop_mni", "la2_x"),
+    [
+        ({"ACPC": 0.005}, False, -20.0),  # bids-specification#649: ACPC sorts first
+        ({"ACPC": 0.005, "fsaverage": 0.002}, True, -18.0),
+        ({"MNI152NLin6ASym": 0.001}, False, -19.0),  # the atlases' template, though 2009aSym sorts first
+        ({"Other": 0.005, "MNI152NLin2009cAsym": 0.003}, False, -17.0),
+    ],
+)
+def test_the_coordinate_space_is_chosen_by_name_not_by_sort_order(bids_copy, spaces, drop_mni, la2_x, caplog):
+    for space, shift in spaces.items():
+        _add_space(bids_copy, space, shift)
+    if drop_mni:
+        _drop_space(bids_copy)
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        np.testing.assert_allclose(_la2(bids_copy), [la2_x, 10.0, 20.0], rtol=1e-5)
+    assert not _warnings(caplog)
+    assert "electrodes in space(s)" in caplog.text
+    dataset = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}})
+    assert dataset.recording("1", "0").labels == ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2"]
+
+
+@pytest.mark.parametrize("spaces", [["ACPC"], ["ACPC", "Other"], ["T1w"]])
+def test_electrodes_in_no_mni_space_are_nan_and_said_in_one_warning(bids_copy, spaces, caplog):
+    for space in spaces:
+        _add_space(bids_copy, space, 0.0)
+    _drop_space(bids_copy)
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        table = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).electrodes("1")
+    assert table[["x_mni", "y_mni", "z_mni"]].isna().all().all() and table["hemisphere"].eq("").all()
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1, warnings
+    assert f"sub-1: electrodes only in space(s) {', '.join(sorted(spaces))}, none an MNI template" in warnings[0]

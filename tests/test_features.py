@@ -151,8 +151,49 @@ def test_long_text_is_truncated_and_counted_in_the_log(instances, caplog):
     with caplog.at_level(logging.WARNING, logger="vlencode"):
         layers, attrs = extract_features(instances["minilm"], table, frames, CFG)
     assert attrs["n_truncated"] == 1
-    assert "1 texts longer than 128 tokens were truncated" in caplog.text
+    assert "1 texts longer than 128 tokens were cut on the left" in caplog.text
     assert layers["hidden.6"].shape == (4, 384)
+
+
+def prefix_texts(words: list[str]) -> pd.DataFrame:
+    """One stimulus per word of a sentence, its text the sentence up to that word (``text_context: prefix``)."""
+    frames = np.zeros((1, 8, 8, 3), dtype=np.uint8)
+    table = pd.DataFrame({"stimulus_id": [f"s{i}" for i in range(len(words))], "movie": "m",
+                          "frame_time_s": 0.0, "frame_index": 0,
+                          "text": [" ".join(words[: i + 1]) for i in range(len(words))]})  # fmt: skip
+    return with_frame_hashes(table, frames), frames
+
+
+@pytest.mark.parametrize("extraction", ["pooled", "study"])
+def test_every_word_of_a_sentence_longer_than_max_tokens_gets_its_own_text_features(instances, extraction, caplog):
+    """Faults round 2, #3: right truncation cut the word being encoded, so 29 of 40 prefix texts read alike."""
+    words = ("we walked along the river past an old mill where children threw small stones into green water while "
+             "their mothers talked about market prices rain and a wedding planned for late summer near town hall "
+             "under tall trees").split()  # 38 words, no ten in a row repeated
+    table, frames = prefix_texts(words)
+    # The study's extraction pads and cuts to the entry's study.max_tokens: both set to 12.
+    instance = with_entry(instances["minilm"], max_tokens=12, study={"max_tokens": 12}, layers=["hidden.6"])
+    cfg = {**CFG, "features": {**CFG["features"], "extraction": extraction}}
+    with caplog.at_level(logging.WARNING, logger="vlencode"):
+        layers, attrs = extract_features(instance, table, frames, cfg)
+    rows = layers["hidden.6"]
+    assert len(np.unique(rows.round(5), axis=0)) == len(words)
+    assert attrs["n_truncated"] > 25 and attrs["n_stimuli_sharing_tokens"] == 0
+    assert "0 stimuli share their tokens" in caplog.text
+
+
+def test_texts_that_differ_only_before_the_kept_end_are_counted_as_sharing_tokens(instances, caplog):
+    """A sibling: two prefixes alike in their last 10 tokens read as one sequence; the log says how many stimuli."""
+    tail = "jumps over the lazy dog and runs far away from every farm".split()  # 12 words: past 12 tokens
+    table, frames = prefix_texts(["a"])
+    table = pd.concat([table] * 3, ignore_index=True).assign(
+        stimulus_id=["s0", "s1", "s2"], text=["cat " + " ".join(tail), "dog " + " ".join(tail), "a short one"])
+    instance = with_entry(instances["minilm"], max_tokens=12, layers=["hidden.6"])
+    with caplog.at_level(logging.WARNING, logger="vlencode"):
+        layers, attrs = extract_features(instance, table, frames, CFG)
+    assert attrs["n_truncated"] == 2 and attrs["n_stimuli_sharing_tokens"] == 2
+    assert np.array_equal(layers["hidden.6"][0], layers["hidden.6"][1])
+    assert "2 stimuli share their tokens" in caplog.text
 
 
 def test_a_table_without_frame_hashes_is_a_one_line_error(instances):

@@ -32,14 +32,45 @@ def test_batches_equal_the_tokenizers_own_right_padding_whatever_its_side(tokeni
     tokenizer.padding_side = "left" if left else "right"
     tokenizer.truncation_side = "left" if left else "right"
     tokens = tokenize(tokenizer, TEXTS, 6, fixed_length)
+    assert tokenizer.truncation_side == ("left" if left else "right")  # the caller's setting left alone
     positions = [3, 1, 4]
-    tokenizer.padding_side = "right"
+    tokenizer.padding_side, tokenizer.truncation_side = "right", "left"
     expected = tokenizer([TEXTS[i] for i in positions], truncation=True, max_length=6,
                          padding="max_length" if fixed_length else True, return_tensors="pt")
     batch = tokens.batch(positions, torch.device("cpu"))
     for key in ("input_ids", "attention_mask"):
         assert torch.equal(batch[key], expected[key]), key
     assert tokens.n_truncated == sum(len(ids) > 6 for ids in tokenizer(TEXTS)["input_ids"]) > 0
+
+
+#: A sentence of 79 words: its word events' texts are its prefixes (events.text_context: prefix).
+SENTENCE = ("when the three farmers finally came down the hill with their shovels and their lanterns and their "
+            "dogs the fox and his family had already dug a tunnel so long and so deep that nobody could "
+            "hope to follow them and so the farmers sat by the hole all night long waiting in the cold rain "
+            "while far below the fox told his children a story about chickens geese ducks turkeys apples cider "
+            "and the feast of tomorrow night")
+
+
+@pytest.mark.parametrize("name", ["minilm", "minilm-python"])
+@pytest.mark.parametrize("max_tokens", [12, 35, 64, 77])
+@pytest.mark.parametrize("fixed_length", [False, True])  # the study's extraction pads to a fixed length
+def test_a_long_prefix_keeps_its_last_word_and_the_special_tokens(tokenizers, name, max_tokens, fixed_length):
+    from vlencode.stimuli.events import prefix_texts
+
+    tokenizer = tokenizers[name]
+    tokenizer.truncation_side = "right"
+    words = SENTENCE.split()
+    assert len(words) == 79
+    prefixes = prefix_texts(SENTENCE, words)
+    tokens = tokenize(tokenizer, prefixes, max_tokens, fixed_length)
+    full = tokenizer(prefixes)["input_ids"]
+    assert tokens.n_truncated == sum(len(ids) > max_tokens for ids in full) > 0
+    for prefix, ids, whole in zip(prefixes, tokens.ids, full, strict=True):
+        assert len(ids) == min(len(whole), max_tokens)
+        assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id  # special tokens kept
+        assert ids[-4:-1] == whole[-4:-1]  # the end of the text, where its word is
+        assert tokenizer.decode(ids, skip_special_tokens=True).split()[-1] == prefix.split()[-1]
+    assert len({tuple(ids) for ids in tokens.ids}) == 79  # every word its own text: none merged by the cut
 
 
 def test_tokenizing_leaves_the_tokenizers_settings_as_they_were(tokenizers):

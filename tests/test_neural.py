@@ -17,7 +17,7 @@ import zarr
 
 from vlencode import store
 from vlencode.datasets import DatasetError
-from vlencode.datasets.base import Recording
+from vlencode.datasets.base import Recording, split_label
 from vlencode.neural import (
     PreprocessConfig,
     filters,
@@ -233,6 +233,30 @@ def test_bipolar_and_common_average():
     assert set(pairs.dropped) == {"B1", "EKG"}
     block = np.arange(10, dtype=np.float32).reshape(5, 2)  # [channel, time]
     np.testing.assert_allclose(montage(labels, "car").apply(block), block - block.mean(axis=0), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        ["LT1", "LT2", "LT2", "LT3", "LT4"],  # one label twice (two raw labels that clean to one)
+        ["LT1", "LT2", "LT02", "LT3", "LT4"],  # two spellings of contact 2
+        ["LT1", "LT02", "LT2", "LT002", "LT3", "LT4"],  # three
+    ],
+)
+def test_a_contact_named_by_two_channels_is_nobodys_neighbour(labels):
+    """Which column is contact LT2 is unknown: no derived channel may use either (LT3 once subtracted the wrong one)."""
+    shared = [i for i, label in enumerate(labels) if split_label(label) == ("LT", 2)]
+    for reference, neighbours in (("laplacian", "both"), ("laplacian", "any"), ("bipolar", "both")):
+        derived = montage(labels, reference, neighbours)
+        assert not derived.weights[shared].any(), (reference, neighbours)
+        for i in shared:
+            assert "named by more than one channel" in derived.dropped[labels[i]]
+    anyone = montage(labels, "laplacian", "any")
+    assert anyone.labels == ["LT3", "LT4"]
+    column = anyone.weights[:, 0]
+    assert {labels[i]: column[i] for i in np.flatnonzero(column)} == {"LT3": 1.0, "LT4": -1.0}
+    assert montage(labels, "bipolar").labels == ["LT3-LT4"]
+    assert "LT1" in montage(labels, "laplacian", "both").dropped
 
 
 # --- channel quality -------------------------------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 import json
 import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from smallrun import planned_jobs
+from smallrun import ROOT, SNAKEMAKE, planned_jobs
 
 from vlencode import store
 
@@ -159,6 +161,35 @@ def test_a_replaced_input_file_reruns_exactly_what_reads_it(small_workflow, name
 def test_a_bumped_algorithm_version_reruns_that_stage_and_what_follows(small_workflow):
     planned = planned_jobs(small_workflow, env={"VLENCODE_BUMP_STAGE": "epochs"})
     assert planned == {"epochs": 3, **_fit_all(_n_models(small_workflow))}
+
+
+def _planned_with(snakefile: Path, workdir: Path) -> dict[str, int]:
+    """``planned_jobs`` with another copy of the workflow."""
+    result = subprocess.run([str(SNAKEMAKE), "--snakefile", str(snakefile), "--directory", str(workdir),
+                             "--configfile", str(workdir / "config.yaml"), "--cores", "2", "-n", "--quiet", "rules"],
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line.split() for line in result.stdout.splitlines()]
+    return {p[0]: int(p[1]) for p in lines if len(p) == 2 and p[1].isdigit() and p[0] not in {"total", "job", "all"}}
+
+
+@pytest.mark.parametrize("script", ["epochs", "stimuli"])
+def test_a_touched_script_reruns_nothing_and_an_edited_one_its_rule_and_what_follows(small_workflow, tmp_path,
+                                                                                        script):
+    copy = tmp_path / "workflow-copy"
+    copy.mkdir()
+    for name in ("Snakefile", "rules", "workflow", "profiles", "envs", "config"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, copy / name)
+    path = copy / "workflow" / "scripts" / f"{script}.py"
+    # Copied with fresh times, as a clone, `cp` or rsync without -t gives them: the same bytes, a later mtime.
+    later = time.time() + 10
+    os.utime(path, (later, later))
+    assert _planned_with(copy / "Snakefile", small_workflow) == {}
+    path.write_text(path.read_text() + "\n# an edit\n")
+    n = _n_models(small_workflow)
+    expected = {"epochs": {"epochs": 3, **_fit_all(n)},
+                "stimuli": {"stimuli": 2, "features": 2 * n, "fit": 3 * n, "scores": 1, "compare": 3, **_REPORT}}
+    assert _planned_with(copy / "Snakefile", small_workflow) == expected[script]
 
 
 def _written_by(path: str, outputs: list[str]) -> bool:

@@ -118,7 +118,7 @@ def canonical_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> di
     return _fill_object(config, schema)
 
 
-def rule_params(canonical: Mapping[str, Any], keys: Iterable[str], *, stage: str) -> str:
+def rule_params(canonical: Mapping[str, Any], keys: Iterable[str], *, stage: str, script: str | None = None) -> str:
     """The rerun key of one workflow step: the settings its outputs depend on, as one canonical JSON string.
 
     Parameters
@@ -131,6 +131,9 @@ def rule_params(canonical: Mapping[str, Any], keys: Iterable[str], *, stage: str
     stage
         The step's name in :data:`vlencode.versions.STAGE_VERSIONS`; its algorithm version joins the key, so a
         library change that alters the step's output reruns it.
+    script
+        The content digest of the step's workflow script: an edited script reruns its step, a script only touched
+        (copied, synced without times) does not, where Snakemake's own code trigger would judge it by its mtime.
 
     Returns
     -------
@@ -155,4 +158,6 @@ def rule_params(canonical: Mapping[str, Any], keys: Iterable[str], *, stage: str
                 target = target.setdefault(part, {})
             target[parts[-1]] = node
     picked["version"] = STAGE_VERSIONS[stage]
+    if script is not None:
+        picked["script"] = script
     return json.dumps(picked, sort_keys=True, separators=(",", ":"))

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -340,8 +341,9 @@ def extract_features(
     network = load_network(instance.entry, instance.init, instance.seed, device, extraction, locations)
     result = run_network(network, instance.name, stimuli_table, frames, projection, batch_size)
     if result.counts["n_truncated"]:
-        log.warning("%s: %d texts longer than %d tokens were truncated", instance.name,
-                    result.counts["n_truncated"], network.text_length)
+        log.warning("%s: %d texts longer than %d tokens were cut on the left (each keeps its end, the word it was "
+                    "made for); %d stimuli share their tokens with a stimulus of another text", instance.name,
+                    result.counts["n_truncated"], network.text_length, result.counts["n_stimuli_sharing_tokens"])
     for layer, reason in result.dropped.items():
         log.warning("%s: layer %s dropped: %s", instance.name, layer, reason)
     weights = state_sha256(network.module)
@@ -400,7 +402,7 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
     digest = stimuli_digest(stimuli_table, reads_image and bool(streams["image"] or streams["pair"]),
                             reads_text and bool(streams["text"] or streams["pair"]))
     sink = _LayerSink(n, projection, study=network.extraction == "study", vectors=frozenset(network.vectors))
-    counts = {"n_stimuli": n, "n_truncated": 0}
+    counts = {"n_stimuli": n, "n_truncated": 0, "n_stimuli_sharing_tokens": 0}
     image_inputs = ImageInputs(entry["image_size"], entry["normalize"], network.device) if reads_image else None
     tokens = None
     if reads_text and (streams["text"] or streams["pair"]):
@@ -410,6 +412,10 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
         flatten = any(network.pooling(stream) == "flatten" for stream in ("text", "pair") if streams[stream])
         tokens = tokenize(network.tokenizer, unique_texts, network.text_length, flatten, network.pad_token_id)
         counts["n_truncated"] = tokens.n_truncated
+        # Distinct texts that read as one token sequence once truncated: their stimuli get one text feature row.
+        sequences = [tuple(ids) for ids in tokens.ids]
+        shared = {seq for seq, count in Counter(sequences).items() if count > 1}
+        counts["n_stimuli_sharing_tokens"] = int(sum(sequences[i] in shared for i in text_rows))
 
     with torch.inference_mode():
         if streams["image"] and reads_image:

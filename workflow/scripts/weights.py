@@ -8,7 +8,8 @@ log = rule_logger(snakemake.log[0])
 spec = snakemake.params.unit
 unit = WeightsUnit(spec["name"], spec["kind"], dict(spec["spec"]))
 try:
-    lock = fetch(unit, snakemake.params.weights_dir, offline=bool(snakemake.resources.offline), lock=snakemake.output[0])
+    offline = bool(snakemake.resources.offline)
+    lock = fetch(unit, snakemake.params.weights_dir, offline=offline, lock=snakemake.output[0])
 except WeightsError as error:
     log.error(str(error))
     raise SystemExit(str(error)) from None

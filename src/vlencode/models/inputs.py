@@ -89,6 +89,9 @@ def tokenize(tokenizer: Any, texts: Sequence[str], max_tokens: int, fixed_length
              pad_id: int | None = None) -> TokenizedTexts:
     """Tokenize every text in one call, truncating to ``max_tokens``, and count the truncated ones.
 
+    A text longer than ``max_tokens`` loses tokens **on the left**, its special tokens kept (``[CLS] ... [SEP]``,
+    ``<start> ... <end>``): a word event's text is the sentence up to that word, so the word itself, at the end, is
+    what must survive (cut on the right, every long prefix of a sentence would become the same truncated text).
     One call over all texts lets a fast tokenizer work on them in parallel; the padding, which depends on the batch,
     is left to :meth:`TokenizedTexts.batch`.  ``fixed_length`` pads every text to ``max_tokens``; ``pad_id`` replaces
     the tokenizer's padding token (a release that pads with another id, as SLIP's with 0).
@@ -100,13 +103,19 @@ def tokenize(tokenizer: Any, texts: Sequence[str], max_tokens: int, fixed_length
     if getattr(tokenizer, "is_fast", False):
         ids, truncated = _fast_token_ids(tokenizer, texts, max_tokens)
     else:
-        ids = tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]
+        side = tokenizer.truncation_side
+        tokenizer.truncation_side = "left"
+        try:
+            ids = tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]
+        finally:
+            tokenizer.truncation_side = side
         truncated = sum(len(row) > max_tokens for row in tokenizer(list(texts))["input_ids"])
     return TokenizedTexts(ids, truncated, int(pad_id), max_tokens if fixed_length else None)
 
 
 def _fast_token_ids(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> tuple[list[list[int]], int]:
-    """Token ids from a fast tokenizer's Rust backend, truncated as ``tokenizer(texts, truncation=True)`` would.
+    """Token ids from a fast tokenizer's Rust backend, truncated on the left as ``tokenizer(texts, truncation=True)``
+    with ``truncation_side="left"`` would.
 
     The backend's batch call skips the offsets and the per-text conversion of the transformers wrapper (about a third
     of tokenizing a movie's texts), and keeps what truncation cut off, so the truncated texts are counted without a
@@ -115,7 +124,7 @@ def _fast_token_ids(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> tu
     backend = tokenizer.backend_tokenizer
     truncation, padding = backend.truncation, backend.padding
     backend.no_padding()
-    backend.enable_truncation(max_tokens, stride=0, strategy="longest_first", direction=tokenizer.truncation_side)
+    backend.enable_truncation(max_tokens, stride=0, strategy="longest_first", direction="left")
     try:
         encodings = getattr(backend, "encode_batch_fast", backend.encode_batch)(list(texts))
     finally:

@@ -27,7 +27,7 @@ from vlencode.models.sources import source_fingerprint
 #: is part of every instance's rerun key (:meth:`ModelInstance.as_dict`), so changing it recomputes the activations;
 #: it lives here so that reading the registry does not import torch.
 INPUT_PIPELINE = ("frames: uint8 bilinear antialiased resize, then scale and normalise; "
-                  "texts: tokenized, batch-padded on the right")
+                  "texts: tokenized, truncated on the left keeping special tokens, batch-padded on the right")
 
 #: The registry's JSON Schema, shipped with the package (the library reads nothing from the workflow folder).
 SCHEMA_PATH = Path(__file__).with_name("registry.schema.yaml")

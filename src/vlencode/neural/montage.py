@@ -18,13 +18,19 @@ LAPLACIAN_NEIGHBOURS = ("both", "any")
 
 
 def contacts(labels: list[str]) -> dict[tuple[str, int], int]:
-    """``(shaft, contact) -> column`` for every label ending in a contact number (``T2aA12`` -> ``("T2aA", 12)``)."""
-    out = {}
+    """``(shaft, contact) -> column`` for every label ending in a contact number (``T2aA12`` -> ``("T2aA", 12)``).
+
+    A contact named by more than one column (``LT2`` twice, or ``LT2`` and ``LT02``) is left out: which column is
+    that contact is unknown, so it is nobody's neighbour and makes no derived channel of its own.
+    """
+    out, shared = {}, set()
     for index, label in enumerate(labels):
         shaft, contact = split_label(label)
         if contact >= 0:
+            if (shaft, contact) in out:
+                shared.add((shaft, contact))
             out[(shaft, contact)] = index
-    return out
+    return {key: index for key, index in out.items() if key not in shared}
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,9 @@ def laplacian(labels: list[str], neighbours: str = "both") -> Montage:
         if contact < 0:
             dropped[label] = "laplacian: label has no contact number"
             continue
+        if position.get((shaft, contact)) != index:
+            dropped[label] = "laplacian: its contact is named by more than one channel"
+            continue
         around = [position[key] for key in ((shaft, contact - 1), (shaft, contact + 1)) if key in position]
         if not around or (neighbours == "both" and len(around) < 2):
             dropped[label] = (
@@ -94,7 +103,7 @@ def bipolar(labels: list[str]) -> Montage:
     columns, kept, used = [], [], set()
     for index, label in enumerate(labels):
         shaft, contact = split_label(label)
-        if contact < 0 or (shaft, contact + 1) not in position:
+        if position.get((shaft, contact)) != index or (shaft, contact + 1) not in position:
             continue
         partner = position[(shaft, contact + 1)]
         column = np.zeros(len(labels), dtype=np.float32)
@@ -102,7 +111,11 @@ def bipolar(labels: list[str]) -> Montage:
         columns.append(column)
         kept.append(f"{label}-{labels[partner]}")
         used.update((index, partner))
-    dropped = {label: "bipolar: no same-shaft partner" for i, label in enumerate(labels) if i not in used}
+    dropped = {
+        label: "bipolar: no same-shaft partner" if split_label(label)[1] < 0 or split_label(label) in position
+        else "bipolar: its contact is named by more than one channel"
+        for i, label in enumerate(labels) if i not in used
+    }  # fmt: skip
     return Montage(_stack(columns, len(labels)), kept, dropped)
 
 

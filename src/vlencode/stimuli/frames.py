@@ -9,8 +9,19 @@ reads the same clock.
 The frame "at or just after" a time ``t`` is the first frame, in presentation order, whose movie time is
 ``>= t - FRAME_TIME_TOLERANCE_S``.  The tolerance absorbs floating-point error
 in times that are meant to be exactly a frame's timestamp (a scene cut), so such a time selects that frame and not the
-next.  A time after the last frame's timestamp but within one frame period of it selects the last frame (it is still on
-screen); a later time is an error, since the events then do not belong to this movie.
+next.  A time after the last frame's timestamp while that frame is still on screen selects it; a later time is an
+error, since the events then do not belong to this movie.  The last frame stays on screen for the longest of the
+stream's average frame period, its stored duration and the gap before it: in a variable-frame-rate movie the last
+gap can far exceed the average period (30 fps, then 10 fps), and containers store the last duration as a guess.
+
+Frames are returned as displayed.  Phone videos and camera files keep the sensor's orientation and carry a display
+matrix (ISO/IEC 14496-12 ``tkhd`` matrix; FFmpeg's ``AV_FRAME_DATA_DISPLAYMATRIX`` side data on each decoded frame)
+that players apply: a turn by a multiple of 90 degrees, possibly mirrored.  PyAV does not apply it (PyAV#570), so
+:func:`display_orientation` reads it and the decoder turns and mirrors the pixels the way the ``ffmpeg`` command line
+does (its ``transpose``/``hflip``/``vflip`` autorotation): a 90 or 270 degree turn swaps height and width.  Mirrors
+are applied too, since a player shows them.  A stream without a display matrix but with a legacy ``rotate`` tag
+(clockwise degrees, written by FFmpeg 4 and older, e.g. in Matroska) is turned as FFmpeg 4 did.  Any other angle is
+an error: it cannot be shown without resampling the picture.
 
 Frames may be shrunk on decoding (``max_side``): full-HD frames of a two-hour movie would not fit in memory, and the
 networks resize their inputs to a few hundred pixels anyway.
@@ -18,6 +29,7 @@ networks resize their inputs to a few hundred pixels anyway.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +42,8 @@ import numpy as np
 from vlencode.datasets.base import DatasetError
 from vlencode.store import array_sha256
 
+log = logging.getLogger(__name__)
+
 #: Slack, in seconds, when comparing a requested time with a frame's timestamp.
 FRAME_TIME_TOLERANCE_S = 1e-6
 
@@ -38,8 +52,8 @@ FRAME_TIME_TOLERANCE_S = 1e-6
 class DecodedFrames:
     """Distinct frames for a set of requested times.
 
-    ``frames[n, H, W, 3]`` uint8 RGB in time order, ``frame_time_s[n]`` their movie times, and ``index[k]`` the row of
-    ``frames`` chosen for the k-th requested time.
+    ``frames[n, H, W, 3]`` uint8 RGB as displayed (display matrix applied; H and W the displayed size) in time order,
+    ``frame_time_s[n]`` their movie times, and ``index[k]`` the row of ``frames`` chosen for the k-th requested time.
     """
 
     frames: np.ndarray
@@ -102,11 +116,66 @@ def output_size(height: int, width: int, max_side: int | None) -> tuple[int, int
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def _rgb(frame: av.VideoFrame, max_side: int | None) -> np.ndarray:
+def _rotate_tag(stream: av.video.stream.VideoStream) -> str | None:
+    """The stream's legacy ``rotate`` tag (any case: Matroska stores ``ROTATE``), or None."""
+    return next((value for key, value in stream.metadata.items() if key.lower() == "rotate"), None)
+
+
+def display_orientation(frame: av.VideoFrame, rotate_tag: str | None, path: str | Path) -> tuple[bool, bool, bool]:
+    """How a decoded frame becomes the frame as displayed: ``(transpose, flip rows, flip columns)``, in that order.
+
+    Parameters
+    ----------
+    frame
+        A decoded frame; its display matrix side data, when present, decides.
+    rotate_tag
+        The stream's legacy ``rotate`` tag (clockwise degrees), used only when the frame has no display matrix.
+    path
+        The movie, named in errors.
+
+    Raises
+    ------
+    DatasetError
+        A display matrix or tag that turns the picture by other than a multiple of 90 degrees.
+    """
+    side_data = frame.side_data.get("DISPLAYMATRIX")
+    if side_data is None:
+        try:
+            turns = float(rotate_tag or 0) / 90  # clockwise quarter turns
+        except ValueError:
+            turns = 0.5
+        if not turns.is_integer():
+            raise DatasetError(
+                f"{path}: the stream's rotate tag {rotate_tag!r} is not a multiple of 90 degrees; "
+                "remove the tag or re-encode the movie upright"
+            )
+        return [(False, False, False), (True, False, True), (False, True, True), (True, True, False)][int(turns) % 4]
+    # Nine native-endian int32 (a, b, u, c, d, v, x, y, w); a displayed point is (x', y') = (a x + c y, b x + d y)
+    # plus a shift, x rightwards and y downwards.  Only the signs of a right-angle turn or mirror matter here.
+    a, b, _, c, d = np.frombuffer(memoryview(side_data), dtype=np.int32)[:5].astype(np.float64)
+    small = 1e-3 * max(abs(a), abs(b), abs(c), abs(d))
+    if small > 0 and abs(b) <= small and abs(c) <= small:
+        return False, bool(d < 0), bool(a < 0)
+    if small > 0 and abs(a) <= small and abs(d) <= small:
+        # Transposed: displayed row y' = b x and column x' = c y.
+        return True, bool(b < 0), bool(c < 0)
+    raise DatasetError(
+        f"{path}: the display matrix turns the picture by {frame.rotation} degrees, not a multiple of 90; "
+        "re-encode the movie upright (ffmpeg -i MOVIE -c:a copy UPRIGHT.mp4 applies it)"
+    )
+
+
+def _rgb(frame: av.VideoFrame, max_side: int | None, rotate_tag: str | None, path: str | Path) -> np.ndarray:
+    """The frame as displayed, ``[H, W, 3]`` uint8 RGB, shrunk to ``max_side`` (the displayed H and W)."""
     height, width = output_size(frame.height, frame.width, max_side)
     if (height, width) == (frame.height, frame.width):
-        return frame.to_ndarray(format="rgb24")
-    return frame.to_ndarray(format="rgb24", height=height, width=width, interpolation="AREA")
+        image = frame.to_ndarray(format="rgb24")
+    else:
+        image = frame.to_ndarray(format="rgb24", height=height, width=width, interpolation="AREA")
+    transpose, flip_rows, flip_columns = display_orientation(frame, rotate_tag, path)
+    if transpose:
+        image = image.transpose(1, 0, 2)
+    return np.ascontiguousarray(image[:: -1 if flip_rows else 1, :: -1 if flip_columns else 1])
 
 
 def decode_frames(movie_path: str | Path, times_s: np.ndarray, max_side: int | None = None) -> DecodedFrames:
@@ -134,19 +203,21 @@ def decode_frames(movie_path: str | Path, times_s: np.ndarray, max_side: int | N
     frames: list[np.ndarray] = []
     frame_times: list[float] = []
     next_time = 0
-    last, last_time = None, 0.0
+    last, last_time, gap = None, 0.0, 0.0
     with open_movie(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         period = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
+        rotate_tag = _rotate_tag(stream)
         try:
             for time, frame in movie_frames(container, path):
                 if next_time == len(times):
                     break
+                gap = float(time) - last_time if last is not None else 0.0
                 last, last_time = frame, float(time)
                 if times[order[next_time]] - FRAME_TIME_TOLERANCE_S > last_time:
                     continue
-                frames.append(_rgb(frame, max_side))
+                frames.append(_rgb(frame, max_side, rotate_tag, path))
                 frame_times.append(last_time)
                 while next_time < len(times) and times[order[next_time]] - FRAME_TIME_TOLERANCE_S <= last_time:
                     index[order[next_time]] = len(frames) - 1
@@ -155,16 +226,19 @@ def decode_frames(movie_path: str | Path, times_s: np.ndarray, max_side: int | N
             raise DatasetError(f"{path}: decoding failed ({error}); replace the file with an intact copy") from None
         if next_time < len(times):
             late = times[order[next_time:]]
-            if last is None or late[-1] - FRAME_TIME_TOLERANCE_S > last_time + period:
+            stored = float(last.duration * last.time_base) if last is not None and last.duration else 0.0
+            if last is None or late[-1] - FRAME_TIME_TOLERANCE_S > last_time + max(period, stored, gap):
                 end = "no frames" if last is None else f"its last frame is at {last_time:.3f} s"
                 raise DatasetError(
                     f"{path}: {len(late)} requested times reach {late[-1]:.3f} s but {end}; "
                     "the events do not belong to this movie file"
                 )
             if not frame_times or frame_times[-1] != last_time:
-                frames.append(_rgb(last, max_side))
+                frames.append(_rgb(last, max_side, rotate_tag, path))
                 frame_times.append(last_time)
             index[order[next_time:]] = len(frames) - 1
+        if frames and any(display_orientation(last, rotate_tag, path)):
+            log.info("%s: frames turned or mirrored as displayed (display matrix or rotate tag)", path)
     if not frames:
         return DecodedFrames(np.zeros((0, 0, 0, 3), np.uint8), np.zeros(0), index)
     return DecodedFrames(np.stack(frames), np.asarray(frame_times, dtype=np.float64), index)
