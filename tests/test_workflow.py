@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -190,6 +191,17 @@ def test_a_touched_script_reruns_nothing_and_an_edited_one_its_rule_and_what_fol
     expected = {"epochs": {"epochs": 3, **_fit_all(n)},
                 "stimuli": {"stimuli": 2, "features": 2 * n, "fit": 3 * n, "scores": 1, "compare": 3, **_REPORT}}
     assert _planned_with(copy / "Snakefile", small_workflow) == expected[script]
+
+
+def test_every_rule_runs_a_script_whose_digest_is_in_its_key():
+    """The profiles leave the `code` trigger out, so a `run:` or `shell:` block would not rerun its rule when edited."""
+    sources = [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]
+    inline = [f"{path.name}:{n}" for path in sources for n, line in enumerate(path.read_text().splitlines(), 1)
+              if re.match(r"\s+(run|shell):", line)]  # fmt: skip
+    assert inline == []
+    scripts = sorted(p.stem for p in (ROOT / "workflow" / "scripts").glob("*.py"))
+    keyed = re.findall(r'(?:settings|script_digest)\(\s*"(\w+)"', "".join(p.read_text() for p in sources))
+    assert set(scripts) <= set(keyed)
 
 
 def _written_by(path: str, outputs: list[str]) -> bool:
