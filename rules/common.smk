@@ -32,7 +32,8 @@ validate_config(
 validate(config, "../workflow/schemas/config.schema.yaml")
 # Every default and every value's form comes from the schema, once: rules read SETTINGS, never config.get(key, default).
 with open(SCHEMA_PATH) as schema_file:
-    SETTINGS = canonical_config(config, yaml.safe_load(schema_file))
+    SCHEMA = yaml.safe_load(schema_file)
+SETTINGS = canonical_config(config, SCHEMA)
 
 
 @functools.cache
@@ -48,7 +49,9 @@ def script_digest(stage):
 def settings(stage, *keys):
     """A step's rerun key: the settings its outputs depend on, its algorithm version and its script's digest, as
     canonical JSON."""
-    return rule_params(SETTINGS, keys, stage=stage, script=script_digest(stage))
+    return rule_params(
+        SETTINGS, keys, stage=stage, schema=SCHEMA, script=script_digest(stage)
+    )
 
 
 DATASET = SETTINGS["dataset"]

@@ -1,8 +1,10 @@
 # Shared bootstrap resamples per subject; one ridge fit per subject x model (all alignments and layers); scores table.
 
 # What a fit's outputs depend on: every encoding and bootstrap setting but the memory budget (a performance knob).
+# fit reads the bootstrap's protocol and interval; the resampling settings reach it through the resamples store.
 FIT_KEYS = [f"encoding.{key}" for key in SETTINGS["encoding"] if key != "memory_gb"] + [
-    "bootstrap"
+    "bootstrap.protocol",
+    "bootstrap.ci",
 ]
 
 

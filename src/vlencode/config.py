@@ -118,7 +118,24 @@ def canonical_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> di
     return _fill_object(config, schema)
 
 
-def rule_params(canonical: Mapping[str, Any], keys: Iterable[str], *, stage: str, script: str | None = None) -> str:
+def declared(schema: Mapping[str, Any], key: str) -> bool:
+    """Whether the dotted config ``key`` names a setting ``schema`` declares (a property at every level, or a level
+    whose ``additionalProperties`` admits any name)."""
+    node: Any = schema
+    for part in key.split("."):
+        properties = node.get("properties", {}) if isinstance(node, Mapping) else {}
+        if part in properties:
+            node = properties[part]
+            continue
+        extra = node.get("additionalProperties") if isinstance(node, Mapping) else None
+        if not extra:
+            return False
+        node = extra if isinstance(extra, Mapping) else {}
+    return True
+
+
+def rule_params(canonical: Mapping[str, Any], keys: Iterable[str], *, stage: str, schema: Mapping[str, Any],
+                script: str | None = None) -> str:
     """The rerun key of one workflow step: the settings its outputs depend on, as one canonical JSON string.
 
     Parameters
@@ -131,9 +148,17 @@ def rule_params(canonical: Mapping[str, Any], keys: Iterable[str], *, stage: str
     stage
         The step's name in :data:`vlencode.versions.STAGE_VERSIONS`; its algorithm version joins the key, so a
         library change that alters the step's output reruns it.
+    schema
+        The config schema: every key must be one it declares (:func:`declared`), so a misspelt key is an error
+        instead of a dependency silently dropped from the rerun key.
     script
         The content digest of the step's workflow script: an edited script reruns its step, a script only touched
         (copied, synced without times) does not, where Snakemake's own code trigger would judge it by its mtime.
+
+    Raises
+    ------
+    ValueError
+        A key the schema does not declare, naming the key and the step.
 
     Returns
     -------
@@ -146,6 +171,8 @@ def rule_params(canonical: Mapping[str, Any], keys: Iterable[str], *, stage: str
 
     picked: dict[str, Any] = {}
     for key in keys:
+        if not declared(schema, key):
+            raise ValueError(f"step {stage}: config key {key!r} is not declared in the config schema; fix the key")
         parts = key.split(".")
         node: Any = canonical
         for part in parts:
