@@ -49,9 +49,11 @@ def main() -> None:
     blocks = np.array_split(np.arange(args.events), args.folds)
     splits = [(None, block[: (len(block) + 1) // 2], block[(len(block) + 1) // 2 :]) for block in blocks]
     indices = resampling.draw_resamples(args.events, args.resamples, resampling.resample_seed(0, "bench", "word"))
-    print(f"{args.events} events ({sum(len(s[1]) for s in splits)} validation + {sum(len(s[2]) for s in splits)} "
-          f"test), {args.targets} targets, {args.resamples} resamples, {args.folds} folds, device {args.device}, "
-          f"{args.threads} threads")
+    print(
+        f"{args.events} events ({sum(len(s[1]) for s in splits)} validation + {sum(len(s[2]) for s in splits)} "
+        f"test), {args.targets} targets, {args.resamples} resamples, {args.folds} folds, device {args.device}, "
+        f"{args.threads} threads"
+    )
 
     fast.fast_bootstrap(prediction[:, :2], target[:, :2], splits, indices[:2], args.device)  # device start-up
     start = time.perf_counter()
@@ -59,8 +61,10 @@ def main() -> None:
     lo, hi = keep.percentile_bounds(val_r, 0.95)
     fast_s = time.perf_counter() - start
     flops = 2 * args.resamples * args.events * 5 * args.targets  # the sum products over val and test events
-    print(f"fast bootstrap (val + test r, bounds): {fast_s:.1f} s, "
-          f"{flops / fast_s / 1e9:.0f} GFLOP/s in its products (counted: 2 R n 5 t)")
+    print(
+        f"fast bootstrap (val + test r, bounds): {fast_s:.1f} s, "
+        f"{flops / fast_s / 1e9:.0f} GFLOP/s in its products (counted: 2 R n 5 t)"
+    )
 
     a = torch.randn(2048, 2048, device=args.device)
     torch.mm(a, a)
@@ -77,8 +81,10 @@ def main() -> None:
     looped = looped_pearson(prediction, target, few, [s[1] for s in splits])
     loop_s = (time.perf_counter() - start) / len(few) * args.resamples * 2  # validation and test
     print(f"per-resample loop: {loop_s:.0f} s extrapolated to {args.resamples} resamples (x{loop_s / fast_s:.1f})")
-    print(f"max |fast - loop| over {len(few)} resamples: {np.abs(val_r[: len(few)] - looped).max():.2e}; "
-          f"kept (val_lo > 0) {int((lo > 0).sum())} of {args.targets}")
+    print(
+        f"max |fast - loop| over {len(few)} resamples: {np.abs(val_r[: len(few)] - looped).max():.2e}; "
+        f"kept (val_lo > 0) {int((lo > 0).sum())} of {args.targets}"
+    )
 
 
 if __name__ == "__main__":

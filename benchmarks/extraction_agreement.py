@@ -52,8 +52,9 @@ def layer_scores(results: Path) -> pd.DataFrame:
     scores = pd.read_parquet(results / "encoding" / "scores.parquet")
     window = scores[scores["bin_time_s"].between(*WINDOW_S)]
     per_electrode = window.groupby(["subject", "model", "alignment", "layer", "electrode"])["test_r"].mean()
-    return (per_electrode.groupby(["subject", "model", "alignment", "layer"]).median()
-            .rename("median_test_r").reset_index())  # fmt: skip
+    return (
+        per_electrode.groupby(["subject", "model", "alignment", "layer"]).median().rename("median_test_r").reset_index()
+    )
 
 
 def call_agreement(pooled: pd.DataFrame, study: pd.DataFrame, min_bins: int) -> pd.DataFrame:
@@ -67,8 +68,17 @@ def call_agreement(pooled: pd.DataFrame, study: pd.DataFrame, min_bins: int) -> 
         for category, alignment in PRIMARY_ALIGNMENT.items():
             here = (a_sites["keep_rule"] == rule) & (a_sites["alignment"] == alignment)
             a, b = (called(table[here], category, min_bins).to_numpy(bool) for table in (a_sites, b_sites))
-            rows.append({"keep_rule": rule, "call": category, "alignment": alignment, "electrodes": int(here.sum()),
-                         "calls_pooled": int(a.sum()), "calls_study": int(b.sum()), "kappa": cohen_kappa(a, b)})
+            rows.append(
+                {
+                    "keep_rule": rule,
+                    "call": category,
+                    "alignment": alignment,
+                    "electrodes": int(here.sum()),
+                    "calls_pooled": int(a.sum()),
+                    "calls_study": int(b.sum()),
+                    "kappa": cohen_kappa(a, b),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -84,22 +94,36 @@ def main() -> None:
     if args.seed_from and not (args.workdir / "results").exists():
         for name in ("resources", "results", ".snakemake"):
             if (args.seed_from / name).exists():
-                shutil.copytree(args.seed_from / name, args.workdir / name, symlinks=True,
-                                ignore=shutil.ignore_patterns("locks", "incomplete"))  # fmt: skip
+                shutil.copytree(
+                    args.seed_from / name,
+                    args.workdir / name,
+                    symlinks=True,
+                    ignore=shutil.ignore_patterns("locks", "incomplete"),
+                )
     configfile = study_config(args.workdir)
-    seconds = run_workflow(args.workdir, configfile, ["results/stats/sites.parquet",
-                                                     "results/validation/recovery.parquet"], args.cores)
+    seconds = run_workflow(
+        args.workdir, configfile, ["results/stats/sites.parquet", "results/validation/recovery.parquet"], args.cores
+    )
     min_bins = yaml.safe_load(configfile.read_text())["statistics"]["min_bins"]
     runs = {"pooled": args.pooled / "results", "study": args.workdir / "results"}
-    layers = pd.merge(*(layer_scores(path).rename(columns={"layer": f"layer_{name}",
-                                                           "median_test_r": f"median_test_r_{name}"})
-                        for name, path in runs.items()), on=["subject", "model", "alignment"])  # fmt: skip
+    layers = pd.merge(
+        *(
+            layer_scores(path).rename(columns={"layer": f"layer_{name}", "median_test_r": f"median_test_r_{name}"})
+            for name, path in runs.items()
+        ),
+        on=["subject", "model", "alignment"],
+    )
     layers["difference"] = layers["median_test_r_study"] - layers["median_test_r_pooled"]
     calls = call_agreement(*(pd.read_parquet(path / "stats" / "sites.parquet") for path in runs.values()), min_bins)
-    recovery = pd.concat([pd.read_parquet(path / "validation" / "recovery.parquet").assign(extraction=name)
-                          for name, path in runs.items()])  # fmt: skip
-    recovery = recovery[recovery["primary"]][["extraction", "keep_rule", "category", "n_planted", "n_true_called",
-                                              "n_called", "precision", "recall"]]
+    recovery = pd.concat(
+        [
+            pd.read_parquet(path / "validation" / "recovery.parquet").assign(extraction=name)
+            for name, path in runs.items()
+        ]
+    )
+    recovery = recovery[recovery["primary"]][
+        ["extraction", "keep_rule", "category", "n_planted", "n_true_called", "n_called", "precision", "recall"]
+    ]
     with pd.option_context("display.width", 160):
         print(layers.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         print(calls.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
@@ -107,9 +131,17 @@ def main() -> None:
     print(f"study run: {seconds:.0f} s")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"seconds": seconds, "layers": layers.to_dict("records"),
-                                        "calls": calls.to_dict("records"),
-                                        "recovery": recovery.to_dict("records")}, indent=1))  # fmt: skip
+        args.out.write_text(
+            json.dumps(
+                {
+                    "seconds": seconds,
+                    "layers": layers.to_dict("records"),
+                    "calls": calls.to_dict("records"),
+                    "recovery": recovery.to_dict("records"),
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

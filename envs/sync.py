@@ -37,8 +37,16 @@ def lock_pins(lock: Path = LOCK) -> list[str]:
 
 def render(pins: list[str], python: str = PYTHON) -> str:
     """The env file's text for ``pins``."""
-    lines = [HEADER.rstrip("\n"), "channels:", "  - conda-forge", "  - nodefaults", "dependencies:",
-             f"  - python={python}", "  - pip", "  - pip:"]  # fmt: skip
+    lines = [
+        HEADER.rstrip("\n"),
+        "channels:",
+        "  - conda-forge",
+        "  - nodefaults",
+        "dependencies:",
+        f"  - python={python}",
+        "  - pip",
+        "  - pip:",
+    ]
     lines += [f"      - {pin}" for pin in pins]
     return "\n".join(lines) + "\n"
 

@@ -30,8 +30,23 @@ def electrodes(n_per_subject: int = 8) -> pd.DataFrame:
             hemisphere = "L" if x < 0 else "R"
             dk = f"ctx-{hemisphere.lower()}h-{region}"
             rows.append([s, f"E{e}", hemisphere, x, y, z, dk, "ctx_lh_G_temporal_middle", True, "atlas", 0.0, region])
-    return pd.DataFrame(rows, columns=["subject", "electrode", "hemisphere", "x_mni", "y_mni", "z_mni", "dk",
-                                       "destrieux", "gray_matter", "label_source", "label_distance_mm", "region"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "subject",
+            "electrode",
+            "hemisphere",
+            "x_mni",
+            "y_mni",
+            "z_mni",
+            "dk",
+            "destrieux",
+            "gray_matter",
+            "label_source",
+            "label_distance_mm",
+            "region",
+        ],
+    )
 
 
 def scores(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -45,10 +60,43 @@ def scores(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                 val_r = test_r + rng.normal(0.02, 0.02, len(BINS))
                 alpha = 10.0 ** rng.choice([-1, 1, 3, 5], size=len(BINS))
                 for b, t, v, a in zip(BINS, test_r, val_r, alpha, strict=True):
-                    rows.append([subject, alignment, model, family, init, "last", electrode, b, v, t, a, v - 0.05,
-                                 v + 0.05, v > 0.05])  # fmt: skip
-    return pd.DataFrame(rows, columns=["subject", "alignment", "model", "family", "init", "layer", "electrode",
-                                       "bin_time_s", "val_r", "test_r", "alpha", "val_lo", "val_hi", "kept"])
+                    rows.append(
+                        [
+                            subject,
+                            alignment,
+                            model,
+                            family,
+                            init,
+                            "last",
+                            electrode,
+                            b,
+                            v,
+                            t,
+                            a,
+                            v - 0.05,
+                            v + 0.05,
+                            v > 0.05,
+                        ]
+                    )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "subject",
+            "alignment",
+            "model",
+            "family",
+            "init",
+            "layer",
+            "electrode",
+            "bin_time_s",
+            "val_r",
+            "test_r",
+            "alpha",
+            "val_lo",
+            "val_hi",
+            "kept",
+        ],
+    )
 
 
 def sites(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -62,9 +110,21 @@ def sites(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                 best = "tiny-clip" if category == "multimodal" else ""
                 pair = category == "multimodal" and alignment != "scene"  # no draw: the tables' draws stay put
                 rows.append([subject, electrode, alignment, keep_rule, category, best, *tests, pair])
-    return pd.DataFrame(rows, columns=["subject", "electrode", "alignment", "keep_rule", "category",
-                                       "best_multimodal_model", "beats_best_vision", "beats_best_language",
-                                       "beats_concat", "beats_pair"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "subject",
+            "electrode",
+            "alignment",
+            "keep_rule",
+            "category",
+            "best_multimodal_model",
+            "beats_best_vision",
+            "beats_best_language",
+            "beats_concat",
+            "beats_pair",
+        ],
+    )
 
 
 def recovery() -> pd.DataFrame:
@@ -75,9 +135,25 @@ def recovery() -> pd.DataFrame:
             for category in ("vision", "language", "multimodal"):
                 primary = PRIMARY[category] == alignment
                 rows.append([keep_rule, alignment, category, primary, 6, 5, 4, 0.8, 0.67, 0.04, 2, 0, 4, 1])
-    return pd.DataFrame(rows, columns=["keep_rule", "alignment", "category", "primary", "n_planted", "n_called",
-                                       "n_true_called", "precision", "recall", "false_positive_rate", "n_silent",
-                                       "n_called_silent", "n_neighbours", "n_called_neighbours"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "keep_rule",
+            "alignment",
+            "category",
+            "primary",
+            "n_planted",
+            "n_called",
+            "n_true_called",
+            "precision",
+            "recall",
+            "false_positive_rate",
+            "n_silent",
+            "n_called_silent",
+            "n_neighbours",
+            "n_called_neighbours",
+        ],
+    )
 
 
 def calibration() -> pd.DataFrame:
@@ -97,18 +173,42 @@ def qc_tables() -> dict[str, pd.DataFrame]:
     """QC tables as the qc rule writes them (columns of vlencode.qc)."""
     channels = pd.DataFrame(
         [[s, "0", f"E{e}", "kept", "", ""] for s in SUBJECTS for e in range(6)]
-        + [["1", "0", "X1", "dropped", "flat", "flat: std 1e-05 uV < flat_tolerance_uv 0.001"],
-           ["3", "0", "Y9", "dropped", "laplacian", "laplacian: lacks a same-shaft neighbour"]],
+        + [
+            ["1", "0", "X1", "dropped", "flat", "flat: std 1e-05 uV < flat_tolerance_uv 0.001"],
+            ["3", "0", "Y9", "dropped", "laplacian", "laplacian: lacks a same-shaft neighbour"],
+        ],
         columns=["subject", "trial", "electrode", "status", "reason_kind", "reason"],
-    )  # fmt: skip
-    clock = pd.DataFrame([[s, "0", 2048.0, 0.4, 0.4 / 2.048, 12] for s in SUBJECTS],
-                         columns=["subject", "trial", "rate_hz", "max_residual_samples", "max_residual_ms",
-                                  "n_triggers"])  # fmt: skip
-    events = pd.DataFrame([[s, "0", a, r, n] for s in SUBJECTS for a in ("word", "scene")
-                           for r, n in (("valid", 300), ("after_last_trigger", 4))],
-                          columns=["subject", "trial", "alignment", "reason", "n_events"])  # fmt: skip
-    alpha_edge = pd.DataFrame([[s, a, m, f, i, 100, 5, 30, 0.35] for s in SUBJECTS for a in ("word", "scene")
-                               for m, (f, i) in MODELS.items()],
-                              columns=["subject", "alignment", "model", "family", "init", "n_targets", "n_low_edge",
-                                       "n_high_edge", "share_edge"])  # fmt: skip
+    )
+    clock = pd.DataFrame(
+        [[s, "0", 2048.0, 0.4, 0.4 / 2.048, 12] for s in SUBJECTS],
+        columns=["subject", "trial", "rate_hz", "max_residual_samples", "max_residual_ms", "n_triggers"],
+    )
+    events = pd.DataFrame(
+        [
+            [s, "0", a, r, n]
+            for s in SUBJECTS
+            for a in ("word", "scene")
+            for r, n in (("valid", 300), ("after_last_trigger", 4))
+        ],
+        columns=["subject", "trial", "alignment", "reason", "n_events"],
+    )
+    alpha_edge = pd.DataFrame(
+        [
+            [s, a, m, f, i, 100, 5, 30, 0.35]
+            for s in SUBJECTS
+            for a in ("word", "scene")
+            for m, (f, i) in MODELS.items()
+        ],
+        columns=[
+            "subject",
+            "alignment",
+            "model",
+            "family",
+            "init",
+            "n_targets",
+            "n_low_edge",
+            "n_high_edge",
+            "share_edge",
+        ],
+    )
     return {"qc_channels": channels, "qc_clock": clock, "qc_events": events, "qc_alpha_edge": alpha_edge}

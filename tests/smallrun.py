@@ -32,12 +32,16 @@ def snakemake(
     tests/sitecustom/sitecustomize.py."""
     command = [
         str(SNAKEMAKE),
-        "--snakefile", str(ROOT / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", str(configfile or workdir / "config.yaml"),
-        "--cores", "2",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile or workdir / "config.yaml"),
+        "--cores",
+        "2",
         *args,
-    ]  # fmt: skip
+    ]
     environment = dict(os.environ, **(env or {}))
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITECUSTOM), environment.get("PYTHONPATH")]))
     return subprocess.run(

@@ -79,8 +79,18 @@ def workflow(root: Path, workdir: Path, **changes) -> Path:
 
 
 def snakemake(workdir: Path, *targets: str) -> subprocess.CompletedProcess:
-    command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", "1", *targets]  # fmt: skip
+    command = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "1",
+        *targets,
+    ]
     return subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=900)
 
 
@@ -305,11 +315,14 @@ def _claim_filter(path: Path, filter_id: int, name: bytes) -> None:
     path.write_bytes(raw)
 
 
-@pytest.mark.parametrize(("filter_id", "name", "said"), [
-    (32001, b"blosc", "HDF5 filter 32001 (blosc)"),  # the reported case
-    (32015, b"zstd", "HDF5 filter 32015 (zstd)"),
-    (32004, b"", "HDF5 filter 32004,"),  # a writer that stored no name
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("filter_id", "name", "said"),
+    [
+        (32001, b"blosc", "HDF5 filter 32001 (blosc)"),  # the reported case
+        (32015, b"zstd", "HDF5 filter 32015 (zstd)"),
+        (32004, b"", "HDF5 filter 32004,"),  # a writer that stored no name
+    ],
+)
 def test_a_compression_filter_without_its_plugin_is_named_not_called_damage(damaged, filter_id, name, said):
     if h5py.h5z.filter_avail(filter_id):
         pytest.skip(f"HDF5 filter {filter_id} is installed here")
@@ -456,9 +469,17 @@ def test_features_store_of_another_model_is_one_line(tmp_path):
     model = store.open_zarr(next(iter(paths["features"].values()))).attrs["model"]
     with pytest.raises(ValueError) as error:
         encoding.fit_subject_model(
-            subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], events_paths=paths["events"],
-            features_paths=paths["features"], resamples_path=resamples, encoding={"alignments": ["word"]},
-            bootstrap_config={"n_resamples": 20}, seed=0, device="cpu", model=f"{model}-other",
+            subject="1",
+            trials=paths["trials"],
+            epochs_paths=paths["epochs"],
+            events_paths=paths["events"],
+            features_paths=paths["features"],
+            resamples_path=resamples,
+            encoding={"alignments": ["word"]},
+            bootstrap_config={"n_resamples": 20},
+            seed=0,
+            device="cpu",
+            model=f"{model}-other",
         )
     one_line(error, str(next(iter(paths["features"].values()))), f"not '{model}-other'", "rerun")
 

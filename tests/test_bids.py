@@ -322,7 +322,8 @@ def test_dbs_contacts_are_neural_and_every_exclusion_is_logged(bids_copy, caplog
     assert "LB3 excluded: status bad (broken lead)" in caplog.text
     assert "DC1 excluded: type MISC is not an intracranial neural type (SEEG, ECOG, DBS)" in caplog.text
     assert recording.excluded == {  # carried to the neural store's dropped channels and the QC table
-        "LB3": "status bad (broken lead)", "DC1": "type MISC is not an intracranial neural type (SEEG, ECOG, DBS)"
+        "LB3": "status bad (broken lead)",
+        "DC1": "type MISC is not an intracranial neural type (SEEG, ECOG, DBS)",
     }
     assert table["electrode"].tolist() == ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2", "LB3"]
     assert "DC1 left out of the electrode table: type MISC" in caplog.text

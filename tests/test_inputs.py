@@ -35,8 +35,13 @@ def test_batches_equal_the_tokenizers_own_right_padding_whatever_its_side(tokeni
     assert tokenizer.truncation_side == ("left" if left else "right")  # the caller's setting left alone
     positions = [3, 1, 4]
     tokenizer.padding_side, tokenizer.truncation_side = "right", "left"
-    expected = tokenizer([TEXTS[i] for i in positions], truncation=True, max_length=6,
-                         padding="max_length" if fixed_length else True, return_tensors="pt")
+    expected = tokenizer(
+        [TEXTS[i] for i in positions],
+        truncation=True,
+        max_length=6,
+        padding="max_length" if fixed_length else True,
+        return_tensors="pt",
+    )
     batch = tokens.batch(positions, torch.device("cpu"))
     for key in ("input_ids", "attention_mask"):
         assert torch.equal(batch[key], expected[key]), key
@@ -44,11 +49,13 @@ def test_batches_equal_the_tokenizers_own_right_padding_whatever_its_side(tokeni
 
 
 #: A sentence of 79 words: its word events' texts are its prefixes (events.text_context: prefix).
-SENTENCE = ("when the three farmers finally came down the hill with their shovels and their lanterns and their "
-            "dogs the fox and his family had already dug a tunnel so long and so deep that nobody could "
-            "hope to follow them and so the farmers sat by the hole all night long waiting in the cold rain "
-            "while far below the fox told his children a story about chickens geese ducks turkeys apples cider "
-            "and the feast of tomorrow night")
+SENTENCE = (
+    "when the three farmers finally came down the hill with their shovels and their lanterns and their "
+    "dogs the fox and his family had already dug a tunnel so long and so deep that nobody could "
+    "hope to follow them and so the farmers sat by the hole all night long waiting in the cold rain "
+    "while far below the fox told his children a story about chickens geese ducks turkeys apples cider "
+    "and the feast of tomorrow night"
+)
 
 
 @pytest.mark.parametrize("name", ["minilm", "minilm-python"])

@@ -40,12 +40,18 @@ def write_registry(tmp_path, models):
 def test_default_instances_are_each_model_then_its_twins_in_use_order(config):
     instances = model_instances(config)
     assert list(instances) == [
-        "minilm", "minilm-random-s0",
-        "efficientnet-lite0", "efficientnet-lite0-random-s0",
-        "tiny-clip", "tiny-clip-random-s0",
-        "tiny-vilt", "tiny-vilt-random-s0",
-        "tiny-simclr", "tiny-slip-vision",  # the untrained controlled pair: seeds: [] (no twins)
-        "concat-minilm-efficientnet", "concat-minilm-efficientnet-random-s0",
+        "minilm",
+        "minilm-random-s0",
+        "efficientnet-lite0",
+        "efficientnet-lite0-random-s0",
+        "tiny-clip",
+        "tiny-clip-random-s0",
+        "tiny-vilt",
+        "tiny-vilt-random-s0",
+        "tiny-simclr",
+        "tiny-slip-vision",  # the untrained controlled pair: seeds: [] (no twins)
+        "concat-minilm-efficientnet",
+        "concat-minilm-efficientnet-random-s0",
     ]
     assert instances["tiny-slip-vision"].entry["pair"] == "tiny-simclr"
     assert instances["minilm"].init == "trained" and instances["minilm"].seed is None
@@ -53,7 +59,9 @@ def test_default_instances_are_each_model_then_its_twins_in_use_order(config):
     assert instances["tiny-clip"].init == "random" and instances["tiny-clip"].seed == 100
     assert instances["concat-minilm-efficientnet"].components == ("minilm", "efficientnet-lite0")
     assert instances["concat-minilm-efficientnet-random-s0"].components == (
-        "minilm-random-s0", "efficientnet-lite0-random-s0")
+        "minilm-random-s0",
+        "efficientnet-lite0-random-s0",
+    )
     assert {i.family for i in instances.values()} == {"language", "vision", "multimodal"}
 
 
@@ -108,8 +116,12 @@ def test_bad_registry_entry_is_one_line_naming_entry_and_key(tmp_path, entries, 
 
 
 def test_concat_of_unknown_component_is_an_error(tmp_path, entries):
-    concat = {"name": "cat", "family": "multimodal", "backend": "concat",
-              "components": [{"model": "minilm"}, {"model": "nope"}]}
+    concat = {
+        "name": "cat",
+        "family": "multimodal",
+        "backend": "concat",
+        "components": [{"model": "minilm"}, {"model": "nope"}],
+    }
     with pytest.raises(RegistryError, match=r"entry 'cat' key 'components': 'nope' is not a network entry"):
         load_registry(write_registry(tmp_path, [entries["minilm"], concat]))
 
@@ -127,13 +139,20 @@ def test_paper_zoo_entries_are_the_studys_files(entries):
     assert entries["slip-vision"]["pair"] == "simclr"
     # The SLIP release's 25-epoch ViT-B/16 files, ALBEF 14M and pre-trained BLIP base, as the study loaded them.
     files = {name: entries[name]["release"]["file"] for name in paper if entries[name]["backend"] == "release"}
-    assert files == {"simclr": "simclr_base_25ep.pt", "slip-vision": "slip_base_25ep.pt",
-                     "slip-language": "slip_base_25ep.pt", "clip-vision": "clip_base_25ep.pt",
-                     "clip-language": "clip_base_25ep.pt", "albef": "ALBEF.pth",
-                     "blip": "model_base_capfilt_large.pth"}
+    assert files == {
+        "simclr": "simclr_base_25ep.pt",
+        "slip-vision": "slip_base_25ep.pt",
+        "slip-language": "slip_base_25ep.pt",
+        "clip-vision": "clip_base_25ep.pt",
+        "clip-language": "clip_base_25ep.pt",
+        "albef": "ALBEF.pth",
+        "blip": "model_base_capfilt_large.pth",
+    }
     assert {entries[name]["image_size"] for name in paper if "image" in entries[name].get("inputs", "")} == {224}
-    assert entries["concat-simcse-simclr"]["components"] == [{"model": "simcse", "layer": "pooler"},
-                                                             {"model": "simclr", "layer": "vision.output"}]
+    assert entries["concat-simcse-simclr"]["components"] == [
+        {"model": "simcse", "layer": "pooler"},
+        {"model": "simclr", "layer": "vision.output"},
+    ]
     assert all("study" in entries[name] for name in paper if entries[name]["backend"] != "concat")
 
 
@@ -172,13 +191,28 @@ def test_hf_backend_loads_a_local_directory(tmp_path, entries):
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertModel(config).save_pretrained(tmp_path / "tiny-bert")
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(Path(tokenizer_location(entries["minilm"])) / name, tmp_path / "tiny-bert" / name)
-    entry = {"name": "tiny-bert", "family": "language", "backend": "hf", "source": str(tmp_path / "tiny-bert"),
-             "inputs": "text", "layers": "all", "pooling": "cls", "max_tokens": 16, "architecture": "auto"}
+    entry = {
+        "name": "tiny-bert",
+        "family": "language",
+        "backend": "hf",
+        "source": str(tmp_path / "tiny-bert"),
+        "inputs": "text",
+        "layers": "all",
+        "pooling": "cls",
+        "max_tokens": 16,
+        "architecture": "auto",
+    }
     network = load_network(entry, "trained", None)
     assert network.layers == ["hidden.1", "hidden.2"]  # read at [CLS], hidden.0 is one embedding for every text
     tokens = network.tokenizer(["a small test"], return_tensors="pt")

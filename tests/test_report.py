@@ -110,8 +110,14 @@ def _driver():
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1600,1100", "--allow-file-access-from-files"):  # fmt: skip
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1600,1100",
+        "--allow-file-access-from-files",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
@@ -134,8 +140,15 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
         driver.get((report / "results" / "report.html").as_uri())
         _wait(driver, "typeof app !== 'undefined' && document.querySelector('#app').children.length > 0")
         categories = driver.execute_script("return categories;")
-        assert {"1. Encoding", "2. Sites", "3. Regions", "4. Validation", "5. Quality control", "6. Tables",
-                "0. Protocol"} <= set(categories)  # fmt: skip
+        assert {
+            "1. Encoding",
+            "2. Sites",
+            "3. Regions",
+            "4. Validation",
+            "5. Quality control",
+            "6. Tables",
+            "0. Protocol",
+        } <= set(categories)
         seen = 0
         for category, subcategories in sorted(categories.items()):
             for subcategory, paths in sorted(subcategories.items()):

@@ -30,8 +30,10 @@ def test_summary_is_the_report_path_and_five_lines(tmp_path):
     n = int((word["category"] == "multimodal").sum())
     assert f"[paper] word {n} multimodal" in lines[1]
     assert lines[2].startswith("top multimodal regions")
-    assert ("[paper] vision/scene 4 of 6 planted called (recall 0.67; 5 calls off shaft neighbours; silent called 0 "
-            "of 2, shaft neighbours called 1 of 4)") in lines[3]
+    assert (
+        "[paper] vision/scene 4 of 6 planted called (recall 0.67; 5 calls off shaft neighbours; silent called 0 "
+        "of 2, shaft neighbours called 1 of 4)"
+    ) in lines[3]
     assert "vision/word" not in lines[3]  # only each category's own alignment
     assert "[paper] bins kept word 70.0%, scene 70.0%; silent electrodes called word 35.0%" in lines[4]
     assert "[calibrated] bins kept word 4.0%" in lines[4]
@@ -61,8 +63,13 @@ def test_the_embedded_zoo_states_what_it_cannot_show(tmp_path):
 
 
 def test_the_demos_untrained_pair_is_said_to_be_untrained():
-    config = {"models": {"registry": "config/models.yaml", "random_seeds": [0],
-                         "use": ["minilm", "efficientnet-lite0", "tiny-simclr", "tiny-slip-vision"]}}
+    config = {
+        "models": {
+            "registry": "config/models.yaml",
+            "random_seeds": [0],
+            "use": ["minilm", "efficientnet-lite0", "tiny-simclr", "tiny-slip-vision"],
+        }
+    }
     limits = reporting.zoo_limits(model_instances(config).values())
     assert not any(limit.startswith("no controlled pair") for limit in limits)
     assert any(limit.startswith("the controlled pair tiny-slip-vision vs tiny-simclr is untrained") for limit in limits)

@@ -61,9 +61,13 @@ def make_demo(workdir: Path, env: dict | None = None) -> subprocess.Popen:
     args = f"--snakefile {ROOT / 'Snakefile'} --directory {workdir} --configfile {workdir / 'config.yaml'}"
     command = ["make", "-C", str(ROOT), "-o", ".venv/.installed", "demo", "CORES=2", f"SNAKEMAKE_ARGS={args}"]
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
         env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    )
 
 
 def kill_when_paused(workdir: Path, pattern: str) -> str:
@@ -134,12 +138,32 @@ def test_the_same_config_gives_identical_outputs(resumed_run, reference_run):
 
 
 # The step that writes each output under results/, from its path.
-_WRITERS = {"neural": "preprocess", "events": "events", "epochs": "epochs", "features": "features", "qc": "qc",
-            "stats": "sites", "regions": "regions", "stimuli": "stimuli"}  # fmt: skip
+_WRITERS = {
+    "neural": "preprocess",
+    "events": "events",
+    "epochs": "epochs",
+    "features": "features",
+    "qc": "qc",
+    "stats": "sites",
+    "regions": "regions",
+    "stimuli": "stimuli",
+}
 # Steps whose settings hold the seed, and the steps the seed cannot reach (upstream of every one of them).
 READS_SEED = {"resamples", "fit", "regions", "calibration"}
-BEFORE_SEED = {"replica_movie", "replica_subject", "replica_recording", "replica_corrupted", "replica_truth", "cuts",
-               "events", "preprocess", "epochs", "stimuli", "features", "electrodes"}  # fmt: skip
+BEFORE_SEED = {
+    "replica_movie",
+    "replica_subject",
+    "replica_recording",
+    "replica_corrupted",
+    "replica_truth",
+    "cuts",
+    "events",
+    "preprocess",
+    "epochs",
+    "stimuli",
+    "features",
+    "electrodes",
+}
 
 
 def writer(path: str) -> str:

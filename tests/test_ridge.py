@@ -230,9 +230,22 @@ def test_options_that_cannot_be_combined_are_rejected():
     with pytest.raises(ValueError, match="ridge targets_batch must be >= 1"):
         ridge_coefficients(X, Y, 1.0, targets_batch=0)
     with pytest.raises(ValueError, match="banded ridge searches 2"):
-        search(X, Y, splits, ALPHAS, [np.arange(2), np.arange(2, 5)], np.array([[0.5, 0.5], [1.0, 0.0]]),
-               standardize=True, device="cpu", dtype=torch.float32, targets_batch=None, memory_gb=None,
-               return_all_alphas=False, n_threads=None, refit=True)  # fmt: skip
+        search(
+            X,
+            Y,
+            splits,
+            ALPHAS,
+            [np.arange(2), np.arange(2, 5)],
+            np.array([[0.5, 0.5], [1.0, 0.0]]),
+            standardize=True,
+            device="cpu",
+            dtype=torch.float32,
+            targets_batch=None,
+            memory_gb=None,
+            return_all_alphas=False,
+            n_threads=None,
+            refit=True,
+        )
 
 
 @pytest.mark.parametrize("gap", [0, 3])

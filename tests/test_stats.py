@@ -71,8 +71,10 @@ def test_blocks_cover_dependent_null_scores_where_single_events_do_not():
         "iid": resampling.resample_counts(resampling.draw_resamples(n, 200, 1), n),
         "block": resampling.resample_counts(resampling.draw_block_resamples(onset, trial, 10.0, 200, 1), n),
     }
-    false_keep = {s: (keep.percentile_bounds(fast.resampled_pearson(prediction, target, c), 0.95)[0] > 0).mean()
-                  for s, c in counts.items()}  # fmt: skip
+    false_keep = {
+        s: (keep.percentile_bounds(fast.resampled_pearson(prediction, target, c), 0.95)[0] > 0).mean()
+        for s, c in counts.items()
+    }
     assert false_keep["iid"] > 0.12  # nominal 0.025; measured 0.20
     assert false_keep["block"] < 0.07  # measured 0.045
 
@@ -81,8 +83,12 @@ def test_blocks_cover_dependent_null_scores_where_single_events_do_not():
 
 
 def test_keep_rules_bound_their_own_score_and_scheme():
-    boot = {"iid_val_r": np.full((20, 2, 3), 0.2), "iid_test_r": np.full((20, 2, 3), -0.2),
-            "block_val_r": np.full((20, 2, 3), -0.1), "block_test_r": np.full((20, 2, 3), 0.1)}  # fmt: skip
+    boot = {
+        "iid_val_r": np.full((20, 2, 3), 0.2),
+        "iid_test_r": np.full((20, 2, 3), -0.2),
+        "block_val_r": np.full((20, 2, 3), -0.1),
+        "block_test_r": np.full((20, 2, 3), 0.1),
+    }
     boot["block_test_r"][:, 1] = np.linspace(-0.1, 0.2, 20)[:, None]
     assert keep.kept(keep.keep_rule("paper"), boot, 0.95).all()
     assert keep.kept(keep.keep_rule("calibrated"), boot, 0.95).tolist() == [[True] * 3, [False] * 3]
@@ -199,31 +205,68 @@ def test_paired_comparison_eligibility_and_window():
 
 def test_rules_compare_their_own_windows():
     times = np.round(np.arange(-6, 6) * 0.1, 9)  # 6 bins before the onset, 6 from it on
-    paper, calibrated = (compare.compare_alignment(_zoo(), keep.keep_rule(rule), ci=0.95, min_bins=6,
-                                                   electrodes=["A1", "A2"], bin_time_s=times, subject="1",
-                                                   alignment="word")[0]
-                         for rule in ("paper", "calibrated"))  # fmt: skip
-    vision = [t[(t["comparison"] == "multimodal_vs_best_vision") & (t["electrode"] == "A1")].iloc[0]
-              for t in (paper, calibrated)]  # fmt: skip
+    paper, calibrated = (
+        compare.compare_alignment(
+            _zoo(),
+            keep.keep_rule(rule),
+            ci=0.95,
+            min_bins=6,
+            electrodes=["A1", "A2"],
+            bin_time_s=times,
+            subject="1",
+            alignment="word",
+        )[0]
+        for rule in ("paper", "calibrated")
+    )
+    vision = [
+        t[(t["comparison"] == "multimodal_vs_best_vision") & (t["electrode"] == "A1")].iloc[0]
+        for t in (paper, calibrated)
+    ]
     assert vision[0]["n_bins_a"] == 12 and vision[1]["n_bins_a"] == 6
     # a language model that predicts nothing: beaten under `calibrated`, not tested under `paper`
-    mute = [m if m.family != "language" else _model(m.name, "language", np.zeros((2, 12)), np.zeros((2, 12)))
-            for m in _zoo()]  # fmt: skip
-    language = {rule: compare.compare_alignment(mute, keep.keep_rule(rule), ci=0.95, min_bins=6,
-                                                electrodes=["A1", "A2"], bin_time_s=times, subject="1",
-                                                alignment="word")[0].set_index(["comparison", "electrode"])
-                for rule in ("paper", "calibrated")}  # fmt: skip
+    mute = [
+        m if m.family != "language" else _model(m.name, "language", np.zeros((2, 12)), np.zeros((2, 12)))
+        for m in _zoo()
+    ]
+    language = {
+        rule: compare.compare_alignment(
+            mute,
+            keep.keep_rule(rule),
+            ci=0.95,
+            min_bins=6,
+            electrodes=["A1", "A2"],
+            bin_time_s=times,
+            subject="1",
+            alignment="word",
+        )[0].set_index(["comparison", "electrode"])
+        for rule in ("paper", "calibrated")
+    }
     assert not language["paper"].loc[("multimodal_vs_best_language", "A1"), "eligible"]
     assert language["calibrated"].loc[("multimodal_vs_best_language", "A1"), "p"] < 0.05
     with pytest.raises(ValueError, match="bin times"):
-        compare.compare_alignment(_zoo(), keep.keep_rule("paper"), ci=0.95, min_bins=6, electrodes=["A1", "A2"],
-                                  bin_time_s=times[:5], subject="1", alignment="word")
+        compare.compare_alignment(
+            _zoo(),
+            keep.keep_rule("paper"),
+            ci=0.95,
+            min_bins=6,
+            electrodes=["A1", "A2"],
+            bin_time_s=times[:5],
+            subject="1",
+            alignment="word",
+        )
 
 
 def test_a_site_needs_its_multimodal_network_kept():
-    table, _ = compare.compare_alignment(_zoo(), keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
-                                         electrodes=["A1", "A2"], bin_time_s=TIMES, subject="1",
-                                         alignment="word")  # fmt: skip
+    table, _ = compare.compare_alignment(
+        _zoo(),
+        keep.keep_rule("calibrated"),
+        ci=0.95,
+        min_bins=10,
+        electrodes=["A1", "A2"],
+        bin_time_s=TIMES,
+        subject="1",
+        alignment="word",
+    )
     tested = sites.with_fdr(table, 0.05)
     assert sites.sites_table(tested, sites.DEFAULT_TESTS, 10).set_index("electrode").loc["A1", "multimodal"].all()
     unkept = tested.copy()
@@ -243,8 +286,9 @@ def _model(name, family, val, test, *, base=None, init="trained", baseline=False
     for scheme in ("iid", "block"):
         boot[f"{scheme}_val_r"] = (val + rng.normal(0, 0.01, (n, *val.shape))).astype(np.float32)
         boot[f"{scheme}_test_r"] = (test + rng.normal(0, 0.01, (n, *test.shape))).astype(np.float32)
-    return ModelScores(name, base or name, family, init, layer, val.astype(np.float32), test.astype(np.float32), boot,
-                       baseline, pair)  # fmt: skip
+    return ModelScores(
+        name, base or name, family, init, layer, val.astype(np.float32), test.astype(np.float32), boot, baseline, pair
+    )
 
 
 #: Bin times of :func:`_zoo`'s 12 bins, all from the onset on.
@@ -253,6 +297,7 @@ TIMES = np.round(np.arange(12) * 0.05, 9)
 
 def _zoo():
     """Two electrodes x 12 bins: electrode 0 prefers multimodal 'mm', electrode 1 is silent."""
+
     def scores(e0, e1=0.0):
         return np.array([[e0] * 12, [e1] * 12])
 
@@ -273,14 +318,25 @@ def _zoo():
 
 
 def test_compare_alignment_names_each_comparison_and_chooses_best_models_on_validation():
-    table, best = compare.compare_alignment(_zoo(), keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
-                                            electrodes=["A1", "A2"], bin_time_s=TIMES, subject="1",
-                                            alignment="word")  # fmt: skip
+    table, best = compare.compare_alignment(
+        _zoo(),
+        keep.keep_rule("calibrated"),
+        ci=0.95,
+        min_bins=10,
+        electrodes=["A1", "A2"],
+        bin_time_s=TIMES,
+        subject="1",
+        alignment="word",
+    )
     assert list(table.columns) == compare.COMPARISON_COLUMNS
     assert best.loc[0, "best_language_model"] == "lang" and best.loc[0, "best_multimodal_model"] == "mm"
     rows = table.set_index(["comparison", "electrode"])
-    for name in ("multimodal_vs_best_vision", "multimodal_vs_best_language", "multimodal_vs_concat",
-                 "multimodal_vs_concat_banded"):
+    for name in (
+        "multimodal_vs_best_vision",
+        "multimodal_vs_best_language",
+        "multimodal_vs_concat",
+        "multimodal_vs_concat_banded",
+    ):
         assert rows.loc[(name, "A1"), "p"] < 0.05, name
         assert np.isnan(rows.loc[(name, "A2"), "p"])  # silent: not eligible
     assert rows.loc[("multimodal_vs_concat", "A1"), "model_b"] == "cat:concat"
@@ -299,20 +355,43 @@ def test_an_untrained_entry_stands_for_its_family_only_where_the_family_has_no_t
 
     untrained = _model("tiny-simclr", "vision", scores(0.6), scores(0.6), init="random")
     zoo = _zoo() + [untrained, _model("tiny-only", "language", scores(0.9), scores(0.9), init="random")]
-    _, best = compare.compare_alignment(zoo, keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
-                                        electrodes=["A1", "A2"], bin_time_s=TIMES, subject="1", alignment="word")
+    _, best = compare.compare_alignment(
+        zoo,
+        keep.keep_rule("calibrated"),
+        ci=0.95,
+        min_bins=10,
+        electrodes=["A1", "A2"],
+        bin_time_s=TIMES,
+        subject="1",
+        alignment="word",
+    )
     # The untrained vision network validates better, but the trained 'vis' is the family's best.
     assert best.loc[0, "best_vision_model"] == "vis" and best.loc[0, "best_language_model"] == "lang"
     alone = [m for m in zoo if m.family != "vision" or m.name == "tiny-simclr"]
-    _, best = compare.compare_alignment(alone, keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
-                                        electrodes=["A1", "A2"], bin_time_s=TIMES, subject="1", alignment="word")
+    _, best = compare.compare_alignment(
+        alone,
+        keep.keep_rule("calibrated"),
+        ci=0.95,
+        min_bins=10,
+        electrodes=["A1", "A2"],
+        bin_time_s=TIMES,
+        subject="1",
+        alignment="word",
+    )
     assert best.loc[0, "best_vision_model"] == "tiny-simclr"  # no trained vision network: the untrained one stands
 
 
 def test_fdr_within_each_comparison_alignment_and_rule_then_sites():
-    table, _ = compare.compare_alignment(_zoo(), keep.keep_rule("calibrated"), ci=0.95, min_bins=10,
-                                         electrodes=["A1", "A2"], bin_time_s=TIMES, subject="1",
-                                         alignment="word")  # fmt: skip
+    table, _ = compare.compare_alignment(
+        _zoo(),
+        keep.keep_rule("calibrated"),
+        ci=0.95,
+        min_bins=10,
+        electrodes=["A1", "A2"],
+        bin_time_s=TIMES,
+        subject="1",
+        alignment="word",
+    )
     scene = table.assign(alignment="scene")
     other = table.assign(subject="2")
     both = sites.with_fdr(pd.concat([table, scene, other], ignore_index=True), 0.05)
@@ -339,17 +418,26 @@ def test_fdr_within_each_comparison_alignment_and_rule_then_sites():
 
 
 def test_recovery_counts_neighbours_apart():
-    truth = pd.DataFrame({
-        "subject": "1", "electrode": ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2"],
-        "category": ["vision", "none", "none", "language", "multimodal", "none"],
-        "corrupted": [False, False, False, False, False, True],
-    })  # fmt: skip
+    truth = pd.DataFrame(
+        {
+            "subject": "1",
+            "electrode": ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2"],
+            "category": ["vision", "none", "none", "language", "multimodal", "none"],
+            "corrupted": [False, False, False, False, False, True],
+        }
+    )
     assert recovery.planted_neighbours(truth).tolist() == [False, True, True, False, False, True]
-    sites_rows = pd.DataFrame({
-        "subject": "1", "electrode": ["LA1", "LA2", "LA3", "LA4", "LB1"], "alignment": "scene", "keep_rule": "paper",
-        "category": ["vision", "vision", "none", "none", "none"],
-        "n_kept_best_vision": [30, 12, 0, 11, 0], "n_kept_best_language": 0,
-    })  # fmt: skip
+    sites_rows = pd.DataFrame(
+        {
+            "subject": "1",
+            "electrode": ["LA1", "LA2", "LA3", "LA4", "LB1"],
+            "alignment": "scene",
+            "keep_rule": "paper",
+            "category": ["vision", "vision", "none", "none", "none"],
+            "n_kept_best_vision": [30, 12, 0, 11, 0],
+            "n_kept_best_language": 0,
+        }
+    )
     table = recovery.recovery_table(sites_rows, truth, min_bins=10)
     vision = table[table["category"] == "vision"].iloc[0]
     assert vision["primary"] and vision["n_planted"] == 1 and vision["recall"] == 1.0
@@ -365,8 +453,15 @@ def test_p_floor_warning_matches_what_benjamini_hochberg_can_call(caplog):
     def lone(m):
         p = np.full(m, 0.9)
         p[0] = 1 / (n_resamples + 1)
-        return pd.DataFrame({"comparison": "multimodal_vs_concat", "alignment": "word", "keep_rule": "calibrated",
-                             "electrode": [f"E{i}" for i in range(m)], "p": p})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "comparison": "multimodal_vs_concat",
+                "alignment": "word",
+                "keep_rule": "calibrated",
+                "electrode": [f"E{i}" for i in range(m)],
+                "p": p,
+            }
+        )
 
     for m, callable_alone in ((5, True), (6, False)):  # p_fdr = m / 100 against q = 0.05
         caplog.clear()
@@ -380,9 +475,20 @@ def test_p_floor_warning_matches_what_benjamini_hochberg_can_call(caplog):
 def test_p_floor_warning_names_the_multimodal_site_tests_apart(caplog):
     """Beside the largest limited group, the largest group of a multimodal-site test is named with its own counts."""
     rows = [("trained_vs_random", 40), ("multimodal_vs_best_language", 12), ("multimodal_vs_concat", 8)]
-    table = pd.concat([pd.DataFrame({"comparison": name, "alignment": "word", "keep_rule": "calibrated",
-                                     "electrode": [f"E{i}" for i in range(m)], "p": 0.5})
-                       for name, m in rows])  # fmt: skip
+    table = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "comparison": name,
+                    "alignment": "word",
+                    "keep_rule": "calibrated",
+                    "electrode": [f"E{i}" for i in range(m)],
+                    "p": 0.5,
+                }
+            )
+            for name, m in rows
+        ]
+    )
     with caplog.at_level("WARNING", logger="vlencode.stats"):
         sites.warn_p_floor(table, 0.05, 99, tests=["best_language", "concat"])
     assert "in 3 of 3 comparison groups" in caplog.text

@@ -6,15 +6,22 @@ import pytest
 from vlencode.stats import harness
 
 SMALL = harness.HarnessConfig(
-    minutes=3.0, tmin_s=-0.5, tmax_s=1.0, n_resamples=60, banded_iterations=2, noise_dims=16,
-    electrodes={"vision": 2, "language": 2, "multimodal": 2, "none": 2}, seed=3,
-)  # fmt: skip
+    minutes=3.0,
+    tmin_s=-0.5,
+    tmax_s=1.0,
+    n_resamples=60,
+    banded_iterations=2,
+    noise_dims=16,
+    electrodes={"vision": 2, "language": 2, "multimodal": 2, "none": 2},
+    seed=3,
+)
 
 
 @pytest.fixture(scope="module")
 def table():
-    return harness.calibration(SMALL, refit_resamples=20).set_index(["keep_rule", "scenario", "protocol", "alignment",
-                                                                      "metric"])["value"]  # fmt: skip
+    return harness.calibration(SMALL, refit_resamples=20).set_index(
+        ["keep_rule", "scenario", "protocol", "alignment", "metric"]
+    )["value"]
 
 
 def test_simulation_is_seeded_and_shaped_like_the_workflow():
@@ -64,8 +71,9 @@ def test_equal_skill_pair_differs_only_in_its_noise_dimensions():
     # permuted, sign-flipped columns of one embedding: ridge on standardised columns predicts identically from both
     from vlencode.encoding import RidgeSettings, contiguous_splits
 
-    config = harness.HarnessConfig(minutes=1.0, noise_dims=0, tmin_s=0.0, tmax_s=0.5,
-                                   electrodes={"multimodal": 2, "none": 1})  # fmt: skip
+    config = harness.HarnessConfig(
+        minutes=1.0, noise_dims=0, tmin_s=0.0, tmax_s=0.5, electrodes={"multimodal": 2, "none": 1}
+    )
     sim = harness.simulate(config)
     features, targets = sim.features["word"], sim.response["word"]
     assert not np.allclose(features["fused-random-s1"], features["fused-random-s2"])

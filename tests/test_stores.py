@@ -21,9 +21,17 @@ SRC = ROOT / "src" / "vlencode"
 def test_neural_store_round_trip(tmp_path):
     with atomic_zarr(tmp_path / "n.zarr") as group:
         neural.create_signal(group, 10, 2, block=4)[:] = np.arange(20, dtype=np.float32).reshape(10, 2)
-        neural.write_metadata(group, electrodes=["A1", "A2"], rate_hz=200, source_rate_hz=2048, line_freq_hz=50,
-                              line_freq_source="BIDS PowerLineFrequency", notch_hz=[50, 100],
-                              dropped_channels={"B1": "flat"}, clipped_fraction={"A1": 0.0, "A2": 0.01})  # fmt: skip
+        neural.write_metadata(
+            group,
+            electrodes=["A1", "A2"],
+            rate_hz=200,
+            source_rate_hz=2048,
+            line_freq_hz=50,
+            line_freq_source="BIDS PowerLineFrequency",
+            notch_hz=[50, 100],
+            dropped_channels={"B1": "flat"},
+            clipped_fraction={"A1": 0.0, "A2": 0.01},
+        )
     store = neural.NeuralStore(tmp_path / "n.zarr")
     assert store.signal.shape == (10, 2) and store.signal[3, 1] == 7
     assert store.electrode.tolist() == ["A1", "A2"] and (store.rate_hz, store.source_rate_hz) == (200.0, 2048.0)
@@ -36,8 +44,13 @@ def test_epochs_store_round_trip_and_missing_alignment(tmp_path):
 
     response = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     with atomic_zarr(tmp_path / "e.zarr") as group:
-        epochs.write_epochs(group, {"word": AlignmentEpochs(response, np.array(["w1", "w2"]), 1)},
-                            bin_time_s=np.linspace(-0.1, 0.2, 4), electrodes=["A1", "A2", "A3"], rate_hz=100.0)
+        epochs.write_epochs(
+            group,
+            {"word": AlignmentEpochs(response, np.array(["w1", "w2"]), 1)},
+            bin_time_s=np.linspace(-0.1, 0.2, 4),
+            electrodes=["A1", "A2", "A3"],
+            rate_hz=100.0,
+        )
     store = epochs.EpochsStore(tmp_path / "e.zarr")
     np.testing.assert_array_equal(store.response("word"), response)
     assert store.event_id("word").tolist() == ["w1", "w2"] and store.electrode.tolist() == ["A1", "A2", "A3"]
@@ -47,8 +60,14 @@ def test_epochs_store_round_trip_and_missing_alignment(tmp_path):
 
 
 def test_features_store_round_trip(tmp_path):
-    attrs = {"model": "m", "family": "text", "init": "trained", "seed": np.int64(0), "layers": ["a", "b"],
-             "bands": [["x", 0, 2], ["y", 2, 3]]}  # fmt: skip
+    attrs = {
+        "model": "m",
+        "family": "text",
+        "init": "trained",
+        "seed": np.int64(0),
+        "layers": ["a", "b"],
+        "bands": [["x", 0, 2], ["y", 2, 3]],
+    }
     with atomic_zarr(tmp_path / "f.zarr") as group:
         features.write_features(group, ["s0", "s1"], {"a": np.ones((2, 3)), "b": np.zeros((2, 1))}, attrs)
     store = features.FeaturesStore(tmp_path / "f.zarr")
@@ -71,8 +90,9 @@ def test_frames_store_round_trip(tmp_path):
 def test_resamples_store_checks_the_events(tmp_path):
     keys = np.array(["1/a", "1/b", "2/a"], dtype=object)
     iid, block = np.array([[0, 0, 2], [1, 2, 2]]), np.array([[1, 2, 0], [2, 0, 1]])
-    drawn = resamples.SubjectResamples("1", 0, {"word": {"iid": iid, "block": block}},
-                                       {"word": resamples.events_sha256(keys)})  # fmt: skip
+    drawn = resamples.SubjectResamples(
+        "1", 0, {"word": {"iid": iid, "block": block}}, {"word": resamples.events_sha256(keys)}
+    )
     with atomic_zarr(tmp_path / "r.zarr") as group:
         drawn.write(group)
     read = resamples.read_indices(tmp_path / "r.zarr", "word", keys)
@@ -89,13 +109,23 @@ def test_fit_store_round_trip(tmp_path):
     grid = np.arange(6, dtype=np.float32).reshape(2, 3) / 10
     boot = np.stack([grid, grid + 0.1]).astype(np.float16)
     fit = SubjectModelFit(
-        subject="1", model={"model": "m", "family": "text", "init": "trained", "seed": 0},
-        electrode=np.array(["A1", "A2"]), bin_time_s=np.array([0.0, 0.1, 0.2]),
-        alignments={"word": AlignmentFit({"l0": LayerFit(grid, grid / 2, grid + 1)}, "l0",
-                                         {"l0": {"iid_val_r": boot, "block_test_r": boot + 0.1}}, grid - 1,
-                                         grid + 1, 40, {"l0": 0.25})},
+        subject="1",
+        model={"model": "m", "family": "text", "init": "trained", "seed": 0},
+        electrode=np.array(["A1", "A2"]),
+        bin_time_s=np.array([0.0, 0.1, 0.2]),
+        alignments={
+            "word": AlignmentFit(
+                {"l0": LayerFit(grid, grid / 2, grid + 1)},
+                "l0",
+                {"l0": {"iid_val_r": boot, "block_test_r": boot + 0.1}},
+                grid - 1,
+                grid + 1,
+                40,
+                {"l0": 0.25},
+            )
+        },
         protocol="fast",
-    )  # fmt: skip
+    )
     with atomic_zarr(tmp_path / "fit.zarr") as group:
         fit.write(group)
     store = FitStore(tmp_path / "fit.zarr")
@@ -157,17 +187,32 @@ def test_one_owner_for_device_choice_and_pearson_r():
     owners = {name: places for name, places in definitions.items() if name != "resampled_pearson"}
     assert owners == {
         "resolve_device": ["device.py"],
-        **{name: ["pearson.py"] for name in ("pearson_from_sums", "weighted_pearson_from_sums", "pearson",
-                                              "pearson_columns")},
-    }  # fmt: skip
+        **{
+            name: ["pearson.py"]
+            for name in ("pearson_from_sums", "weighted_pearson_from_sums", "pearson", "pearson_columns")
+        },
+    }
     assert not [p for p in _modules() if "corrcoef" in p.read_text()]
 
 
 def test_store_keys_are_named_only_by_their_store_module():
     """Array and attribute keys of the stores appear, as subscripts, only in vlencode.stores (and tests); a script's
     ``inputs[...]`` names a rule input, not a key."""
-    keys = ("signal", "source_rate_hz", "dropped_channels", "clipped_fraction", "response", "frames", "indices",
-            "boot_val_r", "boot_test_r", "val_lo", "val_hi", "chosen_layer", "events_sha256")  # fmt: skip
+    keys = (
+        "signal",
+        "source_rate_hz",
+        "dropped_channels",
+        "clipped_fraction",
+        "response",
+        "frames",
+        "indices",
+        "boot_val_r",
+        "boot_test_r",
+        "val_lo",
+        "val_hi",
+        "chosen_layer",
+        "events_sha256",
+    )
     subscript = re.compile(r"""(?<!inputs)\[\s*["'](""" + "|".join(keys) + r""")["']\s*\]|["']layers/""")
     files = [p for p in _modules() if "stores" not in p.relative_to(SRC).parts]
     files += sorted((ROOT / "workflow" / "scripts").glob("*.py"))

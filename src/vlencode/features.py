@@ -82,8 +82,9 @@ def projection_dim(n_samples: int, eps: float) -> int:
     return int(johnson_lindenstrauss_min_dim(n_samples, eps=eps))
 
 
-def make_projection(n_features: int, n_samples: int, eps: float, seed: int, *,
-                    upsample: bool = False) -> SparseRandomProjection | None:
+def make_projection(
+    n_features: int, n_samples: int, eps: float, seed: int, *, upsample: bool = False
+) -> SparseRandomProjection | None:
     """A fitted sparse random projection to the JL dimension, or ``None`` when ``n_features`` is already below it.
 
     Only the feature count matters for fitting, so batches can be projected as they are computed.  ``upsample``
@@ -110,8 +111,10 @@ def half_rounded(values: torch.Tensor, layer: str) -> torch.Tensor:
     """
     largest = float(values.abs().max()) if values.numel() else 0.0
     if not np.isfinite(largest) or largest > float(np.finfo(np.float16).max):
-        raise ValueError(f"layer {layer}: a value of {largest:.3g} exceeds float16's range, in which the study's "
-                         "extraction stores layers; use features.extraction: pooled for this network")
+        raise ValueError(
+            f"layer {layer}: a value of {largest:.3g} exceeds float16's range, in which the study's "
+            "extraction stores layers; use features.extraction: pooled for this network"
+        )
     return values.half().float()
 
 
@@ -152,8 +155,10 @@ def _check_table(table: pd.DataFrame) -> None:
     if len(table) == 0:
         raise ValueError("stimuli table is empty (no valid event of this movie); check the events and the recordings")
     if len(table) == 1:
-        raise ValueError(f"movie {_movie(table)} has a single stimulus: features cannot vary over one stimulus, so no "
-                         "encoding model can be fitted; check its events, or leave out the recordings that show it")
+        raise ValueError(
+            f"movie {_movie(table)} has a single stimulus: features cannot vary over one stimulus, so no "
+            "encoding model can be fitted; check its events, or leave out the recordings that show it"
+        )
     if table["stimulus_id"].duplicated().any():
         raise ValueError("stimuli table repeats stimulus ids; rebuild it with rule stimuli")
 
@@ -185,8 +190,9 @@ def constant_layers(layers: Mapping[str, np.ndarray], rtol: float = CONSTANT_RTO
         scale = float(np.abs(values).max())
         spread = float(np.abs(values - values[:1]).max())
         if spread <= rtol * scale:
-            dropped[name] = (f"the same for all {len(values)} stimuli (largest departure {spread:.1e}, "
-                             f"largest value {scale:.1e})")
+            dropped[name] = (
+                f"the same for all {len(values)} stimuli (largest departure {spread:.1e}, largest value {scale:.1e})"
+            )
     return dropped
 
 
@@ -204,7 +210,7 @@ def _read_frames(frames: Any, indices: np.ndarray) -> np.ndarray:
     """Rows ``indices`` of a numpy or zarr frames array; each distinct row read once, a range in one slice."""
     unique, inverse = np.unique(indices, return_inverse=True)
     if unique[-1] - unique[0] + 1 == len(unique):
-        block = np.asarray(frames[int(unique[0]): int(unique[-1]) + 1])
+        block = np.asarray(frames[int(unique[0]) : int(unique[-1]) + 1])
     elif hasattr(frames, "oindex"):
         block = np.asarray(frames.oindex[unique])
     else:
@@ -214,6 +220,7 @@ def _read_frames(frames: Any, indices: np.ndarray) -> np.ndarray:
 
 def _joint(image: np.ndarray, text: np.ndarray) -> np.ndarray:
     """Two embeddings of the same stimuli, each scaled to unit norm, side by side."""
+
     def unit(x: np.ndarray) -> np.ndarray:
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
@@ -230,8 +237,9 @@ class _LayerSink:
     texts, pairs); ``rows`` maps a layer back to stimulus rows.
     """
 
-    def __init__(self, n_samples: int, projection: Mapping[str, Any], study: bool = False,
-                 vectors: frozenset[str] = frozenset()):
+    def __init__(
+        self, n_samples: int, projection: Mapping[str, Any], study: bool = False, vectors: frozenset[str] = frozenset()
+    ):
         self.n_samples = n_samples
         self.eps, self.seed = float(projection["eps"]), int(projection["seed"])
         self.jl_dim = projection_dim(n_samples, self.eps)
@@ -250,8 +258,9 @@ class _LayerSink:
                 projection = None
                 upsample = self.study and name not in self.vectors
                 if values.shape[1] > self.jl_dim or upsample:
-                    projection = make_projection(values.shape[1], self.n_samples, self.eps, self.seed,
-                                                 upsample=upsample)
+                    projection = make_projection(
+                        values.shape[1], self.n_samples, self.eps, self.seed, upsample=upsample
+                    )
                 out_dim = values.shape[1] if projection is None else projection.n_components_
                 self.projections[name] = projection
                 self.dims[name] = [int(values.shape[1]), int(out_dim)]
@@ -341,9 +350,14 @@ def extract_features(
     network = load_network(instance.entry, instance.init, instance.seed, device, extraction, locations)
     result = run_network(network, instance.name, stimuli_table, frames, projection, batch_size)
     if result.counts["n_truncated"]:
-        log.warning("%s: %d texts longer than %d tokens were cut on the left (each keeps its end, the word it was "
-                    "made for); %d stimuli share their tokens with a stimulus of another text", instance.name,
-                    result.counts["n_truncated"], network.text_length, result.counts["n_stimuli_sharing_tokens"])
+        log.warning(
+            "%s: %d texts longer than %d tokens were cut on the left (each keeps its end, the word it was "
+            "made for); %d stimuli share their tokens with a stimulus of another text",
+            instance.name,
+            result.counts["n_truncated"],
+            network.text_length,
+            result.counts["n_stimuli_sharing_tokens"],
+        )
     for layer, reason in result.dropped.items():
         log.warning("%s: layer %s dropped: %s", instance.name, layer, reason)
     weights = state_sha256(network.module)
@@ -360,16 +374,23 @@ def extract_features(
         "layers": list(result.layers),
         "dropped_layers": result.dropped,
         "stimuli_sha256": result.stimuli_sha256,
-        "cache_key": cache_key(instance.as_dict(), result.stimuli_sha256, {**projection, "extraction": extraction},
-                               weights),
+        "cache_key": cache_key(
+            instance.as_dict(), result.stimuli_sha256, {**projection, "extraction": extraction}, weights
+        ),
         **result.counts,
     }
     log.info("%s: %d stimuli, %d layers, device %s", instance.name, len(stimuli_table), len(result.layers), device)
     return result.layers, attrs
 
 
-def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames: Any,
-                projection: Mapping[str, Any], batch_size: int) -> Extraction:
+def run_network(
+    network: Network,
+    name: str,
+    stimuli_table: pd.DataFrame,
+    frames: Any,
+    projection: Mapping[str, Any],
+    batch_size: int,
+) -> Extraction:
     """Feed a loaded network each unique frame, text or pair once and gather its layers back to stimulus rows.
 
     Parameters
@@ -395,12 +416,17 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
     texts = stimuli_table["text"].fillna("").astype(str).tolist()
     reads_image, reads_text = "image" in entry["inputs"], "text" in entry["inputs"]
     if reads_image and (frame_index.min() < 0 or frame_index.max() >= frames.shape[0]):
-        raise ValueError(f"stimuli table refers to frame {frame_index.max()} but the frames store holds "
-                         f"{frames.shape[0]}; rebuild both with rule stimuli")
+        raise ValueError(
+            f"stimuli table refers to frame {frame_index.max()} but the frames store holds "
+            f"{frames.shape[0]}; rebuild both with rule stimuli"
+        )
     needed = set(wanted) | {part for layer in wanted for part in network.joint.get(layer, ())}
     streams = {stream: [layer for layer in network.streams.get(stream, []) if layer in needed] for stream in STREAMS}
-    digest = stimuli_digest(stimuli_table, reads_image and bool(streams["image"] or streams["pair"]),
-                            reads_text and bool(streams["text"] or streams["pair"]))
+    digest = stimuli_digest(
+        stimuli_table,
+        reads_image and bool(streams["image"] or streams["pair"]),
+        reads_text and bool(streams["text"] or streams["pair"]),
+    )
     sink = _LayerSink(n, projection, study=network.extraction == "study", vectors=frozenset(network.vectors))
     counts = {"n_stimuli": n, "n_truncated": 0, "n_stimuli_sharing_tokens": 0}
     image_inputs = ImageInputs(entry["image_size"], entry["normalize"], network.device) if reads_image else None
@@ -422,7 +448,7 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
             unique_frames, frame_rows = np.unique(frame_index, return_inverse=True)
             counts["n_frames"] = len(unique_frames)
             for start in _batches(len(unique_frames), batch_size, f"{name} frames"):
-                batch = _read_frames(frames, unique_frames[start: start + batch_size])
+                batch = _read_frames(frames, unique_frames[start : start + batch_size])
                 sink.add(streams["image"], network.image_layers(image_inputs(batch)), frame_rows)
         if streams["text"] and reads_text:
             counts["n_texts"] = len(unique_texts)
@@ -434,15 +460,17 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
             inverse = np.empty(n, dtype=np.int64)
             inverse[order] = np.arange(n)
             for start in _batches(n, batch_size, f"{name} pairs"):
-                picked = order[start: start + batch_size]
+                picked = order[start : start + batch_size]
                 batch = _read_frames(frames, frame_index[picked])
                 pair_tokens = tokens.batch(text_rows[picked], network.device)
                 sink.add(streams["pair"], network.pair_layers(image_inputs(batch), pair_tokens), inverse)
 
     missing = [layer for layer in sorted(needed) if layer not in sink and layer not in network.joint]
     if missing:
-        raise ValueError(f"{name}: layers {', '.join(missing)} need inputs the registry entry does not give "
-                         f"(inputs: {entry['inputs']}); fix its layers: or inputs: key")
+        raise ValueError(
+            f"{name}: layers {', '.join(missing)} need inputs the registry entry does not give "
+            f"(inputs: {entry['inputs']}); fix its layers: or inputs: key"
+        )
     layers = {}
     for layer in wanted:
         if layer in network.joint:
@@ -452,16 +480,20 @@ def run_network(network: Network, name: str, stimuli_table: pd.DataFrame, frames
             layers[layer] = sink.rows(layer)
     dropped = constant_layers(layers)
     if len(dropped) == len(layers):
-        raise ValueError(f"{name}: every layer is the same for all {n} stimuli of movie {_movie(stimuli_table)} "
-                         f"({len(np.unique(frame_index))} distinct frames, {len(set(texts))} distinct texts); "
-                         "the model reads nothing that varies: check the movie's events")
+        raise ValueError(
+            f"{name}: every layer is the same for all {n} stimuli of movie {_movie(stimuli_table)} "
+            f"({len(np.unique(frame_index))} distinct frames, {len(set(texts))} distinct texts); "
+            "the model reads nothing that varies: check the movie's events"
+        )
     kept = [layer for layer in wanted if layer not in dropped]
-    return Extraction({layer: layers[layer] for layer in kept}, {layer: sink.dims[layer] for layer in kept}, counts,
-                      digest, dropped)
+    return Extraction(
+        {layer: layers[layer] for layer in kept}, {layer: sink.dims[layer] for layer in kept}, counts, digest, dropped
+    )
 
 
-def concat_features(instance: ModelInstance, components: Mapping[str, Any]) -> tuple[
-        np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+def concat_features(
+    instance: ModelInstance, components: Mapping[str, Any]
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
     """The linear-integration baseline: each component's chosen layer side by side, as one layer ``concat``.
 
     Parameters
@@ -484,13 +516,22 @@ def concat_features(instance: ModelInstance, components: Mapping[str, Any]) -> t
         if ids is None:
             ids = part_ids
         elif not np.array_equal(ids, part_ids):
-            raise ValueError(f"{instance.name}: {name}'s features cover other stimuli than {instance.components[0]}'s; "
-                             "rebuild the components' features from the same stimuli table")
-        (layer_name, values), = layer.items()
+            raise ValueError(
+                f"{instance.name}: {name}'s features cover other stimuli than {instance.components[0]}'s; "
+                "rebuild the components' features from the same stimuli table"
+            )
+        ((layer_name, values),) = layer.items()
         blocks.append(values)
         bands.append([name, start, start + values.shape[1]])
-        parts.append({"model": name, "layer": layer_name, "cache_key": attrs["cache_key"],
-                      "weights_sha256": attrs["weights_sha256"], "pooling": attrs["pooling"]})
+        parts.append(
+            {
+                "model": name,
+                "layer": layer_name,
+                "cache_key": attrs["cache_key"],
+                "weights_sha256": attrs["weights_sha256"],
+                "pooling": attrs["pooling"],
+            }
+        )
         start += values.shape[1]
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     attrs = {

@@ -95,8 +95,9 @@ def trained_vs_random(scores: pd.DataFrame) -> Figure:
     if not pairs:
         return _empty("no trained model with a random-init twin in the scores table")
     alignments = _alignments(per["alignment"])
-    figure, axes = plt.subplots(len(alignments), 1, figsize=(max(5, 2.2 * len(pairs)), 3.2 * len(alignments)),
-                                squeeze=False)  # fmt: skip
+    figure, axes = plt.subplots(
+        len(alignments), 1, figsize=(max(5, 2.2 * len(pairs)), 3.2 * len(alignments)), squeeze=False
+    )
     for ax, alignment in zip(axes[:, 0], alignments, strict=True):
         part = per[per["alignment"] == alignment].set_index(["subject", "electrode", "model"])["test_r"]
         for i, (model, twins) in enumerate(pairs):
@@ -111,8 +112,13 @@ def trained_vs_random(scores: pd.DataFrame) -> Figure:
             for key in ("cmins", "cmaxes", "cbars", "cmedians"):
                 parts[key].set_color("k")
                 parts[key].set_linewidth(0.8)
-            ax.plot(np.array(positions)[:, None].repeat(len(a), 1), np.vstack([a.to_numpy(), b.to_numpy()]),
-                    color="0.4", lw=0.3, alpha=0.4)  # fmt: skip
+            ax.plot(
+                np.array(positions)[:, None].repeat(len(a), 1),
+                np.vstack([a.to_numpy(), b.to_numpy()]),
+                color="0.4",
+                lw=0.3,
+                alpha=0.4,
+            )
         ax.set_xticks([3 * i + d for i in range(len(pairs)) for d in (0, 1)])
         ax.set_xticklabels([label for m, _ in pairs for label in (m, "random")], rotation=30, ha="right", fontsize=8)
         ax.axhline(0, color="k", lw=0.5)
@@ -128,8 +134,9 @@ def model_ranking(scores: pd.DataFrame, seed: int) -> Figure:
     per = electrode_scores(scores)
     alignments = _alignments(per["alignment"])
     models = sorted(per["model"].unique())
-    figure, axes = plt.subplots(1, len(alignments), figsize=(4.5 * len(alignments), 0.35 * len(models) + 1.5),
-                                squeeze=False)  # fmt: skip
+    figure, axes = plt.subplots(
+        1, len(alignments), figsize=(4.5 * len(alignments), 0.35 * len(models) + 1.5), squeeze=False
+    )
     for ax, alignment in zip(axes[0], alignments, strict=True):
         rows = []
         for (model, family, init), part in per[per["alignment"] == alignment].groupby(["model", "family", "init"]):
@@ -140,16 +147,28 @@ def model_ranking(scores: pd.DataFrame, seed: int) -> Figure:
         rows.sort(key=lambda row: row[3])
         y = np.arange(len(rows))
         for j, (_model, family, init, mean, lo, hi) in enumerate(rows):
-            ax.barh(j, mean, color=COLOURS.get(family, "0.5"), alpha=0.85 if init == "trained" else 0.35,
-                    hatch=None if init == "trained" else "//", edgecolor="k", lw=0.3)  # fmt: skip
+            ax.barh(
+                j,
+                mean,
+                color=COLOURS.get(family, "0.5"),
+                alpha=0.85 if init == "trained" else 0.35,
+                hatch=None if init == "trained" else "//",
+                edgecolor="k",
+                lw=0.3,
+            )
             ax.plot([lo, hi], [j, j], color="k", lw=1)
         ax.set_yticks(y, [row[0] for row in rows], fontsize=8)
         ax.axvline(0, color="k", lw=0.5)
         ax.set_xlabel("test r (mean over electrodes and bins)")
         ax.xaxis.set_major_locator(plt.MaxNLocator(4))
         ax.set_title(alignment)
-    figure.legend(handles=[Patch(color=COLOURS[f], label=f) for f in RESPONSIVE], loc="upper right", ncol=3,
-                  fontsize=8, bbox_to_anchor=(1.0, 1.0))  # fmt: skip
+    figure.legend(
+        handles=[Patch(color=COLOURS[f], label=f) for f in RESPONSIVE],
+        loc="upper right",
+        ncol=3,
+        fontsize=8,
+        bbox_to_anchor=(1.0, 1.0),
+    )
     figure.tight_layout(rect=(0, 0, 1, 0.9))
     return figure
 
@@ -161,8 +180,12 @@ def region_fractions(summary: pd.DataFrame, category: str = "multimodal", top: i
     if part.empty:
         return _empty(f"no {category} category in the sites table")
     keep_rules, alignments = sorted(part["keep_rule"].unique()), _alignments(part["alignment"])
-    figure, axes = plt.subplots(len(keep_rules), len(alignments), squeeze=False,
-                                figsize=(4.2 * len(alignments), 0.28 * top * len(keep_rules) + 1.5))  # fmt: skip
+    figure, axes = plt.subplots(
+        len(keep_rules),
+        len(alignments),
+        squeeze=False,
+        figsize=(4.2 * len(alignments), 0.28 * top * len(keep_rules) + 1.5),
+    )
     for r, keep_rule in enumerate(keep_rules):
         for c, alignment in enumerate(alignments):
             ax = axes[r, c]
@@ -171,8 +194,14 @@ def region_fractions(summary: pd.DataFrame, category: str = "multimodal", top: i
             rows = pd.concat([regions, rows[rows["region"] == ALL]])
             y = np.arange(len(rows))
             ax.barh(y, rows["fraction"], color=COLOURS.get(category, "0.5"), alpha=0.8)
-            ax.errorbar(rows["fraction"], y, xerr=[rows["fraction"] - rows["fraction_lo"],
-                        rows["fraction_hi"] - rows["fraction"]], fmt="none", ecolor="k", lw=0.8)  # fmt: skip
+            ax.errorbar(
+                rows["fraction"],
+                y,
+                xerr=[rows["fraction"] - rows["fraction_lo"], rows["fraction_hi"] - rows["fraction"]],
+                fmt="none",
+                ecolor="k",
+                lw=0.8,
+            )
             labels = [f"{g} ({s}/{n})" for g, s, n in zip(rows["region"], rows["n_sites"], rows["n_electrodes"])]
             ax.set_yticks(y, labels, fontsize=7)
             ax.set_xlim(0, 1)
@@ -193,8 +222,10 @@ def region_map(summary: pd.DataFrame, atlas: str = "dk", category: str = "multim
     volume, affine, names = atlas_volume(atlas)
     hemisphere_of = {index: ("L" if re.search(r"(ctx[-_]lh|^Left-)", n) else "R") for index, n in names.items()}
     template = datasets.load_mni152_template(resolution=2)
-    panels = sorted({(k, a) for k, a in zip(part["keep_rule"], part["alignment"])},
-                    key=lambda p: (p[0], _ALIGNMENT_ORDER.get(p[1], 9)))  # fmt: skip
+    panels = sorted(
+        {(k, a) for k, a in zip(part["keep_rule"], part["alignment"])},
+        key=lambda p: (p[0], _ALIGNMENT_ORDER.get(p[1], 9)),
+    )
     figure = plt.figure(figsize=(10, 2.4 * len(panels)))
     for i, (keep_rule, alignment) in enumerate(panels):
         rows = part[(part["keep_rule"] == keep_rule) & (part["alignment"] == alignment)]
@@ -207,9 +238,19 @@ def region_map(summary: pd.DataFrame, atlas: str = "dk", category: str = "multim
             lookup[index] = value[(region_name(names[index]), hemisphere_of[index])] + 1e-3
         image = nib.Nifti1Image(lookup[volume].astype(np.float32), affine)
         ax = figure.add_axes((0, 1 - (i + 1) / len(panels), 1, 1 / len(panels)))
-        plotting.plot_stat_map(image, bg_img=template, display_mode="z", cut_coords=(-20, -5, 10, 25, 40),
-                               cmap="magma", vmin=0, vmax=1, threshold=5e-4, axes=ax, colorbar=True,
-                               title=f"{category} fraction, {alignment}, keep rule {keep_rule}")  # fmt: skip
+        plotting.plot_stat_map(
+            image,
+            bg_img=template,
+            display_mode="z",
+            cut_coords=(-20, -5, 10, 25, 40),
+            cmap="magma",
+            vmin=0,
+            vmax=1,
+            threshold=5e-4,
+            axes=ax,
+            colorbar=True,
+            title=f"{category} fraction, {alignment}, keep rule {keep_rule}",
+        )
     return figure
 
 
@@ -240,8 +281,10 @@ def glass_brain(electrodes: pd.DataFrame, sites: pd.DataFrame, by: str = "catego
         palette = {PAIR_LABELS[True]: COLOURS["multimodal"], "none": COLOURS["none"]}
     else:
         palette = {v: to_hex(c) for v, c in zip(values, plt.get_cmap("tab10").colors)}
-    panels = sorted({(k, a) for k, a in zip(table["keep_rule"], table["alignment"])},
-                    key=lambda p: (p[0], _ALIGNMENT_ORDER.get(p[1], 9)))  # fmt: skip
+    panels = sorted(
+        {(k, a) for k, a in zip(table["keep_rule"], table["alignment"])},
+        key=lambda p: (p[0], _ALIGNMENT_ORDER.get(p[1], 9)),
+    )
     figure = plt.figure(figsize=(10, 3.2 * len(panels)))
     for i, (keep_rule, alignment) in enumerate(panels):
         rows = table[(table["keep_rule"] == keep_rule) & (table["alignment"] == alignment)]
@@ -251,8 +294,9 @@ def glass_brain(electrodes: pd.DataFrame, sites: pd.DataFrame, by: str = "catego
             chosen = rows[rows[by].astype(str) == value]
             if len(chosen):
                 size = 6 if value == "none" else 22
-                display.add_markers(chosen[["x_mni", "y_mni", "z_mni"]].to_numpy(), marker_color=palette[value],
-                                    marker_size=size)  # fmt: skip
+                display.add_markers(
+                    chosen[["x_mni", "y_mni", "z_mni"]].to_numpy(), marker_color=palette[value], marker_size=size
+                )
     figure.legend(handles=[Patch(color=palette[v], label=v) for v in values], loc="center right", fontsize=8)
     return figure
 
@@ -299,19 +343,27 @@ def time_courses(scores: pd.DataFrame, sites: pd.DataFrame, seed: int) -> Figure
     if best.empty:
         return _empty("no vision, language or multimodal site under any keep rule")
     keep_rules, alignments = sorted(best["keep_rule"].unique()), _alignments(best["alignment"])
-    figure, axes = plt.subplots(len(keep_rules), len(alignments), figsize=(4.5 * len(alignments),
-                                3.2 * len(keep_rules)), squeeze=False, sharey=True)  # fmt: skip
-    for ax, (keep_rule, alignment) in zip(axes.ravel(), [(k, a) for k in keep_rules for a in alignments],
-                                          strict=True):  # fmt: skip
+    figure, axes = plt.subplots(
+        len(keep_rules),
+        len(alignments),
+        figsize=(4.5 * len(alignments), 3.2 * len(keep_rules)),
+        squeeze=False,
+        sharey=True,
+    )
+    for ax, (keep_rule, alignment) in zip(axes.ravel(), [(k, a) for k in keep_rules for a in alignments], strict=True):
         for row in best[(best["keep_rule"] == keep_rule) & (best["alignment"] == alignment)].itertuples():
-            keys = sites[(sites["keep_rule"] == keep_rule) & (sites["alignment"] == alignment)
-                         & (sites["category"] == row.category)][["subject", "electrode"]].astype(str)  # fmt: skip
+            keys = sites[
+                (sites["keep_rule"] == keep_rule)
+                & (sites["alignment"] == alignment)
+                & (sites["category"] == row.category)
+            ][["subject", "electrode"]].astype(str)
             part = scores[(scores["alignment"] == alignment) & (scores["model"] == row.model)].merge(keys)
             wide = part.pivot_table(index=["subject", "electrode"], columns="bin_time_s", values="test_r")
             times = wide.columns.to_numpy(np.float64)
             groups = [g.to_numpy() for _, g in wide.groupby(level="subject")]
-            boot = hierarchical_bootstrap(groups, _BOOT["n_resamples"],
-                                          resample_seed(seed, "time_courses", keep_rule, alignment, row.category))
+            boot = hierarchical_bootstrap(
+                groups, _BOOT["n_resamples"], resample_seed(seed, "time_courses", keep_rule, alignment, row.category)
+            )
             lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
             colour = COLOURS[row.category]
             ax.fill_between(times, lo, hi, color=colour, alpha=0.25, lw=0)
@@ -355,22 +407,38 @@ def recovery_panel(recovery: pd.DataFrame) -> Figure:
 
 #: The harness metrics the calibration figure shows: panel -> (scenario, protocol, [(metric, alignment, label)]).
 CALIBRATION_PANELS = {
-    "null data: false keeps and calls (<= 5% required)": ("null", "fast", [
-        ("fraction_bins_kept", "scene", "bins kept\nscene"), ("fraction_bins_kept", "word", "bins kept\nword"),
-        ("silent_called_rate", "scene", "silent called\nscene"), ("silent_called_rate", "word", "silent called\nword"),
-        ("equal_skill_false_call_rate", "word", "equal-skill\ncalls, word"),
-    ]),
-    "planted data: recovery": ("planted", "fast", [
-        ("vision_recall", "scene", "vision recall\nscene"), ("language_recall", "word", "language recall\nword"),
-        ("multimodal_recall", "word", "multimodal\nrecall, word"),
-        ("multimodal_precision", "word", "multimodal\nprecision, word"),
-        ("silent_called_rate", "word", "silent called\nword"),
-    ]),
-    "fast vs refit protocol: Cohen's kappa of calls": ("planted", "fast_vs_refit", [
-        ("kappa_vision", "scene", "vision\nscene"), ("kappa_language", "word", "language\nword"),
-        ("kappa_multimodal", "word", "multimodal\nword"),
-    ]),
-}  # fmt: skip
+    "null data: false keeps and calls (<= 5% required)": (
+        "null",
+        "fast",
+        [
+            ("fraction_bins_kept", "scene", "bins kept\nscene"),
+            ("fraction_bins_kept", "word", "bins kept\nword"),
+            ("silent_called_rate", "scene", "silent called\nscene"),
+            ("silent_called_rate", "word", "silent called\nword"),
+            ("equal_skill_false_call_rate", "word", "equal-skill\ncalls, word"),
+        ],
+    ),
+    "planted data: recovery": (
+        "planted",
+        "fast",
+        [
+            ("vision_recall", "scene", "vision recall\nscene"),
+            ("language_recall", "word", "language recall\nword"),
+            ("multimodal_recall", "word", "multimodal\nrecall, word"),
+            ("multimodal_precision", "word", "multimodal\nprecision, word"),
+            ("silent_called_rate", "word", "silent called\nword"),
+        ],
+    ),
+    "fast vs refit protocol: Cohen's kappa of calls": (
+        "planted",
+        "fast_vs_refit",
+        [
+            ("kappa_vision", "scene", "vision\nscene"),
+            ("kappa_language", "word", "language\nword"),
+            ("kappa_multimodal", "word", "multimodal\nword"),
+        ],
+    ),
+}
 
 
 def calibration_panel(calibration: pd.DataFrame) -> Figure:
@@ -393,8 +461,13 @@ def calibration_panel(calibration: pd.DataFrame) -> Figure:
         x = np.arange(len(shown))
         for k, keep_rule in enumerate(keep_rules):
             heights = [values.get((keep_rule, m, a), np.nan) for m, a, _ in shown]
-            bars = ax.bar(x + (k - (len(keep_rules) - 1) / 2) * width, heights, width, label=keep_rule,
-                          color=("#d7191c" if keep_rule == "paper" else "#2c7bb6"))  # fmt: skip
+            bars = ax.bar(
+                x + (k - (len(keep_rules) - 1) / 2) * width,
+                heights,
+                width,
+                label=keep_rule,
+                color=("#d7191c" if keep_rule == "paper" else "#2c7bb6"),
+            )
             ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
         if title.startswith("null"):
             ax.axhline(0.05, color="k", lw=0.6, ls=":")
@@ -443,8 +516,9 @@ def qc_events(events: pd.DataFrame) -> Figure:
     for ax, alignment in zip(axes[0], alignments, strict=True):
         part = events[events["alignment"] == alignment]
         label = part["subject"] + "/" + part["trial"]
-        wide = part.assign(label=label).pivot_table(index="label", columns="reason", values="n_events", aggfunc="sum",
-                                                    fill_value=0)  # fmt: skip
+        wide = part.assign(label=label).pivot_table(
+            index="label", columns="reason", values="n_events", aggfunc="sum", fill_value=0
+        )
         valid = int(wide.pop("valid").sum()) if "valid" in wide else 0
         if wide.shape[1]:
             wide.plot.bar(stacked=True, ax=ax, rot=0, colormap="tab10")
@@ -463,8 +537,9 @@ def qc_alpha_edge(alpha_edge: pd.DataFrame) -> Figure:
     alignment (subjects pooled)."""
     pooled = alpha_edge.groupby(["model", "alignment"])[["n_targets", "n_low_edge", "n_high_edge"]].sum()
     alignments = _alignments(pooled.index.get_level_values("alignment"))
-    figure, axes = plt.subplots(1, len(alignments), figsize=(4.2 * len(alignments), 0.3 * len(pooled) / 2 + 2),
-                                squeeze=False, sharey=True)  # fmt: skip
+    figure, axes = plt.subplots(
+        1, len(alignments), figsize=(4.2 * len(alignments), 0.3 * len(pooled) / 2 + 2), squeeze=False, sharey=True
+    )
     for ax, alignment in zip(axes[0], alignments, strict=True):
         part = pooled.xs(alignment, level="alignment")
         low = part["n_low_edge"] / part["n_targets"]

@@ -24,8 +24,17 @@ from vlencode.stores.neural import NeuralStore
 CHANNEL_COLUMNS = ["subject", "trial", "electrode", "status", "reason_kind", "reason"]
 CLOCK_COLUMNS = ["subject", "trial", "rate_hz", "max_residual_samples", "max_residual_ms", "n_triggers"]
 EVENT_COLUMNS = ["subject", "trial", "alignment", "reason", "n_events"]
-ALPHA_EDGE_COLUMNS = ["subject", "alignment", "model", "family", "init", "n_targets", "n_low_edge", "n_high_edge",
-                      "share_edge"]  # fmt: skip
+ALPHA_EDGE_COLUMNS = [
+    "subject",
+    "alignment",
+    "model",
+    "family",
+    "init",
+    "n_targets",
+    "n_low_edge",
+    "n_high_edge",
+    "share_edge",
+]
 #: The reason of a valid event in the events QC table.
 VALID = "valid"
 
@@ -54,8 +63,9 @@ def clock_table(dataset: Dataset, recordings: Sequence[tuple[str, str]]) -> pd.D
     for subject, trial in recordings:
         clock = dataset.clock(subject, trial)
         residual = float(clock.max_residual_samples)
-        rows.append([subject, trial, float(clock.rate_hz), residual, 1000 * residual / clock.rate_hz,
-                     len(clock.sample)])  # fmt: skip
+        rows.append(
+            [subject, trial, float(clock.rate_hz), residual, 1000 * residual / clock.rate_hz, len(clock.sample)]
+        )
     return pd.DataFrame(rows, columns=CLOCK_COLUMNS)
 
 

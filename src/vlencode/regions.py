@@ -76,8 +76,17 @@ ALL = "all"
 
 # FreeSurfer names of gray-matter structures outside the cortex (aseg); everything else that is not ``ctx`` is white
 # matter, ventricle, CSF, vessel or unknown.
-_SUBCORTICAL_GRAY = ("Hippocampus", "Amygdala", "Thalamus", "Caudate", "Putamen", "Pallidum", "Accumbens",
-                     "VentralDC", "Cerebellum-Cortex")  # fmt: skip
+_SUBCORTICAL_GRAY = (
+    "Hippocampus",
+    "Amygdala",
+    "Thalamus",
+    "Caudate",
+    "Putamen",
+    "Pallidum",
+    "Accumbens",
+    "VentralDC",
+    "Cerebellum-Cortex",
+)
 _CORTEX_PREFIX = re.compile(r"^ctx[-_][lr]h[-_]")
 
 
@@ -348,8 +357,20 @@ def family_scores(
             by_subject = [values[(group["subject"] == s).to_numpy()] for s in sorted(group["subject"].unique())]
             key = resample_seed(seed, "family_scores", str(alignment), str(family), str(init), region, hemisphere)
             lo, hi = _interval(hierarchical_bootstrap(by_subject, n_resamples, key)[:, 0], ci)
-            rows.append([region, hemisphere, alignment, family, init, len(by_subject), len(group),
-                         float(values.mean()), float(lo), float(hi)])  # fmt: skip
+            rows.append(
+                [
+                    region,
+                    hemisphere,
+                    alignment,
+                    family,
+                    init,
+                    len(by_subject),
+                    len(group),
+                    float(values.mean()),
+                    float(lo),
+                    float(hi),
+                ]
+            )
     return pd.DataFrame(rows, columns=FAMILY_SCORE_COLUMNS)
 
 

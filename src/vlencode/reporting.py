@@ -73,11 +73,23 @@ def protocol_page(config: Mapping[str, Any], instances: Iterable[ModelInstance],
     """Write the protocol actually run as an HTML page: the settings every result depends on, the model zoo and
     what this run cannot show (:func:`zoo_limits`)."""
     instances = list(instances)
-    sections = ["dataset", "preprocess", "events", "epochs", "features", "encoding", "bootstrap", "statistics",
-                "regions"]
-    rows = [(section, key, json.dumps(value, sort_keys=True))
-            for section in sections for key, value in sorted(dict(config.get(section, {})).items())
-            if key != "recordings"]  # fmt: skip
+    sections = [
+        "dataset",
+        "preprocess",
+        "events",
+        "epochs",
+        "features",
+        "encoding",
+        "bootstrap",
+        "statistics",
+        "regions",
+    ]
+    rows = [
+        (section, key, json.dumps(value, sort_keys=True))
+        for section in sections
+        for key, value in sorted(dict(config.get(section, {})).items())
+        if key != "recordings"
+    ]
     settings = pd.DataFrame(rows, columns=["section", "key", "value"])
     zoo = pd.DataFrame(
         [(m.name, m.family, m.init, "" if m.seed is None else m.seed, ", ".join(m.components)) for m in instances],
@@ -91,8 +103,11 @@ def protocol_page(config: Mapping[str, Any], instances: Iterable[ModelInstance],
         f"<!doctype html><html><head><meta charset='utf-8'><title>protocol</title><style>{_STYLE}</style></head>"
         f"<body><h3>Protocol run (seed {int(config['seed'])})</h3><p>Recordings: {html.escape(recordings)}</p>"
         "<h4>What this run cannot show</h4><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in limits) + "</ul>"
-        "<h4>Models</h4>" + zoo.to_html(index=False, border=0) + "<h4>Settings</h4>"
-        + settings.to_html(index=False, border=0) + "</body></html>\n"
+        "<h4>Models</h4>"
+        + zoo.to_html(index=False, border=0)
+        + "<h4>Settings</h4>"
+        + settings.to_html(index=False, border=0)
+        + "</body></html>\n"
     )
     with atomic_path(path) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")
@@ -119,8 +134,12 @@ def _sites_line(sites: pd.DataFrame | None) -> str:
 def _regions_line(summary: pd.DataFrame | None, top: int = 3, min_electrodes: int = 3) -> str:
     if summary is None:
         return "top regions: no region summary"
-    part = summary[(summary["category"] == "multimodal") & (summary["hemisphere"] == "all")
-                   & (summary["region"] != "all") & (summary["n_electrodes"] >= min_electrodes)]  # fmt: skip
+    part = summary[
+        (summary["category"] == "multimodal")
+        & (summary["hemisphere"] == "all")
+        & (summary["region"] != "all")
+        & (summary["n_electrodes"] >= min_electrodes)
+    ]
     parts = []
     for (keep_rule, alignment), rows in part.groupby(["keep_rule", "alignment"], sort=True):
         if alignment == "both":
@@ -140,10 +159,12 @@ def _recovery_line(recovery: pd.DataFrame | None) -> str:
     for keep_rule, rows in recovery.groupby("keep_rule", sort=True):
         # Silent contacts away from planted ones are the false-positive rate's denominator; the shaft neighbours of
         # planted contacts, which re-referencing mixes in, are reported apart.
-        cells = [f"{r.category}/{r.alignment} {r.n_true_called} of {r.n_planted} planted called (recall "
-                 f"{r.recall:.2f}; {r.n_called} calls off shaft neighbours; silent called {r.n_called_silent} of "
-                 f"{r.n_silent}, shaft neighbours called {r.n_called_neighbours} of {r.n_neighbours})"
-                 for r in rows.itertuples()]  # fmt: skip
+        cells = [
+            f"{r.category}/{r.alignment} {r.n_true_called} of {r.n_planted} planted called (recall "
+            f"{r.recall:.2f}; {r.n_called} calls off shaft neighbours; silent called {r.n_called_silent} of "
+            f"{r.n_silent}, shaft neighbours called {r.n_called_neighbours} of {r.n_neighbours})"
+            for r in rows.itertuples()
+        ]
         parts.append(f"[{keep_rule}] " + "; ".join(cells))
     return "recovery on the replica: " + " | ".join(parts)
 
@@ -157,9 +178,11 @@ def _calibration_line(calibration: pd.DataFrame | None) -> str:
     for keep_rule in dict.fromkeys(null["keep_rule"]):
         cells = []
         for metric, label in (("fraction_bins_kept", "bins kept"), ("silent_called_rate", "silent electrodes called")):
-            shown = ", ".join(f"{alignment} {values[keep_rule, metric, alignment]:.1%}"
-                              for alignment in dict.fromkeys(null["alignment"])
-                              if (keep_rule, metric, alignment) in values.index)  # fmt: skip
+            shown = ", ".join(
+                f"{alignment} {values[keep_rule, metric, alignment]:.1%}"
+                for alignment in dict.fromkeys(null["alignment"])
+                if (keep_rule, metric, alignment) in values.index
+            )
             cells.append(f"{label} {shown}")
         parts.append(f"[{keep_rule}] " + "; ".join(cells))
     return "null calibration (harness, nothing planted): " + (" | ".join(parts) or "no null scenario")

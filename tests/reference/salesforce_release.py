@@ -123,8 +123,9 @@ class VisionTransformer(nn.Module):
     ``[embeddings, block 1, ..., block L]`` collected on the way.
     """
 
-    def __init__(self, img_size=224, patch_size=16, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0,
-                 qkv_bias=True, eps=1e-6):
+    def __init__(
+        self, img_size=224, patch_size=16, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0, qkv_bias=True, eps=1e-6
+    ):
         super().__init__()
         self.patch_embed = PatchEmbed(img_size, patch_size, embed_dim)
         num_patches = self.patch_embed.num_patches
@@ -159,7 +160,8 @@ def interpolate_pos_embed(pos_embed_checkpoint, visual_encoder):
         pos_tokens = pos_embed_checkpoint[:, num_extra_tokens:]
         pos_tokens = pos_tokens.reshape(-1, orig_size, orig_size, embedding_size).permute(0, 3, 1, 2)
         pos_tokens = torch.nn.functional.interpolate(
-            pos_tokens, size=(new_size, new_size), mode="bicubic", align_corners=False)
+            pos_tokens, size=(new_size, new_size), mode="bicubic", align_corners=False
+        )
         pos_tokens = pos_tokens.permute(0, 2, 3, 1).flatten(1, 2)
         return torch.cat((extra_tokens, pos_tokens), dim=1)
     return pos_embed_checkpoint
@@ -348,8 +350,9 @@ class XBertLayer(nn.Module):
         attention_output = self.attention(hidden_states, attention_mask)
         if self.has_cross_attention:
             assert encoder_hidden_states is not None, "encoder_hidden_states must be given for cross-attention layers"
-            attention_output = self.crossattention(attention_output, attention_mask, encoder_hidden_states,
-                                                   encoder_attention_mask)
+            attention_output = self.crossattention(
+                attention_output, attention_mask, encoder_hidden_states, encoder_attention_mask
+            )
         intermediate_output = self.intermediate(attention_output)
         return self.output(intermediate_output, attention_output)
 
@@ -364,8 +367,14 @@ class XBertEncoder(nn.Module):
         self.config = config
         self.layer = nn.ModuleList([XBertLayer(config, i) for i in range(config.num_hidden_layers)])
 
-    def forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None,
-                mode="multi_modal"):
+    def forward(
+        self,
+        hidden_states,
+        attention_mask=None,
+        encoder_hidden_states=None,
+        encoder_attention_mask=None,
+        mode="multi_modal",
+    ):
         if mode == "text":
             start_layer, output_layer = 0, self.config.fusion_layer
         elif mode == "fusion":
@@ -375,8 +384,7 @@ class XBertEncoder(nn.Module):
         all_hidden_states = ()
         for i in range(start_layer, output_layer):
             all_hidden_states = all_hidden_states + (hidden_states,)
-            hidden_states = self.layer[i](hidden_states, attention_mask, encoder_hidden_states,
-                                          encoder_attention_mask)
+            hidden_states = self.layer[i](hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask)
         all_hidden_states = all_hidden_states + (hidden_states,)
         return hidden_states, all_hidden_states
 
@@ -390,8 +398,16 @@ class XBertModel(nn.Module):
         self.embeddings = XBertEmbeddings(config)
         self.encoder = XBertEncoder(config)
 
-    def forward(self, input_ids=None, attention_mask=None, encoder_embeds=None, encoder_hidden_states=None,
-                encoder_attention_mask=None, mode="multi_modal", token_types=True):
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        encoder_embeds=None,
+        encoder_hidden_states=None,
+        encoder_attention_mask=None,
+        mode="multi_modal",
+        token_types=True,
+    ):
         if input_ids is not None:
             batch_size, seq_length = input_ids.size()
         else:
@@ -409,8 +425,9 @@ class XBertModel(nn.Module):
             embedding_output = self.embeddings(input_ids=input_ids, token_types=token_types)
         else:
             embedding_output = encoder_embeds
-        return self.encoder(embedding_output, extended_attention_mask, encoder_hidden_states,
-                            encoder_extended_attention_mask, mode=mode)
+        return self.encoder(
+            embedding_output, extended_attention_mask, encoder_hidden_states, encoder_extended_attention_mask, mode=mode
+        )
 
 
 class XBertForMaskedLM(nn.Module):
@@ -426,12 +443,28 @@ class ALBEFPretrain(nn.Module):
     """ALBEF ``models/model_pretrain.py`` lines 20-84: the module tree ``Pretrain.py`` (lines 163-170) saves as
     ``{'model': model.state_dict(), 'optimizer', 'lr_scheduler', 'config', 'epoch'}``."""
 
-    def __init__(self, config: BertConfig, image_res=256, patch_size=16, vision_width=768, vision_depth=12,
-                 vision_heads=12, embed_dim=256, queue_size=65536, temp=0.07):
+    def __init__(
+        self,
+        config: BertConfig,
+        image_res=256,
+        patch_size=16,
+        vision_width=768,
+        vision_depth=12,
+        vision_heads=12,
+        embed_dim=256,
+        queue_size=65536,
+        temp=0.07,
+    ):
         super().__init__()
-        self.visual_encoder = VisionTransformer(img_size=image_res, patch_size=patch_size, embed_dim=vision_width,
-                                                depth=vision_depth, num_heads=vision_heads, mlp_ratio=4,
-                                                qkv_bias=True)
+        self.visual_encoder = VisionTransformer(
+            img_size=image_res,
+            patch_size=patch_size,
+            embed_dim=vision_width,
+            depth=vision_depth,
+            num_heads=vision_heads,
+            mlp_ratio=4,
+            qkv_bias=True,
+        )
         self.text_encoder = XBertForMaskedLM(config)
         text_width = config.hidden_size
         self.vision_proj = nn.Linear(vision_width, embed_dim)
@@ -450,10 +483,12 @@ class ALBEFPretrain(nn.Module):
 def load_albef_checkpoint(model: ALBEFPretrain, state_dict: dict) -> None:
     """ALBEF ``Pretrain.py`` lines 130-142: position embeddings resampled to the model's grid, then a strict load."""
     state_dict = dict(state_dict)
-    state_dict["visual_encoder.pos_embed"] = interpolate_pos_embed(state_dict["visual_encoder.pos_embed"],
-                                                                   model.visual_encoder)
-    state_dict["visual_encoder_m.pos_embed"] = interpolate_pos_embed(state_dict["visual_encoder_m.pos_embed"],
-                                                                     model.visual_encoder_m)
+    state_dict["visual_encoder.pos_embed"] = interpolate_pos_embed(
+        state_dict["visual_encoder.pos_embed"], model.visual_encoder
+    )
+    state_dict["visual_encoder_m.pos_embed"] = interpolate_pos_embed(
+        state_dict["visual_encoder_m.pos_embed"], model.visual_encoder_m
+    )
     model.load_state_dict(state_dict)
 
 
@@ -472,14 +507,25 @@ def albef_features(model: ALBEFPretrain, image, input_ids, attention_mask, token
     """
     image_embeds, image_states = model.visual_encoder(image)
     image_atts = torch.ones(image_embeds.size()[:-1], dtype=torch.long)
-    text_embeds, text_states = model.text_encoder.bert(input_ids, attention_mask=attention_mask, mode="text",
-                                                       token_types=token_types)
-    fused, fusion_states = model.text_encoder.bert(encoder_embeds=text_embeds, attention_mask=attention_mask,
-                                                   encoder_hidden_states=image_embeds,
-                                                   encoder_attention_mask=image_atts, mode="fusion")
-    return {"image_states": image_states, "image_embeds": image_embeds, "text_states": list(text_states),
-            "fusion_states": list(fusion_states[1:]), "image_feat": model.vision_proj(image_embeds[:, 0, :]),
-            "text_feat": model.text_proj(text_embeds[:, 0, :]), "itm": model.itm_head(fused[:, 0, :])}
+    text_embeds, text_states = model.text_encoder.bert(
+        input_ids, attention_mask=attention_mask, mode="text", token_types=token_types
+    )
+    fused, fusion_states = model.text_encoder.bert(
+        encoder_embeds=text_embeds,
+        attention_mask=attention_mask,
+        encoder_hidden_states=image_embeds,
+        encoder_attention_mask=image_atts,
+        mode="fusion",
+    )
+    return {
+        "image_states": image_states,
+        "image_embeds": image_embeds,
+        "text_states": list(text_states),
+        "fusion_states": list(fusion_states[1:]),
+        "image_feat": model.vision_proj(image_embeds[:, 0, :]),
+        "text_feat": model.text_proj(text_embeds[:, 0, :]),
+        "itm": model.itm_head(fused[:, 0, :]),
+    }
 
 
 # --- BLIP models/med.py ------------------------------------------------------------------------------------------
@@ -517,13 +563,15 @@ class MedBertLayer(nn.Module):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None,
-                mode=None):
+    def forward(
+        self, hidden_states, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None, mode=None
+    ):
         attention_output = self.attention(hidden_states, attention_mask)
         if mode == "multimodal":
             assert encoder_hidden_states is not None, "encoder_hidden_states must be given for cross-attention layers"
-            attention_output = self.crossattention(attention_output, attention_mask, encoder_hidden_states,
-                                                   encoder_attention_mask)
+            attention_output = self.crossattention(
+                attention_output, attention_mask, encoder_hidden_states, encoder_attention_mask
+            )
         intermediate_output = self.intermediate(attention_output)
         return self.output(intermediate_output, attention_output)
 
@@ -536,13 +584,20 @@ class MedBertEncoder(nn.Module):
         self.config = config
         self.layer = nn.ModuleList([MedBertLayer(config, i) for i in range(config.num_hidden_layers)])
 
-    def forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None,
-                mode="multimodal"):
+    def forward(
+        self,
+        hidden_states,
+        attention_mask=None,
+        encoder_hidden_states=None,
+        encoder_attention_mask=None,
+        mode="multimodal",
+    ):
         all_hidden_states = ()
         for i in range(self.config.num_hidden_layers):
             all_hidden_states = all_hidden_states + (hidden_states,)
-            hidden_states = self.layer[i](hidden_states, attention_mask, encoder_hidden_states,
-                                          encoder_attention_mask, mode=mode)
+            hidden_states = self.layer[i](
+                hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask, mode=mode
+            )
         all_hidden_states = all_hidden_states + (hidden_states,)
         return hidden_states, all_hidden_states
 
@@ -556,8 +611,9 @@ class MedBertModel(nn.Module):
         self.embeddings = MedBertEmbeddings(config)
         self.encoder = MedBertEncoder(config)
 
-    def forward(self, input_ids, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None,
-                mode="multimodal"):
+    def forward(
+        self, input_ids, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None, mode="multimodal"
+    ):
         batch_size, seq_length = input_ids.size()
         if attention_mask is None:
             attention_mask = torch.ones((batch_size, seq_length))
@@ -569,8 +625,9 @@ class MedBertModel(nn.Module):
         else:
             encoder_extended_attention_mask = None
         embedding_output = self.embeddings(input_ids=input_ids)
-        return self.encoder(embedding_output, extended_attention_mask, encoder_hidden_states,
-                            encoder_extended_attention_mask, mode=mode)
+        return self.encoder(
+            embedding_output, extended_attention_mask, encoder_hidden_states, encoder_extended_attention_mask, mode=mode
+        )
 
 
 class MedBertLMHeadModel(nn.Module):
@@ -588,12 +645,27 @@ class BLIPPretrain(nn.Module):
     plus ``[DEC]`` and ``[ENC]`` (``models/blip.py`` ``init_tokenizer`` lines 186-191, embeddings resized to
     ``len(tokenizer)`` at ``blip_pretrain.py`` line 55), so ``[ENC]`` is its last id."""
 
-    def __init__(self, config: BertConfig, image_size=224, patch_size=16, vision_width=768, vision_depth=12,
-                 vision_heads=12, embed_dim=256, queue_size=57600):
+    def __init__(
+        self,
+        config: BertConfig,
+        image_size=224,
+        patch_size=16,
+        vision_width=768,
+        vision_depth=12,
+        vision_heads=12,
+        embed_dim=256,
+        queue_size=57600,
+    ):
         super().__init__()
-        self.visual_encoder = VisionTransformer(img_size=image_size, patch_size=patch_size, embed_dim=vision_width,
-                                                depth=vision_depth, num_heads=vision_heads, mlp_ratio=4,
-                                                qkv_bias=True)
+        self.visual_encoder = VisionTransformer(
+            img_size=image_size,
+            patch_size=patch_size,
+            embed_dim=vision_width,
+            depth=vision_depth,
+            num_heads=vision_heads,
+            mlp_ratio=4,
+            qkv_bias=True,
+        )
         self.text_encoder = MedBertModel(config)
         text_width = config.hidden_size
         self.vision_proj = nn.Linear(vision_width, embed_dim)
@@ -629,7 +701,16 @@ def blip_features(model: BLIPPretrain, image, input_ids, attention_mask) -> dict
     image_atts = torch.ones(image_embeds.size()[:-1], dtype=torch.long)
     encoder_input_ids = input_ids.clone()
     encoder_input_ids[:, 0] = model.enc_token_id
-    fused, states = model.text_encoder(encoder_input_ids, attention_mask=attention_mask,
-                                       encoder_hidden_states=image_embeds, encoder_attention_mask=image_atts)
-    return {"image_states": image_states, "image_embeds": image_embeds, "multimodal_states": list(states),
-            "image_feat": model.vision_proj(image_embeds[:, 0, :]), "itm": model.itm_head(fused[:, 0, :])}
+    fused, states = model.text_encoder(
+        encoder_input_ids,
+        attention_mask=attention_mask,
+        encoder_hidden_states=image_embeds,
+        encoder_attention_mask=image_atts,
+    )
+    return {
+        "image_states": image_states,
+        "image_embeds": image_embeds,
+        "multimodal_states": list(states),
+        "image_feat": model.vision_proj(image_embeds[:, 0, :]),
+        "itm": model.itm_head(fused[:, 0, :]),
+    }

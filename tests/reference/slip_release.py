@@ -72,7 +72,7 @@ class Attention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         head_dim = dim // num_heads
-        self.scale = head_dim ** -0.5
+        self.scale = head_dim**-0.5
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
@@ -92,7 +92,7 @@ class Attention(nn.Module):
 class Block(nn.Module):
     """ALBEF ``models/vit.py`` L77-94; timm ``vision_transformer.py`` L205-221: pre-norm residual block."""
 
-    def __init__(self, dim, num_heads, mlp_ratio=4., qkv_bias=False, act_layer=nn.GELU, norm_layer=nn.LayerNorm):
+    def __init__(self, dim, num_heads, mlp_ratio=4.0, qkv_bias=False, act_layer=nn.GELU, norm_layer=nn.LayerNorm):
         super().__init__()
         self.norm1 = norm_layer(dim)
         self.attn = Attention(dim, num_heads=num_heads, qkv_bias=qkv_bias)
@@ -109,7 +109,7 @@ class Block(nn.Module):
 def _init_vit_weights(module):
     """timm ``vision_transformer.py`` L366-398 (93901e99), its non-jax branch; ALBEF ``models/vit.py`` L147-154."""
     if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=.02)
+        nn.init.trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.LayerNorm):
@@ -125,29 +125,42 @@ class VisionTransformer(nn.Module):
     instead of ``x[:, 0]``.
     """
 
-    def __init__(self, img_size=224, patch_size=16, in_chans=3, num_classes=0, embed_dim=768, depth=12,
-                 num_heads=12, mlp_ratio=4., qkv_bias=True, norm_layer=None):
+    def __init__(
+        self,
+        img_size=224,
+        patch_size=16,
+        in_chans=3,
+        num_classes=0,
+        embed_dim=768,
+        depth=12,
+        num_heads=12,
+        mlp_ratio=4.0,
+        qkv_bias=True,
+        norm_layer=None,
+    ):
         super().__init__()
         assert num_classes == 0, "the SLIP release builds its towers with num_classes=0"
         self.num_features = self.embed_dim = embed_dim
         norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
 
-        self.patch_embed = PatchEmbed(img_size=img_size, patch_size=patch_size, in_chans=in_chans,
-                                      embed_dim=embed_dim)
+        self.patch_embed = PatchEmbed(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim)
         num_patches = self.patch_embed.num_patches
 
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, embed_dim))
-        self.blocks = nn.Sequential(*[
-            Block(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, norm_layer=norm_layer)
-            for _ in range(depth)])
+        self.blocks = nn.Sequential(
+            *[
+                Block(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, norm_layer=norm_layer)
+                for _ in range(depth)
+            ]
+        )
         self.norm = norm_layer(embed_dim)
         self.pre_logits = nn.Identity()
         self.head = nn.Identity()
 
         # init_weights(mode=''), L300-311
-        nn.init.trunc_normal_(self.pos_embed, std=.02)
-        nn.init.trunc_normal_(self.cls_token, std=.02)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.apply(_init_vit_weights)
 
     def forward_features(self, x):
@@ -194,11 +207,15 @@ class ResidualAttentionBlock(nn.Module):
 
         self.attn = nn.MultiheadAttention(d_model, n_head)
         self.ln_1 = LayerNorm(d_model)
-        self.mlp = nn.Sequential(OrderedDict([
-            ("c_fc", nn.Linear(d_model, d_model * 4)),
-            ("gelu", QuickGELU()),
-            ("c_proj", nn.Linear(d_model * 4, d_model))
-        ]))
+        self.mlp = nn.Sequential(
+            OrderedDict(
+                [
+                    ("c_fc", nn.Linear(d_model, d_model * 4)),
+                    ("gelu", QuickGELU()),
+                    ("c_proj", nn.Linear(d_model * 4, d_model)),
+                ]
+            )
+        )
         self.ln_2 = LayerNorm(d_model)
         self.attn_mask = attn_mask
 
@@ -228,8 +245,18 @@ class Transformer(nn.Module):
 class CLIP(nn.Module):
     """SLIP ``models.py`` L67-156."""
 
-    def __init__(self, embed_dim: int, vision_width: int, vision_model: nn.Module, context_length: int,
-                 vocab_size: int, transformer_width: int, transformer_heads: int, transformer_layers: int, **kwargs):
+    def __init__(
+        self,
+        embed_dim: int,
+        vision_width: int,
+        vision_model: nn.Module,
+        context_length: int,
+        vocab_size: int,
+        transformer_width: int,
+        transformer_heads: int,
+        transformer_layers: int,
+        **kwargs,
+    ):
         super().__init__()
 
         self.context_length = context_length
@@ -260,8 +287,8 @@ class CLIP(nn.Module):
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         nn.init.normal_(self.positional_embedding, std=0.01)
 
-        proj_std = (self.transformer.width ** -0.5) * ((2 * self.transformer.layers) ** -0.5)
-        attn_std = self.transformer.width ** -0.5
+        proj_std = (self.transformer.width**-0.5) * ((2 * self.transformer.layers) ** -0.5)
+        attn_std = self.transformer.width**-0.5
         fc_std = (2 * self.transformer.width) ** -0.5
         for block in self.transformer.resblocks:
             nn.init.normal_(block.attn.in_proj_weight, std=attn_std)
@@ -269,8 +296,8 @@ class CLIP(nn.Module):
             nn.init.normal_(block.mlp.c_fc.weight, std=fc_std)
             nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
 
-        nn.init.normal_(self.image_projection, std=self.vision_width ** -0.5)
-        nn.init.normal_(self.text_projection, std=self.transformer.width ** -0.5)
+        nn.init.normal_(self.image_projection, std=self.vision_width**-0.5)
+        nn.init.normal_(self.text_projection, std=self.transformer.width**-0.5)
 
     def build_attention_mask(self):
         """L122-128: additive causal mask, -inf above the diagonal."""
@@ -306,15 +333,19 @@ def _build_mlp(in_dim, mlp_dim, out_dim):
 
     ``nn.BatchNorm1d`` for ``nn.SyncBatchNorm``, which needs a process group to run and is BatchNorm1d in eval mode.
     """
-    return nn.Sequential(OrderedDict([
-        ("layer1", nn.Linear(in_dim, mlp_dim)),
-        ("bn1", nn.BatchNorm1d(mlp_dim)),
-        ("relu1", nn.ReLU(inplace=True)),
-        ("layer2", nn.Linear(mlp_dim, mlp_dim)),
-        ("bn2", nn.BatchNorm1d(mlp_dim)),
-        ("relu2", nn.ReLU(inplace=True)),
-        ("layer3", nn.Linear(mlp_dim, out_dim)),
-    ]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("layer1", nn.Linear(in_dim, mlp_dim)),
+                ("bn1", nn.BatchNorm1d(mlp_dim)),
+                ("relu1", nn.ReLU(inplace=True)),
+                ("layer2", nn.Linear(mlp_dim, mlp_dim)),
+                ("bn2", nn.BatchNorm1d(mlp_dim)),
+                ("relu2", nn.ReLU(inplace=True)),
+                ("layer3", nn.Linear(mlp_dim, out_dim)),
+            ]
+        )
+    )
 
 
 class SIMCLR(nn.Module):
@@ -355,26 +386,58 @@ SSL_MLP_DIM, SSL_EMB_DIM = 4096, 256
 TOWERS = {"VITS16": (384, 12, 12), "VITB16": (768, 12, 12), "VITL16": (1024, 24, 16)}
 
 
-def build(variant, *, img_size=224, patch_size=16, vision_width=768, vision_layers=12, vision_heads=12,
-          embed_dim=512, context_length=77, vocab_size=49408, text_width=512, text_heads=8, text_layers=12,
-          ssl_mlp_dim=SSL_MLP_DIM, ssl_emb_dim=SSL_EMB_DIM):
+def build(
+    variant,
+    *,
+    img_size=224,
+    patch_size=16,
+    vision_width=768,
+    vision_layers=12,
+    vision_heads=12,
+    embed_dim=512,
+    context_length=77,
+    vocab_size=49408,
+    text_width=512,
+    text_heads=8,
+    text_layers=12,
+    ssl_mlp_dim=SSL_MLP_DIM,
+    ssl_emb_dim=SSL_EMB_DIM,
+):
     """The release's ``SIMCLR``, ``CLIP`` or ``SLIP`` (variant ``simclr``, ``clip``, ``slip``), eval mode.
 
     The defaults are ``SLIP_VITB16`` (L303-308): ``timm.create_model('vit_base_patch16_224', num_classes=0)``,
     ``embed_dim=512``, ``context_length=77``, ``vocab_size=49408``, text width 512, 8 heads, 12 layers.
     """
-    vision_model = VisionTransformer(img_size=img_size, patch_size=patch_size, embed_dim=vision_width,
-                                     depth=vision_layers, num_heads=vision_heads, num_classes=0)
-    text = dict(embed_dim=embed_dim, context_length=context_length, vocab_size=vocab_size,
-                transformer_width=text_width, transformer_heads=text_heads, transformer_layers=text_layers)
+    vision_model = VisionTransformer(
+        img_size=img_size,
+        patch_size=patch_size,
+        embed_dim=vision_width,
+        depth=vision_layers,
+        num_heads=vision_heads,
+        num_classes=0,
+    )
+    text = dict(
+        embed_dim=embed_dim,
+        context_length=context_length,
+        vocab_size=vocab_size,
+        transformer_width=text_width,
+        transformer_heads=text_heads,
+        transformer_layers=text_layers,
+    )
     if variant == "simclr":
-        model = SIMCLR(vision_width=vision_width, vision_model=vision_model, ssl_mlp_dim=ssl_mlp_dim,
-                       ssl_emb_dim=ssl_emb_dim)
+        model = SIMCLR(
+            vision_width=vision_width, vision_model=vision_model, ssl_mlp_dim=ssl_mlp_dim, ssl_emb_dim=ssl_emb_dim
+        )
     elif variant == "clip":
         model = CLIP(vision_width=vision_width, vision_model=vision_model, **text)
     elif variant == "slip":
-        model = SLIP(vision_width=vision_width, vision_model=vision_model, ssl_mlp_dim=ssl_mlp_dim,
-                     ssl_emb_dim=ssl_emb_dim, **text)
+        model = SLIP(
+            vision_width=vision_width,
+            vision_model=vision_model,
+            ssl_mlp_dim=ssl_mlp_dim,
+            ssl_emb_dim=ssl_emb_dim,
+            **text,
+        )
     else:
         raise ValueError(variant)
     return model.eval()
@@ -412,8 +475,9 @@ def text_forward(model, text):
     states, finals = [], []
     blocks = model.transformer.resblocks
     hooks = [blocks[0].register_forward_pre_hook(lambda module, args: states.append(args[0].permute(1, 0, 2)))]
-    hooks += [block.register_forward_hook(lambda module, args, out: states.append(out.permute(1, 0, 2)))
-              for block in blocks]
+    hooks += [
+        block.register_forward_hook(lambda module, args, out: states.append(out.permute(1, 0, 2))) for block in blocks
+    ]
     hooks.append(model.ln_final.register_forward_hook(lambda module, args, out: finals.append(out)))
     try:
         embed = model.encode_text(text)

@@ -26,9 +26,14 @@ else:
         # The weights step's locks: the files are checked against them before the network loads from them.
         locations = {role: read_lock(inputs[role])[0] for role in ("weights", "tokenizer") if role in inputs}
         layers, attrs = extract_features(
-            instance, table, frames, settings, device=snakemake.resources.device,
-            batch_size=snakemake.resources.batch_size, locations=locations,
-        )  # fmt: skip
+            instance,
+            table,
+            frames,
+            settings,
+            device=snakemake.resources.device,
+            batch_size=snakemake.resources.batch_size,
+            locations=locations,
+        )
     except ValueError as error:  # one line; the model's files or registry entry, else the stimuli, are to blame
         own = isinstance(error, (SourceError, RegistryError, WeightsError))
         message = str(error) if own else f"{inputs['table']}: {error}"

@@ -39,5 +39,9 @@ inputs = input_hashes(
 )
 with atomic_zarr(snakemake.output[0], {**settings, "model": params.model}, inputs) as group:
     fit.write(group)
-log.info("sub-%s model-%s: chosen layers %s", fit.subject, snakemake.wildcards.model,
-         {a: f.chosen_layer for a, f in fit.alignments.items()})
+log.info(
+    "sub-%s model-%s: chosen layers %s",
+    fit.subject,
+    snakemake.wildcards.model,
+    {a: f.chosen_layer for a, f in fit.alignments.items()},
+)

@@ -13,5 +13,12 @@ table = recovery_from_files(snakemake.input.sites, truth, min_bins=settings["sta
 inputs = {str(truth): file_sha256(truth), snakemake.input.sites: file_sha256(snakemake.input.sites)}
 write_parquet(table, snakemake.output[0], params=settings, inputs=inputs)
 for row in table[table["primary"]].itertuples(index=False):
-    log.info("%s %s %s: recall %.2f precision %.2f false-positive rate %.2f", row.keep_rule, row.alignment,
-             row.category, row.recall, row.precision, row.false_positive_rate)  # fmt: skip
+    log.info(
+        "%s %s %s: recall %.2f precision %.2f false-positive rate %.2f",
+        row.keep_rule,
+        row.alignment,
+        row.category,
+        row.recall,
+        row.precision,
+        row.false_positive_rate,
+    )

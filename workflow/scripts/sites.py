@@ -10,11 +10,16 @@ log = rule_logger(snakemake.log[0])
 settings = json.loads(snakemake.params.settings)
 statistics = settings["statistics"]
 comparisons, sites = sites_from_comparisons(
-    list(snakemake.input), q=statistics["fdr_q"], tests=statistics["multimodal_tests"],
-    min_bins=statistics["min_bins"], n_resamples=settings["bootstrap"]["n_resamples"],
+    list(snakemake.input),
+    q=statistics["fdr_q"],
+    tests=statistics["multimodal_tests"],
+    min_bins=statistics["min_bins"],
+    n_resamples=settings["bootstrap"]["n_resamples"],
 )
 inputs = input_hashes({f"comparisons/{i}": path for i, path in enumerate(snakemake.input)})
 write_parquet(comparisons, snakemake.output.comparisons, params=settings, inputs=inputs)
 write_parquet(sites, snakemake.output.sites, params=settings, inputs=inputs)
-log.info("electrodes per category (alignment both: the same category in every alignment):\n%s",
-         site_counts(sites).to_string(index=False))
+log.info(
+    "electrodes per category (alignment both: the same category in every alignment):\n%s",
+    site_counts(sites).to_string(index=False),
+)

@@ -25,8 +25,27 @@ WORD_COLUMNS = ["word_idx", "start_s", "end_s", "word", "sentence", "sentence_id
 
 
 #: pandas' default spellings of a missing value; in a text column each of them can be a spoken word (pandas#55032).
-NA_SPELLINGS = ("", "n/a", "N/A", "NA", "nan", "NaN", "-nan", "-NaN", "null", "NULL", "None", "<NA>", "#N/A", "#NA",
-                "#N/A N/A", "1.#IND", "-1.#IND", "1.#QNAN", "-1.#QNAN")  # fmt: skip
+NA_SPELLINGS = (
+    "",
+    "n/a",
+    "N/A",
+    "NA",
+    "nan",
+    "NaN",
+    "-nan",
+    "-NaN",
+    "null",
+    "NULL",
+    "None",
+    "<NA>",
+    "#N/A",
+    "#NA",
+    "#N/A N/A",
+    "1.#IND",
+    "-1.#IND",
+    "1.#QNAN",
+    "-1.#QNAN",
+)
 
 
 def read_csv_keeping_text(path: str | PathLike, text: Sequence[str]) -> pd.DataFrame:

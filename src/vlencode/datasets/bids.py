@@ -70,9 +70,18 @@ _UNIT_TO_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
 #: ``space-fsaverage``): all within a few mm of each other, well within an atlas label's size.  Any other space whose
 #: name starts with ``MNI`` comes last; ``ACPC``, ``Other``, ``Talairach``, ``fsnative``, ``T1w``... are not MNI.
 MNI_SPACES = (
-    "MNI152NLin6ASym", "MNI152NLin6Sym", "MNI152NLin2009cAsym", "MNI152NLin2009cSym", "MNI152NLin2009aAsym",
-    "MNI152NLin2009aSym", "MNI152NLin2009bAsym", "MNI152NLin2009bSym", "MNI152Lin", "MNI305", "fsaverage",
-)  # fmt: skip
+    "MNI152NLin6ASym",
+    "MNI152NLin6Sym",
+    "MNI152NLin2009cAsym",
+    "MNI152NLin2009cSym",
+    "MNI152NLin2009aAsym",
+    "MNI152NLin2009aSym",
+    "MNI152NLin2009bAsym",
+    "MNI152NLin2009bSym",
+    "MNI152Lin",
+    "MNI305",
+    "fsaverage",
+)
 _SENTENCE_END = (".", "!", "?")
 
 
@@ -245,8 +254,11 @@ class BidsIeeg(Dataset):
         if mni_rank(space) is None:
             log.warning(
                 "%s/sub-%s: electrodes only in space(s) %s, none an MNI template; x/y/z_mni are NaN (regions Unknown): "
-                "add an electrodes.tsv in an MNI space (e.g. space-MNI152NLin2009cAsym)", self.root, subject, spaces
-            )  # fmt: skip
+                "add an electrodes.tsv in an MNI space (e.g. space-MNI152NLin2009cAsym)",
+                self.root,
+                subject,
+                spaces,
+            )
             scale = np.nan
         else:
             scale = _mm_per_unit(path, table[["x", "y", "z"]].to_numpy(np.float64))
@@ -345,6 +357,7 @@ class BidsIeeg(Dataset):
     def scene_cut_files(self, movie: str, recordings: Sequence[tuple[str, str]]) -> list[Path]:
         return [self._sidecar(self._path(subject, trial), "events") for subject, trial in recordings]
 
+
 _TYPES = "(" + ", ".join(NEURAL_TYPES) + ")"
 
 
@@ -422,8 +435,13 @@ def _mm_per_unit(electrodes: Path, xyz: np.ndarray) -> float:
         )
     log.warning(
         "%s: %s; coordinates of %s read as %s from their magnitude (largest %g); declare iEEGCoordinateUnits (m, cm "
-        "or mm) to be sure", coordsystem, why, electrodes.name, inferred, largest,
-    )  # fmt: skip
+        "or mm) to be sure",
+        coordsystem,
+        why,
+        electrodes.name,
+        inferred,
+        largest,
+    )
     return _UNIT_TO_MM[inferred]
 
 

@@ -452,8 +452,15 @@ class ReplicaSettings:
 
     @classmethod
     def from_config(cls, replica_cfg: Mapping[str, Any]) -> ReplicaSettings:
-        kinds = {"minutes": float, "electrodes_per_subject": int, "fps": float, "mean_scene_s": float,
-                 "corrupted_per_subject": int, "plant_null": bool, "seed": int}  # fmt: skip
+        kinds = {
+            "minutes": float,
+            "electrodes_per_subject": int,
+            "fps": float,
+            "mean_scene_s": float,
+            "corrupted_per_subject": int,
+            "plant_null": bool,
+            "seed": int,
+        }
         values: dict[str, Any] = {key: kind(replica_cfg[key]) for key, kind in kinds.items() if key in replica_cfg}
         if "frame_size" in replica_cfg:
             values["frame_size"] = tuple(int(v) for v in replica_cfg["frame_size"])
@@ -475,7 +482,13 @@ GROUND_TRUTH_FILES = {
     "note": "ground_truth.md",
 }
 _SIGNAL_KEYS = (
-    "minutes", "fps", "mean_scene_s", "electrodes_per_subject", "corrupted_per_subject", "plant_null", "seed"
+    "minutes",
+    "fps",
+    "mean_scene_s",
+    "electrodes_per_subject",
+    "corrupted_per_subject",
+    "plant_null",
+    "seed",
 )
 #: The ``replica`` keys each part of the tree depends on (its builder reads no other): the workflow's rerun keys.
 PART_KEYS = {
@@ -561,8 +574,13 @@ def build_movie(movie: str, replica_cfg: Mapping[str, Any], *, movie_path, scene
     cuts = pd.DataFrame({"cut_s": plan.scenes["cut_s"].to_numpy()[1:].round(6)})
     _write_file(scenes_path, lambda tmp: cuts.to_csv(tmp, index=False))
     _write_file(movie_path, lambda tmp: render_movie(tmp, plan.scenes, settings.frame_size, settings.fps))
-    log.info("movie %s: %d frames, %d scenes, %d words", movie, int(plan.scenes["stop_frame"].max()),
-             len(plan.scenes), len(plan.transcript))  # fmt: skip
+    log.info(
+        "movie %s: %d frames, %d scenes, %d words",
+        movie,
+        int(plan.scenes["stop_frame"].max()),
+        len(plan.scenes),
+        len(plan.transcript),
+    )
 
 
 def build_subject(subject: str, replica_cfg: Mapping[str, Any], *, labels_path, localization_path) -> None:
@@ -605,8 +623,14 @@ def build_recording(
             tmp, plan, person.raw_labels, person.truth, scenes.scenes, scenes.transcript, scenes.latents, settings.seed
         ),
     )
-    log.info("sub %s trial %s: %.0f s recorded, %d words, %d pause(s)", subject, trial, plan.n_samples / RATE_HZ,
-             len(plan.words), len(plan.breaks_s))  # fmt: skip
+    log.info(
+        "sub %s trial %s: %.0f s recorded, %d words, %d pause(s)",
+        subject,
+        trial,
+        plan.n_samples / RATE_HZ,
+        len(plan.words),
+        len(plan.breaks_s),
+    )
 
 
 def build_ground_truth(
@@ -665,16 +689,30 @@ def build_replica(root: str | Path, replica_cfg: Mapping[str, Any], recordings: 
     movies = replica_movies(recordings)
     layout = BrainTreebank(root, must_exist=False)
     for movie in sorted(set(movies.values())):
-        build_movie(movie, replica_cfg, movie_path=layout.movie_path(movie), scenes_path=layout.scene_path(movie),
-                    transcript_path=layout.transcript_path(movie))  # fmt: skip
+        build_movie(
+            movie,
+            replica_cfg,
+            movie_path=layout.movie_path(movie),
+            scenes_path=layout.scene_path(movie),
+            transcript_path=layout.transcript_path(movie),
+        )
     for subject in sorted({s for s, _ in movies}):
-        build_subject(subject, replica_cfg, labels_path=layout.labels_path(subject),
-                      localization_path=layout.localization_path(subject))  # fmt: skip
+        build_subject(
+            subject,
+            replica_cfg,
+            labels_path=layout.labels_path(subject),
+            localization_path=layout.localization_path(subject),
+        )
     build_corrupted(replica_cfg, layout.corrupted_path())
     for subject, trial in movies:
-        build_recording(subject, trial, replica_cfg, recording_path=layout.h5_path(subject, trial),
-                        metadata_path=layout.metadata_path(subject, trial),
-                        timings_path=layout.timings_path(subject, trial))  # fmt: skip
+        build_recording(
+            subject,
+            trial,
+            replica_cfg,
+            recording_path=layout.h5_path(subject, trial),
+            metadata_path=layout.metadata_path(subject, trial),
+            timings_path=layout.timings_path(subject, trial),
+        )
     root = Path(root)
     build_ground_truth(replica_cfg, recordings, **{f"{k}_path": root / name for k, name in GROUND_TRUTH_FILES.items()})
     return root

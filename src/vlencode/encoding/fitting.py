@@ -73,13 +73,18 @@ class RidgeSettings:
         """Plain ridge for one design matrix, banded ridge for a list of feature spaces."""
         if isinstance(design, list):
             return ridge.banded_ridge_cv(
-                design, targets, splits, self.alphas, n_iter=self.banded_iterations, seed=self.seed,
-                device=self.device, memory_gb=self.memory_gb,
-            )  # fmt: skip
+                design,
+                targets,
+                splits,
+                self.alphas,
+                n_iter=self.banded_iterations,
+                seed=self.seed,
+                device=self.device,
+                memory_gb=self.memory_gb,
+            )
         return ridge.cross_validated_ridge(
             design, targets, splits, self.alphas, standardize=True, device=self.device, memory_gb=self.memory_gb
         )
-
 
 
 def summarize_folds(result: ridge.RidgeCVResult, shape: tuple[int, int]) -> LayerFit:
@@ -149,7 +154,6 @@ def compare_protocols(
     return agreement.protocol_agreement(fast_val, refit_val, ci)
 
 
-
 def fit_alignment(
     responses: Responses,
     features: Features,
@@ -191,8 +195,15 @@ def fit_alignment(
         result = settings.cross_validate(design, targets, splits)
         layers[layer] = summarize_folds(result, shape)
         mean_val_r[layer] = float(np.mean(layers[layer].val_r))
-        log.info("%s: layer %s (%d/%d) mean val r %.4f, mean test r %.4f", name, layer, i,
-                 len(features.candidate_layers), mean_val_r[layer], float(np.mean(layers[layer].test_r)))  # fmt: skip
+        log.info(
+            "%s: layer %s (%d/%d) mean val r %.4f, mean test r %.4f",
+            name,
+            layer,
+            i,
+            len(features.candidate_layers),
+            mean_val_r[layer],
+            float(np.mean(layers[layer].test_r)),
+        )
         # Only the leading layer's out-of-fold predictions are kept (each is as large as the targets); a
         # concatenation baseline keeps both of its fits, each compared in its own right.
         if features.bands:
@@ -283,10 +294,15 @@ def fit_subject_model(
         responses = load_responses(epochs_paths, events_paths, trials, alignment)
         resamples = read_indices(resamples_path, alignment, responses.event_key)
         alignments[alignment] = fit_alignment(
-            responses, features, resamples=resamples, settings=settings,
+            responses,
+            features,
+            resamples=resamples,
+            settings=settings,
             layer_selection=encoding.get("layer_selection", "validation"),
-            protocol=bootstrap_config.get("protocol", "fast"), ci=float(bootstrap_config.get("ci", 0.95)), name=name,
-        )  # fmt: skip
+            protocol=bootstrap_config.get("protocol", "fast"),
+            ci=float(bootstrap_config.get("ci", 0.95)),
+            name=name,
+        )
         electrode, bin_time_s = responses.electrode, responses.bin_time_s
     return SubjectModelFit(
         subject=str(subject),

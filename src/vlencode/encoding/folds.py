@@ -57,7 +57,7 @@ def contiguous_splits(trial_of_event: Sequence[str] | np.ndarray, n_folds: int, 
         if min(len(val), len(test), len(train)) < 2:
             sizes = dict(zip(*np.unique(trial_of_event, return_counts=True)))
             raise ValueError(
-                f"{name}: {n_events} events (per trial {({str(k): int(v) for k, v in sizes.items()})}) leave fold "
+                f"{name}: {n_events} events (per trial { ({str(k): int(v) for k, v in sizes.items()}) }) leave fold "
                 f"{fold} with {len(train)} training, {len(val)} validation and {len(test)} test events; "
                 f"{n_folds} folds need at least 2 of each: lower encoding.n_folds or drop this alignment"
             )

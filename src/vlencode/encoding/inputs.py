@@ -110,8 +110,13 @@ def load_responses(
     common = [label for label in electrodes[0] if all(label in set(e) for e in electrodes[1:])]
     for (_, _, _, _, path), labels in zip(per_trial, electrodes):
         if len(labels) != len(common):
-            log.warning("%s: %d of %d electrodes are not in every trial; fitting the %d shared ones",
-                        path, len(labels) - len(common), len(labels), len(common))  # fmt: skip
+            log.warning(
+                "%s: %d of %d electrodes are not in every trial; fitting the %d shared ones",
+                path,
+                len(labels) - len(common),
+                len(labels),
+                len(common),
+            )
     responses, trial_of, movie, stimulus, keys = [], [], [], [], []
     for (trial, event_id, rows, response, _), labels in zip(per_trial, electrodes):
         position = {label: i for i, label in enumerate(labels)}

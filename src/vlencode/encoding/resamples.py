@@ -18,11 +18,15 @@ def event_onsets(events_paths: Sequence[PathLike], trials: Sequence[str], event_
     for path, trial in zip(events_paths, trials, strict=True):
         table = read_parquet(path)
         onset_of[str(trial)] = dict(zip(table["event_id"].astype(str), table["onset_s"].astype(float)))
-    onset = np.asarray([onset_of[trial].get(event, np.nan) for trial, event in
-                        (str(k).split("/", 1) for k in event_keys)], dtype=np.float64)  # fmt: skip
+    onset = np.asarray(
+        [onset_of[trial].get(event, np.nan) for trial, event in (str(k).split("/", 1) for k in event_keys)],
+        dtype=np.float64,
+    )
     if np.isnan(onset).any():
-        raise ValueError(f"{int(np.isnan(onset).sum())} epoched events are missing from the events tables "
-                         f"{[str(p) for p in events_paths]}; rerun events and epochs")  # fmt: skip
+        raise ValueError(
+            f"{int(np.isnan(onset).sum())} epoched events are missing from the events tables "
+            f"{[str(p) for p in events_paths]}; rerun events and epochs"
+        )
     return onset
 
 
@@ -52,9 +56,13 @@ def subject_resamples(
                 len(keys), n_resamples, resampling.resample_seed(seed, subject, alignment)
             ),
             "block": resampling.draw_block_resamples(
-                event_onsets(events_paths, trials, keys), trial_of, block_s, n_resamples,
-                resampling.resample_seed(seed, subject, alignment, "block"), block_kind,
+                event_onsets(events_paths, trials, keys),
+                trial_of,
+                block_s,
+                n_resamples,
+                resampling.resample_seed(seed, subject, alignment, "block"),
+                block_kind,
             ),
-        }  # fmt: skip
+        }
         hashes[alignment] = events_sha256(keys)
     return SubjectResamples(str(subject), int(seed), indices, hashes, {"block_s": block_s, "kind": block_kind})

@@ -12,9 +12,21 @@ from vlencode.stores.fit import FitStore
 
 #: Columns of the scores table.
 SCORE_COLUMNS = [
-    "subject", "alignment", "model", "family", "init", "layer", "electrode", "bin_time_s",
-    "val_r", "test_r", "alpha", "val_lo", "val_hi", "kept",
-]  # fmt: skip
+    "subject",
+    "alignment",
+    "model",
+    "family",
+    "init",
+    "layer",
+    "electrode",
+    "bin_time_s",
+    "val_r",
+    "test_r",
+    "alpha",
+    "val_lo",
+    "val_hi",
+    "kept",
+]
 
 
 def scores_table(fit_paths: Sequence[PathLike]) -> pd.DataFrame:
@@ -38,12 +50,24 @@ def scores_table(fit_paths: Sequence[PathLike]) -> pd.DataFrame:
         for alignment, layer in fit.chosen_layer.items():
             scores = {key: values.ravel() for key, values in fit.scores(alignment).items()}
             val_lo, val_hi = (bound.ravel() for bound in fit.bounds(alignment))
-            frames.append(pd.DataFrame({
-                "subject": fit.subject, "alignment": alignment, "model": str(fit.model["model"]),
-                "family": str(fit.model["family"]), "init": str(fit.model["init"]), "layer": layer,
-                "electrode": np.repeat(electrode, len(bins)).astype(str), "bin_time_s": np.tile(bins, len(electrode)),
-                **scores, "val_lo": val_lo, "val_hi": val_hi, "kept": val_lo > 0,
-            }))  # fmt: skip
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "subject": fit.subject,
+                        "alignment": alignment,
+                        "model": str(fit.model["model"]),
+                        "family": str(fit.model["family"]),
+                        "init": str(fit.model["init"]),
+                        "layer": layer,
+                        "electrode": np.repeat(electrode, len(bins)).astype(str),
+                        "bin_time_s": np.tile(bins, len(electrode)),
+                        **scores,
+                        "val_lo": val_lo,
+                        "val_hi": val_hi,
+                        "kept": val_lo > 0,
+                    }
+                )
+            )
     if not frames:
         return pd.DataFrame({column: [] for column in SCORE_COLUMNS})
     return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]

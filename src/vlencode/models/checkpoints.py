@@ -66,18 +66,23 @@ def read_release_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = Fal
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such release file; download it (docs/models.md gives each address) or fix "
-                              "the path")
+        raise CheckpointError(
+            f"{path}: no such release file; download it (docs/models.md gives each address) or fix the path"
+        )
     if trust_pickle:
         return _as_container(path, torch.load(path, map_location="cpu", weights_only=False))
     allowed = _allowed_globals()
     allowed_names = {f"{g.__module__}.{g.__qualname__}" for g in allowed}
     try:
-        unsafe = [name for name in torch.serialization.get_unsafe_globals_in_checkpoint(path)
-                  if name not in allowed_names and not name.startswith("numpy.dtypes.")]
+        unsafe = [
+            name
+            for name in torch.serialization.get_unsafe_globals_in_checkpoint(path)
+            if name not in allowed_names and not name.startswith("numpy.dtypes.")
+        ]
     except (RuntimeError, pickle.UnpicklingError, ValueError, EOFError) as error:
-        raise CheckpointError(f"{path}: not a torch checkpoint ({_first_line(error)}); download the release file "
-                              "again") from None
+        raise CheckpointError(
+            f"{path}: not a torch checkpoint ({_first_line(error)}); download the release file again"
+        ) from None
     if unsafe:
         raise CheckpointError(
             f"{path}: pickles {', '.join(sorted(unsafe))}, which vlencode does not unpickle by default; if you trust "
@@ -87,14 +92,16 @@ def read_release_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = Fal
         try:
             return _as_container(path, torch.load(path, map_location="cpu", weights_only=True))
         except pickle.UnpicklingError as error:
-            raise CheckpointError(f"{path}: {_first_line(error)}; if you trust the file, convert it with "
-                                  "--trust-pickle") from None
+            raise CheckpointError(
+                f"{path}: {_first_line(error)}; if you trust the file, convert it with --trust-pickle"
+            ) from None
 
 
 def _as_container(path: Path, loaded: Any) -> dict[str, Any]:
     if not isinstance(loaded, Mapping):
-        raise CheckpointError(f"{path}: holds a {type(loaded).__name__}, not a checkpoint dictionary; is it the "
-                              "release file?")
+        raise CheckpointError(
+            f"{path}: holds a {type(loaded).__name__}, not a checkpoint dictionary; is it the release file?"
+        )
     return dict(loaded)
 
 
@@ -112,14 +119,22 @@ def state_dict_of(path: str | os.PathLike, container: Mapping[str, Any], key: st
         The container has no ``key`` (the message lists its keys).
     """
     if key not in container:
-        raise CheckpointError(f"{path}: has no {key!r} entry (it holds {', '.join(map(str, container))}); is it the "
-                              "right release file?")
+        raise CheckpointError(
+            f"{path}: has no {key!r} entry (it holds {', '.join(map(str, container))}); is it the right release file?"
+        )
     weights = container[key]
-    return {(name[len("module."):] if name.startswith("module.") else name): tensor for name, tensor in weights.items()}
+    return {
+        (name[len("module.") :] if name.startswith("module.") else name): tensor for name, tensor in weights.items()
+    }
 
 
-def save_network(directory: str | os.PathLike, network: str, config: Mapping[str, Any],
-                 weights: Mapping[str, torch.Tensor], source: Mapping[str, Any]) -> Path:
+def save_network(
+    directory: str | os.PathLike,
+    network: str,
+    config: Mapping[str, Any],
+    weights: Mapping[str, torch.Tensor],
+    source: Mapping[str, Any],
+) -> Path:
     """Write a converted network atomically: ``config.json`` and ``model.safetensors`` in ``directory``.
 
     Parameters
@@ -138,8 +153,11 @@ def save_network(directory: str | os.PathLike, network: str, config: Mapping[str
     directory = Path(directory)
     with atomic_path(directory) as tmp:
         tmp.mkdir(parents=True)
-        save_file({name: tensor.detach().contiguous().clone() for name, tensor in weights.items()},
-                  os.fspath(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        save_file(
+            {name: tensor.detach().contiguous().clone() for name, tensor in weights.items()},
+            os.fspath(tmp / WEIGHTS_FILE),
+            metadata={"format": "pt"},
+        )
         document = {"network": network, "config": dict(config), "source": dict(source)}
         (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     return directory
@@ -158,8 +176,10 @@ def read_network(directory: str | os.PathLike) -> tuple[str, dict[str, Any], dic
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     if not config_path.is_file() or not weights_path.is_file():
-        raise CheckpointError(f"{directory}: not a converted network (needs {CONFIG_FILE} and {WEIGHTS_FILE}); "
-                              "convert the release file with `python -m vlencode.models.convert`")
+        raise CheckpointError(
+            f"{directory}: not a converted network (needs {CONFIG_FILE} and {WEIGHTS_FILE}); "
+            "convert the release file with `python -m vlencode.models.convert`"
+        )
     document = json.loads(config_path.read_text())
     return document["network"], document["config"], load_file(os.fspath(weights_path))
 

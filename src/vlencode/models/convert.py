@@ -28,8 +28,15 @@ log = logging.getLogger("vlencode.models")
 KINDS = {"slip": "slip", "albef": "fusion", "blip": "fusion"}
 
 
-def convert_release(kind: str, release_file: str | os.PathLike, out_dir: str | os.PathLike, *,
-                    image_size: int = 224, fold_token_type: bool = True, trust_pickle: bool = False) -> Path:
+def convert_release(
+    kind: str,
+    release_file: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    image_size: int = 224,
+    fold_token_type: bool = True,
+    trust_pickle: bool = False,
+) -> Path:
     """Convert one release file into a network directory.
 
     Parameters
@@ -64,8 +71,7 @@ def convert_release(kind: str, release_file: str | os.PathLike, out_dir: str | o
     elif kind == "albef":
         from vlencode.models.fusion import convert_albef
 
-        config, weights = convert_albef(release_file, container, image_size=image_size,
-                                        fold_token_type=fold_token_type)
+        config, weights = convert_albef(release_file, container, image_size=image_size, fold_token_type=fold_token_type)
         options = {"image_size": image_size, "fold_token_type": fold_token_type}
     else:
         from vlencode.models.fusion import convert_blip
@@ -82,13 +88,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("release_file", help="the downloaded release file")
     parser.add_argument("out_dir", help="the network directory to write (the registry entry's source)")
     parser.add_argument("--image-size", type=int, default=224, help="ALBEF/BLIP input size in pixels (default 224)")
-    parser.add_argument("--drop-token-type", action="store_true",
-                        help="ALBEF: drop the token-type embedding as LAVIS (the study) does, instead of folding it in")
+    parser.add_argument(
+        "--drop-token-type",
+        action="store_true",
+        help="ALBEF: drop the token-type embedding as LAVIS (the study) does, instead of folding it in",
+    )
     parser.add_argument("--trust-pickle", action="store_true", help="unpickle every type (a file you trust only)")
     args = parser.parse_args(argv)
     try:
-        out = convert_release(args.kind, args.release_file, args.out_dir, image_size=args.image_size,
-                              fold_token_type=not args.drop_token_type, trust_pickle=args.trust_pickle)
+        out = convert_release(
+            args.kind,
+            args.release_file,
+            args.out_dir,
+            image_size=args.image_size,
+            fold_token_type=not args.drop_token_type,
+            trust_pickle=args.trust_pickle,
+        )
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

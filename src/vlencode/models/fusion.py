@@ -247,8 +247,9 @@ class FusionModel(nn.Module):
             states.append(x)
         return states
 
-    def fusion_states(self, text_last: torch.Tensor, attention_mask: torch.Tensor,
-                      image: torch.Tensor) -> list[torch.Tensor]:
+    def fusion_states(
+        self, text_last: torch.Tensor, attention_mask: torch.Tensor, image: torch.Tensor
+    ) -> list[torch.Tensor]:
         """Layers ``fusion_layer + 1 .. layers``, each ``[b, T, width]``: self-attention over the text (padding
         masked), cross-attention to every image token, feed-forward.
 
@@ -266,7 +267,7 @@ class FusionModel(nn.Module):
         """
         x, mask = text_last, self._mask(attention_mask, text_last.dtype)
         states = []
-        for layer in self.text_encoder.encoder.layer[self.config.fusion_layer:]:
+        for layer in self.text_encoder.encoder.layer[self.config.fusion_layer :]:
             x = layer(x, mask, image)
             states.append(x)
         return states
@@ -326,8 +327,9 @@ def _count(weights: Mapping[str, torch.Tensor], pattern: str) -> list[int]:
     return sorted({int(m.group(1)) for name in weights if (m := re.match(pattern, name))})
 
 
-def _config_from_weights(path: str | os.PathLike, weights: Mapping[str, torch.Tensor], image_size: int,
-                         enc_token: bool) -> FusionConfig:
+def _config_from_weights(
+    path: str | os.PathLike, weights: Mapping[str, torch.Tensor], image_size: int, enc_token: bool
+) -> FusionConfig:
     """The shapes of a converted state dict; ``fusion_layer`` is the first layer holding ``crossattention``."""
     try:
         return _shapes(path, weights, image_size, enc_token)
@@ -335,33 +337,47 @@ def _config_from_weights(path: str | os.PathLike, weights: Mapping[str, torch.Te
         raise CheckpointError(f"{path}: has no {error.args[0]}; is it the right release file?") from None
 
 
-def _shapes(path: str | os.PathLike, weights: Mapping[str, torch.Tensor], image_size: int,
-            enc_token: bool) -> FusionConfig:
+def _shapes(
+    path: str | os.PathLike, weights: Mapping[str, torch.Tensor], image_size: int, enc_token: bool
+) -> FusionConfig:
     patch = weights["visual_encoder.patch_embed.proj.weight"].shape[-1]
     if image_size % patch:
         raise CheckpointError(f"{path}: image_size {image_size} is not a multiple of the patch size {patch}")
     vision_width = weights["visual_encoder.cls_token"].shape[-1]
-    vision = ViTConfig(image_size=image_size, patch_size=patch, width=vision_width,
-                       layers=len(_count(weights, r"visual_encoder\.blocks\.(\d+)\.")),
-                       heads=_heads(path, vision_width),
-                       mlp_ratio=weights["visual_encoder.blocks.0.mlp.fc1.weight"].shape[0] / vision_width, eps=1e-6)
+    vision = ViTConfig(
+        image_size=image_size,
+        patch_size=patch,
+        width=vision_width,
+        layers=len(_count(weights, r"visual_encoder\.blocks\.(\d+)\.")),
+        heads=_heads(path, vision_width),
+        mlp_ratio=weights["visual_encoder.blocks.0.mlp.fc1.weight"].shape[0] / vision_width,
+        eps=1e-6,
+    )
     layers = _count(weights, r"text_encoder\.encoder\.layer\.(\d+)\.")
     cross = _count(weights, r"text_encoder\.encoder\.layer\.(\d+)\.crossattention\.")
     if cross != list(range(cross[0] if cross else len(layers), len(layers))):
-        raise CheckpointError(f"{path}: cross-attention in layers {cross} of {len(layers)}, not in every layer from "
-                              "one on; is it an ALBEF or BLIP release?")
+        raise CheckpointError(
+            f"{path}: cross-attention in layers {cross} of {len(layers)}, not in every layer from "
+            "one on; is it an ALBEF or BLIP release?"
+        )
     words, width = weights["text_encoder.embeddings.word_embeddings.weight"].shape
     return FusionConfig(
-        vision=vision, vocab_size=words, width=width, layers=len(layers), heads=_heads(path, width),
+        vision=vision,
+        vocab_size=words,
+        width=width,
+        layers=len(layers),
+        heads=_heads(path, width),
         intermediate=weights["text_encoder.encoder.layer.0.intermediate.dense.weight"].shape[0],
         max_positions=weights["text_encoder.embeddings.position_embeddings.weight"].shape[0],
-        fusion_layer=cross[0] if cross else len(layers), embed_dim=weights["text_proj.weight"].shape[0],
+        fusion_layer=cross[0] if cross else len(layers),
+        embed_dim=weights["text_proj.weight"].shape[0],
         enc_token_id=words - 1 if enc_token else None,
     )
 
 
-def _verified(path: str | os.PathLike, config: FusionConfig,
-              weights: dict[str, torch.Tensor]) -> tuple[FusionConfig, dict[str, torch.Tensor]]:
+def _verified(
+    path: str | os.PathLike, config: FusionConfig, weights: dict[str, torch.Tensor]
+) -> tuple[FusionConfig, dict[str, torch.Tensor]]:
     """The weights, checked to load into ``FusionModel(config)`` with ``strict=True`` (keys and shapes compared
     against a model built on the meta device, so nothing is allocated)."""
     with torch.device("meta"):
@@ -369,33 +385,47 @@ def _verified(path: str | os.PathLike, config: FusionConfig,
     missing = [name for name in expected if name not in weights]
     unexpected = [name for name in weights if name not in expected]
     if missing or unexpected:
-        found = "; ".join(f"{kind} {', '.join(names[:3])}" for kind, names in
-                          (("missing", missing), ("unexpected", unexpected)) if names)
-        raise CheckpointError(f"{path}: does not fit the ALBEF/BLIP layout ({len(missing)} missing, {len(unexpected)} "
-                              f"unexpected keys: {found}); is it the right release file?")
-    wrong = [f"{name} {tuple(weights[name].shape)} != {tuple(shape)}" for name, shape in expected.items()
-             if weights[name].shape != shape]
+        found = "; ".join(
+            f"{kind} {', '.join(names[:3])}"
+            for kind, names in (("missing", missing), ("unexpected", unexpected))
+            if names
+        )
+        raise CheckpointError(
+            f"{path}: does not fit the ALBEF/BLIP layout ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected keys: {found}); is it the right release file?"
+        )
+    wrong = [
+        f"{name} {tuple(weights[name].shape)} != {tuple(shape)}"
+        for name, shape in expected.items()
+        if weights[name].shape != shape
+    ]
     if wrong:
-        raise CheckpointError(f"{path}: weights of unexpected shape ({'; '.join(wrong[:3])}); is it the right release "
-                              "file?")
+        raise CheckpointError(
+            f"{path}: weights of unexpected shape ({'; '.join(wrong[:3])}); is it the right release file?"
+        )
     return config, weights
 
 
 def _training_state(name: str) -> bool:
     """Momentum copies (``visual_encoder_m.*``, ...), queues, the contrastive temperature and position-id buffers."""
     head = name.split(".", 1)[0]
-    return (head.endswith("_m") or head in {"image_queue", "text_queue", "idx_queue", "queue_ptr", "temp"}
-            or name.endswith("embeddings.position_ids"))
+    return (
+        head.endswith("_m")
+        or head in {"image_queue", "text_queue", "idx_queue", "queue_ptr", "temp"}
+        or name.endswith("embeddings.position_ids")
+    )
 
 
 def _interpolated(weights: dict[str, torch.Tensor], image_size: int) -> None:
     patch = weights["visual_encoder.patch_embed.proj.weight"].shape[-1]
-    weights["visual_encoder.pos_embed"] = interpolate_pos_embed(weights["visual_encoder.pos_embed"],
-                                                                (image_size // patch) ** 2)
+    weights["visual_encoder.pos_embed"] = interpolate_pos_embed(
+        weights["visual_encoder.pos_embed"], (image_size // patch) ** 2
+    )
 
 
-def convert_albef(path: str | os.PathLike, container: Mapping[str, Any], *, image_size: int = 224,
-                  fold_token_type: bool = True) -> tuple[FusionConfig, dict[str, torch.Tensor]]:
+def convert_albef(
+    path: str | os.PathLike, container: Mapping[str, Any], *, image_size: int = 224, fold_token_type: bool = True
+) -> tuple[FusionConfig, dict[str, torch.Tensor]]:
     """An ALBEF release (``ALBEF.pth``, ``{'model', 'optimizer', 'lr_scheduler', 'config', 'epoch'}``) as a
     :class:`FusionModel`'s configuration and state dict.
 
@@ -434,12 +464,15 @@ def convert_albef(path: str | os.PathLike, container: Mapping[str, Any], *, imag
         weights[name.replace("text_encoder.bert.", "text_encoder.", 1)] = tensor
     token_type = weights.pop("text_encoder.embeddings.token_type_embeddings.weight", None)
     if token_type is None:
-        raise CheckpointError(f"{path}: has no text_encoder.bert.embeddings.token_type_embeddings; is it an ALBEF "
-                              "release (BLIP's files convert with convert_blip)?")
+        raise CheckpointError(
+            f"{path}: has no text_encoder.bert.embeddings.token_type_embeddings; is it an ALBEF "
+            "release (BLIP's files convert with convert_blip)?"
+        )
     config = _config_from_weights(path, weights, image_size, enc_token=False)
     if fold_token_type:
         weights["text_encoder.embeddings.position_embeddings.weight"] = (
-            weights["text_encoder.embeddings.position_embeddings.weight"] + token_type[0])
+            weights["text_encoder.embeddings.position_embeddings.weight"] + token_type[0]
+        )
     _interpolated(weights, image_size)
     _check_fusion_layer(path, container, config)
     return _verified(path, config, weights)
@@ -454,12 +487,15 @@ def _check_fusion_layer(path: str | os.PathLike, container: Mapping[str, Any], c
     bert = settings.get("bert_config")
     stated = settings.get("fusion_layer", bert.get("fusion_layer") if isinstance(bert, Mapping) else None)
     if stated is not None and stated != config.fusion_layer:
-        raise CheckpointError(f"{path}: its config says fusion_layer {stated} but cross-attention starts at layer "
-                              f"{config.fusion_layer}; is the file complete?")
+        raise CheckpointError(
+            f"{path}: its config says fusion_layer {stated} but cross-attention starts at layer "
+            f"{config.fusion_layer}; is the file complete?"
+        )
 
 
-def convert_blip(path: str | os.PathLike, container: Mapping[str, Any], *,
-                 image_size: int = 224) -> tuple[FusionConfig, dict[str, torch.Tensor]]:
+def convert_blip(
+    path: str | os.PathLike, container: Mapping[str, Any], *, image_size: int = 224
+) -> tuple[FusionConfig, dict[str, torch.Tensor]]:
     """A BLIP release (``model_base_capfilt_large.pth``, ``{'model', 'optimizer', 'config', 'epoch'}``) as a
     :class:`FusionModel`'s configuration and state dict.
 
@@ -475,13 +511,18 @@ def convert_blip(path: str | os.PathLike, container: Mapping[str, Any], *,
     CheckpointError
         As :func:`convert_albef`.
     """
-    weights = {name: tensor for name, tensor in state_dict_of(path, container, "model").items()
-               if not (_training_state(name) or name.startswith("text_decoder."))}
+    weights = {
+        name: tensor
+        for name, tensor in state_dict_of(path, container, "model").items()
+        if not (_training_state(name) or name.startswith("text_decoder."))
+    }
     if any(name.startswith("text_encoder.bert.") for name in weights):
         raise CheckpointError(f"{path}: holds text_encoder.bert.*, an ALBEF layout; convert it with convert_albef")
     config = _config_from_weights(path, weights, image_size, enc_token=True)
     if config.fusion_layer:
-        raise CheckpointError(f"{path}: cross-attention only from layer {config.fusion_layer}, where BLIP's text "
-                              "encoder has it in every layer; is it a BLIP release?")
+        raise CheckpointError(
+            f"{path}: cross-attention only from layer {config.fusion_layer}, where BLIP's text "
+            "encoder has it in every layer; is it a BLIP release?"
+        )
     _interpolated(weights, image_size)
     return _verified(path, config, weights)

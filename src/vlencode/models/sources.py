@@ -89,8 +89,12 @@ def source_fingerprint(entry: Mapping[str, Any]) -> dict[str, str]:
 
 def is_hub_id(source: str) -> bool:
     """A Hugging Face hub repository id (``org/name``), not a local directory or an installed distribution."""
-    return (not looks_like_path(source) and "/" in source and not Path(source).expanduser().is_dir()
-            and not is_distribution(source))
+    return (
+        not looks_like_path(source)
+        and "/" in source
+        and not Path(source).expanduser().is_dir()
+        and not is_distribution(source)
+    )
 
 
 def tokenizer_location(entry: Mapping[str, Any]) -> str:

@@ -139,8 +139,10 @@ class VisionTower(nn.Module):
             Pixels of another size than the tower's ``image_size`` (its position embeddings are fixed).
         """
         if pixels.shape[-1] != self.config.image_size or pixels.shape[-2] != self.config.image_size:
-            raise ValueError(f"this ViT tower takes {self.config.image_size} px inputs, got "
-                             f"{tuple(pixels.shape[-2:])}; set the entry's image_size to {self.config.image_size}")
+            raise ValueError(
+                f"this ViT tower takes {self.config.image_size} px inputs, got "
+                f"{tuple(pixels.shape[-2:])}; set the entry's image_size to {self.config.image_size}"
+            )
         x = self.patch_embed(pixels)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
         states = [x]
@@ -194,8 +196,10 @@ def interpolate_pos_embed(pos_embed: torch.Tensor, n_patches: int) -> torch.Tens
     old = int(math.isqrt(pos_embed.shape[-2] - 1))
     new = int(math.isqrt(n_patches))
     if old * old != pos_embed.shape[-2] - 1 or new * new != n_patches:
-        raise ValueError(f"position embeddings of {pos_embed.shape[-2]} tokens or {n_patches} patches are not a "
-                         "class token plus a square grid")
+        raise ValueError(
+            f"position embeddings of {pos_embed.shape[-2]} tokens or {n_patches} patches are not a "
+            "class token plus a square grid"
+        )
     if old == new:
         return pos_embed
     grid = pos_embed[:, 1:].reshape(-1, old, old, width).permute(0, 3, 1, 2)

@@ -37,8 +37,20 @@ log = logging.getLogger("vlencode.models")
 #: Files a tokenizer-only hub unit fetches (a model read only for its tokenizer needs no weights).
 TOKENIZER_FILES = ["*.json", "*.txt", "*.model", "vocab.*"]
 #: Files of a hub repository that PyTorch transformers never reads: other frameworks' weights and exports.
-OTHER_FRAMEWORKS = ["*.h5", "*.msgpack", "*.onnx", "*.ot", "*.tflite", "*.mlmodel", "tf_model*", "flax_model*",
-                    "rust_model*", "onnx/*", "openvino/*", "coreml/*"]
+OTHER_FRAMEWORKS = [
+    "*.h5",
+    "*.msgpack",
+    "*.onnx",
+    "*.ot",
+    "*.tflite",
+    "*.mlmodel",
+    "tf_model*",
+    "flax_model*",
+    "rust_model*",
+    "onnx/*",
+    "openvino/*",
+    "coreml/*",
+]
 LOCK_VERSION = 1
 
 
@@ -86,9 +98,16 @@ def entry_units(entry: Mapping[str, Any], weights_dir: str | os.PathLike) -> dic
         release = entry["release"]
         directory = weights_dir_path(weights_dir, entry["source"])
         units["weights"] = WeightsUnit(
-            f"release--{directory.name}", "release",
-            {"url": release["url"], "file": release["file"], "sha256": release.get("sha256"), "kind": release["kind"],
-             "directory": str(directory), "converter": dict(release.get("converter", {}))},
+            f"release--{directory.name}",
+            "release",
+            {
+                "url": release["url"],
+                "file": release["file"],
+                "sha256": release.get("sha256"),
+                "kind": release["kind"],
+                "directory": str(directory),
+                "converter": dict(release.get("converter", {})),
+            },
             (entry["name"],),
         )
     elif backend == "hf" and is_hub_id(entry["source"]):
@@ -101,8 +120,12 @@ def entry_units(entry: Mapping[str, Any], weights_dir: str | os.PathLike) -> dic
 
 def _hub_unit(repo_id: str, revision: str | None, tokenizer_only: bool, entry: str) -> WeightsUnit:
     name = "hub--" + repo_id.replace("/", "--") + (f"--{revision}" if revision else "")
-    return WeightsUnit(name + ("--tokenizer" if tokenizer_only else ""), "hub",
-                       {"repo_id": repo_id, "revision": revision, "tokenizer_only": tokenizer_only}, (entry,))
+    return WeightsUnit(
+        name + ("--tokenizer" if tokenizer_only else ""),
+        "hub",
+        {"repo_id": repo_id, "revision": revision, "tokenizer_only": tokenizer_only},
+        (entry,),
+    )
 
 
 def merge_units(units: list[WeightsUnit]) -> dict[str, WeightsUnit]:
@@ -111,8 +134,9 @@ def merge_units(units: list[WeightsUnit]) -> dict[str, WeightsUnit]:
     for unit in units:
         if unit.name in merged:
             known = merged[unit.name]
-            merged[unit.name] = WeightsUnit(unit.name, unit.kind, known.spec,
-                                            tuple(dict.fromkeys(known.entries + unit.entries)))
+            merged[unit.name] = WeightsUnit(
+                unit.name, unit.kind, known.spec, tuple(dict.fromkeys(known.entries + unit.entries))
+            )
         else:
             merged[unit.name] = unit
     return merged
@@ -146,7 +170,10 @@ def fetch(unit: WeightsUnit, weights_dir: str | os.PathLike, *, offline: bool, l
     files = sorted(p for p in directory.rglob("*") if p.is_file() and ".cache" not in p.relative_to(directory).parts)
     digests = cached_file_digests(files)
     document = {
-        "version": LOCK_VERSION, "unit": unit.name, "kind": unit.kind, **identity,
+        "version": LOCK_VERSION,
+        "unit": unit.name,
+        "kind": unit.kind,
+        **identity,
         "directory": os.path.relpath(directory, Path(lock).parent),
         "files": {p.relative_to(directory).as_posix(): digests[p] for p in files},
     }
@@ -161,18 +188,25 @@ def _fetch_hub(unit: WeightsUnit, weights_dir: Path, offline: bool) -> tuple[Pat
 
     spec = unit.spec
     try:
-        path = snapshot_download(spec["repo_id"], revision=spec["revision"], cache_dir=hub_cache(weights_dir),
-                                 local_files_only=offline, **_patterns(spec))
+        path = snapshot_download(
+            spec["repo_id"],
+            revision=spec["revision"],
+            cache_dir=hub_cache(weights_dir),
+            local_files_only=offline,
+            **_patterns(spec),
+        )
     except LocalEntryNotFoundError:
         local = _user_cache_snapshot(spec["repo_id"], spec["revision"]) if offline else None
         if local is None:
-            raise WeightsError(f"{spec['repo_id']}: not in {hub_cache(weights_dir)} and offline; "
-                               f"{hub_command(unit, weights_dir)}") from None
+            raise WeightsError(
+                f"{spec['repo_id']}: not in {hub_cache(weights_dir)} and offline; {hub_command(unit, weights_dir)}"
+            ) from None
         path = _copy_snapshot(local, hub_cache(weights_dir), spec["repo_id"])
     except Exception as error:  # network, authentication, unknown repository: one line with the fix
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WeightsError(f"{spec['repo_id']}: cannot be fetched ({reason}); {hub_command(unit, weights_dir)}") \
-            from None
+        raise WeightsError(
+            f"{spec['repo_id']}: cannot be fetched ({reason}); {hub_command(unit, weights_dir)}"
+        ) from None
     path = Path(path)
     return path, {"repo_id": spec["repo_id"], "revision": spec["revision"], "commit": path.name}
 
@@ -232,9 +266,14 @@ def _fetch_release(unit: WeightsUnit, weights_dir: Path, offline: bool) -> tuple
     except (OSError, ValueError, KeyError):
         source = {}
     if source.get("sha256") != digest or any(source.get(k) != v for k, v in converter.items()):
-        convert_release(spec["kind"], path, directory, image_size=converter.get("image_size", 224),
-                        fold_token_type=converter.get("fold_token_type", True),
-                        trust_pickle=converter.get("trust_pickle", False))
+        convert_release(
+            spec["kind"],
+            path,
+            directory,
+            image_size=converter.get("image_size", 224),
+            fold_token_type=converter.get("fold_token_type", True),
+            trust_pickle=converter.get("trust_pickle", False),
+        )
     return directory, {"file": spec["file"], "url": spec["url"], "sha256": digest, "converter": converter}
 
 
@@ -255,17 +294,29 @@ def _retrieve(spec: Mapping[str, Any], path: Path) -> Path:
 
     known = f"sha256:{spec['sha256']}" if spec["sha256"] else None
     try:
-        return Path(pooch.retrieve(spec["url"], known, fname=path.name, path=path.parent, progressbar=True,
-                                   downloader=ResumableDownload(path.parent / f".{path.name}.incomplete")))
+        return Path(
+            pooch.retrieve(
+                spec["url"],
+                known,
+                fname=path.name,
+                path=path.parent,
+                progressbar=True,
+                downloader=ResumableDownload(path.parent / f".{path.name}.incomplete"),
+            )
+        )
     except ValueError as error:
         if "hash" in str(error).lower():
-            raise WeightsError(f"{spec['file']}: its sha256 is not the registry's {spec['sha256']} (a damaged or "
-                               f"different file); delete {path} and fetch it again, or fix release.sha256") from None
+            raise WeightsError(
+                f"{spec['file']}: its sha256 is not the registry's {spec['sha256']} (a damaged or "
+                f"different file); delete {path} and fetch it again, or fix release.sha256"
+            ) from None
         raise
     except OSError as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WeightsError(f"{spec['file']}: cannot be downloaded from {spec['url']} ({reason}); download it to "
-                           f"{path} and run again (the download resumes from what was received)") from None
+        raise WeightsError(
+            f"{spec['file']}: cannot be downloaded from {spec['url']} ({reason}); download it to "
+            f"{path} and run again (the download resumes from what was received)"
+        ) from None
 
 
 class ResumableDownload:
@@ -305,8 +356,13 @@ def offline_problem(unit: WeightsUnit, weights_dir: str | os.PathLike) -> str | 
 
     spec = unit.spec
     try:
-        snapshot_download(spec["repo_id"], revision=spec["revision"], cache_dir=hub_cache(weights_dir),
-                          local_files_only=True, **_patterns(spec))
+        snapshot_download(
+            spec["repo_id"],
+            revision=spec["revision"],
+            cache_dir=hub_cache(weights_dir),
+            local_files_only=True,
+            **_patterns(spec),
+        )
         return None
     except (LocalEntryNotFoundError, OSError):
         pass
@@ -331,9 +387,12 @@ def read_lock(lock: str | os.PathLike, *, verify: bool = True) -> tuple[Path, di
         paths = {name: directory / name for name in document["files"]}
         missing = [name for name, path in paths.items() if not path.is_file()]
         digests = cached_file_digests([p for p in paths.values() if p.is_file()])
-        changed = missing + [name for name, path in paths.items() if path.is_file()
-                             and digests[path] != document["files"][name]]
+        changed = missing + [
+            name for name, path in paths.items() if path.is_file() and digests[path] != document["files"][name]
+        ]
         if changed:
-            raise WeightsError(f"{directory}: {', '.join(sorted(changed)[:3])} differ from {lock}; delete the lock "
-                               "and rerun the workflow to fetch the weights again")
+            raise WeightsError(
+                f"{directory}: {', '.join(sorted(changed)[:3])} differ from {lock}; delete the lock "
+                "and rerun the workflow to fetch the weights again"
+            )
     return directory, document

@@ -112,10 +112,12 @@ def bipolar(labels: list[str]) -> Montage:
         kept.append(f"{label}-{labels[partner]}")
         used.update((index, partner))
     dropped = {
-        label: "bipolar: no same-shaft partner" if split_label(label)[1] < 0 or split_label(label) in position
+        label: "bipolar: no same-shaft partner"
+        if split_label(label)[1] < 0 or split_label(label) in position
         else "bipolar: its contact is named by more than one channel"
-        for i, label in enumerate(labels) if i not in used
-    }  # fmt: skip
+        for i, label in enumerate(labels)
+        if i not in used
+    }
     return Montage(_stack(columns, len(labels)), kept, dropped)
 
 

@@ -88,9 +88,7 @@ DTYPES = (torch.float32, torch.float64)
 SOLVERS = ("auto", "primal", "dual")
 
 
-def check_options(
-    *, solver: str, dtype: torch.dtype, targets_batch: int | None, memory_gb: float | None
-) -> None:
+def check_options(*, solver: str, dtype: torch.dtype, targets_batch: int | None, memory_gb: float | None) -> None:
     """Reject options the engine does not know and options that cannot be combined, rather than ignore one.
 
     Raises

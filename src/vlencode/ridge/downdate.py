@@ -49,9 +49,7 @@ class CentredDesign:
         return torch.stack([pair[0] for pair in blocks]).amax(0) == torch.stack([pair[1] for pair in blocks]).amin(0)
 
     @classmethod
-    def of(
-        cls, design: torch.Tensor, dtype: torch.dtype, splits: list[Split], never_held: np.ndarray
-    ) -> CentredDesign:
+    def of(cls, design: torch.Tensor, dtype: torch.dtype, splits: list[Split], never_held: np.ndarray) -> CentredDesign:
         """Centre ``design`` (a compute-dtype copy is kept) and form the float64 Gram matrices and column sums of
         each fold's held-out rows side by side, and their totals."""
         exact = design.to(torch.float64)

@@ -55,4 +55,3 @@ def protocol_agreement(fast_val_r: np.ndarray, refit_val_r: np.ndarray, ci: floa
         "kept_refit": float(np.sum(refit_lo > 0)),
         "n_targets": float(fast_lo.size),
     }
-

@@ -28,9 +28,21 @@ from vlencode.stats.keep import KeepRule, kept, selected_for_comparison
 
 #: Columns of the comparisons table (rule ``compare``).
 COMPARISON_COLUMNS = [
-    "subject", "alignment", "keep_rule", "electrode", "comparison", "model_a", "model_b", "delta", "p",
-    "n_bins_a", "n_bins_b", "n_bins_common", "eligible", "note",
-]  # fmt: skip
+    "subject",
+    "alignment",
+    "keep_rule",
+    "electrode",
+    "comparison",
+    "model_a",
+    "model_b",
+    "delta",
+    "p",
+    "n_bins_a",
+    "n_bins_b",
+    "n_bins_common",
+    "eligible",
+    "note",
+]
 #: The layer names of the linear-integration baseline's two fits, and the comparisons against each.
 BASELINE_COMPARISONS = {"concat": "multimodal_vs_concat", "concat-banded": "multimodal_vs_concat_banded"}
 
@@ -75,11 +87,16 @@ def mean_over_seeds(twins: Sequence[ModelScores], name: str) -> ModelScores:
     """The random-init twins of one entry averaged over seeds: scores and resampled scores, target by target."""
     first = twins[0]
     return ModelScores(
-        name=name, base=first.base, family=first.family, init="random", layer=first.layer,
-        val_r=np.mean([t.val_r for t in twins], axis=0), test_r=np.mean([t.test_r for t in twins], axis=0),
+        name=name,
+        base=first.base,
+        family=first.family,
+        init="random",
+        layer=first.layer,
+        val_r=np.mean([t.val_r for t in twins], axis=0),
+        test_r=np.mean([t.test_r for t in twins], axis=0),
         boot={key: np.mean([t.boot[key] for t in twins], axis=0) for key in first.boot},
         baseline=first.baseline,
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -139,14 +156,18 @@ def paired_comparison(
     eligible = (n_a >= min_bins) & ((n_b >= min_bins) | (eligibility == "a"))
     weight = common / np.maximum(n_common, 1)[:, None]
     delta = ((np.asarray(test_a, np.float64) - np.asarray(test_b, np.float64)) * weight).sum(axis=1)
-    boot_delta = np.einsum("reb,eb->re", np.asarray(boot_a, np.float32) - np.asarray(boot_b, np.float32),
-                           weight.astype(np.float32))  # fmt: skip
+    boot_delta = np.einsum(
+        "reb,eb->re", np.asarray(boot_a, np.float32) - np.asarray(boot_b, np.float32), weight.astype(np.float32)
+    )
     p = (1.0 + (boot_delta <= 0).sum(axis=0)) / (1.0 + len(boot_delta))
     return Paired(
         delta=np.where(eligible, delta, np.nan),
         p=np.where(eligible, p, np.nan),
-        n_bins_a=n_a, n_bins_b=n_b, n_bins_common=n_common, eligible=eligible,
-    )  # fmt: skip
+        n_bins_a=n_a,
+        n_bins_b=n_b,
+        n_bins_common=n_common,
+        eligible=eligible,
+    )
 
 
 def validation_score(model: ModelScores, selected: np.ndarray) -> np.ndarray:
@@ -164,8 +185,9 @@ class _Prepared:
 def _prepare(model: ModelScores, rule: KeepRule, ci: float) -> _Prepared:
     """A model's bins selected for comparisons and kept under ``rule`` (bands centred on its own scores)."""
     estimate = {"val_r": model.val_r, "test_r": model.test_r}
-    return _Prepared(model, selected_for_comparison(rule, model.boot, ci, estimate),
-                     kept(rule, model.boot, ci, estimate))  # fmt: skip
+    return _Prepared(
+        model, selected_for_comparison(rule, model.boot, ci, estimate), kept(rule, model.boot, ci, estimate)
+    )
 
 
 def _gather(prepared: Sequence[_Prepared], choice: np.ndarray, scheme: str) -> _Prepared:
@@ -176,8 +198,9 @@ def _gather(prepared: Sequence[_Prepared], choice: np.ndarray, scheme: str) -> _
     val = np.stack([p.model.val_r for p in prepared])[choice, rows]
     boot = np.stack([p.model.boot[key] for p in prepared])[choice, :, rows].transpose(1, 0, 2)
     model = ModelScores("best", "best", prepared[0].model.family, "", "", val, test, {key: boot})
-    return _Prepared(model, np.stack([p.select for p in prepared])[choice, rows],
-                     np.stack([p.kept for p in prepared])[choice, rows])  # fmt: skip
+    return _Prepared(
+        model, np.stack([p.select for p in prepared])[choice, rows], np.stack([p.kept for p in prepared])[choice, rows]
+    )
 
 
 def compare_alignment(
@@ -224,26 +247,56 @@ def compare_alignment(
 
     def add(name: str, a: _Prepared, b: _Prepared, model_a, model_b, note: str = "") -> None:
         key = f"{scheme}_test_r"
-        result = paired_comparison(a.model.test_r, b.model.test_r, a.model.boot[key], b.model.boot[key],
-                                   a.select, b.select, min_bins, rule.eligibility, window)  # fmt: skip
-        frames.append(pd.DataFrame({
-            "electrode": electrodes, "comparison": name, "model_a": model_a, "model_b": model_b,
-            "delta": result.delta, "p": result.p, "n_bins_a": result.n_bins_a, "n_bins_b": result.n_bins_b,
-            "n_bins_common": result.n_bins_common, "eligible": result.eligible, "note": note,
-        }))  # fmt: skip
+        result = paired_comparison(
+            a.model.test_r,
+            b.model.test_r,
+            a.model.boot[key],
+            b.model.boot[key],
+            a.select,
+            b.select,
+            min_bins,
+            rule.eligibility,
+            window,
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "electrode": electrodes,
+                    "comparison": name,
+                    "model_a": model_a,
+                    "model_b": model_b,
+                    "delta": result.delta,
+                    "p": result.p,
+                    "n_bins_a": result.n_bins_a,
+                    "n_bins_b": result.n_bins_b,
+                    "n_bins_common": result.n_bins_common,
+                    "eligible": result.eligible,
+                    "note": note,
+                }
+            )
+        )
 
     by_name: dict[str, _Prepared] = {}
     for (name, _), prep in prepared.items():
         by_name.setdefault(name, prep)  # a baseline's first layer stands for it in trained vs random
     entries = [p for p in by_name.values() if p.model.is_entry]
-    twins_of = {e.model.base: [p for p in by_name.values() if p.model.base == e.model.base and not p.model.is_entry]
-                for e in entries}  # fmt: skip
+    twins_of = {
+        e.model.base: [p for p in by_name.values() if p.model.base == e.model.base and not p.model.is_entry]
+        for e in entries
+    }
     for entry in entries:
         twins = twins_of[entry.model.base]
         if entry.model.init != "trained":
             for twin in twins:
-                frames.append(_skipped(electrodes, "trained_vs_random", entry.model.name, twin.model.name,
-                                       "exists only as a random init: no trained weights"))  # fmt: skip
+                frames.append(
+                    _skipped(
+                        electrodes,
+                        "trained_vs_random",
+                        entry.model.name,
+                        twin.model.name,
+                        "exists only as a random init: no trained weights",
+                    )
+                )
             continue
         for twin in twins:
             add("trained_vs_random", entry, twin, entry.model.name, twin.model.name)
@@ -280,27 +333,52 @@ def compare_alignment(
         names = best["best_multimodal_model"].to_numpy()
         for family in ("vision", "language"):
             if family in chosen:
-                add(f"multimodal_vs_best_{family}", chosen["multimodal"], chosen[family], names,
-                    best[f"best_{family}_model"].to_numpy())  # fmt: skip
+                add(
+                    f"multimodal_vs_best_{family}",
+                    chosen["multimodal"],
+                    chosen[family],
+                    names,
+                    best[f"best_{family}_model"].to_numpy(),
+                )
         for (name, layer), prep in prepared.items():
             if prep.model.baseline and prep.model.is_entry and layer in BASELINE_COMPARISONS:
                 add(BASELINE_COMPARISONS[layer], chosen["multimodal"], prep, names, f"{name}:{layer}")
     for family in chosen:
-        frames.append(pd.DataFrame({
-            "electrode": electrodes, "comparison": f"best_{family}", "model_a": best[f"best_{family}_model"],
-            "model_b": "", "delta": validation_score(chosen[family].model, chosen[family].select), "p": np.nan,
-            "n_bins_a": chosen[family].kept.sum(axis=1), "n_bins_b": 0,
-            "n_bins_common": chosen[family].select.sum(axis=1), "eligible": False,
-            "note": "chosen on validation scores; delta: its validation score, n_bins_a: its kept bins",
-        }))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "electrode": electrodes,
+                    "comparison": f"best_{family}",
+                    "model_a": best[f"best_{family}_model"],
+                    "model_b": "",
+                    "delta": validation_score(chosen[family].model, chosen[family].select),
+                    "p": np.nan,
+                    "n_bins_a": chosen[family].kept.sum(axis=1),
+                    "n_bins_b": 0,
+                    "n_bins_common": chosen[family].select.sum(axis=1),
+                    "eligible": False,
+                    "note": "chosen on validation scores; delta: its validation score, n_bins_a: its kept bins",
+                }
+            )
+        )
     for (name, layer), prep in prepared.items():
-        frames.append(pd.DataFrame({
-            "electrode": electrodes, "comparison": "kept",
-            "model_a": f"{name}:{layer}" if prep.model.baseline else name,
-            "model_b": "", "delta": np.nan, "p": np.nan, "n_bins_a": prep.kept.sum(axis=1), "n_bins_b": 0,
-            "n_bins_common": prep.select.sum(axis=1), "eligible": False,
-            "note": "over the whole epoch: n_bins_a kept bins, n_bins_common bins selected for comparisons",
-        }))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "electrode": electrodes,
+                    "comparison": "kept",
+                    "model_a": f"{name}:{layer}" if prep.model.baseline else name,
+                    "model_b": "",
+                    "delta": np.nan,
+                    "p": np.nan,
+                    "n_bins_a": prep.kept.sum(axis=1),
+                    "n_bins_b": 0,
+                    "n_bins_common": prep.select.sum(axis=1),
+                    "eligible": False,
+                    "note": "over the whole epoch: n_bins_a kept bins, n_bins_common bins selected for comparisons",
+                }
+            )
+        )
     if not frames:
         return pd.DataFrame({c: [] for c in COMPARISON_COLUMNS}), best
     out = pd.concat(frames, ignore_index=True)
@@ -312,8 +390,18 @@ def compare_alignment(
 
 def _skipped(electrodes: np.ndarray, name: str, model_a: str, model_b: str, note: str) -> pd.DataFrame:
     n = len(electrodes)
-    return pd.DataFrame({
-        "electrode": electrodes, "comparison": name, "model_a": model_a, "model_b": model_b, "delta": np.nan,
-        "p": np.nan, "n_bins_a": np.zeros(n, int), "n_bins_b": np.zeros(n, int), "n_bins_common": np.zeros(n, int),
-        "eligible": False, "note": note,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "electrode": electrodes,
+            "comparison": name,
+            "model_a": model_a,
+            "model_b": model_b,
+            "delta": np.nan,
+            "p": np.nan,
+            "n_bins_a": np.zeros(n, int),
+            "n_bins_b": np.zeros(n, int),
+            "n_bins_common": np.zeros(n, int),
+            "eligible": False,
+            "note": note,
+        }
+    )

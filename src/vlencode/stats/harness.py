@@ -56,8 +56,7 @@ class HarnessConfig:
     tmax_s: float = 2.0
     step_s: float = 0.025
     window_s: float = 0.2
-    electrodes: dict[str, int] = field(default_factory=lambda: {"vision": 6, "language": 6, "multimodal": 6,
-                                                                   "none": 6})  # fmt: skip
+    electrodes: dict[str, int] = field(default_factory=lambda: {"vision": 6, "language": 6, "multimodal": 6, "none": 6})
     feature_dim: int = 32
     noise_dims: int = 32
     n_resamples: int = 200
@@ -118,11 +117,19 @@ def simulate(config: HarnessConfig, seed: int | None = None) -> Simulation:
     word_before_cut = np.clip(np.searchsorted(words, scene_events, side="right") - 1, 0, None)
 
     latents = {
-        "word": {"klass": scene_class[scene_of_word], "colour": colour[scene_class[scene_of_word]],
-                 "content": content, "length": length},
-        "scene": {"klass": scene_class[cut_event], "colour": colour[scene_class[cut_event]],
-                  "content": content[word_before_cut], "length": length[word_before_cut]},
-    }  # fmt: skip
+        "word": {
+            "klass": scene_class[scene_of_word],
+            "colour": colour[scene_class[scene_of_word]],
+            "content": content,
+            "length": length,
+        },
+        "scene": {
+            "klass": scene_class[cut_event],
+            "colour": colour[scene_class[cut_event]],
+            "content": content[word_before_cut],
+            "length": length[word_before_cut],
+        },
+    }
     onset = {"word": words, "scene": scene_events}
     truth, signal = _electrodes(config, rng, duration, onset, latents, cuts, scene_class)
     bins = np.arange(config.tmin_s, config.tmax_s + 1e-9, config.step_s)
@@ -154,8 +161,9 @@ def _electrodes(config, rng, duration, onset, latents, cuts_all, klass_all):
                     w = latents["word"]
                     inter = 1.2 * w["colour"] * w["content"] + 0.2 * w["content"] + 0.2 * w["colour"]
                     times, amplitude = onset["word"], 0.5 + sign * inter
-                noise = noise + gain * _signals.evoked(n, np.round(times * config.rate_hz).astype(int), amplitude,
-                                                       kernel)  # fmt: skip
+                noise = noise + gain * _signals.evoked(
+                    n, np.round(times * config.rate_hz).astype(int), amplitude, kernel
+                )
             signals.append((noise - noise.mean()) / noise.std())
             rows.append({"electrode": f"E{len(rows):03d}", "category": category, "gain": gain})
     return pd.DataFrame(rows), np.stack(signals)
@@ -186,9 +194,12 @@ def _features(config: HarnessConfig, seed: int, latent: dict[str, np.ndarray], r
 
     vision = space(embedding("vision", [onehot]))
     language = space(embedding("language", [lexical]))
-    out: dict[str, np.ndarray | list[np.ndarray]] = {"vision": vision, "language": language,
-                                                     "concat": np.concatenate([vision, language], axis=1),
-                                                     "concat-banded": [vision, language]}  # fmt: skip
+    out: dict[str, np.ndarray | list[np.ndarray]] = {
+        "vision": vision,
+        "language": language,
+        "concat": np.concatenate([vision, language], axis=1),
+        "concat-banded": [vision, language],
+    }
     fused = [onehot, lexical, interaction]
     out["fused"] = space(embedding("fused", fused))
     # The equal-skill pair: one embedding, and the same with its columns permuted and sign-flipped (ridge on
@@ -214,8 +225,9 @@ _MODELS = [
 ]
 
 
-def score_models(sim: Simulation, config: HarnessConfig, protocol: str = "fast",
-                 n_refit_resamples: int | None = None) -> dict[str, list[ModelScores]]:
+def score_models(
+    sim: Simulation, config: HarnessConfig, protocol: str = "fast", n_refit_resamples: int | None = None
+) -> dict[str, list[ModelScores]]:
     """Fit every harness model in every alignment and resample its scores (iid and block, shared by all models).
 
     ``protocol="refit"`` reruns the cross-validation on each of ``n_refit_resamples`` (default ``n_resamples``)
@@ -224,18 +236,28 @@ def score_models(sim: Simulation, config: HarnessConfig, protocol: str = "fast",
     from vlencode.encoding import RidgeSettings, refit_bootstrap
 
     out: dict[str, list[ModelScores]] = {}
-    settings = RidgeSettings(alphas=np.asarray(config.alphas), n_folds=config.n_folds,
-                             banded_iterations=config.banded_iterations, seed=config.seed, device="cpu")  # fmt: skip
+    settings = RidgeSettings(
+        alphas=np.asarray(config.alphas),
+        n_folds=config.n_folds,
+        banded_iterations=config.banded_iterations,
+        seed=config.seed,
+        device="cpu",
+    )
     n_resamples = config.n_resamples if protocol == "fast" else (n_refit_resamples or config.n_resamples)
     for alignment, onset in sim.onset_s.items():
         trial = np.zeros(len(onset), dtype=object)
         trial[:] = "0"
         resamples = {
             "iid": draw_resamples(len(onset), n_resamples, resample_seed(config.seed, "harness", alignment, "iid")),
-            "block": draw_block_resamples(onset, trial, config.block_s, n_resamples,
-                                          resample_seed(config.seed, "harness", alignment, "block"),
-                                          config.block_kind),
-        }  # fmt: skip
+            "block": draw_block_resamples(
+                onset,
+                trial,
+                config.block_s,
+                n_resamples,
+                resample_seed(config.seed, "harness", alignment, "block"),
+                config.block_kind,
+            ),
+        }
         targets = sim.response[alignment]
         n_electrodes = len(sim.truth)
         shape = (n_electrodes, targets.shape[1] // n_electrodes)
@@ -249,22 +271,34 @@ def score_models(sim: Simulation, config: HarnessConfig, protocol: str = "fast",
                 if protocol == "fast":
                     val, test = fast_bootstrap(result.prediction, targets, splits, indices, "cpu")
                 else:
-                    val, test = refit_bootstrap(design, targets, trial_of_event=trial, indices=indices,
-                                                settings=settings)  # fmt: skip
+                    val, test = refit_bootstrap(
+                        design, targets, trial_of_event=trial, indices=indices, settings=settings
+                    )
                 boot[f"{scheme}_val_r"] = val.reshape(-1, *shape)
                 boot[f"{scheme}_test_r"] = test.reshape(-1, *shape)
-            scores.append(ModelScores(
-                name=name, base=base, family=family, init=init, layer=layer,
-                val_r=np.asarray(result.val_r, np.float64).mean(axis=0).reshape(shape),
-                test_r=np.asarray(result.test_r, np.float64).mean(axis=0).reshape(shape),
-                boot=boot, baseline=baseline,
-            ))  # fmt: skip
+            scores.append(
+                ModelScores(
+                    name=name,
+                    base=base,
+                    family=family,
+                    init=init,
+                    layer=layer,
+                    val_r=np.asarray(result.val_r, np.float64).mean(axis=0).reshape(shape),
+                    test_r=np.asarray(result.test_r, np.float64).mean(axis=0).reshape(shape),
+                    boot=boot,
+                    baseline=baseline,
+                )
+            )
         out[alignment] = scores
     return out
 
 
-def statistics(sim: Simulation, scores: dict[str, list[ModelScores]], config: HarnessConfig,
-               rules: tuple[str, ...] = ("paper", "calibrated")) -> tuple[pd.DataFrame, pd.DataFrame]:
+def statistics(
+    sim: Simulation,
+    scores: dict[str, list[ModelScores]],
+    config: HarnessConfig,
+    rules: tuple[str, ...] = ("paper", "calibrated"),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The workflow's comparisons and sites for the harness's fits.
 
     Returns
@@ -279,19 +313,34 @@ def statistics(sim: Simulation, scores: dict[str, list[ModelScores]], config: Ha
     frames = []
     for alignment, models in scores.items():
         for name in rules:
-            table, _ = compare_alignment(models, keep_rule(name), ci=config.ci, min_bins=config.min_bins,
-                                         electrodes=sim.truth["electrode"], bin_time_s=sim.bin_time_s, subject="sim",
-                                         alignment=alignment)
+            table, _ = compare_alignment(
+                models,
+                keep_rule(name),
+                ci=config.ci,
+                min_bins=config.min_bins,
+                electrodes=sim.truth["electrode"],
+                bin_time_s=sim.bin_time_s,
+                subject="sim",
+                alignment=alignment,
+            )
             frames.append(table)
     comparisons = with_fdr(pd.concat(frames, ignore_index=True), config.fdr_q)
     sites = sites_table(comparisons, config.tests, config.min_bins)
-    sites = sites.merge(sim.truth[["electrode", "category"]].rename(columns={"category": "category_planted"}),
-                        on="electrode")  # fmt: skip
+    sites = sites.merge(
+        sim.truth[["electrode", "category"]].rename(columns={"category": "category_planted"}), on="electrode"
+    )
     return comparisons, sites
 
 
-def metrics(sim: Simulation, scores: dict[str, list[ModelScores]], comparisons: pd.DataFrame, sites: pd.DataFrame,
-            config: HarnessConfig, scenario: str, protocol: str) -> pd.DataFrame:
+def metrics(
+    sim: Simulation,
+    scores: dict[str, list[ModelScores]],
+    comparisons: pd.DataFrame,
+    sites: pd.DataFrame,
+    config: HarnessConfig,
+    scenario: str,
+    protocol: str,
+) -> pd.DataFrame:
     """Tidy calibration metrics of one harness run: ``keep_rule, scenario, protocol, alignment, metric, value``.
 
     Metrics: ``fraction_bins_kept`` (over silent electrodes' bins and every model), ``multimodal_precision``,
@@ -306,15 +355,27 @@ def metrics(sim: Simulation, scores: dict[str, list[ModelScores]], comparisons: 
     silent = sim.truth["category"].eq("none").to_numpy()
 
     def add(rule, alignment, metric, value):
-        rows.append({"keep_rule": rule, "scenario": scenario, "protocol": protocol, "alignment": alignment,
-                     "metric": metric, "value": float(value)})  # fmt: skip
+        rows.append(
+            {
+                "keep_rule": rule,
+                "scenario": scenario,
+                "protocol": protocol,
+                "alignment": alignment,
+                "metric": metric,
+                "value": float(value),
+            }
+        )
 
     for rule_name in comparisons["keep_rule"].unique():
         rule = keep_rule(rule_name)
         for alignment, models in scores.items():
             if silent.any():
-                fraction = np.mean([kept(rule, m.boot, config.ci, {"val_r": m.val_r, "test_r": m.test_r})[silent]
-                                    .mean() for m in models])  # fmt: skip
+                fraction = np.mean(
+                    [
+                        kept(rule, m.boot, config.ci, {"val_r": m.val_r, "test_r": m.test_r})[silent].mean()
+                        for m in models
+                    ]
+                )
                 add(rule_name, alignment, "fraction_bins_kept", fraction)
             here = sites[(sites["keep_rule"] == rule_name) & (sites["alignment"] == alignment)]
             planted = here["category_planted"].to_numpy()
@@ -328,13 +389,24 @@ def metrics(sim: Simulation, scores: dict[str, list[ModelScores]], comparisons: 
                     call = here[f"n_kept_best_{family}"].to_numpy() >= config.min_bins
                     add(rule_name, alignment, f"{family}_recall", call[planted == family].mean())
             if (planted == "none").any():
-                add(rule_name, alignment, "false_call_rate", here["category"].ne("none").to_numpy()[planted == "none"]
-                    .mean())  # fmt: skip
+                add(
+                    rule_name,
+                    alignment,
+                    "false_call_rate",
+                    here["category"].ne("none").to_numpy()[planted == "none"].mean(),
+                )
                 family = "vision" if alignment == "scene" else "language"
-                add(rule_name, alignment, "silent_called_rate",
-                    (here[f"n_kept_best_{family}"].to_numpy()[planted == "none"] >= config.min_bins).mean())
-            equal = comparisons[(comparisons["keep_rule"] == rule_name) & (comparisons["alignment"] == alignment)
-                                & (comparisons["comparison"] == "equal_skill")]  # fmt: skip
+                add(
+                    rule_name,
+                    alignment,
+                    "silent_called_rate",
+                    (here[f"n_kept_best_{family}"].to_numpy()[planted == "none"] >= config.min_bins).mean(),
+                )
+            equal = comparisons[
+                (comparisons["keep_rule"] == rule_name)
+                & (comparisons["alignment"] == alignment)
+                & (comparisons["comparison"] == "equal_skill")
+            ]
             eligible = equal[equal["eligible"]]
             add(rule_name, alignment, "equal_skill_eligible_fraction", len(eligible) / max(len(equal), 1))
             if len(eligible):
@@ -379,8 +451,16 @@ def calibration(config: HarnessConfig, *, refit_resamples: int = 0) -> pd.DataFr
             }
             for metric, (column, call) in calls.items():
                 value = cohen_kappa(call(group[f"{column}_fast"]), call(group[f"{column}_refit"]))
-                rows.append({"keep_rule": rule, "scenario": "planted", "protocol": "fast_vs_refit",
-                             "alignment": alignment, "metric": metric, "value": value})  # fmt: skip
+                rows.append(
+                    {
+                        "keep_rule": rule,
+                        "scenario": "planted",
+                        "protocol": "fast_vs_refit",
+                        "alignment": alignment,
+                        "metric": metric,
+                        "value": value,
+                    }
+                )
         frames.append(pd.DataFrame(rows))
     return pd.concat(frames, ignore_index=True)
 
@@ -398,13 +478,19 @@ def calibration_table(cfg: dict[str, Any]) -> pd.DataFrame:
     grid = cfg["encoding"]["alphas"]
     per = int(small["electrodes_per_category"])
     config = HarnessConfig(
-        minutes=float(small["minutes"]), tmin_s=float(small["tmin_s"]), tmax_s=float(small["tmax_s"]),
+        minutes=float(small["minutes"]),
+        tmin_s=float(small["tmin_s"]),
+        tmax_s=float(small["tmax_s"]),
         electrodes={"vision": per, "language": per, "multimodal": per, "none": per},
-        n_resamples=int(small["n_resamples"]), block_s=float(cfg["bootstrap"]["block_s"]),
-        block_kind=cfg["bootstrap"]["block_kind"], ci=float(cfg["bootstrap"]["ci"]),
-        min_bins=int(statistics["min_bins"]), fdr_q=float(statistics["fdr_q"]),
+        n_resamples=int(small["n_resamples"]),
+        block_s=float(cfg["bootstrap"]["block_s"]),
+        block_kind=cfg["bootstrap"]["block_kind"],
+        ci=float(cfg["bootstrap"]["ci"]),
+        min_bins=int(statistics["min_bins"]),
+        fdr_q=float(statistics["fdr_q"]),
         n_folds=int(cfg["encoding"]["n_folds"]),
         alphas=tuple(np.logspace(grid["log10_min"], grid["log10_max"], grid["n"])),
-        tests=tuple(statistics["multimodal_tests"]), seed=int(cfg["seed"]),
-    )  # fmt: skip
+        tests=tuple(statistics["multimodal_tests"]),
+        seed=int(cfg["seed"]),
+    )
     return calibration(config, refit_resamples=int(small["refit_resamples"]))

@@ -59,8 +59,15 @@ class KeepRule:
 #: The keep rules by name; ``calibrated`` is the default.
 KEEP_RULES = {
     "paper": KeepRule("paper", scheme="iid", score="val"),
-    "calibrated": KeepRule("calibrated", scheme="block", score="test", band="gated", select_band="pointwise",
-                           compare_from_s=0.0, eligibility="a"),
+    "calibrated": KeepRule(
+        "calibrated",
+        scheme="block",
+        score="test",
+        band="gated",
+        select_band="pointwise",
+        compare_from_s=0.0,
+        eligibility="a",
+    ),
 }
 DEFAULT_RULE = "calibrated"
 
@@ -120,8 +127,9 @@ def sup_t_lower_band(boot: np.ndarray, ci: float, estimate: np.ndarray | None = 
     boot = np.asarray(boot, dtype=np.float32)
     centre = boot.mean(axis=0) if estimate is None else np.asarray(estimate, dtype=np.float32)
     if centre.shape != boot.shape[1:]:
-        raise ValueError(f"sup_t_lower_band: estimate of shape {centre.shape} does not match resamples of shape "
-                         f"{boot.shape}")  # fmt: skip
+        raise ValueError(
+            f"sup_t_lower_band: estimate of shape {centre.shape} does not match resamples of shape {boot.shape}"
+        )
     se = boot.std(axis=0)
     spread = se > 0
     t = np.where(spread, (centre - boot) / np.where(spread, se, 1.0), -np.inf)
@@ -145,8 +153,9 @@ def lower_bound(band: str, boot: np.ndarray, ci: float, estimate: np.ndarray | N
     return pointwise
 
 
-def kept(rule: KeepRule, boot: Mapping[str, np.ndarray], ci: float,
-         estimate: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+def kept(
+    rule: KeepRule, boot: Mapping[str, np.ndarray], ci: float, estimate: Mapping[str, np.ndarray] | None = None
+) -> np.ndarray:
     """The targets a rule keeps: lower bound of the rule's score under the rule's scheme > 0.
 
     Parameters
@@ -166,8 +175,9 @@ def kept(rule: KeepRule, boot: Mapping[str, np.ndarray], ci: float,
     return lower_bound(rule.band, boot[f"{rule.scheme}_{rule.score}_r"], ci, centre) > 0
 
 
-def selected_for_comparison(rule: KeepRule, boot: Mapping[str, np.ndarray], ci: float,
-                            estimate: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+def selected_for_comparison(
+    rule: KeepRule, boot: Mapping[str, np.ndarray], ci: float, estimate: Mapping[str, np.ndarray] | None = None
+) -> np.ndarray:
     """Bins a comparison under ``rule`` averages over: lower bound of the *validation* r under the rule's scheme > 0.
 
     Validation scores select and test scores are compared, so the selection does not favour either model's test
@@ -188,8 +198,14 @@ def warn_few_resamples(rule: KeepRule, n_resamples: int, name: str) -> bool:
     :data:`MIN_BAND_RESAMPLES` resamples (raise ``bootstrap.n_resamples``)."""
     if "pointwise" == rule.band == rule.select_band or n_resamples >= MIN_BAND_RESAMPLES:
         return False
-    log.warning("%s: the %s rule's simultaneous band rests on %d resamples, fewer than %d, and calls too many "
-                "electrodes; raise bootstrap.n_resamples", name, rule.name, n_resamples, MIN_BAND_RESAMPLES)
+    log.warning(
+        "%s: the %s rule's simultaneous band rests on %d resamples, fewer than %d, and calls too many "
+        "electrodes; raise bootstrap.n_resamples",
+        name,
+        rule.name,
+        n_resamples,
+        MIN_BAND_RESAMPLES,
+    )
     return True
 
 
@@ -217,6 +233,12 @@ def warn_alpha_edge(alpha: np.ndarray, grid: np.ndarray, limit: float, name: str
     """
     fraction = alpha_on_edge(alpha, grid)
     if fraction > limit:
-        log.warning("%s: %.0f%% of targets chose an alpha on the edge of the grid [%g, %g]; widen encoding.alphas "
-                    "if they sit at the low end", name, 100 * fraction, float(np.min(grid)), float(np.max(grid)))
+        log.warning(
+            "%s: %.0f%% of targets chose an alpha on the edge of the grid [%g, %g]; widen encoding.alphas "
+            "if they sit at the low end",
+            name,
+            100 * fraction,
+            float(np.min(grid)),
+            float(np.max(grid)),
+        )
     return fraction

@@ -22,9 +22,21 @@ from vlencode.datasets.base import split_label
 
 #: Columns of the recovery table.
 RECOVERY_COLUMNS = [
-    "keep_rule", "alignment", "category", "primary", "n_planted", "n_called", "n_true_called", "precision", "recall",
-    "false_positive_rate", "n_silent", "n_called_silent", "n_neighbours", "n_called_neighbours",
-]  # fmt: skip
+    "keep_rule",
+    "alignment",
+    "category",
+    "primary",
+    "n_planted",
+    "n_called",
+    "n_true_called",
+    "precision",
+    "recall",
+    "false_positive_rate",
+    "n_silent",
+    "n_called_silent",
+    "n_neighbours",
+    "n_called_neighbours",
+]
 PRIMARY_ALIGNMENT = {"vision": "scene", "language": "word", "multimodal": "word"}
 
 
@@ -68,8 +80,12 @@ def recovery_table(sites: pd.DataFrame, truth: pd.DataFrame, min_bins: int) -> p
     truth = truth.assign(subject=truth["subject"].astype(str), electrode=truth["electrode"].astype(str))
     truth = truth.assign(neighbour=planted_neighbours(truth))
     sites = sites[sites["alignment"] != "both"]
-    merged = sites.merge(truth[["subject", "electrode", "category", "neighbour"]], on=["subject", "electrode"],
-                         how="left", suffixes=("", "_planted"))  # fmt: skip
+    merged = sites.merge(
+        truth[["subject", "electrode", "category", "neighbour"]],
+        on=["subject", "electrode"],
+        how="left",
+        suffixes=("", "_planted"),
+    )
     if merged["category_planted"].isna().any():
         missing = merged.loc[merged["category_planted"].isna(), "electrode"].unique()[:5]
         raise ValueError(f"electrodes {list(missing)} are not in the replica's ground truth; rebuild the replica")
@@ -83,16 +99,24 @@ def recovery_table(sites: pd.DataFrame, truth: pd.DataFrame, min_bins: int) -> p
             counted = ~neighbour
             n_called = int((call & counted).sum())
             n_true = int((call & planted).sum())
-            rows.append({
-                "keep_rule": rule, "alignment": alignment, "category": category,
-                "primary": PRIMARY_ALIGNMENT[category] == alignment, "n_planted": int(planted.sum()),
-                "n_called": n_called, "n_true_called": n_true,
-                "precision": n_true / n_called if n_called else np.nan,
-                "recall": n_true / planted.sum() if planted.sum() else np.nan,
-                "false_positive_rate": (call & silent).sum() / silent.sum() if silent.sum() else np.nan,
-                "n_silent": int(silent.sum()), "n_called_silent": int((call & silent).sum()),
-                "n_neighbours": int(neighbour.sum()), "n_called_neighbours": int((call & neighbour).sum()),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "keep_rule": rule,
+                    "alignment": alignment,
+                    "category": category,
+                    "primary": PRIMARY_ALIGNMENT[category] == alignment,
+                    "n_planted": int(planted.sum()),
+                    "n_called": n_called,
+                    "n_true_called": n_true,
+                    "precision": n_true / n_called if n_called else np.nan,
+                    "recall": n_true / planted.sum() if planted.sum() else np.nan,
+                    "false_positive_rate": (call & silent).sum() / silent.sum() if silent.sum() else np.nan,
+                    "n_silent": int(silent.sum()),
+                    "n_called_silent": int((call & silent).sum()),
+                    "n_neighbours": int(neighbour.sum()),
+                    "n_called_neighbours": int((call & neighbour).sum()),
+                }
+            )
     return pd.DataFrame(rows, columns=RECOVERY_COLUMNS)
 
 

@@ -66,8 +66,9 @@ def draw_resamples(n_events: int, n_resamples: int, seed: int | np.random.SeedSe
     return rng.integers(0, n_events, size=(n_resamples, n_events), dtype=np.int64).astype(np.int32)
 
 
-def block_members(onset_s: np.ndarray, trial_of_event: Sequence[str] | np.ndarray, block_s: float,
-                  kind: str = "circular") -> tuple[np.ndarray, np.ndarray]:
+def block_members(
+    onset_s: np.ndarray, trial_of_event: Sequence[str] | np.ndarray, block_s: float, kind: str = "circular"
+) -> tuple[np.ndarray, np.ndarray]:
     """The block that starts at each event: its length in events, and the first event of its trial.
 
     A block starting at event ``i`` holds the events of ``i``'s trial whose onsets lie in ``[t_i, t_i + block_s)``;

@@ -75,8 +75,10 @@ def sites_table(comparisons: pd.DataFrame, tests: Sequence[str], min_bins: int) 
     if not comparisons["comparison"].eq("best_multimodal").any():
         log.warning("no multimodal network in models.use: no electrode can be a multimodal site")
     elif absent:
-        raise ValueError(f"statistics.multimodal_tests: no {[TESTS[t] for t in absent]} comparisons in any subject "
-                         "(no such model in models.use); add the model or drop the test")  # fmt: skip
+        raise ValueError(
+            f"statistics.multimodal_tests: no {[TESTS[t] for t in absent]} comparisons in any subject "
+            "(no such model in models.use); add the model or drop the test"
+        )
     keys = ["subject", "electrode", "alignment", "keep_rule"]
     best = comparisons[comparisons["comparison"].str.startswith("best_")]
     table = best.drop_duplicates(keys)[keys].reset_index(drop=True)
@@ -90,8 +92,11 @@ def sites_table(comparisons: pd.DataFrame, tests: Sequence[str], min_bins: int) 
         rows = comparisons[comparisons["comparison"] == comparison]
         agg = rows.groupby(keys).agg(all_significant=("significant", "all"), p_fdr=("p_fdr", "max"))
         joined = table.join(agg, on=keys)
-        table[f"beats_{test}"] = (joined["all_significant"].astype("boolean").fillna(False).astype(bool)
-                                  if test != "pair" else _any_pair(table, rows, keys))  # fmt: skip
+        table[f"beats_{test}"] = (
+            joined["all_significant"].astype("boolean").fillna(False).astype(bool)
+            if test != "pair"
+            else _any_pair(table, rows, keys)
+        )
         table[f"p_fdr_{test}"] = joined["p_fdr"].to_numpy(np.float64)
     # Eligibility reads validation bounds of the bins compared, not the rule's kept bins: a site must also be an
     # electrode the rule calls responsive to its best multimodal network.
@@ -171,8 +176,12 @@ def warn_p_floor(comparisons: pd.DataFrame, q: float, n_resamples: int, tests: S
         "sites: with %d resamples the smallest bootstrap p is 1/%d, so in %d of %d comparison groups "
         "Benjamini-Hochberg calls either no test or several together, never a lone strong one; %s; raise "
         "bootstrap.n_resamples to lift the limit",
-        n_resamples, n_resamples + 1, len(limited), len(m), "; ".join(parts),
-    )  # fmt: skip
+        n_resamples,
+        n_resamples + 1,
+        len(limited),
+        len(m),
+        "; ".join(parts),
+    )
 
 
 def sites_from_comparisons(

@@ -58,8 +58,9 @@ def compare_subject(
             raise ValueError(
                 f"{store.path}: electrodes differ from the subject's other fits; rerun fit for every model"
             )
-        if electrodes is not None and (store.bin_time_s.shape != bin_time_s.shape
-                                       or not np.allclose(store.bin_time_s, bin_time_s)):
+        if electrodes is not None and (
+            store.bin_time_s.shape != bin_time_s.shape or not np.allclose(store.bin_time_s, bin_time_s)
+        ):
             raise ValueError(f"{store.path}: time bins differ from the subject's other fits; rerun fit for every model")
         electrodes, bin_time_s = store.electrode, store.bin_time_s
         for alignment in store.alignments:
@@ -72,12 +73,26 @@ def compare_subject(
         scores = [m for name, store in stores.items() for m in model_scores(store, models[name], alignment)]
         for rule in rules:
             warn_few_resamples(rule, len(scores[0].boot[f"{rule.scheme}_test_r"]), f"sub-{subject} {alignment}")
-            table, _ = compare_alignment(scores, rule, ci=ci, min_bins=min_bins, electrodes=electrodes,
-                                         bin_time_s=bin_time_s, subject=subject, alignment=alignment)  # fmt: skip
+            table, _ = compare_alignment(
+                scores,
+                rule,
+                ci=ci,
+                min_bins=min_bins,
+                electrodes=electrodes,
+                bin_time_s=bin_time_s,
+                subject=subject,
+                alignment=alignment,
+            )
             frames.append(table)
             tested = table[table["eligible"]]
-            log.info("sub-%s %s %s: %d comparisons on eligible electrodes, %d with p <= 0.05", subject, alignment,
-                     rule.name, len(tested), int((tested["p"] <= 0.05).sum()))  # fmt: skip
+            log.info(
+                "sub-%s %s %s: %d comparisons on eligible electrodes, %d with p <= 0.05",
+                subject,
+                alignment,
+                rule.name,
+                len(tested),
+                int((tested["p"] <= 0.05).sum()),
+            )
     if not frames:
         return pd.DataFrame({c: [] for c in COMPARISON_COLUMNS})
     return pd.concat(frames, ignore_index=True)
@@ -93,10 +108,18 @@ def model_scores(store: FitStore, model: Mapping[str, Any], alignment: str) -> l
     out = []
     for layer in store.boot_layers(alignment):
         scores = store.scores(alignment, layer)
-        out.append(ModelScores(
-            name=str(store.model["model"]), base=str(model.get("base", store.model["model"])),
-            family=str(store.model["family"]), init=str(store.model["init"]), layer=layer,
-            val_r=np.asarray(scores["val_r"], dtype=np.float32), test_r=np.asarray(scores["test_r"], dtype=np.float32),
-            boot=store.boot(alignment, layer), baseline=bool(model.get("components")), pair=model.get("pair"),
-        ))  # fmt: skip
+        out.append(
+            ModelScores(
+                name=str(store.model["model"]),
+                base=str(model.get("base", store.model["model"])),
+                family=str(store.model["family"]),
+                init=str(store.model["init"]),
+                layer=layer,
+                val_r=np.asarray(scores["val_r"], dtype=np.float32),
+                test_r=np.asarray(scores["test_r"], dtype=np.float32),
+                boot=store.boot(alignment, layer),
+                baseline=bool(model.get("components")),
+                pair=model.get("pair"),
+            )
+        )
     return out

@@ -23,8 +23,9 @@ from vlencode.stores import strings
 MODEL_KEYS = ("model", "family", "init", "seed")
 
 
-def write_features(group: Any, stimulus_ids: Sequence[str], layers: Mapping[str, np.ndarray],
-                   attrs: Mapping[str, Any]) -> None:
+def write_features(
+    group: Any, stimulus_ids: Sequence[str], layers: Mapping[str, np.ndarray], attrs: Mapping[str, Any]
+) -> None:
     """Lay a features store out in an open zarr group: ``stimulus_id``, ``layers/<layer>`` and the attributes."""
     ids = group.create_array("stimulus_id", shape=(len(stimulus_ids),), dtype=str)
     ids[:] = np.asarray(stimulus_ids, dtype=np.dtypes.StringDType())
@@ -32,8 +33,11 @@ def write_features(group: Any, stimulus_ids: Sequence[str], layers: Mapping[str,
     for name, values in layers.items():
         if values.shape[0] != len(stimulus_ids):
             raise ValueError(f"layer {name} has {values.shape[0]} rows for {len(stimulus_ids)} stimuli")
-        arrays.create_array(name, data=np.ascontiguousarray(values, dtype=np.float32),
-                            chunks=(min(4096, values.shape[0]), values.shape[1]))
+        arrays.create_array(
+            name,
+            data=np.ascontiguousarray(values, dtype=np.float32),
+            chunks=(min(4096, values.shape[0]), values.shape[1]),
+        )
     group.attrs.update(json.loads(json.dumps(dict(attrs), default=_json_scalar)))
 
 

@@ -77,8 +77,9 @@ class SubjectModelFit:
         group.create_array("bin_time_s", data=np.asarray(self.bin_time_s, dtype=np.float64))
         for alignment, fit in self.alignments.items():
             sub = group.create_group(alignment)
-            sub.attrs.update(chosen_layer=fit.chosen_layer, layers=list(fit.layers), n_events=fit.n_events,
-                             mean_val_r=fit.mean_val_r)  # fmt: skip
+            sub.attrs.update(
+                chosen_layer=fit.chosen_layer, layers=list(fit.layers), n_events=fit.n_events, mean_val_r=fit.mean_val_r
+            )
             for layer, scores in fit.layers.items():
                 arrays = sub.create_group(f"layers/{layer}")
                 for key in ("val_r", "test_r", "alpha"):
@@ -91,7 +92,6 @@ class SubjectModelFit:
                     sub.create_array(f"boot/{layer}/{key}", data=values)
             for key in ("val_lo", "val_hi"):
                 sub.create_array(key, data=getattr(fit, key))
-
 
 
 class FitStore:
