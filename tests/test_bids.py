@@ -509,3 +509,69 @@ def test_electrodes_in_no_mni_space_are_nan_and_said_in_one_warning(bids_copy, s
     warnings = _warnings(caplog)
     assert len(warnings) == 1, warnings
     assert f"sub-1: electrodes only in space(s) {', '.join(sorted(spaces))}, none an MNI template" in warnings[0]
+
+
+@pytest.mark.parametrize("codes", [["2"] * 6, ["2", "2", "3", "2", "2", "7"], ["2.0"] * 6])
+def test_word_events_whose_value_holds_event_codes_are_a_one_line_error(bids_copy, codes):
+    """Fresh-user report: without a 'word' column the reader took mne-bids' integer codes in 'value' as the words."""
+
+    def to_codes(table):
+        words = table["trial_type"] == "word"
+        table["value"] = "n/a"
+        table.loc[words, "value"] = codes
+        del table["word"]
+
+    path = _edit_tsv(bids_copy, "events", to_codes)
+    with pytest.raises(DatasetError, match=rf"{path}: word events have no 'word' column") as error:
+        open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).words("1", "0")
+    assert "\n" not in str(error.value) and "add a 'word' column" in str(error.value)
+
+
+def test_words_in_the_value_column_are_read_when_there_is_no_word_column(bids_copy):
+    def to_value(table):
+        table["value"] = table["word"]
+        del table["word"]
+
+    _edit_tsv(bids_copy, "events", to_value)
+    words = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).words("1", "0")
+    assert words["word"].tolist() == ["the", "fox", "ran.", "a", "hen", "sat!"]
+
+
+@pytest.mark.parametrize("rename", [lambda n: n.replace("1", "01"), str.lower])
+def test_electrodes_named_unlike_their_channels_are_warned_not_dropped_in_silence(bids_copy, rename, caplog):
+    """Fresh-user report: LA01 in electrodes.tsv against LA1 in channels.tsv emptied the table, logged at INFO only."""
+    names = []
+
+    def renamed(table):
+        names.extend(table["name"])
+        table["name"] = table["name"].map(rename)
+
+    path = _edit_tsv(bids_copy, "electrodes", renamed)
+    changed = sum(rename(n) != n for n in names)
+    assert changed
+    with caplog.at_level(logging.WARNING, logger="vlencode"):
+        table = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).electrodes("1")
+    assert len(table) == len(names) - changed
+    assert f"{path}: {changed} of {len(names)} electrode(s) named in no channels.tsv of sub-1" in caplog.text
+
+
+@pytest.mark.parametrize(("factor", "declared", "looks"), [(1.0, "mm", "m"), (1000.0, "m", "mm"), (100.0, "mm", "cm")])
+def test_a_declared_unit_the_magnitudes_contradict_is_read_as_declared_and_warned(
+    bids_copy, factor, declared, looks, caplog
+):
+    """Fresh-user report: ``mm`` declared for coordinates in metres put every contact at the MNI origin, silently."""
+    electrodes, coordsystem = _electrodes_files(bids_copy)
+    _write_coordinates(electrodes, factor, iEEGCoordinateUnits=declared)
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        _la2(bids_copy)
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1 and warnings[0].startswith(f"{coordsystem}: iEEGCoordinateUnits '{declared}'")
+    assert f"look like {looks}" in warnings[0]
+
+
+def test_a_declared_unit_the_magnitudes_agree_with_is_not_warned(bids_copy, caplog):
+    electrodes, _ = _electrodes_files(bids_copy)
+    _write_coordinates(electrodes, 1000.0, iEEGCoordinateUnits="mm")
+    with caplog.at_level(logging.INFO, logger="vlencode"):
+        np.testing.assert_allclose(_la2(bids_copy), [-20.0, 10.0, 20.0], rtol=1e-5)
+    assert _warnings(caplog) == []

@@ -107,10 +107,11 @@ def test_offline_without_the_weights_planning_stops_with_one_line_per_missing_mo
         "simclr: simclr_base_25ep.pt is missing; download https://dl.fbaipublicfiles.com/slip/simclr_base_25ep.pt "
         "to resources/models/downloads/simclr_base_25ep.pt"
     ) in lines
-    assert (
+    simcse = [line for line in lines if line.startswith("simcse: ")]
+    assert simcse[0].startswith(
         "simcse: princeton-nlp/sup-simcse-bert-base-uncased is not downloaded; fetch it with `hf download "
-        "princeton-nlp/sup-simcse-bert-base-uncased --cache-dir resources/models/hub`"
-    ) in lines
+        "princeton-nlp/sup-simcse-bert-base-uncased --exclude '*.h5'"
+    ) and simcse[0].endswith(" --cache-dir resources/models/hub`")
     assert "huggingface-cli" not in output
     assert not (workdir / "results").exists() and not (workdir / "resources" / "models" / "locks").exists()
 
@@ -200,3 +201,11 @@ def test_local_weights_are_hashed_once_and_again_only_when_changed(tmp_path, mon
     changed = sources._files_digest("hf", str(model), None)
     assert hashed == ["model.safetensors"]
     assert changed[0] != first[0] and changed[1] == first[1]
+
+
+def test_the_slurm_profile_sets_resources_of_existing_rules_only():
+    """A misspelt or removed rule in set-resources is ignored by Snakemake without a word."""
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    sources = [ROOT / "Snakefile", *(ROOT / "rules").glob("*.smk")]
+    rules = {name for path in sources for name in re.findall(r"^\s*(?:local)?rule (\w+):", path.read_text(), re.M)}
+    assert set(profile["set-resources"]) <= rules, set(profile["set-resources"]) - rules

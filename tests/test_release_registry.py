@@ -272,3 +272,18 @@ def test_a_converted_directory_of_another_network_type_is_refused(albef_dir):
     directory, _ = albef_dir
     with pytest.raises(SourceError, match=r"holds a converted fusion network, but entry 'x' says network: slip"):
         load_network(slip_entry(directory, name="x"), "trained", None)
+
+
+@pytest.mark.parametrize("target", ["parent", "dot", "file"])
+def test_the_command_line_never_converts_over_other_files(albef_dir, target, capsys, monkeypatch):
+    """Fresh-user report: converting into the release file's own directory (or ``.``) deleted everything in it."""
+    directory = albef_dir[0].parent
+    before = {p.name: p.stat().st_mtime_ns for p in directory.iterdir()}
+    out = {"parent": str(directory), "dot": ".", "file": str(directory / "ALBEF.pth")}[target]
+    monkeypatch.chdir(directory)
+    assert convert_main(["albef", str(directory / "ALBEF.pth"), out, "--image-size", str(IMAGE_PX)]) == 2
+    message = capsys.readouterr().err.strip()
+    assert "\n" not in message and ("which converting into it would delete" in message or "is a file" in message)
+    assert {p.name: p.stat().st_mtime_ns for p in directory.iterdir()} == before
+    # Into its own earlier output: replaced.
+    assert convert_main(["albef", str(directory / "ALBEF.pth"), str(albef_dir[0]), "--image-size", str(IMAGE_PX)]) == 0

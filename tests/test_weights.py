@@ -21,7 +21,9 @@ from vlencode.models.weights import (
     WeightsUnit,
     entry_units,
     fetch,
+    hub_command,
     lock_path,
+    merge_units,
     offline_problem,
     read_lock,
 )
@@ -243,7 +245,7 @@ def test_a_hub_model_in_a_fake_cache_is_locked_offline_and_loaded_from_its_lock(
     weights = tmp_path / "weights"
     (unit,) = entry_units(HUB_ENTRY, weights).values()
     assert unit.name == "hub--someone--tiny-bert" and unit.spec["revision"] is None
-    assert "`hf download someone/tiny-bert --cache-dir" in offline_problem(unit, weights)
+    assert "`hf download someone/tiny-bert --exclude '*.h5'" in offline_problem(unit, weights)
     # The user's own hub cache holds it: offline, the weights step copies it into the weights directory.
     user_cache = tmp_path / "user-cache"
     fake_hub_repo(user_cache, "someone/tiny-bert", "a" * 40, tiny_bert_files(tmp_path))
@@ -297,3 +299,101 @@ def test_a_lock_records_what_a_later_run_verifies(tmp_path):
     (tmp_path / "model" / "a.bin").unlink()
     with pytest.raises(WeightsError, match="a.bin differ"):
         read_lock(lock)
+
+
+def _release_entry(name: str, source: str, file: str) -> dict:
+    url = f"https://example.org/{file}"
+    return {
+        "name": name,
+        "backend": "release",
+        "source": source,
+        "inputs": "image",
+        "release": {"kind": "slip", "file": file, "url": url},
+    }
+
+
+def test_release_directories_that_share_a_last_name_are_different_units(tmp_path):
+    """Fresh-user report: ``simclr/net`` and ``clip/net`` made one unit, so CLIP's features would load SimCLR."""
+    weights = tmp_path / "weights"
+    units = [
+        entry_units(_release_entry("simclr", "simclr/net", "simclr.pt"), weights)["weights"],
+        entry_units(_release_entry("clip", "clip/net", "clip.pt"), weights)["weights"],
+        entry_units(_release_entry("slip", "slip", "slip.pt"), weights)["weights"],
+        entry_units(_release_entry("mine", str(tmp_path / "elsewhere" / "net"), "mine.pt"), weights)["weights"],
+    ]
+    names = [unit.name for unit in units]
+    assert names[:3] == ["release--simclr--net", "release--clip--net", "release--slip"]
+    assert names[3].startswith("release--net--") and len(set(names)) == 4
+    assert set(merge_units(units)) == set(names)
+
+
+def test_two_files_converted_into_one_directory_are_an_error_naming_both_models(tmp_path):
+    weights = tmp_path / "weights"
+    units = [
+        entry_units(_release_entry("simclr", "net", "simclr.pt"), weights)["weights"],
+        entry_units(_release_entry("clip", "net", "clip.pt"), weights)["weights"],
+    ]
+    with pytest.raises(WeightsError, match="models simclr and clip read release--net from different files"):
+        merge_units(units)
+    # The same file read by two entries (two towers of one release) stays one unit.
+    same = [entry_units(_release_entry(name, "net", "slip.pt"), weights)["weights"] for name in ("v", "l")]
+    assert merge_units(same)["release--net"].entries == ("v", "l")
+
+
+def test_converting_into_a_directory_that_holds_other_files_is_refused_and_deletes_nothing(albef_file, tmp_path):
+    """Fresh-user report: converting into the weights directory itself deleted its downloads, hub cache and locks."""
+    weights = tmp_path / "weights"
+    (weights / "downloads").mkdir(parents=True)
+    (weights / "downloads" / "ALBEF.pth").write_bytes(albef_file)
+    (weights / "locks").mkdir()
+    unit = release_unit("http://127.0.0.1:9/unreachable", None, weights)
+    with pytest.raises(WeightsError, match="holds downloads, locks, which converting into it would delete") as error:
+        fetch(unit, weights, offline=True, lock=lock_path(weights, unit.name))
+    assert "\n" not in str(error.value)
+    assert (weights / "downloads" / "ALBEF.pth").read_bytes() == albef_file and (weights / "locks").is_dir()
+    # Its own earlier output is replaced: a second conversion with other options rewrites it.
+    inner = release_unit("http://127.0.0.1:9/unreachable", None, weights / "albef-small")
+    fetch(inner, weights, offline=True, lock=lock_path(weights, inner.name))
+    again = WeightsUnit(inner.name, "release", {**inner.spec, "converter": {"image_size": 48}}, inner.entries)
+    fetch(again, weights, offline=True, lock=lock_path(weights, inner.name))
+    assert json.loads((weights / "albef-small" / "config.json").read_text())["source"]["image_size"] == 48
+
+
+def test_a_network_failure_during_a_release_download_is_one_line(albef_file, tmp_path, monkeypatch):
+    """Fresh-user report: the HTTP stack's own errors (httpx's ConnectError is no OSError) came as a traceback."""
+
+    class ConnectError(Exception):
+        pass
+
+    def refuse(*args, **kwargs):
+        raise ConnectError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr("huggingface_hub.file_download.http_get", refuse)
+    weights = tmp_path / "weights"
+    unit = release_unit("https://example.org/ALBEF.pth", None, weights / "albef-small")
+    with pytest.raises(WeightsError) as error:
+        fetch(unit, weights, offline=False, lock=lock_path(weights, unit.name))
+    message = str(error.value)
+    assert "\n" not in message and "Network is unreachable" in message and "download it to" in message
+
+
+def test_an_unreachable_hub_online_is_not_called_offline_and_the_command_fetches_what_the_step_would(
+    tmp_path, monkeypatch
+):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def unreachable(*args, **kwargs):
+        raise LocalEntryNotFoundError("Cannot reach the hub")
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", unreachable)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "user-cache"))
+    weights = tmp_path / "weights"
+    entry = {"name": "bert", "backend": "hf", "source": "google-bert/bert-base-uncased", "inputs": "text"}
+    unit = entry_units(entry, weights)["weights"]
+    with pytest.raises(WeightsError) as error:
+        fetch(unit, weights, offline=False, lock=lock_path(weights, unit.name))
+    message = str(error.value)
+    assert "the hub cannot be reached" in message and "offline" not in message
+    assert "--exclude '*.h5'" in message and f"--cache-dir {weights / 'hub'}" in message
+    tokenizer = entry_units({**entry, "source": "x", "backend": "wheel", "tokenizer": entry["source"]}, weights)
+    assert "--include '*.json'" in hub_command(tokenizer["tokenizer"], weights)

@@ -250,6 +250,19 @@ class BidsIeeg(Dataset):
         for name in table.loc[~neural, "name"].astype(str):
             reason = f"type {types[name]}" if name in types else "in no channels.tsv"
             log.info("%s: %s left out of the electrode table: %s", path, name, reason)
+        unmatched = sorted(set(table["name"].astype(str)) - set(types))
+        if unmatched:
+            # A naming mismatch (LA01 against LA1) would silently empty the electrode table and its regions.
+            log.warning(
+                "%s: %d of %d electrode(s) named in no channels.tsv of sub-%s (e.g. %s; channels are named e.g. %s): "
+                "they get no coordinates or regions; name them as channels.tsv does",
+                path,
+                len(unmatched),
+                len(table),
+                subject,
+                ", ".join(unmatched[:3]),
+                ", ".join(sorted(types)[:3]),
+            )
         table = table[neural]
         if mni_rank(space) is None:
             log.warning(
@@ -292,6 +305,13 @@ class BidsIeeg(Dataset):
         if column is None:
             path = self._sidecar(self._path(subject, trial), "events")
             raise DatasetError(f"{path}: word events need a 'word' (or 'value') column with the spoken word")
+        if column == "value" and len(words) and pd.to_numeric(words["value"], errors="coerce").notna().all():
+            # mne-bids writes an event's integer code to `value`: every word would read "2".
+            path = self._sidecar(self._path(subject, trial), "events")
+            raise DatasetError(
+                f"{path}: word events have no 'word' column and their 'value' column holds numbers (event codes, as "
+                "mne-bids writes them), not words; add a 'word' column with the spoken word"
+            )
         text = words[column].astype(str).tolist()
         if "sentence_idx" in words.columns:
             if words["sentence_idx"].isna().any():
@@ -396,9 +416,10 @@ def infer_unit(largest: float) -> str | None:
 
     mne-bids' reader infers an ``n/a`` unit the same way (``_infer_coord_unit`` in ``mne_bids/dig.py``: under 1 m,
     under 100 cm, else mm), with thresholds set for scalp electrodes, which would read a temporal montage in mm
-    (largest magnitude about 70) as cm.  Intracranial contacts lie within about 110 mm of the MNI origin, and even a
-    deep (DBS) montage reaches 12 mm from it: under 0.2 is m, 1 to 12 cm, 12 to 200 mm; between 0.2 and 1, or above
-    200, no unit puts the contacts in a brain.
+    (largest magnitude about 70) as cm.  Intracranial contacts lie within about 110 mm of the MNI origin, and an
+    SEEG or ECoG montage reaches beyond 12 mm from it: under 0.2 is m, 1 to 12 cm, 12 to 200 mm; between 0.2 and 1,
+    or above 200, no unit puts the contacts in a brain.  A montage of deep contacts only (DBS of the subthalamic
+    nucleus, about 10-12 mm from the origin) is ambiguous in magnitude alone: declare its unit.
     """
     if largest < 0.2:
         return "m"
@@ -415,6 +436,19 @@ def _mm_per_unit(electrodes: Path, xyz: np.ndarray) -> float:
     declared = _coordsystem(electrodes).get("iEEGCoordinateUnits")
     unit = str(declared).strip().lower() if declared is not None else ""
     if unit in _UNIT_TO_MM:
+        finite = np.abs(xyz[np.isfinite(xyz)])
+        fits = infer_unit(float(finite.max())) if finite.size else unit
+        if fits is not None and fits != unit:
+            # A wrong declaration misplaces every contact as an absent one would (mm declared, metres written).
+            log.warning(
+                "%s: iEEGCoordinateUnits %r, but the coordinates of %s (largest magnitude %g) look like %s; regions "
+                "are read as declared: fix the declaration if it is wrong",
+                coordsystem,
+                declared,
+                electrodes.name,
+                float(finite.max()),
+                fits,
+            )
         return _UNIT_TO_MM[unit]
     if unit not in ("", "n/a"):
         raise DatasetError(

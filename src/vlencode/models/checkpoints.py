@@ -147,10 +147,17 @@ def save_network(
         Its state dict (tensors are made contiguous copies: safetensors stores no shared memory).
     source
         Provenance: the release file's name and sha256, and the conversion options.
+
+    Raises
+    ------
+    CheckpointError
+        ``directory`` is a file, or a directory holding anything but an earlier conversion (replacing it would delete
+        those files: the release file, other models, a weights directory).
     """
     from safetensors.torch import save_file
 
     directory = Path(directory)
+    _check_replaceable(directory)
     with atomic_path(directory) as tmp:
         tmp.mkdir(parents=True)
         save_file(
@@ -161,6 +168,26 @@ def save_network(
         document = {"network": network, "config": dict(config), "source": dict(source)}
         (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     return directory
+
+
+def _check_replaceable(directory: Path) -> None:
+    """Refuse to replace ``directory`` unless it is absent, empty or an earlier :func:`save_network` output."""
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{directory}: is a file; give a directory for the converted network")
+    if not directory.exists():
+        return
+    others = sorted(p.name for p in directory.iterdir() if p.name not in (CONFIG_FILE, WEIGHTS_FILE))
+    written = True
+    if (directory / CONFIG_FILE).exists():
+        try:
+            written = "network" in json.loads((directory / CONFIG_FILE).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+            written = False
+    if others or not written:
+        held = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "") if others else f"another {CONFIG_FILE}"
+        raise CheckpointError(
+            f"{directory}: holds {held}, which converting into it would delete; give a new or empty directory"
+        )
 
 
 def read_network(directory: str | os.PathLike) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:

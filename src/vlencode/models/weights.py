@@ -20,6 +20,7 @@ the planner, before any job runs, what is missing and the command that fetches i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -65,7 +66,8 @@ class WeightsUnit:
     Attributes
     ----------
     name
-        File-system-safe identifier: ``hub--<org>--<repo>[--<revision>]`` or ``release--<directory>``.
+        File-system-safe identifier: ``hub--<org>--<repo>[--<revision>]`` or ``release--<directory>``
+        (:func:`release_unit_name`).
     kind
         ``hub`` or ``release``.
     spec
@@ -98,7 +100,7 @@ def entry_units(entry: Mapping[str, Any], weights_dir: str | os.PathLike) -> dic
         release = entry["release"]
         directory = weights_dir_path(weights_dir, entry["source"])
         units["weights"] = WeightsUnit(
-            f"release--{directory.name}",
+            release_unit_name(directory, weights_dir),
             "release",
             {
                 "url": release["url"],
@@ -118,6 +120,17 @@ def entry_units(entry: Mapping[str, Any], weights_dir: str | os.PathLike) -> dic
     return units
 
 
+def release_unit_name(directory: Path, weights_dir: str | os.PathLike) -> str:
+    """``release--<path>``: the converted directory's path under the weights directory, ``/`` written ``--``
+    (``slip-vit-b16`` -> ``release--slip-vit-b16``, ``simclr/net`` -> ``release--simclr--net``); a directory elsewhere
+    adds a digest of its absolute path, so two directories never share a unit (or a lock)."""
+    root = Path(os.path.abspath(weights_dir))
+    absolute = Path(os.path.abspath(directory))
+    if absolute.is_relative_to(root) and absolute != root:
+        return "release--" + "--".join(absolute.relative_to(root).parts)
+    return f"release--{absolute.name}--{hashlib.sha256(str(absolute).encode()).hexdigest()[:12]}"
+
+
 def _hub_unit(repo_id: str, revision: str | None, tokenizer_only: bool, entry: str) -> WeightsUnit:
     name = "hub--" + repo_id.replace("/", "--") + (f"--{revision}" if revision else "")
     return WeightsUnit(
@@ -129,11 +142,22 @@ def _hub_unit(repo_id: str, revision: str | None, tokenizer_only: bool, entry: s
 
 
 def merge_units(units: list[WeightsUnit]) -> dict[str, WeightsUnit]:
-    """Units by name, each listing every entry that reads it; a full hub unit covers its tokenizer-only twin."""
+    """Units by name, each listing every entry that reads it.
+
+    Raises
+    ------
+    WeightsError
+        Two entries name one unit with different specs (e.g. two release files converted into one directory).
+    """
     merged: dict[str, WeightsUnit] = {}
     for unit in units:
         if unit.name in merged:
             known = merged[unit.name]
+            if known.spec != unit.spec:
+                raise WeightsError(
+                    f"models {', '.join(known.entries)} and {', '.join(unit.entries)} read {unit.name} from different "
+                    "files; give each release file its own source directory"
+                )
             merged[unit.name] = WeightsUnit(
                 unit.name, unit.kind, known.spec, tuple(dict.fromkeys(known.entries + unit.entries))
             )
@@ -198,8 +222,10 @@ def _fetch_hub(unit: WeightsUnit, weights_dir: Path, offline: bool) -> tuple[Pat
     except LocalEntryNotFoundError:
         local = _user_cache_snapshot(spec["repo_id"], spec["revision"]) if offline else None
         if local is None:
+            # Online, snapshot_download raises this too when the hub cannot be reached and nothing is cached.
+            why = "and offline" if offline else "and the hub cannot be reached"
             raise WeightsError(
-                f"{spec['repo_id']}: not in {hub_cache(weights_dir)} and offline; {hub_command(unit, weights_dir)}"
+                f"{spec['repo_id']}: not in {hub_cache(weights_dir)} {why}; {hub_command(unit, weights_dir)}"
             ) from None
         path = _copy_snapshot(local, hub_cache(weights_dir), spec["repo_id"])
     except Exception as error:  # network, authentication, unknown repository: one line with the fix
@@ -221,7 +247,10 @@ def hub_command(unit: WeightsUnit, weights_dir: str | os.PathLike) -> str:
     """The ``hf`` command (the locked huggingface_hub's CLI) that fetches a hub unit into the weights directory."""
     spec = unit.spec
     revision = f" --revision {spec['revision']}" if spec["revision"] else ""
-    return f"fetch it with `hf download {spec['repo_id']}{revision} --cache-dir {hub_cache(weights_dir)}`"
+    # The files the weights step itself fetches: a tokenizer's files only, or no other framework's weights.
+    flag, patterns = ("--include", TOKENIZER_FILES) if spec["tokenizer_only"] else ("--exclude", OTHER_FRAMEWORKS)
+    files = "".join(f" {flag} '{pattern}'" for pattern in patterns)
+    return f"fetch it with `hf download {spec['repo_id']}{revision}{files} --cache-dir {hub_cache(weights_dir)}`"
 
 
 def _user_cache_snapshot(repo_id: str, revision: str | None) -> Path | None:
@@ -253,7 +282,7 @@ def _fetch_release(unit: WeightsUnit, weights_dir: Path, offline: bool) -> tuple
     if not release.is_file() and offline:
         raise WeightsError(f"{spec['file']}: not in {release.parent} and offline; {release_command(unit, weights_dir)}")
     path = _retrieve(spec, release)
-    from vlencode.models.checkpoints import read_network
+    from vlencode.models.checkpoints import CheckpointError, read_network
     from vlencode.models.convert import convert_release
     from vlencode.store import file_sha256
 
@@ -266,14 +295,17 @@ def _fetch_release(unit: WeightsUnit, weights_dir: Path, offline: bool) -> tuple
     except (OSError, ValueError, KeyError):
         source = {}
     if source.get("sha256") != digest or any(source.get(k) != v for k, v in converter.items()):
-        convert_release(
-            spec["kind"],
-            path,
-            directory,
-            image_size=converter.get("image_size", 224),
-            fold_token_type=converter.get("fold_token_type", True),
-            trust_pickle=converter.get("trust_pickle", False),
-        )
+        try:
+            convert_release(
+                spec["kind"],
+                path,
+                directory,
+                image_size=converter.get("image_size", 224),
+                fold_token_type=converter.get("fold_token_type", True),
+                trust_pickle=converter.get("trust_pickle", False),
+            )
+        except CheckpointError as error:
+            raise WeightsError(str(error)) from None
     return directory, {"file": spec["file"], "url": spec["url"], "sha256": digest, "converter": converter}
 
 
@@ -311,7 +343,7 @@ def _retrieve(spec: Mapping[str, Any], path: Path) -> Path:
                 f"different file); delete {path} and fetch it again, or fix release.sha256"
             ) from None
         raise
-    except OSError as error:
+    except Exception as error:  # the HTTP stack's errors (httpx, OSError) vary with its version: one line with the fix
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WeightsError(
             f"{spec['file']}: cannot be downloaded from {spec['url']} ({reason}); download it to "
