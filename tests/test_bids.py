@@ -575,3 +575,21 @@ def test_a_declared_unit_the_magnitudes_agree_with_is_not_warned(bids_copy, capl
     with caplog.at_level(logging.INFO, logger="vlencode"):
         np.testing.assert_allclose(_la2(bids_copy), [-20.0, 10.0, 20.0], rtol=1e-5)
     assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize(("movie", "suggested"), [("The Fox", "The-Fox"), ("fox/2", "fox-2"), ("fox_cuts", "fox-cuts")])
+def test_a_movie_id_that_cannot_name_a_file_is_a_one_line_error(bids_copy, movie, suggested):
+    """Fresh-user report: 'The Fox' ended in a MissingInputException for results/stimuli/movie-The Fox_cuts.parquet."""
+
+    def name(table):
+        table["movie"] = movie
+
+    path = _edit_tsv(bids_copy, "events", name)
+    with pytest.raises(DatasetError, match=rf"{path}: movie '{movie}' is not a usable id") as error:
+        open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).movie("1", "0")
+    assert "\n" not in str(error.value) and f"(e.g. {suggested})" in str(error.value)
+
+
+def test_a_movie_id_of_letters_digits_and_dashes_is_taken(bids_copy):
+    _edit_tsv(bids_copy, "events", lambda table: table.__setitem__("movie", "fantastic-mr-fox.2"))
+    assert open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).movie("1", "0") == "fantastic-mr-fox.2"

@@ -43,6 +43,14 @@ def test_default_config_is_valid(config):
             lambda c: (c["replica"].update(enabled=False), c["dataset"].update(root="/no/such/dataset")),
             r"dataset\.root: /no/such/dataset does not exist",
         ),
+        (
+            lambda c: c["dataset"]["recordings"].append(dict(c["dataset"]["recordings"][0])),
+            r"dataset\.recordings\[3\]: subject 1 trial 0 is already dataset\.recordings\[0\]; list each",
+        ),
+        (
+            lambda c: c["dataset"]["recordings"].insert(1, dict(c["dataset"]["recordings"][2])),
+            r"dataset\.recordings\[3\]: subject 3 trial 0 is already dataset\.recordings\[1\]",
+        ),
     ],
 )
 def test_bad_config_is_a_one_line_error_naming_the_key(config, mutate, expected):

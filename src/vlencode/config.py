@@ -46,13 +46,23 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
 def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, source: str = "config") -> None:
     """Raise :class:`ConfigError` with a one-line message for the first problem of ``config``.
 
-    Checks the JSON schema, then that the files the config names exist (the dataset root, unless the replica builds
-    it, and the model registry).
+    Checks the JSON schema, that no recording is listed twice, then that the files the config names exist (the dataset
+    root, unless the replica builds it, and the model registry).
     """
     schema = yaml.safe_load(Path(schema_path).read_text())
     problems = schema_errors(config, schema)
     if problems:
         raise ConfigError(f"{source}: {problems[0]} (see config/README.md)")
+    seen: dict[tuple[str, str], int] = {}
+    for index, recording in enumerate(config["dataset"].get("recordings", [])):
+        key = (str(recording["subject"]), str(recording["trial"]))
+        if key in seen:
+            # Listed twice, its trial would be pooled twice into every fit of the subject.
+            raise ConfigError(
+                f"{source}: dataset.recordings[{index}]: subject {key[0]} trial {key[1]} is already "
+                f"dataset.recordings[{seen[key]}]; list each recording once"
+            )
+        seen[key] = index
     replica = config.get("replica", {}).get("enabled", False)
     root = Path(config["dataset"]["root"])
     if not replica and not root.exists():

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -338,7 +339,16 @@ class BidsIeeg(Dataset):
     def movie(self, subject: str, trial: str) -> str:
         events = self._events(subject, trial)
         if "movie" in events.columns and events["movie"].notna().any():
-            return str(events["movie"].dropna().iloc[0])
+            movie = str(events["movie"].dropna().iloc[0])
+            # The id names files (stimuli/<movie>.mp4, results/stimuli/movie-<movie>_...): a BIDS label's characters.
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", movie):
+                path = self._sidecar(self._path(subject, trial), "events")
+                suggestion = re.sub(r"[^A-Za-z0-9.-]+", "-", movie).strip("-.") or "movie-1"
+                raise DatasetError(
+                    f"{path}: movie {movie!r} is not a usable id; use letters, digits, '-' and '.' only (e.g. "
+                    f"{suggestion}), and name stimuli/<movie>.mp4 the same"
+                )
+            return movie
         return str(self._path(subject, trial).task)
 
     def movie_path(self, movie: str) -> Path:
