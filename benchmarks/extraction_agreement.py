@@ -102,7 +102,10 @@ def main() -> None:
                 )
     configfile = study_config(args.workdir)
     seconds = run_workflow(
-        args.workdir, configfile, ["results/stats/sites.parquet", "results/validation/recovery.parquet"], args.cores
+        args.workdir,
+        configfile,
+        ["results/stats/sites.parquet", "results/validation/recovery.parquet", "results/encoding/scores.parquet"],
+        args.cores,
     )
     min_bins = yaml.safe_load(configfile.read_text())["statistics"]["min_bins"]
     runs = {"pooled": args.pooled / "results", "study": args.workdir / "results"}
