@@ -6,6 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from vlencode.encoding.scores import SCORE_COLUMNS
+from vlencode.qc import ALPHA_EDGE_COLUMNS
+from vlencode.stats.recovery import RECOVERY_COLUMNS
+
 SUBJECTS = ("1", "3", "5")
 MODELS = {  # model -> (family, init)
     "minilm": ("language", "trained"),
@@ -80,22 +84,7 @@ def scores(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                     )
     return pd.DataFrame(
         rows,
-        columns=[
-            "subject",
-            "alignment",
-            "model",
-            "family",
-            "init",
-            "layer",
-            "electrode",
-            "bin_time_s",
-            "val_r",
-            "test_r",
-            "alpha",
-            "val_lo",
-            "val_hi",
-            "kept",
-        ],
+        columns=SCORE_COLUMNS,
     )
 
 
@@ -137,22 +126,7 @@ def recovery() -> pd.DataFrame:
                 rows.append([keep_rule, alignment, category, primary, 6, 5, 4, 0.8, 0.67, 0.04, 2, 0, 4, 1])
     return pd.DataFrame(
         rows,
-        columns=[
-            "keep_rule",
-            "alignment",
-            "category",
-            "primary",
-            "n_planted",
-            "n_called",
-            "n_true_called",
-            "precision",
-            "recall",
-            "false_positive_rate",
-            "n_silent",
-            "n_called_silent",
-            "n_neighbours",
-            "n_called_neighbours",
-        ],
+        columns=RECOVERY_COLUMNS,
     )
 
 
@@ -199,16 +173,6 @@ def qc_tables() -> dict[str, pd.DataFrame]:
             for a in ("word", "scene")
             for m, (f, i) in MODELS.items()
         ],
-        columns=[
-            "subject",
-            "alignment",
-            "model",
-            "family",
-            "init",
-            "n_targets",
-            "n_low_edge",
-            "n_high_edge",
-            "share_edge",
-        ],
+        columns=ALPHA_EDGE_COLUMNS,
     )
     return {"qc_channels": channels, "qc_clock": clock, "qc_events": events, "qc_alpha_edge": alpha_edge}

@@ -9,6 +9,7 @@ import report_tables as rt
 from PIL import Image
 
 from vlencode import plots, regions
+from vlencode.encoding.scores import SCORE_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -72,18 +73,7 @@ def test_best_model_per_category_is_chosen_on_validation_not_test():
         rows.append(["1", "word", model, "vision", "trained", "L", "E0", 0.0, val_r, test_r])
     scores = pd.DataFrame(
         rows,
-        columns=[
-            "subject",
-            "alignment",
-            "model",
-            "family",
-            "init",
-            "layer",
-            "electrode",
-            "bin_time_s",
-            "val_r",
-            "test_r",
-        ],
+        columns=SCORE_COLUMNS[:10],
     )
     sites = pd.DataFrame(
         [["1", "E0", "word", "calibrated", "vision"]],
@@ -105,18 +95,7 @@ def test_the_best_multimodal_model_is_a_network_chosen_per_electrode_never_a_bas
             rows.append(["1", "word", model, "multimodal", init, layer, electrode, 0.0, val_r, 0.0])
     scores = pd.DataFrame(
         rows,
-        columns=[
-            "subject",
-            "alignment",
-            "model",
-            "family",
-            "init",
-            "layer",
-            "electrode",
-            "bin_time_s",
-            "val_r",
-            "test_r",
-        ],
+        columns=SCORE_COLUMNS[:10],
     )
     sites = pd.DataFrame(
         {
