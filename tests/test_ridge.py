@@ -15,7 +15,7 @@ from vlencode.ridge import (
     ridge_coefficients,
 )
 from vlencode.ridge.decomposition import decompose
-from vlencode.ridge.search import search
+from vlencode.ridge.search import SearchOptions, search
 
 ALPHAS = np.logspace(-1, 5, 7)
 
@@ -230,13 +230,7 @@ def test_options_that_cannot_be_combined_are_rejected():
     with pytest.raises(ValueError, match="ridge targets_batch must be >= 1"):
         ridge_coefficients(X, Y, 1.0, targets_batch=0)
     with pytest.raises(ValueError, match="banded ridge searches 2"):
-        search(
-            X,
-            Y,
-            splits,
-            ALPHAS,
-            [np.arange(2), np.arange(2, 5)],
-            np.array([[0.5, 0.5], [1.0, 0.0]]),
+        options = SearchOptions(
             standardize=True,
             device="cpu",
             dtype=torch.float32,
@@ -246,6 +240,7 @@ def test_options_that_cannot_be_combined_are_rejected():
             n_threads=None,
             refit=True,
         )
+        search(X, Y, splits, ALPHAS, [np.arange(2), np.arange(2, 5)], np.array([[0.5, 0.5], [1.0, 0.0]]), options)
 
 
 @pytest.mark.parametrize("gap", [0, 3])

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from vlencode.ridge.checks import Split, check_array, check_inputs
-from vlencode.ridge.search import RidgeCVResult, search
+from vlencode.ridge.search import RidgeCVResult, SearchOptions, search
 
 
 def band_weight_candidates(n_bands: int, n_iter: int, seed: int, concentration: float = 1.0) -> np.ndarray:
@@ -100,13 +100,7 @@ def banded_ridge_cv(
     X, Y, splits, alphas = check_inputs(np.concatenate(Xs, axis=1), Y, splits, alphas)
     bounds = np.cumsum([0] + [x.shape[1] for x in Xs])
     bands = [np.arange(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
-    return search(
-        X,
-        Y,
-        splits,
-        alphas,
-        bands,
-        band_weight_candidates(len(Xs), n_iter, seed, concentration),
+    options = SearchOptions(
         standardize=standardize,
         device=device,
         dtype=dtype,
@@ -115,3 +109,4 @@ def banded_ridge_cv(
         return_all_alphas=False,
         n_threads=n_threads,
     )
+    return search(X, Y, splits, alphas, bands, band_weight_candidates(len(Xs), n_iter, seed, concentration), options)

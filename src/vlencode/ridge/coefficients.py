@@ -109,10 +109,12 @@ def refit_coefficients(
     alphas, chosen : torch.Tensor
         The alphas, and an index into them per target.
     """
-    if whole.train_basis is None:
+    if whole.train_basis is not None:
+        z = whole.train_basis.T @ y
+    elif cross is not None:
         z = (whole.scale[:, None] * whole.feature_basis.to(torch.float64)).to(y.dtype).T @ cross
     else:
-        z = whole.train_basis.T @ y
+        raise ValueError("ridge refit of a decomposition without training basis needs cross, Xc' y over all rows")
     z.mul_(torch.index_select(whole.shrinkage(alphas).T, 1, chosen))
     weights = (whole.feature_basis @ z).mul_(whole.scale[:, None].to(y.dtype))
     return weights, offset - whole.mean.to(y.dtype) @ weights

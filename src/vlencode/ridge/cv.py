@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from vlencode.ridge.checks import Split, check_inputs
-from vlencode.ridge.search import RidgeCVResult, search
+from vlencode.ridge.search import RidgeCVResult, SearchOptions, search
 
 
 def cross_validated_ridge(
@@ -96,21 +96,16 @@ def cross_validated_ridge(
     """
     X, Y, splits, alphas = check_inputs(X, Y, splits, alphas)
     bands = [np.arange(X.shape[1])]
-    return search(
-        X,
-        Y,
-        splits,
-        alphas,
-        bands,
-        np.ones((1, 1)),
+    options = SearchOptions(
         standardize=standardize,
         device=device,
         dtype=dtype,
         targets_batch=targets_batch,
         memory_gb=memory_gb,
         return_all_alphas=return_all_alphas,
-        return_predictions=return_predictions,
         n_threads=n_threads,
+        return_predictions=return_predictions,
         solver=solver,
         refit=refit,
     )
+    return search(X, Y, splits, alphas, bands, np.ones((1, 1)), options)

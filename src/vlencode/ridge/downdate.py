@@ -56,7 +56,7 @@ class CentredDesign:
         mean = exact.mean(0)
         exact = exact.sub_(mean)
 
-        def products(rows: np.ndarray) -> tuple[torch.Tensor, ...]:
+        def products(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
             block = exact[torch.as_tensor(rows, device=design.device)]
             return block.T @ block, block.sum(0), block.amax(0), block.amin(0)
 
@@ -123,11 +123,11 @@ def held_cross_products(
     """
     cross, sums = [], []
     for fold in folds:
-        cross.append(centred_design[fold.val].T @ y[fold.val])
-        sums.append(y[fold.val].sum(0))
-        if fold.n_test:
-            cross[-1].addmm_(centred_design[fold.test].T, y[fold.test])
-            sums[-1] += y[fold.test].sum(0)
+        cross.append(centred_design[fold.val.rows].T @ y[fold.val.rows])
+        sums.append(y[fold.val.rows].sum(0))
+        if fold.test.count:
+            cross[-1].addmm_(centred_design[fold.test.rows].T, y[fold.test.rows])
+            sums[-1] += y[fold.test.rows].sum(0)
     total_cross, total_sum = cross[0].clone(), sums[0].clone()
     for fold_cross, fold_sum in zip(cross[1:], sums[1:]):
         total_cross += fold_cross

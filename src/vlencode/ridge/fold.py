@@ -2,12 +2,16 @@
 
 Each split is ``(train_idx, val_idx, test_idx)``.  Within a fold the design is centred (and standardised) with the
 training rows' statistics and decomposed once (:mod:`vlencode.ridge.decomposition`), or downdated from the totals over
-all rows (:mod:`vlencode.ridge.downdate`).  Row sets are kept as slices where they are contiguous, so the largest
-arrays are multiplied as views rather than copied.
+all rows (:mod:`vlencode.ridge.downdate`).  A :class:`Fold` gathers the few concepts scoring needs: its training rows,
+how its training targets are projected (a :class:`DirectProjection` or a :class:`DowndatedProjection`, the tagged
+variants), each held-out set projected (:class:`HeldOut`), the validation rows' factor for the prediction variance
+(:class:`VarianceFactor`) and the shrinkage per alpha (:class:`Shrinkage`).  Row sets are kept as slices where they
+are contiguous, so the largest arrays are multiplied as views rather than copied.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,40 +32,128 @@ TRIANGLE_BLOCKS = 6
 
 
 @dataclass(frozen=True)
-class Fold:
-    """One fold ready to score: its decomposition and its held-out rows projected, centred per held-out set.
+class TrainRows:
+    """A fold's training rows: their ``count``, their ``runs`` (positions in the training index paired with the
+    target rows they select, see :func:`row_runs`; one gathered index when the rows are too scattered) and whether
+    they are all rows but the held-out ones (``is_complement``)."""
 
-    ``train_basis`` is the decomposition's training basis with a column of ones appended, so one product gives the
-    projected targets and the training sums.  ``train_runs`` pairs its rows with the target rows they multiply (see
-    :func:`row_runs`).  A downdated fold (:func:`~vlencode.ridge.downdate.downdates`) has no ``train_basis`` but a
-    ``downdate_basis``, the eigenvectors scaled by the column scales (``Z = downdate_basis' Xc_train' y``), and
-    ``mean_shift``, its training means minus the means over all rows: its projected targets come from the held-out
-    cross-products (:func:`~vlencode.ridge.downdate.held_cross_products`).  ``val_norm_basis`` has the column norms of
-    ``val_proj`` (``R'R = val_proj'val_proj``): ``val_proj`` itself, or its triangular QR factor when the validation
-    set has more rows than the rank, so each alpha's prediction variance costs ``min(n_val, rank)`` rows;
-    ``val_norm_blocks`` lists its row blocks with the first column each has nonzero (:func:`_triangle_blocks`).
-    ``shrink_t`` is ``shrink`` transposed (``[rank, n_alphas]``, contiguous) for gathering each target's chosen alpha.
-    ``train_is_complement`` tells that the training rows are all rows but the held-out ones.
-    """
+    count: int
+    runs: Sequence[tuple[slice, Rows]]
+    is_complement: bool
+
+    @classmethod
+    def of(cls, split: Split, n_samples: int, device: torch.device) -> TrainRows:
+        """The training rows of ``split`` among ``n_samples`` events."""
+        train, val, test = split
+        runs: Sequence[tuple[slice, Rows]] | None = row_runs(train)
+        if runs is None:
+            runs = [(slice(0, len(train)), torch.as_tensor(train, device=device))]
+        return cls(len(train), runs, len(train) + len(val) + len(test) == n_samples)
+
+
+@dataclass(frozen=True)
+class DirectProjection:
+    """A fold that projects its training targets itself: ``basis`` ``[n_train, rank + 1]`` is the decomposition's
+    training basis with a column of ones appended, so one product gives the projected targets and the training sums."""
+
+    basis: torch.Tensor
+
+    @classmethod
+    def of(cls, decomposition: FoldDecomposition) -> DirectProjection:
+        """From a decomposition of the training rows (:func:`~vlencode.ridge.decomposition.decompose`)."""
+        basis = decomposition.train_basis
+        assert basis is not None, "decompose() always forms the training basis"
+        ones = torch.ones((basis.shape[0], 1), dtype=basis.dtype, device=basis.device)
+        return cls(torch.cat([basis, ones], dim=1))
+
+
+@dataclass(frozen=True)
+class DowndatedProjection:
+    """A downdated fold (:func:`~vlencode.ridge.downdate.downdates`), whose projected targets come from the held-out
+    cross-products (:func:`~vlencode.ridge.downdate.held_cross_products`): ``basis`` ``[n_features, rank]`` is the
+    eigenvectors scaled by the column scales (``Z = basis' Xc_train' y``) and ``mean_shift`` ``[n_features]`` the
+    training means minus the means over all rows, both in the compute dtype."""
+
+    basis: torch.Tensor
+    mean_shift: torch.Tensor
+
+    @classmethod
+    def of(cls, decomposition: FoldDecomposition, centred: CentredDesign, dtype: torch.dtype) -> DowndatedProjection:
+        """From a downdated decomposition and the design centred over all rows."""
+        basis = (decomposition.scale[:, None] * decomposition.feature_basis.to(torch.float64)).to(dtype)
+        return cls(basis, (decomposition.mean - centred.mean).to(dtype))
+
+    def project(self, centred: CentredDesign, decomposition: FoldDecomposition, rows: torch.Tensor) -> torch.Tensor:
+        """``[len(rows), rank]`` held-out rows projected from the design centred over all rows, shifted to the training
+        means (one pass in the compute dtype; no float64 copy of the held-out rows)."""
+        scale = decomposition.scale.to(self.basis.dtype)
+        return ((centred.compute[rows] - self.mean_shift) * scale) @ decomposition.feature_basis
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One held-out set of a fold: its ``rows`` (a slice when consecutive), their ``count``, and ``proj``
+    ``[count, rank]``, the rows projected onto the feature basis and centred by ``proj_mean`` ``[rank]`` (zeros for an
+    empty set)."""
+
+    rows: Rows
+    count: int
+    proj: torch.Tensor
+    proj_mean: torch.Tensor
+
+    @classmethod
+    def of(cls, index: np.ndarray, proj: torch.Tensor) -> HeldOut:
+        """Centre the projection ``proj`` of the rows ``index``."""
+        mean = proj.mean(0) if len(index) else proj.new_zeros(proj.shape[1])
+        return cls(row_selection(index, proj.device), len(index), proj - mean, mean)
+
+
+@dataclass(frozen=True)
+class VarianceFactor:
+    """A ``basis`` with the column norms of the centred validation projection ``P`` (``B'B = P'P``): ``P`` itself, or
+    its triangular QR factor when the validation set has more rows than the rank, so each alpha's prediction variance
+    costs ``min(n_val, rank)`` rows; ``blocks`` lists its row blocks with the first column each has nonzero."""
+
+    basis: torch.Tensor
+    blocks: list[tuple[slice, int]]
+
+    @classmethod
+    def of(cls, val_proj: torch.Tensor, n_alphas: int, n_targets: int) -> VarianceFactor:
+        """The factor of ``val_proj`` that saves the most time for ``n_targets`` (:func:`triangular_factor_pays`)."""
+        n_val, rank = val_proj.shape
+        if not triangular_factor_pays(n_val, rank, n_alphas, n_targets):
+            return cls(val_proj, [(slice(0, n_val), 0)])
+        factor = torch.linalg.qr(val_proj.to(torch.float64), mode="r").R.to(val_proj.dtype)
+        return cls(factor, _triangle_blocks(factor.shape[0]))
+
+
+@dataclass(frozen=True)
+class Shrinkage:
+    """``1 / (s + alpha)`` of a fold: ``by_alpha`` ``[n_alphas, rank]``, and ``by_rank``, its contiguous transpose
+    ``[rank, n_alphas]`` for gathering each target's chosen alpha."""
+
+    by_alpha: torch.Tensor
+    by_rank: torch.Tensor
+
+    @classmethod
+    def of(cls, decomposition: FoldDecomposition, alphas: torch.Tensor) -> Shrinkage:
+        """Every alpha's shrinkage of ``decomposition``."""
+        shrink = decomposition.shrinkage(alphas)
+        return cls(shrink, shrink.T.contiguous())
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One fold ready to score: its decomposition, its training rows, how its training targets are projected (the
+    variant), its validation and test sets projected, the validation factor and the shrinkage."""
 
     decomposition: FoldDecomposition
-    n_train: int
-    train_basis: torch.Tensor | None
-    train_runs: list[tuple[slice, Rows]]
-    train_is_complement: bool
-    downdate_basis: torch.Tensor | None
-    mean_shift: torch.Tensor | None
-    val: Rows
-    test: Rows
-    n_test: int
-    shrink: torch.Tensor
-    shrink_t: torch.Tensor
-    val_proj: torch.Tensor
-    val_norm_basis: torch.Tensor
-    val_norm_blocks: list[tuple[slice, int]]
-    val_proj_mean: torch.Tensor
-    test_proj: torch.Tensor
-    test_proj_mean: torch.Tensor
+    train: TrainRows
+    projection: DirectProjection | DowndatedProjection
+    val: HeldOut
+    test: HeldOut
+    val_factor: VarianceFactor
+    shrink: Shrinkage
 
 
 def prepare_fold(
@@ -81,60 +173,27 @@ def prepare_fold(
 
     ``n_targets`` (all the targets the fold will score) decides whether its validation projection is factored
     (:func:`triangular_factor_pays`)."""
-    device = X.device
-    train, val, test = (torch.as_tensor(part, device=device) for part in split)
-    train_runs = row_runs(split[0])
-    if train_runs is None:
-        train_runs = [(slice(0, len(train)), train)]
-    train_basis = downdate_basis = mean_shift = None
+    train, val, test = (torch.as_tensor(part, device=X.device) for part in split)
+    projection: DirectProjection | DowndatedProjection
     if centred is not None:
-        decomposition = decompose_downdated(centred, k, len(split[0]), standardize, dtype, column_weight)
-        downdate_basis = (decomposition.scale[:, None] * decomposition.feature_basis.to(torch.float64)).to(dtype)
-        mean_shift = (decomposition.mean - centred.mean).to(dtype)
+        decomposition = decompose_downdated(centred, k, len(train), standardize, dtype, column_weight)
+        projection = DowndatedProjection.of(decomposition, centred, dtype)
+        val_proj, test_proj = (projection.project(centred, decomposition, rows) for rows in (val, test))
     else:
         decomposition = decompose(
             X[train], standardize=standardize, dtype=dtype, column_weight=column_weight, solver=solver
         )
-        basis = decomposition.train_basis
-        train_basis = torch.cat([basis, torch.ones((basis.shape[0], 1), dtype=basis.dtype, device=device)], dim=1)
-    if centred is not None:
-        # Projected from the design centred over all rows, shifted to the training means (one float32 pass; no
-        # float64 copy of the held-out rows).
-        scale = decomposition.scale.to(dtype)
-        val_proj, test_proj = (
-            ((centred.compute[rows] - mean_shift) * scale) @ decomposition.feature_basis for rows in (val, test)
-        )
-    else:
-        val_proj = decomposition.project(X[val])
-        test_proj = decomposition.project(X[test])
-    val_mean = val_proj.mean(0)
-    test_mean = test_proj.mean(0) if len(test) else torch.zeros_like(val_mean)
-    val_centred = val_proj - val_mean
-    val_norm_basis = val_centred
-    val_norm_blocks = [(slice(0, val_centred.shape[0]), 0)]
-    if triangular_factor_pays(*val_centred.shape, len(alphas), n_targets):
-        val_norm_basis = torch.linalg.qr(val_centred.to(torch.float64), mode="r").R.to(dtype)
-        val_norm_blocks = _triangle_blocks(val_norm_basis.shape[0])
-    shrink = decomposition.shrinkage(alphas)
+        projection = DirectProjection.of(decomposition)
+        val_proj, test_proj = decomposition.project(X[val]), decomposition.project(X[test])
+    held_val = HeldOut.of(split[1], val_proj)
     return Fold(
         decomposition=decomposition,
-        n_train=len(train),
-        train_basis=train_basis,
-        train_runs=train_runs,
-        train_is_complement=len(train) + len(val) + len(test) == X.shape[0],
-        downdate_basis=downdate_basis,
-        mean_shift=mean_shift,
-        val=row_selection(split[1], device),
-        test=row_selection(split[2], device),
-        n_test=len(test),
-        shrink=shrink,
-        shrink_t=shrink.T.contiguous(),
-        val_proj=val_centred,
-        val_norm_basis=val_norm_basis,
-        val_norm_blocks=val_norm_blocks,
-        val_proj_mean=val_mean,
-        test_proj=test_proj - test_mean,
-        test_proj_mean=test_mean,
+        train=TrainRows.of(split, X.shape[0], X.device),
+        projection=projection,
+        val=held_val,
+        test=HeldOut.of(split[2], test_proj),
+        val_factor=VarianceFactor.of(held_val.proj, len(alphas), n_targets),
+        shrink=Shrinkage.of(decomposition, alphas),
     )
 
 

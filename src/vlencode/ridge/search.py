@@ -1,9 +1,12 @@
 """The search behind both public solvers: band weights x alphas per fold and target, by validation r.
 
-Targets are processed in batches (``targets_batch``, or what :mod:`vlencode.ridge.memory` plans for the memory
-budget); results do not depend on the batch size beyond float round-off.  On the CPU the folds (and the refit's
-decomposition) are prepared side by side, one per torch thread: their float64 eigendecompositions dominate small
-problems and gain little from threads within one call.
+The search runs in steps: per candidate band weighting, the design is weighted and its folds prepared
+(:func:`prepare_candidate`); per batch of targets, every fold is scored and a :class:`SearchAccumulator` keeps, per
+fold and target, the candidate and alpha with the best validation r (:func:`score_batch`).  Targets are processed in
+batches (``targets_batch``, or what :mod:`vlencode.ridge.memory` plans for the memory budget); results do not depend
+on the batch size beyond float round-off.  On the CPU the folds (and the refit's decomposition) are prepared side by
+side, one per torch thread: their float64 eigendecompositions dominate small problems and gain little from threads
+within one call.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from vlencode.ridge.checks import Split, check_options
 from vlencode.ridge.coefficients import refit_coefficients
 from vlencode.ridge.decomposition import FoldDecomposition
 from vlencode.ridge.downdate import CentredDesign, decompose_all_rows, downdates, held_cross_products
-from vlencode.ridge.fold import Fold, fold_rank, prepare_fold, row_selection
+from vlencode.ridge.fold import Fold, Rows, fold_rank, prepare_fold, row_selection
 from vlencode.ridge.memory import bytes_per_target, fixed_bytes, map_single_threaded, plan_targets_batch, torch_threads
-from vlencode.ridge.scoring import flat_targets, score_fold
+from vlencode.ridge.scoring import FoldScores, flat_targets, score_fold
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,177 @@ class RidgeCVResult:
     intercept: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class SearchOptions:
+    """How :func:`search` fits and what it returns, as in :func:`vlencode.ridge.cross_validated_ridge`.
+
+    Raises
+    ------
+    ValueError
+        Unknown or conflicting options (:func:`vlencode.ridge.checks.check_options`), on construction.
+    """
+
+    standardize: bool
+    device: str | torch.device
+    dtype: torch.dtype
+    targets_batch: int | None
+    memory_gb: float | None
+    return_all_alphas: bool
+    n_threads: int | None
+    return_predictions: bool = True
+    solver: str = "auto"
+    refit: bool = False
+
+    def __post_init__(self) -> None:
+        check_options(solver=self.solver, dtype=self.dtype, targets_batch=self.targets_batch, memory_gb=self.memory_gb)
+
+
+@dataclass(frozen=True)
+class SearchInputs:
+    """What every step of one search shares: the targets ``Y`` (on the host), the checked ``splits``, the design and
+    the alphas on the ``device``, and the rows no fold holds out (``never_held``; ``rest``, their selection, or None
+    when every row is held out once)."""
+
+    Y: np.ndarray
+    splits: list[Split]
+    design: torch.Tensor
+    alphas: torch.Tensor
+    never_held: np.ndarray
+    rest: Rows | None
+    device: torch.device
+
+    @classmethod
+    def on_device(
+        cls, X: np.ndarray, Y: np.ndarray, splits: list[Split], alphas: np.ndarray, device: torch.device
+    ) -> SearchInputs:
+        """Move the design and the alphas to ``device`` and find the rows no fold holds out."""
+        held_rows = np.concatenate([np.concatenate([val, test]) for _, val, test in splits])
+        never_held = np.setdiff1d(np.arange(X.shape[0]), held_rows)
+        rest = row_selection(never_held, device) if never_held.size else None
+        return cls(
+            Y,
+            splits,
+            torch.as_tensor(X, device=device),
+            torch.as_tensor(alphas, device=device),
+            never_held,
+            rest,
+            device,
+        )
+
+
+def plan_batch(
+    X: np.ndarray, n_targets: int, splits: list[Split], n_alphas: int, options: SearchOptions, device: torch.device
+) -> int:
+    """Targets per batch: ``options.targets_batch``, or the largest batch the memory budget holds
+    (:func:`vlencode.ridge.memory.plan_targets_batch`)."""
+    if options.targets_batch is not None:
+        return options.targets_batch
+    n_samples, n_features = X.shape
+    itemsize = torch.empty((), dtype=options.dtype).element_size()
+    fold_shapes = [
+        (len(tr), len(va) + len(te), fold_rank(len(tr), n_features, options.solver)) for tr, va, te in splits
+    ]
+    # Counted for any fold whose training rows are all the others: banded candidates drop columns, which can make
+    # such a fold primal (downdated) where the full design is not.
+    cross_rows = 0
+    if any(len(tr) + len(va) + len(te) == n_samples for tr, va, te in splits):
+        cross_rows = (len(splits) + 1) * n_features
+    per_target = bytes_per_target(
+        n_samples, max(s[1] for s in fold_shapes), max(s[2] for s in fold_shapes), n_alphas, itemsize, cross_rows
+    )
+    budget = None if options.memory_gb is None else int(options.memory_gb * 2**30)
+    fixed = fixed_bytes(n_samples, n_features, fold_shapes, itemsize)
+    return plan_targets_batch(n_targets, per_target, fixed, budget, device)
+
+
+@dataclass(frozen=True)
+class RefitArrays:
+    """The refit's results gathered batch by batch: per target the index of the alpha with the best fold-mean
+    validation r (``alpha``), and the coefficients ``[n_features, n_targets]`` and intercepts at that alpha."""
+
+    alpha: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+
+
+@dataclass
+class SearchAccumulator:
+    """Per fold and target, the best candidate and alpha found so far and their scores, filled batch by batch.
+
+    ``best_alpha`` and ``best_candidate`` ``[n_folds, n_targets]`` index the alphas and the candidates; ``val_r``
+    starts at -inf so the first candidate always improves; ``test_r`` and ``prediction`` hold the values at the best
+    (candidate, alpha).  A later candidate replaces an earlier one only where it raises the validation r, so ties keep
+    the first.  ``val_r_all`` and ``refit`` score a single candidate.  ``solver`` is set from the first candidate.
+    """
+
+    best_alpha: np.ndarray
+    best_candidate: np.ndarray
+    val_r: np.ndarray
+    test_r: np.ndarray
+    prediction: np.ndarray | None
+    val_r_all: np.ndarray | None
+    refit: RefitArrays | None
+    solver: tuple[str, ...] = ()
+
+    @classmethod
+    def empty(
+        cls, n_samples: int, n_features: int, n_targets: int, n_folds: int, n_alphas: int, options: SearchOptions
+    ) -> SearchAccumulator:
+        """Nothing found yet, for a problem of that size and the results ``options`` asks for."""
+        shape = (n_folds, n_targets)
+        refit = None
+        if options.refit:
+            coef = np.empty((n_features, n_targets), dtype=torch.empty((), dtype=options.dtype).numpy().dtype)
+            refit = RefitArrays(np.zeros(n_targets, dtype=np.intp), coef, np.empty(n_targets, dtype=coef.dtype))
+        return cls(
+            best_alpha=np.zeros(shape, dtype=np.intp),
+            best_candidate=np.zeros(shape, dtype=np.intp),
+            val_r=np.full(shape, -np.inf, dtype=np.float32),
+            test_r=np.full(shape, np.nan, dtype=np.float32),
+            prediction=np.full((n_samples, n_targets), np.nan, dtype=np.float32)
+            if options.return_predictions
+            else None,
+            val_r_all=np.zeros((n_folds, n_alphas, n_targets), dtype=np.float32) if options.return_all_alphas else None,
+            refit=refit,
+        )
+
+    def keep_fold(self, k: int, split: Split, batch: slice, candidate: int, scores: FoldScores) -> None:
+        """Keep fold ``k``'s scores of ``candidate`` on the targets ``batch`` where they raise the validation r."""
+        fold_val_r = scores.val_r.float().cpu().numpy()
+        improved = fold_val_r > self.val_r[k, batch]
+        updates: list[tuple[np.ndarray, np.ndarray | int]] = [
+            (self.best_alpha[k], scores.best.cpu().numpy()),
+            (self.best_candidate[k], candidate),
+            (self.val_r[k], fold_val_r),
+            (self.test_r[k], scores.test_r.float().cpu().numpy()),
+        ]
+        for stored, found in updates:
+            stored[batch] = np.where(improved, found, stored[batch])
+        if self.prediction is not None:
+            for rows, rows_prediction in ((split[1], scores.val_prediction), (split[2], scores.test_prediction)):
+                if len(rows):
+                    _keep_better(self.prediction, rows, batch, rows_prediction.float().cpu().numpy(), improved)
+        if self.val_r_all is not None:
+            self.val_r_all[k, :, batch] = scores.val_r_all.float().cpu().numpy()
+
+    def result(self, alphas: np.ndarray, candidates: np.ndarray, banded: bool, targets_batch: int) -> RidgeCVResult:
+        """The search's result: indices turned into alphas (and band weights when ``banded``)."""
+        return RidgeCVResult(
+            alphas=alphas,
+            best_alpha=alphas[self.best_alpha],
+            val_r=self.val_r,
+            test_r=self.test_r,
+            prediction=self.prediction,
+            solver=self.solver,
+            targets_batch=int(targets_batch),
+            val_r_all=self.val_r_all,
+            band_weights=candidates[self.best_candidate].astype(np.float32) if banded else None,
+            refit_alpha=alphas[self.refit.alpha] if self.refit is not None else None,
+            coef=self.refit.coef if self.refit is not None else None,
+            intercept=self.refit.intercept if self.refit is not None else None,
+        )
+
+
 def _keep_better(
     prediction: np.ndarray, rows: np.ndarray, batch: slice, found: np.ndarray, improved: np.ndarray
 ) -> None:
@@ -82,6 +256,120 @@ def _keep_better(
         prediction[rows, batch] = np.where(improved[None, :], found, prediction[rows, batch])
 
 
+def weighted_design(
+    design: torch.Tensor, bands: list[np.ndarray], weights: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The columns of the bands ``weights`` keeps (weight > 0), and with several bands the weight of each kept
+    column, the square root of its band's (applied after standardisation)."""
+    columns = np.concatenate([band for band, weight in zip(bands, weights) if weight > 0])
+    column_weight = None
+    if len(bands) > 1:
+        column_weight = torch.as_tensor(
+            np.concatenate([np.full(len(b), np.sqrt(w)) for b, w in zip(bands, weights) if w > 0]),
+            device=design.device,
+        )
+    if columns.size == design.shape[1] and column_weight is None:
+        return design, None
+    return design[:, columns], column_weight
+
+
+@dataclass(frozen=True)
+class FoldPreparation:
+    """One candidate's work items, run side by side (:func:`vlencode.ridge.memory.map_single_threaded`): item ``k``
+    prepares fold ``k``, and item ``n_folds`` the refit's decomposition of all rows.  ``centred`` is the design
+    centred over all rows when a fold is downdated (``downdated[k]``)."""
+
+    inputs: SearchInputs
+    options: SearchOptions
+    design: torch.Tensor
+    column_weight: torch.Tensor | None
+    centred: CentredDesign | None
+    downdated: list[bool]
+
+    def __call__(self, k: int) -> Fold | FoldDecomposition:
+        """Fold ``k`` ready to score, or (``k == n_folds``) the decomposition of all rows."""
+        options = self.options
+        if k == len(self.inputs.splits):
+            return decompose_all_rows(self.design, self.centred, options.standardize, options.dtype, options.solver)
+        return prepare_fold(
+            self.design,
+            self.centred if self.downdated[k] else None,
+            k,
+            self.inputs.splits[k],
+            alphas=self.inputs.alphas,
+            standardize=options.standardize,
+            dtype=options.dtype,
+            column_weight=self.column_weight,
+            solver=options.solver,
+            n_targets=self.inputs.Y.shape[1],
+        )
+
+
+@dataclass(frozen=True)
+class PreparedCandidate:
+    """One candidate's folds ready to score, the refit's decomposition of all rows (with ``refit``), and the
+    compute-dtype design centred over all rows that downdated folds take their cross-products from (or None)."""
+
+    folds: list[Fold]
+    whole: FoldDecomposition | None
+    centred_design: torch.Tensor | None
+
+
+def prepare_candidate(
+    inputs: SearchInputs, bands: list[np.ndarray], weights: np.ndarray, options: SearchOptions
+) -> PreparedCandidate:
+    """Weight the design by one candidate's band ``weights`` and prepare its folds (and the refit's decomposition).
+
+    The float64 design centred over all rows and its Gram matrices (:class:`~vlencode.ridge.downdate.CentredDesign`)
+    serve the folds' decompositions only: they live in this call, and only the compute-dtype copy is returned for the
+    batches.
+    """
+    design, column_weight = weighted_design(inputs.design, bands, weights)
+    downdated = [downdates(split, design.shape[0], design.shape[1], options.solver) for split in inputs.splits]
+    centred = None
+    if any(downdated):
+        centred = CentredDesign.of(design, options.dtype, inputs.splits, inputs.never_held)
+    prepare = FoldPreparation(inputs, options, design, column_weight, centred, downdated)
+    prepared = map_single_threaded(prepare, range(len(inputs.splits) + options.refit), inputs.device)
+    return PreparedCandidate(
+        folds=[item for item in prepared if isinstance(item, Fold)],
+        whole=next((item for item in prepared if isinstance(item, FoldDecomposition)), None),
+        centred_design=centred.compute if centred is not None else None,
+    )
+
+
+def score_batch(
+    inputs: SearchInputs,
+    prepared: PreparedCandidate,
+    candidate: int,
+    batch: slice,
+    accumulator: SearchAccumulator,
+    options: SearchOptions,
+) -> None:
+    """Score every fold of one candidate on the targets ``batch`` into ``accumulator``; with a refit, fit them on all
+    rows at the alpha with the best fold-mean validation r."""
+    y = torch.from_numpy(np.ascontiguousarray(inputs.Y[:, batch])).to(device=inputs.device, dtype=options.dtype)
+    offset = y.mean(0)
+    y = y - offset
+    folds, centred_design = prepared.folds, prepared.centred_design
+    flat = flat_targets(y, folds, inputs.rest)
+    held = held_cross_products(centred_design, y, folds, inputs.rest) if centred_design is not None else None
+    alpha_sum: torch.Tensor | None = None
+    for k, fold in enumerate(folds):
+        scores = score_fold(fold, y, offset, flat[k], options.return_predictions, held, k)
+        if prepared.whole is not None:
+            alpha_sum = scores.val_r_all if alpha_sum is None else alpha_sum + scores.val_r_all
+        accumulator.keep_fold(k, inputs.splits[k], batch, candidate, scores)
+    # A refit's candidate has its decomposition of all rows and the accumulator its arrays (``options.refit``).
+    if accumulator.refit is not None and prepared.whole is not None and alpha_sum is not None:
+        chosen = alpha_sum.argmax(0)
+        cross = held.total_cross if held is not None else None
+        weights, bias = refit_coefficients(prepared.whole, y, offset, cross, inputs.alphas, chosen)
+        accumulator.refit.alpha[batch] = chosen.cpu().numpy()
+        accumulator.refit.coef[:, batch] = weights.cpu().numpy()
+        accumulator.refit.intercept[batch] = bias.cpu().numpy()
+
+
 def search(
     X: np.ndarray,
     Y: np.ndarray,
@@ -89,17 +377,7 @@ def search(
     alphas: np.ndarray,
     bands: list[np.ndarray],
     candidates: np.ndarray,
-    *,
-    standardize: bool,
-    device: str | torch.device,
-    dtype: torch.dtype,
-    targets_batch: int | None,
-    memory_gb: float | None,
-    return_all_alphas: bool,
-    n_threads: int | None,
-    return_predictions: bool = True,
-    solver: str = "auto",
-    refit: bool = False,
+    options: SearchOptions,
 ) -> RidgeCVResult:
     """Search band weights x alphas per fold and target by validation r (the engine behind both public solvers).
 
@@ -113,9 +391,7 @@ def search(
         ``[n_candidates, n_bands]`` band weights to try; each band's columns are scaled by the square root of its
         weight after standardisation, and bands of weight 0 are left out.  A target keeps the first candidate that
         reaches its best validation r.
-    standardize, device, dtype, targets_batch, memory_gb, return_all_alphas, n_threads
-        As in :func:`vlencode.ridge.cross_validated_ridge`.
-    return_predictions, solver, refit
+    options : SearchOptions
         As in :func:`vlencode.ridge.cross_validated_ridge` (``refit`` with a single candidate).
 
     Returns
@@ -126,144 +402,25 @@ def search(
     Raises
     ------
     ValueError
-        Unknown or conflicting options (:func:`vlencode.ridge.checks.check_options`), or ``refit`` or
-        ``return_all_alphas`` with more than one candidate (both would keep only the last candidate's values).
+        ``refit`` or ``return_all_alphas`` with more than one candidate (both would keep only the last candidate's
+        values).
     """
-    check_options(solver=solver, dtype=dtype, targets_batch=targets_batch, memory_gb=memory_gb)
-    if len(candidates) > 1 and (refit or return_all_alphas):
+    if len(candidates) > 1 and (options.refit or options.return_all_alphas):
         raise ValueError(
             "ridge refit and return_all_alphas score one band weighting, but banded ridge searches "
             f"{len(candidates)}; fit plain ridge on the chosen weighting instead"
         )
-    device = resolve_device(device)
-    n_samples, n_features = X.shape
-    n_targets = Y.shape[1]
-    n_folds = len(splits)
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    fold_shapes = [(len(tr), len(va) + len(te), fold_rank(len(tr), n_features, solver)) for tr, va, te in splits]
-    # Counted for any fold whose training rows are all the others: banded candidates drop columns, which can make
-    # such a fold primal (downdated) where the full design is not.
-    cross_rows = 0
-    if any(len(tr) + len(va) + len(te) == n_samples for tr, va, te in splits):
-        cross_rows = (n_folds + 1) * n_features
-    if targets_batch is None:
-        targets_batch = plan_targets_batch(
-            n_targets,
-            bytes_per_target(
-                n_samples,
-                max(s[1] for s in fold_shapes),
-                max(s[2] for s in fold_shapes),
-                len(alphas),
-                itemsize,
-                cross_rows,
-            ),
-            fixed_bytes(n_samples, n_features, fold_shapes, itemsize),
-            None if memory_gb is None else int(memory_gb * 2**30),
-            device,
-        )
-
-    best_alpha = np.zeros((n_folds, n_targets), dtype=np.intp)
-    best_candidate = np.zeros((n_folds, n_targets), dtype=np.intp)
-    val_r = np.full((n_folds, n_targets), -np.inf, dtype=np.float32)
-    test_r = np.full((n_folds, n_targets), np.nan, dtype=np.float32)
-    prediction = np.full((n_samples, n_targets), np.nan, dtype=np.float32) if return_predictions else None
-    val_r_all = np.zeros((n_folds, len(alphas), n_targets), dtype=np.float32) if return_all_alphas else None
-    refit_alpha = coef = intercept = None
-    if refit:
-        refit_alpha = np.zeros(n_targets, dtype=np.intp)
-        coef = np.empty((n_features, n_targets), dtype=torch.empty((), dtype=dtype).numpy().dtype)
-        intercept = np.empty(n_targets, dtype=coef.dtype)
-    fold_solvers: list[str] = []
-
-    held_rows = np.concatenate([np.concatenate([val, test]) for _, val, test in splits])
-    never_held = np.setdiff1d(np.arange(n_samples), held_rows)
-    with torch_threads(n_threads), torch.no_grad():
-        rest = row_selection(never_held, device) if never_held.size else None
-        X_device = torch.as_tensor(X, device=device)
-        alphas_device = torch.as_tensor(alphas, device=device)
+    device = resolve_device(options.device)
+    (n_samples, n_features), n_targets = X.shape, Y.shape[1]
+    targets_batch = plan_batch(X, n_targets, splits, len(alphas), options, device)
+    accumulator = SearchAccumulator.empty(n_samples, n_features, n_targets, len(splits), len(alphas), options)
+    with torch_threads(options.n_threads), torch.no_grad():
+        inputs = SearchInputs.on_device(X, Y, splits, alphas, device)
         for c, weights in enumerate(candidates):
-            kept = weights > 0
-            columns = np.concatenate([band for band, keep in zip(bands, kept) if keep])
-            column_weight = None
-            if len(bands) > 1:
-                column_weight = torch.as_tensor(
-                    np.concatenate([np.full(len(b), np.sqrt(w)) for b, w in zip(bands, weights) if w > 0]),
-                    device=device,
-                )
-            design = X_device if columns.size == n_features and column_weight is None else X_device[:, columns]
-            downdated = [downdates(split, n_samples, design.shape[1], solver) for split in splits]
-            centred = CentredDesign.of(design, dtype, splits, never_held) if any(downdated) else None
-
-            def prepare(k: int) -> Fold | FoldDecomposition:
-                if k == n_folds:  # the refit's decomposition of all rows: one more work item beside the folds'
-                    return decompose_all_rows(design, centred, standardize, dtype, solver)
-                fold_centred = centred if downdated[k] else None
-                return prepare_fold(
-                    design,
-                    fold_centred,
-                    k,
-                    splits[k],
-                    alphas=alphas_device,
-                    standardize=standardize,
-                    dtype=dtype,
-                    column_weight=column_weight,
-                    solver=solver,
-                    n_targets=n_targets,
-                )
-
-            prepared = map_single_threaded(prepare, range(n_folds + refit), device)
-            folds, whole = prepared[:n_folds], (prepared[n_folds] if refit else None)
-            # Only the compute-dtype copy serves the batches; the float64 one was for the folds' Gram matrices.
-            centred_design = centred.compute if centred is not None else None
-            del centred
+            prepared = prepare_candidate(inputs, bands, weights, options)
             if c == 0:
-                fold_solvers = [fold.decomposition.solver for fold in folds]
+                accumulator.solver = tuple(fold.decomposition.solver for fold in prepared.folds)
             for start in range(0, n_targets, targets_batch):
                 batch = slice(start, min(start + targets_batch, n_targets))
-                y = torch.from_numpy(np.ascontiguousarray(Y[:, batch])).to(device=device, dtype=dtype)
-                offset = y.mean(0)
-                y = y - offset
-                flat = flat_targets(y, folds, rest)
-                held = held_cross_products(centred_design, y, folds, rest) if centred_design is not None else None
-                for k, (fold, (_, val, test)) in enumerate(zip(folds, splits)):
-                    scores = score_fold(fold, y, offset, flat[k], prediction is not None, held, k)
-                    if whole is not None:
-                        alpha_scores = scores.val_r_all if k == 0 else alpha_scores + scores.val_r_all
-                    fold_val_r = scores.val_r.float().cpu().numpy()
-                    improved = fold_val_r > val_r[k, batch]
-                    updates = [
-                        (best_alpha[k], scores.best.cpu().numpy()),
-                        (best_candidate[k], c),
-                        (val_r[k], fold_val_r),
-                        (test_r[k], scores.test_r.float().cpu().numpy()),
-                    ]
-                    for stored, found in updates:
-                        stored[batch] = np.where(improved, found, stored[batch])
-                    if prediction is not None:
-                        for rows, rows_prediction in ((val, scores.val_prediction), (test, scores.test_prediction)):
-                            if len(rows):
-                                _keep_better(prediction, rows, batch, rows_prediction.float().cpu().numpy(), improved)
-                    if val_r_all is not None:
-                        val_r_all[k, :, batch] = scores.val_r_all.float().cpu().numpy()
-                if whole is not None:
-                    chosen = alpha_scores.argmax(0)
-                    refit_alpha[batch] = chosen.cpu().numpy()
-                    cross = held.total_cross if held is not None else None
-                    weights, bias = refit_coefficients(whole, y, offset, cross, alphas_device, chosen)
-                    coef[:, batch] = weights.cpu().numpy()
-                    intercept[batch] = bias.cpu().numpy()
-                del y, held
-    return RidgeCVResult(
-        alphas=alphas,
-        best_alpha=alphas[best_alpha],
-        val_r=val_r,
-        test_r=test_r,
-        prediction=prediction,
-        solver=tuple(fold_solvers),
-        targets_batch=int(targets_batch),
-        val_r_all=val_r_all,
-        band_weights=candidates[best_candidate].astype(np.float32) if len(bands) > 1 else None,
-        refit_alpha=alphas[refit_alpha] if refit else None,
-        coef=coef,
-        intercept=intercept,
-    )
+                score_batch(inputs, prepared, c, batch, accumulator, options)
+    return accumulator.result(alphas, candidates, len(bands) > 1, targets_batch)
