@@ -1,6 +1,15 @@
-"""The ridge engine against scikit-learn and against itself (paths, batches, devices, repeated runs)."""
+"""The ridge engine against scikit-learn and against itself (paths, batches, devices, repeated runs).
+
+tests/golden/ridge_search.json holds the search's exact results on a few shapes that select every variant of a fold;
+after a deliberate change of the engine's numerics, record them with ``VLENCODE_RECORD_GOLDEN=1 pytest
+tests/test_ridge.py -k recorded``.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -353,3 +362,123 @@ def test_cuda_matches_cpu():
     coef_cuda, intercept_cuda = ridge_coefficients(X, Y, 10.0, device="cuda")
     np.testing.assert_allclose(coef_cuda, coef_cpu, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(intercept_cuda, intercept_cpu, rtol=1e-8)
+
+
+def search_case(name: str) -> tuple[tuple, SearchOptions]:
+    """Shapes and options that together select every variant of a prepared fold: downdated (folds that hold out
+    every row) or projected directly (gaps of unused rows, or a dual decomposition), training rows as views or
+    gathered (shuffled folds), a triangular validation factor (validation rows beyond the rank), a fold without test
+    rows, rows no fold holds out, several band weightings, batches of targets, one alpha, float64 products."""
+    common = dict(device="cpu", n_threads=1, memory_gb=None)
+    if name == "tall_downdated":
+        X, Y = make_problem(60, 8, 6, seed=11)
+        options = SearchOptions(
+            standardize=True, dtype=torch.float32, targets_batch=4, return_all_alphas=True, refit=True, **common
+        )
+        return (X, Y, contiguous_splits(60), ALPHAS, [np.arange(8)], np.ones((1, 1))), options
+    if name == "wide_dual":
+        X, Y = make_problem(24, 40, 5, seed=12)
+        options = SearchOptions(
+            standardize=False, dtype=torch.float32, targets_batch=5, return_all_alphas=True, refit=True, **common
+        )
+        return (X, Y, contiguous_splits(24, 4), ALPHAS, [np.arange(40)], np.ones((1, 1))), options
+    if name == "scattered_gaps":
+        X, Y = make_problem(72, 4, 8, seed=13)
+        order = np.random.default_rng(13).permutation(66)  # rows 66-71 are held out by no fold
+        splits = [
+            (train[np.abs(train - val[0]) > 3], val, test) for train, val, test in contiguous_splits(66, 5, order)
+        ]
+        splits[0] = (splits[0][0], splits[0][1], splits[0][2][:0])
+        options = SearchOptions(
+            standardize=True, dtype=torch.float32, targets_batch=8, return_all_alphas=True, refit=True, **common
+        )
+        return (X, Y, splits, ALPHAS, [np.arange(4)], np.ones((1, 1))), options
+    if name == "banded":
+        X, Y = make_problem(60, 9, 5, seed=14)
+        options = SearchOptions(
+            standardize=True, dtype=torch.float32, targets_batch=3, return_all_alphas=False, **common
+        )
+        bands = [np.arange(4), np.arange(4, 9)]
+        return (X, Y, contiguous_splits(60), ALPHAS, bands, band_weight_candidates(2, 3, 0)), options
+    X, Y = make_problem(40, 6, 4, seed=15)
+    options = SearchOptions(
+        standardize=True,
+        dtype=torch.float64,
+        targets_batch=4,
+        return_all_alphas=True,
+        return_predictions=False,
+        solver="dual",
+        **common,
+    )
+    return (X, Y, contiguous_splits(40), ALPHAS[3:4], [np.arange(6)], np.ones((1, 1))), options
+
+
+SEARCH_CASES = ["tall_downdated", "wide_dual", "scattered_gaps", "banded", "one_alpha_float64"]
+SEARCH_GOLDEN = Path(__file__).resolve().parent / "golden" / "ridge_search.json"
+SEARCH_FIELDS = [
+    "best_alpha",
+    "val_r",
+    "test_r",
+    "prediction",
+    "val_r_all",
+    "band_weights",
+    "refit_alpha",
+    "coef",
+    "intercept",
+]
+
+
+def sklearn_prediction(X, Y, splits, result, standardize):
+    """Each fold's validation and test predictions by scikit-learn at the engine's chosen alpha (and band weights)."""
+    prediction = np.full(Y.shape, np.nan)
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    for k, (train, val, test) in enumerate(splits):
+        held = np.concatenate([val, test])
+        scale = X64[train].std(0) if standardize else np.ones(X.shape[1])
+        for j in range(Y.shape[1]):
+            weight = np.ones(X.shape[1])
+            if result.band_weights is not None:  # bands of 4 and 5 columns
+                weight = np.sqrt(np.repeat(result.band_weights[k, j], [4, 5]))
+            scaled = (X64 - X64[train].mean(0)) / scale * weight
+            model = Ridge(alpha=result.best_alpha[k, j]).fit(scaled[train], Y64[train, j])
+            prediction[held, j] = model.predict(scaled[held])
+    return prediction
+
+
+@pytest.mark.parametrize("name", SEARCH_CASES)
+def test_search_gives_the_recorded_results_exactly(name):
+    # Recorded from the engine before search was split into steps (commit 77f4497), on one torch thread; record again
+    # only after a deliberate change of the engine's numerics, with VLENCODE_RECORD_GOLDEN=1.
+    args, options = search_case(name)
+    result = search(*args, options)
+    found = {field: getattr(result, field) for field in SEARCH_FIELDS}
+    golden = json.loads(SEARCH_GOLDEN.read_text()) if SEARCH_GOLDEN.exists() else {}
+    if os.environ.get("VLENCODE_RECORD_GOLDEN") == "1":
+        golden[name] = {
+            field: None
+            if value is None
+            else {"dtype": str(value.dtype), "shape": list(value.shape), "values": value.ravel().tolist()}
+            for field, value in found.items()
+        }
+        golden[name]["solver"] = list(result.solver)
+        SEARCH_GOLDEN.write_text(json.dumps(golden, sort_keys=True) + "\n")
+        return
+    recorded = golden[name]
+    assert list(result.solver) == recorded["solver"]
+    for field, value in found.items():
+        if recorded[field] is None:
+            assert value is None, field
+            continue
+        expected = np.array(recorded[field]["values"], dtype=recorded[field]["dtype"]).reshape(recorded[field]["shape"])
+        assert value.dtype == expected.dtype, field
+        assert np.array_equal(value, expected, equal_nan=True), f"{name}: {field} differs from the recorded engine"
+    # The recorded results are those of an independent engine up to round-off.
+    X, Y, splits = args[:3]
+    if result.prediction is not None:
+        reference = sklearn_prediction(X, Y, splits, result, options.standardize)
+        np.testing.assert_allclose(result.prediction, reference, rtol=1e-3, atol=1e-3 * np.nanmax(np.abs(reference)))
+    if result.coef is not None:
+        scale = X.astype(np.float64).std(0) if options.standardize else np.ones(X.shape[1])
+        for j, alpha in enumerate(result.refit_alpha):
+            reference = Ridge(alpha=alpha).fit(X.astype(np.float64) / scale, Y[:, j].astype(np.float64))
+            np.testing.assert_allclose(result.coef[:, j], reference.coef_ / scale, rtol=1e-3, atol=1e-4)
