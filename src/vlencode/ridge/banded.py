@@ -48,6 +48,18 @@ def band_weight_candidates(n_bands: int, n_iter: int, seed: int, concentration: 
     return candidates[np.sort(first)]
 
 
+def _concatenate_spaces(Xs: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The feature spaces checked and side by side ``[n_samples, n_features]``, and each space's column indices."""
+    if len(Xs) == 0:
+        raise ValueError("banded ridge needs at least one feature space in Xs")
+    checked = [check_array(f"Xs[{b}]", x, "features") for b, x in enumerate(Xs)]
+    if len({x.shape[0] for x in checked}) != 1:
+        raise ValueError(f"banded ridge feature spaces have different row counts {[x.shape[0] for x in checked]}")
+    bounds = np.cumsum([0] + [x.shape[1] for x in checked])
+    bands = [np.arange(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+    return np.concatenate(checked, axis=1), bands
+
+
 def banded_ridge_cv(
     Xs: Sequence[np.ndarray],
     Y: np.ndarray,
@@ -84,7 +96,7 @@ def banded_ridge_cv(
     concentration : float
         Dirichlet concentration of the draws.
     standardize, device, dtype, targets_batch, memory_gb, n_threads
-        As in :func:`vlencode.ridge.cross_validated_ridge`.  Standardisation is per column, before band scaling.
+        As in :class:`vlencode.ridge.search.SearchOptions`.  Standardisation is per column, before band scaling.
 
     Returns
     -------
@@ -92,14 +104,8 @@ def banded_ridge_cv(
         With ``band_weights[fold, target, band]`` (None for a single band, which reduces to plain ridge).  The
         effective penalty of band ``b`` is ``best_alpha / band_weights[..., b]`` (infinite for weight 0).
     """
-    if len(Xs) == 0:
-        raise ValueError("banded ridge needs at least one feature space in Xs")
-    Xs = [check_array(f"Xs[{b}]", x, "features") for b, x in enumerate(Xs)]
-    if len({x.shape[0] for x in Xs}) != 1:
-        raise ValueError(f"banded ridge feature spaces have different row counts {[x.shape[0] for x in Xs]}")
-    X, Y, splits, alphas = check_inputs(np.concatenate(Xs, axis=1), Y, splits, alphas)
-    bounds = np.cumsum([0] + [x.shape[1] for x in Xs])
-    bands = [np.arange(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+    X, bands = _concatenate_spaces(Xs)
+    X, Y, splits, alphas = check_inputs(X, Y, splits, alphas)
     options = SearchOptions(
         standardize=standardize,
         device=device,

@@ -60,30 +60,38 @@ def ridge_coefficients(
     alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n_targets,)).copy()
     if not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):
         raise ValueError("ridge alpha must be finite and > 0")
-    targets_batch = targets_batch or n_targets
-    device = resolve_device(device)
-    coef = np.empty((X.shape[1], n_targets), dtype=torch.empty((), dtype=dtype).numpy().dtype)
-    intercept = np.empty(n_targets, dtype=coef.dtype)
     with torch_threads(n_threads), torch.no_grad():
-        X_device = torch.as_tensor(X, device=device)
+        X_device = torch.as_tensor(X, device=resolve_device(device))
         decomposition = decompose(X_device, standardize=standardize, dtype=dtype)
-        for start in range(0, n_targets, targets_batch):
-            batch = slice(start, min(start + targets_batch, n_targets))
-            y = torch.from_numpy(np.ascontiguousarray(Y[:, batch])).to(device=device, dtype=dtype)
-            y_mean = y.mean(0)
-            # Shrinkage per distinct alpha, gathered per target: a refit has a few distinct alphas, so this spares
-            # the float64 [rank, batch] passes of forming 1 / (s + alpha) per target.
-            distinct, which = np.unique(alpha[batch], return_inverse=True)
-            weights, bias = refit_coefficients(
-                decomposition,
-                y - y_mean,
-                y_mean,
-                None,
-                torch.as_tensor(distinct, device=device),
-                torch.as_tensor(which, device=device),
-            )
-            coef[:, batch] = weights.cpu().numpy()
-            intercept[batch] = bias.cpu().numpy()
+        return _coefficients_by_batch(decomposition, Y, alpha, targets_batch or n_targets)
+
+
+def _coefficients_by_batch(
+    decomposition: FoldDecomposition, Y: np.ndarray, alpha: np.ndarray, targets_batch: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients ``[n_features, n_targets]`` and intercepts of every target of ``Y`` at its ``alpha``, from the
+    decomposition of all rows, ``targets_batch`` targets at a time (on the decomposition's device and dtype)."""
+    basis = decomposition.feature_basis
+    n_targets = Y.shape[1]
+    coef = np.empty((basis.shape[0], n_targets), dtype=torch.empty((), dtype=basis.dtype).numpy().dtype)
+    intercept = np.empty(n_targets, dtype=coef.dtype)
+    for start in range(0, n_targets, targets_batch):
+        batch = slice(start, min(start + targets_batch, n_targets))
+        y = torch.from_numpy(np.ascontiguousarray(Y[:, batch])).to(device=basis.device, dtype=basis.dtype)
+        y_mean = y.mean(0)
+        # Shrinkage per distinct alpha, gathered per target: a refit has a few distinct alphas, so this spares the
+        # float64 [rank, batch] passes of forming 1 / (s + alpha) per target.
+        distinct, which = np.unique(alpha[batch], return_inverse=True)
+        weights, bias = refit_coefficients(
+            decomposition,
+            y - y_mean,
+            y_mean,
+            None,
+            torch.as_tensor(distinct, device=basis.device),
+            torch.as_tensor(which, device=basis.device),
+        )
+        coef[:, batch] = weights.cpu().numpy()
+        intercept[batch] = bias.cpu().numpy()
     return coef, intercept
 
 

@@ -56,32 +56,10 @@ def cross_validated_ridge(
         are disjoint, and no row is held out by two folds.  ``test_idx`` may be empty.
     alphas : sequence of float
         Positive ridge penalties, all evaluated from one decomposition per fold.
-    standardize : bool
-        Scale features to unit variance with the training rows' statistics (after centring).  A feature constant over
-        a fold's training rows is set to zero in that fold.
-    device : str or torch.device
-        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
-    dtype : torch.dtype
-        Compute dtype of the products (float32; float64 for reference checks).  The Gram matrix and its
-        eigendecomposition are float64 regardless.
-    targets_batch : int or None
-        Targets per batch; None lets the planner choose from ``memory_gb``.
-    memory_gb : float or None
-        Working-memory budget (GiB) for the planner; None takes half of the memory free on the device.
-    return_all_alphas : bool
-        Also return ``val_r_all[fold, alpha, target]`` (n_alphas times the size of ``val_r``).
-    return_predictions : bool
-        Return the out-of-fold predictions (``prediction`` is None otherwise, saving a product over the validation
-        rows per fold and an ``[n_samples, n_targets]`` array).
-    n_threads : int or None
-        torch intra-op threads for this call (restored after); None keeps torch's setting.
-    solver : str
-        ``"auto"`` decomposes ``X'X`` when a fold has at least as many training rows as features, else ``XX'``;
-        ``"primal"`` or ``"dual"`` force one (same results, different cost).
+    standardize, device, dtype, targets_batch, memory_gb, return_all_alphas, return_predictions, n_threads, solver
+        The search's options, documented once in :class:`vlencode.ridge.search.SearchOptions`.
     refit : bool
-        Also fit every target on all rows at the alpha with the best validation r averaged over the folds
-        (``refit_alpha``, ``coef``, ``intercept``), like the ``RidgeCV`` estimators of scikit-learn and himalaya.  The
-        decomposition of all rows runs beside the folds' and reuses their Gram matrices and cross-products.
+        Also fit every target on all rows at its best fold-mean alpha (``refit_alpha``, ``coef``, ``intercept``).
 
     Returns
     -------
@@ -95,7 +73,6 @@ def cross_validated_ridge(
         (:func:`vlencode.ridge.checks.check_options`).
     """
     X, Y, splits, alphas = check_inputs(X, Y, splits, alphas)
-    bands = [np.arange(X.shape[1])]
     options = SearchOptions(
         standardize=standardize,
         device=device,
@@ -108,4 +85,4 @@ def cross_validated_ridge(
         solver=solver,
         refit=refit,
     )
-    return search(X, Y, splits, alphas, bands, np.ones((1, 1)), options)
+    return search(X, Y, splits, alphas, [np.arange(X.shape[1])], np.ones((1, 1)), options)

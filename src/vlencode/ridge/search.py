@@ -76,7 +76,37 @@ class RidgeCVResult:
 
 @dataclass(frozen=True)
 class SearchOptions:
-    """How :func:`search` fits and what it returns, as in :func:`vlencode.ridge.cross_validated_ridge`.
+    """How :func:`search` fits and what it returns: the options of :func:`vlencode.ridge.cross_validated_ridge` and
+    :func:`vlencode.ridge.banded_ridge_cv`, documented here once.
+
+    Attributes
+    ----------
+    standardize : bool
+        Scale features to unit variance with the training rows' statistics (after centring).  A feature constant over
+        a fold's training rows is set to zero in that fold.
+    device : str or torch.device
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
+    dtype : torch.dtype
+        Compute dtype of the products (float32; float64 for reference checks).  The Gram matrix and its
+        eigendecomposition are float64 regardless.
+    targets_batch : int or None
+        Targets per batch; None lets the planner choose from ``memory_gb``.
+    memory_gb : float or None
+        Working-memory budget (GiB) for the planner; None takes half of the memory free on the device.
+    return_all_alphas : bool
+        Also return ``val_r_all[fold, alpha, target]`` (n_alphas times the size of ``val_r``).
+    return_predictions : bool
+        Return the out-of-fold predictions (``prediction`` is None otherwise, saving a product over the validation
+        rows per fold and an ``[n_samples, n_targets]`` array).
+    n_threads : int or None
+        torch intra-op threads for this call (restored after); None keeps torch's setting.
+    solver : str
+        ``"auto"`` decomposes ``X'X`` when a fold has at least as many training rows as features, else ``XX'``;
+        ``"primal"`` or ``"dual"`` force one (same results, different cost).
+    refit : bool
+        Also fit every target on all rows at the alpha with the best validation r averaged over the folds
+        (``refit_alpha``, ``coef``, ``intercept``), like the ``RidgeCV`` estimators of scikit-learn and himalaya.  The
+        decomposition of all rows runs beside the folds' and reuses their Gram matrices and cross-products.
 
     Raises
     ------
