@@ -446,7 +446,7 @@ def sklearn_prediction(X, Y, splits, result, standardize):
 
 
 @pytest.mark.parametrize("name", SEARCH_CASES)
-def test_search_gives_the_recorded_results_exactly(name):
+def test_search_gives_the_recorded_results(name):
     # Recorded from the engine before search was split into steps (commit 77f4497), on one torch thread; record again
     # only after a deliberate change of the engine's numerics, with VLENCODE_RECORD_GOLDEN=1.
     args, options = search_case(name)
@@ -471,7 +471,12 @@ def test_search_gives_the_recorded_results_exactly(name):
             continue
         expected = np.array(recorded[field]["values"], dtype=recorded[field]["dtype"]).reshape(recorded[field]["shape"])
         assert value.dtype == expected.dtype, field
-        assert np.array_equal(value, expected, equal_nan=True), f"{name}: {field} differs from the recorded engine"
+        if expected.dtype.kind == "f":
+            # Bit-identical on the machine that recorded it; another BLAS may round the last bits differently.
+            scale = np.nanmax(np.abs(expected)) if np.isfinite(expected).any() else 1.0
+            np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-6 * scale, err_msg=f"{name}: {field}")
+        else:
+            assert np.array_equal(value, expected), f"{name}: {field} differs from the recorded engine"
     # The recorded results are those of an independent engine up to round-off.
     X, Y, splits = args[:3]
     if result.prediction is not None:
