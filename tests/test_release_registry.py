@@ -49,7 +49,7 @@ def assert_varies(layers, name):
 
 
 def rel(ours, theirs):
-    return float((ours - theirs).abs().max() / theirs.abs().max().detach())
+    return float(((ours - theirs).abs().max() / theirs.abs().max()).detach())
 
 
 # ------------------------------------------------------------------------------------------------------ SLIP release
