@@ -73,8 +73,6 @@ def scores(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                             model,
                             family,
                             init,
-                            model.removesuffix("-random-s0"),
-                            model.endswith("-random-s0"),
                             "last",
                             electrode,
                             b,
@@ -84,6 +82,8 @@ def scores(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                             v - 0.05,
                             v + 0.05,
                             v > 0.05,
+                            model.removesuffix("-random-s0"),
+                            model.endswith("-random-s0"),
                         ]
                     )
     return pd.DataFrame(

@@ -22,8 +22,6 @@ SCORE_COLUMNS = [
     "model",
     "family",
     "init",
-    "base",
-    "twin",
     "layer",
     "electrode",
     "bin_time_s",
@@ -33,6 +31,8 @@ SCORE_COLUMNS = [
     "val_lo",
     "val_hi",
     "kept",
+    "base",
+    "twin",
 ]
 
 
