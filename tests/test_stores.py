@@ -224,3 +224,12 @@ def test_store_keys_are_named_only_by_their_store_module():
     files += sorted((ROOT / "workflow" / "scripts").glob("*.py"))
     offenders = {str(p.relative_to(ROOT)): subscript.findall(p.read_text()) for p in files}
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_a_fit_store_of_the_older_layout_is_refused_with_the_fix(tmp_path):
+    with atomic_zarr(tmp_path / "old.zarr") as group:  # fit version 2: no grid, no identity, digest in provenance
+        group.attrs.update(subject="1", model="m", family="text", init="trained", seed=None, chosen_layer={})
+        group.create_array("electrode", data=np.array(["A1"]))
+        group.create_array("bin_time_s", data=np.zeros(1))
+    with pytest.raises(ValueError, match=r"old.zarr: a fit store without base, twin, pair, components, "):
+        FitStore(tmp_path / "old.zarr")
