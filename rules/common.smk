@@ -9,6 +9,7 @@ from snakemake.utils import validate
 from vlencode.config import canonical_config, rule_params, validate_config
 from vlencode.datasets import open_dataset, trial_movies
 from vlencode.datasets.replica import GROUND_TRUTH_FILES, PART_KEYS
+from vlencode.keyed import keyed_inputs
 from vlencode.models.registry import model_instances
 from vlencode.models.weights import (
     WeightsError,
@@ -17,6 +18,8 @@ from vlencode.models.weights import (
     merge_units,
     offline_problem,
 )
+from vlencode.outputs import OUTPUTS
+from vlencode.outputs import output_path as out
 from vlencode.stimuli.table import STIMULUS_COLUMNS
 from vlencode.store import file_sha256
 
@@ -145,7 +148,7 @@ def event_inputs(wildcards):
     return {
         "recording": recording_files(wildcards),
         "annotations": [str(p) for p in dataset().event_files(subject, trial, movie)],
-        "cuts": f"results/stimuli/movie-{movie}_cuts.parquet",
+        "cuts": out("cuts", movie=movie),
     }
 
 
@@ -187,16 +190,78 @@ def feature_inputs(wildcards):
     instance = MODELS[wildcards.model]
     if instance.components:
         return {
-            component: f"results/features/model-{component}/movie-{wildcards.movie}.zarr"
+            component: out("features", model=component, movie=wildcards.movie)
             for component in instance.components
         }
     return {
-        "table": f"results/stimuli/movie-{wildcards.movie}.parquet",
-        "frames": f"results/stimuli/movie-{wildcards.movie}_frames.zarr",
+        "table": out("stimuli", movie=wildcards.movie),
+        "frames": out("frames", movie=wildcards.movie),
         **{
             role: str(lock_path(WEIGHTS_DIR, unit.name))
             for role, unit in UNITS_OF[wildcards.model].items()
         },
+    }
+
+
+def recording_inputs(role, recordings=None):
+    """Named inputs ``<role>/<subject>/<trial>`` of one output per recording (default: every recording)."""
+    return keyed_inputs(
+        role,
+        {
+            (s, t): out(role, subject=s, trial=t)
+            for s, t in (RECORDINGS if recordings is None else recordings)
+        },
+    )
+
+
+def trial_inputs(wildcards):
+    """A subject's epochs and events, named ``epochs/<trial>`` and ``events/<trial>`` in config order."""
+    trials = trials_of(wildcards.subject)
+    return {
+        **keyed_inputs(
+            "epochs", {t: out("epochs", subject=wildcards.subject, trial=t) for t in trials}
+        ),
+        **keyed_inputs(
+            "events", {t: out("events", subject=wildcards.subject, trial=t) for t in trials}
+        ),
+    }
+
+
+def fit_inputs(wildcards):
+    """A fit reads the subject's epochs and events, its model's features of every movie the subject watched
+    (``features/<movie>``) and the subject's resamples."""
+    subject = wildcards.subject
+    return {
+        **trial_inputs(wildcards),
+        **keyed_inputs(
+            "features",
+            {
+                m: out("features", model=wildcards.model, movie=m)
+                for m in movies_of_subject(subject)
+            },
+        ),
+        "resamples": out("resamples", subject=subject),
+    }
+
+
+def fit_stores(subject=None):
+    """Named inputs ``fit/<subject>/<model>`` of every fit store (of one subject, when given)."""
+    subjects = SUBJECTS if subject is None else [subject]
+    return keyed_inputs(
+        "fit",
+        {
+            (s, m): out("fit", subject=s, model=m)
+            for s in subjects
+            for m in MODELS
+        },
+    )
+
+
+def stimuli_inputs(wildcards):
+    """A movie's stimuli read the events of every recording of it (``events/<subject>/<trial>``) and the movie."""
+    return {
+        **recording_inputs("events", recordings_of_movie(wildcards.movie)),
+        "movie": str(dataset().movie_path(wildcards.movie)),
     }
 
 
@@ -205,33 +270,18 @@ def all_targets():
     if REPLICA:
         targets.append(ground_truth_path("electrodes"))
     for subject, trial in RECORDINGS:
-        targets.append(f"results/epochs/sub-{subject}_trial-{trial}.zarr")
+        targets.append(out("epochs", subject=subject, trial=trial))
     for movie in MOVIES:
         for model in MODELS:
-            targets.append(f"results/features/model-{model}/movie-{movie}.zarr")
+            targets.append(out("features", model=model, movie=movie))
     for subject in SUBJECTS:
         for model in MODELS:
-            targets.append(f"results/encoding/sub-{subject}/model-{model}.zarr")
-    targets.append("results/encoding/scores.parquet")
-    targets += ["results/stats/sites.parquet", "results/validation/calibration.parquet"]
-    targets += [
-        f"results/stats/sub-{subject}_comparisons.parquet" for subject in SUBJECTS
-    ]
+            targets.append(out("fit", subject=subject, model=model))
+    targets += [OUTPUTS[name] for name in ("scores", "sites", "calibration")]
+    targets += [out("subject_comparisons", subject=subject) for subject in SUBJECTS]
     if REPLICA:
-        targets.append("results/validation/recovery.parquet")
+        targets.append(OUTPUTS["recovery"])
     return targets
-
-
-def model_meta(name):
-    """What the comparisons need to know of a model instance: its entry, family, init, parts and registry pair."""
-    instance = MODELS[name]
-    return {
-        "base": instance.base,
-        "family": instance.family,
-        "init": instance.init,
-        "components": list(instance.components),
-        "pair": instance.entry.get("pair") if instance.name == instance.base else None,
-    }
 
 
 def electrode_inputs(wildcards):

@@ -10,16 +10,9 @@ FIT_KEYS = [f"encoding.{key}" for key in SETTINGS["encoding"] if key != "memory_
 
 rule resamples:
     input:
-        epochs=lambda wc: [
-            f"results/epochs/sub-{wc.subject}_trial-{t}.zarr"
-            for t in trials_of(wc.subject)
-        ],
-        events=lambda wc: [
-            f"results/events/sub-{wc.subject}_trial-{t}.parquet"
-            for t in trials_of(wc.subject)
-        ],
+        unpack(trial_inputs),
     output:
-        directory("results/encoding/sub-{subject}/resamples.zarr"),
+        directory(OUTPUTS["resamples"]),
     log:
         "logs/resamples/sub-{subject}.log",
     benchmark:
@@ -39,28 +32,15 @@ rule resamples:
             "bootstrap.block_kind",
             "encoding.alignments",
         ),
-        trials=lambda wc: trials_of(wc.subject),
     script:
         "../workflow/scripts/resamples.py"
 
 
 rule fit:
     input:
-        epochs=lambda wc: [
-            f"results/epochs/sub-{wc.subject}_trial-{t}.zarr"
-            for t in trials_of(wc.subject)
-        ],
-        events=lambda wc: [
-            f"results/events/sub-{wc.subject}_trial-{t}.parquet"
-            for t in trials_of(wc.subject)
-        ],
-        features=lambda wc: [
-            f"results/features/model-{wc.model}/movie-{m}.zarr"
-            for m in movies_of_subject(wc.subject)
-        ],
-        resamples="results/encoding/sub-{subject}/resamples.zarr",
+        unpack(fit_inputs),
     output:
-        directory("results/encoding/sub-{subject}/model-{model}.zarr"),
+        directory(OUTPUTS["fit"]),
     log:
         "logs/fit/sub-{subject}_model-{model}.log",
     benchmark:
@@ -78,21 +58,15 @@ rule fit:
     params:
         settings=settings("fit", "seed", *FIT_KEYS),
         model=lambda wc: MODELS[wc.model].as_dict(),
-        trials=lambda wc: trials_of(wc.subject),
-        movies=lambda wc: movies_of_subject(wc.subject),
     script:
         "../workflow/scripts/fit.py"
 
 
 rule scores:
     input:
-        expand(
-            "results/encoding/sub-{subject}/model-{model}.zarr",
-            subject=SUBJECTS,
-            model=list(MODELS),
-        ),
+        unpack(lambda wc: fit_stores()),
     output:
-        "results/encoding/scores.parquet",
+        OUTPUTS["scores"],
     log:
         "logs/scores/scores.log",
     benchmark:

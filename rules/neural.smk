@@ -5,7 +5,7 @@ rule events:
     input:
         unpack(event_inputs),
     output:
-        "results/events/sub-{subject}_trial-{trial}.parquet",
+        OUTPUTS["events"],
     log:
         "logs/events/sub-{subject}_trial-{trial}.log",
     benchmark:
@@ -26,7 +26,7 @@ rule preprocess:
     input:
         recording_files,
     output:
-        directory("results/neural/sub-{subject}_trial-{trial}.zarr"),
+        directory(OUTPUTS["neural"]),
     log:
         "logs/preprocess/sub-{subject}_trial-{trial}.log",
     benchmark:
@@ -45,10 +45,10 @@ rule preprocess:
 
 rule epochs:
     input:
-        neural="results/neural/sub-{subject}_trial-{trial}.zarr",
-        events="results/events/sub-{subject}_trial-{trial}.parquet",
+        neural=OUTPUTS["neural"],
+        events=OUTPUTS["events"],
     output:
-        directory("results/epochs/sub-{subject}_trial-{trial}.zarr"),
+        directory(OUTPUTS["epochs"]),
     log:
         "logs/epochs/sub-{subject}_trial-{trial}.log",
     benchmark:

@@ -3,11 +3,11 @@
 
 rule electrodes:
     input:
-        dataset=electrode_inputs,
         # The electrodes each trial kept, so that derived (bipolar) channels get a region too.
-        neural=[f"results/neural/sub-{s}_trial-{t}.zarr" for s, t in RECORDINGS],
+        unpack(lambda wc: recording_inputs("neural")),
+        dataset=electrode_inputs,
     output:
-        "results/regions/electrodes.parquet",
+        OUTPUTS["electrodes"],
     log:
         "logs/regions/electrodes.log",
     benchmark:
@@ -23,20 +23,19 @@ rule electrodes:
             "electrodes", *READER_KEYS, "regions.atlas", "regions.radius_mm"
         ),
         subjects=SUBJECTS,
-        recordings=RECORDINGS,
     script:
         "../workflow/scripts/electrodes.py"
 
 
 rule regions:
     input:
-        sites="results/stats/sites.parquet",
-        scores="results/encoding/scores.parquet",
-        electrodes="results/regions/electrodes.parquet",
+        sites=OUTPUTS["sites"],
+        scores=OUTPUTS["scores"],
+        electrodes=OUTPUTS["electrodes"],
     output:
-        summary="results/regions/summary.parquet",
-        family_scores="results/regions/family_scores.parquet",
-        subject_sites="results/regions/subject_sites.parquet",
+        summary=OUTPUTS["summary"],
+        family_scores=OUTPUTS["family_scores"],
+        subject_sites=OUTPUTS["subject_sites"],
     log:
         "logs/regions/regions.log",
     benchmark:

@@ -1,26 +1,24 @@
 # Quality-control tables, the figures (from tables only), table pages and the protocol page of the report.
 from vlencode.plots import figures_for
+from vlencode.qc import QC_TABLES
 
 # The tables figures are drawn from; the statistics' and validation tables join when the run has them.
 TABLES = {
-    "scores": "results/encoding/scores.parquet",
-    "electrodes": "results/regions/electrodes.parquet",
-    **{
-        f"qc_{name}": f"results/qc/{name}.parquet"
-        for name in ("channels", "clock", "events", "alpha_edge")
-    },
+    "scores": OUTPUTS["scores"],
+    "electrodes": OUTPUTS["electrodes"],
+    **{f"qc_{name}": out("qc", name=name) for name in QC_TABLES},
 }
-if produced("results/stats/sites.parquet"):
+if produced(OUTPUTS["sites"]):
     TABLES.update(
-        sites="results/stats/sites.parquet",
-        summary="results/regions/summary.parquet",
-        family_scores="results/regions/family_scores.parquet",
-        subject_sites="results/regions/subject_sites.parquet",
+        {
+            name: OUTPUTS[name]
+            for name in ("sites", "summary", "family_scores", "subject_sites")
+        }
     )
-if REPLICA and produced("results/validation/recovery.parquet"):
-    TABLES["recovery"] = "results/validation/recovery.parquet"
-if produced("results/validation/calibration.parquet"):
-    TABLES["calibration"] = "results/validation/calibration.parquet"
+if REPLICA and produced(OUTPUTS["recovery"]):
+    TABLES["recovery"] = OUTPUTS["recovery"]
+if produced(OUTPUTS["calibration"]):
+    TABLES["calibration"] = OUTPUTS["calibration"]
 FIGURES = figures_for(TABLES)
 FIGURE_CATEGORIES = {
     "trained_vs_random": ("1. Encoding", "models"),
@@ -51,17 +49,23 @@ TABLE_PAGES = [
     if t in TABLES
 ]
 REPORT_TARGETS = [
-    *[f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "svg")],
-    *[f"results/tables/{t}.html" for t in TABLE_PAGES],
-    "results/report/protocol.html",
+    *[out("figure", name=name, ext=ext) for name in FIGURES for ext in ("png", "svg")],
+    *[out("table_page", table=t) for t in TABLE_PAGES],
+    OUTPUTS["protocol"],
 ]
 
 
 rule qc:
     input:
-        neural=[f"results/neural/sub-{s}_trial-{t}.zarr" for s, t in RECORDINGS],
-        events=[f"results/events/sub-{s}_trial-{t}.parquet" for s, t in RECORDINGS],
-        scores="results/encoding/scores.parquet",
+        # Channels and events per recording; the alpha grid each fit chose from.
+        unpack(
+            lambda wc: {
+                **recording_inputs("neural"),
+                **recording_inputs("events"),
+                **fit_stores(),
+            }
+        ),
+        scores=OUTPUTS["scores"],
         # The clock alignment (trigger table) of each recording.
         clock=[
             str(p)
@@ -69,10 +73,7 @@ rule qc:
             for p in dataset().event_files(s, t, MOVIE_OF[(s, t)])
         ],
     output:
-        channels="results/qc/channels.parquet",
-        clock="results/qc/clock.parquet",
-        events="results/qc/events.parquet",
-        alpha_edge="results/qc/alpha_edge.parquet",
+        **{name: out("qc", name=name) for name in QC_TABLES},
     log:
         "logs/qc/qc.log",
     benchmark:
@@ -84,8 +85,7 @@ rule qc:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=settings("qc", *READER_KEYS, "encoding.alphas"),
-        recordings=RECORDINGS,
+        settings=settings("qc", *READER_KEYS),
     script:
         "../workflow/scripts/qc.py"
 
@@ -96,7 +96,7 @@ rule figures:
     output:
         **{
             f"{name}_png": report(
-                f"results/figures/{name}.png",
+                out("figure", name=name, ext="png"),
                 caption=f"../workflow/report/{name}.rst",
                 category=FIGURE_CATEGORIES[name][0],
                 subcategory=FIGURE_CATEGORIES[name][1],
@@ -104,7 +104,7 @@ rule figures:
             )
             for name in FIGURES
         },
-        **{f"{name}_svg": f"results/figures/{name}.svg" for name in FIGURES},
+        **{f"{name}_svg": out("figure", name=name, ext="svg") for name in FIGURES},
     log:
         "logs/figures/figures.log",
     benchmark:
@@ -127,7 +127,7 @@ rule tables:
         lambda wc: TABLES[wc.table],
     output:
         report(
-            "results/tables/{table}.html",
+            OUTPUTS["table_page"],
             caption="../workflow/report/tables.rst",
             category="6. Tables",
             labels={"table": "{table}"},
@@ -151,7 +151,7 @@ rule tables:
 rule protocol:
     output:
         report(
-            "results/report/protocol.html",
+            OUTPUTS["protocol"],
             caption="../workflow/report/protocol.rst",
             category="0. Protocol",
             labels={"page": "protocol"},

@@ -4,11 +4,9 @@
 
 rule compare:
     input:
-        fits=lambda wc: [
-            f"results/encoding/sub-{wc.subject}/model-{m}.zarr" for m in MODELS
-        ],
+        unpack(lambda wc: fit_stores(wc.subject)),
     output:
-        "results/stats/sub-{subject}_comparisons.parquet",
+        OUTPUTS["subject_comparisons"],
     log:
         "logs/compare/sub-{subject}.log",
     benchmark:
@@ -23,23 +21,25 @@ rule compare:
         settings=settings(
             "compare",
             "bootstrap.ci",
-            "encoding.alphas",
             "statistics.keep_rules",
             "statistics.min_bins",
             "statistics.alpha_edge_fraction",
         ),
-        model_names=list(MODELS),
-        models=json.dumps({name: model_meta(name) for name in MODELS}, sort_keys=True),
     script:
         "../workflow/scripts/compare.py"
 
 
 rule sites:
     input:
-        expand("results/stats/sub-{subject}_comparisons.parquet", subject=SUBJECTS),
+        unpack(
+            lambda wc: keyed_inputs(
+                "comparisons",
+                {s: out("subject_comparisons", subject=s) for s in SUBJECTS},
+            )
+        ),
     output:
-        sites="results/stats/sites.parquet",
-        comparisons="results/stats/comparisons.parquet",
+        sites=OUTPUTS["sites"],
+        comparisons=OUTPUTS["comparisons"],
     log:
         "logs/sites/sites.log",
     benchmark:
@@ -66,10 +66,10 @@ if REPLICA:
 
     rule recovery:
         input:
-            sites="results/stats/sites.parquet",
+            sites=OUTPUTS["sites"],
             truth=ground_truth_path("electrodes"),
         output:
-            "results/validation/recovery.parquet",
+            OUTPUTS["recovery"],
         log:
             "logs/recovery/recovery.log",
         benchmark:
@@ -88,7 +88,7 @@ if REPLICA:
 
 rule calibration:
     output:
-        "results/validation/calibration.parquet",
+        OUTPUTS["calibration"],
     log:
         "logs/calibration/calibration.log",
     benchmark:

@@ -5,7 +5,7 @@ rule cuts:
     input:
         unpack(cut_inputs),
     output:
-        "results/stimuli/movie-{movie}_cuts.parquet",
+        OUTPUTS["cuts"],
     log:
         "logs/cuts/movie-{movie}.log",
     benchmark:
@@ -30,14 +30,10 @@ ruleorder: cuts > stimuli
 
 rule stimuli:
     input:
-        events=lambda wc: [
-            f"results/events/sub-{s}_trial-{t}.parquet"
-            for s, t in recordings_of_movie(wc.movie)
-        ],
-        movie=lambda wc: str(dataset().movie_path(wc.movie)),
+        unpack(stimuli_inputs),
     output:
-        table="results/stimuli/movie-{movie}.parquet",
-        frames=directory("results/stimuli/movie-{movie}_frames.zarr"),
+        table=OUTPUTS["stimuli"],
+        frames=directory(OUTPUTS["frames"]),
     log:
         "logs/stimuli/movie-{movie}.log",
     benchmark:
@@ -61,7 +57,7 @@ rule features:
     input:
         unpack(feature_inputs),
     output:
-        directory("results/features/model-{model}/movie-{movie}.zarr"),
+        directory(OUTPUTS["features"]),
     log:
         "logs/features/model-{model}_movie-{movie}.log",
     benchmark:

@@ -9,6 +9,8 @@ import pandas as pd
 from vlencode.encoding.scores import SCORE_COLUMNS
 from vlencode.qc import ALPHA_EDGE_COLUMNS
 from vlencode.stats.recovery import RECOVERY_COLUMNS
+from vlencode.store import atomic_zarr
+from vlencode.stores.fit import ModelIdentity, SubjectModelFit
 
 SUBJECTS = ("1", "3", "5")
 MODELS = {  # model -> (family, init)
@@ -80,12 +82,38 @@ def scores(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                             v - 0.05,
                             v + 0.05,
                             v > 0.05,
+                            model.removesuffix("-random-s0"),
+                            model.endswith("-random-s0"),
                         ]
                     )
     return pd.DataFrame(
         rows,
         columns=SCORE_COLUMNS,
     )
+
+
+def grid_fit_stores(scores_table: pd.DataFrame, root, alpha_grid: np.ndarray) -> list:
+    """A fit store per (subject, model) of a scores table holding only what the QC tables read (its alpha grid)."""
+    paths = []
+    for (subject, model, family, init, base, twin), _ in scores_table.groupby(
+        ["subject", "model", "family", "init", "base", "twin"], sort=True
+    ):
+        path = root / f"sub-{subject}" / f"model-{model}.zarr"
+        fit = SubjectModelFit(
+            subject=subject,
+            model={"model": model, "family": family, "init": init, "seed": None},
+            identity=ModelIdentity(base=base, twin=bool(twin), pair=None, components=()),
+            electrode=np.array(["E0"]),
+            bin_time_s=np.zeros(1),
+            alpha_grid=alpha_grid,
+            alignments={},
+            protocol="fast",
+            resamples_sha256="",
+        )
+        with atomic_zarr(path) as group:
+            fit.write(group)
+        paths.append(path)
+    return paths
 
 
 def sites(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 import zarr
-from test_encoding import _fit, _resamples, _write_tree
+from test_encoding import _fit, _resamples, _write_tree, toy_instance
 
 from vlencode import encoding, store
 from vlencode.datasets import DatasetError
@@ -478,18 +478,20 @@ def test_features_store_of_another_model_is_one_line(tmp_path):
             encoding={"alignments": ["word"]},
             bootstrap_config={"n_resamples": 20},
             seed=0,
+            instance=toy_instance(f"{model}-other", f"{model}-other"),
             device="cpu",
-            model=f"{model}-other",
         )
     one_line(error, str(next(iter(paths["features"].values()))), f"not '{model}-other'", "rerun")
 
 
 def test_fit_store_from_other_resamples_is_one_line(tmp_path):
     for name in ("a", "b"):
-        with store.atomic_zarr(tmp_path / f"{name}.zarr", inputs={"resamples": f"hash-{name}"}) as group:
+        with store.atomic_zarr(tmp_path / f"{name}.zarr") as group:
             group.attrs.update(subject="1", model=name, family="x", init="trained", chosen_layer={})
+            group.attrs.update(base=name, twin=False, pair=None, components=[], resamples_sha256=f"hash-{name}")
             group.create_array("electrode", data=np.array(["A1"]))
             group.create_array("bin_time_s", data=np.zeros(1))
+            group.create_array("alpha_grid", data=np.ones(1))
     with pytest.raises(ValueError) as error:
         encoding.scores_table([tmp_path / "a.zarr", tmp_path / "b.zarr"])
     one_line(error, str(tmp_path / "b.zarr"), "other resamples", "rerun fit")

@@ -10,11 +10,22 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.model_selection import KFold
+from snakemake.iocontainers import Namedlist
 
 from vlencode import encoding
+from vlencode.keyed import keyed_inputs
+from vlencode.models import ModelInstance
 from vlencode.stats import fast, resampling
 from vlencode.stats.subject import model_scores
-from vlencode.store import atomic_zarr, content_sha256, open_zarr, parquet_provenance, read_parquet, write_parquet
+from vlencode.store import (
+    atomic_zarr,
+    content_sha256,
+    file_sha256,
+    open_zarr,
+    read_parquet,
+    read_provenance,
+    write_parquet,
+)
 from vlencode.stores.fit import FitStore
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
@@ -28,6 +39,24 @@ ENCODING = {
     "memory_gb": "auto",
 }
 BOOTSTRAP = {"protocol": "fast", "n_resamples": 20, "ci": 0.95}
+
+
+def toy_instance(name="toy", base="toy", components=(), pair="other"):
+    """The model instance the toy features stores hold (model ``toy``), as the registry would give it."""
+    return ModelInstance.from_dict(
+        {
+            "name": name,
+            "family": "vision",
+            "init": "trained" if name == base else "random",
+            "seed": None if name == base else 0,
+            "components": list(components),
+            "entry": {"name": base, "pair": pair},
+            "fingerprint": {},
+        }
+    )
+
+
+TOY = toy_instance()
 N_ELECTRODES, N_BINS, DIM = 4, 3, 6
 INFORMATIVE = [0, 1]  # electrodes driven by the planted layer; the others are noise
 
@@ -173,7 +202,7 @@ def _resamples(root, paths, n_resamples=20):
     return root / "resamples.zarr"
 
 
-def _fit(root, paths, encoding_cfg=ENCODING, bootstrap_cfg=BOOTSTRAP):
+def _fit(root, paths, encoding_cfg=ENCODING, bootstrap_cfg=BOOTSTRAP, instance=TOY):
     resamples = _resamples(root, paths, bootstrap_cfg["n_resamples"])
     return encoding.fit_subject_model(
         subject="1",
@@ -185,6 +214,7 @@ def _fit(root, paths, encoding_cfg=ENCODING, bootstrap_cfg=BOOTSTRAP):
         encoding=encoding_cfg,
         bootstrap_config=bootstrap_cfg,
         seed=0,
+        instance=instance,
         device="cpu",
     )
 
@@ -287,7 +317,8 @@ def test_electrodes_are_intersected_across_trials(tmp_path, caplog):
 
 def test_concat_model_is_fitted_plain_and_banded(tmp_path):
     paths = _write_tree(tmp_path, concat=True)
-    fit = _fit(tmp_path, paths, dict(ENCODING, alignments=["word"]), dict(BOOTSTRAP, n_resamples=5))
+    concat = toy_instance(components=("a", "b"), pair=None)
+    fit = _fit(tmp_path, paths, dict(ENCODING, alignments=["word"]), dict(BOOTSTRAP, n_resamples=5), concat)
     layers = fit.alignments["word"].layers
     assert list(layers) == ["concat", "concat-banded"]
     assert layers["concat-banded"].band_weights.shape == (N_ELECTRODES, N_BINS, 2)
@@ -300,7 +331,7 @@ def test_concat_model_is_fitted_plain_and_banded(tmp_path):
     assert store["word/layers/concat-banded"].attrs["bands"] == ["l0", "l1"]
     # both fits of the baseline are resampled: each is compared in its own right
     assert FitStore(tmp_path / "concat.zarr").boot_layers("word") == ["concat", "concat-banded"]
-    scores = model_scores(FitStore(tmp_path / "concat.zarr"), {"base": "toy", "components": ["a", "b"]}, "word")
+    scores = model_scores(FitStore(tmp_path / "concat.zarr"), "word")
     assert [(m.layer, m.baseline) for m in scores] == [("concat", True), ("concat-banded", True)]
     assert scores[1].boot["block_test_r"].shape == (5, N_ELECTRODES, N_BINS)
 
@@ -356,6 +387,7 @@ def test_resamples_of_other_events_are_refused(fitted, tmp_path):
             encoding=ENCODING,
             bootstrap_config=BOOTSTRAP,
             seed=0,
+            instance=TOY,
             device="cpu",
         ),
     )
@@ -377,12 +409,19 @@ def test_constant_targets_and_features_are_handled(tmp_path):
 # --- the workflow scripts, run as Snakemake runs them (a ``snakemake`` global) ----------------------------------------
 
 
-class _Named(list):
-    """Snakemake's named file lists: iterable, indexable, with named entries."""
+def _Named(items=(), **named):
+    """Snakemake's named file list: the positional entries, then the named ones (``unpack`` of a dict)."""
+    out = Namedlist(toclone=list(items))
+    out.update(named)
+    return out
 
-    def __init__(self, items=(), **named):
-        super().__init__(items)
-        self.__dict__.update(named)
+
+def _trial_inputs(paths):
+    """The epochs and events inputs as the resamples and fit rules name them (``epochs/<trial>``)."""
+    return {
+        **keyed_inputs("epochs", dict(zip(paths["trials"], map(str, paths["epochs"]), strict=True))),
+        **keyed_inputs("events", dict(zip(paths["trials"], map(str, paths["events"]), strict=True))),
+    }
 
 
 def _run_script(name, **snakemake):
@@ -413,44 +452,44 @@ def test_scripts_write_resamples_fit_and_scores(fitted, tmp_path, restore_loggin
     resamples = tmp_path / "sub-1/resamples.zarr"
     _run_script(
         "resamples.py",
-        input=_Named(paths["epochs"] + paths["events"], epochs=paths["epochs"], events=paths["events"]),
+        input=_Named(**_trial_inputs(paths)),
         output=_Named([str(resamples)]),
         log=_Named([str(tmp_path / "resamples.log")]),
-        params=SimpleNamespace(settings=json.dumps(resamples_settings), trials=paths["trials"]),
+        params=SimpleNamespace(settings=json.dumps(resamples_settings)),
     )
     assert open_zarr(resamples)["word/indices"].shape == (20, 130)
     assert open_zarr(resamples)["word/block_indices"].shape == (20, 130)
     fit = tmp_path / "sub-1/model-toy.zarr"
-    movies = list(paths["features"])
     _run_script(
         "fit.py",
         input=_Named(
-            epochs=paths["epochs"],
-            events=paths["events"],
-            features=[str(paths["features"][m]) for m in movies],
+            **_trial_inputs(paths),
+            **keyed_inputs("features", {m: str(p) for m, p in paths["features"].items()}),
             resamples=str(resamples),
         ),
         output=_Named([str(fit)]),
         log=_Named([str(tmp_path / "fit.log")]),
-        params=SimpleNamespace(
-            settings=json.dumps(fit_settings), model={"name": "toy"}, trials=paths["trials"], movies=movies
-        ),
+        params=SimpleNamespace(settings=json.dumps(fit_settings), model=TOY.as_dict()),
         resources=SimpleNamespace(device="cpu", memory_gb="auto"),
     )
     assert open_zarr(fit).attrs["chosen_layer"] == {"word": "l1", "scene": "l1"}
+    # the provenance keys each input by the name the rule gives it; a store by its root metadata
+    hashes = read_provenance(fit)["inputs"]
+    assert sorted(hashes) == ["epochs/0", "epochs/1", "events/0", "events/1", "features/m0", "features/m1", "resamples"]
+    assert hashes["resamples"] == file_sha256(resamples / "zarr.json") == FitStore(fit).resamples_sha256
     assert "chosen layers" in (tmp_path / "fit.log").read_text()
     scores = tmp_path / "scores.parquet"
     log = _Named([str(tmp_path / "scores.log")])
     _run_script(
         "scores.py",
-        input=_Named([str(fit)]),
+        input=_Named(**keyed_inputs("fit", {("1", "toy"): str(fit)})),
         output=_Named([str(scores)]),
         log=log,
         params=SimpleNamespace(settings=json.dumps({"version": 1})),
     )
     table = read_parquet(scores)
     assert list(table.columns) == encoding.SCORE_COLUMNS and len(table) == 2 * N_ELECTRODES * N_BINS
-    assert list(parquet_provenance(scores)["inputs"]) == [str(fit)]
+    assert read_provenance(scores)["inputs"] == {"fit/1/toy": file_sha256(fit / "zarr.json")}
 
 
 def test_fast_bootstrap_without_resampling_reproduces_the_fold_scores():

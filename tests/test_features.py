@@ -23,6 +23,7 @@ from vlencode.features import (
     projection_dim,
 )
 from vlencode.models.registry import ModelInstance, load_registry, model_instances
+from vlencode.outputs import output_path
 from vlencode.stimuli.frames import frame_sha256
 from vlencode.stores.features import read_features, write_features
 
@@ -390,7 +391,7 @@ def snakemake(workdir, *args):
         str(ROOT / "Snakefile"),
         "-d",
         str(workdir),
-        "results/features/model-minilm/movie-cars-2.zarr",
+        output_path("features", model="minilm", movie="cars-2"),
         "--cores",
         "1",
         "--allowed-rules",
@@ -403,8 +404,8 @@ def snakemake(workdir, *args):
 def write_movie_stimuli(workdir, texts):
     table, frames = stimuli()
     table = table.assign(movie="cars-2", text=texts)
-    store.write_parquet(table, workdir / "results/stimuli/movie-cars-2.parquet")
-    with store.atomic_zarr(workdir / "results/stimuli/movie-cars-2_frames.zarr") as root:
+    store.write_parquet(table, workdir / output_path("stimuli", movie="cars-2"))
+    with store.atomic_zarr(workdir / output_path("frames", movie="cars-2")) as root:
         root.create_array("frames", data=frames)
         root.create_array("frame_time_s", data=np.arange(len(frames), dtype=np.float64))
 
@@ -415,7 +416,7 @@ def test_the_features_rule_reruns_exactly_when_its_key_changes(tmp_path):
     write_movie_stimuli(tmp_path, ["the fox", "the fox ran", "the fox", "away"])
     built = snakemake(tmp_path)
     assert built.returncode == 0, built.stderr[-2000:]
-    features = store.open_zarr(tmp_path / "results/features/model-minilm/movie-cars-2.zarr")
+    features = store.open_zarr(tmp_path / output_path("features", model="minilm", movie="cars-2"))
     assert features["layers"]["hidden.6"].shape == (4, 384) and features.attrs["model"] == "minilm"
     assert "Nothing to be done" in snakemake(tmp_path, "-n").stdout
 

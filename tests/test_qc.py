@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import report_tables as rt
 
 from vlencode import qc, store
 from vlencode.datasets.base import ClockAlignment
@@ -86,7 +87,20 @@ def test_alpha_edge_counts_targets_at_either_end_of_the_grid():
             "alpha": [0.1, 0.1, 10.0, 1e5, 10**4.99],
         }
     )
-    table = qc.alpha_edge_table(scores, {"log10_min": -1, "log10_max": 5, "n": 7})
+    table = qc.alpha_edge_table(scores, {("1", "m"): np.logspace(-1, 5, 7)})
     row = table.iloc[0]
     assert (row["n_targets"], row["n_low_edge"], row["n_high_edge"]) == (5, 2, 1)
     assert row["share_edge"] == pytest.approx(3 / 5)
+    # the edges are those of each fit's own grid, as its fit store records it
+    wider = qc.alpha_edge_table(scores, {("1", "m"): np.logspace(-2, 6, 9)}).iloc[0]
+    assert (wider["n_low_edge"], wider["n_high_edge"]) == (0, 0)
+    with pytest.raises(ValueError, match=r"no alpha grid for the fits of \(subject, model\) \[\('1', 'm'\)\]"):
+        qc.alpha_edge_table(scores, {("1", "other"): np.logspace(-1, 5, 7)})
+
+
+def test_alpha_grids_are_read_from_the_fit_stores(tmp_path):
+    scores = rt.scores(rt.electrodes(2))
+    paths = rt.grid_fit_stores(scores, tmp_path, np.logspace(-1, 5, 7))
+    grids = qc.alpha_grids(paths)
+    assert set(grids) == set(map(tuple, scores[["subject", "model"]].drop_duplicates().to_numpy().tolist()))
+    np.testing.assert_array_equal(grids[("1", "minilm")], np.logspace(-1, 5, 7))

@@ -15,6 +15,7 @@ import report_tables as rt
 import yaml
 
 from vlencode import store
+from vlencode.outputs import OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[1]
 # The "view" button of each result in the report's results table.
@@ -59,13 +60,13 @@ def report(request, tmp_path_factory):
         config["models"]["use"] = ["minilm"]
         workdir.mkdir(parents=True)
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    result = _snakemake(workdir, "results/regions/electrodes.parquet", "results/encoding/scores.parquet")
+    result = _snakemake(workdir, OUTPUTS["electrodes"], OUTPUTS["scores"])
     assert result.returncode == 0, result.stderr[-5000:]
-    electrodes = store.read_parquet(workdir / "results" / "regions" / "electrodes.parquet")
+    electrodes = store.read_parquet(workdir / OUTPUTS["electrodes"])
     synthetic = {
-        "results/stats/sites.parquet": lambda: rt.sites(electrodes),
-        "results/validation/recovery.parquet": rt.recovery,
-        "results/validation/calibration.parquet": rt.calibration,
+        OUTPUTS["sites"]: lambda: rt.sites(electrodes),
+        OUTPUTS["recovery"]: rt.recovery,
+        OUTPUTS["calibration"]: rt.calibration,
     }
     for path, build in synthetic.items():
         if not (workdir / path).exists() and not _has_rule_for(workdir, path):

@@ -17,16 +17,17 @@ import zarr
 from smallrun import ROOT, planned_jobs, small_config, snakemake
 
 from vlencode import store
+from vlencode.outputs import OUTPUTS, output_path
 
 pytestmark = pytest.mark.slow
 
 # Where the run is killed: the writer of the first matching output stops just before renaming its complete temporary
 # sibling into place (vlencode.store's fault injection), then the whole process group gets SIGKILL.
 KILL_POINTS = {
-    "preprocess": "results/neural/sub-*_trial-*.zarr",
-    "features": "results/features/model-*/movie-*.zarr",
-    "fit": "results/encoding/sub-*/model-*.zarr",
-    "scores": "results/encoding/scores.parquet",
+    "preprocess": output_path("neural", subject="*", trial="*"),
+    "features": output_path("features", model="*", movie="*"),
+    "fit": output_path("fit", subject="*", model="*"),
+    "scores": OUTPUTS["scores"],
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from vlencode.store import atomic_zarr
 from vlencode.stores import epochs, features, frames, neural, resamples
-from vlencode.stores.fit import AlignmentFit, FitStore, LayerFit, SubjectModelFit
+from vlencode.stores.fit import AlignmentFit, FitStore, LayerFit, ModelIdentity, SubjectModelFit
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "vlencode"
@@ -110,9 +110,11 @@ def test_fit_store_round_trip(tmp_path):
     boot = np.stack([grid, grid + 0.1]).astype(np.float16)
     fit = SubjectModelFit(
         subject="1",
-        model={"model": "m", "family": "text", "init": "trained", "seed": 0},
+        model={"model": "m-random-s0", "family": "text", "init": "random", "seed": 0},
+        identity=ModelIdentity(base="m", twin=True, pair=None, components=("a", "b")),
         electrode=np.array(["A1", "A2"]),
         bin_time_s=np.array([0.0, 0.1, 0.2]),
+        alpha_grid=np.logspace(-1, 5, 7),
         alignments={
             "word": AlignmentFit(
                 {"l0": LayerFit(grid, grid / 2, grid + 1)},
@@ -125,12 +127,16 @@ def test_fit_store_round_trip(tmp_path):
             )
         },
         protocol="fast",
+        resamples_sha256="abc",
     )
     with atomic_zarr(tmp_path / "fit.zarr") as group:
         fit.write(group)
     store = FitStore(tmp_path / "fit.zarr")
     assert (store.subject, store.chosen_layer, store.bootstrap_protocol) == ("1", {"word": "l0"}, "fast")
-    assert store.model["model"] == "m" and store.alignments == ["word"] and store.layers("word") == ["l0"]
+    assert store.identity == ModelIdentity(base="m", twin=True, pair=None, components=("a", "b"))
+    assert store.resamples_sha256 == "abc"
+    np.testing.assert_array_equal(store.alpha_grid, np.logspace(-1, 5, 7))  # exactly the grid, float64
+    assert store.model["model"] == "m-random-s0" and store.alignments == ["word"] and store.layers("word") == ["l0"]
     np.testing.assert_array_equal(store.scores("word")["test_r"], grid / 2)
     np.testing.assert_array_equal(store.bounds("word")[1], grid + 1)
     assert store.boot_layers("word") == ["l0"]
@@ -218,3 +224,12 @@ def test_store_keys_are_named_only_by_their_store_module():
     files += sorted((ROOT / "workflow" / "scripts").glob("*.py"))
     offenders = {str(p.relative_to(ROOT)): subscript.findall(p.read_text()) for p in files}
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_a_fit_store_of_the_older_layout_is_refused_with_the_fix(tmp_path):
+    with atomic_zarr(tmp_path / "old.zarr") as group:  # fit version 2: no grid, no identity, digest in provenance
+        group.attrs.update(subject="1", model="m", family="text", init="trained", seed=None, chosen_layer={})
+        group.create_array("electrode", data=np.array(["A1"]))
+        group.create_array("bin_time_s", data=np.zeros(1))
+    with pytest.raises(ValueError, match=r"old.zarr: a fit store without base, twin, pair, components, "):
+        FitStore(tmp_path / "old.zarr")

@@ -34,6 +34,10 @@ from vlencode.stores import neural
 from vlencode.versions import STAGE_VERSIONS
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "stages.json"
+# The golden output of a stage before a bump that only added fields (stores) or columns (tables), and what was added:
+# the fields it had must stay equal across the bump.
+LAYOUTS = Path(__file__).resolve().parent / "golden" / "layouts.json"
+ADDED = {"fit": ["alpha_grid"], "scores": ["base", "twin"]}
 RECORD = os.environ.get("VLENCODE_RECORD_GOLDEN") == "1"
 
 
@@ -217,7 +221,7 @@ def run_resamples(tmp: Path):
 
 
 def _fit_store(tmp: Path) -> Path:
-    from test_encoding import BOOTSTRAP, ENCODING, _resamples
+    from test_encoding import BOOTSTRAP, ENCODING, TOY, _resamples
 
     paths = _encoding_tree(tmp)
     resamples = _resamples(tmp, paths, 10)
@@ -231,6 +235,7 @@ def _fit_store(tmp: Path) -> Path:
         encoding=ENCODING,
         bootstrap_config={**BOOTSTRAP, "n_resamples": 10},
         seed=0,
+        instance=TOY,
         device="cpu",
     )
     with atomic_zarr(tmp / "model-toy.zarr") as group:
@@ -366,6 +371,8 @@ def run_regions(tmp: Path):
 
 
 def run_qc(tmp: Path):
+    import report_tables as rt
+
     from vlencode.datasets.base import ClockAlignment
 
     class Clocks:
@@ -376,7 +383,8 @@ def run_qc(tmp: Path):
         {"alignment": ["word", "word", "scene"], "valid": [True, False, True], "invalid_reason": ["", "in_pause", ""]}
     )
     store.write_parquet(events, tmp / "events.parquet")
-    store.write_parquet(_report_tables()["scores"], tmp / "scores.parquet")
+    scores = _report_tables()["scores"]
+    store.write_parquet(scores, tmp / "scores.parquet")
     with atomic_zarr(tmp / "neural.zarr") as group:
         neural.create_signal(group, 4, 1, block=4)[:] = 0.0
         neural.write_metadata(
@@ -395,7 +403,7 @@ def run_qc(tmp: Path):
         {("1", "0"): tmp / "neural.zarr"},
         {("1", "0"): tmp / "events.parquet"},
         tmp / "scores.parquet",
-        {"log10_min": -1, "log10_max": 5, "n": 7},
+        rt.grid_fit_stores(scores, tmp / "fits", np.logspace(-1, 5, 7)),
     )
 
 
@@ -474,3 +482,12 @@ def test_an_output_changes_only_with_its_version(stage, tmp_path):
             f"the output of step {stage} changed without a version bump: raise STAGE_VERSIONS[{stage!r}] in "
             f"src/vlencode/versions.py (so existing results rerun), then record the golden output ({error})"
         ) from None
+
+
+@pytest.mark.parametrize("stage", sorted(ADDED))
+def test_a_layout_bump_keeps_every_old_field(stage, tmp_path):
+    before = json.loads(LAYOUTS.read_text())[stage]
+    assert before["version"] < STAGE_VERSIONS[stage]
+    found = json.loads(json.dumps(fingerprint(RUNS[stage](tmp_path))))
+    assert set(ADDED[stage]) <= set(found)
+    _same({k: v for k, v in found.items() if k not in ADDED[stage]}, before["fingerprint"], stage)

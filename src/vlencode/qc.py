@@ -19,6 +19,7 @@ import pandas as pd
 
 from vlencode.datasets import Dataset
 from vlencode.store import read_parquet
+from vlencode.stores.fit import FitStore
 from vlencode.stores.neural import NeuralStore
 
 CHANNEL_COLUMNS = ["subject", "trial", "electrode", "status", "reason_kind", "reason"]
@@ -35,6 +36,8 @@ ALPHA_EDGE_COLUMNS = [
     "n_high_edge",
     "share_edge",
 ]
+#: The tables of the ``qc`` rule, in the order :func:`qc_tables` returns them.
+QC_TABLES = ("channels", "clock", "events", "alpha_edge")
 #: The reason of a valid event in the events QC table.
 VALID = "valid"
 
@@ -53,7 +56,7 @@ def channel_table(neural_paths: Mapping[tuple[str, str], str | PathLike]) -> pd.
         store = NeuralStore(path)
         rows += [[subject, trial, label, "kept", "", ""] for label in store.electrode]
         dropped = sorted(store.dropped_channels.items())
-        rows += [[subject, trial, label, "dropped", reason_kind(r), r] for label, r in dropped]
+        rows += [[subject, trial, label, "dropped", reason_kind(str(r)), r] for label, r in dropped]
     return pd.DataFrame(rows, columns=CHANNEL_COLUMNS)
 
 
@@ -82,25 +85,39 @@ def event_table(event_paths: Mapping[tuple[str, str], str | PathLike]) -> pd.Dat
     return pd.concat(frames, ignore_index=True)[EVENT_COLUMNS].astype({"n_events": np.int64})
 
 
-def alpha_edge_table(scores: pd.DataFrame, alphas: Mapping[str, float]) -> pd.DataFrame:
+def alpha_edge_table(scores: pd.DataFrame, alpha_grids: Mapping[tuple[str, str], np.ndarray]) -> pd.DataFrame:
     """Share of targets whose alpha is on the edge of the grid, per subject, alignment and model.
 
     Parameters
     ----------
     scores : DataFrame
         The scores table (``alpha``: per target, the median over folds of the chosen alpha).
-    alphas : mapping
-        The ``encoding.alphas`` section: ``log10_min``, ``log10_max``, ``n``.
+    alpha_grids : mapping of (subject, model) -> ndarray of float, shape (n_alphas,)
+        The ridge penalties each fit chose from, ascending, as its fit store records them.
 
     Returns
     -------
     DataFrame :data:`ALPHA_EDGE_COLUMNS`.  An alpha counts as on an edge when its log10 is within 1e-3 of the grid's
     first or last value (so at least half the folds chose that edge).
+
+    Raises
+    ------
+    ValueError
+        A (subject, model) of the scores table has no grid.
     """
+    keys = ["subject", "model"]
+    missing = sorted(set(map(tuple, scores[keys].astype(str).to_numpy().tolist())) - set(alpha_grids))
+    if missing:
+        raise ValueError(f"no alpha grid for the fits of (subject, model) {missing}; rerun qc with their fit stores")
+    edges = pd.DataFrame(
+        [(s, m, np.log10(grid[0]), np.log10(grid[-1])) for (s, m), grid in alpha_grids.items()],
+        columns=[*keys, "log10_min", "log10_max"],
+    )
+    grid_edges = scores[keys].astype(str).merge(edges, on=keys, how="left", validate="many_to_one")
     log_alpha = np.log10(scores["alpha"].to_numpy(np.float64))
     table = scores[["subject", "alignment", "model", "family", "init"]].assign(
-        low=np.isclose(log_alpha, float(alphas["log10_min"]), atol=1e-3),
-        high=np.isclose(log_alpha, float(alphas["log10_max"]), atol=1e-3),
+        low=np.isclose(log_alpha, grid_edges["log10_min"].to_numpy(np.float64), atol=1e-3),
+        high=np.isclose(log_alpha, grid_edges["log10_max"].to_numpy(np.float64), atol=1e-3),
     )
     out = (
         table.groupby(["subject", "alignment", "model", "family", "init"], sort=True)
@@ -111,17 +128,27 @@ def alpha_edge_table(scores: pd.DataFrame, alphas: Mapping[str, float]) -> pd.Da
     return out[ALPHA_EDGE_COLUMNS].astype({"n_low_edge": np.int64, "n_high_edge": np.int64})
 
 
+def alpha_grids(fit_paths: Sequence[str | PathLike]) -> dict[tuple[str, str], np.ndarray]:
+    """The alpha grid of each fit store, keyed by ``(subject, model)``."""
+    grids = {}
+    for path in fit_paths:
+        fit = FitStore(path)
+        grids[(fit.subject, str(fit.model["model"]))] = fit.alpha_grid
+    return grids
+
+
 def qc_tables(
     dataset: Dataset,
     neural_paths: Mapping[tuple[str, str], str | PathLike],
     event_paths: Mapping[tuple[str, str], str | PathLike],
     scores_path: str | PathLike,
-    alphas: Mapping[str, float],
+    fit_paths: Sequence[str | PathLike],
 ) -> dict[str, pd.DataFrame]:
-    """The four QC tables of the ``qc`` rule: ``channels``, ``clock``, ``events`` and ``alpha_edge``."""
+    """The four QC tables of the ``qc`` rule: ``channels``, ``clock``, ``events`` and ``alpha_edge`` (the alpha
+    grids read from the fit stores the scores table was built from)."""
     return {
         "channels": channel_table(neural_paths),
         "clock": clock_table(dataset, list(neural_paths)),
         "events": event_table(event_paths),
-        "alpha_edge": alpha_edge_table(read_parquet(scores_path), alphas),
+        "alpha_edge": alpha_edge_table(read_parquet(scores_path), alpha_grids(fit_paths)),
     }

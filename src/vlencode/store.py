@@ -2,8 +2,9 @@
 
 Every output of the workflow is written to a sibling temporary path and renamed into place only when complete, so a
 crash or a kill never leaves a half-written store that a later run could mistake for a finished one.  Every store
-carries the provenance a reader needs to trust it: the vlencode version, the narrowed parameters it depends on and
-content hashes of the inputs it read.
+and table carries the provenance a reader needs to trust it, in one form (:func:`provenance`, read back by
+:func:`read_provenance`): the vlencode version, the narrowed parameters it depends on and content hashes of the
+inputs it read, keyed by input name (:func:`input_hashes`).
 
 Fault injection for the crash-safe resume test: when ``VLENCODE_FAULT_PAUSE`` holds a shell pattern matching an
 output's path, the writer of that output stops just before renaming its complete temporary sibling into place,
@@ -110,7 +111,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def provenance(params: Mapping[str, Any] | None = None, inputs: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The attributes every store carries: version, the parameters it depends on and its inputs' content hashes."""
+    """The provenance every output carries: version, the parameters it depends on and its inputs' content hashes.
+
+    A zarr store holds it as its root attributes (:func:`atomic_zarr`), a table in its schema metadata under
+    ``vlencode`` (:func:`write_parquet`); :func:`read_provenance` reads either.  ``inputs`` is
+    :func:`input_hashes` of the step's inputs.
+    """
     return {
         "vlencode_version": __version__,
         "params": json.loads(json.dumps(dict(params or {}), default=_json_default)),
@@ -185,8 +191,20 @@ def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()
 
 
-def parquet_provenance(path: str | os.PathLike) -> dict[str, Any]:
-    """The provenance stored by :func:`write_parquet`."""
+def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
+    """The :func:`provenance` of a finished output: ``vlencode_version, params, inputs`` of a zarr store or a table.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such output.
+    """
+    path = Path(path)
+    if path.is_dir():
+        attrs = dict(open_zarr(path).attrs)
+        return {key: attrs[key] for key in ("vlencode_version", "params", "inputs") if key in attrs}
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such output; rerun the rule that produces it")
     meta = pq.read_schema(path).metadata or {}
     return json.loads(meta.get(b"vlencode", b"{}"))
 
@@ -214,9 +232,46 @@ def content_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def input_hashes(paths: Mapping[str, str | os.PathLike]) -> dict[str, str]:
-    """Content hashes of named inputs, for a store's ``inputs`` attribute."""
-    return {name: content_sha256(p) for name, p in paths.items()}
+def input_hash(path: str | os.PathLike) -> str:
+    """The content key of one input: a file's SHA-256; a zarr store this package wrote, the SHA-256 of its root
+    metadata; any other directory, :func:`content_sha256`.
+
+    A store written by :func:`atomic_zarr` is a deterministic function of the provenance in its root metadata (the
+    parameters with the step's version, and its own inputs' hashes), so that small file stands for the whole store
+    without rereading gigabytes of arrays.
+    """
+    path = Path(path)
+    metadata = path / "zarr.json"
+    if path.is_dir() and metadata.is_file():
+        try:
+            attrs = json.loads(metadata.read_text()).get("attributes", {})
+        except ValueError:
+            attrs = {}
+        if "vlencode_version" in attrs:
+            return file_sha256(metadata)
+    return content_sha256(path)
+
+
+def input_hashes(inputs: Any) -> dict[str, str]:
+    """Content hashes (:func:`input_hash`) of a step's inputs, for its output's provenance.
+
+    Parameters
+    ----------
+    inputs : ``snakemake.input``, or a mapping of input name -> path or list of paths
+        A named input holding one path is keyed by its name; each path of a named list, and each unnamed input, by
+        the path itself.
+    """
+    out: dict[str, str] = {}
+    named = dict(inputs.items()) if hasattr(inputs, "items") else {}
+    for name, value in named.items():
+        if isinstance(value, (str, os.PathLike)):
+            out[str(name)] = input_hash(value)
+        else:
+            out.update({str(p): input_hash(p) for p in value})
+    if isinstance(inputs, list):
+        covered = {str(v) for v in named.values() if isinstance(v, (str, os.PathLike))} | set(out)
+        out.update({str(p): input_hash(p) for p in inputs if str(p) not in covered})
+    return out
 
 
 def array_sha256(*arrays: np.ndarray) -> str:

@@ -16,6 +16,6 @@ movie = snakemake.wildcards.movie
 recordings = [tuple(pair) for pair in json.loads(snakemake.params.recordings)]
 detection = settings.get("stimuli", {}).get("scene_detection", {})  # present only where the rule detects
 cuts, source = scene_cut_times(open_dataset(settings), movie, recordings, settings["dataset"]["scene_cuts"], detection)
-inputs = store.input_hashes({str(p): p for p in snakemake.input})
+inputs = store.input_hashes(snakemake.input)
 store.write_parquet(pd.DataFrame({"cut_s": cuts}), snakemake.output[0], params=settings, inputs=inputs)
 log.info("movie %s: %d scene cuts from %s", movie, len(cuts), source)

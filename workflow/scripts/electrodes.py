@@ -4,6 +4,7 @@ import json
 
 from vlencode import store
 from vlencode.datasets import open_dataset
+from vlencode.keyed import keyed_pairs
 from vlencode.regions import electrode_table
 from vlencode.runlog import rule_logger
 from vlencode.stores.neural import NeuralStore
@@ -13,7 +14,7 @@ log = rule_logger(snakemake.log[0])
 params = snakemake.params
 settings = json.loads(params.settings)
 analysed = {}
-for (subject, _), path in zip(params.recordings, snakemake.input.neural, strict=True):
+for (subject, _), path in keyed_pairs(snakemake.input, "neural").items():
     analysed.setdefault(subject, []).extend(NeuralStore(path).electrode)
 table = electrode_table(
     open_dataset(settings),
@@ -22,7 +23,7 @@ table = electrode_table(
     settings["regions"]["radius_mm"],
     analysed=analysed,
 )
-store.write_parquet(table, snakemake.output[0], params=settings)
+store.write_parquet(table, snakemake.output[0], params=settings, inputs=store.input_hashes(snakemake.input))
 log.info(
     "%d electrodes of %d subjects: %d labelled by the dataset, %d from the atlas, %d unlabelled; %d in gray matter",
     len(table),

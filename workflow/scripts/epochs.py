@@ -18,7 +18,7 @@ epochs = epoch_responses(
     neural.signal, rate_hz=neural.rate_hz, source_rate_hz=neural.source_rate_hz, events=events, cfg=cfg
 )
 
-inputs = store.input_hashes({"neural": snakemake.input.neural, "events": snakemake.input.events})
+inputs = store.input_hashes(snakemake.input)
 with store.atomic_zarr(snakemake.output[0], settings, inputs) as root:
     bins = EpochWindows.from_config(cfg).bin_time_s()
     write_epochs(root, epochs, bin_time_s=bins, electrodes=neural.electrode, rate_hz=neural.rate_hz)

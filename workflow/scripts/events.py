@@ -13,6 +13,6 @@ subject, trial = snakemake.wildcards.subject, snakemake.wildcards.trial
 settings = json.loads(snakemake.params.settings)
 cuts = store.read_parquet(snakemake.input.cuts)["cut_s"].to_numpy()
 events, counts = build_events(open_dataset(settings), subject, trial, settings, cuts=cuts)
-inputs = store.input_hashes({str(p): p for p in snakemake.input})
+inputs = store.input_hashes(snakemake.input)
 store.write_parquet(events, snakemake.output[0], params=settings, inputs=inputs)
 log.info("wrote %s: %d events (%d valid)", snakemake.output[0], len(events), int(events["valid"].sum()))

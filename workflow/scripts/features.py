@@ -42,6 +42,6 @@ else:
     ids = table["stimulus_id"].astype(str).to_numpy()
 
 params = {**settings, "model": snakemake.params.model}
-with store.atomic_zarr(snakemake.output[0], params, store.input_hashes(inputs)) as root:
+with store.atomic_zarr(snakemake.output[0], params, store.input_hashes(snakemake.input)) as root:
     write_features(root, ids, layers, attrs)
 log.info("%s: %d stimuli, layers %s, cache key %s", instance.name, len(ids), ", ".join(layers), attrs["cache_key"])

@@ -5,6 +5,8 @@ import json
 import torch
 
 from vlencode import encoding
+from vlencode.keyed import keyed
+from vlencode.models import ModelInstance
 from vlencode.runlog import rule_logger
 from vlencode.store import atomic_zarr, input_hashes
 
@@ -15,29 +17,21 @@ settings = json.loads(params.settings)
 memory_gb = snakemake.resources.memory_gb
 # The memory budget is a performance knob (a resource): the results do not depend on it, so it is in no rerun key.
 encoding_cfg = {**settings["encoding"], "memory_gb": memory_gb if memory_gb == "auto" else float(memory_gb)}
-features = dict(zip(params.movies, snakemake.input.features, strict=True))
+epochs, events = keyed(snakemake.input, "epochs"), keyed(snakemake.input, "events")
 fit = encoding.fit_subject_model(
     subject=snakemake.wildcards.subject,
-    trials=params.trials,
-    epochs_paths=list(snakemake.input.epochs),
-    events_paths=list(snakemake.input.events),
-    features_paths=features,
+    trials=list(epochs),
+    epochs_paths=list(epochs.values()),
+    events_paths=[events[trial] for trial in epochs],
+    features_paths=keyed(snakemake.input, "features"),
     resamples_path=snakemake.input.resamples,
     encoding=encoding_cfg,
     bootstrap_config=settings["bootstrap"],
     seed=settings["seed"],
+    instance=ModelInstance.from_dict(params.model),
     device=snakemake.resources.device,
-    model=snakemake.wildcards.model,
 )
-inputs = input_hashes(
-    {
-        **{f"epochs/{t}": p for t, p in zip(params.trials, snakemake.input.epochs)},
-        **{f"events/{t}": p for t, p in zip(params.trials, snakemake.input.events)},
-        **{f"features/{m}": p for m, p in features.items()},
-        "resamples": snakemake.input.resamples,
-    }
-)
-with atomic_zarr(snakemake.output[0], {**settings, "model": params.model}, inputs) as group:
+with atomic_zarr(snakemake.output[0], {**settings, "model": params.model}, input_hashes(snakemake.input)) as group:
     fit.write(group)
 log.info(
     "sub-%s model-%s: chosen layers %s",

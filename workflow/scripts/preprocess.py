@@ -12,7 +12,7 @@ log = rule_logger(snakemake.log[0])
 subject, trial = snakemake.wildcards.subject, snakemake.wildcards.trial
 settings = json.loads(snakemake.params.settings)
 recording = open_dataset(settings).recording(subject, trial)
-inputs = store.input_hashes({str(p): p for p in snakemake.input})
+inputs = store.input_hashes(snakemake.input)
 summary = write_neural_store(
     recording,
     settings["preprocess"],

@@ -5,6 +5,7 @@ import json
 
 from vlencode import store
 from vlencode.datasets import open_dataset
+from vlencode.keyed import keyed_pairs
 from vlencode.qc import qc_tables
 from vlencode.runlog import rule_logger
 
@@ -12,14 +13,14 @@ snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
 params = snakemake.params
 settings = json.loads(params.settings)
-recordings = [tuple(r) for r in params.recordings]
 tables = qc_tables(
     open_dataset(settings),
-    dict(zip(recordings, snakemake.input.neural, strict=True)),
-    dict(zip(recordings, snakemake.input.events, strict=True)),
+    keyed_pairs(snakemake.input, "neural"),
+    keyed_pairs(snakemake.input, "events"),
     snakemake.input.scores,
-    settings["encoding"]["alphas"],
+    list(keyed_pairs(snakemake.input, "fit").values()),
 )
+inputs = store.input_hashes(snakemake.input)
 for name, table in tables.items():
-    store.write_parquet(table, snakemake.output[name], params=settings)
+    store.write_parquet(table, snakemake.output[name], params=settings, inputs=inputs)
     log.info("wrote %s: %d rows", snakemake.output[name], len(table))

@@ -4,14 +4,13 @@ import json
 
 from vlencode.runlog import rule_logger
 from vlencode.stats.recovery import recovery_from_files
-from vlencode.store import file_sha256, write_parquet
+from vlencode.store import input_hashes, write_parquet
 
 log = rule_logger(snakemake.log[0])
 settings = json.loads(snakemake.params.settings)
 truth = snakemake.input.truth
 table = recovery_from_files(snakemake.input.sites, truth, min_bins=settings["statistics"]["min_bins"])
-inputs = {str(truth): file_sha256(truth), snakemake.input.sites: file_sha256(snakemake.input.sites)}
-write_parquet(table, snakemake.output[0], params=settings, inputs=inputs)
+write_parquet(table, snakemake.output[0], params=settings, inputs=input_hashes(snakemake.input))
 for row in table[table["primary"]].itertuples(index=False):
     log.info(
         "%s %s %s: recall %.2f precision %.2f false-positive rate %.2f",

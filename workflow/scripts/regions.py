@@ -17,7 +17,7 @@ tables = summarize_regions(
     settings["regions"],
     seed=settings["seed"],
 )
-hashes = store.input_hashes({name: path for name, path in inputs.items()})
+hashes = store.input_hashes(inputs)
 for name, table in tables.items():
     store.write_parquet(table, snakemake.output[name], params=settings, inputs=hashes)
     log.info("wrote %s: %d rows", snakemake.output[name], len(table))

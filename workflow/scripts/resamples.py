@@ -3,30 +3,25 @@
 import json
 
 from vlencode import encoding
+from vlencode.keyed import keyed
 from vlencode.runlog import rule_logger
 from vlencode.store import atomic_zarr, input_hashes
 
 log = rule_logger(snakemake.log[0])
-params = snakemake.params
-settings = json.loads(params.settings)
+settings = json.loads(snakemake.params.settings)
+epochs, events = keyed(snakemake.input, "epochs"), keyed(snakemake.input, "events")
 resamples = encoding.subject_resamples(
     subject=snakemake.wildcards.subject,
-    trials=params.trials,
-    epochs_paths=list(snakemake.input.epochs),
-    events_paths=list(snakemake.input.events),
+    trials=list(epochs),
+    epochs_paths=list(epochs.values()),
+    events_paths=[events[trial] for trial in epochs],
     alignments=settings["encoding"]["alignments"],
     n_resamples=settings["bootstrap"]["n_resamples"],
     seed=settings["seed"],
     block_s=settings["bootstrap"]["block_s"],
     block_kind=settings["bootstrap"]["block_kind"],
 )
-inputs = input_hashes(
-    {
-        **{f"epochs/{trial}": path for trial, path in zip(params.trials, snakemake.input.epochs)},
-        **{f"events/{trial}": path for trial, path in zip(params.trials, snakemake.input.events)},
-    }
-)
-with atomic_zarr(snakemake.output[0], settings, inputs) as group:
+with atomic_zarr(snakemake.output[0], settings, input_hashes(snakemake.input)) as group:
     resamples.write(group)
 for alignment, schemes in resamples.indices.items():
     for scheme, indices in schemes.items():

@@ -2,6 +2,7 @@
 
 import json
 
+from vlencode.keyed import keyed
 from vlencode.runlog import rule_logger
 from vlencode.stats.sites import site_counts, sites_from_comparisons
 from vlencode.store import input_hashes, write_parquet
@@ -10,13 +11,13 @@ log = rule_logger(snakemake.log[0])
 settings = json.loads(snakemake.params.settings)
 statistics = settings["statistics"]
 comparisons, sites = sites_from_comparisons(
-    list(snakemake.input),
+    list(keyed(snakemake.input, "comparisons").values()),
     q=statistics["fdr_q"],
     tests=statistics["multimodal_tests"],
     min_bins=statistics["min_bins"],
     n_resamples=settings["bootstrap"]["n_resamples"],
 )
-inputs = input_hashes({f"comparisons/{i}": path for i, path in enumerate(snakemake.input)})
+inputs = input_hashes(snakemake.input)
 write_parquet(comparisons, snakemake.output.comparisons, params=settings, inputs=inputs)
 write_parquet(sites, snakemake.output.sites, params=settings, inputs=inputs)
 log.info(

@@ -3,6 +3,7 @@
 import json
 
 from vlencode import store
+from vlencode.keyed import keyed
 from vlencode.runlog import rule_logger
 from vlencode.stimuli.table import build_stimuli
 from vlencode.stores.frames import write_frames
@@ -12,10 +13,10 @@ log = rule_logger(snakemake.log[0])
 movie = snakemake.wildcards.movie
 movie_path = snakemake.input.movie
 settings = json.loads(snakemake.params.settings)
-tables = [store.read_parquet(path) for path in snakemake.input.events]
+tables = [store.read_parquet(path) for path in keyed(snakemake.input, "events").values()]
 stimuli, frames, frame_time_s = build_stimuli(tables, movie, movie_path, settings["stimuli"]["max_frame_side"])
 
-inputs = store.input_hashes({**{str(p): p for p in snakemake.input.events}, "movie": movie_path})
+inputs = store.input_hashes(snakemake.input)
 params = {**settings, "columns": snakemake.params.columns}
 with store.atomic_zarr(snakemake.output.frames, params, inputs) as root:
     write_frames(root, frames, frame_time_s)

@@ -23,8 +23,10 @@ from vlencode.encoding.inputs import (
     load_responses,
     open_features,
 )
+from vlencode.models.registry import ModelInstance
 from vlencode.stats import agreement, fast, keep
-from vlencode.stores.fit import AlignmentFit, LayerFit, SubjectModelFit
+from vlencode.store import input_hash
+from vlencode.stores.fit import AlignmentFit, LayerFit, ModelIdentity, SubjectModelFit
 from vlencode.stores.resamples import read_indices
 
 log = logging.getLogger("vlencode.encoding")
@@ -149,7 +151,7 @@ def compare_protocols(
     """
     splits = contiguous_splits(trial_of_event, settings.n_folds)
     result = settings.cross_validate(design, targets, splits)
-    fast_val, _ = fast.fast_bootstrap(result.prediction, targets, splits, indices, settings.device)
+    fast_val, _ = fast.fast_bootstrap(_prediction(result), targets, splits, indices, settings.device)
     refit_val, _ = refit_bootstrap(design, targets, trial_of_event=trial_of_event, indices=indices, settings=settings)
     return agreement.protocol_agreement(fast_val, refit_val, ci)
 
@@ -207,11 +209,11 @@ def fit_alignment(
         # Only the leading layer's out-of-fold predictions are kept (each is as large as the targets); a
         # concatenation baseline keeps both of its fits, each compared in its own right.
         if features.bands:
-            kept_fits[layer] = (result.prediction, design)
+            kept_fits[layer] = (_prediction(result), design)
         if not chosen or select_layer({chosen: mean_val_r[chosen], layer: mean_val_r[layer]}, layer_selection) == layer:
             chosen = layer
             if not features.bands:
-                kept_fits = {layer: (result.prediction, design)}
+                kept_fits = {layer: (_prediction(result), design)}
     if "iid" not in resamples:
         raise ValueError(f"{name}: no iid resamples (the paper's bootstrap); rerun resamples")
     boot: dict[str, dict[str, np.ndarray]] = {}
@@ -241,6 +243,13 @@ def fit_alignment(
     )
 
 
+def _prediction(result: ridge.RidgeCVResult) -> np.ndarray:
+    """The out-of-fold predictions ``[n_events, n_targets]`` the fast bootstrap resamples (asked of every fit here)."""
+    if result.prediction is None:
+        raise ValueError("the ridge fit returned no out-of-fold predictions; the fast bootstrap needs them")
+    return result.prediction
+
+
 def _design(features: Features, responses: Responses, layer: str) -> Design:
     if layer == BANDED_LAYER:
         concat = design_matrix(features, responses.movie, responses.stimulus_id, CONCAT_LAYER)
@@ -259,8 +268,8 @@ def fit_subject_model(
     encoding: Mapping[str, Any],
     bootstrap_config: Mapping[str, Any],
     seed: int,
+    instance: ModelInstance,
     device: str = "auto",
-    model: str | None = None,
 ) -> SubjectModelFit:
     """Fit one model to one subject: every alignment of ``encoding['alignments']``, every layer, and the bootstrap.
 
@@ -276,9 +285,10 @@ def fit_subject_model(
     encoding, bootstrap_config : the config's ``encoding`` and ``bootstrap`` sections
     seed : int
         The config seed (banded ridge's random search).
+    instance : ModelInstance
+        The model instance fitted: the features stores must hold it (:func:`open_features`), and the fit store
+        records its place in the registry (:class:`vlencode.stores.fit.ModelIdentity`).
     device : {"auto", "cpu", "cuda"}
-    model : str, optional
-        The model instance the features stores must hold (:func:`open_features`).
 
     Returns
     -------
@@ -286,7 +296,7 @@ def fit_subject_model(
         Call its ``write`` on a :func:`vlencode.store.atomic_zarr` group (:mod:`vlencode.stores.fit`).
     """
     settings = RidgeSettings.from_config(encoding, seed, device)
-    features = open_features(features_paths, model)
+    features = open_features(features_paths, instance.name)
     alignments: dict[str, AlignmentFit] = {}
     electrode = bin_time_s = None
     for alignment in encoding.get("alignments", ["word", "scene"]):
@@ -307,9 +317,12 @@ def fit_subject_model(
     return SubjectModelFit(
         subject=str(subject),
         model=features.attrs,
+        identity=ModelIdentity(instance.base, instance.twin, instance.pair, instance.components),
         electrode=np.asarray(electrode),
         bin_time_s=np.asarray(bin_time_s),
+        alpha_grid=settings.alphas,
         alignments=alignments,
         protocol=bootstrap_config.get("protocol", "fast"),
+        resamples_sha256=input_hash(resamples_path),
         bands=features.bands,
     )

@@ -1,4 +1,9 @@
-"""The tidy scores table: one row per (subject, alignment, model, electrode, bin) of every fit's chosen layer."""
+"""The tidy scores table: one row per (subject, alignment, model, electrode, bin) of every fit's chosen layer.
+
+Each row says which model instance it scores as the fit store records it: ``model, family, init``, the registry
+entry it comes from (``base``) and whether it is that entry or one of its random-init twins (``twin``), so that no
+reader recovers the entry from the instance's name.
+"""
 
 from __future__ import annotations
 
@@ -26,15 +31,19 @@ SCORE_COLUMNS = [
     "val_lo",
     "val_hi",
     "kept",
+    "base",
+    "twin",
 ]
 
 
 def scores_table(fit_paths: Sequence[PathLike]) -> pd.DataFrame:
     """The tidy scores of every fit store's chosen layer: one row per (subject, alignment, model, electrode, bin).
 
-    ``kept`` is ``val_lo > 0``, the paper's keep rule (docs/method.md §8).  Columns :data:`SCORE_COLUMNS`; rows in the
-    order of ``fit_paths``, then alignment, electrode and bin.  A subject's fits must share one set of bootstrap
-    resamples (their confidence intervals are compared): a fit store bootstrapped on other resamples is a one-line
+    ``base`` is the instance's registry entry and ``twin`` (bool) whether it is a random-init twin of that entry
+    rather than the entry.  ``kept`` is ``val_lo > 0``, the paper's keep rule (docs/method.md §8).  Columns
+    :data:`SCORE_COLUMNS`; rows in the order of ``fit_paths``, then alignment, electrode and bin.  A subject's fits
+    must share one set of bootstrap resamples (their confidence intervals are compared): a fit store bootstrapped on
+    other resamples is a one-line
     ValueError.
     """
     frames = []
@@ -58,6 +67,8 @@ def scores_table(fit_paths: Sequence[PathLike]) -> pd.DataFrame:
                         "model": str(fit.model["model"]),
                         "family": str(fit.model["family"]),
                         "init": str(fit.model["init"]),
+                        "base": fit.identity.base,
+                        "twin": fit.identity.twin,
                         "layer": layer,
                         "electrode": np.repeat(electrode, len(bins)).astype(str),
                         "bin_time_s": np.tile(bins, len(electrode)),

@@ -76,6 +76,16 @@ class ModelInstance:
         """The registry entry this instance comes from."""
         return self.entry["name"]
 
+    @property
+    def twin(self) -> bool:
+        """Whether this instance is a random-init twin of its registry entry rather than the entry itself."""
+        return self.name != self.base
+
+    @property
+    def pair(self) -> str | None:
+        """The registry entry's controlled-comparison partner (``pair``); None for a twin or an unpaired entry."""
+        return None if self.twin else self.entry.get("pair")
+
     def as_dict(self) -> dict[str, Any]:
         """Everything the features and fit scripts need, JSON-able; as Snakemake params it is the rerun key."""
         return {

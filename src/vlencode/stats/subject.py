@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,12 +19,10 @@ log = logging.getLogger("vlencode.stats")
 def compare_subject(
     subject: str,
     fit_paths: Mapping[str, str | os.PathLike],
-    models: Mapping[str, Mapping[str, Any]],
     *,
     keep_rules: Sequence[str],
     ci: float,
     min_bins: int,
-    alphas: np.ndarray,
     alpha_edge_fraction: float,
 ) -> pd.DataFrame:
     """Every comparison of one subject (:func:`vlencode.stats.compare.compare_alignment`) under every keep rule.
@@ -34,16 +31,15 @@ def compare_subject(
     ----------
     subject : str
     fit_paths : mapping of model instance -> fit store
-    models : mapping of model instance -> ``base, family, init, components, pair``
+        Each store records its instance's family, init and place in the registry (entry, twin, pair, components)
+        and the alpha grid it chose from.
     keep_rules : sequence of rule names (``paper``, ``calibrated``)
     ci : float
         Coverage of the percentile bounds.
     min_bins : int
         Selected bins each model needs for a comparison.
-    alphas : ndarray
-        The penalty grid, for the warning on alphas at its edge.
     alpha_edge_fraction : float
-        Warn when more than this fraction of a fit's targets chose an edge alpha.
+        Warn when more than this fraction of a fit's targets chose an edge alpha of its grid.
 
     Returns
     -------
@@ -51,26 +47,26 @@ def compare_subject(
     """
     rules = [keep_rule(name) for name in keep_rules]
     stores = {name: FitStore(path) for name, path in fit_paths.items()}
-    electrodes = bin_time_s = None
+    if not stores:
+        return pd.DataFrame({c: [] for c in COMPARISON_COLUMNS})
+    first = next(iter(stores.values()))
+    electrodes, bin_time_s = first.electrode, first.bin_time_s
     alignments: list[str] = []
     for name, store in stores.items():
-        if electrodes is not None and not np.array_equal(store.electrode, electrodes):
+        if not np.array_equal(store.electrode, electrodes):
             raise ValueError(
                 f"{store.path}: electrodes differ from the subject's other fits; rerun fit for every model"
             )
-        if electrodes is not None and (
-            store.bin_time_s.shape != bin_time_s.shape or not np.allclose(store.bin_time_s, bin_time_s)
-        ):
+        if store.bin_time_s.shape != bin_time_s.shape or not np.allclose(store.bin_time_s, bin_time_s):
             raise ValueError(f"{store.path}: time bins differ from the subject's other fits; rerun fit for every model")
-        electrodes, bin_time_s = store.electrode, store.bin_time_s
         for alignment in store.alignments:
             alpha = store.scores(alignment)["alpha"]
-            warn_alpha_edge(alpha, alphas, alpha_edge_fraction, f"sub-{subject} model-{name} {alignment}")
+            warn_alpha_edge(alpha, store.alpha_grid, alpha_edge_fraction, f"sub-{subject} model-{name} {alignment}")
             alignments += [alignment] if alignment not in alignments else []
     frames = []
     # One alignment at a time: every model's resampled scores of one alignment are in memory together.
     for alignment in alignments:
-        scores = [m for name, store in stores.items() for m in model_scores(store, models[name], alignment)]
+        scores = [m for store in stores.values() for m in model_scores(store, alignment)]
         for rule in rules:
             warn_few_resamples(rule, len(scores[0].boot[f"{rule.scheme}_test_r"]), f"sub-{subject} {alignment}")
             table, _ = compare_alignment(
@@ -78,7 +74,7 @@ def compare_subject(
                 rule,
                 ci=ci,
                 min_bins=min_bins,
-                electrodes=electrodes,
+                electrodes=list(electrodes),
                 bin_time_s=bin_time_s,
                 subject=subject,
                 alignment=alignment,
@@ -98,12 +94,12 @@ def compare_subject(
     return pd.concat(frames, ignore_index=True)
 
 
-def model_scores(store: FitStore, model: Mapping[str, Any], alignment: str) -> list[ModelScores]:
+def model_scores(store: FitStore, alignment: str) -> list[ModelScores]:
     """The bootstrapped fits of one fit store and alignment as :class:`vlencode.stats.compare.ModelScores`.
 
-    One per resampled layer: the chosen layer, or both fits of a concatenation baseline.  ``model`` gives the
-    instance's ``base, components, pair`` (from the registry).  Resampled scores stay float16 as stored (half the
-    memory at paper scale); the statistics compute in float32.
+    One per resampled layer: the chosen layer, or both fits of a concatenation baseline; the instance's entry,
+    components and pair are the store's :class:`vlencode.stores.fit.ModelIdentity`.  Resampled scores stay float16
+    as stored (half the memory at paper scale); the statistics compute in float32.
     """
     out = []
     for layer in store.boot_layers(alignment):
@@ -111,15 +107,15 @@ def model_scores(store: FitStore, model: Mapping[str, Any], alignment: str) -> l
         out.append(
             ModelScores(
                 name=str(store.model["model"]),
-                base=str(model.get("base", store.model["model"])),
+                base=store.identity.base,
                 family=str(store.model["family"]),
                 init=str(store.model["init"]),
                 layer=layer,
                 val_r=np.asarray(scores["val_r"], dtype=np.float32),
                 test_r=np.asarray(scores["test_r"], dtype=np.float32),
                 boot=store.boot(alignment, layer),
-                baseline=bool(model.get("components")),
-                pair=model.get("pair"),
+                baseline=bool(store.identity.components),
+                pair=store.identity.pair,
             )
         )
     return out

@@ -1,7 +1,11 @@
 """The fit store, ``results/encoding/sub-<subject>/model-<model>.zarr``: its layout, writer and reader.
 
-Layout: root attributes ``subject, model, family, init, seed, bootstrap_protocol`` and ``chosen_layer``
-(alignment -> layer); arrays ``electrode`` (str, ``[n_electrodes]``) and ``bin_time_s`` (float64, ``[n_bins]``).  Per
+Layout: root attributes ``subject, model, family, init, seed``; the instance's place in the registry
+(:data:`IDENTITY_KEYS`: the ``base`` entry, ``twin`` — a random-init twin of that entry rather than the entry —, the
+entry's controlled ``pair`` and a concatenation baseline's ``components``); ``bootstrap_protocol``, ``chosen_layer``
+(alignment -> layer) and ``resamples_sha256`` (content hash of the resamples store the bootstrap drew from); arrays
+``electrode`` (str, ``[n_electrodes]``), ``bin_time_s`` (float64, ``[n_bins]``) and ``alpha_grid`` (float64,
+``[n_alphas]``, the ridge penalties every layer chose from).  Per
 alignment a group with attributes ``chosen_layer, layers, n_events, mean_val_r``; ``layers/<layer>/{val_r, test_r,
 alpha}`` (float32, ``[n_electrodes, n_bins]``) for every candidate layer, plus ``band_weights``
 (``[n_electrodes, n_bins, n_bands]``, attribute ``bands``) for banded ridge; the resampled scores of every
@@ -23,6 +27,31 @@ import zarr
 from vlencode.store import open_zarr
 from vlencode.stores import strings
 from vlencode.stores.features import MODEL_KEYS
+
+#: Root attributes placing the fitted instance in the registry (:class:`ModelIdentity`).
+IDENTITY_KEYS = ("base", "twin", "pair", "components")
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Where a fitted model instance sits in the registry.
+
+    Attributes
+    ----------
+    base : str
+        The registry entry the instance comes from.
+    twin : bool
+        True for a random-init twin of ``base``, False for the entry itself.
+    pair : str or None
+        The entry's controlled-comparison partner; None for a twin or an unpaired entry.
+    components : tuple of str
+        Instance names of a concatenation baseline's parts, in band order; empty for a network.
+    """
+
+    base: str
+    twin: bool
+    pair: str | None
+    components: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -59,22 +88,32 @@ class SubjectModelFit:
 
     subject: str
     model: dict[str, Any]
+    identity: ModelIdentity
     electrode: np.ndarray
     bin_time_s: np.ndarray
+    alpha_grid: np.ndarray
     alignments: dict[str, AlignmentFit]
     protocol: str
+    resamples_sha256: str
     bands: list[tuple[str, int, int]] | None = None
 
     def write(self, group: zarr.Group) -> None:
         """Write the fit-store layout into an (empty, provenance-stamped) zarr group."""
+        identity = self.identity
         group.attrs.update(
             subject=self.subject,
             **{key: self.model[key] for key in MODEL_KEYS},
+            base=identity.base,
+            twin=identity.twin,
+            pair=identity.pair,
+            components=list(identity.components),
             bootstrap_protocol=self.protocol,
             chosen_layer={a: fit.chosen_layer for a, fit in self.alignments.items()},
+            resamples_sha256=self.resamples_sha256,
         )
         group.create_array("electrode", shape=self.electrode.shape, dtype=str)[:] = self.electrode.astype(str)
         group.create_array("bin_time_s", data=np.asarray(self.bin_time_s, dtype=np.float64))
+        group.create_array("alpha_grid", data=np.asarray(self.alpha_grid, dtype=np.float64))
         for alignment, fit in self.alignments.items():
             sub = group.create_group(alignment)
             sub.attrs.update(
@@ -87,8 +126,8 @@ class SubjectModelFit:
                 if scores.band_weights is not None:
                     arrays.create_array("band_weights", data=scores.band_weights)
                     arrays.attrs["bands"] = [name for name, _, _ in self.bands or []]
-            for layer, arrays in fit.boot.items():
-                for key, values in arrays.items():
+            for layer, resampled in fit.boot.items():
+                for key, values in resampled.items():
                     sub.create_array(f"boot/{layer}/{key}", data=values)
             for key in ("val_lo", "val_hi"):
                 sub.create_array(key, data=getattr(fit, key))
@@ -103,25 +142,57 @@ class FitStore:
     subject : str
     model : dict
         ``model, family, init, seed`` of the fitted instance.
+    identity : ModelIdentity
+        The instance's registry entry, twin flag, pair and components.
     chosen_layer : dict of alignment -> layer
     bootstrap_protocol : str
     electrode : ndarray of str, shape (n_electrodes,)
     bin_time_s : ndarray of float64, shape (n_bins,)
-    resamples_sha256 : str or None
-        Content hash of the resamples store the bootstrap used (the store's provenance).
+    alpha_grid : ndarray of float64, shape (n_alphas,)
+        The ridge penalties every layer chose from, ascending.
+    resamples_sha256 : str
+        Content hash of the resamples store the bootstrap drew from.
+
+    Raises
+    ------
+    ValueError
+        The store predates the fields above (written before fit version 3): rerun fit.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._root = open_zarr(path)
-        attrs = dict(self._root.attrs)
+        attrs: dict[str, Any] = dict(self._root.attrs)
+        missing = [key for key in (*IDENTITY_KEYS, "resamples_sha256") if key not in attrs]
+        missing += [] if "alpha_grid" in self._root else ["alpha_grid"]
+        if missing:
+            raise ValueError(f"{self.path}: a fit store without {', '.join(missing)} (an older layout); rerun fit")
         self.subject = str(attrs["subject"])
         self.model = {key: attrs.get(key) for key in MODEL_KEYS}
+        self.identity = ModelIdentity(
+            base=str(attrs["base"]),
+            twin=bool(attrs["twin"]),
+            pair=None if attrs["pair"] is None else str(attrs["pair"]),
+            components=tuple(str(c) for c in attrs["components"]),
+        )
         self.chosen_layer = {str(a): str(layer) for a, layer in attrs["chosen_layer"].items()}
         self.bootstrap_protocol = str(attrs.get("bootstrap_protocol"))
-        self.electrode = strings(self._root["electrode"][:])
-        self.bin_time_s = np.asarray(self._root["bin_time_s"][:], dtype=np.float64)
-        self.resamples_sha256 = attrs.get("inputs", {}).get("resamples")
+        self.electrode = strings(self._array("electrode"))
+        self.bin_time_s = self._array("bin_time_s").astype(np.float64)
+        self.alpha_grid = self._array("alpha_grid").astype(np.float64)
+        self.resamples_sha256 = str(attrs["resamples_sha256"])
+
+    def _group(self, key: str) -> zarr.Group:
+        node = self._root[key]
+        if not isinstance(node, zarr.Group):
+            raise ValueError(f"{self.path}: '{key}' is not a group; delete the store and rerun fit")
+        return node
+
+    def _array(self, key: str) -> np.ndarray:
+        node = self._root[key]
+        if not isinstance(node, zarr.Array):
+            raise ValueError(f"{self.path}: '{key}' is not an array; delete the store and rerun fit")
+        return np.asarray(node[...])
 
     @property
     def alignments(self) -> list[str]:
@@ -130,29 +201,29 @@ class FitStore:
 
     def layers(self, alignment: str) -> list[str]:
         """The candidate layers fitted for one alignment, in the model's order."""
-        return [str(layer) for layer in self._root[alignment].attrs["layers"]]
+        attrs: dict[str, Any] = dict(self._group(alignment).attrs)
+        return [str(layer) for layer in attrs["layers"]]
 
     def scores(self, alignment: str, layer: str | None = None) -> dict[str, np.ndarray]:
         """``val_r, test_r, alpha`` of one layer (default: the chosen one), each ``[n_electrodes, n_bins]``."""
-        group = self._root[f"{alignment}/layers/{layer or self.chosen_layer[alignment]}"]
-        return {key: np.asarray(group[key][:]) for key in ("val_r", "test_r", "alpha")}
+        prefix = f"{alignment}/layers/{layer or self.chosen_layer[alignment]}"
+        return {key: self._array(f"{prefix}/{key}") for key in ("val_r", "test_r", "alpha")}
 
     def bounds(self, alignment: str) -> tuple[np.ndarray, np.ndarray]:
         """``val_lo, val_hi``: the percentile bounds of the chosen layer's validation r, ``[n_electrodes, n_bins]``."""
-        group = self._root[alignment]
-        return np.asarray(group["val_lo"][:]), np.asarray(group["val_hi"][:])
+        return self._array(f"{alignment}/val_lo"), self._array(f"{alignment}/val_hi")
 
     def boot_layers(self, alignment: str) -> list[str]:
         """The layers whose scores were resampled: the chosen one, or both fits of a concatenation baseline."""
-        group = self._root[alignment]
+        group = self._group(alignment)
         if "boot" not in group:
             raise ValueError(
                 f"{self.path}: no resampled scores per scheme ('{alignment}/boot'); rerun resamples and fit"
             )
-        return sorted(str(layer) for layer in group["boot"])
+        return sorted(str(layer) for layer in self._group(f"{alignment}/boot").group_keys())
 
     def boot(self, alignment: str, layer: str | None = None) -> dict[str, np.ndarray]:
         """Resampled scores ``<scheme>_<val|test>_r`` of one layer (default: the chosen one), each
         ``[n_resamples, n_electrodes, n_bins]`` float16 as stored."""
-        group = self._root[f"{alignment}/boot/{layer or self.chosen_layer[alignment]}"]
-        return {str(key): np.asarray(group[key][:]) for key in group}
+        prefix = f"{alignment}/boot/{layer or self.chosen_layer[alignment]}"
+        return {str(key): self._array(f"{prefix}/{key}") for key in self._group(prefix).array_keys()}
