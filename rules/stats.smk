@@ -20,14 +20,7 @@ rule compare:
         mem_mb=8000,
         runtime=30,
     params:
-        settings=settings(
-            "compare",
-            "bootstrap.ci",
-            "encoding.alphas",
-            "statistics.keep_rules",
-            "statistics.min_bins",
-            "statistics.alpha_edge_fraction",
-        ),
+        settings=settings("compare"),
         model_names=list(MODELS),
         models=json.dumps({name: model_meta(name) for name in MODELS}, sort_keys=True),
     script:
@@ -51,13 +44,7 @@ rule sites:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=settings(
-            "sites",
-            "bootstrap.n_resamples",
-            "statistics.fdr_q",
-            "statistics.multimodal_tests",
-            "statistics.min_bins",
-        ),
+        settings=settings("sites"),
     script:
         "../workflow/scripts/sites.py"
 
@@ -81,7 +68,7 @@ if REPLICA:
             mem_mb=2000,
             runtime=10,
         params:
-            settings=settings("recovery", "statistics.min_bins"),
+            settings=settings("recovery"),
         script:
             "../workflow/scripts/recovery.py"
 
@@ -100,18 +87,6 @@ rule calibration:
         mem_mb=4000,
         runtime=60,
     params:
-        settings=settings(
-            "calibration",
-            "seed",
-            "bootstrap.ci",
-            "bootstrap.block_s",
-            "bootstrap.block_kind",
-            "encoding.n_folds",
-            "encoding.alphas",
-            "statistics.min_bins",
-            "statistics.fdr_q",
-            "statistics.multimodal_tests",
-            "statistics.calibration",
-        ),
+        settings=settings("calibration"),
     script:
         "../workflow/scripts/calibration.py"

@@ -361,7 +361,7 @@ def _report_tables() -> dict[str, pd.DataFrame]:
 def run_regions(tmp: Path):
     tables = _report_tables()
     return regions.summarize_regions(
-        tables["sites"], tables["scores"], tables["electrodes"], {"n_resamples": 20, "ci": 0.95}, seed=2
+        tables["sites"], tables["scores"], tables["electrodes"], n_resamples=20, ci=0.95, seed=2
     )
 
 

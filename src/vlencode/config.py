@@ -144,6 +144,25 @@ def declared(schema: Mapping[str, Any], key: str) -> bool:
     return True
 
 
+def performance_keys(schema: Mapping[str, Any], prefix: str = "") -> set[str]:
+    """The dotted keys ``schema`` marks ``x-performance: true``: settings that change a step's speed or memory, never
+    its results, so they belong in no rerun key (they reach their rules as Snakemake ``resources``)."""
+    found = set()
+    for name, sub in schema.get("properties", {}).items():
+        dotted = f"{prefix}{name}"
+        if sub.get("x-performance"):
+            found.add(dotted)
+        found |= performance_keys(sub, f"{dotted}.")
+    return found
+
+
+def _without(value: Any, path: str, performance: set[str]) -> Any:
+    """``value`` (the setting at ``path``) with the performance knobs below it left out."""
+    if not isinstance(value, Mapping):
+        return value
+    return {k: _without(v, f"{path}.{k}", performance) for k, v in value.items() if f"{path}.{k}" not in performance}
+
+
 def rule_params(
     canonical: Mapping[str, Any],
     keys: Iterable[str],
@@ -166,7 +185,8 @@ def rule_params(
         library change that alters the step's output reruns it.
     schema
         The config schema: every key must be one it declares (:func:`declared`), so a misspelt key is an error
-        instead of a dependency silently dropped from the rerun key.
+        instead of a dependency silently dropped from the rerun key.  The performance knobs it marks
+        (:func:`performance_keys`) are left out of a whole section and may not be named.
     script
         The content digest of the step's workflow script: an edited script reruns its step, a script only touched
         (copied, synced without times) does not, where Snakemake's own code trigger would judge it by its mtime.
@@ -174,7 +194,7 @@ def rule_params(
     Raises
     ------
     ValueError
-        A key the schema does not declare, naming the key and the step.
+        A key the schema does not declare or marks as a performance knob, naming the key and the step.
 
     Returns
     -------
@@ -185,10 +205,16 @@ def rule_params(
     """
     from vlencode.versions import STAGE_VERSIONS
 
+    performance = performance_keys(schema)
     picked: dict[str, Any] = {}
     for key in keys:
         if not declared(schema, key):
             raise ValueError(f"step {stage}: config key {key!r} is not declared in the config schema; fix the key")
+        if key in performance:
+            raise ValueError(
+                f"step {stage}: config key {key!r} is a performance knob (x-performance in the schema); "
+                "pass it as a resource, not in the rerun key"
+            )
         parts = key.split(".")
         node: Any = canonical
         for part in parts:
@@ -199,7 +225,7 @@ def rule_params(
             target = picked
             for part in parts[:-1]:
                 target = target.setdefault(part, {})
-            target[parts[-1]] = node
+            target[parts[-1]] = _without(node, key, performance)
     picked["version"] = STAGE_VERSIONS[stage]
     if script is not None:
         picked["script"] = script

@@ -1,20 +1,15 @@
 """Rule fit: one subject x model, every alignment and layer, the chosen layer's bootstrap -> the fit store."""
 
-import json
-
 import torch
 
-from vlencode import encoding
+from vlencode import encoding, steps
 from vlencode.runlog import rule_logger
 from vlencode.store import atomic_zarr, input_hashes
 
 log = rule_logger(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 params = snakemake.params
-settings = json.loads(params.settings)
-memory_gb = snakemake.resources.memory_gb
-# The memory budget is a performance knob (a resource): the results do not depend on it, so it is in no rerun key.
-encoding_cfg = {**settings["encoding"], "memory_gb": memory_gb if memory_gb == "auto" else float(memory_gb)}
+settings = steps.Fit.from_params(params.settings)
 features = dict(zip(params.movies, snakemake.input.features, strict=True))
 fit = encoding.fit_subject_model(
     subject=snakemake.wildcards.subject,
@@ -23,10 +18,12 @@ fit = encoding.fit_subject_model(
     events_paths=list(snakemake.input.events),
     features_paths=features,
     resamples_path=snakemake.input.resamples,
-    encoding=encoding_cfg,
-    bootstrap_config=settings["bootstrap"],
-    seed=settings["seed"],
+    encoding=settings.params["encoding"],
+    bootstrap_config=settings.params["bootstrap"],
+    seed=settings.seed,
     device=snakemake.resources.device,
+    # A performance knob (a resource): the results do not depend on it, so it is in no rerun key.
+    memory_gb=encoding.memory_budget_gb(snakemake.resources.memory_gb),
     model=snakemake.wildcards.model,
 )
 inputs = input_hashes(
@@ -37,7 +34,7 @@ inputs = input_hashes(
         "resamples": snakemake.input.resamples,
     }
 )
-with atomic_zarr(snakemake.output[0], {**settings, "model": params.model}, inputs) as group:
+with atomic_zarr(snakemake.output[0], {**settings.params, "model": params.model}, inputs) as group:
     fit.write(group)
 log.info(
     "sub-%s model-%s: chosen layers %s",

@@ -1,24 +1,22 @@
 """Rule resamples: draw the resamples (iid and block) that every model of one subject shares, per alignment."""
 
-import json
-
-from vlencode import encoding
+from vlencode import encoding, steps
 from vlencode.runlog import rule_logger
 from vlencode.store import atomic_zarr, input_hashes
 
 log = rule_logger(snakemake.log[0])
 params = snakemake.params
-settings = json.loads(params.settings)
+settings = steps.Resamples.from_params(params.settings)
 resamples = encoding.subject_resamples(
     subject=snakemake.wildcards.subject,
     trials=params.trials,
     epochs_paths=list(snakemake.input.epochs),
     events_paths=list(snakemake.input.events),
-    alignments=settings["encoding"]["alignments"],
-    n_resamples=settings["bootstrap"]["n_resamples"],
-    seed=settings["seed"],
-    block_s=settings["bootstrap"]["block_s"],
-    block_kind=settings["bootstrap"]["block_kind"],
+    alignments=settings.alignments,
+    n_resamples=settings.n_resamples,
+    seed=settings.seed,
+    block_s=settings.block_s,
+    block_kind=settings.block_kind,
 )
 inputs = input_hashes(
     {
@@ -26,7 +24,7 @@ inputs = input_hashes(
         **{f"events/{trial}": path for trial, path in zip(params.trials, snakemake.input.events)},
     }
 )
-with atomic_zarr(snakemake.output[0], settings, inputs) as group:
+with atomic_zarr(snakemake.output[0], settings.params, inputs) as group:
     resamples.write(group)
 for alignment, schemes in resamples.indices.items():
     for scheme, indices in schemes.items():
