@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import zarr
+from schema_defaults import schema_defaults
 
 from vlencode import encoding, plots, qc, regions, reporting, store
 from vlencode.datasets import replica
@@ -57,7 +58,7 @@ PREPROCESS = {
 EPOCHS = {"tmin_s": -2.0, "tmax_s": 2.0, "step_s": 0.025, "window_s": 0.2, "window_placement": "start"}
 EVENTS = {"events": {"text_context": "prefix"}}
 DETECTION = {"threshold": 27.0, "min_scene_len_s": 0.5}
-FEATURES = {"features": {"projection": {"eps": 0.1, "seed": 0}}}
+FEATURES = {"features": schema_defaults("features", {"projection": {"eps": 0.1, "seed": 0}})}
 
 
 def fingerprint(value):

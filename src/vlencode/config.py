@@ -53,8 +53,9 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, s
     problems = schema_errors(config, schema)
     if problems:
         raise ConfigError(f"{source}: {problems[0]} (see config/README.md)")
+    canonical = canonical_config(config, schema)
     seen: dict[tuple[str, str], int] = {}
-    for index, recording in enumerate(config["dataset"].get("recordings", [])):
+    for index, recording in enumerate(canonical["dataset"]["recordings"]):
         key = (str(recording["subject"]), str(recording["trial"]))
         if key in seen:
             # Listed twice, its trial would be pooled twice into every fit of the subject.
@@ -63,13 +64,13 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, s
                 f"dataset.recordings[{seen[key]}]; list each recording once"
             )
         seen[key] = index
-    replica = config.get("replica", {}).get("enabled", False)
-    root = Path(config["dataset"]["root"])
+    replica = canonical["replica"]["enabled"]
+    root = Path(canonical["dataset"]["root"])
     if not replica and not root.exists():
         raise ConfigError(
             f"{source}: dataset.root: {root} does not exist; point it at your dataset or set replica.enabled: true"
         )
-    registry = Path(config["models"]["registry"])
+    registry = Path(canonical["models"]["registry"])
     if not registry.is_file():
         raise ConfigError(f"{source}: models.registry: {registry} not found; use config/models.yaml or your own copy")
 
