@@ -169,6 +169,7 @@ def rule_params(
     keys: Iterable[str],
     *,
     stage: str,
+    version: int,
     schema: Mapping[str, Any],
     script: str | None = None,
 ) -> str:
@@ -181,16 +182,14 @@ def rule_params(
     keys
         Dotted config keys (``"preprocess"``, ``"stimuli.scene_detection"``, ``"seed"``); a key absent from the
         canonical config (an optional key without a default, e.g. ``dataset.bids_task``) is left out.
-    stage
-        The step's name in :data:`vlencode.versions.STAGE_VERSIONS`; its algorithm version joins the key, so a
-        library change that alters the step's output reruns it.
+    stage, version
+        The step's name (for messages) and its algorithm version (:data:`vlencode.versions.STAGE_VERSIONS`), which
+        joins the key, so a library change that alters the step's output reruns it.
     schema
         The config schema: every key must be one it declares (:func:`declared`), so a misspelt key is an error
-        instead of a dependency silently dropped from the rerun key.  The performance knobs it marks
-        (:func:`performance_keys`) are left out of a whole section and may not be named.
+        instead of a dependency silently dropped; its performance knobs (:func:`performance_keys`) are never in.
     script
-        The content digest of the step's workflow script: an edited script reruns its step, a script only touched
-        (copied, synced without times) does not, where Snakemake's own code trigger would judge it by its mtime.
+        The content digest of the step's script: an edited script reruns its step, a touched one does not.
 
     Raises
     ------
@@ -200,22 +199,16 @@ def rule_params(
     Returns
     -------
     str
-        JSON with sorted keys and fixed separators, e.g. ``{"epochs":{"step_s":0.025,...},"version":1}``: Snakemake
-        compares params by ``repr()``, so a string of canonical JSON makes equal settings equal keys.  Scripts read
-        it back with ``json.loads``.
+        JSON with sorted keys and fixed separators: Snakemake compares params by ``repr()``, so a string of
+        canonical JSON makes equal settings equal keys.
     """
-    from vlencode.versions import STAGE_VERSIONS
-
     performance = performance_keys(schema)
     picked: dict[str, Any] = {}
     for key in keys:
         if not declared(schema, key):
             raise ValueError(f"step {stage}: config key {key!r} is not declared in the config schema; fix the key")
         if key in performance:
-            raise ValueError(
-                f"step {stage}: config key {key!r} is a performance knob (x-performance in the schema); "
-                "pass it as a resource, not in the rerun key"
-            )
+            raise ValueError(f"step {stage}: config key {key!r} is a performance knob (x-performance); pass a resource")
         parts = key.split(".")
         node: Any = canonical
         for part in parts:
@@ -227,7 +220,7 @@ def rule_params(
             for part in parts[:-1]:
                 target = target.setdefault(part, {})
             target[parts[-1]] = _without(node, key, performance)
-    picked["version"] = STAGE_VERSIONS[stage]
+    picked["version"] = version
     if script is not None:
         picked["script"] = script
     return json.dumps(picked, sort_keys=True, separators=(",", ":"))

@@ -3,8 +3,8 @@
 Each rule with a rerun key has one frozen settings class here.  Its fields declare the dotted config key they read
 (``field(metadata={"key": "encoding.alphas"})``) and carry no default: the schema
 (``workflow/schemas/config.schema.yaml``) owns every default.  The class's ``VERSION`` is the version of the
-algorithms the step runs (:data:`vlencode.versions.STAGE_VERSIONS` is derived from these classes).  A spec serves the
-two ends of one rule:
+algorithms the step runs (:data:`STAGE_VERSIONS`, re-exported by :mod:`vlencode.versions`, is derived from them).
+A spec serves the two ends of one rule:
 
 - the rule's ``params: settings=`` is :meth:`Step.rerun_key` of the canonical config (one canonical JSON string,
   :func:`vlencode.config.rule_params`): the step reruns when, and only when, one of its declared settings, its version
@@ -88,7 +88,9 @@ class Step:
         if unknown:
             raise ValueError(f"step {cls.STAGE}: {unknown} are not fields of {cls.__name__}")
         keys = [k for name, k in declared.items() if name not in without]
-        return rule_params(canonical, keys, stage=cls.STAGE, schema=schema, script=script)
+        return rule_params(
+            canonical, keys, stage=cls.STAGE, version=STAGE_VERSIONS[cls.STAGE], schema=schema, script=script
+        )
 
     @classmethod
     def from_params(cls: type[S], text: str) -> S:
@@ -403,3 +405,8 @@ STEPS: dict[str, type[Step]] = {
     "tables": Tables,
     "protocol": Protocol,
 }
+
+#: Step name (the workflow rule, ``replica`` for the ``replica_*`` rules) -> version of the algorithms it runs: the
+#: ``VERSION`` beside each spec, the one place a version is raised.  Read when a rerun key is made, so a test may
+#: raise one here to simulate a bump (re-exported as :data:`vlencode.versions.STAGE_VERSIONS`).
+STAGE_VERSIONS: dict[str, int] = {spec.STAGE: spec.VERSION for spec in STEPS.values()}

@@ -17,9 +17,6 @@ bump the version and record the new golden hash.
 
 from __future__ import annotations
 
-from vlencode.steps import STEPS
+from vlencode.steps import STAGE_VERSIONS
 
-#: Step name (the workflow rule, ``replica`` for the ``replica_*`` rules) -> version of the algorithms it runs: the
-#: ``VERSION`` beside each spec in :mod:`vlencode.steps`, the one place a version is raised.  Read at call time by
-#: :func:`vlencode.config.rule_params`, so a test may raise one here to simulate a bump.
-STAGE_VERSIONS: dict[str, int] = {spec.STAGE: spec.VERSION for spec in STEPS.values()}
+__all__ = ["STAGE_VERSIONS"]
