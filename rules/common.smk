@@ -6,9 +6,9 @@ import os
 import yaml
 from snakemake.utils import validate
 
-from vlencode.config import canonical_config, rule_params, validate_config
+from vlencode.config import canonical_config, validate_config
 from vlencode.datasets import open_dataset, trial_movies
-from vlencode.datasets.replica import GROUND_TRUTH_FILES, PART_KEYS
+from vlencode.datasets.replica import GROUND_TRUTH_FILES
 from vlencode.keyed import keyed_inputs
 from vlencode.models.registry import model_instances
 from vlencode.models.weights import (
@@ -21,6 +21,7 @@ from vlencode.models.weights import (
 from vlencode.outputs import OUTPUTS
 from vlencode.outputs import output_path as out
 from vlencode.stimuli.table import STIMULUS_COLUMNS
+from vlencode.steps import STEPS
 from vlencode.store import file_sha256
 
 SCHEMA_PATH = os.path.join(
@@ -49,21 +50,17 @@ def script_digest(stage):
     )
 
 
-def settings(stage, *keys):
-    """A step's rerun key: the settings its outputs depend on, its algorithm version and its script's digest, as
-    canonical JSON."""
-    return rule_params(
-        SETTINGS, keys, stage=stage, schema=SCHEMA, script=script_digest(stage)
+def settings(rule, without=()):
+    """A rule's rerun key, from its spec (vlencode.steps): the settings its outputs depend on, its algorithm version
+    and its script's digest, as canonical JSON."""
+    spec = STEPS[rule]
+    return spec.rerun_key(
+        SETTINGS, SCHEMA, script=script_digest(spec.STAGE), without=without
     )
 
 
 DATASET = SETTINGS["dataset"]
 REPLICA = SETTINGS["replica"]["enabled"]
-REPLICA_KEYS = {
-    part: [f"replica.{k}" for k in keys] for part, keys in PART_KEYS.items()
-}
-# The settings a step reading the dataset uses to open it (paths and reader), never the list of recordings.
-READER_KEYS = ("dataset.format", "dataset.root", "dataset.bids_task")
 RECORDINGS = [(r["subject"], r["trial"]) for r in DATASET["recordings"]]
 SUBJECTS = sorted({subject for subject, _ in RECORDINGS}, key=lambda s: (len(s), s))
 MOVIE_OF = trial_movies(SETTINGS)
@@ -179,10 +176,7 @@ def cut_inputs(wildcards):
 
 def cut_settings(wildcards):
     """Detection settings join the key only where cuts are detected."""
-    keys = [*READER_KEYS, "dataset.scene_cuts"]
-    if not cut_annotation(wildcards.movie):
-        keys.append("stimuli.scene_detection")
-    return settings("cuts", *keys)
+    return settings("cuts", without=["detection"] if cut_annotation(wildcards.movie) else [])
 
 
 def feature_inputs(wildcards):

@@ -19,7 +19,7 @@ if REPLICA:
             mem_mb=2000,
             runtime=10,
         params:
-            settings=settings("replica", *REPLICA_KEYS["movie"]),
+            settings=settings("replica_movie"),
         script:
             "../workflow/scripts/replica.py"
 
@@ -38,7 +38,7 @@ if REPLICA:
             mem_mb=1000,
             runtime=5,
         params:
-            settings=settings("replica", *REPLICA_KEYS["subject"]),
+            settings=settings("replica_subject"),
         script:
             "../workflow/scripts/replica.py"
 
@@ -56,7 +56,7 @@ if REPLICA:
             mem_mb=1000,
             runtime=5,
         params:
-            settings=settings("replica", *REPLICA_KEYS["corrupted"]),
+            settings=settings("replica_corrupted"),
         script:
             "../workflow/scripts/replica.py"
 
@@ -78,7 +78,7 @@ if REPLICA:
             mem_mb=4000,
             runtime=30,
         params:
-            settings=settings("replica", *REPLICA_KEYS["recording"]),
+            settings=settings("replica_recording"),
         script:
             "../workflow/scripts/replica.py"
 
@@ -99,7 +99,7 @@ if REPLICA:
             mem_mb=2000,
             runtime=10,
         params:
-            settings=settings("replica", *REPLICA_KEYS["truth"]),
+            settings=settings("replica_truth"),
             recordings=json.dumps(RECORDINGS),
         script:
             "../workflow/scripts/replica.py"

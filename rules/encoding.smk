@@ -1,12 +1,5 @@
 # Shared bootstrap resamples per subject; one ridge fit per subject x model (all alignments and layers); scores table.
 
-# What a fit's outputs depend on: every encoding and bootstrap setting but the memory budget (a performance knob).
-# fit reads the bootstrap's protocol and interval; the resampling settings reach it through the resamples store.
-FIT_KEYS = [f"encoding.{key}" for key in SETTINGS["encoding"] if key != "memory_gb"] + [
-    "bootstrap.protocol",
-    "bootstrap.ci",
-]
-
 
 rule resamples:
     input:
@@ -24,14 +17,7 @@ rule resamples:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=settings(
-            "resamples",
-            "seed",
-            "bootstrap.n_resamples",
-            "bootstrap.block_s",
-            "bootstrap.block_kind",
-            "encoding.alignments",
-        ),
+        settings=settings("resamples"),
     script:
         "../workflow/scripts/resamples.py"
 
@@ -56,7 +42,7 @@ rule fit:
         device=DEVICE,
         memory_gb=str(SETTINGS["encoding"]["memory_gb"]),
     params:
-        settings=settings("fit", "seed", *FIT_KEYS),
+        settings=settings("fit"),
         model=lambda wc: MODELS[wc.model].as_dict(),
     script:
         "../workflow/scripts/fit.py"

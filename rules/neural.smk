@@ -17,7 +17,7 @@ rule events:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=settings("events", *READER_KEYS, "events"),
+        settings=settings("events"),
     script:
         "../workflow/scripts/events.py"
 
@@ -37,8 +37,9 @@ rule preprocess:
     resources:
         mem_mb=2000,
         runtime=120,
+        chunk_s=str(SETTINGS["preprocess"]["chunk_s"]),
     params:
-        settings=settings("preprocess", *READER_KEYS, "preprocess"),
+        settings=settings("preprocess"),
     script:
         "../workflow/scripts/preprocess.py"
 
@@ -60,6 +61,6 @@ rule epochs:
         mem_mb=4000,
         runtime=30,
     params:
-        settings=settings("epochs", "epochs"),
+        settings=settings("epochs"),
     script:
         "../workflow/scripts/epochs.py"

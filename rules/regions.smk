@@ -19,9 +19,7 @@ rule electrodes:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=settings(
-            "electrodes", *READER_KEYS, "regions.atlas", "regions.radius_mm"
-        ),
+        settings=settings("electrodes"),
         subjects=SUBJECTS,
     script:
         "../workflow/scripts/electrodes.py"
@@ -47,6 +45,6 @@ rule regions:
         mem_mb=4000,
         runtime=20,
     params:
-        settings=settings("regions", "seed", "regions.n_resamples", "regions.ci"),
+        settings=settings("regions"),
     script:
         "../workflow/scripts/regions.py"

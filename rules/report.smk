@@ -85,7 +85,7 @@ rule qc:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=settings("qc", *READER_KEYS),
+        settings=settings("qc"),
     script:
         "../workflow/scripts/qc.py"
 
@@ -116,7 +116,7 @@ rule figures:
         mem_mb=4000,
         runtime=20,
     params:
-        settings=settings("figures", "seed", "regions.atlas"),
+        settings=settings("figures"),
         figures=FIGURES,
     script:
         "../workflow/scripts/figures.py"

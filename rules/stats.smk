@@ -18,13 +18,7 @@ rule compare:
         mem_mb=8000,
         runtime=30,
     params:
-        settings=settings(
-            "compare",
-            "bootstrap.ci",
-            "statistics.keep_rules",
-            "statistics.min_bins",
-            "statistics.alpha_edge_fraction",
-        ),
+        settings=settings("compare"),
     script:
         "../workflow/scripts/compare.py"
 
@@ -51,13 +45,7 @@ rule sites:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=settings(
-            "sites",
-            "bootstrap.n_resamples",
-            "statistics.fdr_q",
-            "statistics.multimodal_tests",
-            "statistics.min_bins",
-        ),
+        settings=settings("sites"),
     script:
         "../workflow/scripts/sites.py"
 
@@ -81,7 +69,7 @@ if REPLICA:
             mem_mb=2000,
             runtime=10,
         params:
-            settings=settings("recovery", "statistics.min_bins"),
+            settings=settings("recovery"),
         script:
             "../workflow/scripts/recovery.py"
 
@@ -100,18 +88,6 @@ rule calibration:
         mem_mb=4000,
         runtime=60,
     params:
-        settings=settings(
-            "calibration",
-            "seed",
-            "bootstrap.ci",
-            "bootstrap.block_s",
-            "bootstrap.block_kind",
-            "encoding.n_folds",
-            "encoding.alphas",
-            "statistics.min_bins",
-            "statistics.fdr_q",
-            "statistics.multimodal_tests",
-            "statistics.calibration",
-        ),
+        settings=settings("calibration"),
     script:
         "../workflow/scripts/calibration.py"

@@ -46,7 +46,7 @@ rule stimuli:
         # One sequential decoding pass over the whole movie.
         runtime=60,
     params:
-        settings=settings("stimuli", "stimuli.max_frame_side"),
+        settings=settings("stimuli"),
         # The table's layout: a table written before a column was added is rebuilt, not read.
         columns=STIMULUS_COLUMNS,
     script:
@@ -73,6 +73,6 @@ rule features:
         batch_size=SETTINGS["models"]["batch_size"],
     params:
         model=lambda wc: MODELS[wc.model].as_dict(),
-        settings=settings("features", "features"),
+        settings=settings("features"),
     script:
         "../workflow/scripts/features.py"

@@ -12,6 +12,7 @@ import mne_bids
 import numpy as np
 import pandas as pd
 import pytest
+from schema_defaults import schema_defaults
 
 from vlencode import store
 from vlencode.datasets import DatasetError, open_dataset
@@ -124,7 +125,9 @@ def test_words_clock_movie_and_scene_cuts(bids_root):
 def test_preprocess_runs_on_the_bids_recording(bids_root, tmp_path):
     root, _ = bids_root
     recording = open_dataset({"dataset": {"format": "bids", "root": str(root)}}).recording("1", "0")
-    write_neural_store(recording, {"rate_hz": 128, "chunk_s": 4.0}, tmp_path / "neural.zarr")
+    write_neural_store(
+        recording, schema_defaults("preprocess", {"rate_hz": 128, "chunk_s": 4.0}), tmp_path / "neural.zarr"
+    )
     group = store.open_zarr(tmp_path / "neural.zarr")
     assert list(group["electrode"][:]) == ["LA2", "LA3"]
     assert group["signal"].shape == (12 * 128, 2)
@@ -264,7 +267,9 @@ def test_line_frequency_comes_from_the_sidecar_and_an_explicit_value_overrides_i
     assert recording.line_freq_hz == 50.0 and str(sidecar) in recording.line_freq_source
     cfg = {"rate_hz": 128, "chunk_s": 4.0, "reference": "none", "zscore": False, "despike": {"enabled": False}}
     with caplog.at_level(logging.INFO, logger="vlencode"):
-        write_neural_store(recording, cfg | {"line_freq_hz": "auto"}, tmp_path / "auto.zarr")
+        write_neural_store(
+            recording, schema_defaults("preprocess", cfg | {"line_freq_hz": "auto"}), tmp_path / "auto.zarr"
+        )
     auto = store.open_zarr(tmp_path / "auto.zarr")
     assert auto.attrs["line_freq_hz"] == 50.0 and auto.attrs["notch_hz"] == [50.0, 100.0, 150.0, 200.0, 250.0]
     assert str(sidecar) in auto.attrs["line_freq_source"]
@@ -272,7 +277,9 @@ def test_line_frequency_comes_from_the_sidecar_and_an_explicit_value_overrides_i
 
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="vlencode"):
-        write_neural_store(recording, cfg | {"line_freq_hz": 60}, tmp_path / "sixty.zarr")
+        write_neural_store(
+            recording, schema_defaults("preprocess", cfg | {"line_freq_hz": 60}), tmp_path / "sixty.zarr"
+        )
     sixty = store.open_zarr(tmp_path / "sixty.zarr")
     assert sixty.attrs["line_freq_hz"] == 60.0 and sixty.attrs["notch_hz"] == [60.0, 120.0, 180.0, 240.0]
     middle = slice(4 * 128, 8 * 128)  # beyond the notch's half length (3.3 s) from the mirrored edges
@@ -290,7 +297,9 @@ def test_auto_line_frequency_without_metadata_is_a_one_line_error(bids_copy, tmp
     recording = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).recording("1", "0")
     assert recording.line_freq_hz is None
     with pytest.raises(DatasetError, match=r"no line frequency .*set preprocess.line_freq_hz") as error:
-        write_neural_store(recording, {"rate_hz": 128, "line_freq_hz": "auto"}, tmp_path / "neural.zarr")
+        write_neural_store(
+            recording, schema_defaults("preprocess", {"rate_hz": 128, "line_freq_hz": "auto"}), tmp_path / "neural.zarr"
+        )
     assert "\n" not in str(error.value) and str(recording.path) in str(error.value)
     assert not (tmp_path / "neural.zarr").exists()
     assert sidecar.exists()
@@ -301,7 +310,9 @@ def test_header_units_off_by_a_million_are_warned_naming_the_file(bids_copy, tmp
     vhdr.write_text(vhdr.read_text(encoding="utf-8").replace(",,1,µV", ",,1,V"), encoding="utf-8")
     recording = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).recording("1", "0")
     with caplog.at_level(logging.INFO, logger="vlencode"):
-        write_neural_store(recording, {"rate_hz": 128, "chunk_s": 4.0}, tmp_path / "neural.zarr")
+        write_neural_store(
+            recording, schema_defaults("preprocess", {"rate_hz": 128, "chunk_s": 4.0}), tmp_path / "neural.zarr"
+        )
     warnings = _warnings(caplog)
     assert len(warnings) == 1, warnings
     assert str(vhdr) in warnings[0] and "2e+07 uV" in warnings[0] and "1e+06 times too large" in warnings[0]
@@ -370,7 +381,11 @@ def test_edf_unit_spellings_that_mne_reads_as_volts_are_warned(tmp_path, unit, w
     raw.info["line_freq"] = 60
     recording = BidsRecording(path, raw, names, "the test")
     with caplog.at_level(logging.INFO, logger="vlencode"):
-        write_neural_store(recording, {"rate_hz": 128, "chunk_s": 4.0, "reference": "car"}, tmp_path / "n.zarr")
+        write_neural_store(
+            recording,
+            schema_defaults("preprocess", {"rate_hz": 128, "chunk_s": 4.0, "reference": "car"}),
+            tmp_path / "n.zarr",
+        )
     warnings = _warnings(caplog)
     assert len(warnings) == int(warned), warnings
     if warned:

@@ -86,11 +86,11 @@ def test_rerun_keys_ignore_how_numbers_are_written_and_key_order(config):
     retyped["encoding"]["n_folds"] = 5.0  # an integer in the schema
     retyped["stimuli"]["scene_detection"] = {"min_scene_len_s": 0.5, "threshold": 27}
     keys = ["preprocess", "encoding.n_folds", "stimuli.scene_detection"]
-    first = rule_params(canonical_config(config, _schema()), keys, stage="events", schema=_schema())
-    assert first == rule_params(canonical_config(retyped, _schema()), keys, stage="events", schema=_schema())
+    first = rule_params(canonical_config(config, _schema()), keys, stage="events", version=2, schema=_schema())
+    assert first == rule_params(canonical_config(retyped, _schema()), keys, stage="events", version=2, schema=_schema())
     assert isinstance(first, str) and '"notch_max_hz":360.0' in first and '"n_folds":5}' in first
     retyped["preprocess"]["line_freq_hz"] = 50
-    assert first != rule_params(canonical_config(retyped, _schema()), keys, stage="events", schema=_schema())
+    assert first != rule_params(canonical_config(retyped, _schema()), keys, stage="events", version=2, schema=_schema())
 
 
 def test_defaults_come_from_the_schema_and_versions_join_the_key(config):
@@ -102,7 +102,15 @@ def test_defaults_come_from_the_schema_and_versions_join_the_key(config):
     canonical = canonical_config(config, _schema())
     assert canonical["epochs"]["window_s"] == 0.2 and canonical["encoding"]["banded"] == {"n_iter": 20}
     assert canonical["replica"]["seed"] == 0 and canonical["device"] == "auto"
-    key = json.loads(rule_params(canonical, ["epochs.window_s", "dataset.bids_task"], stage="epochs", schema=_schema()))
+    key = json.loads(
+        rule_params(
+            canonical,
+            ["epochs.window_s", "dataset.bids_task"],
+            stage="epochs",
+            version=STAGE_VERSIONS["epochs"],
+            schema=_schema(),
+        )
+    )
     assert key == {"epochs": {"window_s": 0.2}, "version": STAGE_VERSIONS["epochs"]}
 
 
@@ -112,4 +120,4 @@ def test_a_rerun_key_the_schema_does_not_declare_is_an_error_not_a_dropped_depen
 
     canonical = canonical_config(config, _schema())
     with pytest.raises(ValueError, match=f"step epochs: config key '{key}' is not declared in the config schema"):
-        rule_params(canonical, ["epochs.window_s", key], stage="epochs", schema=_schema())
+        rule_params(canonical, ["epochs.window_s", key], stage="epochs", version=1, schema=_schema())

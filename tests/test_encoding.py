@@ -36,7 +36,6 @@ ENCODING = {
     "alphas": {"log10_min": -1, "log10_max": 5, "n": 7},
     "layer_selection": "validation",
     "banded": {"n_iter": 3},
-    "memory_gb": "auto",
 }
 BOOTSTRAP = {"protocol": "fast", "n_resamples": 20, "ci": 0.95}
 
@@ -300,7 +299,7 @@ def test_protocols_agree_on_a_small_problem():
     Y = (signal * strength + rng.standard_normal((150, 12))).astype(np.float32)
     trial = np.array(["0"] * 80 + ["1"] * 70)
     indices = resampling.draw_resamples(150, 30, resampling.resample_seed(0, "1", "word"))
-    settings = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu")
+    settings = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu", memory_gb=None)
     agreement = encoding.compare_protocols(X, Y, trial_of_event=trial, indices=indices, settings=settings, ci=0.9)
     assert agreement["n_targets"] == 12
     assert agreement["lower_bound_r"] > 0.8 and agreement["upper_bound_r"] > 0.8
@@ -398,7 +397,7 @@ def test_constant_targets_and_features_are_handled(tmp_path):
     X = rng.standard_normal((100, 4)).astype(np.float32)
     X[:, 1] = 3.0  # a constant feature
     Y = np.c_[X[:, 0] * 2 + rng.standard_normal(100), np.full(100, 5.0)].astype(np.float32)
-    settings = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu")
+    settings = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu", memory_gb=None)
     splits = encoding.contiguous_splits(["0"] * 100, 5)
     result = settings.cross_validate(X, Y, splits)
     assert np.isfinite(result.val_r).all() and (result.val_r[:, 1] == 0).all()
@@ -442,8 +441,7 @@ def restore_logging():
 
 def test_scripts_write_resamples_fit_and_scores(fitted, tmp_path, restore_logging):
     _, paths, _ = fitted
-    encoding_settings = {k: v for k, v in ENCODING.items() if k != "memory_gb"}  # memory_gb: a resource
-    fit_settings = {"seed": 0, "encoding": encoding_settings, "bootstrap": BOOTSTRAP}
+    fit_settings = {"seed": 0, "encoding": ENCODING, "bootstrap": BOOTSTRAP}
     resamples_settings = {
         "seed": 0,
         "bootstrap": {"n_resamples": 20, "block_s": 5.0, "block_kind": "circular"},
@@ -497,7 +495,9 @@ def test_fast_bootstrap_without_resampling_reproduces_the_fold_scores():
     X = rng.standard_normal((90, 5)).astype(np.float32)
     Y = (X @ rng.standard_normal((5, 6)) + 2 * rng.standard_normal((90, 6))).astype(np.float32)
     splits = encoding.contiguous_splits(["0"] * 50 + ["1"] * 40, 3)
-    result = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu").cross_validate(X, Y, splits)
+    result = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu", memory_gb=None).cross_validate(
+        X, Y, splits
+    )
     identity = np.arange(90)[None, :]  # one "resample" that draws every event once
     val_r, test_r = fast.fast_bootstrap(result.prediction, Y, splits, identity)
     np.testing.assert_allclose(val_r[0], result.val_r.mean(axis=0), atol=1e-5)

@@ -4,12 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import zarr
+from schema_defaults import schema_defaults
 
 from vlencode.epochs import EpochWindows, epoch_responses, event_samples
 
 RATE_HZ = 100.0
 SOURCE_RATE_HZ = 400.0
-CFG = {"tmin_s": -0.5, "tmax_s": 0.5, "step_s": 0.05, "window_s": 0.2}
+CFG = schema_defaults("epochs", {"tmin_s": -0.5, "tmax_s": 0.5, "step_s": 0.05, "window_s": 0.2})
 
 
 def _epoch(signal, events, cfg, **kwargs):
@@ -36,7 +37,7 @@ def _ramp(n_samples, n_electrodes=3):
 
 
 def test_default_grid_is_161_bins_from_minus_two_to_two():
-    times = EpochWindows().bin_time_s()
+    times = EpochWindows.from_config(schema_defaults("epochs")).bin_time_s()
     assert len(times) == 161
     assert times[0] == -2.0 and times[-1] == 2.0 and times[4] == -1.9
 
@@ -118,4 +119,4 @@ def test_event_samples_round_to_the_nearest_neural_sample():
 
 def test_bad_placement_is_a_one_line_error():
     with pytest.raises(ValueError, match="epochs.window_placement"):
-        EpochWindows.from_config({"window_placement": "middle"})
+        EpochWindows.from_config(schema_defaults("epochs", {"window_placement": "middle"}))

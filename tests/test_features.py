@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 import zarr
+from schema_defaults import schema_defaults
 
 from vlencode import store
 from vlencode.features import (
@@ -28,7 +29,7 @@ from vlencode.stimuli.frames import frame_sha256
 from vlencode.stores.features import read_features, write_features
 
 ROOT = Path(__file__).resolve().parents[1]
-CFG = {"seed": 0, "device": "cpu", "features": {"projection": {"eps": 0.1, "seed": 0}}}
+CFG = {"seed": 0, "device": "cpu", "features": schema_defaults("features", {"projection": {"eps": 0.1, "seed": 0}})}
 NETWORKS = [
     "minilm",
     "minilm-random-s0",

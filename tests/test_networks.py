@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from schema_defaults import schema_defaults
 
 from vlencode.features import constant_layers, extract_features, projection_dim, run_network
 from vlencode.models.inputs import tokenize
@@ -17,7 +18,7 @@ from vlencode.models.registry import ModelInstance, RegistryError, load_registry
 from vlencode.stimuli.frames import frame_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
-CFG = {"seed": 0, "device": "cpu", "features": {"projection": {"eps": 0.1, "seed": 0}}}
+CFG = {"seed": 0, "device": "cpu", "features": schema_defaults("features", {"projection": {"eps": 0.1, "seed": 0}})}
 PROJECTION = CFG["features"]["projection"]
 TEXTS = [
     "run",

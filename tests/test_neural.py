@@ -14,6 +14,7 @@ import pytest
 import scipy.signal
 import yaml
 import zarr
+from schema_defaults import schema_defaults
 
 from vlencode import store
 from vlencode.datasets import DatasetError
@@ -76,7 +77,7 @@ def tones(freqs_amps: dict[float, float], seconds: float, rate_hz: float, channe
 
 def run(recording, **cfg) -> zarr.Group:
     group = zarr.open_group(zarr.storage.MemoryStore(), mode="w", zarr_format=3)
-    preprocess_recording(recording, cfg, group)
+    preprocess_recording(recording, schema_defaults("preprocess", cfg), group)
     return group
 
 
@@ -316,7 +317,9 @@ def test_store_contract_zscore_and_despike(tmp_path):
     recording = noise_recording(seconds=30.0)
     recording.data[5000:5004, 1] += 5000.0  # a spike on A2
     path = tmp_path / "sub-9_trial-0.zarr"
-    write_neural_store(recording, {"chunk_s": 4.0}, path, params={"preprocess": {"chunk_s": 4.0}})
+    write_neural_store(
+        recording, schema_defaults("preprocess", {"chunk_s": 4.0}), path, params={"preprocess": {"chunk_s": 4.0}}
+    )
     group = store.open_zarr(path)
     signal = group["signal"]
     assert signal.dtype == np.float32 and signal.chunks == (800, signal.shape[1])
@@ -332,7 +335,7 @@ def test_store_contract_zscore_and_despike(tmp_path):
 def test_same_config_gives_byte_identical_stores(tmp_path):
     recording = noise_recording(seconds=10.0)
     for name in ("a.zarr", "b.zarr"):
-        write_neural_store(recording, {"chunk_s": 2.0}, tmp_path / name)
+        write_neural_store(recording, schema_defaults("preprocess", {"chunk_s": 2.0}), tmp_path / name)
     assert store.content_sha256(tmp_path / "a.zarr") == store.content_sha256(tmp_path / "b.zarr")
 
 
@@ -356,7 +359,7 @@ def test_a_failure_midway_leaves_no_store_behind(tmp_path):
     recording.fail_after = 12  # the scan reads 7 chunks; fail inside the filter pass
     path = tmp_path / "sub-9_trial-0.zarr"
     with pytest.raises(OSError, match="simulated"):
-        write_neural_store(recording, {"chunk_s": 3.0}, path)
+        write_neural_store(recording, schema_defaults("preprocess", {"chunk_s": 3.0}), path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -382,7 +385,7 @@ def test_peak_memory_does_not_grow_with_recording_length(tmp_path, monkeypatch):
     for seconds in (30.0, 30.0, 120.0):  # the first run warms up lazy imports and caches
         recording = noise_recording(seconds=seconds, labels=[f"A{i}" for i in range(1, 33)])
         tracemalloc.start()
-        write_neural_store(recording, {"chunk_s": 2.0}, tmp_path / f"{seconds}.zarr")
+        write_neural_store(recording, schema_defaults("preprocess", {"chunk_s": 2.0}), tmp_path / f"{seconds}.zarr")
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[2] < 1.5 * peaks[1], peaks
@@ -455,11 +458,11 @@ def test_plausible_amplitudes_give_no_warning(caplog):
     "cfg", [{}, {"high_gamma": {"enabled": True, "envelope": True}, "rate_hz": 100}], ids=["default", "high-gamma"]
 )
 def test_a_recording_shorter_than_the_filter_is_a_one_line_error(cfg, tmp_path):
-    plan = make_plan(PreprocessConfig.from_config(cfg | {"line_freq_hz": 60}), 2048.0)
+    plan = make_plan(PreprocessConfig.from_config(schema_defaults("preprocess", cfg | {"line_freq_hz": 60})), 2048.0)
     short = noise_recording(seconds=1.0, rate_hz=2048.0)
     path = tmp_path / "short.zarr"
     with pytest.raises(DatasetError, match=r"sub_9_trial000\.h5: 1\.000 s \(2048 samples\) is shorter than") as error:
-        write_neural_store(short, cfg, path)
+        write_neural_store(short, schema_defaults("preprocess", cfg), path)
     assert f"{plan.support / 2048.0:.3f} s ({plan.support} samples)" in str(error.value)
     assert "\n" not in str(error.value) and not path.exists()
     just_long_enough = noise_recording(seconds=plan.support / 2048.0 + 0.01, rate_hz=2048.0)

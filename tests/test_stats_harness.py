@@ -78,7 +78,14 @@ def test_equal_skill_pair_differs_only_in_its_noise_dimensions():
     features, targets = sim.features["word"], sim.response["word"]
     assert not np.allclose(features["fused-random-s1"], features["fused-random-s2"])
     splits = contiguous_splits(np.full(len(targets), "0", dtype=object), config.n_folds)
-    settings = RidgeSettings(alphas=np.asarray(config.alphas), n_folds=config.n_folds, device="cpu")
+    settings = RidgeSettings(
+        alphas=np.asarray(config.alphas),
+        n_folds=config.n_folds,
+        banded_iterations=config.banded_iterations,
+        seed=config.seed,
+        device="cpu",
+        memory_gb=None,
+    )
     a, b = (settings.cross_validate(features[name], targets, splits) for name in ("fused-random-s1", "fused-random-s2"))
     np.testing.assert_allclose(a.prediction, b.prediction, atol=1e-3)  # float32 engine
     c = settings.cross_validate(features["fused"], targets, splits)

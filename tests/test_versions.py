@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import zarr
+from schema_defaults import schema_defaults
 
 from vlencode import encoding, plots, qc, regions, reporting, store
 from vlencode.datasets import replica
@@ -61,7 +62,7 @@ PREPROCESS = {
 EPOCHS = {"tmin_s": -2.0, "tmax_s": 2.0, "step_s": 0.025, "window_s": 0.2, "window_placement": "start"}
 EVENTS = {"events": {"text_context": "prefix"}}
 DETECTION = {"threshold": 27.0, "min_scene_len_s": 0.5}
-FEATURES = {"features": {"projection": {"eps": 0.1, "seed": 0}}}
+FEATURES = {"features": schema_defaults("features", {"projection": {"eps": 0.1, "seed": 0}})}
 
 
 def fingerprint(value):
@@ -366,7 +367,7 @@ def _report_tables() -> dict[str, pd.DataFrame]:
 def run_regions(tmp: Path):
     tables = _report_tables()
     return regions.summarize_regions(
-        tables["sites"], tables["scores"], tables["electrodes"], {"n_resamples": 20, "ci": 0.95}, seed=2
+        tables["sites"], tables["scores"], tables["electrodes"], n_resamples=20, ci=0.95, seed=2
     )
 
 

@@ -124,7 +124,12 @@ CONFIG_EDITS = {
     ),
     "reordered keys": (_reorder_all, lambda n: {}),
     "performance knobs": (
-        lambda c: (c["encoding"].update(memory_gb=2), c["models"].update(batch_size=8), c.update(device="cpu")),
+        lambda c: (
+            c["encoding"].update(memory_gb=2),
+            c["models"].update(batch_size=8),
+            c.update(device="cpu"),
+            c["preprocess"].update(chunk_s=7.5),
+        ),
         lambda n: {},
     ),
     "line frequency": (

@@ -53,8 +53,9 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, s
     problems = schema_errors(config, schema)
     if problems:
         raise ConfigError(f"{source}: {problems[0]} (see config/README.md)")
+    canonical = canonical_config(config, schema)
     seen: dict[tuple[str, str], int] = {}
-    for index, recording in enumerate(config["dataset"].get("recordings", [])):
+    for index, recording in enumerate(canonical["dataset"]["recordings"]):
         key = (str(recording["subject"]), str(recording["trial"]))
         if key in seen:
             # Listed twice, its trial would be pooled twice into every fit of the subject.
@@ -63,13 +64,13 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, s
                 f"dataset.recordings[{seen[key]}]; list each recording once"
             )
         seen[key] = index
-    replica = config.get("replica", {}).get("enabled", False)
-    root = Path(config["dataset"]["root"])
+    replica = canonical["replica"]["enabled"]
+    root = Path(canonical["dataset"]["root"])
     if not replica and not root.exists():
         raise ConfigError(
             f"{source}: dataset.root: {root} does not exist; point it at your dataset or set replica.enabled: true"
         )
-    registry = Path(config["models"]["registry"])
+    registry = Path(canonical["models"]["registry"])
     if not registry.is_file():
         raise ConfigError(f"{source}: models.registry: {registry} not found; use config/models.yaml or your own copy")
 
@@ -144,11 +145,31 @@ def declared(schema: Mapping[str, Any], key: str) -> bool:
     return True
 
 
+def performance_keys(schema: Mapping[str, Any], prefix: str = "") -> set[str]:
+    """The dotted keys ``schema`` marks ``x-performance: true``: settings that change a step's speed or memory, never
+    its results, so they belong in no rerun key (they reach their rules as Snakemake ``resources``)."""
+    found = set()
+    for name, sub in schema.get("properties", {}).items():
+        dotted = f"{prefix}{name}"
+        if sub.get("x-performance"):
+            found.add(dotted)
+        found |= performance_keys(sub, f"{dotted}.")
+    return found
+
+
+def _without(value: Any, path: str, performance: set[str]) -> Any:
+    """``value`` (the setting at ``path``) with the performance knobs below it left out."""
+    if not isinstance(value, Mapping):
+        return value
+    return {k: _without(v, f"{path}.{k}", performance) for k, v in value.items() if f"{path}.{k}" not in performance}
+
+
 def rule_params(
     canonical: Mapping[str, Any],
     keys: Iterable[str],
     *,
     stage: str,
+    version: int,
     schema: Mapping[str, Any],
     script: str | None = None,
 ) -> str:
@@ -161,34 +182,33 @@ def rule_params(
     keys
         Dotted config keys (``"preprocess"``, ``"stimuli.scene_detection"``, ``"seed"``); a key absent from the
         canonical config (an optional key without a default, e.g. ``dataset.bids_task``) is left out.
-    stage
-        The step's name in :data:`vlencode.versions.STAGE_VERSIONS`; its algorithm version joins the key, so a
-        library change that alters the step's output reruns it.
+    stage, version
+        The step's name (for messages) and its algorithm version (:data:`vlencode.versions.STAGE_VERSIONS`), which
+        joins the key, so a library change that alters the step's output reruns it.
     schema
         The config schema: every key must be one it declares (:func:`declared`), so a misspelt key is an error
-        instead of a dependency silently dropped from the rerun key.
+        instead of a dependency silently dropped; its performance knobs (:func:`performance_keys`) are never in.
     script
-        The content digest of the step's workflow script: an edited script reruns its step, a script only touched
-        (copied, synced without times) does not, where Snakemake's own code trigger would judge it by its mtime.
+        The content digest of the step's script: an edited script reruns its step, a touched one does not.
 
     Raises
     ------
     ValueError
-        A key the schema does not declare, naming the key and the step.
+        A key the schema does not declare or marks as a performance knob, naming the key and the step.
 
     Returns
     -------
     str
-        JSON with sorted keys and fixed separators, e.g. ``{"epochs":{"step_s":0.025,...},"version":1}``: Snakemake
-        compares params by ``repr()``, so a string of canonical JSON makes equal settings equal keys.  Scripts read
-        it back with ``json.loads``.
+        JSON with sorted keys and fixed separators: Snakemake compares params by ``repr()``, so a string of
+        canonical JSON makes equal settings equal keys.
     """
-    from vlencode.versions import STAGE_VERSIONS
-
+    performance = performance_keys(schema)
     picked: dict[str, Any] = {}
     for key in keys:
         if not declared(schema, key):
             raise ValueError(f"step {stage}: config key {key!r} is not declared in the config schema; fix the key")
+        if key in performance:
+            raise ValueError(f"step {stage}: config key {key!r} is a performance knob (x-performance); pass a resource")
         parts = key.split(".")
         node: Any = canonical
         for part in parts:
@@ -199,8 +219,8 @@ def rule_params(
             target = picked
             for part in parts[:-1]:
                 target = target.setdefault(part, {})
-            target[parts[-1]] = node
-    picked["version"] = STAGE_VERSIONS[stage]
+            target[parts[-1]] = _without(node, key, performance)
+    picked["version"] = version
     if script is not None:
         picked["script"] = script
     return json.dumps(picked, sort_keys=True, separators=(",", ":"))

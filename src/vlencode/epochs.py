@@ -39,16 +39,25 @@ class SignalReader(Protocol):
 class EpochWindows:
     """Bin times and averaging windows, in seconds relative to the event onset."""
 
-    tmin_s: float = -2.0
-    tmax_s: float = 2.0
-    step_s: float = 0.025
-    window_s: float = 0.2
-    window_placement: str = "start"
+    tmin_s: float
+    tmax_s: float
+    step_s: float
+    window_s: float
+    window_placement: str
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> EpochWindows:
-        """From the ``epochs`` config section; missing keys take the paper's values."""
-        windows = cls(**{key: cfg[key] for key in cls.__dataclass_fields__ if key in cfg})
+        """From the canonical ``epochs`` config section (the schema's defaults filled in: every field present).
+
+        Raises
+        ------
+        ValueError
+            A missing key, an unknown ``window_placement``, or windows that do not fit.
+        """
+        missing = [key for key in cls.__dataclass_fields__ if key not in cfg]
+        if missing:
+            raise ValueError(f"epochs: missing key(s) {missing}; fill the schema's defaults (canonical_config)")
+        windows = cls(**{key: cfg[key] for key in cls.__dataclass_fields__})
         if windows.window_placement not in _PLACEMENT_SHIFT:
             raise ValueError(
                 f"epochs.window_placement: unknown value {windows.window_placement!r}; use start, center or end"
@@ -142,7 +151,7 @@ def epoch_responses(
     rate_hz: float,
     source_rate_hz: float,
     events: pd.DataFrame,
-    cfg: Mapping[str, Any],
+    cfg: EpochWindows | Mapping[str, Any],
     block_mb: float = 64.0,
 ) -> dict[str, AlignmentEpochs]:
     """Per alignment, the binned responses of the valid events whose windows fit in the recording.
@@ -156,7 +165,7 @@ def epoch_responses(
     events
         An events table (:data:`vlencode.stimuli.events.EVENT_COLUMNS`); only ``valid`` rows are used.
     cfg
-        The ``epochs`` config section (:class:`EpochWindows` fields).
+        The windows, or the canonical ``epochs`` config section (:meth:`EpochWindows.from_config`).
     block_mb
         Memory for one block of the signal read at once.
 
@@ -166,7 +175,7 @@ def epoch_responses(
         For each of :data:`vlencode.stimuli.events.ALIGNMENTS`, an :class:`AlignmentEpochs` (empty when none fit).
         The responses of all alignments share one array (each alignment's is a view of it).
     """
-    windows = EpochWindows.from_config(cfg)
+    windows = cfg if isinstance(cfg, EpochWindows) else EpochWindows.from_config(cfg)
     offsets, length = windows.window_offsets(rate_hz)
     valid = events[events["valid"].astype(bool)].copy()
     valid["rank"] = valid["alignment"].map({name: rank for rank, name in enumerate(ALIGNMENTS)})

@@ -320,7 +320,8 @@ def extract_features(
     frames
         ``[n_frames, H, W, 3]`` uint8, numpy or zarr; row ``frame_index`` is a stimulus's frame.
     cfg
-        ``{"features": {"projection": {"eps", "seed"}}, "device": ...}`` (the rule's narrowed config).
+        ``{"features": {"projection": {"eps", "seed"}, "extraction"}, "device": ...}``: the canonical config's
+        ``features`` section (the schema's defaults filled in); ``device`` only where the ``device`` argument is None.
     device
         Overrides ``cfg['device']``; ``auto`` is CUDA when present.
     batch_size
@@ -345,8 +346,8 @@ def extract_features(
     """
     _check_table(stimuli_table)
     projection = dict(cfg["features"]["projection"])
-    extraction = cfg["features"].get("extraction", "pooled")
-    device = resolve_device(device if device is not None else cfg.get("device", "auto"))
+    extraction = cfg["features"]["extraction"]
+    device = resolve_device(device if device is not None else cfg["device"])
     network = load_network(instance.entry, instance.init, instance.seed, device, extraction, locations)
     result = run_network(network, instance.name, stimuli_table, frames, projection, batch_size)
     if result.counts["n_truncated"]:

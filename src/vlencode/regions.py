@@ -407,14 +407,16 @@ def summarize_regions(
     sites: pd.DataFrame,
     scores: pd.DataFrame,
     electrodes: pd.DataFrame,
-    settings: Mapping,
+    *,
+    n_resamples: int,
+    ci: float,
     seed: int,
 ) -> dict[str, pd.DataFrame]:
     """The three region tables of the ``regions`` rule: ``summary``, ``family_scores`` and ``subject_sites``.
 
-    ``settings`` is the ``regions`` config section (``n_resamples``, ``ci``).
+    ``n_resamples`` and ``ci`` are the config's ``regions.n_resamples`` and ``regions.ci`` (the bootstrap intervals).
     """
-    options = {"n_resamples": int(settings["n_resamples"]), "ci": float(settings["ci"]), "seed": int(seed)}
+    options = {"n_resamples": int(n_resamples), "ci": float(ci), "seed": int(seed)}
     return {
         "summary": site_summary(sites, electrodes, **options),
         "family_scores": family_scores(scores, electrodes, **options),

@@ -1,13 +1,12 @@
 """Rule calibration: the validation harness at small scale (null, planted, equal skill, fast vs refit)."""
 
-import json
-
+from vlencode import steps
 from vlencode.runlog import rule_logger
 from vlencode.stats.harness import calibration_table
 from vlencode.store import write_parquet
 
 log = rule_logger(snakemake.log[0])
-settings = json.loads(snakemake.params.settings)
-table = calibration_table(settings)
-write_parquet(table, snakemake.output[0], params=settings, inputs={})
+settings = steps.Calibration.from_params(snakemake.params.settings)
+table = calibration_table(settings.params)
+write_parquet(table, snakemake.output[0], params=settings.params, inputs={})
 log.info("%d calibration rows", len(table))

@@ -4,18 +4,19 @@ import json
 
 import pandas as pd
 
-from vlencode import store
+from vlencode import steps, store
 from vlencode.datasets import open_dataset
 from vlencode.runlog import rule_logger
 from vlencode.stimuli.events import scene_cut_times
 
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
-settings = json.loads(snakemake.params.settings)
+settings = steps.Cuts.from_params(snakemake.params.settings)
 movie = snakemake.wildcards.movie
 recordings = [tuple(pair) for pair in json.loads(snakemake.params.recordings)]
-detection = settings.get("stimuli", {}).get("scene_detection", {})  # present only where the rule detects
-cuts, source = scene_cut_times(open_dataset(settings), movie, recordings, settings["dataset"]["scene_cuts"], detection)
+cuts, source = scene_cut_times(
+    open_dataset(settings.params), movie, recordings, settings.scene_cuts, settings.detection or {}
+)
 inputs = store.input_hashes(snakemake.input)
-store.write_parquet(pd.DataFrame({"cut_s": cuts}), snakemake.output[0], params=settings, inputs=inputs)
+store.write_parquet(pd.DataFrame({"cut_s": cuts}), snakemake.output[0], params=settings.params, inputs=inputs)
 log.info("movie %s: %d scene cuts from %s", movie, len(cuts), source)

@@ -1,8 +1,6 @@
 """Rule electrodes: every analysed electrode with its atlas labels -> results/regions/electrodes.parquet."""
 
-import json
-
-from vlencode import store
+from vlencode import steps, store
 from vlencode.datasets import open_dataset
 from vlencode.keyed import keyed_pairs
 from vlencode.regions import electrode_table
@@ -12,18 +10,18 @@ from vlencode.stores.neural import NeuralStore
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
 params = snakemake.params
-settings = json.loads(params.settings)
+settings = steps.Electrodes.from_params(params.settings)
 analysed = {}
 for (subject, _), path in keyed_pairs(snakemake.input, "neural").items():
     analysed.setdefault(subject, []).extend(NeuralStore(path).electrode)
 table = electrode_table(
-    open_dataset(settings),
+    open_dataset(settings.params),
     params.subjects,
-    settings["regions"]["atlas"],
-    settings["regions"]["radius_mm"],
+    settings.atlas,
+    settings.radius_mm,
     analysed=analysed,
 )
-store.write_parquet(table, snakemake.output[0], params=settings, inputs=store.input_hashes(snakemake.input))
+store.write_parquet(table, snakemake.output[0], params=settings.params, inputs=store.input_hashes(snakemake.input))
 log.info(
     "%d electrodes of %d subjects: %d labelled by the dataset, %d from the atlas, %d unlabelled; %d in gray matter",
     len(table),

@@ -1,8 +1,6 @@
 """Rule features: layerwise activations of one model instance for one movie's stimuli (or the concat baseline)."""
 
-import json
-
-from vlencode import store
+from vlencode import steps, store
 from vlencode.features import concat_features, extract_features
 from vlencode.models import ModelInstance, RegistryError, SourceError
 from vlencode.models.weights import WeightsError, read_lock
@@ -13,7 +11,7 @@ from vlencode.stores.frames import FramesStore
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
 instance = ModelInstance.from_dict(snakemake.params.model)
-settings = json.loads(snakemake.params.settings)
+settings = steps.Features.from_params(snakemake.params.settings)
 inputs = dict(snakemake.input.items())
 
 if instance.components:
@@ -29,7 +27,7 @@ else:
             instance,
             table,
             frames,
-            settings,
+            settings.params,
             device=snakemake.resources.device,
             batch_size=snakemake.resources.batch_size,
             locations=locations,
@@ -41,7 +39,7 @@ else:
         raise SystemExit(message) from None
     ids = table["stimulus_id"].astype(str).to_numpy()
 
-params = {**settings, "model": snakemake.params.model}
+params = {**settings.params, "model": snakemake.params.model}
 with store.atomic_zarr(snakemake.output[0], params, store.input_hashes(snakemake.input)) as root:
     write_features(root, ids, layers, attrs)
 log.info("%s: %d stimuli, layers %s, cache key %s", instance.name, len(ids), ", ".join(layers), attrs["cache_key"])

@@ -1,8 +1,6 @@
 """Rule figures: every figure of the report, drawn from the tidy tables only -> results/figures/*.png and *.svg."""
 
-import json
-
-from vlencode import store
+from vlencode import steps, store
 from vlencode.plots import draw_figures
 from vlencode.runlog import rule_logger
 
@@ -11,6 +9,6 @@ log = rule_logger(snakemake.log[0])
 tables = {name: store.read_parquet(path) for name, path in snakemake.input.items()}
 output = snakemake.output
 outputs = {name: (output[f"{name}_png"], output[f"{name}_svg"]) for name in snakemake.params.figures}
-settings = json.loads(snakemake.params.settings)
-draw_figures(tables, outputs, seed=settings["seed"], atlas=settings["regions"]["atlas"])
+settings = steps.Figures.from_params(snakemake.params.settings)
+draw_figures(tables, outputs, seed=settings.seed, atlas=settings.atlas)
 log.info("drew %d figures from %d tables", len(outputs), len(tables))

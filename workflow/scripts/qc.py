@@ -1,9 +1,7 @@
 """Rule qc: quality-control tables (channels, clock drift, events, alpha on the grid edge) from what the stores
 record."""
 
-import json
-
-from vlencode import store
+from vlencode import steps, store
 from vlencode.datasets import open_dataset
 from vlencode.keyed import keyed_pairs
 from vlencode.qc import qc_tables
@@ -12,9 +10,9 @@ from vlencode.runlog import rule_logger
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
 params = snakemake.params
-settings = json.loads(params.settings)
+settings = steps.Qc.from_params(params.settings)
 tables = qc_tables(
-    open_dataset(settings),
+    open_dataset(settings.params),
     keyed_pairs(snakemake.input, "neural"),
     keyed_pairs(snakemake.input, "events"),
     snakemake.input.scores,
@@ -22,5 +20,5 @@ tables = qc_tables(
 )
 inputs = store.input_hashes(snakemake.input)
 for name, table in tables.items():
-    store.write_parquet(table, snakemake.output[name], params=settings, inputs=inputs)
+    store.write_parquet(table, snakemake.output[name], params=settings.params, inputs=inputs)
     log.info("wrote %s: %d rows", snakemake.output[name], len(table))

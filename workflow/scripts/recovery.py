@@ -1,16 +1,15 @@
 """Rule recovery (replica only): precision, recall and false-positive rate of the calls against the planted truth."""
 
-import json
-
+from vlencode import steps
 from vlencode.runlog import rule_logger
 from vlencode.stats.recovery import recovery_from_files
 from vlencode.store import input_hashes, write_parquet
 
 log = rule_logger(snakemake.log[0])
-settings = json.loads(snakemake.params.settings)
+settings = steps.Recovery.from_params(snakemake.params.settings)
 truth = snakemake.input.truth
-table = recovery_from_files(snakemake.input.sites, truth, min_bins=settings["statistics"]["min_bins"])
-write_parquet(table, snakemake.output[0], params=settings, inputs=input_hashes(snakemake.input))
+table = recovery_from_files(snakemake.input.sites, truth, min_bins=settings.min_bins)
+write_parquet(table, snakemake.output[0], params=settings.params, inputs=input_hashes(snakemake.input))
 for row in table[table["primary"]].itertuples(index=False):
     log.info(
         "%s %s %s: recall %.2f precision %.2f false-positive rate %.2f",

@@ -2,13 +2,14 @@
 
 import json
 
+from vlencode import steps
 from vlencode.datasets import replica
 from vlencode.runlog import rule_logger
 
 snakemake = globals()["snakemake"]
 rule_logger(snakemake.log[0])
 wildcards, out = snakemake.wildcards, snakemake.output
-cfg = json.loads(snakemake.params.settings)["replica"]
+cfg = steps.STEPS[snakemake.rule].from_params(snakemake.params.settings).params["replica"]
 if snakemake.rule == "replica_movie":
     replica.build_movie(
         wildcards.movie, cfg, movie_path=out.movie, scenes_path=out.scenes, transcript_path=out.transcript

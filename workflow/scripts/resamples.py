@@ -1,27 +1,25 @@
 """Rule resamples: draw the resamples (iid and block) that every model of one subject shares, per alignment."""
 
-import json
-
-from vlencode import encoding
+from vlencode import encoding, steps
 from vlencode.keyed import keyed
 from vlencode.runlog import rule_logger
 from vlencode.store import atomic_zarr, input_hashes
 
 log = rule_logger(snakemake.log[0])
-settings = json.loads(snakemake.params.settings)
+settings = steps.Resamples.from_params(snakemake.params.settings)
 epochs, events = keyed(snakemake.input, "epochs"), keyed(snakemake.input, "events")
 resamples = encoding.subject_resamples(
     subject=snakemake.wildcards.subject,
     trials=list(epochs),
     epochs_paths=list(epochs.values()),
     events_paths=[events[trial] for trial in epochs],
-    alignments=settings["encoding"]["alignments"],
-    n_resamples=settings["bootstrap"]["n_resamples"],
-    seed=settings["seed"],
-    block_s=settings["bootstrap"]["block_s"],
-    block_kind=settings["bootstrap"]["block_kind"],
+    alignments=settings.alignments,
+    n_resamples=settings.n_resamples,
+    seed=settings.seed,
+    block_s=settings.block_s,
+    block_kind=settings.block_kind,
 )
-with atomic_zarr(snakemake.output[0], settings, input_hashes(snakemake.input)) as group:
+with atomic_zarr(snakemake.output[0], settings.params, input_hashes(snakemake.input)) as group:
     resamples.write(group)
 for alignment, schemes in resamples.indices.items():
     for scheme, indices in schemes.items():

@@ -30,6 +30,7 @@ from vlencode.encoding.fitting import (
     compare_protocols,
     fit_alignment,
     fit_subject_model,
+    memory_budget_gb,
     refit_bootstrap,
     summarize_folds,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "fit_alignment",
     "fit_subject_model",
     "load_responses",
+    "memory_budget_gb",
     "open_features",
     "refit_bootstrap",
     "scores_table",

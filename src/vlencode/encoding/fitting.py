@@ -32,6 +32,22 @@ from vlencode.stores.resamples import read_indices
 log = logging.getLogger("vlencode.encoding")
 
 
+def memory_budget_gb(value: str | float) -> float | None:
+    """The ridge engine's memory budget from ``encoding.memory_gb`` as the config or a Snakemake resource gives it.
+
+    Parameters
+    ----------
+    value : "auto", a number or its text (resources are text)
+        GiB of working memory for the engine's target batches.
+
+    Returns
+    -------
+    float or None
+        The budget in GiB; None for ``"auto"`` (the engine measures free memory).
+    """
+    return None if value == "auto" else float(value)
+
+
 @dataclass(frozen=True)
 class RidgeSettings:
     """What the ridge engine needs beyond the data, from the config's ``encoding`` section and ``device``.
@@ -51,24 +67,25 @@ class RidgeSettings:
     """
 
     alphas: np.ndarray
-    n_folds: int = 5
-    banded_iterations: int = 20
-    seed: int = 0
-    device: str = "auto"
-    memory_gb: float | None = None
+    n_folds: int
+    banded_iterations: int
+    seed: int
+    device: str
+    memory_gb: float | None
 
     @classmethod
-    def from_config(cls, encoding: Mapping[str, Any], seed: int, device: str = "auto") -> RidgeSettings:
-        """Settings from the config's ``encoding`` section (defaults as in the schema), seed and device."""
-        alphas = encoding.get("alphas", {})
-        memory = encoding.get("memory_gb", "auto")
+    def from_config(cls, encoding: Mapping[str, Any], seed: int, device: str, memory_gb: float | None) -> RidgeSettings:
+        """Settings from the canonical config's ``encoding`` section (:func:`vlencode.config.canonical_config`: every
+        key present, the schema's defaults filled in), the seed, the device and the memory budget
+        (:func:`memory_budget_gb`; ``encoding.memory_gb`` is a performance knob, outside the section a step reads)."""
+        alphas = encoding["alphas"]
         return cls(
-            alphas=np.logspace(alphas.get("log10_min", -1), alphas.get("log10_max", 5), alphas.get("n", 7)),
-            n_folds=int(encoding.get("n_folds", 5)),
-            banded_iterations=int(encoding.get("banded", {}).get("n_iter", 20)),
+            alphas=np.logspace(alphas["log10_min"], alphas["log10_max"], alphas["n"]),
+            n_folds=int(encoding["n_folds"]),
+            banded_iterations=int(encoding["banded"]["n_iter"]),
             seed=int(seed),
             device=device,
-            memory_gb=None if memory == "auto" else float(memory),
+            memory_gb=memory_gb,
         )
 
     def cross_validate(self, design: Design, targets: np.ndarray, splits: Sequence[Split]) -> ridge.RidgeCVResult:
@@ -269,7 +286,8 @@ def fit_subject_model(
     bootstrap_config: Mapping[str, Any],
     seed: int,
     instance: ModelInstance,
-    device: str = "auto",
+    device: str,
+    memory_gb: float | None = None,
 ) -> SubjectModelFit:
     """Fit one model to one subject: every alignment of ``encoding['alignments']``, every layer, and the bootstrap.
 
@@ -282,24 +300,27 @@ def fit_subject_model(
     features_paths : mapping of movie -> features store of this model
     resamples_path : path
         The subject's resamples store (:mod:`vlencode.stores.resamples`).
-    encoding, bootstrap_config : the config's ``encoding`` and ``bootstrap`` sections
+    encoding, bootstrap_config : the canonical config's ``encoding`` and ``bootstrap`` sections
+        Every key a fit reads present (:func:`vlencode.config.canonical_config` fills the schema's defaults).
     seed : int
         The config seed (banded ridge's random search).
     instance : ModelInstance
         The model instance fitted: the features stores must hold it (:func:`open_features`), and the fit store
         records its place in the registry (:class:`vlencode.stores.fit.ModelIdentity`).
     device : {"auto", "cpu", "cuda"}
+    memory_gb : float or None
+        The engine's memory budget (:func:`memory_budget_gb`); None measures free memory.
 
     Returns
     -------
     SubjectModelFit
         Call its ``write`` on a :func:`vlencode.store.atomic_zarr` group (:mod:`vlencode.stores.fit`).
     """
-    settings = RidgeSettings.from_config(encoding, seed, device)
+    settings = RidgeSettings.from_config(encoding, seed, device, memory_gb)
     features = open_features(features_paths, instance.name)
     alignments: dict[str, AlignmentFit] = {}
     electrode = bin_time_s = None
-    for alignment in encoding.get("alignments", ["word", "scene"]):
+    for alignment in encoding["alignments"]:
         name = f"sub-{subject} {alignment} events"
         responses = load_responses(epochs_paths, events_paths, trials, alignment)
         resamples = read_indices(resamples_path, alignment, responses.event_key)
@@ -308,9 +329,9 @@ def fit_subject_model(
             features,
             resamples=resamples,
             settings=settings,
-            layer_selection=encoding.get("layer_selection", "validation"),
-            protocol=bootstrap_config.get("protocol", "fast"),
-            ci=float(bootstrap_config.get("ci", 0.95)),
+            layer_selection=encoding["layer_selection"],
+            protocol=bootstrap_config["protocol"],
+            ci=float(bootstrap_config["ci"]),
             name=name,
         )
         electrode, bin_time_s = responses.electrode, responses.bin_time_s
@@ -322,7 +343,7 @@ def fit_subject_model(
         bin_time_s=np.asarray(bin_time_s),
         alpha_grid=settings.alphas,
         alignments=alignments,
-        protocol=bootstrap_config.get("protocol", "fast"),
+        protocol=bootstrap_config["protocol"],
         resamples_sha256=input_hash(resamples_path),
         bands=features.bands,
     )

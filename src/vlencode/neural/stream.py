@@ -48,32 +48,39 @@ _ROBUST_SAMPLE_ROWS = 100_000
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    """The ``preprocess`` config section (keys and defaults documented in config/README.md).
+    """The ``preprocess`` config section (keys documented in config/README.md, defaults in the config schema).
 
     ``line_freq_hz`` is a frequency or ``"auto"`` (the recording's own metadata, :func:`line_frequency`).
     """
 
-    line_freq_hz: float | str = "auto"
-    notch_max_hz: float = 360.0
-    notch_trans_bandwidth_hz: float = 1.0
-    reference: str = "laplacian"
-    laplacian_neighbours: str = "both"
-    high_gamma: bool = False
-    high_gamma_band_hz: tuple[float, float] = (70.0, 250.0)
-    envelope: bool = True
-    despike: bool = True
-    despike_threshold_mad: float = 12.0
-    zscore: bool = True
-    rate_hz: float = 200.0
-    chunk_s: float = 60.0
-    source_rate_hz: float | None = None
-    flat_tolerance_uv: float = 1e-3
-    max_nan_gap_s: float = 0.05
-    saturation_fraction: float = 1e-4
+    line_freq_hz: float | str
+    notch_max_hz: float
+    notch_trans_bandwidth_hz: float
+    reference: str
+    laplacian_neighbours: str
+    high_gamma: bool
+    high_gamma_band_hz: tuple[float, float]
+    envelope: bool
+    despike: bool
+    despike_threshold_mad: float
+    zscore: bool
+    rate_hz: float
+    chunk_s: float
+    source_rate_hz: float | None
+    flat_tolerance_uv: float
+    max_nan_gap_s: float
+    saturation_fraction: float
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> PreprocessConfig:
-        """Build from the (schema-validated) ``preprocess`` mapping, flattening ``high_gamma`` and ``despike``."""
+        """Build from the canonical ``preprocess`` mapping (:func:`vlencode.config.canonical_config`: the schema's
+        defaults filled in), flattening ``high_gamma`` and ``despike``; flat field names are accepted too.
+
+        Raises
+        ------
+        ValueError
+            An unknown key, or a missing one (a section that did not go through the schema's defaults).
+        """
         flat, unknown = {}, []
         for key, value in section.items():
             if isinstance(value, Mapping):
@@ -87,9 +94,11 @@ class PreprocessConfig:
         unknown += sorted(set(flat) - {f.name for f in fields(cls)} - {None})
         if unknown:
             raise ValueError(f"preprocess: unknown key(s) {unknown}; see config/README.md")
-        if "high_gamma_band_hz" in flat:
-            flat["high_gamma_band_hz"] = tuple(flat["high_gamma_band_hz"])
-        if "line_freq_hz" in flat and flat["line_freq_hz"] != "auto":
+        missing = [f.name for f in fields(cls) if f.name not in flat]
+        if missing:
+            raise ValueError(f"preprocess: missing key(s) {missing}; fill the schema's defaults (canonical_config)")
+        flat["high_gamma_band_hz"] = tuple(flat["high_gamma_band_hz"])
+        if flat["line_freq_hz"] != "auto":
             flat["line_freq_hz"] = float(flat["line_freq_hz"])
         return cls(**flat)
 

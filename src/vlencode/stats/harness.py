@@ -242,6 +242,7 @@ def score_models(
         banded_iterations=config.banded_iterations,
         seed=config.seed,
         device="cpu",
+        memory_gb=None,
     )
     n_resamples = config.n_resamples if protocol == "fast" else (n_refit_resamples or config.n_resamples)
     for alignment, onset in sim.onset_s.items():
