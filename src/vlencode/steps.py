@@ -2,7 +2,7 @@
 
 Each rule with a rerun key has one frozen settings class here.  Its fields declare the dotted config key they read
 (``field(metadata={"key": "encoding.alphas"})``) and carry no default: the schema
-(``workflow/schemas/config.schema.yaml``) owns every default.  The class's ``VERSION`` is the version of the
+(the workflow's ``config.schema.yaml``) owns every default.  The class's ``VERSION`` is the version of the
 algorithms the step runs (:data:`STAGE_VERSIONS`, re-exported by :mod:`vlencode.versions`, is derived from them).
 A spec serves the two ends of one rule:
 
@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, field, fields, make_dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from vlencode.config import rule_params
-from vlencode.datasets.replica import PART_KEYS
 
 if TYPE_CHECKING:  # the library's classes are imported where a script builds one, not when the workflow is parsed
     from vlencode.epochs import EpochWindows
@@ -117,15 +116,43 @@ class Step:
 
 
 # --- the dataset ------------------------------------------------------------------------------------------------
-def _replica_step(part: str) -> type[Step]:
-    """The spec of rule ``replica_<part>``: the ``replica`` keys that part's builder reads (``PART_KEYS``)."""
-    declared = [(name, Any, key(f"replica.{name}")) for name in PART_KEYS[part]]
-    namespace = {"STAGE": "replica", "VERSION": 1, "__doc__": f"Rule replica_{part}: {PART_KEYS[part]}."}
-    return make_dataclass(f"Replica{part.title()}", declared, bases=(Step,), frozen=True, namespace=namespace)
+@dataclass(frozen=True)
+class ReplicaMovie(Step):
+    """Rule replica_movie: one rendered movie and its scene annotation."""
+
+    STAGE = "replica"
+    VERSION = 1
+    minutes: float = key("replica.minutes")
+    frame_size: list[int] = key("replica.frame_size")
+    fps: float = key("replica.fps")
+    mean_scene_s: float = key("replica.mean_scene_s")
+    seed: int = key("replica.seed")
 
 
-#: Rule ``replica_<part>`` -> its spec.
-REPLICA_STEPS: dict[str, type[Step]] = {part: _replica_step(part) for part in PART_KEYS}
+@dataclass(frozen=True)
+class ReplicaSubject(Step):
+    """Rule replica_subject (and replica_corrupted): one subject's electrodes and localization."""
+
+    STAGE = "replica"
+    VERSION = 1
+    electrodes_per_subject: int = key("replica.electrodes_per_subject")
+    corrupted_per_subject: int = key("replica.corrupted_per_subject")
+    seed: int = key("replica.seed")
+
+
+@dataclass(frozen=True)
+class ReplicaSignal(Step):
+    """Rule replica_recording (and replica_truth): one trial's simulated recording with its planted truth."""
+
+    STAGE = "replica"
+    VERSION = 1
+    minutes: float = key("replica.minutes")
+    fps: float = key("replica.fps")
+    mean_scene_s: float = key("replica.mean_scene_s")
+    electrodes_per_subject: int = key("replica.electrodes_per_subject")
+    corrupted_per_subject: int = key("replica.corrupted_per_subject")
+    plant_null: bool = key("replica.plant_null")
+    seed: int = key("replica.seed")
 
 
 @dataclass(frozen=True)
@@ -382,7 +409,11 @@ class Protocol(Step):
 
 #: Workflow rule -> its spec.
 STEPS: dict[str, type[Step]] = {
-    **{f"replica_{part}": spec for part, spec in REPLICA_STEPS.items()},
+    "replica_movie": ReplicaMovie,
+    "replica_subject": ReplicaSubject,
+    "replica_corrupted": ReplicaSubject,
+    "replica_recording": ReplicaSignal,
+    "replica_truth": ReplicaSignal,
     "cuts": Cuts,
     "events": Events,
     "preprocess": Preprocess,

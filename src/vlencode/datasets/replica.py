@@ -39,7 +39,6 @@ from vlencode.datasets.braintreebank import RATE_HZ, BrainTreebank
 
 __all__ = [
     "GROUND_TRUTH_FILES",
-    "PART_KEYS",
     "ReplicaSettings",
     "build_corrupted",
     "build_ground_truth",
@@ -481,23 +480,6 @@ GROUND_TRUTH_FILES = {
     "trials": "ground_truth_trials.parquet",
     "note": "ground_truth.md",
 }
-_SIGNAL_KEYS = (
-    "minutes",
-    "fps",
-    "mean_scene_s",
-    "electrodes_per_subject",
-    "corrupted_per_subject",
-    "plant_null",
-    "seed",
-)
-#: The ``replica`` keys each part of the tree depends on (its builder reads no other): the workflow's rerun keys.
-PART_KEYS = {
-    "movie": ("minutes", "frame_size", "fps", "mean_scene_s", "seed"),
-    "subject": ("electrodes_per_subject", "corrupted_per_subject", "seed"),
-    "corrupted": ("electrodes_per_subject", "corrupted_per_subject", "seed"),
-    "recording": _SIGNAL_KEYS,
-    "truth": _SIGNAL_KEYS,
-}
 
 
 @dataclass
@@ -566,7 +548,7 @@ def _write_file(path: str | Path, write) -> None:
 def build_movie(movie: str, replica_cfg: Mapping[str, Any], *, movie_path, scenes_path, transcript_path) -> None:
     """Write one movie's files: the MP4, its scene annotation (``cut_s``) and its transcript (``features.csv``).
 
-    ``replica_cfg`` holds the ``replica`` keys of :data:`PART_KEYS` ``["movie"]``.
+    ``replica_cfg`` holds the ``replica`` keys of :class:`vlencode.steps.ReplicaMovie` declares.
     """
     settings = ReplicaSettings.from_config(replica_cfg)
     plan = _plan_movie(movie, settings)
@@ -584,7 +566,10 @@ def build_movie(movie: str, replica_cfg: Mapping[str, Any], *, movie_path, scene
 
 
 def build_subject(subject: str, replica_cfg: Mapping[str, Any], *, labels_path, localization_path) -> None:
-    """Write one subject's electrode label list and localization table (keys of ``PART_KEYS["subject"]``)."""
+    """Write one subject's electrode label list and localization table.
+
+    ``replica_cfg`` holds the ``replica`` keys :class:`vlencode.steps.ReplicaSubject` declares.
+    """
     plan = _plan_subject(subject, ReplicaSettings.from_config(replica_cfg))
     _write_file(labels_path, lambda tmp: tmp.write_text(json.dumps(plan.raw_labels)))
     _write_file(localization_path, lambda tmp: _localization(plan.montage).to_csv(tmp, index=False))
@@ -604,7 +589,8 @@ def build_corrupted(replica_cfg: Mapping[str, Any], path: str | Path) -> None:
 def build_recording(
     subject: str, trial: str, replica_cfg: Mapping[str, Any], *, recording_path, metadata_path, timings_path
 ) -> None:
-    """Write one trial's HDF5 recording, metadata and trigger timings (keys of ``PART_KEYS["recording"]``).
+    """Write one trial's HDF5 recording, metadata and trigger timings (``replica_cfg``: the keys
+    :class:`vlencode.steps.ReplicaSignal` declares).
 
     Its content depends on the trial, its subject and its movie only (each drawn from its own seeded stream), never
     on which other recordings are built.
