@@ -8,7 +8,8 @@ rule compare:
             f"results/encoding/sub-{wc.subject}/model-{m}.zarr" for m in MODELS
         ],
     output:
-        "results/stats/sub-{subject}_comparisons.parquet",
+        comparisons="results/stats/sub-{subject}_comparisons.parquet",
+        selection="results/stats/sub-{subject}_selection.parquet",
     log:
         "logs/compare/sub-{subject}.log",
     benchmark:
@@ -36,7 +37,12 @@ rule compare:
 
 rule sites:
     input:
-        expand("results/stats/sub-{subject}_comparisons.parquet", subject=SUBJECTS),
+        comparisons=expand(
+            "results/stats/sub-{subject}_comparisons.parquet", subject=SUBJECTS
+        ),
+        selection=expand(
+            "results/stats/sub-{subject}_selection.parquet", subject=SUBJECTS
+        ),
     output:
         sites="results/stats/sites.parquet",
         comparisons="results/stats/comparisons.parquet",

@@ -1,4 +1,5 @@
-"""Rule compare: one subject's paired comparisons of every model pair, every alignment and keep rule (raw p)."""
+"""Rule compare: one subject's paired comparisons of every model pair, every alignment and keep rule (raw p), and the
+models they selected."""
 
 import json
 from pathlib import Path
@@ -16,7 +17,7 @@ models = json.loads(params.models)
 statistics = settings["statistics"]
 fits = dict(zip(params.model_names, snakemake.input.fits, strict=True))
 grid = settings["encoding"]["alphas"]
-table = compare_subject(
+table, selection = compare_subject(
     snakemake.wildcards.subject,
     fits,
     models,
@@ -28,5 +29,6 @@ table = compare_subject(
 )
 # A fit store is a deterministic function of the provenance in its root metadata, so that file stands for it.
 inputs = {path: file_sha256(Path(path) / "zarr.json") for path in fits.values()}
-write_parquet(table, snakemake.output[0], params={**settings, "models": models}, inputs=inputs)
-log.info("sub-%s: %d comparison rows", snakemake.wildcards.subject, len(table))
+write_parquet(table, snakemake.output.comparisons, params={**settings, "models": models}, inputs=inputs)
+write_parquet(selection, snakemake.output.selection, params={**settings, "models": models}, inputs=inputs)
+log.info("sub-%s: %d comparison rows, %d selection rows", snakemake.wildcards.subject, len(table), len(selection))

@@ -10,13 +10,19 @@ log = rule_logger(snakemake.log[0])
 settings = json.loads(snakemake.params.settings)
 statistics = settings["statistics"]
 comparisons, sites = sites_from_comparisons(
-    list(snakemake.input),
+    list(snakemake.input.comparisons),
+    list(snakemake.input.selection),
     q=statistics["fdr_q"],
     tests=statistics["multimodal_tests"],
     min_bins=statistics["min_bins"],
     n_resamples=settings["bootstrap"]["n_resamples"],
 )
-inputs = input_hashes({f"comparisons/{i}": path for i, path in enumerate(snakemake.input)})
+inputs = input_hashes(
+    {
+        **{f"comparisons/{i}": path for i, path in enumerate(snakemake.input.comparisons)},
+        **{f"selection/{i}": path for i, path in enumerate(snakemake.input.selection)},
+    }
+)
 write_parquet(comparisons, snakemake.output.comparisons, params=settings, inputs=inputs)
 write_parquet(sites, snakemake.output.sites, params=settings, inputs=inputs)
 log.info(

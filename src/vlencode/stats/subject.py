@@ -1,4 +1,4 @@
-"""One subject's comparisons from its fit stores: every alignment and keep rule (rule ``compare``)."""
+"""One subject's comparisons and selection from its fit stores: every alignment and keep rule (rule ``compare``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vlencode.stats.compare import COMPARISON_COLUMNS, ModelScores, compare_alignment
+from vlencode.stats.compare import COMPARISON_COLUMNS, SELECTION_COLUMNS, ModelScores, compare_alignment
 from vlencode.stats.keep import keep_rule, warn_alpha_edge, warn_few_resamples
 from vlencode.stores.fit import FitStore
 
@@ -27,8 +27,9 @@ def compare_subject(
     min_bins: int,
     alphas: np.ndarray,
     alpha_edge_fraction: float,
-) -> pd.DataFrame:
-    """Every comparison of one subject (:func:`vlencode.stats.compare.compare_alignment`) under every keep rule.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every comparison and selection of one subject (:func:`vlencode.stats.compare.compare_alignment`) under every
+    keep rule.
 
     Parameters
     ----------
@@ -47,33 +48,36 @@ def compare_subject(
 
     Returns
     -------
-    DataFrame with columns :data:`vlencode.stats.compare.COMPARISON_COLUMNS`
+    comparisons : DataFrame
+        Columns :data:`vlencode.stats.compare.COMPARISON_COLUMNS`.
+    selection : DataFrame
+        Columns :data:`vlencode.stats.compare.SELECTION_COLUMNS`.
     """
     rules = [keep_rule(name) for name in keep_rules]
     stores = {name: FitStore(path) for name, path in fit_paths.items()}
-    electrodes = bin_time_s = None
+    # Every fit must have the electrodes and time bins of the first, so that their comparisons pair target by target.
+    first = next(iter(stores.values()), None)
+    electrodes = first.electrode if first is not None else np.array([], dtype=object)
+    bin_time_s = first.bin_time_s if first is not None else np.array([], dtype=np.float64)
     alignments: list[str] = []
     for name, store in stores.items():
-        if electrodes is not None and not np.array_equal(store.electrode, electrodes):
+        if not np.array_equal(store.electrode, electrodes):
             raise ValueError(
                 f"{store.path}: electrodes differ from the subject's other fits; rerun fit for every model"
             )
-        if electrodes is not None and (
-            store.bin_time_s.shape != bin_time_s.shape or not np.allclose(store.bin_time_s, bin_time_s)
-        ):
+        if store.bin_time_s.shape != bin_time_s.shape or not np.allclose(store.bin_time_s, bin_time_s):
             raise ValueError(f"{store.path}: time bins differ from the subject's other fits; rerun fit for every model")
-        electrodes, bin_time_s = store.electrode, store.bin_time_s
         for alignment in store.alignments:
             alpha = store.scores(alignment)["alpha"]
             warn_alpha_edge(alpha, alphas, alpha_edge_fraction, f"sub-{subject} model-{name} {alignment}")
             alignments += [alignment] if alignment not in alignments else []
-    frames = []
+    frames, selections = [], []
     # One alignment at a time: every model's resampled scores of one alignment are in memory together.
     for alignment in alignments:
         scores = [m for name, store in stores.items() for m in model_scores(store, models[name], alignment)]
         for rule in rules:
             warn_few_resamples(rule, len(scores[0].boot[f"{rule.scheme}_test_r"]), f"sub-{subject} {alignment}")
-            table, _ = compare_alignment(
+            table, selection = compare_alignment(
                 scores,
                 rule,
                 ci=ci,
@@ -84,6 +88,7 @@ def compare_subject(
                 alignment=alignment,
             )
             frames.append(table)
+            selections.append(selection)
             tested = table[table["eligible"]]
             log.info(
                 "sub-%s %s %s: %d comparisons on eligible electrodes, %d with p <= 0.05",
@@ -94,8 +99,8 @@ def compare_subject(
                 int((tested["p"] <= 0.05).sum()),
             )
     if not frames:
-        return pd.DataFrame({c: [] for c in COMPARISON_COLUMNS})
-    return pd.concat(frames, ignore_index=True)
+        return pd.DataFrame({c: [] for c in COMPARISON_COLUMNS}), pd.DataFrame({c: [] for c in SELECTION_COLUMNS})
+    return pd.concat(frames, ignore_index=True), pd.concat(selections, ignore_index=True)
 
 
 def model_scores(store: FitStore, model: Mapping[str, Any], alignment: str) -> list[ModelScores]:
