@@ -20,13 +20,14 @@ import pandas as pd
 import pytest
 import zarr
 
-from vlencode import encoding, plots, qc, regions, reporting, store
+from vlencode import encoding, figures, qc, regions, reporting, store
 from vlencode.datasets import replica
 from vlencode.epochs import epoch_responses
 from vlencode.features import extract_features
 from vlencode.models import ModelInstance
 from vlencode.neural.stream import preprocess_recording
 from vlencode.stats import compare, harness, keep, recovery, sites
+from vlencode.stats.shown import shown_models
 from vlencode.stimuli.events import build_events, scene_cut_times
 from vlencode.stimuli.table import build_stimuli
 from vlencode.store import atomic_zarr
@@ -409,9 +410,12 @@ def run_figures(tmp: Path):
     from PIL import Image
 
     tables = _report_tables()
-    names = plots.figures_for(tables)
+    names = figures.figures_for(tables)
     outputs = {name: (tmp / f"{name}.png", tmp / f"{name}.svg") for name in names}
-    plots.draw_figures(tables, outputs, seed=0, atlas="dk")
+    import report_tables as rt
+
+    context = figures.DrawContext(seed=0, atlas="dk", shown=shown_models(tables, rt.model_meta()))
+    figures.draw_figures(tables, outputs, context)
     # Pixels at a coarse scale, so font hinting in the last bits does not count as a change of what is drawn.
     pictures = {}
     for name, (png, _) in outputs.items():
