@@ -362,6 +362,23 @@ def _best(selection):
     return rows.pivot(index="electrode", columns="selection", values="model")
 
 
+def test_one_model_has_no_comparison_but_its_selection():
+    table, selection = compare.compare_alignment(
+        _zoo()[:1],
+        keep.keep_rule("paper"),
+        ci=0.95,
+        min_bins=10,
+        electrodes=["A1", "A2"],
+        bin_time_s=TIMES,
+        subject="1",
+        alignment="word",
+    )
+    assert table.empty and list(table.columns) == compare.COMPARISON_COLUMNS
+    assert table[table["eligible"]].empty  # typed like a table with rows: it filters as the compare rule does
+    assert selection["selection"].tolist() == ["best_vision", "best_vision", "kept", "kept"]
+    assert selection["n_kept"].tolist() == [12, 0, 12, 0]
+
+
 def test_an_untrained_entry_stands_for_its_family_only_where_the_family_has_no_trained_network():
     def scores(e0):
         return np.array([[e0] * 12, [0.0] * 12])

@@ -485,5 +485,25 @@ def _selection(
 def _table(frames: Sequence[pd.DataFrame], keys: dict[str, str], columns: list[str]) -> pd.DataFrame:
     """The frames stacked, led by the subject, alignment and keep rule, in ``columns``' order."""
     if not frames:
-        return pd.DataFrame({c: [] for c in columns})
+        return empty_table(columns)
     return pd.concat(frames, ignore_index=True).assign(**keys)[columns]
+
+
+#: Columns of the comparisons and selection tables that are not text.
+_DTYPES = {
+    "delta": "float64",
+    "p": "float64",
+    "validation_score": "float64",
+    "n_bins_a": "int64",
+    "n_bins_b": "int64",
+    "n_bins_common": "int64",
+    "n_kept": "int64",
+    "n_selected": "int64",
+    "eligible": "bool",
+}
+
+
+def empty_table(columns: Sequence[str]) -> pd.DataFrame:
+    """A comparisons or selection table without rows (e.g. a subject with one model), its columns typed as if it had
+    some, so that it filters and stacks like one."""
+    return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, "object")) for c in columns})

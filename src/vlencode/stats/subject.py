@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vlencode.stats.compare import COMPARISON_COLUMNS, SELECTION_COLUMNS, ModelScores, compare_alignment
+from vlencode.stats.compare import (
+    COMPARISON_COLUMNS,
+    SELECTION_COLUMNS,
+    ModelScores,
+    compare_alignment,
+    empty_table,
+)
 from vlencode.stats.keep import keep_rule, warn_alpha_edge, warn_few_resamples
 from vlencode.stores.fit import FitStore
 
@@ -99,7 +105,7 @@ def compare_subject(
                 int((tested["p"] <= 0.05).sum()),
             )
     if not frames:
-        return pd.DataFrame({c: [] for c in COMPARISON_COLUMNS}), pd.DataFrame({c: [] for c in SELECTION_COLUMNS})
+        return empty_table(COMPARISON_COLUMNS), empty_table(SELECTION_COLUMNS)
     return pd.concat(frames, ignore_index=True), pd.concat(selections, ignore_index=True)
 
 
