@@ -84,14 +84,7 @@ def sites_table(
             "(no such model in models.use); add the model or drop the test"
         )
     keys = ["subject", "electrode", "alignment", "keep_rule"]
-    best = selection[selection["selection"].str.startswith("best_")]
-    table = best.drop_duplicates(keys)[keys].reset_index(drop=True)
-    for family in ("vision", "language", "multimodal"):
-        rows = best[best["selection"] == f"best_{family}"].set_index(keys)
-        joined = table.join(rows[["model", "n_kept", "validation_score"]], on=keys)
-        table[f"best_{family}_model"] = joined["model"].fillna("").to_numpy()
-        table[f"n_kept_best_{family}"] = joined["n_kept"].fillna(0).astype(int).to_numpy()
-        table[f"_score_{family}"] = joined["validation_score"].fillna(-np.inf).to_numpy()
+    table = _best_per_electrode(selection, keys)
     for test, comparison in TESTS.items():
         rows = comparisons[comparisons["comparison"] == comparison]
         agg = rows.groupby(keys).agg(all_significant=("significant", "all"), p_fdr=("p_fdr", "max"))
@@ -111,6 +104,20 @@ def sites_table(
     table = pd.concat([table, _both(table, keys)], ignore_index=True)
     first = ["subject", "electrode", "alignment", "keep_rule", "category", "best_multimodal_model"]
     return table[first + [c for c in table if c not in first]]
+
+
+def _best_per_electrode(selection: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per ``keys`` with a best model: per family its name, kept bins and (``_score_<family>``) validation
+    score, from the selection's ``best_<family>`` rows."""
+    best = selection[selection["selection"].str.startswith("best_")]
+    table = best.drop_duplicates(keys)[keys].reset_index(drop=True)
+    for family in ("vision", "language", "multimodal"):
+        rows = best[best["selection"] == f"best_{family}"].set_index(keys)
+        joined = table.join(rows[["model", "n_kept", "validation_score"]], on=keys)
+        table[f"best_{family}_model"] = joined["model"].fillna("").to_numpy()
+        table[f"n_kept_best_{family}"] = joined["n_kept"].fillna(0).astype(int).to_numpy()
+        table[f"_score_{family}"] = joined["validation_score"].fillna(-np.inf).to_numpy()
+    return table
 
 
 def _any_pair(table: pd.DataFrame, rows: pd.DataFrame, keys: list[str]) -> np.ndarray:

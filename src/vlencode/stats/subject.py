@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -61,21 +61,13 @@ def compare_subject(
     """
     rules = [keep_rule(name) for name in keep_rules]
     stores = {name: FitStore(path) for name, path in fit_paths.items()}
-    # Every fit must have the electrodes and time bins of the first, so that their comparisons pair target by target.
-    first = next(iter(stores.values()), None)
-    electrodes = first.electrode if first is not None else np.array([], dtype=object)
-    bin_time_s = first.bin_time_s if first is not None else np.array([], dtype=np.float64)
+    electrodes, bin_time_s = _shared_targets(stores.values())
     alignments: list[str] = []
     for name, store in stores.items():
-        if not np.array_equal(store.electrode, electrodes):
-            raise ValueError(
-                f"{store.path}: electrodes differ from the subject's other fits; rerun fit for every model"
-            )
-        if store.bin_time_s.shape != bin_time_s.shape or not np.allclose(store.bin_time_s, bin_time_s):
-            raise ValueError(f"{store.path}: time bins differ from the subject's other fits; rerun fit for every model")
         for alignment in store.alignments:
-            alpha = store.scores(alignment)["alpha"]
-            warn_alpha_edge(alpha, alphas, alpha_edge_fraction, f"sub-{subject} model-{name} {alignment}")
+            warn_alpha_edge(
+                store.scores(alignment)["alpha"], alphas, alpha_edge_fraction, f"sub-{subject} model-{name} {alignment}"
+            )
             alignments += [alignment] if alignment not in alignments else []
     frames, selections = [], []
     # One alignment at a time: every model's resampled scores of one alignment are in memory together.
@@ -95,18 +87,38 @@ def compare_subject(
             )
             frames.append(table)
             selections.append(selection)
-            tested = table[table["eligible"]]
-            log.info(
-                "sub-%s %s %s: %d comparisons on eligible electrodes, %d with p <= 0.05",
-                subject,
-                alignment,
-                rule.name,
-                len(tested),
-                int((tested["p"] <= 0.05).sum()),
-            )
+            _log_tested(table, f"sub-{subject} {alignment} {rule.name}")
     if not frames:
         return empty_table(COMPARISON_COLUMNS), empty_table(SELECTION_COLUMNS)
     return pd.concat(frames, ignore_index=True), pd.concat(selections, ignore_index=True)
+
+
+def _log_tested(table: pd.DataFrame, where: str) -> None:
+    tested = table[table["eligible"]]
+    n_low = int((tested["p"] <= 0.05).sum())
+    log.info("%s: %d comparisons on eligible electrodes, %d with p <= 0.05", where, len(tested), n_low)
+
+
+def _shared_targets(stores: Iterable[FitStore]) -> tuple[np.ndarray, np.ndarray]:
+    """The electrodes and bin times (s) every fit shares, so that their comparisons pair target by target.
+
+    Raises
+    ------
+    ValueError
+        If a fit's electrodes or time bins differ from the first fit's.
+    """
+    stores = list(stores)
+    if not stores:
+        return np.array([], dtype=object), np.array([], dtype=np.float64)
+    electrodes, bin_time_s = stores[0].electrode, stores[0].bin_time_s
+    for store in stores[1:]:
+        if not np.array_equal(store.electrode, electrodes):
+            raise ValueError(
+                f"{store.path}: electrodes differ from the subject's other fits; rerun fit for every model"
+            )
+        if store.bin_time_s.shape != bin_time_s.shape or not np.allclose(store.bin_time_s, bin_time_s):
+            raise ValueError(f"{store.path}: time bins differ from the subject's other fits; rerun fit for every model")
+    return electrodes, bin_time_s
 
 
 def model_scores(store: FitStore, model: Mapping[str, Any], alignment: str) -> list[ModelScores]:
