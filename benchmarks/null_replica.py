@@ -44,13 +44,17 @@ def null_config(workdir: Path, subjects: list[str], seed: int) -> Path:
 def summarise(results: Path, min_bins: int) -> pd.DataFrame:
     """One row per alignment x keep rule (see the module docstring)."""
     comparisons = pd.read_parquet(results / "stats" / "comparisons.parquet")
+    selection = pd.concat(
+        [pd.read_parquet(p) for p in sorted((results / "stats").glob("sub-*_selection.parquet"))], ignore_index=True
+    )
     sites = pd.read_parquet(results / "stats" / "sites.parquet")
     scores = pd.read_parquet(results / "encoding" / "scores.parquet")
     n_bins = scores.groupby("alignment")["bin_time_s"].nunique()
     rows = []
     for (alignment, rule), group in comparisons.groupby(["alignment", "keep_rule"]):
-        kept = group[group["comparison"] == "kept"]
-        best = group[group["comparison"] == f"best_{'vision' if alignment == 'scene' else 'language'}"]
+        chosen = selection[(selection["alignment"] == alignment) & (selection["keep_rule"] == rule)]
+        kept = chosen[chosen["selection"] == "kept"]
+        best = chosen[chosen["selection"] == f"best_{'vision' if alignment == 'scene' else 'language'}"]
         equal = group[(group["comparison"] == "equal_skill") & group["eligible"].astype(bool)]
         all_equal = group[group["comparison"] == "equal_skill"]
         twins = group[(group["comparison"] == "trained_vs_random") & group["eligible"].astype(bool)]
@@ -59,9 +63,9 @@ def summarise(results: Path, min_bins: int) -> pd.DataFrame:
             {
                 "alignment": alignment,
                 "keep_rule": rule,
-                "bins_kept": float(kept["n_bins_a"].sum() / (len(kept) * n_bins[alignment])),
+                "bins_kept": float(kept["n_kept"].sum() / (len(kept) * n_bins[alignment])),
                 "electrodes": int(len(best)),
-                "electrodes_called": float((best["n_bins_a"] >= min_bins).mean()),
+                "electrodes_called": float((best["n_kept"] >= min_bins).mean()),
                 "multimodal_sites": int((site["category"] == "multimodal").sum()),
                 "equal_skill_eligible": float(len(equal) / max(len(all_equal), 1)),
                 "equal_skill_called": float(equal["significant"].mean()) if len(equal) else float("nan"),

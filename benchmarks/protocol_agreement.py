@@ -91,6 +91,7 @@ def subset_sites(paths: list[Path], configfile: Path) -> pd.DataFrame:
     statistics = config["statistics"]
     return sites_from_comparisons(
         [str(p) for p in paths],
+        [str(p).replace("_comparisons.parquet", "_selection.parquet") for p in paths],
         q=statistics["fdr_q"],
         tests=statistics["multimodal_tests"],
         min_bins=statistics["min_bins"],

@@ -1,5 +1,5 @@
 # Quality-control tables, the figures (from tables only), table pages and the protocol page of the report.
-from vlencode.plots import figures_for
+from vlencode.figures import report_figures
 from vlencode.qc import QC_TABLES
 
 # The tables figures are drawn from; the statistics' and validation tables join when the run has them.
@@ -19,23 +19,8 @@ if REPLICA and produced(OUTPUTS["recovery"]):
     TABLES["recovery"] = OUTPUTS["recovery"]
 if produced(OUTPUTS["calibration"]):
     TABLES["calibration"] = OUTPUTS["calibration"]
-FIGURES = figures_for(TABLES)
-FIGURE_CATEGORIES = {
-    "trained_vs_random": ("1. Encoding", "models"),
-    "model_ranking": ("1. Encoding", "models"),
-    "time_courses": ("2. Sites", "time courses"),
-    "glass_brain_category": ("2. Sites", "maps"),
-    "glass_brain_best_model": ("2. Sites", "maps"),
-    "glass_brain_pair": ("2. Sites", "maps"),
-    "region_fractions": ("3. Regions", "fractions"),
-    "region_map": ("3. Regions", "fractions"),
-    "recovery": ("4. Validation", "recovery"),
-    "calibration": ("4. Validation", "calibration"),
-    "qc_channels": ("5. Quality control", "neural"),
-    "qc_clock": ("5. Quality control", "events"),
-    "qc_events": ("5. Quality control", "events"),
-    "qc_alpha_edge": ("5. Quality control", "encoding"),
-}
+# One entry of vlencode.figures.FIGURES per figure; its caption is written where the report reads it.
+FIGURES = report_figures(TABLES, ".snakemake/vlencode/captions")
 TABLE_PAGES = [
     t
     for t in (
@@ -49,7 +34,7 @@ TABLE_PAGES = [
     if t in TABLES
 ]
 REPORT_TARGETS = [
-    *[out("figure", name=name, ext=ext) for name in FIGURES for ext in ("png", "svg")],
+    *[path for figure in FIGURES for path in (figure.png, figure.svg)],
     *[out("table_page", table=t) for t in TABLE_PAGES],
     OUTPUTS["protocol"],
 ]
@@ -95,16 +80,16 @@ rule figures:
         **{name: TABLES[name] for name in TABLES},
     output:
         **{
-            f"{name}_png": report(
-                out("figure", name=name, ext="png"),
-                caption=f"../workflow/report/{name}.rst",
-                category=FIGURE_CATEGORIES[name][0],
-                subcategory=FIGURE_CATEGORIES[name][1],
-                labels={"figure": name.replace("_", " ")},
+            f"{figure.name}_png": report(
+                figure.png,
+                caption=figure.caption,
+                category=figure.category,
+                subcategory=figure.subcategory,
+                labels={"figure": figure.label},
             )
-            for name in FIGURES
+            for figure in FIGURES
         },
-        **{f"{name}_svg": out("figure", name=name, ext="svg") for name in FIGURES},
+        **{f"{figure.name}_svg": figure.svg for figure in FIGURES},
     log:
         "logs/figures/figures.log",
     benchmark:
@@ -117,7 +102,9 @@ rule figures:
         runtime=20,
     params:
         settings=settings("figures"),
-        figures=FIGURES,
+        figures=[figure.name for figure in FIGURES],
+        # Which model is an entry, a random-init twin or a baseline: the statistics choose what the figures show.
+        models=json.dumps({name: MODELS[name].identity() for name in MODELS}, sort_keys=True),
     script:
         "../workflow/scripts/figures.py"
 

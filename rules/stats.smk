@@ -6,7 +6,8 @@ rule compare:
     input:
         unpack(lambda wc: fit_stores(wc.subject)),
     output:
-        OUTPUTS["subject_comparisons"],
+        comparisons=OUTPUTS["subject_comparisons"],
+        selection=OUTPUTS["subject_selection"],
     log:
         "logs/compare/sub-{subject}.log",
     benchmark:
@@ -26,10 +27,16 @@ rule compare:
 rule sites:
     input:
         unpack(
-            lambda wc: keyed_inputs(
-                "comparisons",
-                {s: out("subject_comparisons", subject=s) for s in SUBJECTS},
-            )
+            lambda wc: {
+                **keyed_inputs(
+                    "comparisons",
+                    {s: out("subject_comparisons", subject=s) for s in SUBJECTS},
+                ),
+                **keyed_inputs(
+                    "selection",
+                    {s: out("subject_selection", subject=s) for s in SUBJECTS},
+                ),
+            }
         ),
     output:
         sites=OUTPUTS["sites"],

@@ -21,6 +21,22 @@ MODELS = {  # model -> (family, init)
     "tiny-clip": ("multimodal", "random"),
 }
 CATEGORIES = ("multimodal", "vision", "language", "none")
+
+
+def model_meta() -> dict[str, dict]:
+    """What the run's model instances say of each model (as the figures rule passes it): entry, family, init, parts."""
+    return {
+        model: {
+            "base": model.removesuffix("-random-s0"),
+            "family": family,
+            "init": init,
+            "components": [],
+            "pair": None,
+        }
+        for model, (family, init) in MODELS.items()
+    }
+
+
 PRIMARY = {"vision": "scene", "language": "word", "multimodal": "word"}
 BINS = np.round(np.arange(-2.0, 2.0 + 1e-9, 0.25), 3)
 # MNI coordinates inside the DK atlas' cortex (superior temporal, insula, precentral) for the glass brain.

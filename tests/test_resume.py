@@ -176,7 +176,11 @@ def writer(path: str) -> str:
         return name.removesuffix(".parquet")
     if parts[1] == "stimuli" and name.endswith("_cuts.parquet"):
         return "cuts"
-    if parts[1] == "stats" and name.endswith("_comparisons.parquet") and name.startswith("sub-"):
+    if (
+        parts[1] == "stats"
+        and name.endswith(("_comparisons.parquet", "_selection.parquet"))
+        and name.startswith("sub-")
+    ):
         return "compare"
     if parts[1] == "regions" and name == "electrodes.parquet":
         return "electrodes"

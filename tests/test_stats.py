@@ -257,7 +257,7 @@ def test_rules_compare_their_own_windows():
 
 
 def test_a_site_needs_its_multimodal_network_kept():
-    table, _ = compare.compare_alignment(
+    table, selection = compare.compare_alignment(
         _zoo(),
         keep.keep_rule("calibrated"),
         ci=0.95,
@@ -268,13 +268,16 @@ def test_a_site_needs_its_multimodal_network_kept():
         alignment="word",
     )
     tested = sites.with_fdr(table, 0.05)
-    assert sites.sites_table(tested, sites.DEFAULT_TESTS, 10).set_index("electrode").loc["A1", "multimodal"].all()
-    unkept = tested.copy()
-    unkept.loc[unkept["comparison"] == "best_multimodal", "n_bins_a"] = 9  # every test still passed
-    table_sites = sites.sites_table(unkept, sites.DEFAULT_TESTS, 10).set_index("electrode")
+    multimodal = sites.sites_table(tested, selection, sites.DEFAULT_TESTS, 10).set_index("electrode")["multimodal"]
+    assert multimodal.loc["A1"].all()
+    unkept = selection.copy()
+    unkept.loc[unkept["selection"] == "best_multimodal", "n_kept"] = 9  # every test still passed
+    table_sites = sites.sites_table(tested, unkept, sites.DEFAULT_TESTS, 10).set_index("electrode")
     assert table_sites.loc["A1", "beats_best_vision"].all() and not table_sites.loc["A1", "multimodal"].any()
-    unkept.loc[unkept["comparison"] == "best_multimodal", "n_bins_a"] = 10  # exactly min_bins is enough
-    assert sites.sites_table(unkept, sites.DEFAULT_TESTS, 10).set_index("electrode").loc["A1", "multimodal"].all()
+    unkept.loc[unkept["selection"] == "best_multimodal", "n_kept"] = 10  # exactly min_bins is enough
+    assert (
+        sites.sites_table(tested, unkept, sites.DEFAULT_TESTS, 10).set_index("electrode").loc["A1", "multimodal"].all()
+    )
 
 
 def _model(name, family, val, test, *, base=None, init="trained", baseline=False, layer="last", pair=None, n=40):
@@ -318,7 +321,7 @@ def _zoo():
 
 
 def test_compare_alignment_names_each_comparison_and_chooses_best_models_on_validation():
-    table, best = compare.compare_alignment(
+    table, selection = compare.compare_alignment(
         _zoo(),
         keep.keep_rule("calibrated"),
         ci=0.95,
@@ -329,7 +332,10 @@ def test_compare_alignment_names_each_comparison_and_chooses_best_models_on_vali
         alignment="word",
     )
     assert list(table.columns) == compare.COMPARISON_COLUMNS
-    assert best.loc[0, "best_language_model"] == "lang" and best.loc[0, "best_multimodal_model"] == "mm"
+    assert list(selection.columns) == compare.SELECTION_COLUMNS
+    best = _best(selection)
+    assert best.loc["A1", "best_language"] == "lang" and best.loc["A1", "best_multimodal"] == "mm"
+    assert not table["comparison"].isin(["kept", "best_vision", "best_language", "best_multimodal"]).any()
     rows = table.set_index(["comparison", "electrode"])
     for name in (
         "multimodal_vs_best_vision",
@@ -345,8 +351,32 @@ def test_compare_alignment_names_each_comparison_and_chooses_best_models_on_vali
     assert trained.loc[("tiny", "A1"), "note"].startswith("exists only as a random init")
     assert set(table.loc[table["comparison"] == "equal_skill", "model_a"]) == {"tiny"}
     assert set(table.loc[table["comparison"] == "pair", "model_b"]) == {"vis"}
-    kept = table[(table["comparison"] == "kept") & (table["electrode"] == "A2")]
-    assert (kept["n_bins_a"] == 0).all()
+    kept = selection[(selection["selection"] == "kept") & (selection["electrode"] == "A2")]
+    assert len(kept) == 10 and (kept["n_kept"] == 0).all()
+    assert set(kept["model"]) >= {"cat:concat", "cat:concat-banded", "vis-random-s0"}
+
+
+def _best(selection):
+    """The best model of each family per electrode, from the rows ``best_<family>`` of a selection table."""
+    rows = selection[selection["selection"].str.startswith("best_")]
+    return rows.pivot(index="electrode", columns="selection", values="model")
+
+
+def test_one_model_has_no_comparison_but_its_selection():
+    table, selection = compare.compare_alignment(
+        _zoo()[:1],
+        keep.keep_rule("paper"),
+        ci=0.95,
+        min_bins=10,
+        electrodes=["A1", "A2"],
+        bin_time_s=TIMES,
+        subject="1",
+        alignment="word",
+    )
+    assert table.empty and list(table.columns) == compare.COMPARISON_COLUMNS
+    assert table[table["eligible"]].empty  # typed like a table with rows: it filters as the compare rule does
+    assert selection["selection"].tolist() == ["best_vision", "best_vision", "kept", "kept"]
+    assert selection["n_kept"].tolist() == [12, 0, 12, 0]
 
 
 def test_an_untrained_entry_stands_for_its_family_only_where_the_family_has_no_trained_network():
@@ -355,7 +385,7 @@ def test_an_untrained_entry_stands_for_its_family_only_where_the_family_has_no_t
 
     untrained = _model("tiny-simclr", "vision", scores(0.6), scores(0.6), init="random")
     zoo = _zoo() + [untrained, _model("tiny-only", "language", scores(0.9), scores(0.9), init="random")]
-    _, best = compare.compare_alignment(
+    _, selection = compare.compare_alignment(
         zoo,
         keep.keep_rule("calibrated"),
         ci=0.95,
@@ -366,9 +396,10 @@ def test_an_untrained_entry_stands_for_its_family_only_where_the_family_has_no_t
         alignment="word",
     )
     # The untrained vision network validates better, but the trained 'vis' is the family's best.
-    assert best.loc[0, "best_vision_model"] == "vis" and best.loc[0, "best_language_model"] == "lang"
+    best = _best(selection)
+    assert best.loc["A1", "best_vision"] == "vis" and best.loc["A1", "best_language"] == "lang"
     alone = [m for m in zoo if m.family != "vision" or m.name == "tiny-simclr"]
-    _, best = compare.compare_alignment(
+    _, selection = compare.compare_alignment(
         alone,
         keep.keep_rule("calibrated"),
         ci=0.95,
@@ -378,11 +409,13 @@ def test_an_untrained_entry_stands_for_its_family_only_where_the_family_has_no_t
         subject="1",
         alignment="word",
     )
-    assert best.loc[0, "best_vision_model"] == "tiny-simclr"  # no trained vision network: the untrained one stands
+    assert (
+        _best(selection).loc["A1", "best_vision"] == "tiny-simclr"
+    )  # no trained vision network: the untrained one stands
 
 
 def test_fdr_within_each_comparison_alignment_and_rule_then_sites():
-    table, _ = compare.compare_alignment(
+    table, selection = compare.compare_alignment(
         _zoo(),
         keep.keep_rule("calibrated"),
         ci=0.95,
@@ -395,10 +428,11 @@ def test_fdr_within_each_comparison_alignment_and_rule_then_sites():
     scene = table.assign(alignment="scene")
     other = table.assign(subject="2")
     both = sites.with_fdr(pd.concat([table, scene, other], ignore_index=True), 0.05)
+    chosen = pd.concat([selection, selection.assign(alignment="scene"), selection.assign(subject="2")])
     group = both[(both["comparison"] == "multimodal_vs_concat") & (both["alignment"] == "word")]
     tested = group["p"].notna()
     np.testing.assert_allclose(group.loc[tested, "p_fdr"], false_discovery_control(group.loc[tested, "p"]))
-    table_sites = sites.sites_table(both, sites.DEFAULT_TESTS, 10)
+    table_sites = sites.sites_table(both, chosen, sites.DEFAULT_TESTS, 10)
     word = table_sites[(table_sites["alignment"] == "word") & (table_sites["subject"] == "1")].set_index("electrode")
     assert word.loc["A1", "category"] == "multimodal" and word.loc["A1", "beats_pair"]
     assert word.loc["A2", "category"] == "none" and not word.loc["A2", "multimodal"]
@@ -409,9 +443,9 @@ def test_fdr_within_each_comparison_alignment_and_rule_then_sites():
     counts = sites.site_counts(table_sites)
     assert counts.loc[(counts["subject"] == "1") & (counts["alignment"] == "word"), "multimodal"].item() == 1
     with pytest.raises(ValueError, match="multimodal_tests"):
-        sites.sites_table(both, ["best_colour"], 10)
+        sites.sites_table(both, chosen, ["best_colour"], 10)
     with pytest.raises(ValueError, match="no \\['multimodal_vs_concat'\\] comparisons"):
-        sites.sites_table(both[both["comparison"] != "multimodal_vs_concat"], sites.DEFAULT_TESTS, 10)
+        sites.sites_table(both[both["comparison"] != "multimodal_vs_concat"], chosen, sites.DEFAULT_TESTS, 10)
 
 
 # --- recovery ---------------------------------------------------------------------------------------------------------

@@ -21,13 +21,14 @@ import pytest
 import zarr
 from schema_defaults import schema_defaults
 
-from vlencode import encoding, plots, qc, regions, reporting, store
+from vlencode import encoding, figures, qc, regions, reporting, store
 from vlencode.datasets import replica
 from vlencode.epochs import epoch_responses
 from vlencode.features import extract_features
 from vlencode.models import ModelInstance
 from vlencode.neural.stream import preprocess_recording
 from vlencode.stats import compare, harness, keep, recovery, sites
+from vlencode.stats.shown import shown_models
 from vlencode.stimuli.events import build_events, scene_cut_times
 from vlencode.stimuli.table import build_stimuli
 from vlencode.store import atomic_zarr
@@ -265,7 +266,8 @@ def _scores(name, family, level, *, base=None, init="trained", baseline=False, l
     return compare.ModelScores(name, base or name, family, init, layer, point, point, boot, baseline, pair)
 
 
-def _comparisons():
+def _compared(rule: str):
+    """:func:`compare.compare_alignment` of a small zoo (both comparison kinds and selections) under one keep rule."""
     zoo = [
         _scores("vis", "vision", 0.2, seed=1),
         _scores("vis-random-s0", "vision", 0.05, base="vis", init="random", seed=2),
@@ -275,20 +277,24 @@ def _comparisons():
         _scores("cat", "multimodal", 0.25, baseline=True, layer="concat-banded", seed=6),
     ]
     times = np.round(np.arange(-2, 10) * 0.05, 9)  # two bins before the onset
-    tables = [
-        compare.compare_alignment(
-            zoo,
-            keep.keep_rule(rule),
-            ci=0.95,
-            min_bins=10,
-            electrodes=["A1", "A2", "A3"],
-            bin_time_s=times,
-            subject="1",
-            alignment="word",
-        )[0]
-        for rule in ("paper", "calibrated")
-    ]
-    return pd.concat(tables, ignore_index=True)
+    return compare.compare_alignment(
+        zoo,
+        keep.keep_rule(rule),
+        ci=0.95,
+        min_bins=10,
+        electrodes=["A1", "A2", "A3"],
+        bin_time_s=times,
+        subject="1",
+        alignment="word",
+    )
+
+
+def _comparisons():
+    tables = [_compared(rule) for rule in ("paper", "calibrated")]
+    return {
+        "comparisons": pd.concat([t[0] for t in tables], ignore_index=True),
+        "selection": pd.concat([t[1] for t in tables], ignore_index=True),
+    }
 
 
 def run_compare(tmp: Path):
@@ -296,7 +302,8 @@ def run_compare(tmp: Path):
 
 
 def run_sites(tmp: Path):
-    return sites.sites_table(sites.with_fdr(_comparisons(), 0.05), sites.DEFAULT_TESTS, 10)
+    tables = _comparisons()
+    return sites.sites_table(sites.with_fdr(tables["comparisons"], 0.05), tables["selection"], sites.DEFAULT_TESTS, 10)
 
 
 def run_recovery(tmp: Path):
@@ -412,9 +419,12 @@ def run_figures(tmp: Path):
     from PIL import Image
 
     tables = _report_tables()
-    names = plots.figures_for(tables)
+    names = figures.figures_for(tables)
     outputs = {name: (tmp / f"{name}.png", tmp / f"{name}.svg") for name in names}
-    plots.draw_figures(tables, outputs, seed=0, atlas="dk")
+    import report_tables as rt
+
+    context = figures.DrawContext(seed=0, atlas="dk", shown=shown_models(tables, rt.model_meta()))
+    figures.draw_figures(tables, outputs, context)
     # Pixels at a coarse scale, so font hinting in the last bits does not count as a change of what is drawn.
     pictures = {}
     for name, (png, _) in outputs.items():
@@ -456,6 +466,28 @@ def run_protocol(tmp: Path):
 
 
 RUNS = {name.removeprefix("run_"): run for name, run in globals().items() if name.startswith("run_")}
+
+
+def test_compare_holds_the_single_table_of_its_version_5():
+    """Version 6 moved the selection rows (``best_<family>``, ``kept``) out of the comparisons into their own table;
+    mapped back into the comparisons' columns after each keep rule's comparisons, they give version 5's golden table
+    (tests/golden/compare_v5.json), so no comparison and no selection changed."""
+    back = {"selection": "comparison", "model": "model_a", "validation_score": "delta", "n_kept": "n_bins_a"}
+    notes = {
+        "best": "chosen on validation scores; delta: its validation score, n_bins_a: its kept bins",
+        "kept": "over the whole epoch: n_bins_a kept bins, n_bins_common bins selected for comparisons",
+    }
+    frames = []
+    for rule in ("paper", "calibrated"):
+        comparisons, selection = _compared(rule)
+        old = selection.rename(columns={**back, "n_selected": "n_bins_common"})
+        old = old.assign(model_b="", p=np.nan, n_bins_b=0, eligible=False)
+        old["note"] = np.where(old["comparison"] == "kept", notes["kept"], notes["best"])
+        frames += [comparisons, old[compare.COMPARISON_COLUMNS]]
+    single = pd.concat(frames, ignore_index=True)
+    golden = json.loads((GOLDEN.parent / "compare_v5.json").read_text())
+    assert golden["version"] == 5
+    _same(fingerprint(single), golden["fingerprint"], "compare v5")
 
 
 def test_every_stage_has_a_golden_run():

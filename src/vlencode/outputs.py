@@ -21,6 +21,7 @@ OUTPUTS: dict[str, str] = {
     "fit": "results/encoding/sub-{subject}/model-{model}.zarr",
     "scores": "results/encoding/scores.parquet",
     "subject_comparisons": "results/stats/sub-{subject}_comparisons.parquet",
+    "subject_selection": "results/stats/sub-{subject}_selection.parquet",
     "comparisons": "results/stats/comparisons.parquet",
     "sites": "results/stats/sites.parquet",
     "recovery": "results/validation/recovery.parquet",

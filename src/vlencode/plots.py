@@ -3,15 +3,15 @@
 Every function takes tables and returns a matplotlib Figure; :func:`write_figure` saves it as PNG and SVG, atomically.
 Glass brains and the region map are drawn with nilearn's plotting module on the templates nilearn ships (no download).
 Per-electrode scores are averaged over every bin of the epoch, the same bins for every model, so that no figure
-compares models on bins selected by one of them.
+compares models on bins selected by one of them.  Which model a figure shows is chosen by the statistics
+(:mod:`vlencode.stats.shown`) and passed in; which figures exist, and their captions, is :mod:`vlencode.figures`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Sequence
 from os import PathLike
-from pathlib import Path
 
 import matplotlib
 
@@ -32,13 +32,11 @@ from vlencode.store import atomic_path  # noqa: E402
 
 #: Colours of site categories and model families.
 COLOURS = {"multimodal": "#7b3294", "vision": "#e66101", "language": "#0571b0", "none": "#bababa"}
-#: The categories whose sites have a best model of the same family (``none`` has none).
-RESPONSIVE = ("vision", "language", "multimodal")
-_TWIN = re.compile(r"^(?P<base>.+)-random-s(?P<seed>\d+)$")
-#: Layers of the linear-integration baseline's fits (see :data:`vlencode.stats.compare.BASELINE_COMPARISONS`).
-BASELINE_LAYERS = ("concat", "concat-banded")
+#: The model families, in the order of the legends.
+FAMILIES = ("vision", "language", "multimodal")
 _ALIGNMENT_ORDER = {"word": 0, "sentence": 1, "scene": 2, "both": 3}
-_BOOT = {"n_resamples": 1000, "ci": 0.95}
+#: Resamples of the figures' 95% hierarchical-bootstrap intervals.
+_N_RESAMPLES = 1000
 
 
 def write_figure(figure: Figure, png: str | PathLike, svg: str | PathLike | None = None, dpi: int = 110) -> None:
@@ -75,23 +73,12 @@ def electrode_scores(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.groupby(keys, sort=True)[["test_r", "val_r"]].mean().reset_index()
 
 
-def twin_pairs(models) -> list[tuple[str, list[str]]]:
-    """(trained model, its random-init twins ``<name>-random-s<seed>``) for every model that has twins."""
-    models = set(map(str, models))
-    twins: dict[str, list[str]] = {}
-    for name in sorted(models):
-        match = _TWIN.match(name)
-        if match and match["base"] in models:
-            twins.setdefault(match["base"], []).append(name)
-    return sorted(twins.items())
-
-
-def trained_vs_random(scores: pd.DataFrame) -> Figure:
-    """Violins over electrodes of each model's test r, trained beside its random-init twin (seeds averaged), with a
-    line per electrode joining the pair; one row per alignment."""
+def trained_vs_random(scores: pd.DataFrame, pairs: Sequence[tuple[str, Sequence[str]]]) -> Figure:
+    """Violins over electrodes of each model's test r, trained beside its random-init twins (seeds averaged), with a
+    line per electrode joining the pair; one row per alignment.  ``pairs``: (trained entry, its twins), as
+    :func:`vlencode.stats.shown.twin_pairs` chooses them."""
     per = electrode_scores(scores)
     trained = per[per["init"] == "trained"]
-    pairs = [(m, twins) for m, twins in twin_pairs(per["model"]) if m in set(trained["model"])]
     if not pairs:
         return _empty("no trained model with a random-init twin in the scores table")
     alignments = _alignments(per["alignment"])
@@ -142,7 +129,7 @@ def model_ranking(scores: pd.DataFrame, seed: int) -> Figure:
         for (model, family, init), part in per[per["alignment"] == alignment].groupby(["model", "family", "init"]):
             groups = [g["test_r"].to_numpy() for _, g in part.groupby("subject")]
             key = resample_seed(seed, "ranking", alignment, model)
-            boot = hierarchical_bootstrap(groups, _BOOT["n_resamples"], key)
+            boot = hierarchical_bootstrap(groups, _N_RESAMPLES, key)
             rows.append((model, family, init, part["test_r"].mean(), *np.percentile(boot[:, 0], [2.5, 97.5])))
         rows.sort(key=lambda row: row[3])
         y = np.arange(len(rows))
@@ -163,7 +150,7 @@ def model_ranking(scores: pd.DataFrame, seed: int) -> Figure:
         ax.xaxis.set_major_locator(plt.MaxNLocator(4))
         ax.set_title(alignment)
     figure.legend(
-        handles=[Patch(color=COLOURS[f], label=f) for f in RESPONSIVE],
+        handles=[Patch(color=COLOURS[f], label=f) for f in FAMILIES],
         loc="upper right",
         ncol=3,
         fontsize=8,
@@ -280,7 +267,8 @@ def glass_brain(electrodes: pd.DataFrame, sites: pd.DataFrame, by: str = "catego
     elif by == "beats_pair":
         palette = {PAIR_LABELS[True]: COLOURS["multimodal"], "none": COLOURS["none"]}
     else:
-        palette = {v: to_hex(c) for v, c in zip(values, plt.get_cmap("tab10").colors)}
+        tab10 = plt.get_cmap("tab10")
+        palette = {v: to_hex(tab10(i)) for i, v in enumerate(values[: tab10.N])}
     panels = sorted(
         {(k, a) for k, a in zip(table["keep_rule"], table["alignment"])},
         key=lambda p: (p[0], _ALIGNMENT_ORDER.get(p[1], 9)),
@@ -301,45 +289,11 @@ def glass_brain(electrodes: pd.DataFrame, sites: pd.DataFrame, by: str = "catego
     return figure
 
 
-def best_model_per_category(scores: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
-    """For each keep rule, alignment and responsive category: the model whose time course is shown at the category's
-    sites, never chosen on the test scores then shown.
-
-    Where the sites table names each electrode's best model of the family (``best_<family>_model``, chosen per
-    electrode on validation scores by :mod:`vlencode.stats.compare`), the model chosen at most of the sites (ties: the
-    higher mean validation r); otherwise the registry entry of that family with the highest mean validation r over
-    the sites.  Candidates are registry entries only, as in the statistics: no random-init twin
-    (``<name>-random-s<seed>``) and no linear-integration baseline (layers ``concat``, ``concat-banded``), which is a
-    baseline of multimodality, not a multimodal network.
-    """
-    entries = ~scores["model"].astype(str).str.match(_TWIN.pattern) & ~scores["layer"].isin(BASELINE_LAYERS)
-    per = electrode_scores(scores[entries])
-    rows = []
-    for (keep_rule, alignment, category), part in sites.groupby(["keep_rule", "alignment", "category"]):
-        if category not in RESPONSIVE or alignment not in set(per["alignment"]):
-            continue
-        keys = part[["subject", "electrode"]].astype(str)
-        chosen = per[(per["alignment"] == alignment) & (per["family"] == category)].merge(keys)
-        if chosen.empty:
-            continue
-        validation = chosen.groupby("model")["val_r"].mean()
-        column = f"best_{category}_model"
-        picks = part[column].astype(str) if column in part else pd.Series(dtype=str)
-        votes = picks[picks.isin(validation.index)].value_counts()
-        if len(votes):
-            ranked = pd.DataFrame({"votes": votes, "val_r": validation.reindex(votes.index)})
-            best = ranked.sort_values(["votes", "val_r"], ascending=False).index[0]
-        else:
-            best = validation.idxmax()
-        rows.append((keep_rule, alignment, category, best, len(keys)))
-    return pd.DataFrame(rows, columns=["keep_rule", "alignment", "category", "model", "n_sites"])
-
-
-def time_courses(scores: pd.DataFrame, sites: pd.DataFrame, seed: int) -> Figure:
+def time_courses(scores: pd.DataFrame, sites: pd.DataFrame, best: pd.DataFrame, seed: int) -> Figure:
     """Test r over the epoch (bin start times, s) of the best model of each category at that category's sites, mean
     over sites with a 95% hierarchical-bootstrap band (subjects, then electrodes); one panel per keep rule and
-    alignment."""
-    best = best_model_per_category(scores, sites)
+    alignment.  ``best``: the model shown per keep rule, alignment and category
+    (:func:`vlencode.stats.shown.best_model_per_category`)."""
     if best.empty:
         return _empty("no vision, language or multimodal site under any keep rule")
     keep_rules, alignments = sorted(best["keep_rule"].unique()), _alignments(best["alignment"])
@@ -362,7 +316,7 @@ def time_courses(scores: pd.DataFrame, sites: pd.DataFrame, seed: int) -> Figure
             times = wide.columns.to_numpy(np.float64)
             groups = [g.to_numpy() for _, g in wide.groupby(level="subject")]
             boot = hierarchical_bootstrap(
-                groups, _BOOT["n_resamples"], resample_seed(seed, "time_courses", keep_rule, alignment, row.category)
+                groups, _N_RESAMPLES, resample_seed(seed, "time_courses", keep_rule, alignment, row.category)
             )
             lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
             colour = COLOURS[row.category]
@@ -554,54 +508,3 @@ def qc_alpha_edge(alpha_edge: pd.DataFrame) -> Figure:
     axes[0, 0].legend(fontsize=7)
     figure.tight_layout()
     return figure
-
-
-#: Every figure: its name -> (the tables it reads, how it is drawn).  The ``figures`` rule writes the ones whose
-#: tables the run has.
-FIGURES = {
-    "trained_vs_random": (("scores",), lambda t, s, a: trained_vs_random(t["scores"])),
-    "model_ranking": (("scores",), lambda t, s, a: model_ranking(t["scores"], s)),
-    "region_fractions": (("summary",), lambda t, s, a: region_fractions(t["summary"])),
-    "region_map": (("summary",), lambda t, s, a: region_map(t["summary"], a)),
-    "glass_brain_category": (("electrodes", "sites"), lambda t, s, a: glass_brain(t["electrodes"], t["sites"])),
-    "glass_brain_best_model": (
-        ("electrodes", "sites"),
-        lambda t, s, a: glass_brain(t["electrodes"], t["sites"], by="best_multimodal_model"),
-    ),
-    "glass_brain_pair": (
-        ("electrodes", "sites"),
-        lambda t, s, a: glass_brain(t["electrodes"], t["sites"], by="beats_pair"),
-    ),
-    "time_courses": (("scores", "sites"), lambda t, s, a: time_courses(t["scores"], t["sites"], s)),
-    "recovery": (("recovery",), lambda t, s, a: recovery_panel(t["recovery"])),
-    "calibration": (("calibration",), lambda t, s, a: calibration_panel(t["calibration"])),
-    "qc_channels": (("qc_channels",), lambda t, s, a: qc_channels(t["qc_channels"])),
-    "qc_clock": (("qc_clock",), lambda t, s, a: qc_clock(t["qc_clock"])),
-    "qc_events": (("qc_events",), lambda t, s, a: qc_events(t["qc_events"])),
-    "qc_alpha_edge": (("qc_alpha_edge",), lambda t, s, a: qc_alpha_edge(t["qc_alpha_edge"])),
-}
-
-
-def figures_for(tables) -> list[str]:
-    """The figures that can be drawn from the named ``tables``, in :data:`FIGURES` order."""
-    return [name for name, (needs, _) in FIGURES.items() if set(needs) <= set(tables)]
-
-
-def draw_figures(
-    tables: Mapping[str, pd.DataFrame],
-    outputs: Mapping[str, tuple[str | PathLike, str | PathLike]],
-    *,
-    seed: int,
-    atlas: str = "dk",
-) -> None:
-    """Draw each figure named in ``outputs`` (name -> (png, svg)) from ``tables`` and write it.
-
-    ``seed`` seeds the bootstrap intervals; ``atlas`` (``dk`` or ``destrieux``) is the region map's volume.
-    """
-    for name, (png, svg) in outputs.items():
-        needs, draw = FIGURES[name]
-        missing = [t for t in needs if t not in tables]
-        if missing:
-            raise ValueError(f"figure {name}: needs the table(s) {', '.join(missing)}")
-        Path(png).parent.mkdir(parents=True, exist_ok=True)
-        write_figure(draw(tables, seed, atlas), png, svg)

@@ -300,7 +300,7 @@ class Compare(Step):
     """Rule compare: one subject's paired model comparisons and keep decisions."""
 
     STAGE = "compare"
-    VERSION = 5
+    VERSION = 6
     ci: float = key("bootstrap.ci")
     keep_rules: list[str] = key("statistics.keep_rules")
     min_bins: int = key("statistics.min_bins")
@@ -312,7 +312,7 @@ class Sites(Step):
     """Rule sites: multimodal sites over all subjects."""
 
     STAGE = "sites"
-    VERSION = 2
+    VERSION = 3
     n_resamples: int = key("bootstrap.n_resamples")
     fdr_q: float = key("statistics.fdr_q")
     multimodal_tests: list[str] = key("statistics.multimodal_tests")

@@ -1,4 +1,5 @@
-"""Rule compare: one subject's paired comparisons of every model pair, every alignment and keep rule (raw p)."""
+"""Rule compare: one subject's paired comparisons of every model pair, every alignment and keep rule (raw p), and the
+models they selected."""
 
 from vlencode import steps
 from vlencode.keyed import keyed_pairs
@@ -8,7 +9,7 @@ from vlencode.store import input_hashes, write_parquet
 
 log = rule_logger(snakemake.log[0])
 settings = steps.Compare.from_params(snakemake.params.settings)
-table = compare_subject(
+table, selection = compare_subject(
     snakemake.wildcards.subject,
     {model: path for (_, model), path in keyed_pairs(snakemake.input, "fit").items()},
     keep_rules=settings.keep_rules,
@@ -16,5 +17,7 @@ table = compare_subject(
     min_bins=settings.min_bins,
     alpha_edge_fraction=settings.alpha_edge_fraction,
 )
-write_parquet(table, snakemake.output[0], params=settings.params, inputs=input_hashes(snakemake.input))
-log.info("sub-%s: %d comparison rows", snakemake.wildcards.subject, len(table))
+inputs = input_hashes(snakemake.input)
+write_parquet(table, snakemake.output.comparisons, params=settings.params, inputs=inputs)
+write_parquet(selection, snakemake.output.selection, params=settings.params, inputs=inputs)
+log.info("sub-%s: %d comparison rows, %d selection rows", snakemake.wildcards.subject, len(table), len(selection))

@@ -10,6 +10,7 @@ log = rule_logger(snakemake.log[0])
 settings = steps.Sites.from_params(snakemake.params.settings)
 comparisons, sites = sites_from_comparisons(
     list(keyed(snakemake.input, "comparisons").values()),
+    list(keyed(snakemake.input, "selection").values()),
     q=settings.fdr_q,
     tests=settings.multimodal_tests,
     min_bins=settings.min_bins,

@@ -86,6 +86,17 @@ class ModelInstance:
         """The registry entry's controlled-comparison partner (``pair``); None for a twin or an unpaired entry."""
         return None if self.twin else self.entry.get("pair")
 
+    def identity(self) -> dict[str, Any]:
+        """Its place in the registry, JSON-able: ``base, twin, pair, components, family, init``."""
+        return {
+            "base": self.base,
+            "twin": self.twin,
+            "pair": self.pair,
+            "components": list(self.components),
+            "family": self.family,
+            "init": self.init,
+        }
+
     def as_dict(self) -> dict[str, Any]:
         """Everything the features and fit scripts need, JSON-able; as Snakemake params it is the rerun key."""
         return {

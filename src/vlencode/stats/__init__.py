@@ -10,7 +10,10 @@ fast
 keep
     The keep rules ``paper`` and ``calibrated`` (default), percentile bounds, the alpha-on-the-grid-edge check.
 compare
-    Paired per-electrode comparisons of two models; best models per family chosen on validation scores.
+    Paired per-electrode comparisons of two models, one registered function per comparison kind; best models per family
+    chosen on validation scores and every model's kept bins (the selection table).
+shown
+    The models the figures show (entry and twins, best model per category), from the run's model instances.
 sites
     Benjamini-Hochberg across subjects, the tests of multimodality, categories and site counts.
 recovery

@@ -13,12 +13,17 @@ does not beat model b is ``(1 + #{delta* <= 0}) / (1 + n_resamples)``.
 "Best vision", "best language" and "best multimodal" models are chosen per electrode on validation scores (mean over
 all bins of the validation r of the model's selected bins, unselected bins counting 0), never on the test scores then
 compared.  Candidates are registry entries of the family (not their random-init twins); the linear-integration
-baselines (concatenations of feature spaces) are baselines and never a best multimodal model.
+baselines (concatenations of feature spaces) are baselines and never a best multimodal model.  Those choices, and every
+model's kept bins, are the selection table (:data:`SELECTION_COLUMNS`), apart from the comparisons
+(:data:`COMPARISON_COLUMNS`).
+
+Each comparison kind is one entry of :data:`COMPARISONS`: a function from the prepared models (:class:`Zoo`) to the
+:class:`Pairing` objects it compares; a new kind is one more function there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +47,18 @@ COMPARISON_COLUMNS = [
     "n_bins_common",
     "eligible",
     "note",
+]
+#: Columns of the selection table (rule ``compare``): what each model keeps and which model is each family's best.
+SELECTION_COLUMNS = [
+    "subject",
+    "alignment",
+    "keep_rule",
+    "electrode",
+    "selection",
+    "model",
+    "validation_score",
+    "n_kept",
+    "n_selected",
 ]
 #: The layer names of the linear-integration baseline's two fits, and the comparisons against each.
 BASELINE_COMPARISONS = {"concat": "multimodal_vs_concat", "concat-banded": "multimodal_vs_concat_banded"}
@@ -203,50 +220,200 @@ def _gather(prepared: Sequence[_Prepared], choice: np.ndarray, scheme: str) -> _
     )
 
 
+@dataclass(frozen=True)
+class _Best:
+    """A family's best model per electrode: the gathered arrays and the chosen instance's name."""
+
+    prepared: _Prepared
+    names: np.ndarray
+
+
+@dataclass(frozen=True)
+class Zoo:
+    """One subject and alignment's models prepared under one keep rule, as the comparison kinds look them up.
+
+    Attributes
+    ----------
+    prepared : dict of (name, layer) -> prepared model, in the order of the models given
+    by_name : dict of name -> prepared model (a baseline's first layer stands for it)
+    entries : list of prepared models that are registry entries, not random-init twins
+    twins_of : dict of entry -> its random-init twins
+    best : dict of family -> :class:`_Best`, for the families with a candidate
+    rule : KeepRule
+    ci : float
+    """
+
+    prepared: dict[tuple[str, str], _Prepared]
+    by_name: dict[str, _Prepared]
+    entries: list[_Prepared]
+    twins_of: dict[str, list[_Prepared]]
+    best: dict[str, _Best]
+    rule: KeepRule
+    ci: float
+
+
+def _zoo(models: Sequence[ModelScores], rule: KeepRule, ci: float) -> Zoo:
+    prepared = {(m.name, m.layer): _prepare(m, rule, ci) for m in models}
+    by_name: dict[str, _Prepared] = {}
+    for (name, _), prep in prepared.items():
+        by_name.setdefault(name, prep)
+    entries = [p for p in by_name.values() if p.model.is_entry]
+    twins_of = {
+        e.model.base: [p for p in by_name.values() if p.model.base == e.model.base and not p.model.is_entry]
+        for e in entries
+    }
+    return Zoo(prepared, by_name, entries, twins_of, _best_models(entries, rule.scheme), rule, ci)
+
+
+def _best_models(entries: Sequence[_Prepared], scheme: str) -> dict[str, _Best]:
+    """Per family and electrode, the candidate with the highest validation score (see the module docstring)."""
+    best = {}
+    for family in ("vision", "language", "multimodal"):
+        candidates = [p for p in entries if p.model.family == family and not p.model.baseline]
+        # A network without trained weights (an untrained control such as the demo's SLIP/SimCLR pair) stands for
+        # its family only where the family has no trained network.
+        candidates = [p for p in candidates if p.model.init == "trained"] or candidates
+        if candidates:
+            choice = np.argmax(np.stack([validation_score(p.model, p.select) for p in candidates]), axis=0)
+            names = np.asarray([candidates[c].model.name for c in choice], dtype=object)
+            best[family] = _Best(_gather(candidates, choice, scheme), names)
+    return best
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """One comparison to run per electrode: model ``a`` against model ``b``.
+
+    ``a`` and ``b`` are None for a comparison that cannot run (``note`` says why): its row has NaN delta and p.
+    ``model_a`` and ``model_b`` label the row: a name, or one name per electrode for a best model.
+    """
+
+    comparison: str
+    a: _Prepared | None
+    b: _Prepared | None
+    model_a: str | np.ndarray
+    model_b: str | np.ndarray
+    note: str = ""
+
+
+def trained_vs_random(zoo: Zoo) -> Iterator[Pairing]:
+    """Every entry with trained weights against each random-init twin, and against the twins' mean over seeds."""
+    for entry in zoo.entries:
+        name, twins = entry.model.name, zoo.twins_of[entry.model.base]
+        if entry.model.init != "trained":
+            note = "exists only as a random init: no trained weights"
+            yield from (Pairing("trained_vs_random", None, None, name, t.model.name, note) for t in twins)
+            continue
+        yield from (Pairing("trained_vs_random", entry, t, name, t.model.name) for t in twins)
+        if len(twins) > 1:
+            mean = mean_over_seeds([t.model for t in twins], f"{entry.model.base}-random-mean")
+            yield Pairing("trained_vs_random_mean", entry, _prepare(mean, zoo.rule, zoo.ci), name, mean.name)
+
+
+def equal_skill(zoo: Zoo) -> Iterator[Pairing]:
+    """Random inits of one architecture (an entry drawn at random and its twins, or twins of one entry): a null."""
+    for entry in zoo.entries:
+        randoms = ([entry] if entry.model.init == "random" else []) + zoo.twins_of[entry.model.base]
+        yield from (Pairing("equal_skill", a, b, a.model.name, b.model.name) for a, b in zip(randoms, randoms[1:]))
+
+
+def registry_pair(zoo: Zoo) -> Iterator[Pairing]:
+    """Every registry pair, multimodal member first."""
+    for entry in zoo.entries:
+        partner = entry.model.pair
+        if partner and partner in zoo.by_name and entry.model.family == "multimodal":
+            yield Pairing("pair", entry, zoo.by_name[partner], entry.model.name, partner)
+
+
+def multimodal_vs_best(zoo: Zoo) -> Iterator[Pairing]:
+    """The best multimodal network against the best vision and the best language model, electrode by electrode."""
+    if "multimodal" in zoo.best:
+        multimodal = zoo.best["multimodal"]
+        for family in ("vision", "language"):
+            if family in zoo.best:
+                other = zoo.best[family]
+                yield Pairing(
+                    f"multimodal_vs_best_{family}", multimodal.prepared, other.prepared, multimodal.names, other.names
+                )
+
+
+def multimodal_vs_baseline(zoo: Zoo) -> Iterator[Pairing]:
+    """The best multimodal network against each fit of a linear-integration baseline (:data:`BASELINE_COMPARISONS`)."""
+    if "multimodal" in zoo.best:
+        multimodal = zoo.best["multimodal"]
+        for (name, layer), prep in zoo.prepared.items():
+            if prep.model.baseline and prep.model.is_entry and layer in BASELINE_COMPARISONS:
+                yield Pairing(
+                    BASELINE_COMPARISONS[layer], multimodal.prepared, prep, multimodal.names, f"{name}:{layer}"
+                )
+
+
+#: Comparison kinds, in the order their rows appear: kind -> the pairings it makes of a :class:`Zoo`.
+COMPARISONS: dict[str, Callable[[Zoo], Iterable[Pairing]]] = {
+    "trained_vs_random": trained_vs_random,
+    "equal_skill": equal_skill,
+    "pair": registry_pair,
+    "multimodal_vs_best": multimodal_vs_best,
+    "multimodal_vs_baseline": multimodal_vs_baseline,
+}
+
+
 def compare_alignment(
     models: Sequence[ModelScores],
     rule: KeepRule,
     *,
     ci: float,
     min_bins: int,
-    electrodes: Sequence[str],
+    electrodes: Sequence[str] | np.ndarray,
     bin_time_s: np.ndarray,
     subject: str,
     alignment: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every comparison of one subject, alignment and keep rule.
+    """Every comparison of :data:`COMPARISONS`, and the models selected, of one subject, alignment and keep rule.
 
-    Comparisons (the ``comparison`` column): ``trained_vs_random`` (every model with trained weights against each
-    random-init twin; against the twins' mean as ``trained_vs_random_mean`` when there are several seeds; an entry
-    that exists only as a random init gets rows labelled in ``note``), ``multimodal_vs_best_vision``,
-    ``multimodal_vs_best_language``, ``multimodal_vs_concat``, ``multimodal_vs_concat_banded`` (the best multimodal
-    network against each baseline fit), ``pair`` (every registry pair, multimodal member first) and ``equal_skill``
-    (two random inits of one architecture: a null comparison).  Rows ``best_<family>`` name the model chosen per
-    electrode (on validation scores, among the family's trained entries, or among its untrained ones when it has
-    none) (``delta``: its validation score, ``n_bins_a``: its kept bins) and rows ``kept`` give every model's kept
-    bins (``n_bins_a``) and bins selected for comparisons (``n_bins_common``), both over the whole epoch; their ``p``
-    is NaN.  ``bin_time_s`` (shape (n_bins,), each bin's time in seconds from the event, as the epochs label it: the
-    start of its averaging window under ``epochs.window_placement: start``) places the rule's comparison window.
+    ``bin_time_s`` (shape (n_bins,), each bin's time in seconds from the event, as the epochs label it: the start of
+    its averaging window under ``epochs.window_placement: start``) places the rule's comparison window.
 
     Returns
     -------
     comparisons : DataFrame
-        Columns :data:`COMPARISON_COLUMNS`.
-    best : DataFrame
-        One row per electrode: ``best_<family>_model`` and its kept bins (``n_kept_best_<family>``) for vision,
-        language and multimodal.
+        Columns :data:`COMPARISON_COLUMNS`; ``comparison`` names the pairing (``trained_vs_random``,
+        ``trained_vs_random_mean``, ``equal_skill``, ``pair``, ``multimodal_vs_best_<vision|language>``,
+        ``multimodal_vs_concat``, ``multimodal_vs_concat_banded``).
+    selection : DataFrame
+        Columns :data:`SELECTION_COLUMNS` (see :func:`selection_rows`).
+
+    Raises
+    ------
+    ValueError
+        If ``bin_time_s`` does not have one time per bin of the models.
     """
-    electrodes = np.asarray([str(e) for e in electrodes], dtype=object)
-    scheme = rule.scheme
     bin_time_s = np.asarray(bin_time_s, dtype=np.float64)
     if len(models) and bin_time_s.shape != models[0].test_r.shape[-1:]:
         raise ValueError(f"compare_alignment: {bin_time_s.size} bin times for {models[0].test_r.shape[-1]} bins")
     window = None if rule.compare_from_s is None else bin_time_s >= rule.compare_from_s - 1e-9
-    prepared = {(m.name, m.layer): _prepare(m, rule, ci) for m in models}
-    frames: list[pd.DataFrame] = []
+    zoo = _zoo(models, rule, ci)
+    labels = np.asarray([str(e) for e in electrodes], dtype=object)
+    rows = [
+        _comparison_rows(pairing, labels, rule, min_bins, window)
+        for kind in COMPARISONS.values()
+        for pairing in kind(zoo)
+    ]
+    keys = {"subject": str(subject), "alignment": alignment, "keep_rule": rule.name}
+    return _table(rows, keys, COMPARISON_COLUMNS), _table(selection_rows(zoo, labels), keys, SELECTION_COLUMNS)
 
-    def add(name: str, a: _Prepared, b: _Prepared, model_a, model_b, note: str = "") -> None:
-        key = f"{scheme}_test_r"
+
+def _comparison_rows(
+    pairing: Pairing, electrodes: np.ndarray, rule: KeepRule, min_bins: int, window: np.ndarray | None
+) -> pd.DataFrame:
+    """One row per electrode of a pairing's :func:`paired_comparison` (NaN for a pairing that cannot run)."""
+    n = len(electrodes)
+    if pairing.a is None or pairing.b is None:
+        zeros = np.zeros(n, int)
+        result = Paired(np.full(n, np.nan), np.full(n, np.nan), zeros, zeros, zeros, np.zeros(n, bool))
+    else:
+        key = f"{rule.scheme}_test_r"
+        a, b = pairing.a, pairing.b
         result = paired_comparison(
             a.model.test_r,
             b.model.test_r,
@@ -258,150 +425,85 @@ def compare_alignment(
             rule.eligibility,
             window,
         )
-        frames.append(
-            pd.DataFrame(
-                {
-                    "electrode": electrodes,
-                    "comparison": name,
-                    "model_a": model_a,
-                    "model_b": model_b,
-                    "delta": result.delta,
-                    "p": result.p,
-                    "n_bins_a": result.n_bins_a,
-                    "n_bins_b": result.n_bins_b,
-                    "n_bins_common": result.n_bins_common,
-                    "eligible": result.eligible,
-                    "note": note,
-                }
-            )
-        )
-
-    by_name: dict[str, _Prepared] = {}
-    for (name, _), prep in prepared.items():
-        by_name.setdefault(name, prep)  # a baseline's first layer stands for it in trained vs random
-    entries = [p for p in by_name.values() if p.model.is_entry]
-    twins_of = {
-        e.model.base: [p for p in by_name.values() if p.model.base == e.model.base and not p.model.is_entry]
-        for e in entries
-    }
-    for entry in entries:
-        twins = twins_of[entry.model.base]
-        if entry.model.init != "trained":
-            for twin in twins:
-                frames.append(
-                    _skipped(
-                        electrodes,
-                        "trained_vs_random",
-                        entry.model.name,
-                        twin.model.name,
-                        "exists only as a random init: no trained weights",
-                    )
-                )
-            continue
-        for twin in twins:
-            add("trained_vs_random", entry, twin, entry.model.name, twin.model.name)
-        if len(twins) > 1:
-            mean = mean_over_seeds([t.model for t in twins], f"{entry.model.base}-random-mean")
-            add("trained_vs_random_mean", entry, _prepare(mean, rule, ci), entry.model.name, mean.name)
-    # Equal skill: random inits of one architecture (an entry drawn at random and its twins, or twins of one entry).
-    for entry in entries:
-        randoms = ([entry] if entry.model.init == "random" else []) + twins_of[entry.model.base]
-        for a, b in zip(randoms[:-1], randoms[1:]):
-            add("equal_skill", a, b, a.model.name, b.model.name)
-    for entry in entries:
-        partner = entry.model.pair
-        if partner and partner in by_name and entry.model.family == "multimodal":
-            add("pair", entry, by_name[partner], entry.model.name, partner)
-
-    best = pd.DataFrame({"electrode": electrodes})
-    chosen: dict[str, _Prepared] = {}
-    for family in ("vision", "language", "multimodal"):
-        candidates = [p for p in entries if p.model.family == family and not p.model.baseline]
-        # A network without trained weights (an untrained control such as the demo's SLIP/SimCLR pair) stands for
-        # its family only where the family has no trained network.
-        candidates = [p for p in candidates if p.model.init == "trained"] or candidates
-        if not candidates:
-            best[f"best_{family}_model"] = ""
-            best[f"n_kept_best_{family}"] = 0
-            continue
-        scores = np.stack([validation_score(p.model, p.select) for p in candidates])
-        choice = np.argmax(scores, axis=0)
-        chosen[family] = _gather(candidates, choice, scheme)
-        best[f"best_{family}_model"] = [candidates[c].model.name for c in choice]
-        best[f"n_kept_best_{family}"] = chosen[family].kept.sum(axis=1)
-    if "multimodal" in chosen:
-        names = best["best_multimodal_model"].to_numpy()
-        for family in ("vision", "language"):
-            if family in chosen:
-                add(
-                    f"multimodal_vs_best_{family}",
-                    chosen["multimodal"],
-                    chosen[family],
-                    names,
-                    best[f"best_{family}_model"].to_numpy(),
-                )
-        for (name, layer), prep in prepared.items():
-            if prep.model.baseline and prep.model.is_entry and layer in BASELINE_COMPARISONS:
-                add(BASELINE_COMPARISONS[layer], chosen["multimodal"], prep, names, f"{name}:{layer}")
-    for family in chosen:
-        frames.append(
-            pd.DataFrame(
-                {
-                    "electrode": electrodes,
-                    "comparison": f"best_{family}",
-                    "model_a": best[f"best_{family}_model"],
-                    "model_b": "",
-                    "delta": validation_score(chosen[family].model, chosen[family].select),
-                    "p": np.nan,
-                    "n_bins_a": chosen[family].kept.sum(axis=1),
-                    "n_bins_b": 0,
-                    "n_bins_common": chosen[family].select.sum(axis=1),
-                    "eligible": False,
-                    "note": "chosen on validation scores; delta: its validation score, n_bins_a: its kept bins",
-                }
-            )
-        )
-    for (name, layer), prep in prepared.items():
-        frames.append(
-            pd.DataFrame(
-                {
-                    "electrode": electrodes,
-                    "comparison": "kept",
-                    "model_a": f"{name}:{layer}" if prep.model.baseline else name,
-                    "model_b": "",
-                    "delta": np.nan,
-                    "p": np.nan,
-                    "n_bins_a": prep.kept.sum(axis=1),
-                    "n_bins_b": 0,
-                    "n_bins_common": prep.select.sum(axis=1),
-                    "eligible": False,
-                    "note": "over the whole epoch: n_bins_a kept bins, n_bins_common bins selected for comparisons",
-                }
-            )
-        )
-    if not frames:
-        return pd.DataFrame({c: [] for c in COMPARISON_COLUMNS}), best
-    out = pd.concat(frames, ignore_index=True)
-    out.insert(0, "keep_rule", rule.name)
-    out.insert(0, "alignment", alignment)
-    out.insert(0, "subject", str(subject))
-    return out[COMPARISON_COLUMNS], best
-
-
-def _skipped(electrodes: np.ndarray, name: str, model_a: str, model_b: str, note: str) -> pd.DataFrame:
-    n = len(electrodes)
     return pd.DataFrame(
         {
             "electrode": electrodes,
-            "comparison": name,
-            "model_a": model_a,
-            "model_b": model_b,
-            "delta": np.nan,
-            "p": np.nan,
-            "n_bins_a": np.zeros(n, int),
-            "n_bins_b": np.zeros(n, int),
-            "n_bins_common": np.zeros(n, int),
-            "eligible": False,
-            "note": note,
+            "comparison": pairing.comparison,
+            "model_a": pairing.model_a,
+            "model_b": pairing.model_b,
+            "delta": result.delta,
+            "p": result.p,
+            "n_bins_a": result.n_bins_a,
+            "n_bins_b": result.n_bins_b,
+            "n_bins_common": result.n_bins_common,
+            "eligible": result.eligible,
+            "note": pairing.note,
         }
     )
+
+
+def selection_rows(zoo: Zoo, electrodes: np.ndarray) -> list[pd.DataFrame]:
+    """What was selected, per electrode: rows ``best_<family>`` and ``kept``.
+
+    A ``best_<family>`` row names the model chosen for the family (``model``; on validation scores, among the
+    family's trained entries, or among its untrained ones when it has none), its ``validation_score``, its kept bins
+    (``n_kept``) and its bins selected for comparisons (``n_selected``); a ``kept`` row gives every model's (a
+    baseline's as ``name:layer``) kept and selected bins, with a NaN ``validation_score``. Bins are counted over the
+    whole epoch.
+    """
+    frames = [
+        _selection(
+            electrodes,
+            f"best_{family}",
+            best.names,
+            best.prepared,
+            validation_score(best.prepared.model, best.prepared.select),
+        )
+        for family, best in zoo.best.items()
+    ]
+    for (name, layer), prep in zoo.prepared.items():
+        label = f"{name}:{layer}" if prep.model.baseline else name
+        frames.append(_selection(electrodes, "kept", label, prep, np.nan))
+    return frames
+
+
+def _selection(
+    electrodes: np.ndarray, selection: str, model: str | np.ndarray, prep: _Prepared, score: float | np.ndarray
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "electrode": electrodes,
+            "selection": selection,
+            "model": model,
+            "validation_score": score,
+            "n_kept": prep.kept.sum(axis=1),
+            "n_selected": prep.select.sum(axis=1),
+        }
+    )
+
+
+def _table(frames: Sequence[pd.DataFrame], keys: dict[str, str], columns: list[str]) -> pd.DataFrame:
+    """The frames stacked, led by the subject, alignment and keep rule, in ``columns``' order."""
+    if not frames:
+        return empty_table(columns)
+    return pd.concat(frames, ignore_index=True).assign(**keys)[columns]
+
+
+#: Columns of the comparisons and selection tables that are not text.
+_DTYPES = {
+    "delta": "float64",
+    "p": "float64",
+    "validation_score": "float64",
+    "n_bins_a": "int64",
+    "n_bins_b": "int64",
+    "n_bins_common": "int64",
+    "n_kept": "int64",
+    "n_selected": "int64",
+    "eligible": "bool",
+}
+
+
+def empty_table(columns: Sequence[str]) -> pd.DataFrame:
+    """A comparisons or selection table without rows (e.g. a subject with one model), its columns typed as if it had
+    some, so that it filters and stacks like one."""
+    return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, "object")) for c in columns})

@@ -311,10 +311,10 @@ def statistics(
     """
     from vlencode.stats.sites import sites_table
 
-    frames = []
+    frames, selections = [], []
     for alignment, models in scores.items():
         for name in rules:
-            table, _ = compare_alignment(
+            table, selection = compare_alignment(
                 models,
                 keep_rule(name),
                 ci=config.ci,
@@ -325,8 +325,9 @@ def statistics(
                 alignment=alignment,
             )
             frames.append(table)
+            selections.append(selection)
     comparisons = with_fdr(pd.concat(frames, ignore_index=True), config.fdr_q)
-    sites = sites_table(comparisons, config.tests, config.min_bins)
+    sites = sites_table(comparisons, pd.concat(selections, ignore_index=True), config.tests, config.min_bins)
     sites = sites.merge(
         sim.truth[["electrode", "category"]].rename(columns={"category": "category_planted"}), on="electrode"
     )

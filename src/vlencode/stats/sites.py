@@ -48,13 +48,17 @@ def with_fdr(comparisons: pd.DataFrame, q: float) -> pd.DataFrame:
     return out
 
 
-def sites_table(comparisons: pd.DataFrame, tests: Sequence[str], min_bins: int) -> pd.DataFrame:
+def sites_table(
+    comparisons: pd.DataFrame, selection: pd.DataFrame, tests: Sequence[str], min_bins: int
+) -> pd.DataFrame:
     """One row per subject x electrode x alignment (word, scene, ..., and ``both``) x keep rule.
 
     Parameters
     ----------
     comparisons : DataFrame
         :func:`with_fdr` of every subject's comparisons.
+    selection : DataFrame
+        Every subject's selection table (:data:`vlencode.stats.compare.SELECTION_COLUMNS`): the best models.
     tests : sequence of str
         Tests that make a multimodal site, from :data:`TESTS`.
     min_bins : int
@@ -72,7 +76,7 @@ def sites_table(comparisons: pd.DataFrame, tests: Sequence[str], min_bins: int) 
     if unknown or not tests:
         raise ValueError(f"statistics.multimodal_tests: unknown or empty {unknown or list(tests)}; use {list(TESTS)}")
     absent = [t for t in tests if not comparisons["comparison"].eq(TESTS[t]).any()]
-    if not comparisons["comparison"].eq("best_multimodal").any():
+    if not selection["selection"].eq("best_multimodal").any():
         log.warning("no multimodal network in models.use: no electrode can be a multimodal site")
     elif absent:
         raise ValueError(
@@ -80,14 +84,7 @@ def sites_table(comparisons: pd.DataFrame, tests: Sequence[str], min_bins: int) 
             "(no such model in models.use); add the model or drop the test"
         )
     keys = ["subject", "electrode", "alignment", "keep_rule"]
-    best = comparisons[comparisons["comparison"].str.startswith("best_")]
-    table = best.drop_duplicates(keys)[keys].reset_index(drop=True)
-    for family in ("vision", "language", "multimodal"):
-        rows = best[best["comparison"] == f"best_{family}"].set_index(keys)
-        joined = table.join(rows[["model_a", "n_bins_a", "delta"]], on=keys)
-        table[f"best_{family}_model"] = joined["model_a"].fillna("").to_numpy()
-        table[f"n_kept_best_{family}"] = joined["n_bins_a"].fillna(0).astype(int).to_numpy()
-        table[f"_score_{family}"] = joined["delta"].fillna(-np.inf).to_numpy()
+    table = _best_per_electrode(selection, keys)
     for test, comparison in TESTS.items():
         rows = comparisons[comparisons["comparison"] == comparison]
         agg = rows.groupby(keys).agg(all_significant=("significant", "all"), p_fdr=("p_fdr", "max"))
@@ -107,6 +104,20 @@ def sites_table(comparisons: pd.DataFrame, tests: Sequence[str], min_bins: int) 
     table = pd.concat([table, _both(table, keys)], ignore_index=True)
     first = ["subject", "electrode", "alignment", "keep_rule", "category", "best_multimodal_model"]
     return table[first + [c for c in table if c not in first]]
+
+
+def _best_per_electrode(selection: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per ``keys`` with a best model: per family its name, kept bins and (``_score_<family>``) validation
+    score, from the selection's ``best_<family>`` rows."""
+    best = selection[selection["selection"].str.startswith("best_")]
+    table = best.drop_duplicates(keys)[keys].reset_index(drop=True)
+    for family in ("vision", "language", "multimodal"):
+        rows = best[best["selection"] == f"best_{family}"].set_index(keys)
+        joined = table.join(rows[["model", "n_kept", "validation_score"]], on=keys)
+        table[f"best_{family}_model"] = joined["model"].fillna("").to_numpy()
+        table[f"n_kept_best_{family}"] = joined["n_kept"].fillna(0).astype(int).to_numpy()
+        table[f"_score_{family}"] = joined["validation_score"].fillna(-np.inf).to_numpy()
+    return table
 
 
 def _any_pair(table: pd.DataFrame, rows: pd.DataFrame, keys: list[str]) -> np.ndarray:
@@ -185,13 +196,20 @@ def warn_p_floor(comparisons: pd.DataFrame, q: float, n_resamples: int, tests: S
 
 
 def sites_from_comparisons(
-    paths: Sequence[str], *, q: float, tests: Sequence[str], min_bins: int, n_resamples: int
+    paths: Sequence[str],
+    selection_paths: Sequence[str],
+    *,
+    q: float,
+    tests: Sequence[str],
+    min_bins: int,
+    n_resamples: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read every subject's comparisons table; return them with :func:`with_fdr` and the :func:`sites_table`, after
-    :func:`warn_p_floor` with the fits' ``n_resamples``."""
+    """Read every subject's comparisons and selection tables; return the comparisons with :func:`with_fdr` and the
+    :func:`sites_table`, after :func:`warn_p_floor` with the fits' ``n_resamples``."""
     from vlencode.store import read_parquet
 
     comparisons = pd.concat([read_parquet(p) for p in paths], ignore_index=True)
+    selection = pd.concat([read_parquet(p) for p in selection_paths], ignore_index=True)
     warn_p_floor(comparisons, q, n_resamples, tests)
     comparisons = with_fdr(comparisons, q)
-    return comparisons, sites_table(comparisons, tests, min_bins)
+    return comparisons, sites_table(comparisons, selection, tests, min_bins)

@@ -1,15 +1,21 @@
-"""One subject's comparisons from its fit stores: every alignment and keep rule (rule ``compare``)."""
+"""One subject's comparisons and selection from its fit stores: every alignment and keep rule (rule ``compare``)."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from vlencode.stats.compare import COMPARISON_COLUMNS, ModelScores, compare_alignment
+from vlencode.stats.compare import (
+    COMPARISON_COLUMNS,
+    SELECTION_COLUMNS,
+    ModelScores,
+    compare_alignment,
+    empty_table,
+)
 from vlencode.stats.keep import keep_rule, warn_alpha_edge, warn_few_resamples
 from vlencode.stores.fit import FitStore
 
@@ -24,15 +30,14 @@ def compare_subject(
     ci: float,
     min_bins: int,
     alpha_edge_fraction: float,
-) -> pd.DataFrame:
-    """Every comparison of one subject (:func:`vlencode.stats.compare.compare_alignment`) under every keep rule.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every comparison and selection of one subject (:func:`vlencode.stats.compare.compare_alignment`) under every
+    keep rule.
 
     Parameters
     ----------
     subject : str
     fit_paths : mapping of model instance -> fit store
-        Each store records its instance's family, init and place in the registry (entry, twin, pair, components)
-        and the alpha grid it chose from.
     keep_rules : sequence of rule names (``paper``, ``calibrated``)
     ci : float
         Coverage of the percentile bounds.
@@ -43,55 +48,74 @@ def compare_subject(
 
     Returns
     -------
-    DataFrame with columns :data:`vlencode.stats.compare.COMPARISON_COLUMNS`
+    comparisons : DataFrame
+        Columns :data:`vlencode.stats.compare.COMPARISON_COLUMNS`.
+    selection : DataFrame
+        Columns :data:`vlencode.stats.compare.SELECTION_COLUMNS`.
     """
     rules = [keep_rule(name) for name in keep_rules]
     stores = {name: FitStore(path) for name, path in fit_paths.items()}
-    if not stores:
-        return pd.DataFrame({c: [] for c in COMPARISON_COLUMNS})
-    first = next(iter(stores.values()))
-    electrodes, bin_time_s = first.electrode, first.bin_time_s
+    electrodes, bin_time_s = _shared_targets(stores.values())
     alignments: list[str] = []
     for name, store in stores.items():
+        for alignment in store.alignments:
+            warn_alpha_edge(
+                store.scores(alignment)["alpha"],
+                store.alpha_grid,
+                alpha_edge_fraction,
+                f"sub-{subject} model-{name} {alignment}",
+            )
+            alignments += [alignment] if alignment not in alignments else []
+    frames, selections = [], []
+    # One alignment at a time: every model's resampled scores of one alignment are in memory together.
+    for alignment in alignments:
+        scores = [m for store in stores.values() for m in model_scores(store, alignment)]
+        for rule in rules:
+            warn_few_resamples(rule, len(scores[0].boot[f"{rule.scheme}_test_r"]), f"sub-{subject} {alignment}")
+            table, selection = compare_alignment(
+                scores,
+                rule,
+                ci=ci,
+                min_bins=min_bins,
+                electrodes=electrodes,
+                bin_time_s=bin_time_s,
+                subject=subject,
+                alignment=alignment,
+            )
+            frames.append(table)
+            selections.append(selection)
+            _log_tested(table, f"sub-{subject} {alignment} {rule.name}")
+    if not frames:
+        return empty_table(COMPARISON_COLUMNS), empty_table(SELECTION_COLUMNS)
+    return pd.concat(frames, ignore_index=True), pd.concat(selections, ignore_index=True)
+
+
+def _log_tested(table: pd.DataFrame, where: str) -> None:
+    tested = table[table["eligible"]]
+    n_low = int((tested["p"] <= 0.05).sum())
+    log.info("%s: %d comparisons on eligible electrodes, %d with p <= 0.05", where, len(tested), n_low)
+
+
+def _shared_targets(stores: Iterable[FitStore]) -> tuple[np.ndarray, np.ndarray]:
+    """The electrodes and bin times (s) every fit shares, so that their comparisons pair target by target.
+
+    Raises
+    ------
+    ValueError
+        If a fit's electrodes or time bins differ from the first fit's.
+    """
+    stores = list(stores)
+    if not stores:
+        return np.array([], dtype=object), np.array([], dtype=np.float64)
+    electrodes, bin_time_s = stores[0].electrode, stores[0].bin_time_s
+    for store in stores[1:]:
         if not np.array_equal(store.electrode, electrodes):
             raise ValueError(
                 f"{store.path}: electrodes differ from the subject's other fits; rerun fit for every model"
             )
         if store.bin_time_s.shape != bin_time_s.shape or not np.allclose(store.bin_time_s, bin_time_s):
             raise ValueError(f"{store.path}: time bins differ from the subject's other fits; rerun fit for every model")
-        for alignment in store.alignments:
-            alpha = store.scores(alignment)["alpha"]
-            warn_alpha_edge(alpha, store.alpha_grid, alpha_edge_fraction, f"sub-{subject} model-{name} {alignment}")
-            alignments += [alignment] if alignment not in alignments else []
-    frames = []
-    # One alignment at a time: every model's resampled scores of one alignment are in memory together.
-    for alignment in alignments:
-        scores = [m for store in stores.values() for m in model_scores(store, alignment)]
-        for rule in rules:
-            warn_few_resamples(rule, len(scores[0].boot[f"{rule.scheme}_test_r"]), f"sub-{subject} {alignment}")
-            table, _ = compare_alignment(
-                scores,
-                rule,
-                ci=ci,
-                min_bins=min_bins,
-                electrodes=list(electrodes),
-                bin_time_s=bin_time_s,
-                subject=subject,
-                alignment=alignment,
-            )
-            frames.append(table)
-            tested = table[table["eligible"]]
-            log.info(
-                "sub-%s %s %s: %d comparisons on eligible electrodes, %d with p <= 0.05",
-                subject,
-                alignment,
-                rule.name,
-                len(tested),
-                int((tested["p"] <= 0.05).sum()),
-            )
-    if not frames:
-        return pd.DataFrame({c: [] for c in COMPARISON_COLUMNS})
-    return pd.concat(frames, ignore_index=True)
+    return electrodes, bin_time_s
 
 
 def model_scores(store: FitStore, alignment: str) -> list[ModelScores]:
