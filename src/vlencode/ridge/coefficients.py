@@ -110,6 +110,8 @@ def refit_coefficients(
         The alphas, and an index into them per target.
     """
     if whole.train_basis is None:
+        if cross is None:
+            raise ValueError("cross (Xc' y over all rows) is needed: the decomposition has no training basis")
         z = (whole.scale[:, None] * whole.feature_basis.to(torch.float64)).to(y.dtype).T @ cross
     else:
         z = whole.train_basis.T @ y

@@ -80,16 +80,21 @@ def _projected_targets(
     """
     n_train = fold.n_train
     if fold.downdate_basis is not None:
+        if held is None or fold.mean_shift is None:
+            raise ValueError("a downdated fold needs the held-out cross-products and its training mean shift")
         train_sum = held.total_sum - held.sums[k]
         cross = torch.sub(held.total_cross, held.cross[k], out=held.cross[k])
         cross.addr_(fold.mean_shift, train_sum, alpha=-1)
         return fold.downdate_basis.T @ cross, train_sum / n_train
-    rank = fold.train_basis.shape[1] - 1
+    basis = fold.train_basis
+    if basis is None:
+        raise ValueError("a fold without a downdate basis needs its training basis")
+    rank = basis.shape[1] - 1
     projected = torch.zeros((rank + 1, y.shape[1]), dtype=y.dtype, device=y.device)
     for positions, rows in fold.train_runs:
-        projected.addmm_(fold.train_basis[positions].T, y[rows])
+        projected.addmm_(basis[positions].T, y[rows])
     train_mean = projected[rank] / n_train
-    return projected[:rank].sub_(torch.outer(fold.train_basis[:, :rank].sum(0), train_mean)), train_mean
+    return projected[:rank].sub_(torch.outer(basis[:, :rank].sum(0), train_mean)), train_mean
 
 
 def _prediction_variance(fold: Fold, z: torch.Tensor) -> torch.Tensor:
