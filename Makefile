@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(VENV)/bin/python envs/sync.py --check
 	$(VENV)/bin/ruff check src workflow tests benchmarks envs
 	$(VENV)/bin/ruff format --check src workflow tests benchmarks envs
+	$(VENV)/bin/mypy src
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/snakefmt --check .
 

@@ -266,19 +266,22 @@ class _LayerSink:
                 self.dims[name] = [int(values.shape[1]), int(out_dim)]
                 self.parts[name] = []
                 self.row_index[name] = row_index
-            if self.projections[name] is None:
+            fitted = self.projections[name]
+            if fitted is None:
                 # A view (a CLS slice) would keep its batch's whole hidden state alive until the end.
                 self.parts[name].append(values.clone() if values._base is not None else values)
             else:
-                dtype = self.projections[name].components_.dtype
-                self.parts[name].append(self.projections[name].transform(values.cpu().numpy().astype(dtype)))
+                dtype = fitted.components_.dtype
+                self.parts[name].append(fitted.transform(values.cpu().numpy().astype(dtype)))
 
     def __contains__(self, name: str) -> bool:
         return name in self.parts
 
     def rows(self, name: str) -> np.ndarray:
         parts = self.parts[name]
-        values = torch.cat(parts).cpu().numpy() if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
+        # A layer's parts are all tensors (kept on the device) or all arrays (projected on the host).
+        tensors = [part for part in parts if isinstance(part, torch.Tensor)]
+        values = torch.cat(tensors).cpu().numpy() if len(tensors) == len(parts) else np.concatenate(parts)
         return np.ascontiguousarray(values[self.row_index[name]], dtype=np.float32)
 
 
@@ -445,18 +448,18 @@ def run_network(
         counts["n_stimuli_sharing_tokens"] = int(sum(sequences[i] in shared for i in text_rows))
 
     with torch.inference_mode():
-        if streams["image"] and reads_image:
+        if streams["image"] and image_inputs is not None:
             unique_frames, frame_rows = np.unique(frame_index, return_inverse=True)
             counts["n_frames"] = len(unique_frames)
             for start in _batches(len(unique_frames), batch_size, f"{name} frames"):
                 batch = _read_frames(frames, unique_frames[start : start + batch_size])
                 sink.add(streams["image"], network.image_layers(image_inputs(batch)), frame_rows)
-        if streams["text"] and reads_text:
+        if streams["text"] and tokens is not None:
             counts["n_texts"] = len(unique_texts)
             for start in _batches(len(unique_texts), batch_size, f"{name} texts"):
                 batch_tokens = tokens.batch(range(start, min(start + batch_size, len(unique_texts))), network.device)
                 sink.add(streams["text"], network.text_layers(batch_tokens), text_rows)
-        if streams["pair"] and reads_image and reads_text:
+        if streams["pair"] and image_inputs is not None and tokens is not None:
             order = np.argsort(frame_index, kind="stable")  # neighbouring rows share frames: fewer reads
             inverse = np.empty(n, dtype=np.int64)
             inverse[order] = np.arange(n)
@@ -511,7 +514,11 @@ def concat_features(
         ``layers == {"concat": [n, sum of dims]}``; ``attrs['bands']`` lists ``[component, start_col, stop_col]`` so
         a banded ridge can give each band its own penalty.
     """
-    blocks, bands, parts, start, ids = [], [], [], 0, None
+    blocks: list[np.ndarray] = []
+    bands: list[list[Any]] = []
+    parts: list[dict[str, Any]] = []
+    start = 0
+    ids: np.ndarray | None = None
     for name, spec in zip(instance.components, instance.entry["components"], strict=True):
         part_ids, layer, attrs = read_features(components[name], spec["layer"])
         if ids is None:
@@ -534,6 +541,8 @@ def concat_features(
             }
         )
         start += values.shape[1]
+    if ids is None:
+        raise ValueError(f"{instance.name}: a concat instance needs at least one component")
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     attrs = {
         "model": instance.name,

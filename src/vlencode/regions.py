@@ -135,21 +135,26 @@ def atlas_lookup(mni_xyz: np.ndarray, atlas: str, radius_mm: float) -> pd.DataFr
     tree, values = _gray_voxels(atlas)
     volume, affine, names = atlas_volume(atlas)
     xyz = np.asarray(mni_xyz, dtype=np.float64).reshape(-1, 3)
-    finite = np.isfinite(xyz).all(axis=1)
+    finite = np.asarray(np.isfinite(xyz).all(axis=1))
     safe = np.where(finite[:, None], xyz, 0.0)
     distance, nearest = tree.query(safe, distance_upper_bound=radius_mm + 1e-9)
     inverse = np.linalg.inv(affine)
     own = np.rint(safe @ inverse[:3, :3].T + inverse[:3, 3]).astype(np.int64)
-    labels, gray, dist = [], [], []
+    labels: list[str] = []
+    gray: list[bool] = []
+    dist: list[float] = []
     for i in range(len(xyz)):
         inside = finite[i] and np.all((own[i] >= 0) & (own[i] < volume.shape))
         own_label = names.get(int(volume[tuple(own[i])]), UNKNOWN) if inside else UNKNOWN
         if inside and is_gray_matter(own_label):
-            labels.append(own_label), gray.append(True), dist.append(0.0)
+            label, is_gray, distance_mm = own_label, True, 0.0
         elif finite[i] and np.isfinite(distance[i]):
-            labels.append(names[int(values[nearest[i]])]), gray.append(False), dist.append(float(distance[i]))
+            label, is_gray, distance_mm = names[int(values[nearest[i]])], False, float(distance[i])
         else:
-            labels.append(UNKNOWN), gray.append(False), dist.append(np.nan)
+            label, is_gray, distance_mm = UNKNOWN, False, np.nan
+        labels.append(label)
+        gray.append(is_gray)
+        dist.append(distance_mm)
     return pd.DataFrame({"label": labels, "gray_matter": gray, "distance_mm": dist})
 
 
@@ -416,9 +421,8 @@ def summarize_regions(
 
     ``n_resamples`` and ``ci`` are the config's ``regions.n_resamples`` and ``regions.ci`` (the bootstrap intervals).
     """
-    options = {"n_resamples": int(n_resamples), "ci": float(ci), "seed": int(seed)}
     return {
-        "summary": site_summary(sites, electrodes, **options),
-        "family_scores": family_scores(scores, electrodes, **options),
+        "summary": site_summary(sites, electrodes, n_resamples=int(n_resamples), ci=float(ci), seed=int(seed)),
+        "family_scores": family_scores(scores, electrodes, n_resamples=int(n_resamples), ci=float(ci), seed=int(seed)),
         "subject_sites": subject_sites(sites),
     }

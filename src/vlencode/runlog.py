@@ -53,7 +53,8 @@ def log_uncaught(kind: type[BaseException], error: BaseException, tb: TracebackT
     logger = logging.getLogger(LOGGER_NAME)
     detail = "".join(traceback.format_exception(kind, error, tb))
     for handler in logger.handlers:
-        if isinstance(handler, logging.FileHandler):
+        # A closed file handler has no stream left to write to.
+        if isinstance(handler, logging.FileHandler) and handler.stream is not None:
             handler.acquire()
             try:
                 handler.stream.write(detail)

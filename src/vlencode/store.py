@@ -165,6 +165,38 @@ def open_zarr(path: str | os.PathLike) -> zarr.Group:
         raise ValueError(f"{path}: not a readable zarr v3 store ({error}); delete it and rerun") from None
 
 
+def zarr_array(group: zarr.Group, key: str) -> zarr.Array:
+    """The array at ``key`` in a store's group.
+
+    Raises
+    ------
+    KeyError
+        ``key`` is not in the group.
+    ValueError
+        ``key`` is a group where the store's layout has an array (a store not written by its rule).
+    """
+    node = group[key]
+    if not isinstance(node, zarr.Array):
+        raise ValueError(f"{group.store_path}: {key!r} is a group, not an array; delete the store and rerun its rule")
+    return node
+
+
+def zarr_group(group: zarr.Group, key: str) -> zarr.Group:
+    """The group at ``key`` in a store's group.
+
+    Raises
+    ------
+    KeyError
+        ``key`` is not in the group.
+    ValueError
+        ``key`` is an array where the store's layout has a group (a store not written by its rule).
+    """
+    node = group[key]
+    if not isinstance(node, zarr.Group):
+        raise ValueError(f"{group.store_path}: {key!r} is an array, not a group; delete the store and rerun its rule")
+    return node
+
+
 def write_parquet(
     table: pd.DataFrame,
     path: str | os.PathLike,

@@ -28,6 +28,8 @@ def atlas_dir() -> Path:
 @functools.cache
 def _atlas(name: str) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     image = nib.load(atlas_dir() / f"atlas_{name}.nii.gz")
+    if not isinstance(image, nib.spatialimages.SpatialImage):
+        raise TypeError(f"atlas {name}: atlas_{name}.nii.gz holds a {type(image).__name__}, not a NIfTI volume")
     labels = pd.read_csv(atlas_dir() / f"labels_{name}.csv")
     names = dict(zip(labels["index"].astype(int), labels["name"].astype(str)))
     return np.asarray(image.dataobj), image.affine, names

@@ -141,7 +141,7 @@ class BidsIeeg(Dataset):
             self.root, tasks=self.task, datatypes="ieeg", suffixes="ieeg", extensions=list(_DATA_EXTENSIONS)
         )
         # A BrainVision recording matches through its .vhdr and .eeg; keep one path per recording.
-        unique = {}
+        unique: dict[str, mne_bids.BIDSPath] = {}
         for path in sorted(paths, key=lambda p: _DATA_EXTENSIONS.index(p.extension)):
             unique.setdefault(path.copy().update(extension=None).basename, path)
         return sorted(unique.values(), key=lambda p: p.basename)

@@ -362,7 +362,9 @@ class BrainTreebank(Dataset):
         dropped = self.corrupted(subject)
         reasons = [_exclusion(label, dropped) for label in raw]
         counts = Counter(clean_label(label) for label, reason in zip(raw, reasons, strict=True) if reason is None)
-        kept, excluded, shared = [], {}, {}
+        kept: list[tuple[int, str]] = []
+        excluded: dict[str, str] = {}
+        shared: dict[str, list[str]] = {}
         for i, (label, reason) in enumerate(zip(raw, reasons, strict=True)):
             name = clean_label(label)
             if reason is not None:

@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import h5py
 import numpy as np
@@ -154,6 +154,12 @@ class _Trial:
     n_samples: int
     triggers: pd.DataFrame | None = None
     clock: ClockAlignment | None = None
+
+    def timing(self) -> tuple[pd.DataFrame, ClockAlignment]:
+        """The trigger table and the clock fitted to it, which :func:`_plan_trial` adds to the plan."""
+        if self.triggers is None or self.clock is None:
+            raise RuntimeError(f"trial {self.subject}/{self.trial}: its triggers are not planned; use _plan_trial")
+        return self.triggers, self.clock
 
     def raw_sample(self, t: np.ndarray, piece: np.ndarray | None = None) -> np.ndarray:
         """Neuroprobe-frame sample of movie times on the fitted clock (``piece`` forces a clock piece)."""
@@ -360,7 +366,7 @@ def _event_drive(
         inside = (cuts >= plan.t0) & (cuts < plan.t1)
         cuts, classes = cuts[inside], classes[inside]
         amplitude = 0.5 + truth["sign"] * np.asarray(truth["tuning"])[classes]
-        return plan.clock.to_sample(cuts), amplitude
+        return plan.timing()[1].to_sample(cuts), amplitude
     onsets = transcript["start"].to_numpy()
     inside = (onsets >= plan.t0) & (onsets < plan.t1)
     content, length = latents["content"][inside], latents["length"][inside]
@@ -369,7 +375,7 @@ def _event_drive(
     else:
         colour = latents["colour"][inside]
         amplitude = 0.5 + truth["sign"] * (1.2 * colour * content + 0.2 * content + 0.2 * colour)
-    return plan.clock.to_sample(onsets[inside]), amplitude
+    return plan.timing()[1].to_sample(onsets[inside]), amplitude
 
 
 def _write_recording(
@@ -388,7 +394,7 @@ def _write_recording(
     truth = truth.set_index("electrode")
     trigger_line = np.zeros(n)
     pulse = int(TRIGGER_PULSE_S * RATE_HZ)
-    for index in plan.triggers["index"].to_numpy():
+    for index in plan.timing()[0]["index"].to_numpy():
         trigger_line[index : index + pulse] = 5000.0
     gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
     gcpl.set_obj_track_times(False)
@@ -473,6 +479,16 @@ class ReplicaSettings:
         return cls(**values)
 
 
+T = TypeVar("T")
+
+
+def _required(value: T | None, key: str) -> T:
+    """A ``replica`` setting that the part being built needs; a ValueError naming the key when it was not given."""
+    if value is None:
+        raise ValueError(f"replica.{key}: not in the settings given to this part of the replica (see PART_KEYS)")
+    return value
+
+
 #: The planted truth's files under the replica root (read by no analysis step).
 GROUND_TRUTH_FILES = {
     "electrodes": "ground_truth.parquet",
@@ -507,16 +523,18 @@ def _plan_movie(movie: str, settings: ReplicaSettings) -> _Movie:
     The movie covers the replica window of each of its trials (so adding a recording never changes it), the scene
     plan is drawn from a stream of its own (seed, movie) and the transcript is the union of its trials' word tables.
     """
+    fps = _required(settings.fps, "fps")
     tables = [_neuroprobe.words_table(s, t) for s, t in _movie_trials(movie)]
     starts = [max(0.0, float(table["start"].min()) - LEAD_IN_S) for table in tables]
-    until = max(starts) + 60.0 * settings.minutes + MOVIE_TAIL_S
-    n_frames = int(np.ceil(until * settings.fps))
+    until = max(starts) + 60.0 * _required(settings.minutes, "minutes") + MOVIE_TAIL_S
+    n_frames = int(np.ceil(until * fps))
     if n_frames - 1 > MAX_INDEX:
         raise ValueError(f"replica: movie {movie} needs {n_frames} frames, more than the frame code carries")
-    scenes = plan_scenes(n_frames, settings.fps, settings.mean_scene_s, _stable_rng(settings.seed, "scenes", movie))
+    rng = _stable_rng(_required(settings.seed, "seed"), "scenes", movie)
+    scenes = plan_scenes(n_frames, fps, _required(settings.mean_scene_s, "mean_scene_s"), rng)
     transcript = _transcript(tables, until)
     content, length = lexical_latents(transcript["text"])
-    frame_of_word = np.floor(transcript["start"].to_numpy() * settings.fps)
+    frame_of_word = np.floor(transcript["start"].to_numpy() * fps)
     scene_at = np.searchsorted(scenes["start_frame"].to_numpy(), frame_of_word, side="right") - 1
     latents = {"content": content, "length": length, "colour": scenes["colour_sign"].to_numpy()[scene_at]}
     return _Movie(scenes, transcript, latents)
@@ -524,13 +542,16 @@ def _plan_movie(movie: str, settings: ReplicaSettings) -> _Movie:
 
 def _plan_subject(subject: str, settings: ReplicaSettings) -> _Subject:
     """A subject's montage, stored labels, corrupted contacts and planted truth, from (seed, subject) streams."""
-    seed = settings.seed
-    montage = _montage(subject, settings.electrodes_per_subject, _stable_rng(seed, "montage", subject))
+    seed = _required(settings.seed, "seed")
+    n_electrodes = _required(settings.electrodes_per_subject, "electrodes_per_subject")
+    montage = _montage(subject, n_electrodes, _stable_rng(seed, "montage", subject))
     labels = montage["electrode_label"].tolist()
     rng = _stable_rng(seed, "corrupted", subject)
     bad = sorted(rng.choice(len(labels), size=settings.corrupted_per_subject, replace=False).tolist())
     corrupted = {labels[i]: CORRUPTIONS[k % len(CORRUPTIONS)] for k, i in enumerate(bad)}
-    truth = _ground_truth(subject, labels, corrupted, settings.plant_null, _stable_rng(seed, "truth", subject))
+    # plant_null is absent (None) for the subject and corrupted parts, which read no truth: plan it as not planted.
+    plant_null = bool(settings.plant_null)
+    truth = _ground_truth(subject, labels, corrupted, plant_null, _stable_rng(seed, "truth", subject))
     first_shaft = int((montage["name"] == montage["name"].iloc[0]).sum())
     raw = [f"{x}*" if k % 7 == 3 else x for k, x in enumerate(labels)]
     raw = raw[:first_shaft] + NON_NEURAL + raw[first_shaft:] + [TRIGGER_CHANNEL]
@@ -555,7 +576,8 @@ def build_movie(movie: str, replica_cfg: Mapping[str, Any], *, movie_path, scene
     _write_file(transcript_path, plan.transcript.to_csv)
     cuts = pd.DataFrame({"cut_s": plan.scenes["cut_s"].to_numpy()[1:].round(6)})
     _write_file(scenes_path, lambda tmp: cuts.to_csv(tmp, index=False))
-    _write_file(movie_path, lambda tmp: render_movie(tmp, plan.scenes, settings.frame_size, settings.fps))
+    frame_size, fps = _required(settings.frame_size, "frame_size"), _required(settings.fps, "fps")
+    _write_file(movie_path, lambda tmp: render_movie(tmp, plan.scenes, frame_size, fps))
     log.info(
         "movie %s: %d frames, %d scenes, %d words",
         movie,
@@ -596,17 +618,19 @@ def build_recording(
     on which other recordings are built.
     """
     settings = ReplicaSettings.from_config(replica_cfg)
+    seed = _required(settings.seed, "seed")
     movie = replica_movies([(subject, trial)])[(subject, trial)]
-    plan = _plan_trial(subject, trial, movie, settings.minutes)
+    plan = _plan_trial(subject, trial, movie, _required(settings.minutes, "minutes"))
     scenes = _plan_movie(movie, settings)
     person = _plan_subject(subject, settings)
     meta = {"filename": f"{movie}.mp4", "title": movie.replace("-", " ").title()}
     _write_file(metadata_path, lambda tmp: tmp.write_text(json.dumps(meta)))
-    _write_file(timings_path, lambda tmp: plan.triggers.to_csv(tmp, index=False))
+    triggers = plan.timing()[0]
+    _write_file(timings_path, lambda tmp: triggers.to_csv(tmp, index=False))
     _write_file(
         recording_path,
         lambda tmp: _write_recording(
-            tmp, plan, person.raw_labels, person.truth, scenes.scenes, scenes.transcript, scenes.latents, settings.seed
+            tmp, plan, person.raw_labels, person.truth, scenes.scenes, scenes.transcript, scenes.latents, seed
         ),
     )
     log.info(
@@ -632,7 +656,7 @@ def build_ground_truth(
     )
     rows = []
     for (subject, trial), movie in movies.items():
-        plan = _plan_trial(subject, trial, movie, settings.minutes)
+        plan = _plan_trial(subject, trial, movie, _required(settings.minutes, "minutes"))
         rows.append(
             {
                 "subject": subject,
@@ -650,7 +674,8 @@ def build_ground_truth(
     store.write_parquet(truth, electrodes_path, params)
     store.write_parquet(scenes, scenes_path, params)
     store.write_parquet(pd.DataFrame(rows), trials_path, params)
-    _write_file(note_path, lambda tmp: tmp.write_text(_ground_truth_note(truth, settings.plant_null)))
+    plant_null = _required(settings.plant_null, "plant_null")
+    _write_file(note_path, lambda tmp: tmp.write_text(_ground_truth_note(truth, plant_null)))
 
 
 def build_replica(root: str | Path, replica_cfg: Mapping[str, Any], recordings: Iterable[Any]) -> Path:

@@ -59,7 +59,7 @@ def epoch_event_keys(epochs_paths: Sequence[PathLike], trials: Sequence[str], al
 
     The resamples and the fit both index events in this order; its hash ties a fit to its resamples.
     """
-    keys = []
+    keys: list[str] = []
     for path, trial in zip(epochs_paths, trials, strict=True):
         keys.extend(f"{trial}/{event_id}" for event_id in EpochsStore(path).event_id(alignment))
     return np.asarray(keys, dtype=object)
@@ -117,7 +117,11 @@ def load_responses(
                 len(labels),
                 len(common),
             )
-    responses, trial_of, movie, stimulus, keys = [], [], [], [], []
+    responses: list[np.ndarray] = []
+    trial_of: list[str] = []
+    movie: list[str] = []
+    stimulus: list[str] = []
+    keys: list[str] = []
     for (trial, event_id, rows, response, _), labels in zip(per_trial, electrodes):
         position = {label: i for i, label in enumerate(labels)}
         responses.append(response[:, [position[label] for label in common], :])

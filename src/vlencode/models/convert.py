@@ -19,8 +19,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vlencode.models.checkpoints import CheckpointError, read_release_checkpoint, save_network, source_record
+
+if TYPE_CHECKING:
+    from vlencode.models.fusion import FusionConfig
+    from vlencode.models.slip import SlipConfig
 
 log = logging.getLogger("vlencode.models")
 
@@ -63,6 +68,7 @@ def convert_release(
     if kind not in KINDS:
         raise CheckpointError(f"unknown release kind {kind!r}; use one of {', '.join(KINDS)}")
     container = read_release_checkpoint(release_file, trust_pickle=trust_pickle)
+    config: SlipConfig | FusionConfig
     if kind == "slip":
         from vlencode.models.slip import convert_slip
 

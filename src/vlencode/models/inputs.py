@@ -71,7 +71,7 @@ class TokenizedTexts:
     pad_id: int
     fixed_length: int | None
 
-    def batch(self, positions: Sequence[int], device: torch.device) -> dict[str, torch.Tensor]:
+    def batch(self, positions: Sequence[int] | np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
         """``input_ids`` and ``attention_mask`` of the texts at ``positions``, padded on the right."""
         rows = [self.ids[i] for i in positions]
         length = self.fixed_length or max(len(row) for row in rows)

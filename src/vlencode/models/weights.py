@@ -28,7 +28,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from vlencode.models.sources import cached_file_digests, is_hub_id
 from vlencode.store import atomic_path
@@ -212,12 +212,14 @@ def _fetch_hub(unit: WeightsUnit, weights_dir: Path, offline: bool) -> tuple[Pat
 
     spec = unit.spec
     try:
-        path = snapshot_download(
-            spec["repo_id"],
-            revision=spec["revision"],
-            cache_dir=hub_cache(weights_dir),
-            local_files_only=offline,
-            **_patterns(spec),
+        path = Path(
+            snapshot_download(
+                spec["repo_id"],
+                revision=spec["revision"],
+                cache_dir=hub_cache(weights_dir),
+                local_files_only=offline,
+                **_patterns(spec),
+            )
         )
     except LocalEntryNotFoundError:
         local = _user_cache_snapshot(spec["repo_id"], spec["revision"]) if offline else None
@@ -233,11 +235,17 @@ def _fetch_hub(unit: WeightsUnit, weights_dir: Path, offline: bool) -> tuple[Pat
         raise WeightsError(
             f"{spec['repo_id']}: cannot be fetched ({reason}); {hub_command(unit, weights_dir)}"
         ) from None
-    path = Path(path)
     return path, {"repo_id": spec["repo_id"], "revision": spec["revision"], "commit": path.name}
 
 
-def _patterns(spec: Mapping[str, Any]) -> dict[str, list[str]]:
+class _HubPatterns(TypedDict, total=False):
+    """The file filter of a ``snapshot_download`` call, one of the two keys."""
+
+    allow_patterns: list[str]
+    ignore_patterns: list[str]
+
+
+def _patterns(spec: Mapping[str, Any]) -> _HubPatterns:
     if spec["tokenizer_only"]:
         return {"allow_patterns": TOKENIZER_FILES}
     return {"ignore_patterns": OTHER_FRAMEWORKS}

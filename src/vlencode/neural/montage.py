@@ -100,7 +100,9 @@ def bipolar(labels: list[str]) -> Montage:
     derived channel and are listed as dropped unless they serve as another pair's second contact.
     """
     position = contacts(labels)
-    columns, kept, used = [], [], set()
+    columns: list[np.ndarray] = []
+    kept: list[str] = []
+    used: set[int] = set()
     for index, label in enumerate(labels):
         shaft, contact = split_label(label)
         if position.get((shaft, contact)) != index or (shaft, contact + 1) not in position:

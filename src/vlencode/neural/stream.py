@@ -18,6 +18,7 @@ Peak memory is a few copies of one block (``chunk_s`` seconds x channels) whatev
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import os
@@ -41,7 +42,15 @@ from vlencode.stores import neural as neural_store
 log = logging.getLogger("vlencode.neural")
 
 T = TypeVar("T")
-_END = object()
+
+
+class _End(enum.Enum):
+    """The end of an iterator, as :func:`prefetch` receives it from its thread (an enum, so a type can name it)."""
+
+    END = enum.auto()
+
+
+_END = _End.END
 #: Rows of the output kept for the despike median/MAD: enough for a precise quantile, bounded in memory.
 _ROBUST_SAMPLE_ROWS = 100_000
 
@@ -81,17 +90,19 @@ class PreprocessConfig:
         ValueError
             An unknown key, or a missing one (a section that did not go through the schema's defaults).
         """
-        flat, unknown = {}, []
+        flat: dict[str, Any] = {}
+        unknown: list[str] = []
         for key, value in section.items():
             if isinstance(value, Mapping):
                 for sub, item in value.items():
                     name = _NESTED_KEYS.get((key, sub))
-                    flat[name] = item
                     if name is None:
                         unknown.append(f"{key}.{sub}")
+                    else:
+                        flat[name] = item
             else:
                 flat[key] = value
-        unknown += sorted(set(flat) - {f.name for f in fields(cls)} - {None})
+        unknown += sorted(set(flat) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"preprocess: unknown key(s) {unknown}; see config/README.md")
         missing = [f.name for f in fields(cls) if f.name not in flat]
@@ -237,8 +248,9 @@ def make_plan(cfg: PreprocessConfig, source_rate_hz: float, path: os.PathLike | 
 
     ``cfg.line_freq_hz`` must be a frequency here (resolve ``"auto"`` with :func:`line_frequency` first).
     """
-    if cfg.line_freq_hz == "auto":
-        raise ValueError("make_plan: resolve preprocess.line_freq_hz 'auto' with line_frequency() first")
+    line_freq_hz = cfg.line_freq_hz
+    if isinstance(line_freq_hz, str):
+        raise ValueError(f"make_plan: resolve preprocess.line_freq_hz {line_freq_hz!r} with line_frequency() first")
     if cfg.source_rate_hz is not None and not math.isclose(source_rate_hz, cfg.source_rate_hz):
         raise DatasetError(
             f"{path}: recorded at {source_rate_hz:g} Hz but preprocess.source_rate_hz is {cfg.source_rate_hz:g}; "
@@ -255,7 +267,7 @@ def make_plan(cfg: PreprocessConfig, source_rate_hz: float, path: os.PathLike | 
             f"preprocess.high_gamma.band_hz reaches {cfg.high_gamma_band_hz[1]:g} Hz, above what rate_hz "
             f"{cfg.rate_hz:g} can hold; set high_gamma.envelope: true or raise rate_hz"
         )
-    notch_args = (source_rate_hz, cfg.line_freq_hz, cfg.notch_max_hz, cfg.notch_trans_bandwidth_hz)
+    notch_args = (source_rate_hz, line_freq_hz, cfg.notch_max_hz, cfg.notch_trans_bandwidth_hz)
     notch = filters.notch_kernel(*notch_args)
     antialias = filters.antialias_kernel(source_rate_hz, cfg.rate_hz) if resampled else np.ones(1)
     envelope_kernel = None

@@ -63,8 +63,9 @@ class CentredDesign:
         blocks = [np.concatenate(split[1:]) for split in splits] + ([never_held] if never_held.size else [])
         held = map_single_threaded(products, blocks, design.device)
         gram, column_sum = (torch.stack([part[i] for part in held]).sum(0) for i in (0, 1))
-        extremes = [part[2:] for part in held]
-        return cls(mean, exact.to(dtype), gram, column_sum, [part[:2] for part in held[: len(splits)]], extremes)
+        held_sums = [(part[0], part[1]) for part in held[: len(splits)]]
+        extremes = [(part[2], part[3]) for part in held]
+        return cls(mean, exact.to(dtype), gram, column_sum, held_sums, extremes)
 
 
 def downdates(split: Split, n_samples: int, n_features: int, solver: str) -> bool:

@@ -152,7 +152,8 @@ def display_orientation(frame: av.VideoFrame, rotate_tag: str | None, path: str 
         return [(False, False, False), (True, False, True), (False, True, True), (True, True, False)][int(turns) % 4]
     # Nine native-endian int32 (a, b, u, c, d, v, x, y, w); a displayed point is (x', y') = (a x + c y, b x + d y)
     # plus a shift, x rightwards and y downwards.  Only the signs of a right-angle turn or mirror matter here.
-    a, b, _, c, d = np.frombuffer(memoryview(side_data), dtype=np.int32)[:5].astype(np.float64)
+    # av's stub types Frame.side_data as a TypedDict; at run time it maps names to SideData buffers.
+    a, b, _, c, d = np.frombuffer(memoryview(side_data), dtype=np.int32)[:5].astype(np.float64)  # type: ignore[arg-type]
     small = 1e-3 * max(abs(a), abs(b), abs(c), abs(d))
     if small > 0 and abs(b) <= small and abs(c) <= small:
         return False, bool(d < 0), bool(a < 0)
@@ -226,7 +227,11 @@ def decode_frames(movie_path: str | Path, times_s: np.ndarray, max_side: int | N
             raise DatasetError(f"{path}: decoding failed ({error}); replace the file with an intact copy") from None
         if next_time < len(times):
             late = times[order[next_time:]]
-            stored = float(last.duration * last.time_base) if last is not None and last.duration else 0.0
+            stored = (
+                float(last.duration * last.time_base)
+                if last is not None and last.duration and last.time_base is not None
+                else 0.0
+            )
             if last is None or late[-1] - FRAME_TIME_TOLERANCE_S > last_time + max(period, stored, gap):
                 end = "no frames" if last is None else f"its last frame is at {last_time:.3f} s"
                 raise DatasetError(
@@ -237,7 +242,7 @@ def decode_frames(movie_path: str | Path, times_s: np.ndarray, max_side: int | N
                 frames.append(_rgb(last, max_side, rotate_tag, path))
                 frame_times.append(last_time)
             index[order[next_time:]] = len(frames) - 1
-        if frames and any(display_orientation(last, rotate_tag, path)):
+        if frames and last is not None and any(display_orientation(last, rotate_tag, path)):
             log.info("%s: frames turned or mirrored as displayed (display matrix or rotate tag)", path)
     if not frames:
         return DecodedFrames(np.zeros((0, 0, 0, 3), np.uint8), np.zeros(0), index)

@@ -105,12 +105,14 @@ def _scan(path: Path, settings: dict) -> _Found:
         margin = lag // 4
         # One HistogramDetector per phase: detector p sees frames p, p + lag, p + 2 lag, ...
         gradual = [make_gradual() for _ in range(lag)]
+        if stream.time_base is None:
+            raise DatasetError(f"{path}: its video stream has no time base; re-encode the movie")
         time_base = Fraction(stream.time_base)
         recent: deque[tuple[np.ndarray, bool]] = deque(maxlen=lag + 2)  # (image, dark) of the last frames
         pending: deque[tuple[int, Fraction, np.ndarray]] = deque()  # abrupt candidates awaiting their flash check
         run: list | None = None  # the open gradual run: [first, last, before image, after image]
 
-        def close_run() -> None:
+        def close_run(run: list) -> None:
             first, last, before, after = run
             found.runs.append(
                 (first, last, first - 1 - margin, last - lag + 1 + margin, _differ(make_gradual, before, after))
@@ -140,14 +142,14 @@ def _scan(path: Path, settings: dict) -> _Found:
                         run[1], run[3] = k, after
                     else:
                         if run is not None:
-                            close_run()
+                            close_run(run)
                         run = [k, k, recent[-2 - margin][0], after]
         except av.FFmpegError as error:
             raise DatasetError(f"{path}: decoding failed ({error}); replace the file with an intact copy") from None
         for c, _, before in pending:
             found.abrupt.append((c, k, k > c and not _differ(make_abrupt, before, recent[-1][0])))
         if run is not None:
-            close_run()
+            close_run(run)
     times = np.asarray(found.times, dtype=np.float64)
     # ThresholdDetector places its cut by frame count: take the frame nearest its time.
     found.fades = sorted({int(np.argmin(np.abs(times - cut.seconds))) for cut in fade_cuts})
@@ -215,7 +217,8 @@ def detect_cuts(
         "transition_threshold": transition_threshold,
     }
     found = _scan(path, settings)
-    cuts, flashes = [], []
+    cuts: list[int] = []
+    flashes: list[tuple[int, int]] = []
     for c, back, is_flash in found.abrupt:
         if flashes and c <= flashes[-1][1]:
             continue

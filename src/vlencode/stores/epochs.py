@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import zarr
 
-from vlencode.store import open_zarr
+from vlencode.store import open_zarr, zarr_array, zarr_group
 from vlencode.stores import strings
 
 if TYPE_CHECKING:
@@ -65,20 +65,20 @@ class EpochsStore:
     def __init__(self, path: str | os.PathLike):
         self.path = path
         self._root = open_zarr(path)
-        self.bin_time_s = np.asarray(self._root["bin_time_s"][:], dtype=np.float64)
-        self.electrode = strings(self._root["electrode"][:])
+        self.bin_time_s = np.asarray(zarr_array(self._root, "bin_time_s")[:], dtype=np.float64)
+        self.electrode = strings(zarr_array(self._root, "electrode")[:])
 
     def _alignment(self, alignment: str) -> zarr.Group:
         if alignment not in self._root:
             raise ValueError(
                 f"{self.path}: no '{alignment}' group; rerun epochs, or remove {alignment} from encoding.alignments"
             )
-        return self._root[alignment]
+        return zarr_group(self._root, alignment)
 
     def event_id(self, alignment: str) -> np.ndarray:
         """The epoched events' ids (str, ``[n_events]``), in the store's order."""
-        return strings(self._alignment(alignment)["event_id"][:])
+        return strings(zarr_array(self._alignment(alignment), "event_id")[:])
 
     def response(self, alignment: str) -> np.ndarray:
         """The responses, float32 ``[n_events, n_electrodes, n_bins]``."""
-        return np.asarray(self._alignment(alignment)["response"][:], dtype=np.float32)
+        return np.asarray(zarr_array(self._alignment(alignment), "response")[:], dtype=np.float32)

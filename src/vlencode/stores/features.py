@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vlencode.store import open_zarr
+from vlencode.store import open_zarr, zarr_array
 from vlencode.stores import strings
 
 #: Attributes that identify the model instance a store (and every fit of it) belongs to.
@@ -82,7 +82,7 @@ class FeaturesStore:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._root = open_zarr(path)
-        self.attrs = dict(self._root.attrs)
+        self.attrs: dict[str, Any] = dict(self._root.attrs)  # zarr types attributes as any JSON value
         self.layers = [str(layer) for layer in self.attrs.get("layers", [])]
         bands = self.attrs.get("bands")
         self.bands = None if bands is None else [(str(n), int(a), int(b)) for n, a, b in bands]
@@ -90,8 +90,8 @@ class FeaturesStore:
 
     def stimulus_id(self) -> np.ndarray:
         """The stimulus id of every row (str, ``[n_stimuli]``)."""
-        return strings(self._root["stimulus_id"][:])
+        return strings(zarr_array(self._root, "stimulus_id")[:])
 
     def layer(self, name: str) -> np.ndarray:
         """One layer's features, float32 ``[n_stimuli, dim]``."""
-        return np.asarray(self._root[f"layers/{name}"][:], dtype=np.float32)
+        return np.asarray(zarr_array(self._root, f"layers/{name}")[:], dtype=np.float32)

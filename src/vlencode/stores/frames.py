@@ -12,7 +12,7 @@ import os
 import numpy as np
 import zarr
 
-from vlencode.store import open_zarr
+from vlencode.store import open_zarr, zarr_array
 
 
 def write_frames(group: zarr.Group, frames: np.ndarray, frame_time_s: np.ndarray) -> None:
@@ -36,5 +36,5 @@ class FramesStore:
 
     def __init__(self, path: str | os.PathLike):
         root = open_zarr(path)
-        self.frames = root["frames"]
-        self.frame_time_s = np.asarray(root["frame_time_s"][:], dtype=np.float64)
+        self.frames = zarr_array(root, "frames")
+        self.frame_time_s = np.asarray(zarr_array(root, "frame_time_s")[:], dtype=np.float64)

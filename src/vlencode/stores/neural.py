@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import zarr
 
-from vlencode.store import open_zarr
+from vlencode.store import open_zarr, zarr_array
 from vlencode.stores import strings
 
 
@@ -68,9 +69,9 @@ class NeuralStore:
 
     def __init__(self, path: str | os.PathLike):
         root = open_zarr(path)
-        attrs = dict(root.attrs)
-        self.signal = root["signal"]
-        self.electrode = strings(root["electrode"][:])
+        attrs: dict[str, Any] = dict(root.attrs)  # zarr types attributes as any JSON value
+        self.signal = zarr_array(root, "signal")
+        self.electrode = strings(zarr_array(root, "electrode")[:])
         self.rate_hz = float(attrs["rate_hz"])
         self.source_rate_hz = float(attrs["source_rate_hz"])
         self.line_freq_hz = float(attrs["line_freq_hz"])

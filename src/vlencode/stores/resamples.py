@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from vlencode.store import array_sha256, open_zarr
+from vlencode.store import array_sha256, open_zarr, zarr_array, zarr_group
 
 
 def events_sha256(event_keys: np.ndarray) -> str:
@@ -62,10 +62,10 @@ def read_indices(path: str | os.PathLike, alignment: str, event_keys: np.ndarray
     resamples = open_zarr(path)
     if alignment not in resamples:
         raise ValueError(f"{path}: no resamples for '{alignment}' events; rerun resamples")
-    group = resamples[alignment]
+    group = zarr_group(resamples, alignment)
     if group.attrs.get("events_sha256") != events_sha256(event_keys):
         raise ValueError(
             f"{path}: resamples were drawn for other {alignment} events ({group.attrs.get('n_events')} vs "
             f"{len(event_keys)} now); rerun resamples"
         )
-    return {scheme: np.asarray(group[name][:]) for scheme, name in SCHEME_ARRAYS.items() if name in group}
+    return {scheme: np.asarray(zarr_array(group, name)[:]) for scheme, name in SCHEME_ARRAYS.items() if name in group}
