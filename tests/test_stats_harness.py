@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vlencode.stats import harness
+from vlencode.validation import harness
 
 SMALL = harness.HarnessConfig(
     minutes=3.0,

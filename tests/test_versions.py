@@ -26,11 +26,12 @@ from vlencode.epochs import epoch_responses
 from vlencode.features import extract_features
 from vlencode.models import ModelInstance
 from vlencode.neural.stream import preprocess_recording
-from vlencode.stats import compare, harness, keep, recovery, sites
+from vlencode.stats import compare, keep, sites
 from vlencode.stimuli.events import build_events, scene_cut_times
 from vlencode.stimuli.table import build_stimuli
 from vlencode.store import atomic_zarr
 from vlencode.stores import neural
+from vlencode.validation import harness, recovery
 from vlencode.versions import STAGE_VERSIONS
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "stages.json"

@@ -3,8 +3,8 @@
 import json
 
 from vlencode.runlog import rule_logger
-from vlencode.stats.harness import calibration_table
 from vlencode.store import write_parquet
+from vlencode.validation.harness import calibration_table
 
 log = rule_logger(snakemake.log[0])
 settings = json.loads(snakemake.params.settings)

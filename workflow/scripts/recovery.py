@@ -3,8 +3,8 @@
 import json
 
 from vlencode.runlog import rule_logger
-from vlencode.stats.recovery import recovery_from_files
 from vlencode.store import file_sha256, write_parquet
+from vlencode.validation.recovery import recovery_from_files
 
 log = rule_logger(snakemake.log[0])
 settings = json.loads(snakemake.params.settings)

@@ -1,10 +1,11 @@
 """A validation harness with known truth and no network: simulated feature spaces and simulated electrodes.
 
-The simulation follows the embedded replica (:mod:`vlencode.datasets.replica`): scenes of exponential length (mean
-``mean_scene_s``) each showing one of four visual classes (warm/cool colour x two textures); words at gamma-distributed
-gaps (mean ``mean_word_gap_s``), each a content (+1) or closed-class (-1) word with a standardised length.  Every
-electrode carries a 1/f background (the replica's 40 µV RMS, knee 2 Hz, exponent 1.5) and, when planted, a
-gamma-shaped evoked bump of the replica's gain (60-120 µV per latent unit) and latencies after each event:
+The simulation follows the embedded replica (:mod:`vlencode.datasets.replica`), with its signal model and scale
+(:mod:`vlencode.simulation`): scenes of exponential length (mean ``mean_scene_s``) each showing one of four visual
+classes (warm/cool colour x two textures); words at gamma-distributed gaps (mean ``mean_word_gap_s``), each a content
+(+1) or closed-class (-1) word with a standardised length.  Every electrode carries a 1/f background (the replica's
+RMS, knee 2 Hz, exponent 1.5) and, when planted, a gamma-shaped evoked bump of the replica's gain per latent unit and
+latencies after each event:
 
 - ``vision``: at scene cuts, amplitude ``0.5 + sign * tuning[class]``;
 - ``language``: at word onsets, ``0.5 + sign * (0.8 content + 0.6 length)``;
@@ -29,19 +30,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vlencode.datasets import _signals
-from vlencode.encoding import contiguous_splits
+from vlencode import simulation
+from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.refit import refit_bootstrap
+from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
+from vlencode.encoding import RidgeSettings, contiguous_splits
+from vlencode.simulation import BACKGROUND_RMS_UV, GAIN_UV, LATENCY_S
 from vlencode.stats.compare import ModelScores, compare_alignment
-from vlencode.stats.fast import fast_bootstrap
 from vlencode.stats.keep import keep_rule, kept
-from vlencode.stats.resampling import draw_block_resamples, draw_resamples, resample_seed
-from vlencode.stats.sites import with_fdr
-
-#: The replica's planted effect (µV per latent unit), background and latencies (s): see the module docstring.
-GAIN_UV = (60.0, 120.0)
-BACKGROUND_RMS_UV = 40.0
-LATENCY_S = {"vision": (0.08, 0.15), "language": (0.15, 0.30), "multimodal": (0.20, 0.35)}
-CATEGORIES = ("vision", "language", "multimodal", "none")
+from vlencode.stats.sites import sites_table, with_fdr
+from vlencode.validation.agreement import cohen_kappa
 
 
 @dataclass(frozen=True)
@@ -143,14 +141,14 @@ def _electrodes(config, rng, duration, onset, latents, cuts_all, klass_all):
     rows, signals = [], []
     for category, count in config.electrodes.items():
         for _ in range(count):
-            noise = _signals.colored_noise(n, config.rate_hz, BACKGROUND_RMS_UV, rng)
+            noise = simulation.colored_noise(n, config.rate_hz, BACKGROUND_RMS_UV, rng)
             tuning = rng.standard_normal(4)
             tuning = (tuning - tuning.mean()) / tuning.std()
             sign = float(rng.choice([-1.0, 1.0]))
             gain = float(rng.uniform(*GAIN_UV)) if category != "none" else 0.0
             if category != "none":
                 latency = float(rng.uniform(*LATENCY_S[category]))
-                kernel = _signals.gamma_kernel(latency, config.rate_hz)
+                kernel = simulation.gamma_kernel(latency, config.rate_hz)
                 if category == "vision":
                     times = cuts_all[1:]
                     amplitude = 0.5 + sign * tuning[klass_all[1:]]
@@ -161,7 +159,7 @@ def _electrodes(config, rng, duration, onset, latents, cuts_all, klass_all):
                     w = latents["word"]
                     inter = 1.2 * w["colour"] * w["content"] + 0.2 * w["content"] + 0.2 * w["colour"]
                     times, amplitude = onset["word"], 0.5 + sign * inter
-                noise = noise + gain * _signals.evoked(
+                noise = noise + gain * simulation.evoked(
                     n, np.round(times * config.rate_hz).astype(int), amplitude, kernel
                 )
             signals.append((noise - noise.mean()) / noise.std())
@@ -233,7 +231,6 @@ def score_models(
     ``protocol="refit"`` reruns the cross-validation on each of ``n_refit_resamples`` (default ``n_resamples``)
     resamples; the fast protocol reweights the out-of-fold predictions.
     """
-    from vlencode.encoding import RidgeSettings, refit_bootstrap
 
     out: dict[str, list[ModelScores]] = {}
     settings = RidgeSettings(
@@ -308,7 +305,6 @@ def statistics(
     sites : DataFrame
         :func:`vlencode.stats.sites.sites_table`, with the planted ``category_planted``.
     """
-    from vlencode.stats.sites import sites_table
 
     frames = []
     for alignment, models in scores.items():
@@ -424,7 +420,6 @@ def calibration(config: HarnessConfig, *, refit_resamples: int = 0) -> pd.DataFr
     with that many resamples, and the agreement of the two protocols' calls: Cohen's kappa of multimodal sites and of
     ``kept >= min_bins`` for the best vision and language models (``protocol = fast_vs_refit``).
     """
-    from vlencode.stats.agreement import cohen_kappa
 
     frames = []
     null_config = replace(config, electrodes={"none": sum(config.electrodes.values())})
