@@ -29,14 +29,17 @@ import argparse
 import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
 from vlencode import ridge
 from vlencode.bootstrap.fast import fast_bootstrap
 from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
+from vlencode.config import canonical_config
 from vlencode.encoding import contiguous_splits
 from vlencode.stats import keep
 from vlencode.stats.compare import paired_comparison
@@ -202,7 +205,11 @@ def main() -> None:
     parser.add_argument("--out", help="write the table (parquet) or timings (json) here")
     args = parser.parse_args()
     per = args.electrodes
-    config = harness.HarnessConfig(
+    schema = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    )
+    config = replace(
+        harness.HarnessConfig.from_config(canonical_config({"seed": 0}, schema)),
         minutes=args.minutes,
         tmin_s=args.tmin,
         tmax_s=args.tmax,

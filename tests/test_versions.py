@@ -12,15 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 import zarr
 
 from vlencode import encoding, plots, qc, regions, reporting, store
+from vlencode.config import canonical_config
 from vlencode.datasets import replica
 from vlencode.epochs import epoch_responses
 from vlencode.features import extract_features
@@ -307,7 +310,11 @@ def run_recovery(tmp: Path):
 
 
 def run_calibration(tmp: Path):
-    config = harness.HarnessConfig(
+    schema = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    )
+    config = replace(
+        harness.HarnessConfig.from_config(canonical_config({"seed": 0}, schema)),
         minutes=2.0,
         tmin_s=-0.2,
         tmax_s=0.2,

@@ -24,7 +24,8 @@ those of the workflow (:mod:`vlencode.stats.compare`, :mod:`vlencode.stats.sites
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -42,44 +43,68 @@ from vlencode.stats.sites import sites_table, with_fdr
 from vlencode.validation.agreement import cohen_kappa
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HarnessConfig:
-    """Sizes and settings of one simulated subject (defaults: the replica's scale with coarser bins)."""
+    """Sizes and settings of one simulated subject.
 
-    minutes: float = 8.0
+    The settings the ``calibration`` rule reads from the config have no default here: :meth:`from_config` takes them
+    from the canonical config, whose defaults the schema owns.  The rest is the harness's own simulation scale (the
+    replica's event rates at a coarser sampling rate, the workflow's default bins, small feature spaces and few
+    banded-ridge draws), which no config key sets.
+    """
+
+    minutes: float
+    tmin_s: float
+    tmax_s: float
+    electrodes: dict[str, int]
+    n_resamples: int
+    block_s: float
+    block_kind: str
+    ci: float
+    min_bins: int
+    fdr_q: float
+    n_folds: int
+    alphas: tuple[float, ...]
+    tests: tuple[str, ...]
+    seed: int
     rate_hz: float = 100.0
     mean_word_gap_s: float = 0.3
     mean_scene_s: float = 4.0
-    tmin_s: float = -2.0
-    tmax_s: float = 2.0
     step_s: float = 0.025
     window_s: float = 0.2
-    electrodes: dict[str, int] = field(default_factory=lambda: {"vision": 6, "language": 6, "multimodal": 6, "none": 6})
     feature_dim: int = 32
     noise_dims: int = 32
-    n_resamples: int = 200
-    block_s: float = 10.0
-    block_kind: str = "circular"
-    ci: float = 0.95
-    min_bins: int = 10
-    fdr_q: float = 0.05
-    n_folds: int = 5
-    alphas: tuple[float, ...] = tuple(np.logspace(-1, 5, 7))
     banded_iterations: int = 5
-    tests: tuple[str, ...] = ("best_vision", "best_language", "concat", "concat_banded")
-    seed: int = 0
 
     @classmethod
-    def from_mapping(cls, settings: dict[str, Any]) -> HarnessConfig:
-        """A config from a mapping of field names (unknown keys are an error naming them)."""
-        unknown = sorted(set(settings) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"statistics.calibration: unknown settings {unknown}")
-        values = dict(settings)
-        for key in ("alphas", "tests"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
+    def from_config(cls, cfg: Mapping[str, Any]) -> HarnessConfig:
+        """The harness at the sizes of ``statistics.calibration``, from a canonical config
+        (:func:`vlencode.config.canonical_config`).
+
+        ``cfg`` holds ``seed``, ``bootstrap`` (``ci``, ``block_s``, ``block_kind``), ``encoding`` (``n_folds``,
+        ``alphas``) and ``statistics`` (``min_bins``, ``fdr_q``, ``multimodal_tests``, ``calibration``: ``minutes``,
+        ``electrodes_per_category``, ``n_resamples``, ``tmin_s``, ``tmax_s``); a missing key is a ``KeyError``.
+        """
+        statistics = cfg["statistics"]
+        small = statistics["calibration"]
+        grid = cfg["encoding"]["alphas"]
+        per = int(small["electrodes_per_category"])
+        return cls(
+            minutes=float(small["minutes"]),
+            tmin_s=float(small["tmin_s"]),
+            tmax_s=float(small["tmax_s"]),
+            electrodes={"vision": per, "language": per, "multimodal": per, "none": per},
+            n_resamples=int(small["n_resamples"]),
+            block_s=float(cfg["bootstrap"]["block_s"]),
+            block_kind=cfg["bootstrap"]["block_kind"],
+            ci=float(cfg["bootstrap"]["ci"]),
+            min_bins=int(statistics["min_bins"]),
+            fdr_q=float(statistics["fdr_q"]),
+            n_folds=int(cfg["encoding"]["n_folds"]),
+            alphas=tuple(np.logspace(grid["log10_min"], grid["log10_max"], grid["n"])),
+            tests=tuple(statistics["multimodal_tests"]),
+            seed=int(cfg["seed"]),
+        )
 
 
 @dataclass
@@ -460,32 +485,9 @@ def calibration(config: HarnessConfig, *, refit_resamples: int = 0) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)
 
 
-def calibration_table(cfg: dict[str, Any]) -> pd.DataFrame:
-    """The ``calibration`` rule's table: :func:`calibration` at the sizes of ``statistics.calibration``.
-
-    ``cfg`` holds ``seed``, ``bootstrap`` (``ci``, ``block_s``, ``block_kind``), ``encoding`` (``n_folds``,
-    ``alphas``) and ``statistics`` (``min_bins``, ``fdr_q``, ``multimodal_tests``, ``calibration``: ``minutes``,
-    ``electrodes_per_category``, ``n_resamples``, ``refit_resamples``, ``tmin_s``, ``tmax_s``).  Columns
-    ``keep_rule, scenario, protocol, alignment, metric, value``.
+def calibration_table(cfg: Mapping[str, Any]) -> pd.DataFrame:
+    """The ``calibration`` rule's table: :func:`calibration` of :meth:`HarnessConfig.from_config` with
+    ``statistics.calibration.refit_resamples``.  Columns ``keep_rule, scenario, protocol, alignment, metric, value``.
     """
-    statistics = cfg["statistics"]
-    small = statistics["calibration"]
-    grid = cfg["encoding"]["alphas"]
-    per = int(small["electrodes_per_category"])
-    config = HarnessConfig(
-        minutes=float(small["minutes"]),
-        tmin_s=float(small["tmin_s"]),
-        tmax_s=float(small["tmax_s"]),
-        electrodes={"vision": per, "language": per, "multimodal": per, "none": per},
-        n_resamples=int(small["n_resamples"]),
-        block_s=float(cfg["bootstrap"]["block_s"]),
-        block_kind=cfg["bootstrap"]["block_kind"],
-        ci=float(cfg["bootstrap"]["ci"]),
-        min_bins=int(statistics["min_bins"]),
-        fdr_q=float(statistics["fdr_q"]),
-        n_folds=int(cfg["encoding"]["n_folds"]),
-        alphas=tuple(np.logspace(grid["log10_min"], grid["log10_max"], grid["n"])),
-        tests=tuple(statistics["multimodal_tests"]),
-        seed=int(cfg["seed"]),
-    )
-    return calibration(config, refit_resamples=int(small["refit_resamples"]))
+    config = HarnessConfig.from_config(cfg)
+    return calibration(config, refit_resamples=int(cfg["statistics"]["calibration"]["refit_resamples"]))
