@@ -102,11 +102,11 @@ def resampled_pearson(
 
 def _standardized(values: np.ndarray, device: torch.device) -> torch.Tensor:
     """Columns centred and scaled in float64 on ``device``, returned as float32; constant columns become zeros."""
-    values = torch.as_tensor(np.ascontiguousarray(values), device=device).double()
-    centred = values - values.mean(dim=0)
+    x = torch.as_tensor(np.ascontiguousarray(values), device=device).double()
+    centred = x - x.mean(dim=0)
     scale = centred.square().mean(dim=0).sqrt()
     # A spread below float32 resolution of the values is rounding, not signal: such a column is constant.
-    constant = scale <= 1e-7 * values.abs().amax(dim=0)
+    constant = scale <= 1e-7 * x.abs().amax(dim=0)
     return (centred / torch.where(constant, torch.inf, scale)).float()
 
 

@@ -76,6 +76,7 @@ def compare_protocols(
     """
     splits = contiguous_splits(trial_of_event, settings.n_folds)
     result = settings.cross_validate(design, targets, splits)
+    assert result.prediction is not None, "cross_validate returns the out-of-fold predictions by default"
     fast_val, _ = fast_bootstrap(result.prediction, targets, splits, indices, settings.device)
     refit_val, _ = refit_bootstrap(design, targets, trial_of_event=trial_of_event, indices=indices, settings=settings)
     return protocol_agreement(fast_val, refit_val, ci)

@@ -288,6 +288,7 @@ def score_models(
         for name, base, family, init, baseline, layer in _MODELS:
             design = sim.features[alignment][layer]
             result = settings.cross_validate(design, targets, splits)
+            assert result.prediction is not None, "cross_validate returns the out-of-fold predictions by default"
             boot = {}
             for scheme, indices in resamples.items():
                 if protocol == "fast":
