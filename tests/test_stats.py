@@ -1,4 +1,5 @@
-"""vlencode.stats: block resampling, keep rules, paired comparisons, false-discovery control, sites and recovery."""
+"""Block resampling and bounds (vlencode.bootstrap), keep rules, paired comparisons, false-discovery control and sites
+(vlencode.stats), recovery (vlencode.validation)."""
 
 import logging
 
