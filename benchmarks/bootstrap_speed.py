@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from vlencode.stats import fast, keep, resampling
+from vlencode.bootstrap import bounds, fast, resampling
 
 
 def looped_pearson(prediction, target, indices, groups):
@@ -58,7 +58,7 @@ def main() -> None:
     fast.fast_bootstrap(prediction[:, :2], target[:, :2], splits, indices[:2], args.device)  # device start-up
     start = time.perf_counter()
     val_r, test_r = fast.fast_bootstrap(prediction, target, splits, indices, args.device)
-    lo, hi = keep.percentile_bounds(val_r, 0.95)
+    lo, hi = bounds.percentile_bounds(val_r, 0.95)
     fast_s = time.perf_counter() - start
     flops = 2 * args.resamples * args.events * 5 * args.targets  # the sum products over val and test events
     print(

@@ -29,8 +29,8 @@ import pandas as pd
 import yaml
 from workflow_runs import run_workflow, write_config
 
-from vlencode.stats.agreement import cohen_kappa
-from vlencode.stats.recovery import PRIMARY_ALIGNMENT, called
+from vlencode.validation.agreement import cohen_kappa
+from vlencode.validation.recovery import PRIMARY_ALIGNMENT, called
 
 #: The window of the effect sizes reported (seconds after the event), as config/README.md.
 WINDOW_S = (0.05, 0.5)

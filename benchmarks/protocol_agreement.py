@@ -7,7 +7,7 @@ run has a directory of its own under ``--workdir``; ``--seed-from`` copies an ex
 ``results`` and ``.snakemake`` there first, so the stages before the fits (replica, features, epochs) are reused and
 only the resamples, fits and statistics run again.
 
-Per keep rule, Cohen's kappa (:func:`vlencode.stats.agreement.cohen_kappa`) over the electrodes of all subjects of
+Per keep rule, Cohen's kappa (:func:`vlencode.validation.agreement.cohen_kappa`) over the electrodes of all subjects of
 the two protocols' calls, as rule ``recovery`` defines them: vision (the best vision model keeps >= ``min_bins`` bins,
 scene alignment), language (likewise, word alignment) and multimodal (a multimodal site, word alignment); beside it
 each protocol's number of calls.
@@ -34,9 +34,9 @@ import pandas as pd
 import yaml
 from workflow_runs import run_workflow, write_config
 
-from vlencode.stats.agreement import cohen_kappa
-from vlencode.stats.recovery import PRIMARY_ALIGNMENT, called
 from vlencode.stats.sites import sites_from_comparisons
+from vlencode.validation.agreement import cohen_kappa
+from vlencode.validation.recovery import PRIMARY_ALIGNMENT, called
 
 PROTOCOLS = ("fast", "refit")
 
@@ -59,7 +59,7 @@ def protocol_config(
 
 
 def agreement(sites: dict[str, pd.DataFrame], min_bins: int) -> pd.DataFrame:
-    """One row per keep rule x call (:func:`vlencode.stats.recovery.called` in the category's primary alignment):
+    """One row per keep rule x call (:func:`vlencode.validation.recovery.called` in the category's primary alignment):
     Cohen's kappa of the two protocols' calls and each protocol's count."""
     keys = ["keep_rule", "alignment", "subject", "electrode"]
     fast, refit = (sites[p].sort_values(keys).reset_index(drop=True) for p in PROTOCOLS)

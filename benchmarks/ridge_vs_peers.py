@@ -209,8 +209,8 @@ def paper_scale(args):
         f"{fit.targets_batch}, device {args.device})"
     )
     try:
-        from vlencode.stats.fast import resampled_pearson
-        from vlencode.stats.resampling import draw_resamples, resample_counts
+        from vlencode.bootstrap.fast import resampled_pearson
+        from vlencode.bootstrap.resampling import draw_resamples, resample_counts
     except ImportError as error:
         print(f"fast bootstrap not timed: vlencode.stats is not importable here ({error})")
         return
@@ -219,7 +219,7 @@ def paper_scale(args):
     for part in (1, 2):
         resampled_pearson(fit.prediction, Y, counts, [split[part] for split in splits], device=args.device)
     print(
-        f"fast bootstrap, 1000 resamples (vlencode.stats.fast.resampled_pearson, validation and test groups): "
+        f"fast bootstrap, 1000 resamples (vlencode.bootstrap.fast.resampled_pearson, validation and test groups): "
         f"{time.perf_counter() - start:.2f} s"
     )
 

@@ -9,7 +9,7 @@ Run ``.venv/bin/python benchmarks/stats_calibration.py`` (``--help`` for sizes).
     alignments (config/README.md, "Measured calibration", gives the electrode calls and why longer blocks suit long
     recordings).
 ``--part calibration``
-    The harness's scenarios (:func:`vlencode.stats.harness.calibration`) for each of ``--seeds``: null (simulated
+    The harness's scenarios (:func:`vlencode.validation.harness.calibration`) for each of ``--seeds``: null (simulated
     from seed + 1), planted (with its equal-skill null) and, with ``--refit-resamples``, the refit protocol and Cohen's
     kappa of the two protocols' calls.
 ``--part band``
@@ -29,18 +29,22 @@ import argparse
 import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
 from vlencode import ridge
+from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
+from vlencode.config import canonical_config
 from vlencode.encoding import contiguous_splits
-from vlencode.stats import harness, keep
+from vlencode.stats import keep
 from vlencode.stats.compare import paired_comparison
-from vlencode.stats.fast import fast_bootstrap
 from vlencode.stats.keep import KeepRule, keep_rule, kept, selected_for_comparison
-from vlencode.stats.resampling import draw_block_resamples, draw_resamples, resample_seed
+from vlencode.validation import harness
 
 
 def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[int]) -> pd.DataFrame:
@@ -201,7 +205,11 @@ def main() -> None:
     parser.add_argument("--out", help="write the table (parquet) or timings (json) here")
     args = parser.parse_args()
     per = args.electrodes
-    config = harness.HarnessConfig(
+    schema = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    )
+    config = replace(
+        harness.HarnessConfig.from_config(canonical_config({"seed": 0}, schema)),
         minutes=args.minutes,
         tmin_s=args.tmin,
         tmax_s=args.tmax,

@@ -8,9 +8,9 @@ import pandas as pd
 
 from vlencode.encoding.scores import SCORE_COLUMNS
 from vlencode.qc import ALPHA_EDGE_COLUMNS
-from vlencode.stats.recovery import RECOVERY_COLUMNS
 from vlencode.store import atomic_zarr
 from vlencode.stores.fit import ModelIdentity, SubjectModelFit
+from vlencode.validation.recovery import RECOVERY_COLUMNS
 
 SUBJECTS = ("1", "3", "5")
 MODELS = {  # model -> (family, init)
@@ -161,7 +161,7 @@ def sites(electrode_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 def recovery() -> pd.DataFrame:
-    """Columns of vlencode.stats.recovery.RECOVERY_COLUMNS."""
+    """Columns of vlencode.validation.recovery.RECOVERY_COLUMNS."""
     rows = []
     for keep_rule in ("paper", "calibrated"):
         for alignment in ("scene", "word"):
@@ -175,7 +175,7 @@ def recovery() -> pd.DataFrame:
 
 
 def calibration() -> pd.DataFrame:
-    """Columns of vlencode.stats.harness.calibration."""
+    """Columns of vlencode.validation.harness.calibration."""
     rows = []
     for keep_rule, rate in (("paper", 0.7), ("calibrated", 0.04)):
         for protocol in ("fast", "refit"):

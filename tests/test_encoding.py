@@ -13,9 +13,9 @@ from sklearn.model_selection import KFold
 from snakemake.iocontainers import Namedlist
 
 from vlencode import encoding
+from vlencode.bootstrap import fast, resampling
 from vlencode.keyed import keyed_inputs
 from vlencode.models import ModelInstance
-from vlencode.stats import fast, resampling
 from vlencode.stats.subject import model_scores
 from vlencode.store import (
     atomic_zarr,
@@ -27,6 +27,7 @@ from vlencode.store import (
     write_parquet,
 )
 from vlencode.stores.fit import FitStore
+from vlencode.validation.agreement import compare_protocols
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 
@@ -300,7 +301,7 @@ def test_protocols_agree_on_a_small_problem():
     trial = np.array(["0"] * 80 + ["1"] * 70)
     indices = resampling.draw_resamples(150, 30, resampling.resample_seed(0, "1", "word"))
     settings = encoding.RidgeSettings.from_config(ENCODING, seed=0, device="cpu", memory_gb=None)
-    agreement = encoding.compare_protocols(X, Y, trial_of_event=trial, indices=indices, settings=settings, ci=0.9)
+    agreement = compare_protocols(X, Y, trial_of_event=trial, indices=indices, settings=settings, ci=0.9)
     assert agreement["n_targets"] == 12
     assert agreement["lower_bound_r"] > 0.8 and agreement["upper_bound_r"] > 0.8
     assert agreement["kept_agreement"] >= 10 / 12

@@ -1,4 +1,5 @@
-"""vlencode.stats: block resampling, keep rules, paired comparisons, false-discovery control, sites and recovery."""
+"""Block resampling and bounds (vlencode.bootstrap), keep rules, paired comparisons, false-discovery control and sites
+(vlencode.stats), recovery (vlencode.validation)."""
 
 import logging
 
@@ -7,8 +8,10 @@ import pandas as pd
 import pytest
 from scipy.stats import false_discovery_control
 
-from vlencode.stats import compare, fast, keep, recovery, resampling, sites
+from vlencode.bootstrap import bounds, fast, resampling
+from vlencode.stats import compare, keep, sites
 from vlencode.stats.compare import ModelScores
+from vlencode.validation import recovery
 
 # --- resampling -------------------------------------------------------------------------------------------------------
 
@@ -72,7 +75,7 @@ def test_blocks_cover_dependent_null_scores_where_single_events_do_not():
         "block": resampling.resample_counts(resampling.draw_block_resamples(onset, trial, 10.0, 200, 1), n),
     }
     false_keep = {
-        s: (keep.percentile_bounds(fast.resampled_pearson(prediction, target, c), 0.95)[0] > 0).mean()
+        s: (bounds.percentile_bounds(fast.resampled_pearson(prediction, target, c), 0.95)[0] > 0).mean()
         for s, c in counts.items()
     }
     assert false_keep["iid"] > 0.12  # nominal 0.025; measured 0.20
@@ -109,19 +112,19 @@ def _correlated_null_boot(seed, n_resamples=200, n_electrodes=40, n_bins=161):
 
 def test_sup_t_band_is_at_least_as_strict_as_per_bin_bounds_and_equal_on_one_bin():
     estimate, boot = _correlated_null_boot(0)
-    band = keep.sup_t_lower_band(boot, 0.95, estimate)
-    pointwise = keep.percentile_bounds(boot, 0.95)[0]
+    band = bounds.sup_t_lower_band(boot, 0.95, estimate)
+    pointwise = bounds.percentile_bounds(boot, 0.95)[0]
     assert band.shape == estimate.shape
     assert (band <= pointwise + 1e-6).all() and (band < pointwise - 1e-4).any()
     # one bin: the studentised bound centred on the estimate is the percentile bound
-    assert np.allclose(keep.sup_t_lower_band(boot[..., :1], 0.95, estimate[..., :1]), pointwise[..., :1], atol=1e-6)
+    assert np.allclose(bounds.sup_t_lower_band(boot[..., :1], 0.95, estimate[..., :1]), pointwise[..., :1], atol=1e-6)
     # bins constant under resampling leave the maximum and keep their estimate
     boot[:, :, 0] = estimate[:, 0] = 0.3
-    band = keep.sup_t_lower_band(boot, 0.95, estimate)
+    band = bounds.sup_t_lower_band(boot, 0.95, estimate)
     assert np.allclose(band[:, 0], 0.3) and np.isfinite(band).all()
-    assert np.allclose(keep.sup_t_lower_band(np.full((10, 2, 3), 0.1), 0.95), 0.1)
+    assert np.allclose(bounds.sup_t_lower_band(np.full((10, 2, 3), 0.1), 0.95), 0.1)
     with pytest.raises(ValueError, match="does not match"):
-        keep.sup_t_lower_band(boot, 0.95, estimate[:, :5])
+        bounds.sup_t_lower_band(boot, 0.95, estimate[:, :5])
 
 
 def test_calibrated_rule_calls_few_correlated_null_electrodes_where_per_bin_bounds_call_many():

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from vlencode.stats import agreement, fast, keep, resampling
+from vlencode.bootstrap import bounds, fast, resampling
+from vlencode.validation import agreement
 
 
 def _scores(n_events=60, n_targets=7, seed=0):
@@ -90,10 +91,10 @@ def test_shape_errors_are_one_line():
 
 def test_percentile_bounds():
     boot = np.arange(201, dtype=np.float32)[:, None].repeat(2, axis=1)
-    lo, hi = keep.percentile_bounds(boot, 0.95)
+    lo, hi = bounds.percentile_bounds(boot, 0.95)
     assert lo.tolist() == [5.0, 5.0] and hi.tolist() == [195.0, 195.0]
     with pytest.raises(ValueError, match="ci"):
-        keep.percentile_bounds(boot, 1.5)
+        bounds.percentile_bounds(boot, 1.5)
 
 
 def test_protocol_agreement_reports_bounds_and_decisions():
@@ -102,6 +103,6 @@ def test_protocol_agreement_reports_bounds_and_decisions():
     fast = centre + 0.05 * rng.standard_normal((100, 30))
     same = agreement.protocol_agreement(fast, fast, 0.95)
     assert same["lower_bound_r"] == pytest.approx(1.0) and same["kept_agreement"] == 1.0
-    assert same["kept_fast"] == same["kept_refit"] == np.sum(keep.percentile_bounds(fast, 0.95)[0] > 0)
+    assert same["kept_fast"] == same["kept_refit"] == np.sum(bounds.percentile_bounds(fast, 0.95)[0] > 0)
     flipped = agreement.protocol_agreement(fast, -fast, 0.95)
     assert flipped["lower_bound_r"] < 0 and flipped["kept_agreement"] < 1

@@ -1,11 +1,20 @@
 """The validation harness at small scale, fixed seeds: null data, planted categories, equal skill, fast vs refit."""
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
-from vlencode.stats import harness
+from vlencode.config import canonical_config
+from vlencode.validation import harness
 
-SMALL = harness.HarnessConfig(
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+#: The calibration rule's harness at the schema's defaults.
+DEFAULT = harness.HarnessConfig.from_config(canonical_config({"seed": 0}, yaml.safe_load(SCHEMA.read_text())))
+SMALL = replace(
+    DEFAULT,
     minutes=3.0,
     tmin_s=-0.5,
     tmax_s=1.0,
@@ -71,8 +80,8 @@ def test_equal_skill_pair_differs_only_in_its_noise_dimensions():
     # permuted, sign-flipped columns of one embedding: ridge on standardised columns predicts identically from both
     from vlencode.encoding import RidgeSettings, contiguous_splits
 
-    config = harness.HarnessConfig(
-        minutes=1.0, noise_dims=0, tmin_s=0.0, tmax_s=0.5, electrodes={"multimodal": 2, "none": 1}
+    config = replace(
+        DEFAULT, minutes=1.0, noise_dims=0, tmin_s=0.0, tmax_s=0.5, electrodes={"multimodal": 2, "none": 1}
     )
     sim = harness.simulate(config)
     features, targets = sim.features["word"], sim.response["word"]

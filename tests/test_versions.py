@@ -12,27 +12,31 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 import zarr
 from schema_defaults import schema_defaults
 
 from vlencode import encoding, figures, qc, regions, reporting, store
+from vlencode.config import canonical_config
 from vlencode.datasets import replica
 from vlencode.epochs import epoch_responses
 from vlencode.features import extract_features
 from vlencode.models import ModelInstance
 from vlencode.neural.stream import preprocess_recording
-from vlencode.stats import compare, harness, keep, recovery, sites
+from vlencode.stats import compare, keep, sites
 from vlencode.stats.shown import shown_models
 from vlencode.stimuli.events import build_events, scene_cut_times
 from vlencode.stimuli.table import build_stimuli
 from vlencode.store import atomic_zarr
 from vlencode.stores import neural
+from vlencode.validation import harness, recovery
 from vlencode.versions import STAGE_VERSIONS
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "stages.json"
@@ -319,7 +323,11 @@ def run_recovery(tmp: Path):
 
 
 def run_calibration(tmp: Path):
-    config = harness.HarnessConfig(
+    schema = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    )
+    config = replace(
+        harness.HarnessConfig.from_config(canonical_config({"seed": 0}, schema)),
         minutes=2.0,
         tmin_s=-0.2,
         tmax_s=0.2,

@@ -25,9 +25,9 @@ from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from vlencode.bootstrap.resampling import resample_seed  # noqa: E402
 from vlencode.datasets._atlas import atlas_volume  # noqa: E402
 from vlencode.regions import ALL, hierarchical_bootstrap, is_gray_matter, region_name  # noqa: E402
-from vlencode.stats.resampling import resample_seed  # noqa: E402
 from vlencode.store import atomic_path  # noqa: E402
 
 #: Colours of site categories and model families.
@@ -396,7 +396,7 @@ CALIBRATION_PANELS = {
 
 
 def calibration_panel(calibration: pd.DataFrame) -> Figure:
-    """The statistics harness (:func:`vlencode.stats.harness.calibration`) per keep rule: false keeps and calls on
+    """The statistics harness (:func:`vlencode.validation.harness.calibration`) per keep rule: false keeps and calls on
     null data (the dotted line marks the 5% a calibrated rule must not exceed), recovery of planted electrodes, and
     the agreement of the fast and refit protocols where the refit ran.  A metric the table lacks is left out."""
     panels = []

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from vlencode.bootstrap.resampling import resample_seed
 from vlencode.datasets import Dataset
 from vlencode.datasets._atlas import ATLASES, atlas_volume
-from vlencode.stats.resampling import resample_seed
 
 #: Columns of the electrodes table (``label_distance_mm``: 0 inside gray matter, NaN for dataset labels).
 ELECTRODE_TABLE_COLUMNS = [

@@ -2,8 +2,8 @@
 
 from vlencode import steps
 from vlencode.runlog import rule_logger
-from vlencode.stats.harness import calibration_table
 from vlencode.store import write_parquet
+from vlencode.validation.harness import calibration_table
 
 log = rule_logger(snakemake.log[0])
 settings = steps.Calibration.from_params(snakemake.params.settings)

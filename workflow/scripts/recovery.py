@@ -2,8 +2,8 @@
 
 from vlencode import steps
 from vlencode.runlog import rule_logger
-from vlencode.stats.recovery import recovery_from_files
 from vlencode.store import input_hashes, write_parquet
+from vlencode.validation.recovery import recovery_from_files
 
 log = rule_logger(snakemake.log[0])
 settings = steps.Recovery.from_params(snakemake.params.settings)

@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from vlencode.wheels import package_dir
+from vlencode.datasets._wheels import package_dir
 
 ATLASES = {"dk": "desikan_killiany", "destrieux": "destrieux"}
 UNKNOWN = "Unknown"

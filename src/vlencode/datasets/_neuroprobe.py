@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from vlencode.datasets._wheels import package_dir
 from vlencode.datasets.base import DatasetError
-from vlencode.wheels import package_dir
 
 _MOVIE_MAP_NAME = "BRAINTREEBANK_SUBJECT_TRIAL_MOVIE_NAME_MAPPING"
 

@@ -2,7 +2,7 @@
 
 Real parts (the neuroprobe wheel): the trial -> movie map, each trial's word table (movie times and the neural sample
 index of every word, ``est_idx``), the electrode montage with MNI152 and scanner coordinates.  Simulated parts: the
-movie (rendered scenes, :mod:`vlencode.datasets._movie`), the neural signals (:mod:`vlencode.datasets._signals`) and
+movie (rendered scenes, :mod:`vlencode.datasets._movie`), the neural signals (:mod:`vlencode.simulation`) and
 the responses planted in them.  The tree has the exact Brain Treebank layout read by
 :class:`vlencode.datasets.braintreebank.BrainTreebank`, plus ``movies/``, ``scene_annotations/`` and the ground truth
 (``ground_truth*.parquet``, ``ground_truth.md``), which no analysis rule may read.
@@ -29,13 +29,28 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from vlencode import store
-from vlencode.datasets import _neuroprobe, _signals
+from vlencode import simulation, store
+from vlencode.datasets import _neuroprobe
 from vlencode.datasets._atlas import atlas_labels
 from vlencode.datasets._framecode import MAX_INDEX, check_frame_size, read_frame_code
 from vlencode.datasets._movie import VISUAL_CLASSES, plan_scenes, render_movie
 from vlencode.datasets.base import ClockAlignment, DatasetError, split_label
 from vlencode.datasets.braintreebank import RATE_HZ, BrainTreebank
+from vlencode.simulation import (
+    BACKGROUND_RMS_UV,
+    CATEGORIES,
+    COMMON_RMS_UV,
+    CORRUPTIONS,
+    GAIN_UV,
+    HIGH_GAMMA_BAND_HZ,
+    HIGH_GAMMA_FRACTION,
+    LATENCY_S,
+    LINE_HZ,
+    LINE_MAX_HZ,
+    LINE_UV,
+    SPIKE_UV,
+    SPIKES_PER_MINUTE,
+)
 
 __all__ = [
     "GROUND_TRUTH_FILES",
@@ -69,21 +84,8 @@ WORD_GUARD_S = 0.05
 MOVIE_TAIL_S = 5.0
 NON_NEURAL = ["DC1", "DC2", "DC3", "DC4"]
 TRIGGER_CHANNEL = "TRIG1"
-CATEGORIES = ("vision", "language", "multimodal", "none")
-CORRUPTIONS = ("flat", "saturated", "noisy")
 #: Fraction of electrodes without a planted response; the rest split evenly over the three response categories.
 NONE_FRACTION = 0.4
-#: Latency ranges (s) per category: vision earliest, multimodal latest.
-LATENCY_S = {"vision": (0.08, 0.15), "language": (0.15, 0.30), "multimodal": (0.20, 0.35)}
-#: Gain range (µV per unit latent) of the broadband evoked bump; the high-gamma component is a fraction of it.
-GAIN_UV = (60.0, 120.0)
-HIGH_GAMMA_FRACTION = 0.25
-HIGH_GAMMA_BAND_HZ = (70.0, 150.0)
-BACKGROUND_RMS_UV = 40.0
-COMMON_RMS_UV = 25.0
-LINE_UV = (20.0, 60.0)
-LINE_HZ, LINE_MAX_HZ = 60.0, 360.0
-SPIKES_PER_MINUTE, SPIKE_UV = 1.0, 600.0
 #: Closed-class English words: "function" words (lexical latent -1), everything else "content" (+1).
 FUNCTION_WORDS = frozenset(
     """a an the and or but if so of to in on at by for with from as into onto about than then that this these those
@@ -390,7 +392,7 @@ def _write_recording(
 ) -> None:
     """One trial's HDF5 file, channel by channel (each channel is one block, float32 µV)."""
     n = plan.n_samples
-    common = _signals.colored_noise(n, RATE_HZ, COMMON_RMS_UV, _stable_rng(seed, "common", plan.subject, plan.trial))
+    common = simulation.colored_noise(n, RATE_HZ, COMMON_RMS_UV, _stable_rng(seed, "common", plan.subject, plan.trial))
     truth = truth.set_index("electrode")
     trigger_line = np.zeros(n)
     pulse = int(TRIGGER_PULSE_S * RATE_HZ)
@@ -422,18 +424,18 @@ def _neural_channel(
     latents: dict[str, np.ndarray],
     rng: np.random.Generator,
 ) -> np.ndarray:
-    signal = _signals.colored_noise(n, RATE_HZ, BACKGROUND_RMS_UV, rng) + common
-    signal += _signals.line_noise(n, RATE_HZ, LINE_HZ, rng.uniform(*LINE_UV), LINE_MAX_HZ, rng)
-    signal += _signals.spikes(n, RATE_HZ, SPIKES_PER_MINUTE, SPIKE_UV, rng)
+    signal = simulation.colored_noise(n, RATE_HZ, BACKGROUND_RMS_UV, rng) + common
+    signal += simulation.line_noise(n, RATE_HZ, LINE_HZ, rng.uniform(*LINE_UV), LINE_MAX_HZ, rng)
+    signal += simulation.spikes(n, RATE_HZ, SPIKES_PER_MINUTE, SPIKE_UV, rng)
     if truth["category"] != "none":
         samples, amplitude = _event_drive(plan, truth, scenes, transcript, latents)
-        kernel = _signals.gamma_kernel(truth["latency_s"], RATE_HZ)
-        signal += truth["gain"] * _signals.evoked(n, samples, amplitude, kernel)
-        envelope = _signals.evoked(n, samples, np.abs(amplitude), kernel)
-        carrier = _signals.band_noise(n, RATE_HZ, HIGH_GAMMA_BAND_HZ, rng)
+        kernel = simulation.gamma_kernel(truth["latency_s"], RATE_HZ)
+        signal += truth["gain"] * simulation.evoked(n, samples, amplitude, kernel)
+        envelope = simulation.evoked(n, samples, np.abs(amplitude), kernel)
+        carrier = simulation.band_noise(n, RATE_HZ, HIGH_GAMMA_BAND_HZ, rng)
         signal += HIGH_GAMMA_FRACTION * truth["gain"] * envelope * carrier
     if truth["corruption"]:
-        signal = _signals.corrupt(signal, truth["corruption"], rng)
+        signal = simulation.corrupt(signal, truth["corruption"], rng)
     return signal
 
 

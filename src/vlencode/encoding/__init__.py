@@ -20,18 +20,17 @@ fit and in every bootstrap resample.  NaNs in features or responses, too few eve
 from a features store and resamples drawn for other events are one-line errors naming the file and the fix.
 
 Modules: :mod:`~vlencode.encoding.folds` (folds and layer choice), :mod:`~vlencode.encoding.inputs` (responses,
-features, design matrix), :mod:`~vlencode.encoding.fitting` (ridge settings, layers, bootstrap),
-:mod:`~vlencode.encoding.resamples` (the shared resamples) and :mod:`~vlencode.encoding.scores` (the scores table).
-The layouts of the stores read and written here are owned by :mod:`vlencode.stores`.
+features, design matrix), :mod:`~vlencode.encoding.fitting` (ridge settings, layers, and their bootstrap by the
+protocols of :mod:`vlencode.bootstrap`), :mod:`~vlencode.encoding.resamples` (the shared resamples) and
+:mod:`~vlencode.encoding.scores` (the scores table).  The layouts of the stores read and written here are owned by
+:mod:`vlencode.stores`.
 """
 
 from vlencode.encoding.fitting import (
     RidgeSettings,
-    compare_protocols,
     fit_alignment,
     fit_subject_model,
     memory_budget_gb,
-    refit_bootstrap,
     summarize_folds,
 )
 from vlencode.encoding.folds import Split, contiguous_splits, select_layer
@@ -65,7 +64,6 @@ __all__ = [
     "Split",
     "SubjectModelFit",
     "SubjectResamples",
-    "compare_protocols",
     "contiguous_splits",
     "design_matrix",
     "epoch_event_keys",
@@ -74,7 +72,6 @@ __all__ = [
     "load_responses",
     "memory_budget_gb",
     "open_features",
-    "refit_bootstrap",
     "scores_table",
     "select_layer",
     "subject_resamples",

@@ -11,6 +11,9 @@ from typing import Any
 import numpy as np
 
 from vlencode import ridge
+from vlencode.bootstrap.bounds import percentile_bounds
+from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.refit import refit_bootstrap
 from vlencode.encoding.folds import Split, contiguous_splits, select_layer
 from vlencode.encoding.inputs import (
     BANDED_LAYER,
@@ -24,7 +27,6 @@ from vlencode.encoding.inputs import (
     open_features,
 )
 from vlencode.models.registry import ModelInstance
-from vlencode.stats import agreement, fast, keep
 from vlencode.store import input_hash
 from vlencode.stores.fit import AlignmentFit, LayerFit, ModelIdentity, SubjectModelFit
 from vlencode.stores.resamples import read_indices
@@ -88,6 +90,10 @@ class RidgeSettings:
             memory_gb=memory_gb,
         )
 
+    def splits(self, trial_of_event: np.ndarray, name: str = "events") -> list[Split]:
+        """The encoding protocol's folds of these events: :func:`contiguous_splits` with ``n_folds``."""
+        return contiguous_splits(trial_of_event, self.n_folds, name)
+
     def cross_validate(self, design: Design, targets: np.ndarray, splits: Sequence[Split]) -> ridge.RidgeCVResult:
         """Plain ridge for one design matrix, banded ridge for a list of feature spaces."""
         if isinstance(design, list):
@@ -116,61 +122,6 @@ def summarize_folds(result: ridge.RidgeCVResult, shape: tuple[int, int]) -> Laye
         alpha=alpha.astype(np.float32).reshape(shape),
         band_weights=None if weights is None else weights.mean(axis=0).astype(np.float32).reshape(*shape, -1),
     )
-
-
-def refit_bootstrap(
-    design: Design,
-    targets: np.ndarray,
-    *,
-    trial_of_event: np.ndarray,
-    indices: np.ndarray,
-    settings: RidgeSettings,
-    name: str = "events",
-) -> tuple[np.ndarray, np.ndarray]:
-    """The paper's bootstrap: rerun the whole cross-validation of one design on every resample of the events.
-
-    Each resample's drawn events are sorted back into event order (so trials stay contiguous and folds stay
-    contiguous in time); copies of one event stay adjacent and can straddle a fold edge only at its ends.  The layer
-    is the one chosen on the original events; alphas are chosen again in every resample.
-
-    Returns
-    -------
-    val_r, test_r : ndarrays of float32, shape (n_resamples, n_targets)
-        Fold-averaged validation and test r of every resample.
-    """
-    val_r = np.empty((len(indices), targets.shape[1]), dtype=np.float32)
-    test_r = np.empty_like(val_r)
-    for r, drawn in enumerate(np.asarray(indices)):
-        order = np.sort(drawn)
-        splits = contiguous_splits(np.asarray(trial_of_event)[order], settings.n_folds, name)
-        picked = [x[order] for x in design] if isinstance(design, list) else design[order]
-        result = settings.cross_validate(picked, targets[order], splits)
-        val_r[r] = np.asarray(result.val_r, dtype=np.float64).mean(axis=0)
-        test_r[r] = np.asarray(result.test_r, dtype=np.float64).mean(axis=0)
-        if (r + 1) % max(1, len(indices) // 10) == 0:
-            log.info("%s: refit bootstrap %d/%d resamples", name, r + 1, len(indices))
-    return val_r, test_r
-
-
-def compare_protocols(
-    design: Design,
-    targets: np.ndarray,
-    *,
-    trial_of_event: np.ndarray,
-    indices: np.ndarray,
-    settings: RidgeSettings,
-    ci: float = 0.95,
-) -> dict[str, float]:
-    """Run both bootstrap protocols on one (small) problem and report their agreement.
-
-    Returns :func:`vlencode.stats.agreement.protocol_agreement` of the validation-r bootstraps: correlation of the
-    lower and upper bounds over targets and the share of targets with the same keep decision (lower bound > 0).
-    """
-    splits = contiguous_splits(trial_of_event, settings.n_folds)
-    result = settings.cross_validate(design, targets, splits)
-    fast_val, _ = fast.fast_bootstrap(_prediction(result), targets, splits, indices, settings.device)
-    refit_val, _ = refit_bootstrap(design, targets, trial_of_event=trial_of_event, indices=indices, settings=settings)
-    return agreement.protocol_agreement(fast_val, refit_val, ci)
 
 
 def fit_alignment(
@@ -239,13 +190,13 @@ def fit_alignment(
         boot[layer] = {}
         for scheme, indices in resamples.items():
             if protocol == "fast":
-                boot_val, boot_test = fast.fast_bootstrap(prediction, targets, splits, indices, settings.device)
+                boot_val, boot_test = fast_bootstrap(prediction, targets, splits, indices, settings.device)
             else:
                 boot_val, boot_test = refit_bootstrap(
                     design, targets, trial_of_event=responses.trial, indices=indices, settings=settings, name=name
                 )
             if layer == chosen and scheme == "iid":
-                val_lo, val_hi = keep.percentile_bounds(boot_val, ci)
+                val_lo, val_hi = percentile_bounds(boot_val, ci)
             boot[layer][f"{scheme}_val_r"] = boot_val.reshape(-1, *shape).astype(np.float16)
             boot[layer][f"{scheme}_test_r"] = boot_test.reshape(-1, *shape).astype(np.float16)
     log.info("%s: chose %s; %d of %d targets kept (val_lo > 0)", name, chosen, int((val_lo > 0).sum()), val_lo.size)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vlencode.bootstrap import resampling
 from vlencode.encoding.inputs import PathLike, epoch_event_keys
-from vlencode.stats import resampling
 from vlencode.store import read_parquet
 from vlencode.stores.resamples import SubjectResamples, events_sha256
 
@@ -43,7 +43,7 @@ def subject_resamples(
     block_kind: str = "circular",
 ) -> SubjectResamples:
     """Draw the resamples every model of ``subject`` shares: per alignment, iid events (the paper's) and blocks of
-    ``block_s`` seconds of movie time (:mod:`vlencode.stats.resampling`), each stream seeded by (seed, subject,
+    ``block_s`` seconds of movie time (:mod:`vlencode.bootstrap.resampling`), each stream seeded by (seed, subject,
     alignment[, "block"])."""
     indices, hashes = {}, {}
     for alignment in alignments:

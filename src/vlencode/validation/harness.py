@@ -1,10 +1,11 @@
 """A validation harness with known truth and no network: simulated feature spaces and simulated electrodes.
 
-The simulation follows the embedded replica (:mod:`vlencode.datasets.replica`): scenes of exponential length (mean
-``mean_scene_s``) each showing one of four visual classes (warm/cool colour x two textures); words at gamma-distributed
-gaps (mean ``mean_word_gap_s``), each a content (+1) or closed-class (-1) word with a standardised length.  Every
-electrode carries a 1/f background (the replica's 40 µV RMS, knee 2 Hz, exponent 1.5) and, when planted, a
-gamma-shaped evoked bump of the replica's gain (60-120 µV per latent unit) and latencies after each event:
+The simulation follows the embedded replica (:mod:`vlencode.datasets.replica`), with its signal model and scale
+(:mod:`vlencode.simulation`): scenes of exponential length (mean ``mean_scene_s``) each showing one of four visual
+classes (warm/cool colour x two textures); words at gamma-distributed gaps (mean ``mean_word_gap_s``), each a content
+(+1) or closed-class (-1) word with a standardised length.  Every electrode carries a 1/f background (the replica's
+RMS, knee 2 Hz, exponent 1.5) and, when planted, a gamma-shaped evoked bump of the replica's gain per latent unit and
+latencies after each event:
 
 - ``vision``: at scene cuts, amplitude ``0.5 + sign * tuning[class]``;
 - ``language``: at word onsets, ``0.5 + sign * (0.8 content + 0.6 length)``;
@@ -23,65 +24,87 @@ those of the workflow (:mod:`vlencode.stats.compare`, :mod:`vlencode.stats.sites
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vlencode.datasets import _signals
-from vlencode.encoding import contiguous_splits
+from vlencode import simulation
+from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.refit import refit_bootstrap
+from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
+from vlencode.encoding import RidgeSettings, contiguous_splits
+from vlencode.simulation import BACKGROUND_RMS_UV, GAIN_UV, LATENCY_S
 from vlencode.stats.compare import ModelScores, compare_alignment
-from vlencode.stats.fast import fast_bootstrap
 from vlencode.stats.keep import keep_rule, kept
-from vlencode.stats.resampling import draw_block_resamples, draw_resamples, resample_seed
-from vlencode.stats.sites import with_fdr
-
-#: The replica's planted effect (µV per latent unit), background and latencies (s): see the module docstring.
-GAIN_UV = (60.0, 120.0)
-BACKGROUND_RMS_UV = 40.0
-LATENCY_S = {"vision": (0.08, 0.15), "language": (0.15, 0.30), "multimodal": (0.20, 0.35)}
-CATEGORIES = ("vision", "language", "multimodal", "none")
+from vlencode.stats.sites import sites_table, with_fdr
+from vlencode.validation.agreement import cohen_kappa
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HarnessConfig:
-    """Sizes and settings of one simulated subject (defaults: the replica's scale with coarser bins)."""
+    """Sizes and settings of one simulated subject.
 
-    minutes: float = 8.0
+    The settings the ``calibration`` rule reads from the config have no default here: :meth:`from_config` takes them
+    from the canonical config, whose defaults the schema owns.  The rest is the harness's own simulation scale (the
+    replica's event rates at a coarser sampling rate, the workflow's default bins, small feature spaces and few
+    banded-ridge draws), which no config key sets.
+    """
+
+    minutes: float
+    tmin_s: float
+    tmax_s: float
+    electrodes: dict[str, int]
+    n_resamples: int
+    block_s: float
+    block_kind: str
+    ci: float
+    min_bins: int
+    fdr_q: float
+    n_folds: int
+    alphas: tuple[float, ...]
+    tests: tuple[str, ...]
+    seed: int
     rate_hz: float = 100.0
     mean_word_gap_s: float = 0.3
     mean_scene_s: float = 4.0
-    tmin_s: float = -2.0
-    tmax_s: float = 2.0
     step_s: float = 0.025
     window_s: float = 0.2
-    electrodes: dict[str, int] = field(default_factory=lambda: {"vision": 6, "language": 6, "multimodal": 6, "none": 6})
     feature_dim: int = 32
     noise_dims: int = 32
-    n_resamples: int = 200
-    block_s: float = 10.0
-    block_kind: str = "circular"
-    ci: float = 0.95
-    min_bins: int = 10
-    fdr_q: float = 0.05
-    n_folds: int = 5
-    alphas: tuple[float, ...] = tuple(np.logspace(-1, 5, 7))
     banded_iterations: int = 5
-    tests: tuple[str, ...] = ("best_vision", "best_language", "concat", "concat_banded")
-    seed: int = 0
 
     @classmethod
-    def from_mapping(cls, settings: dict[str, Any]) -> HarnessConfig:
-        """A config from a mapping of field names (unknown keys are an error naming them)."""
-        unknown = sorted(set(settings) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"statistics.calibration: unknown settings {unknown}")
-        values = dict(settings)
-        for key in ("alphas", "tests"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
+    def from_config(cls, cfg: Mapping[str, Any]) -> HarnessConfig:
+        """The harness at the sizes of ``statistics.calibration``, from a canonical config
+        (:func:`vlencode.config.canonical_config`).
+
+        ``cfg`` holds ``seed``, ``bootstrap`` (``ci``, ``block_s``, ``block_kind``), ``encoding`` (``n_folds``,
+        ``alphas``) and ``statistics`` (``min_bins``, ``fdr_q``, ``multimodal_tests``, ``calibration``: ``minutes``,
+        ``electrodes_per_category``, ``n_resamples``, ``tmin_s``, ``tmax_s``); a missing key is a ``KeyError``.
+        """
+        statistics = cfg["statistics"]
+        small = statistics["calibration"]
+        grid = cfg["encoding"]["alphas"]
+        per = int(small["electrodes_per_category"])
+        return cls(
+            minutes=float(small["minutes"]),
+            tmin_s=float(small["tmin_s"]),
+            tmax_s=float(small["tmax_s"]),
+            electrodes={"vision": per, "language": per, "multimodal": per, "none": per},
+            n_resamples=int(small["n_resamples"]),
+            block_s=float(cfg["bootstrap"]["block_s"]),
+            block_kind=cfg["bootstrap"]["block_kind"],
+            ci=float(cfg["bootstrap"]["ci"]),
+            min_bins=int(statistics["min_bins"]),
+            fdr_q=float(statistics["fdr_q"]),
+            n_folds=int(cfg["encoding"]["n_folds"]),
+            alphas=tuple(np.logspace(grid["log10_min"], grid["log10_max"], grid["n"])),
+            tests=tuple(statistics["multimodal_tests"]),
+            seed=int(cfg["seed"]),
+        )
 
 
 @dataclass
@@ -143,14 +166,14 @@ def _electrodes(config, rng, duration, onset, latents, cuts_all, klass_all):
     rows, signals = [], []
     for category, count in config.electrodes.items():
         for _ in range(count):
-            noise = _signals.colored_noise(n, config.rate_hz, BACKGROUND_RMS_UV, rng)
+            noise = simulation.colored_noise(n, config.rate_hz, BACKGROUND_RMS_UV, rng)
             tuning = rng.standard_normal(4)
             tuning = (tuning - tuning.mean()) / tuning.std()
             sign = float(rng.choice([-1.0, 1.0]))
             gain = float(rng.uniform(*GAIN_UV)) if category != "none" else 0.0
             if category != "none":
                 latency = float(rng.uniform(*LATENCY_S[category]))
-                kernel = _signals.gamma_kernel(latency, config.rate_hz)
+                kernel = simulation.gamma_kernel(latency, config.rate_hz)
                 if category == "vision":
                     times = cuts_all[1:]
                     amplitude = 0.5 + sign * tuning[klass_all[1:]]
@@ -161,7 +184,7 @@ def _electrodes(config, rng, duration, onset, latents, cuts_all, klass_all):
                     w = latents["word"]
                     inter = 1.2 * w["colour"] * w["content"] + 0.2 * w["content"] + 0.2 * w["colour"]
                     times, amplitude = onset["word"], 0.5 + sign * inter
-                noise = noise + gain * _signals.evoked(
+                noise = noise + gain * simulation.evoked(
                     n, np.round(times * config.rate_hz).astype(int), amplitude, kernel
                 )
             signals.append((noise - noise.mean()) / noise.std())
@@ -233,7 +256,6 @@ def score_models(
     ``protocol="refit"`` reruns the cross-validation on each of ``n_refit_resamples`` (default ``n_resamples``)
     resamples; the fast protocol reweights the out-of-fold predictions.
     """
-    from vlencode.encoding import RidgeSettings, refit_bootstrap
 
     out: dict[str, list[ModelScores]] = {}
     settings = RidgeSettings(
@@ -267,6 +289,7 @@ def score_models(
         for name, base, family, init, baseline, layer in _MODELS:
             design = sim.features[alignment][layer]
             result = settings.cross_validate(design, targets, splits)
+            assert result.prediction is not None, "cross_validate returns the out-of-fold predictions by default"
             boot = {}
             for scheme, indices in resamples.items():
                 if protocol == "fast":
@@ -309,7 +332,6 @@ def statistics(
     sites : DataFrame
         :func:`vlencode.stats.sites.sites_table`, with the planted ``category_planted``.
     """
-    from vlencode.stats.sites import sites_table
 
     frames, selections = [], []
     for alignment, models in scores.items():
@@ -426,7 +448,6 @@ def calibration(config: HarnessConfig, *, refit_resamples: int = 0) -> pd.DataFr
     with that many resamples, and the agreement of the two protocols' calls: Cohen's kappa of multimodal sites and of
     ``kept >= min_bins`` for the best vision and language models (``protocol = fast_vs_refit``).
     """
-    from vlencode.stats.agreement import cohen_kappa
 
     frames = []
     null_config = replace(config, electrodes={"none": sum(config.electrodes.values())})
@@ -467,32 +488,9 @@ def calibration(config: HarnessConfig, *, refit_resamples: int = 0) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)
 
 
-def calibration_table(cfg: dict[str, Any]) -> pd.DataFrame:
-    """The ``calibration`` rule's table: :func:`calibration` at the sizes of ``statistics.calibration``.
-
-    ``cfg`` holds ``seed``, ``bootstrap`` (``ci``, ``block_s``, ``block_kind``), ``encoding`` (``n_folds``,
-    ``alphas``) and ``statistics`` (``min_bins``, ``fdr_q``, ``multimodal_tests``, ``calibration``: ``minutes``,
-    ``electrodes_per_category``, ``n_resamples``, ``refit_resamples``, ``tmin_s``, ``tmax_s``).  Columns
-    ``keep_rule, scenario, protocol, alignment, metric, value``.
+def calibration_table(cfg: Mapping[str, Any]) -> pd.DataFrame:
+    """The ``calibration`` rule's table: :func:`calibration` of :meth:`HarnessConfig.from_config` with
+    ``statistics.calibration.refit_resamples``.  Columns ``keep_rule, scenario, protocol, alignment, metric, value``.
     """
-    statistics = cfg["statistics"]
-    small = statistics["calibration"]
-    grid = cfg["encoding"]["alphas"]
-    per = int(small["electrodes_per_category"])
-    config = HarnessConfig(
-        minutes=float(small["minutes"]),
-        tmin_s=float(small["tmin_s"]),
-        tmax_s=float(small["tmax_s"]),
-        electrodes={"vision": per, "language": per, "multimodal": per, "none": per},
-        n_resamples=int(small["n_resamples"]),
-        block_s=float(cfg["bootstrap"]["block_s"]),
-        block_kind=cfg["bootstrap"]["block_kind"],
-        ci=float(cfg["bootstrap"]["ci"]),
-        min_bins=int(statistics["min_bins"]),
-        fdr_q=float(statistics["fdr_q"]),
-        n_folds=int(cfg["encoding"]["n_folds"]),
-        alphas=tuple(np.logspace(grid["log10_min"], grid["log10_max"], grid["n"])),
-        tests=tuple(statistics["multimodal_tests"]),
-        seed=int(cfg["seed"]),
-    )
-    return calibration(config, refit_resamples=int(small["refit_resamples"]))
+    config = HarnessConfig.from_config(cfg)
+    return calibration(config, refit_resamples=int(cfg["statistics"]["calibration"]["refit_resamples"]))

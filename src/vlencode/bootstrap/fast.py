@@ -9,10 +9,10 @@ sample size applications", PLoS ONE 10(6): e0131333).  With the resamples as a c
 of the six sums are one matrix product ``C @ [p, y, p*y, p**2, y**2]`` and the sixth is a row sum of ``C``, so all
 resamples of all targets cost one product the size of a ridge fit, with no loop over resamples.  What it leaves out:
 the alpha and the weights are those of the original fit, not refitted per resample (the refit protocol,
-:func:`vlencode.encoding.refit_bootstrap`, reruns both).
+:func:`vlencode.bootstrap.refit.refit_bootstrap`, reruns both).
 
-Any resampling scheme works (:mod:`vlencode.stats.resampling`: iid events or blocks of contiguous events); every model
-of a subject and alignment uses the same resamples, so two models' bootstrap scores are paired.
+Any resampling scheme works (:mod:`vlencode.bootstrap.resampling`: iid events or blocks of contiguous events); every
+model of a subject and alignment uses the same resamples, so two models' bootstrap scores are paired.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from vlencode.bootstrap.resampling import resample_counts
 from vlencode.device import resolve_device
 from vlencode.pearson import weighted_pearson_from_sums
-from vlencode.stats.resampling import resample_counts
 
 #: Bytes of working memory one target needs per resample and per event in :func:`resampled_pearson`: five stacked
 #: sums and their operand, plus the temporaries of the r formula.
@@ -49,7 +49,7 @@ def resampled_pearson(
     prediction, target : ndarray, shape (n_events, n_targets)
         Out-of-fold predictions and the measured responses.  Rows outside every group are ignored (may be NaN).
     counts : ndarray, shape (n_resamples, n_events)
-        Times each event is drawn in each resample (:func:`vlencode.stats.resampling.resample_counts`).
+        Times each event is drawn in each resample (:func:`vlencode.bootstrap.resampling.resample_counts`).
     groups : sequence of int arrays, optional
         Event indices scored separately (e.g. the validation events of each fold, each predicted by its own fold's
         model); the r of each group is computed on that group's resampled events and the groups' r are averaged, as
@@ -102,11 +102,11 @@ def resampled_pearson(
 
 def _standardized(values: np.ndarray, device: torch.device) -> torch.Tensor:
     """Columns centred and scaled in float64 on ``device``, returned as float32; constant columns become zeros."""
-    values = torch.as_tensor(np.ascontiguousarray(values), device=device).double()
-    centred = values - values.mean(dim=0)
+    x = torch.as_tensor(np.ascontiguousarray(values), device=device).double()
+    centred = x - x.mean(dim=0)
     scale = centred.square().mean(dim=0).sqrt()
     # A spread below float32 resolution of the values is rounding, not signal: such a column is constant.
-    constant = scale <= 1e-7 * values.abs().amax(dim=0)
+    constant = scale <= 1e-7 * x.abs().amax(dim=0)
     return (centred / torch.where(constant, torch.inf, scale)).float()
 
 
@@ -126,7 +126,7 @@ def fast_bootstrap(
     splits : sequence of (train, val, test) index arrays
         The folds the predictions came from; each fold's validation (test) events are scored as one group.
     indices : ndarray of int, shape (n_resamples, n_events)
-        Resampled event indices over all events of the alignment (:mod:`vlencode.stats.resampling`).
+        Resampled event indices over all events of the alignment (:mod:`vlencode.bootstrap.resampling`).
     device : {"cpu", "cuda", "auto"}
 
     Returns

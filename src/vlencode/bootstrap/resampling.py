@@ -68,7 +68,7 @@ def draw_resamples(n_events: int, n_resamples: int, seed: int | np.random.SeedSe
 
 def block_members(
     onset_s: np.ndarray, trial_of_event: Sequence[str] | np.ndarray, block_s: float, kind: str = "circular"
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The block that starts at each event: its length in events, and the first event of its trial.
 
     A block starting at event ``i`` holds the events of ``i``'s trial whose onsets lie in ``[t_i, t_i + block_s)``;

@@ -1,6 +1,8 @@
-"""Simulated SEEG signal components for the replica, in microvolts at the recording rate.
+"""Simulated SEEG signals, in microvolts at the recording rate: the components and the constants of their scale.
 
-Each function is pure given its random generator, so the replica is reproducible from the seed.
+Shared by the embedded replica (:mod:`vlencode.datasets.replica`), which writes them as recordings, and the
+validation harness (:mod:`vlencode.validation.harness`), which simulates electrodes of the same noise and effect size.
+Each function is pure given its random generator, so a simulation is reproducible from its seed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,23 @@ import math
 import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
 
+#: Response categories of a simulated electrode; ``none`` carries no planted response.
+CATEGORIES = ("vision", "language", "multimodal", "none")
+#: Kinds of bad channel made by :func:`corrupt`.
+CORRUPTIONS = ("flat", "saturated", "noisy")
+#: Latency ranges (s) per category: vision earliest, multimodal latest.
+LATENCY_S = {"vision": (0.08, 0.15), "language": (0.15, 0.30), "multimodal": (0.20, 0.35)}
+#: Gain range (µV per unit latent) of the broadband evoked bump; the high-gamma component is a fraction of it.
+GAIN_UV = (60.0, 120.0)
+HIGH_GAMMA_FRACTION = 0.25
+HIGH_GAMMA_BAND_HZ = (70.0, 150.0)
+#: RMS of each channel's 1/f background and of the component common to all channels of a recording.
+BACKGROUND_RMS_UV = 40.0
+COMMON_RMS_UV = 25.0
+#: Mains interference: amplitude range, base frequency and highest harmonic; interictal-like spikes.
+LINE_UV = (20.0, 60.0)
+LINE_HZ, LINE_MAX_HZ = 60.0, 360.0
+SPIKES_PER_MINUTE, SPIKE_UV = 1.0, 600.0
 #: Evoked-response kernel length (s): long enough for the gamma bump of the latest latency to decay.
 KERNEL_S = 1.0
 

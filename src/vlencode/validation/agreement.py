@@ -1,11 +1,14 @@
-"""Agreement of the fast and refit protocols: bounds, keep decisions and calls."""
+"""Agreement of the fast and refit protocols: bounds, keep decisions and calls, and both run on one problem."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from vlencode.bootstrap.bounds import percentile_bounds
+from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.refit import refit_bootstrap
+from vlencode.encoding import Design, RidgeSettings, contiguous_splits
 from vlencode.pearson import pearson
-from vlencode.stats.keep import percentile_bounds
 
 
 def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
@@ -55,3 +58,25 @@ def protocol_agreement(fast_val_r: np.ndarray, refit_val_r: np.ndarray, ci: floa
         "kept_refit": float(np.sum(refit_lo > 0)),
         "n_targets": float(fast_lo.size),
     }
+
+
+def compare_protocols(
+    design: Design,
+    targets: np.ndarray,
+    *,
+    trial_of_event: np.ndarray,
+    indices: np.ndarray,
+    settings: RidgeSettings,
+    ci: float = 0.95,
+) -> dict[str, float]:
+    """Run both bootstrap protocols on one (small) problem and report their agreement.
+
+    Returns :func:`protocol_agreement` of the validation-r bootstraps: correlation of the
+    lower and upper bounds over targets and the share of targets with the same keep decision (lower bound > 0).
+    """
+    splits = contiguous_splits(trial_of_event, settings.n_folds)
+    result = settings.cross_validate(design, targets, splits)
+    assert result.prediction is not None, "cross_validate returns the out-of-fold predictions by default"
+    fast_val, _ = fast_bootstrap(result.prediction, targets, splits, indices, settings.device)
+    refit_val, _ = refit_bootstrap(design, targets, trial_of_event=trial_of_event, indices=indices, settings=settings)
+    return protocol_agreement(fast_val, refit_val, ci)
