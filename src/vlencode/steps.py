@@ -330,7 +330,8 @@ class Recovery(Step):
 
 @dataclass(frozen=True)
 class Calibration(Step):
-    """Rule calibration: the validation harness at small scale (:func:`vlencode.validation.harness.calibration_table`)."""
+    """Rule calibration: the validation harness at small scale
+    (:func:`vlencode.validation.harness.calibration_table`)."""
 
     STAGE = "calibration"
     VERSION = 4
