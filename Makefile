@@ -29,8 +29,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/python envs/sync.py --check
-	$(VENV)/bin/ruff check src workflow tests benchmarks envs
-	$(VENV)/bin/ruff format --check src workflow tests benchmarks envs
+	$(VENV)/bin/ruff check src workflow tests benchmarks envs tools
+	$(VENV)/bin/ruff format --check src workflow tests benchmarks envs tools
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/snakefmt --check .
@@ -40,7 +40,7 @@ envs: requirements.lock
 	$(PYTHON) envs/sync.py
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format src workflow tests benchmarks envs
+	$(VENV)/bin/ruff format src workflow tests benchmarks envs tools
 	$(VENV)/bin/snakefmt .
 
 clean-results:

@@ -176,7 +176,9 @@ def cut_inputs(wildcards):
 
 def cut_settings(wildcards):
     """Detection settings join the key only where cuts are detected."""
-    return settings("cuts", without=["detection"] if cut_annotation(wildcards.movie) else [])
+    return settings(
+        "cuts", without=["detection"] if cut_annotation(wildcards.movie) else []
+    )
 
 
 def feature_inputs(wildcards):
@@ -213,10 +215,12 @@ def trial_inputs(wildcards):
     trials = trials_of(wildcards.subject)
     return {
         **keyed_inputs(
-            "epochs", {t: out("epochs", subject=wildcards.subject, trial=t) for t in trials}
+            "epochs",
+            {t: out("epochs", subject=wildcards.subject, trial=t) for t in trials},
         ),
         **keyed_inputs(
-            "events", {t: out("events", subject=wildcards.subject, trial=t) for t in trials}
+            "events",
+            {t: out("events", subject=wildcards.subject, trial=t) for t in trials},
         ),
     }
 
@@ -243,11 +247,7 @@ def fit_stores(subject=None):
     subjects = SUBJECTS if subject is None else [subject]
     return keyed_inputs(
         "fit",
-        {
-            (s, m): out("fit", subject=s, model=m)
-            for s in subjects
-            for m in MODELS
-        },
+        {(s, m): out("fit", subject=s, model=m) for s in subjects for m in MODELS},
     )
 
 

@@ -104,7 +104,9 @@ rule figures:
         settings=settings("figures"),
         figures=[figure.name for figure in FIGURES],
         # Which model is an entry, a random-init twin or a baseline: the statistics choose what the figures show.
-        models=json.dumps({name: MODELS[name].identity() for name in MODELS}, sort_keys=True),
+        models=json.dumps(
+            {name: MODELS[name].identity() for name in MODELS}, sort_keys=True
+        ),
     script:
         "../workflow/scripts/figures.py"
 
