@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vlencode import store
 from vlencode.datasets import trial_movies
 from vlencode.datasets.replica import _neuroprobe
 from vlencode.models import sources
@@ -184,14 +185,14 @@ def test_small_per_trial_jobs_are_grouped_into_one_cluster_job(paper_dry_run):
 
 
 def test_local_weights_are_hashed_once_and_again_only_when_changed(tmp_path, monkeypatch):
-    monkeypatch.setenv(sources.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(store.CACHE_ENV, str(tmp_path / "cache"))
     model = tmp_path / "model"
     model.mkdir()
     (model / "model.safetensors").write_bytes(b"\0" * 4096)
     (model / "config.json").write_text("{}")
     hashed = []
-    real = sources.file_sha256
-    monkeypatch.setattr(sources, "file_sha256", lambda path: hashed.append(Path(path).name) or real(path))
+    real = store.file_sha256
+    monkeypatch.setattr(store, "file_sha256", lambda path: hashed.append(Path(path).name) or real(path))
     first = sources._files_digest("hf", str(model), None)
     assert sorted(hashed) == ["config.json", "model.safetensors"]
     hashed.clear()

@@ -1,5 +1,8 @@
 """Atomic writes, provenance and content hashes of vlencode.store."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,3 +113,34 @@ def test_input_hashes_key_named_inputs_by_name_and_lists_by_path(tmp_path):
         c: store.file_sha256(c),
     }
     assert store.input_hashes({"one/0": a, "many": [b]}) == {"one/0": hashes["one/0"], b: hashes[b]}
+
+
+def test_a_large_input_is_read_once_while_its_identity_holds(tmp_path, monkeypatch):
+    # A paper trial's raw file is recorded by preprocess and events: its digest is computed once, not per step.
+    monkeypatch.setenv(store.CACHE_ENV, str(tmp_path / "cache"))
+    raw = tmp_path / "sub_1_trial000.h5"
+    raw.write_bytes(b"\1" * store.CACHED_BYTES)
+    small = tmp_path / "labels.json"
+    small.write_text("[]")
+    hashed = []
+    real = store.file_sha256
+    monkeypatch.setattr(store, "file_sha256", lambda path: hashed.append(Path(path).name) or real(path))
+    first = store.input_hashes({"raw": raw, "labels": small})
+    assert first["raw"] == real(raw) and sorted(hashed) == ["labels.json", "sub_1_trial000.h5"]
+    hashed.clear()
+    assert store.input_hashes({"raw": raw}) == {"raw": first["raw"]}
+    assert hashed == []
+    raw.write_bytes(b"\2" * store.CACHED_BYTES)  # same size, new content: hashed again
+    assert store.input_hashes({"raw": raw})["raw"] == real(raw) != first["raw"]
+    assert hashed == ["sub_1_trial000.h5"]
+    cache = json.loads((tmp_path / "cache" / "file-sha256.json").read_text())
+    assert list(cache) == [str(raw.resolve())]  # one entry per file: the superseded one is dropped
+
+
+def test_an_unwritable_digest_cache_only_costs_rereading(tmp_path, monkeypatch):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache directory would be")
+    monkeypatch.setenv(store.CACHE_ENV, str(blocked))
+    raw = tmp_path / "movie.mp4"
+    raw.write_bytes(b"\3" * store.CACHED_BYTES)
+    assert store.content_sha256(raw) == store.file_sha256(raw)

