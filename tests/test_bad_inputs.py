@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 import zarr
-from test_encoding import _fit, _resamples, _write_tree, toy_instance
+from test_encoding import BOOTSTRAP, ENCODING, _fit, _resamples, _write_tree, toy_instance
 
 from vlencode import encoding, store
 from vlencode.datasets import DatasetError
@@ -475,8 +475,8 @@ def test_features_store_of_another_model_is_one_line(tmp_path):
             events_paths=paths["events"],
             features_paths=paths["features"],
             resamples_path=resamples,
-            encoding={"alignments": ["word"]},
-            bootstrap_config={"n_resamples": 20},
+            encoding={**ENCODING, "alignments": ["word"]},
+            bootstrap_config=BOOTSTRAP,
             seed=0,
             instance=toy_instance(f"{model}-other", f"{model}-other"),
             device="cpu",
