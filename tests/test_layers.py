@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "vlencode"
 
 #: The layers, lowest first.  A unit is a subpackage or a top-level module of ``vlencode``.  ``stores`` sits above
-#: ``epochs`` because the epochs store names the epochs it lays out.
+#: ``epochs`` because the epochs store names the epochs it lays out; the step specs (and ``versions``, derived from
+#: them) are the workflow's side of the library, on top: they build the settings objects of the layers below.
 LAYERS = [
-    {"config", "versions", "store", "locks", "runlog", "device", "pearson"},
+    {"config", "store", "locks", "runlog", "device", "pearson", "outputs", "keyed"},
     {"simulation"},
     {"datasets"},
     {"stimuli", "models"},
@@ -28,8 +29,9 @@ LAYERS = [
     {"encoding"},
     {"stats"},
     {"regions", "qc"},
-    {"plots", "reporting"},
+    {"plots", "reporting", "figures"},
     {"validation"},
+    {"steps", "versions"},
 ]
 LEVEL = {unit: level for level, units in enumerate(LAYERS) for unit in units}
 
