@@ -78,7 +78,7 @@ def test_equal_skill_is_rarely_called_and_protocols_agree(table):
 
 def test_equal_skill_pair_differs_only_in_its_noise_dimensions():
     # permuted, sign-flipped columns of one embedding: ridge on standardised columns predicts identically from both
-    from vlencode.encoding import RidgeSettings, contiguous_splits
+    from vlencode.encoding import contiguous_splits
 
     config = replace(
         DEFAULT, minutes=1.0, noise_dims=0, tmin_s=0.0, tmax_s=0.5, electrodes={"multimodal": 2, "none": 1}
@@ -87,14 +87,7 @@ def test_equal_skill_pair_differs_only_in_its_noise_dimensions():
     features, targets = sim.features["word"], sim.response["word"]
     assert not np.allclose(features["fused-random-s1"], features["fused-random-s2"])
     splits = contiguous_splits(np.full(len(targets), "0", dtype=object), config.n_folds)
-    settings = RidgeSettings(
-        alphas=np.asarray(config.alphas),
-        n_folds=config.n_folds,
-        banded_iterations=config.banded_iterations,
-        seed=config.seed,
-        device="cpu",
-        memory_gb=None,
-    )
+    settings = config.ridge_settings()
     a, b = (settings.cross_validate(features[name], targets, splits) for name in ("fused-random-s1", "fused-random-s2"))
     np.testing.assert_allclose(a.prediction, b.prediction, atol=1e-3)  # float32 engine
     c = settings.cross_validate(features["fused"], targets, splits)

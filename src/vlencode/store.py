@@ -26,7 +26,7 @@ import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -180,25 +180,22 @@ def zarr_array(group: zarr.Group, key: str) -> zarr.Array:
     ValueError
         ``key`` is a group where the store's layout has an array (a store not written by its rule).
     """
-    node = group[key]
-    if not isinstance(node, zarr.Array):
-        raise ValueError(f"{group.store_path}: {key!r} is a group, not an array; delete the store and rerun its rule")
-    return node
+    return _node(group, key, zarr.Array)
 
 
 def zarr_group(group: zarr.Group, key: str) -> zarr.Group:
-    """The group at ``key`` in a store's group.
+    """The group at ``key`` in a store's group; errors as :func:`zarr_array`'s, the other way round."""
+    return _node(group, key, zarr.Group)
 
-    Raises
-    ------
-    KeyError
-        ``key`` is not in the group.
-    ValueError
-        ``key`` is an array where the store's layout has a group (a store not written by its rule).
-    """
+
+_Node = TypeVar("_Node", zarr.Array, zarr.Group)
+
+
+def _node(group: zarr.Group, key: str, kind: type[_Node]) -> _Node:
     node = group[key]
-    if not isinstance(node, zarr.Group):
-        raise ValueError(f"{group.store_path}: {key!r} is an array, not a group; delete the store and rerun its rule")
+    if not isinstance(node, kind):
+        mismatch = "a group, not an array" if kind is zarr.Array else "an array, not a group"
+        raise ValueError(f"{group.store_path}: {key!r} is {mismatch}; delete the store and rerun its rule")
     return node
 
 

@@ -106,6 +106,17 @@ class HarnessConfig:
             seed=int(cfg["seed"]),
         )
 
+    def ridge_settings(self) -> RidgeSettings:
+        """The encoding settings the harness fits with (on the CPU, the engine sizing its own batches)."""
+        return RidgeSettings(
+            alphas=np.asarray(self.alphas),
+            n_folds=self.n_folds,
+            banded_iterations=self.banded_iterations,
+            seed=self.seed,
+            device="cpu",
+            memory_gb=None,
+        )
+
 
 @dataclass
 class Simulation:
@@ -258,14 +269,7 @@ def score_models(
     """
 
     out: dict[str, list[ModelScores]] = {}
-    settings = RidgeSettings(
-        alphas=np.asarray(config.alphas),
-        n_folds=config.n_folds,
-        banded_iterations=config.banded_iterations,
-        seed=config.seed,
-        device="cpu",
-        memory_gb=None,
-    )
+    settings = config.ridge_settings()
     n_resamples = config.n_resamples if protocol == "fast" else (n_refit_resamples or config.n_resamples)
     for alignment, onset in sim.onset_s.items():
         trial = np.zeros(len(onset), dtype=object)
