@@ -6,7 +6,12 @@ import os
 import yaml
 from snakemake.utils import validate
 
-from vlencode.config import canonical_config, validate_config
+from vlencode.config import (
+    canonical_config,
+    performance_keys,
+    validate_config,
+    without_keys,
+)
 from vlencode.datasets import open_dataset, trial_movies
 from vlencode.datasets.replica import GROUND_TRUTH_FILES
 from vlencode.keyed import keyed_inputs
@@ -288,15 +293,10 @@ def electrode_inputs(wildcards):
 
 
 def protocol_settings():
-    """The settings the protocol page states, canonical (JSON, sorted keys), without the performance knobs."""
-    out = {k: v for k, v in SETTINGS.items() if k != "device"}
-    out["encoding"] = {k: v for k, v in out["encoding"].items() if k != "memory_gb"}
-    out["models"] = {
-        k: v
-        for k, v in out["models"].items()
-        if k not in ("batch_size", "weights_dir", "offline")
-    }
-    return json.dumps(out, sort_keys=True)
+    """The settings the protocol page states, canonical (JSON, sorted keys), without the performance knobs (marked in
+    the schema) and without where the weights are kept and whether the hub is reachable (neither changes a result)."""
+    leave_out = performance_keys(SCHEMA) | {"models.weights_dir", "models.offline"}
+    return json.dumps(without_keys(SETTINGS, leave_out), sort_keys=True)
 
 
 def produced(path):

@@ -1,12 +1,15 @@
 """Suite-wide settings: offline model loading, GPU tests skipped without CUDA; the shared small workflow run."""
 
 import os
+import tempfile
 
 import pytest
 import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Large files' digests are cached (vlencode.store.cached_sha256): the suite's cache is its own, not the user's.
+os.environ.setdefault("VLENCODE_CACHE_DIR", tempfile.mkdtemp(prefix="vlencode-test-cache-"))
 
 
 def pytest_collection_modifyitems(config, items):

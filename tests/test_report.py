@@ -81,7 +81,7 @@ def report(request, tmp_path_factory):
 def test_every_figure_and_table_is_in_the_report(report):
     figures = sorted(p.stem for p in (report / "results" / "figures").glob("*.png"))
     assert figures == sorted(p.stem for p in (report / "results" / "figures").glob("*.svg"))
-    from vlencode.plots import FIGURES
+    from vlencode.figures import FIGURES
 
     assert figures == sorted(FIGURES)
     page = (report / "results" / "report.html").read_text()

@@ -99,6 +99,8 @@ def _read_text(script: Path) -> str:
         if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("vlencode"):
             continue
         for name in [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]:
+            if name == "vlencode":  # `from vlencode import x` reads x, not the whole package
+                continue
             path = SRC.joinpath(*name.split(".")[1:])
             if path.is_dir():
                 texts += [p.read_text() for p in path.rglob("*.py")]

@@ -164,6 +164,11 @@ def _without(value: Any, path: str, performance: set[str]) -> Any:
     return {k: _without(v, f"{path}.{k}", performance) for k, v in value.items() if f"{path}.{k}" not in performance}
 
 
+def without_keys(canonical: Mapping[str, Any], dotted: set[str]) -> dict[str, Any]:
+    """``canonical`` with the settings named by the dotted keys in ``dotted`` left out, at any depth."""
+    return {k: _without(v, k, dotted) for k, v in canonical.items() if k not in dotted}
+
+
 def rule_params(
     canonical: Mapping[str, Any],
     keys: Iterable[str],

@@ -440,3 +440,6 @@ STEPS: dict[str, type[Step]] = {
 #: ``VERSION`` beside each spec, the one place a version is raised.  Read when a rerun key is made, so a test may
 #: raise one here to simulate a bump (re-exported as :data:`vlencode.versions.STAGE_VERSIONS`).
 STAGE_VERSIONS: dict[str, int] = {spec.STAGE: spec.VERSION for spec in STEPS.values()}
+_disagreeing = sorted({spec.STAGE for spec in STEPS.values() if spec.VERSION != STAGE_VERSIONS[spec.STAGE]})
+if _disagreeing:  # the replica rules' specs share one stage: a version raised on one alone would be lost
+    raise ValueError(f"vlencode.steps: the specs of stage(s) {_disagreeing} differ in VERSION; raise them together")

@@ -487,7 +487,7 @@ T = TypeVar("T")
 def _required(value: T | None, key: str) -> T:
     """A ``replica`` setting that the part being built needs; a ValueError naming the key when it was not given."""
     if value is None:
-        raise ValueError(f"replica.{key}: not in the settings given to this part of the replica (see PART_KEYS)")
+        raise ValueError(f"replica.{key}: not in the settings this part of the replica was given (vlencode.steps)")
     return value
 
 

@@ -140,7 +140,7 @@ def save_network(
     Parameters
     ----------
     network
-        The network type (:data:`vlencode.models.releases.NETWORK_TYPES`).
+        The network type, a key of :data:`vlencode.models.networks.OWN_NETWORKS` (``slip``, ``fusion``).
     config
         The network's JSON-able configuration.
     weights
