@@ -294,7 +294,8 @@ def electrode_inputs(wildcards):
 
 def protocol_settings():
     """The settings the protocol page states, canonical (JSON, sorted keys), without the performance knobs (marked in
-    the schema) and without where the weights are kept and whether the hub is reachable (neither changes a result)."""
+    the schema) and without where the weights are kept and whether the hub is reachable (neither changes a result).
+    """
     leave_out = performance_keys(SCHEMA) | {"models.weights_dir", "models.offline"}
     return json.dumps(without_keys(SETTINGS, leave_out), sort_keys=True)
 
