@@ -14,6 +14,7 @@ from snakemake.iocontainers import Namedlist
 
 from vlencode import encoding
 from vlencode.bootstrap import fast, resampling
+from vlencode.encoding import screening
 from vlencode.keyed import keyed_inputs
 from vlencode.models import ModelInstance
 from vlencode.stats.subject import model_scores
@@ -36,6 +37,7 @@ ENCODING = {
     "n_folds": 5,
     "alphas": {"log10_min": -1, "log10_max": 5, "n": 7},
     "layer_selection": "validation",
+    "screening": {"features": 256, "targets": 1024, "leading": 1},
     "banded": {"n_iter": 3},
 }
 BOOTSTRAP = {"protocol": "fast", "n_resamples": 20, "ci": 0.95}
@@ -290,6 +292,88 @@ def test_last_layer_selection_and_refit_protocol(fitted, tmp_path):
     )
     assert fit.alignments["word"].chosen_layer == "l2"
     assert fit.alignments["word"].boot["l2"]["block_val_r"].shape == (4, N_ELECTRODES, N_BINS)
+
+
+def test_screening_fits_only_the_leading_layer_and_finds_the_planted_one(fitted, tmp_path):
+    _, paths, full = fitted
+    screen = dict(ENCODING, layer_selection="screen", screening={"features": 4, "targets": 6, "leading": 1})
+    fit = _fit(tmp_path, paths, screen)
+    for alignment in ("word", "scene"):
+        screened = fit.alignments[alignment]
+        assert screened.chosen_layer == "l1" and list(screened.layers) == ["l1"] and list(screened.boot) == ["l1"]
+        assert list(screened.proxy_val_r) == ["l0", "l1", "l2"]
+        assert max(screened.proxy_val_r, key=screened.proxy_val_r.__getitem__) == "l1"
+        # The leading layer's fit is the full search's fit of that layer.
+        np.testing.assert_array_equal(screened.layers["l1"].val_r, full.alignments[alignment].layers["l1"].val_r)
+        np.testing.assert_array_equal(screened.val_lo, full.alignments[alignment].val_lo)
+    with atomic_zarr(tmp_path / "model-toy.zarr", {"encoding": screen}) as group:
+        fit.write(group)
+    store = FitStore(tmp_path / "model-toy.zarr")
+    assert store.layers("word") == ["l1"] and set(open_zarr(store.path)["word"].attrs["proxy_val_r"]) == {
+        "l0",
+        "l1",
+        "l2",
+    }
+
+
+def test_screening_every_layer_is_the_full_search(fitted, tmp_path):
+    _, paths, full = fitted
+    fit = _fit(
+        tmp_path,
+        paths,
+        dict(ENCODING, layer_selection="screen", alignments=["word"])
+        | {"screening": {"features": 4, "targets": 6, "leading": 3}},
+    )
+    word = fit.alignments["word"]
+    assert word.proxy_val_r == {} and word.mean_val_r == full.alignments["word"].mean_val_r
+
+
+def test_leading_layers_keep_model_order_and_break_ties_early():
+    proxy = {"a": 0.1, "b": 0.3, "c": 0.3, "d": float("nan"), "e": 0.2}
+    assert screening.leading_layers(proxy, 1) == ["b"]
+    assert screening.leading_layers(proxy, 2) == ["b", "c"]
+    assert screening.leading_layers(proxy, 3) == ["b", "c", "e"]
+    with pytest.raises(ValueError, match="leading"):
+        screening.leading_layers(proxy, 0)
+
+
+def test_screening_targets_are_a_seeded_subset():
+    subset = screening.target_subset(1000, 50, 0, "sub-1 word events")
+    assert len(np.unique(subset)) == 50 and (np.diff(subset) > 0).all() and subset.max() < 1000
+    np.testing.assert_array_equal(subset, screening.target_subset(1000, 50, 0, "sub-1 word events"))
+    assert not np.array_equal(subset, screening.target_subset(1000, 50, 0, "sub-1 scene events"))
+    np.testing.assert_array_equal(screening.target_subset(40, 50, 0, "x"), np.arange(40))
+
+
+def test_sketch_standardises_and_keeps_the_kernel():
+    rng = np.random.default_rng(0)
+    latent = rng.standard_normal((300, 10))
+    wide = (latent @ rng.standard_normal((10, 2000)) + 0.1 * rng.standard_normal((300, 2000))).astype(np.float32)
+    wide[:, 7] = 3.0  # a constant column carries nothing
+    scaled = screening.sketch(wide, 4000, 0, "l0")  # narrower than the sketch: only standardised
+    assert scaled.shape == wide.shape and np.all(scaled[:, 7] == 0)
+    np.testing.assert_allclose(scaled[:, 1].std(), 1.0, rtol=1e-5)
+    kernel = scaled.astype(np.float64) @ scaled.T
+    sketched = screening.sketch(wide, 512, 0, "l0").astype(np.float64)
+    assert sketched.shape == (300, 512)
+    np.testing.assert_array_equal(sketched, screening.sketch(wide, 512, 0, "l0"))
+    error = np.linalg.norm(sketched @ sketched.T - kernel) / np.linalg.norm(kernel)
+    # The approximate-multiplication bound of a Gaussian sketch: E err^2 <= (2 / width) ||X||_F^4 / ||X X'||_F^2.
+    bound = np.sqrt(2 / 512) * np.trace(kernel) / np.linalg.norm(kernel)
+    assert error < bound
+
+
+def test_screen_needs_its_settings():
+    with pytest.raises(ValueError, match="screening"):
+        encoding.search_layers(
+            lambda layer: np.zeros((10, 2)),
+            ["a", "b"],
+            np.zeros((10, 3)),
+            [],
+            None,  # type: ignore[arg-type]
+            shape=(1, 3),
+            layer_selection="screen",
+        )
 
 
 def test_protocols_agree_on_a_small_problem():

@@ -6,7 +6,8 @@ the epochs store's order, and cut into contiguous folds that never straddle a tr
 (:mod:`vlencode.encoding.folds`).  Each fold's held-out block is split in half: the first half validates (chooses the
 alpha of every target), the second half tests.  The ridge engine (:mod:`vlencode.ridge`) standardises X with
 training-fold statistics.  One layer per (subject, model, alignment) is chosen by mean validation r over all targets,
-or the last layer.  The concatenation baseline (a features store with a ``bands`` attribute) is fitted twice: plain
+or the last layer; screening ranks the layers on a cheap proxy first and fits all targets only for the leading ones
+(:mod:`vlencode.encoding.screening`).  The concatenation baseline (a features store with a ``bands`` attribute) is fitted twice: plain
 ridge on the concatenation (layer ``concat``) and banded ridge with one alpha per feature space (layer
 ``concat-banded``).
 
@@ -19,7 +20,7 @@ column of zeros that the ridge ignores; a target constant over a fold's validati
 fit and in every bootstrap resample.  NaNs in features or responses, too few events for the folds, stimuli missing
 from a features store and resamples drawn for other events are one-line errors naming the file and the fix.
 
-Modules: :mod:`~vlencode.encoding.folds` (folds and layer choice), :mod:`~vlencode.encoding.inputs` (responses,
+Modules: :mod:`~vlencode.encoding.folds` (folds and layer choice), :mod:`~vlencode.encoding.screening` (the proxy), :mod:`~vlencode.encoding.inputs` (responses,
 features, design matrix), :mod:`~vlencode.encoding.fitting` (ridge settings, layers, and their bootstrap by the
 protocols of :mod:`vlencode.bootstrap`), :mod:`~vlencode.encoding.resamples` (the shared resamples) and
 :mod:`~vlencode.encoding.scores` (the scores table).  The layouts of the stores read and written here are owned by
@@ -27,10 +28,12 @@ protocols of :mod:`vlencode.bootstrap`), :mod:`~vlencode.encoding.resamples` (th
 """
 
 from vlencode.encoding.fitting import (
+    LayerSearch,
     RidgeSettings,
     fit_alignment,
     fit_subject_model,
     memory_budget_gb,
+    search_layers,
     summarize_folds,
 )
 from vlencode.encoding.folds import Split, contiguous_splits, select_layer
@@ -46,6 +49,7 @@ from vlencode.encoding.inputs import (
     open_features,
 )
 from vlencode.encoding.resamples import subject_resamples
+from vlencode.encoding.screening import Screening
 from vlencode.encoding.scores import SCORE_COLUMNS, scores_table
 from vlencode.stores.fit import AlignmentFit, FitStore, LayerFit, SubjectModelFit
 from vlencode.stores.resamples import SubjectResamples
@@ -59,8 +63,10 @@ __all__ = [
     "Features",
     "FitStore",
     "LayerFit",
+    "LayerSearch",
     "Responses",
     "RidgeSettings",
+    "Screening",
     "Split",
     "SubjectModelFit",
     "SubjectResamples",
@@ -73,6 +79,7 @@ __all__ = [
     "memory_budget_gb",
     "open_features",
     "scores_table",
+    "search_layers",
     "select_layer",
     "subject_resamples",
     "summarize_folds",

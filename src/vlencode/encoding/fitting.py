@@ -4,7 +4,7 @@ bootstrap of its scores, for one subject and model."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from vlencode.encoding.inputs import (
     load_responses,
     open_features,
 )
+from vlencode.encoding.screening import Screening, leading_layers, screened, sketch, target_subset
 from vlencode.models.registry import ModelInstance
 from vlencode.store import input_hash
 from vlencode.stores.fit import AlignmentFit, LayerFit, ModelIdentity, SubjectModelFit
@@ -124,44 +125,91 @@ def summarize_folds(result: ridge.RidgeCVResult, shape: tuple[int, int]) -> Laye
     )
 
 
-def fit_alignment(
-    responses: Responses,
-    features: Features,
-    *,
-    resamples: Mapping[str, np.ndarray],
+@dataclass(frozen=True)
+class LayerSearch:
+    """The layer-search stage of one alignment: which layers were fitted in full, their scores, and the choice.
+
+    Attributes
+    ----------
+    layers : dict of layer -> LayerFit
+        Every layer fitted to all targets (all candidates, or the leading layers of a screening).
+    mean_val_r : dict of layer -> float
+        Mean validation r over all targets of each layer in ``layers``.
+    proxy_val_r : dict of layer -> float
+        The screening proxy of every candidate layer (:mod:`vlencode.encoding.screening`); empty without screening.
+    chosen : str
+    kept_fits : dict of layer -> (prediction, design)
+        The out-of-fold predictions ``[n_events, n_targets]`` and design of each layer the bootstrap resamples: the
+        chosen one, or both fits of a concatenation baseline.
+    """
+
+    layers: dict[str, LayerFit]
+    mean_val_r: dict[str, float]
+    proxy_val_r: dict[str, float]
+    chosen: str
+    kept_fits: dict[str, tuple[np.ndarray, Design]]
+
+
+def search_layers(
+    design_of: Callable[[str], Design],
+    candidates: Sequence[str],
+    targets: np.ndarray,
+    splits: Sequence[Split],
     settings: RidgeSettings,
+    *,
+    shape: tuple[int, int],
     layer_selection: str = "validation",
-    protocol: str = "fast",
-    ci: float = 0.95,
+    screening: Screening | None = None,
+    banded: bool = False,
     name: str = "events",
-) -> AlignmentFit:
-    """Fit every candidate layer of one alignment, choose one and bootstrap its scores.
+) -> LayerSearch:
+    """Fit the candidate layers of one alignment and choose the reported one.
 
     Parameters
     ----------
-    responses : Responses
-    features : Features
-    resamples : mapping of scheme -> ndarray of int, shape (n_resamples, n_events)
-        The subject's shared resamples of this alignment's events, per resampling scheme (``iid``, ``block``).
+    design_of : callable layer -> design
+        The design of a candidate (a matrix ``[n_events, n_features]``, or a list of them for banded ridge).
+    candidates : sequence of str
+        Layer names in the model's order.
+    targets : ndarray, shape (n_events, n_targets)
+    splits : the protocol's folds (:func:`vlencode.encoding.contiguous_splits`)
     settings : RidgeSettings
-    layer_selection : {"validation", "last"}
-    protocol : {"fast", "refit"}
-    ci : float
-        Coverage of the percentile bounds ``val_lo, val_hi``.
+    shape : (n_electrodes, n_bins)
+        ``n_targets`` reshaped, for the stored scores.
+    layer_selection : {"validation", "last", "screen"}
+        ``validation`` fits every candidate and keeps the best mean validation r; ``last`` likewise keeps the last
+        layer; ``screen`` ranks every candidate on the proxy of ``screening`` and fits only its leading layers.
+    screening : Screening
+        Required by ``screen``.
+    banded : bool
+        The candidates are a concatenation baseline's plain and banded fits: both are kept for the bootstrap, and
+        they are never screened (each is compared in its own right).
     name : str
         Names the events in log lines and errors.
     """
-    if protocol not in ("fast", "refit"):
-        raise ValueError(f"bootstrap.protocol: unknown protocol {protocol!r}; use fast or refit")
-    targets = responses.targets
-    shape = responses.response.shape[1:]
-    splits = contiguous_splits(responses.trial, settings.n_folds, name)
+    if layer_selection == "screen" and screening is None:
+        raise ValueError("encoding.layer_selection: screen needs encoding.screening")
+    method = "validation" if layer_selection == "screen" else layer_selection
+    proxy_val_r: dict[str, float] = {}
+    fitted = list(candidates)
+    if layer_selection == "screen" and not banded and screened(candidates, screening):
+        assert screening is not None
+        subset = target_subset(targets.shape[1], screening.targets, settings.seed, name)
+        for layer in candidates:
+            design = design_of(layer)
+            assert not isinstance(design, list), "banded designs are never screened"
+            proxy = settings.cross_validate(
+                sketch(design, screening.features, settings.seed, layer), targets[:, subset], splits
+            )
+            proxy_val_r[layer] = float(np.mean(np.asarray(proxy.val_r, dtype=np.float64)))
+        fitted = leading_layers(proxy_val_r, screening.leading)
+        log.info("%s: screened %d layers on %d targets; fitting %s", name, len(candidates), len(subset), fitted)
     layers: dict[str, LayerFit] = {}
     mean_val_r: dict[str, float] = {}
     chosen = ""
     kept_fits: dict[str, tuple[np.ndarray, Design]] = {}
-    for i, layer in enumerate(features.candidate_layers, start=1):
-        design = _design(features, responses, layer)
+    for i, layer in enumerate(fitted, start=1):
+        design = design_of(layer)
         result = settings.cross_validate(design, targets, splits)
         layers[layer] = summarize_folds(result, shape)
         mean_val_r[layer] = float(np.mean(layers[layer].val_r))
@@ -170,23 +218,73 @@ def fit_alignment(
             name,
             layer,
             i,
-            len(features.candidate_layers),
+            len(fitted),
             mean_val_r[layer],
             float(np.mean(layers[layer].test_r)),
         )
         # Only the leading layer's out-of-fold predictions are kept (each is as large as the targets); a
         # concatenation baseline keeps both of its fits, each compared in its own right.
-        if features.bands:
+        if banded:
             kept_fits[layer] = (_prediction(result), design)
-        if not chosen or select_layer({chosen: mean_val_r[chosen], layer: mean_val_r[layer]}, layer_selection) == layer:
+        if not chosen or select_layer({chosen: mean_val_r[chosen], layer: mean_val_r[layer]}, method) == layer:
             chosen = layer
-            if not features.bands:
+            if not banded:
                 kept_fits = {layer: (_prediction(result), design)}
+    return LayerSearch(layers, mean_val_r, proxy_val_r, chosen, kept_fits)
+
+
+def fit_alignment(
+    responses: Responses,
+    features: Features,
+    *,
+    resamples: Mapping[str, np.ndarray],
+    settings: RidgeSettings,
+    layer_selection: str = "validation",
+    screening: Screening | None = None,
+    protocol: str = "fast",
+    ci: float = 0.95,
+    name: str = "events",
+) -> AlignmentFit:
+    """Fit the candidate layers of one alignment (:func:`search_layers`), choose one and bootstrap its scores.
+
+    Parameters
+    ----------
+    responses : Responses
+    features : Features
+    resamples : mapping of scheme -> ndarray of int, shape (n_resamples, n_events)
+        The subject's shared resamples of this alignment's events, per resampling scheme (``iid``, ``block``).
+    settings : RidgeSettings
+    layer_selection : {"validation", "last", "screen"}
+    screening : Screening, required by ``screen``
+    protocol : {"fast", "refit"}
+    ci : float
+        Coverage of the percentile bounds ``val_lo, val_hi``.
+    name : str
+        Names the events in log lines and errors.
+    """
+    if protocol not in ("fast", "refit"):
+        raise ValueError(f"bootstrap.protocol: unknown protocol {protocol!r}; use fast or refit")
     if "iid" not in resamples:
         raise ValueError(f"{name}: no iid resamples (the paper's bootstrap); rerun resamples")
+    targets = responses.targets
+    shape = responses.response.shape[1:]
+    splits = contiguous_splits(responses.trial, settings.n_folds, name)
+    search = search_layers(
+        lambda layer: _design(features, responses, layer),
+        features.candidate_layers,
+        targets,
+        splits,
+        settings,
+        shape=shape,
+        layer_selection=layer_selection,
+        screening=screening,
+        banded=bool(features.bands),
+        name=name,
+    )
+    chosen = search.chosen
     boot: dict[str, dict[str, np.ndarray]] = {}
     val_lo = val_hi = np.zeros(0)
-    for layer, (prediction, design) in kept_fits.items():
+    for layer, (prediction, design) in search.kept_fits.items():
         boot[layer] = {}
         for scheme, indices in resamples.items():
             if protocol == "fast":
@@ -201,13 +299,14 @@ def fit_alignment(
             boot[layer][f"{scheme}_test_r"] = boot_test.reshape(-1, *shape).astype(np.float16)
     log.info("%s: chose %s; %d of %d targets kept (val_lo > 0)", name, chosen, int((val_lo > 0).sum()), val_lo.size)
     return AlignmentFit(
-        layers=layers,
+        layers=search.layers,
         chosen_layer=chosen,
         boot=boot,
         val_lo=val_lo.reshape(shape),
         val_hi=val_hi.reshape(shape),
         n_events=len(targets),
-        mean_val_r=mean_val_r,
+        mean_val_r=search.mean_val_r,
+        proxy_val_r=search.proxy_val_r,
     )
 
 
@@ -281,6 +380,7 @@ def fit_subject_model(
             resamples=resamples,
             settings=settings,
             layer_selection=encoding["layer_selection"],
+            screening=Screening.from_config(encoding["screening"]),
             protocol=bootstrap_config["protocol"],
             ci=float(bootstrap_config["ci"]),
             name=name,

@@ -6,8 +6,10 @@ entry's controlled ``pair`` and a concatenation baseline's ``components``); ``bo
 (alignment -> layer) and ``resamples_sha256`` (content hash of the resamples store the bootstrap drew from); arrays
 ``electrode`` (str, ``[n_electrodes]``), ``bin_time_s`` (float64, ``[n_bins]``) and ``alpha_grid`` (float64,
 ``[n_alphas]``, the ridge penalties every layer chose from).  Per
-alignment a group with attributes ``chosen_layer, layers, n_events, mean_val_r``; ``layers/<layer>/{val_r, test_r,
-alpha}`` (float32, ``[n_electrodes, n_bins]``) for every candidate layer, plus ``band_weights``
+alignment a group with attributes ``chosen_layer, layers, n_events, mean_val_r, proxy_val_r`` (``layers``: those
+fitted to all targets, every candidate unless screened; ``proxy_val_r``: the screening proxy of every candidate,
+empty without screening, :mod:`vlencode.encoding.screening`); ``layers/<layer>/{val_r, test_r, alpha}`` (float32,
+``[n_electrodes, n_bins]``) for every fitted layer, plus ``band_weights``
 (``[n_electrodes, n_bins, n_bands]``, attribute ``bands``) for banded ridge; the resampled scores of every
 bootstrapped layer (the chosen one; both fits of a concatenation baseline), ``boot/<layer>/<scheme>_<val|test>_r``
 (float16, ``[n_resamples, n_electrodes, n_bins]``, schemes ``iid`` and ``block``); and the percentile bounds of the
@@ -68,7 +70,8 @@ class LayerFit:
 class AlignmentFit:
     """Everything the fit store holds for one alignment.
 
-    ``layers`` maps each candidate layer to its scores; ``boot`` maps each bootstrapped layer to its resampled scores
+    ``layers`` maps each layer fitted to all targets to its scores (``proxy_val_r``: every candidate's screening
+    proxy, when screened); ``boot`` maps each bootstrapped layer to its resampled scores
     ``<scheme>_<val|test>_r``, each ``[n_resamples, n_electrodes, n_bins]`` (float16); ``val_lo`` and ``val_hi`` are
     the percentile bounds of the chosen layer's iid validation r (the paper's keep rule), computed before the cast.
     """
@@ -80,6 +83,7 @@ class AlignmentFit:
     val_hi: np.ndarray
     n_events: int
     mean_val_r: dict[str, float] = field(default_factory=dict)
+    proxy_val_r: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,7 +121,11 @@ class SubjectModelFit:
         for alignment, fit in self.alignments.items():
             sub = group.create_group(alignment)
             sub.attrs.update(
-                chosen_layer=fit.chosen_layer, layers=list(fit.layers), n_events=fit.n_events, mean_val_r=fit.mean_val_r
+                chosen_layer=fit.chosen_layer,
+                layers=list(fit.layers),
+                n_events=fit.n_events,
+                mean_val_r=fit.mean_val_r,
+                proxy_val_r=fit.proxy_val_r,
             )
             for layer, scores in fit.layers.items():
                 arrays = sub.create_group(f"layers/{layer}")
