@@ -37,7 +37,7 @@ ENCODING = {
     "n_folds": 5,
     "alphas": {"log10_min": -1, "log10_max": 5, "n": 7},
     "layer_selection": "validation",
-    "screening": {"features": 256, "targets": 1024, "leading": 1},
+    "screening": {"features": 0, "targets": 1024, "z": 2.0},
     "banded": {"n_iter": 3},
 }
 BOOTSTRAP = {"protocol": "fast", "n_resamples": 20, "ci": 0.95}
@@ -290,13 +290,13 @@ def test_last_layer_selection_and_refit_protocol(fitted, tmp_path):
         dict(ENCODING, layer_selection="last", alignments=["word"]),
         dict(BOOTSTRAP, protocol="refit", n_resamples=4),
     )
-    assert fit.alignments["word"].chosen_layer == "l2"
+    assert fit.alignments["word"].chosen_layer == "l2" and list(fit.alignments["word"].layers) == ["l2"]
     assert fit.alignments["word"].boot["l2"]["block_val_r"].shape == (4, N_ELECTRODES, N_BINS)
 
 
 def test_screening_fits_only_the_leading_layer_and_finds_the_planted_one(fitted, tmp_path):
     _, paths, full = fitted
-    screen = dict(ENCODING, layer_selection="screen", screening={"features": 4, "targets": 6, "leading": 1})
+    screen = dict(ENCODING, layer_selection="screen", screening={"features": 4, "targets": 6, "z": 0.0})
     fit = _fit(tmp_path, paths, screen)
     for alignment in ("word", "scene"):
         screened = fit.alignments[alignment]
@@ -316,25 +316,23 @@ def test_screening_fits_only_the_leading_layer_and_finds_the_planted_one(fitted,
     }
 
 
-def test_screening_every_layer_is_the_full_search(fitted, tmp_path):
+def test_screening_all_targets_unsketched_fits_one_layer_like_the_full_search(fitted, tmp_path):
     _, paths, full = fitted
-    fit = _fit(
-        tmp_path,
-        paths,
-        dict(ENCODING, layer_selection="screen", alignments=["word"])
-        | {"screening": {"features": 4, "targets": 6, "leading": 3}},
-    )
+    exact = {"features": 64, "targets": 10_000, "z": 2.0}  # every target, no sketch: the proxy is the criterion
+    fit = _fit(tmp_path, paths, dict(ENCODING, layer_selection="screen", alignments=["word"], screening=exact))
     word = fit.alignments["word"]
-    assert word.proxy_val_r == {} and word.mean_val_r == full.alignments["word"].mean_val_r
+    assert list(word.layers) == ["l1"] and word.proxy_val_r == pytest.approx(full.alignments["word"].mean_val_r)
 
 
-def test_leading_layers_keep_model_order_and_break_ties_early():
-    proxy = {"a": 0.1, "b": 0.3, "c": 0.3, "d": float("nan"), "e": 0.2}
-    assert screening.leading_layers(proxy, 1) == ["b"]
-    assert screening.leading_layers(proxy, 2) == ["b", "c"]
-    assert screening.leading_layers(proxy, 3) == ["b", "c", "e"]
-    with pytest.raises(ValueError, match="leading"):
-        screening.leading_layers(proxy, 0)
+def test_leading_layers_are_those_the_proxy_cannot_tell_from_the_best():
+    rng = np.random.default_rng(0)
+    best = 0.2 + 0.1 * rng.standard_normal(400)
+    proxy = {"a": best - 0.1, "b": best, "c": best - 0.001 + 0.05 * rng.standard_normal(400), "d": best - 0.05}
+    assert screening.leading_layers(proxy, 40_000, 2.0) == ["b", "c"]
+    assert screening.leading_layers(proxy, 40_000, 0.0) == ["b"]
+    assert screening.leading_layers(proxy, 400, 2.0) == ["b"]  # every target scored: no sampling error
+    tied = {"a": best, "b": best.copy()}
+    assert screening.leading_layers(tied, 400, 0.0) == ["a", "b"]
 
 
 def test_screening_targets_are_a_seeded_subset():
@@ -352,6 +350,7 @@ def test_sketch_standardises_and_keeps_the_kernel():
     wide[:, 7] = 3.0  # a constant column carries nothing
     scaled = screening.sketch(wide, 4000, 0, "l0")  # narrower than the sketch: only standardised
     assert scaled.shape == wide.shape and np.all(scaled[:, 7] == 0)
+    np.testing.assert_array_equal(screening.sketch(wide, 0, 0, "l0"), scaled)
     np.testing.assert_allclose(scaled[:, 1].std(), 1.0, rtol=1e-5)
     kernel = scaled.astype(np.float64) @ scaled.T
     sketched = screening.sketch(wide, 512, 0, "l0").astype(np.float64)

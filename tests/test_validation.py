@@ -92,3 +92,33 @@ def test_equal_skill_pair_differs_only_in_its_noise_dimensions():
     np.testing.assert_allclose(a.prediction, b.prediction, atol=1e-3)  # float32 engine
     c = settings.cross_validate(features["fused"], targets, splits)
     assert not np.allclose(a.prediction, c.prediction, atol=1e-2)
+
+
+def test_multi_layer_networks_leave_the_single_layer_harness_unchanged():
+    single, layered = harness.simulate(SMALL), harness.simulate(replace(SMALL, layers=4, planted_layer=1))
+    for alignment, features in single.features.items():
+        for name, values in features.items():
+            np.testing.assert_array_equal(np.asarray(values, dtype=object), layered.features[alignment][name])
+        assert [f"vision.{i}" in layered.features[alignment] for i in range(4)] == [True] * 4
+    np.testing.assert_array_equal(single.response["word"], layered.response["word"])
+
+
+def test_screening_finds_the_planted_layer_and_keeps_the_full_searchs_calls():
+    from vlencode.encoding import Screening
+    from vlencode.validation import layers
+
+    config = replace(SMALL, layers=4, planted_layer=1)
+    searches, calls = layers.harness_agreement(config, Screening(features=0, targets=64, z=2.0), seeds=[3])
+    assert set(searches["planted"]) >= {"vision.1", "fused.1"}
+    by_method = searches.groupby("method")
+    # At word onsets (hundreds of events) the planted layer is the best, and it is not the last; at this size the few
+    # scene cuts leave near ties, which screening settles by fitting the tied layers in full.
+    words = searches[(searches["method"] == "validation") & (searches["alignment"] == "word")]
+    assert (words["chosen"] == words["planted"]).all()
+    summary = layers.same_layer(searches).set_index("method")
+    assert summary.loc["screen", "fraction"] == 1.0 and summary.loc["last", "fraction"] < 0.5
+    assert by_method["fitted"].mean()["screen"] < by_method["fitted"].mean()["validation"]
+    screen = calls[calls["method"] == "screen"]
+    assert (screen["value"] == 1.0).all()
+    with pytest.raises(ValueError, match="planted_layer"):
+        layers.harness_agreement(replace(config, planted_layer=3), Screening(0, 64, 2.0), seeds=[3])

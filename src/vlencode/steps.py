@@ -281,7 +281,7 @@ class Fit(Step):
     n_folds: int = key("encoding.n_folds")
     alphas: Mapping[str, float] = key("encoding.alphas")
     layer_selection: str = key("encoding.layer_selection")
-    screening: Mapping[str, int] = key("encoding.screening")
+    screening: Mapping[str, float] = key("encoding.screening")
     banded_iterations: int = key("encoding.banded.n_iter")
     protocol: str = key("bootstrap.protocol")
     ci: float = key("bootstrap.ci")

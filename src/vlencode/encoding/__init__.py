@@ -7,9 +7,9 @@ the epochs store's order, and cut into contiguous folds that never straddle a tr
 alpha of every target), the second half tests.  The ridge engine (:mod:`vlencode.ridge`) standardises X with
 training-fold statistics.  One layer per (subject, model, alignment) is chosen by mean validation r over all targets,
 or the last layer; screening ranks the layers on a cheap proxy first and fits all targets only for the leading ones
-(:mod:`vlencode.encoding.screening`).  The concatenation baseline (a features store with a ``bands`` attribute) is fitted twice: plain
-ridge on the concatenation (layer ``concat``) and banded ridge with one alpha per feature space (layer
-``concat-banded``).
+(:mod:`vlencode.encoding.screening`).  The concatenation baseline (a features store with a ``bands`` attribute) is
+fitted twice: plain ridge on the concatenation (layer ``concat``) and banded ridge with one alpha per feature space
+(layer ``concat-banded``).
 
 Reported per layer and target: ``val_r`` and ``test_r`` averaged over folds (each fold at its own best alpha) and
 ``alpha``, the per-target median over folds of the chosen alpha (taken on log10 alpha, so with an odd number of folds
@@ -20,9 +20,10 @@ column of zeros that the ridge ignores; a target constant over a fold's validati
 fit and in every bootstrap resample.  NaNs in features or responses, too few events for the folds, stimuli missing
 from a features store and resamples drawn for other events are one-line errors naming the file and the fix.
 
-Modules: :mod:`~vlencode.encoding.folds` (folds and layer choice), :mod:`~vlencode.encoding.screening` (the proxy), :mod:`~vlencode.encoding.inputs` (responses,
-features, design matrix), :mod:`~vlencode.encoding.fitting` (ridge settings, layers, and their bootstrap by the
-protocols of :mod:`vlencode.bootstrap`), :mod:`~vlencode.encoding.resamples` (the shared resamples) and
+Modules: :mod:`~vlencode.encoding.folds` (folds and layer choice), :mod:`~vlencode.encoding.screening` (the
+layer screening's proxy), :mod:`~vlencode.encoding.inputs` (responses, features, design matrix),
+:mod:`~vlencode.encoding.fitting` (ridge settings, the layer search, and the bootstrap by the protocols of
+:mod:`vlencode.bootstrap`), :mod:`~vlencode.encoding.resamples` (the shared resamples) and
 :mod:`~vlencode.encoding.scores` (the scores table).  The layouts of the stores read and written here are owned by
 :mod:`vlencode.stores`.
 """
@@ -49,8 +50,8 @@ from vlencode.encoding.inputs import (
     open_features,
 )
 from vlencode.encoding.resamples import subject_resamples
-from vlencode.encoding.screening import Screening
 from vlencode.encoding.scores import SCORE_COLUMNS, scores_table
+from vlencode.encoding.screening import Screening
 from vlencode.stores.fit import AlignmentFit, FitStore, LayerFit, SubjectModelFit
 from vlencode.stores.resamples import SubjectResamples
 

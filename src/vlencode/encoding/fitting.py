@@ -26,7 +26,7 @@ from vlencode.encoding.inputs import (
     load_responses,
     open_features,
 )
-from vlencode.encoding.screening import Screening, leading_layers, screened, sketch, target_subset
+from vlencode.encoding.screening import Screening, leading_layers, proxy_scores, target_subset
 from vlencode.models.registry import ModelInstance
 from vlencode.store import input_hash
 from vlencode.stores.fit import AlignmentFit, LayerFit, ModelIdentity, SubjectModelFit
@@ -177,7 +177,7 @@ def search_layers(
     shape : (n_electrodes, n_bins)
         ``n_targets`` reshaped, for the stored scores.
     layer_selection : {"validation", "last", "screen"}
-        ``validation`` fits every candidate and keeps the best mean validation r; ``last`` likewise keeps the last
+        ``validation`` fits every candidate and keeps the best mean validation r; ``last`` fits and keeps the last
         layer; ``screen`` ranks every candidate on the proxy of ``screening`` and fits only its leading layers.
     screening : Screening
         Required by ``screen``.
@@ -191,18 +191,20 @@ def search_layers(
         raise ValueError("encoding.layer_selection: screen needs encoding.screening")
     method = "validation" if layer_selection == "screen" else layer_selection
     proxy_val_r: dict[str, float] = {}
-    fitted = list(candidates)
-    if layer_selection == "screen" and not banded and screened(candidates, screening):
+    # ``last`` needs no other layer's fit; a concatenation baseline keeps both of its fits whatever the method.
+    fitted = list(candidates) if banded or layer_selection != "last" else list(candidates)[-1:]
+    if layer_selection == "screen" and not banded and len(candidates) > 1:
         assert screening is not None
         subset = target_subset(targets.shape[1], screening.targets, settings.seed, name)
+        proxy_r = {}
         for layer in candidates:
             design = design_of(layer)
             assert not isinstance(design, list), "banded designs are never screened"
-            proxy = settings.cross_validate(
-                sketch(design, screening.features, settings.seed, layer), targets[:, subset], splits
+            proxy_r[layer] = proxy_scores(
+                design, targets[:, subset], splits, settings.cross_validate, screening, settings.seed, layer
             )
-            proxy_val_r[layer] = float(np.mean(np.asarray(proxy.val_r, dtype=np.float64)))
-        fitted = leading_layers(proxy_val_r, screening.leading)
+            proxy_val_r[layer] = float(proxy_r[layer].mean())
+        fitted = leading_layers(proxy_r, targets.shape[1], screening.z)
         log.info("%s: screened %d layers on %d targets; fitting %s", name, len(candidates), len(subset), fitted)
     layers: dict[str, LayerFit] = {}
     mean_val_r: dict[str, float] = {}
@@ -270,7 +272,7 @@ def fit_alignment(
     shape = responses.response.shape[1:]
     splits = contiguous_splits(responses.trial, settings.n_folds, name)
     search = search_layers(
-        lambda layer: _design(features, responses, layer),
+        design_of(features, responses),
         features.candidate_layers,
         targets,
         splits,
@@ -317,11 +319,17 @@ def _prediction(result: ridge.RidgeCVResult) -> np.ndarray:
     return result.prediction
 
 
-def _design(features: Features, responses: Responses, layer: str) -> Design:
-    if layer == BANDED_LAYER:
-        concat = design_matrix(features, responses.movie, responses.stimulus_id, CONCAT_LAYER)
-        return [concat[:, start:stop] for _, start, stop in features.bands or []]
-    return design_matrix(features, responses.movie, responses.stimulus_id, layer)
+def design_of(features: Features, responses: Responses) -> Callable[[str], Design]:
+    """The design of each candidate layer for these events: a layer's rows (:func:`design_matrix`), or for the banded
+    fit of a concatenation baseline the concatenation's bands."""
+
+    def design(layer: str) -> Design:
+        if layer == BANDED_LAYER:
+            concat = design_matrix(features, responses.movie, responses.stimulus_id, CONCAT_LAYER)
+            return [concat[:, start:stop] for _, start, stop in features.bands or []]
+        return design_matrix(features, responses.movie, responses.stimulus_id, layer)
+
+    return design
 
 
 def fit_subject_model(

@@ -8,26 +8,35 @@ runs the full fit only for the ``leading`` layers of the ranking and chooses amo
 - **targets**: a seeded random subset of ``targets`` targets (electrode x bin).  The mean validation r over a random
   subset is an unbiased estimate of the mean over all targets, so the ranking is the full search's up to its sampling
   error.
-- **features**: each layer, standardised over all events, is multiplied by a seeded Gaussian sketch to ``features``
-  columns (Johnson-Lindenstrauss: the sketch preserves the linear kernel ``X X'`` that ridge regression depends on, up
-  to a relative error of about ``1 / sqrt(features)``).  A layer no wider than ``features`` is used as it is.  The
-  sketch makes a proxy cost the same whatever the layer's width, and spares the eigendecomposition of a wide layer's
-  folds.
+- **features** (optional, off by default): each layer wider than ``features``, standardised over all events, is
+  multiplied by a seeded Gaussian sketch to ``features`` columns (Johnson-Lindenstrauss: the sketch preserves the
+  linear kernel ``X X'`` that ridge regression depends on, up to a relative error of about ``1 / sqrt(features)``).  It
+  makes a wide layer's proxy cheap, but it is biased: on the replica (sub-1, word onsets, the random-init
+  EfficientNet-Lite0's 1280-wide head over 1005 events) mean validation r fell from 0.149 to 0.130 at 256 columns and
+  0.142 at 512, more than the 0.001-0.006 between the leading layers, so the sketched layer lost a choice it wins in
+  full.  The top principal components instead of a sketch did worse (0.070 at 256): the information was not in the
+  layer's leading variance.  The default proxy therefore reads every layer as it is.
 - the folds and the alpha grid are the protocol's own (:func:`vlencode.encoding.contiguous_splits`).
 
-The proxy is computed from the data alone: no per-model table of good layers.  Measured agreement with the full
+Every layer the proxy cannot tell from its best (within ``z`` standard errors of the target sampling,
+:func:`leading_layers`) is fitted in full: where layers are nearly tied the full criterion decides, where one layer
+stands out it is the only full fit.
+
+The proxy is computed from the data alone: no per-model table of good layers.  Its error is the target sampling's
+alone (without a sketch), which :func:`leading_layers` accounts for.  Measured agreement with the full
 search (chosen layer, site calls) on the harness and the replica: ``config/README.md``, "Layer screening".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from vlencode.bootstrap.resampling import resample_seed
+from vlencode.encoding.folds import Split
 
 
 @dataclass(frozen=True)
@@ -37,24 +46,24 @@ class Screening:
     Attributes
     ----------
     features : int
-        Columns of the Gaussian sketch of a wider layer.
+        Columns of the Gaussian sketch of a wider layer; 0 reads every layer as it is (the default: a sketch biases
+        the ranking against wide layers, see the module's notes).
     targets : int
         Targets (electrode x bin) of the seeded subset the proxy scores; all targets when there are fewer.
-    leading : int
-        Layers of the proxy's ranking fitted to all targets; the reported layer is the best of them by mean
-        validation r.  With at least as many as the model has candidates, screening is the full search.
+    z : float
+        Margin of the leading layers in standard errors of the proxy (:func:`leading_layers`): each layer the proxy
+        cannot tell from its best is fitted to all targets, and the reported layer is the best of them by mean
+        validation r.
     """
 
     features: int
     targets: int
-    leading: int
+    z: float
 
     @classmethod
     def from_config(cls, screening: Mapping[str, Any]) -> Screening:
         """From the canonical config's ``encoding.screening`` (every key present)."""
-        return cls(
-            features=int(screening["features"]), targets=int(screening["targets"]), leading=int(screening["leading"])
-        )
+        return cls(features=int(screening["features"]), targets=int(screening["targets"]), z=float(screening["z"]))
 
 
 def target_subset(n_targets: int, count: int, seed: int, name: str) -> np.ndarray:
@@ -74,13 +83,13 @@ def target_subset(n_targets: int, count: int, seed: int, name: str) -> np.ndarra
 
 
 def sketch(design: np.ndarray, width: int, seed: int, layer: str) -> np.ndarray:
-    """The layer standardised over all events and, when wider than ``width``, projected by a Gaussian sketch.
+    """The layer standardised over all events and, when wider than ``width`` > 0, projected by a Gaussian sketch.
 
     Parameters
     ----------
     design : ndarray, shape (n_events, n_features)
     width : int
-        Columns kept.
+        Columns kept; 0 keeps every column.
     seed : int
         The config seed; ``layer`` makes each layer's sketch distinct.
 
@@ -94,31 +103,75 @@ def sketch(design: np.ndarray, width: int, seed: int, layer: str) -> np.ndarray:
     centred = design - design.mean(axis=0, dtype=np.float64).astype(np.float32)
     std = centred.std(axis=0, dtype=np.float64)
     scaled = centred * np.divide(1.0, std, out=np.zeros_like(std), where=std > 0).astype(np.float32)
-    if design.shape[1] <= width:
+    if width == 0 or design.shape[1] <= width:
         return scaled
     rng = np.random.default_rng(resample_seed(seed, "screening-sketch", layer))
     projection = rng.standard_normal((design.shape[1], width), dtype=np.float32) / np.float32(np.sqrt(width))
     return scaled @ projection
 
 
-def leading_layers(proxy_val_r: Mapping[str, float], count: int) -> list[str]:
-    """The ``count`` layers of best proxy score, in the model's layer order (ties go to the earlier layer).
+def leading_layers(proxy_r: Mapping[str, np.ndarray], n_targets: int, z: float) -> list[str]:
+    """The layers the proxy cannot tell from its best: mean proxy r within ``z`` standard errors of the best's.
+
+    The proxy's targets are a random subset of the targets, so the difference between two layers' proxy means
+    estimates the difference of the full search's criterion with a standard error of
+    ``sd(d) / sqrt(m) * sqrt(1 - m / n_targets)`` for the paired per-target differences ``d`` over the ``m`` proxy
+    targets (sampling without replacement; 0 when every target is scored, where the proxy's ranking is exact up to the
+    sketch).  Every layer whose difference from the best is at most ``z`` of those is fitted in full, so a near tie
+    is settled by the full criterion rather than by the draw of targets.
 
     Parameters
     ----------
-    proxy_val_r : mapping of layer -> proxy mean validation r, in the model's layer order
-    count : int
-        At least 1.
+    proxy_r : mapping of layer -> ndarray, shape (m,)
+        Each layer's proxy validation r per target (averaged over folds), in the model's layer order.
+    n_targets : int
+        Targets of the full fit.
+    z : float
+        The margin in standard errors (0: only the best; ties go to the earlier layer).
+
+    Returns
+    -------
+    list of str, in the model's layer order, the best first among equals
     """
-    if count < 1:
-        raise ValueError(f"encoding.screening.leading must be at least 1, got {count}")
-    layers = list(proxy_val_r)
-    scores = np.nan_to_num(np.array([proxy_val_r[layer] for layer in layers], dtype=np.float64), nan=-np.inf)
-    # A stable sort of the negated scores keeps the earlier layer first among ties.
-    best = np.argsort(-scores, kind="stable")[:count]
-    return [layers[i] for i in sorted(best)]
+    layers = list(proxy_r)
+    scores = np.stack([np.nan_to_num(np.asarray(proxy_r[layer], dtype=np.float64)) for layer in layers])
+    best = int(np.argmax(scores.mean(axis=1)))
+    m = scores.shape[1]
+    differences = scores[best] - scores
+    se = differences.std(axis=1, ddof=1) / np.sqrt(m) * np.sqrt(max(0.0, 1.0 - m / n_targets)) if m > 1 else 0.0
+    within = differences.mean(axis=1) <= z * se + 1e-12
+    return [layer for layer, lead in zip(layers, within) if lead]
 
 
-def screened(candidates: Sequence[str], screening: Screening | None) -> bool:
-    """Whether a proxy ranking can save work: more candidates than the leading layers fitted in full."""
-    return screening is not None and len(candidates) > screening.leading
+def proxy_scores(
+    design: np.ndarray,
+    targets: np.ndarray,
+    splits: Sequence[Split],
+    fit: Callable[..., Any],
+    screening: Screening,
+    seed: int,
+    layer: str,
+) -> np.ndarray:
+    """One layer's proxy: validation r per proxy target, averaged over the folds, of the layer's sketch.
+
+    Parameters
+    ----------
+    design : ndarray, shape (n_events, n_features)
+    targets : ndarray, shape (n_events, m)
+        The proxy's targets (:func:`target_subset`).
+    splits : the protocol's folds
+    fit : callable (design, targets, splits) -> :class:`vlencode.ridge.RidgeCVResult`
+        The protocol's cross-validated ridge (:meth:`vlencode.encoding.RidgeSettings.cross_validate`).
+    screening : Screening
+    seed : int
+        The config seed.
+    layer : str
+
+    Returns
+    -------
+    ndarray of float64, shape (m,)
+    """
+    if screening.features:
+        design = sketch(design, screening.features, seed, layer)
+    result = fit(design, targets, splits)
+    return np.asarray(result.val_r, dtype=np.float64).mean(axis=0)

@@ -35,7 +35,7 @@ from vlencode import simulation
 from vlencode.bootstrap.fast import fast_bootstrap
 from vlencode.bootstrap.refit import refit_bootstrap
 from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
-from vlencode.encoding import RidgeSettings, contiguous_splits
+from vlencode.encoding import RidgeSettings, Screening, contiguous_splits, search_layers
 from vlencode.simulation import BACKGROUND_RMS_UV, GAIN_UV, LATENCY_S
 from vlencode.stats.compare import ModelScores, compare_alignment
 from vlencode.stats.keep import keep_rule, kept
@@ -75,6 +75,8 @@ class HarnessConfig:
     feature_dim: int = 32
     noise_dims: int = 32
     banded_iterations: int = 5
+    layers: int = 1
+    planted_layer: int = 0
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> HarnessConfig:
@@ -168,7 +170,7 @@ def simulate(config: HarnessConfig, seed: int | None = None) -> Simulation:
     truth, signal = _electrodes(config, rng, duration, onset, latents, cuts, scene_class)
     bins = np.arange(config.tmin_s, config.tmax_s + 1e-9, config.step_s)
     response = {a: _epochs(signal, onset[a], bins, config) for a in onset}
-    features = {a: _features(config, seed, latents[a], rng) for a in onset}
+    features = {a: _features(config, seed, latents[a], rng, a) for a in onset}
     return Simulation(onset, response, features, truth, bins)
 
 
@@ -212,7 +214,9 @@ def _epochs(signal: np.ndarray, onset_s: np.ndarray, bins: np.ndarray, config: H
     return means.transpose(1, 0, 2).reshape(len(onset_s), -1).astype(np.float32)
 
 
-def _features(config: HarnessConfig, seed: int, latent: dict[str, np.ndarray], rng: np.random.Generator):
+def _features(
+    config: HarnessConfig, seed: int, latent: dict[str, np.ndarray], rng: np.random.Generator, alignment: str
+):
     onehot = np.eye(4)[latent["klass"]]
     lexical = np.stack([latent["content"], latent["length"]], axis=1)
     interaction = (latent["colour"] * latent["content"])[:, None]
@@ -223,8 +227,7 @@ def _features(config: HarnessConfig, seed: int, latent: dict[str, np.ndarray], r
         return inputs @ space_rng.standard_normal((inputs.shape[1], config.feature_dim))
 
     def space(embedded: np.ndarray) -> np.ndarray:
-        noise = rng.standard_normal((len(embedded), config.noise_dims))
-        return np.concatenate([embedded, noise], axis=1).astype(np.float32)
+        return _with_noise(embedded, config, rng)
 
     vision = space(embedding("vision", [onehot]))
     language = space(embedding("language", [lexical]))
@@ -244,10 +247,59 @@ def _features(config: HarnessConfig, seed: int, latent: dict[str, np.ndarray], r
     flip = np.random.default_rng(resample_seed(seed, "harness-space", "fused-random-s2"))
     out["fused-random-s1"] = space(twin)
     out["fused-random-s2"] = space(twin[:, flip.permutation(twin.shape[1])] * flip.choice([-1.0, 1.0], twin.shape[1]))
+    if config.layers > 1:
+        # A generator of their own, so the harness of one layer per model is unchanged.
+        layered_rng = np.random.default_rng(resample_seed(seed, "harness-layered", alignment))
+        parts = {"vision": [onehot], "language": [lexical], "fused": fused}
+        out |= _layered(config, seed, parts, twin, flip, layered_rng)
     return out
 
 
-#: (instance name, registry entry, family, init, baseline, layer) of the harness's models.
+def layer_names(model: str, config: HarnessConfig) -> list[str]:
+    """The candidate layers of a harness network: the model's one space, or ``<model>.<i>`` for ``config.layers``."""
+    return [model] if config.layers == 1 else [f"{model}.{i}" for i in range(config.layers)]
+
+
+def layer_weights(config: HarnessConfig) -> np.ndarray:
+    """How much of each layer is the informative embedding: 1 at ``planted_layer``, ``exp(-|i - planted| / 2)``
+    elsewhere (the rest is stimulus-level noise in the same columns), so neighbouring layers are informative too and
+    the planted one is the best."""
+    return np.exp(-np.abs(np.arange(config.layers) - config.planted_layer) / 2.0)
+
+
+def _layered(config, seed, parts, twin, flip, rng) -> dict[str, np.ndarray]:
+    """Multi-layer versions of the harness's networks: layer i mixes the model's standardised embedding with weight
+    :func:`layer_weights` and independent noise with the complementary weight (same total variance), then appends
+    the noise dimensions.  The equal-skill pair keeps equal skill in every layer: the second is the first's layer
+    with the columns permuted and sign-flipped."""
+    permutation, signs = flip.permutation(twin.shape[1]), flip.choice([-1.0, 1.0], twin.shape[1])
+    embedded = {}
+    for name, inputs in parts.items():
+        space_rng = np.random.default_rng(resample_seed(seed, "harness-layered", name))
+        stacked = np.concatenate(inputs, axis=1)
+        embedded[name] = stacked @ space_rng.standard_normal((stacked.shape[1], config.feature_dim))
+    embedded["fused-random-s1"] = twin
+    out = {}
+    for name, values in embedded.items():
+        standard = (values - values.mean(0)) / np.where(values.std(0) > 0, values.std(0), 1.0)
+        for i, weight in enumerate(layer_weights(config)):
+            mixed = weight * standard + np.sqrt(1.0 - weight**2) * rng.standard_normal(standard.shape)
+            out[f"{name}.{i}"] = _with_noise(mixed, config, rng)
+            if name == "fused-random-s1":
+                out[f"fused-random-s2.{i}"] = _with_noise(mixed[:, permutation] * signs, config, rng)
+    return out
+
+
+def _with_noise(embedded: np.ndarray, config: HarnessConfig, rng: np.random.Generator) -> np.ndarray:
+    noise = rng.standard_normal((len(embedded), config.noise_dims))
+    return np.concatenate([embedded, noise], axis=1).astype(np.float32)
+
+
+#: The harness's networks (not baselines): with ``config.layers`` > 1 each has that many layers.
+NETWORKS = ("vision", "language", "fused", "fused-random-s1", "fused-random-s2")
+
+#: (instance name, registry entry, family, init, baseline, layer) of the harness's models; a network's layer is its
+#: name, its candidates :func:`layer_names`.
 _MODELS = [
     ("vision", "vision", "vision", "trained", False, "vision"),
     ("language", "language", "language", "trained", False, "language"),
@@ -260,12 +312,20 @@ _MODELS = [
 
 
 def score_models(
-    sim: Simulation, config: HarnessConfig, protocol: str = "fast", n_refit_resamples: int | None = None
+    sim: Simulation,
+    config: HarnessConfig,
+    protocol: str = "fast",
+    n_refit_resamples: int | None = None,
+    *,
+    layer_selection: str = "validation",
+    screening: Screening | None = None,
 ) -> dict[str, list[ModelScores]]:
     """Fit every harness model in every alignment and resample its scores (iid and block, shared by all models).
 
     ``protocol="refit"`` reruns the cross-validation on each of ``n_refit_resamples`` (default ``n_resamples``)
-    resamples; the fast protocol reweights the out-of-fold predictions.
+    resamples; the fast protocol reweights the out-of-fold predictions.  A network of several layers
+    (``config.layers``) is reduced to one by the workflow's layer search (:func:`vlencode.encoding.search_layers`
+    with ``layer_selection`` and ``screening``).
     """
 
     out: dict[str, list[ModelScores]] = {}
@@ -291,28 +351,38 @@ def score_models(
         splits = contiguous_splits(trial, config.n_folds)
         scores = []
         for name, base, family, init, baseline, layer in _MODELS:
-            design = sim.features[alignment][layer]
-            result = settings.cross_validate(design, targets, splits)
-            assert result.prediction is not None, "cross_validate returns the out-of-fold predictions by default"
+            search = search_layers(
+                sim.features[alignment].__getitem__,
+                [layer] if baseline else layer_names(layer, config),
+                targets,
+                splits,
+                settings,
+                shape=shape,
+                layer_selection=layer_selection,
+                screening=screening,
+                name=f"harness {alignment} events",
+            )
+            prediction, design = search.kept_fits[search.chosen]
             boot = {}
             for scheme, indices in resamples.items():
                 if protocol == "fast":
-                    val, test = fast_bootstrap(result.prediction, targets, splits, indices, "cpu")
+                    val, test = fast_bootstrap(prediction, targets, splits, indices, "cpu")
                 else:
                     val, test = refit_bootstrap(
                         design, targets, trial_of_event=trial, indices=indices, settings=settings
                     )
                 boot[f"{scheme}_val_r"] = val.reshape(-1, *shape)
                 boot[f"{scheme}_test_r"] = test.reshape(-1, *shape)
+            fit = search.layers[search.chosen]
             scores.append(
                 ModelScores(
                     name=name,
                     base=base,
                     family=family,
                     init=init,
-                    layer=layer,
-                    val_r=np.asarray(result.val_r, np.float64).mean(axis=0).reshape(shape),
-                    test_r=np.asarray(result.test_r, np.float64).mean(axis=0).reshape(shape),
+                    layer=search.chosen,
+                    val_r=fit.val_r.astype(np.float64),
+                    test_r=fit.test_r.astype(np.float64),
                     boot=boot,
                     baseline=baseline,
                 )
@@ -443,6 +513,25 @@ def metrics(
     return pd.DataFrame(rows)
 
 
+def call_agreement(a: pd.DataFrame, b: pd.DataFrame, min_bins: int) -> pd.DataFrame:
+    """Cohen's kappa of two sites tables' calls on the same electrodes, per keep rule and alignment: multimodal sites
+    (``kappa_multimodal``) and ``kept >= min_bins`` for the best vision and language models (``kappa_vision``,
+    ``kappa_language``).  Columns ``keep_rule, alignment, metric, value``."""
+    rows = []
+    both = a.merge(b, on=["keep_rule", "alignment", "electrode"], suffixes=("_a", "_b"))
+    both = both[both["alignment"] != "both"]
+    calls = {
+        "kappa_multimodal": ("category", lambda c: c == "multimodal"),
+        "kappa_vision": ("n_kept_best_vision", lambda n: n >= min_bins),
+        "kappa_language": ("n_kept_best_language", lambda n: n >= min_bins),
+    }
+    for (rule, alignment), group in both.groupby(["keep_rule", "alignment"]):
+        for metric, (column, call) in calls.items():
+            value = cohen_kappa(call(group[f"{column}_a"]), call(group[f"{column}_b"]))
+            rows.append({"keep_rule": rule, "alignment": alignment, "metric": metric, "value": value})
+    return pd.DataFrame(rows)
+
+
 def calibration(config: HarnessConfig, *, refit_resamples: int = 0) -> pd.DataFrame:
     """Run the harness's scenarios and return their tidy metrics (``keep_rule, scenario, protocol, alignment, metric,
     value``).
@@ -466,29 +555,8 @@ def calibration(config: HarnessConfig, *, refit_resamples: int = 0) -> pd.DataFr
         refit_scores = score_models(planted, config, "refit", refit_resamples)
         refit_comparisons, refit_sites = statistics(planted, refit_scores, config)
         frames.append(metrics(planted, refit_scores, refit_comparisons, refit_sites, config, "planted", "refit"))
-        rows = []
-        keys = ["keep_rule", "alignment", "electrode"]
-        both = fast_sites.merge(refit_sites, on=keys, suffixes=("_fast", "_refit"))
-        both = both[both["alignment"] != "both"]
-        for (rule, alignment), group in both.groupby(["keep_rule", "alignment"]):
-            calls = {
-                "kappa_multimodal": ("category", lambda c: c == "multimodal"),
-                "kappa_vision": ("n_kept_best_vision", lambda n: n >= config.min_bins),
-                "kappa_language": ("n_kept_best_language", lambda n: n >= config.min_bins),
-            }
-            for metric, (column, call) in calls.items():
-                value = cohen_kappa(call(group[f"{column}_fast"]), call(group[f"{column}_refit"]))
-                rows.append(
-                    {
-                        "keep_rule": rule,
-                        "scenario": "planted",
-                        "protocol": "fast_vs_refit",
-                        "alignment": alignment,
-                        "metric": metric,
-                        "value": value,
-                    }
-                )
-        frames.append(pd.DataFrame(rows))
+        agreement = call_agreement(fast_sites, refit_sites, config.min_bins)
+        frames.append(agreement.assign(scenario="planted", protocol="fast_vs_refit"))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -1,0 +1,120 @@
+"""Layer screening against the full layer search: the chosen layer, the layers fitted in full, and the time.
+
+Run ``.venv/bin/python benchmarks/layer_screening.py --part replica --results results`` (a finished run's
+``results/``: its epochs, events and features stores) or ``--part harness`` (the validation harness's multi-layer
+models, :func:`vlencode.validation.layers.harness_agreement`: planted signal in a known layer that is not the last,
+and the site calls of the harness's statistics under each method).  For every (subject, model, alignment) the layer
+search (:func:`vlencode.encoding.search_layers`) runs with ``layer_selection`` ``validation`` (every layer fitted to
+every target), ``screen`` (the config's ``encoding.screening``) and ``last``; the table gives each one's chosen layer,
+how many layers it fitted to all targets and its seconds.  Printed: the fraction of (subject, model, alignment) where
+screening and ``last`` choose the full search's layer, and the seconds of each search summed.  ``--out`` writes the
+table as JSON.  Site-call agreement needs the statistics of whole runs: the harness part computes it from its own
+statistics; on the replica run the workflow twice (``config/README.md``, "Layer screening").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from vlencode import encoding
+from vlencode.config import canonical_config
+from vlencode.encoding import RidgeSettings, Screening, contiguous_splits
+from vlencode.encoding.fitting import design_of
+from vlencode.validation import harness
+from vlencode.validation.layers import harness_agreement, same_layer, timed_searches
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def config(path: Path) -> dict:
+    """The canonical config of ``path`` (the schema's defaults filled in)."""
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    return canonical_config(yaml.safe_load(path.read_text()), schema)
+
+
+def replica(results: Path, cfg: dict, models: list[str] | None) -> pd.DataFrame:
+    """The layer search of every (subject, model, alignment) of a finished run's stores, by every method."""
+    settings = RidgeSettings.from_config(cfg["encoding"], cfg["seed"], "cpu", None)
+    screening = Screening.from_config(cfg["encoding"]["screening"])
+    rows = []
+    for epochs_path in sorted((results / "epochs").glob("sub-*_trial-*.zarr")):
+        subject, trial = epochs_path.stem.split("_")
+        events_path = results / "events" / f"{epochs_path.stem}.parquet"
+        for features_dir in sorted((results / "features").glob("model-*")):
+            model = features_dir.name.removeprefix("model-")
+            if models and model not in models:
+                continue
+            features = encoding.open_features({p.stem.removeprefix("movie-"): p for p in features_dir.glob("*.zarr")})
+            if features.bands:
+                continue  # the concatenation baseline is never screened
+            for alignment in cfg["encoding"]["alignments"]:
+                responses = encoding.load_responses([epochs_path], [events_path], [trial], alignment)
+                splits = contiguous_splits(responses.trial, settings.n_folds)
+                for row in timed_searches(
+                    design_of(features, responses),
+                    features.candidate_layers,
+                    responses.targets,
+                    splits,
+                    settings,
+                    screening,
+                    responses.response.shape[1:],
+                    f"{subject} {alignment} events",
+                ):
+                    rows.append({"subject": subject, "model": model, "alignment": alignment, **row})
+                    print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["replica", "harness"], required=True)
+    parser.add_argument("--results", type=Path, default=ROOT / "results", help="replica: a finished run's results/")
+    parser.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
+    parser.add_argument("--models", default="", help="replica: comma-separated instances (default: all)")
+    parser.add_argument("--seeds", default="0,1,2", help="harness: simulated subjects")
+    parser.add_argument("--minutes", type=float, default=8.0, help="harness: simulated minutes")
+    parser.add_argument("--electrodes", type=int, default=6, help="harness: electrodes per category")
+    parser.add_argument("--layers", type=int, default=6, help="harness: layers per network")
+    parser.add_argument("--planted-layer", type=int, default=2, help="harness: the planted layer (not the last)")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    cfg = config(args.config)
+    screening = Screening.from_config(cfg["encoding"]["screening"])
+    out: dict[str, list] = {}
+    if args.part == "replica":
+        searches = replica(args.results, cfg, [m for m in args.models.split(",") if m])
+    else:
+        small = harness.HarnessConfig.from_config(cfg)
+        small = replace(
+            small,
+            minutes=args.minutes,
+            electrodes=dict.fromkeys(small.electrodes, args.electrodes),
+            layers=args.layers,
+            planted_layer=args.planted_layer,
+        )
+        searches, calls = harness_agreement(small, screening, [int(s) for s in args.seeds.split(",")])
+        kappa = calls.groupby(["method", "keep_rule", "alignment", "metric"])["value"].min().reset_index()
+        print("site calls against the full search's, Cohen's kappa (the lowest over seeds):")
+        print(kappa.to_string(index=False))
+        out["calls"] = calls.to_dict("records")
+        planted = searches[searches["method"] == "validation"]
+        print(
+            f"full search chose the planted layer in {int((planted['chosen'] == planted['planted']).sum())} of "
+            f"{len(planted)} searches"
+        )
+    summary = same_layer(searches)
+    print(summary.to_string(index=False))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        out |= {"searches": searches.to_dict("records"), "summary": summary.to_dict("records")}
+        args.out.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
