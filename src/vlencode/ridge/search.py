@@ -22,7 +22,14 @@ from vlencode.ridge.coefficients import refit_coefficients
 from vlencode.ridge.decomposition import FoldDecomposition
 from vlencode.ridge.downdate import CentredDesign, decompose_all_rows, downdates, held_cross_products
 from vlencode.ridge.fold import Fold, Rows, fold_rank, prepare_fold, row_selection
-from vlencode.ridge.memory import bytes_per_target, fixed_bytes, map_single_threaded, plan_targets_batch, torch_threads
+from vlencode.ridge.memory import (
+    bytes_per_target,
+    concurrent_items,
+    fixed_bytes,
+    map_single_threaded,
+    plan_targets_batch,
+    torch_threads,
+)
 from vlencode.ridge.scoring import FoldScores, flat_targets, score_fold
 
 
@@ -171,19 +178,24 @@ def plan_batch(
         return options.targets_batch
     n_samples, n_features = X.shape
     itemsize = torch.empty((), dtype=options.dtype).element_size()
+    ranks = [fold_rank(len(tr), n_features, options.solver) for tr, _, _ in splits]
     fold_shapes = [
-        (len(tr), len(va) + len(te), fold_rank(len(tr), n_features, options.solver)) for tr, va, te in splits
+        (len(tr), len(va) + len(te), rank == n_features, downdates((tr, va, te), n_samples, n_features, options.solver))
+        for (tr, va, te), rank in zip(splits, ranks)
     ]
+    if options.refit:
+        primal = fold_rank(n_samples, n_features, options.solver) == n_features
+        fold_shapes.append((n_samples, 0, primal, any(shape[3] for shape in fold_shapes)))
     # Counted for any fold whose training rows are all the others: banded candidates drop columns, which can make
     # such a fold primal (downdated) where the full design is not.
-    cross_rows = 0
-    if any(len(tr) + len(va) + len(te) == n_samples for tr, va, te in splits):
-        cross_rows = (len(splits) + 1) * n_features
+    complement = any(len(tr) + len(va) + len(te) == n_samples for tr, va, te in splits)
+    cross_rows = (len(splits) + 1) * n_features if complement else 0
     per_target = bytes_per_target(
-        n_samples, max(s[1] for s in fold_shapes), max(s[2] for s in fold_shapes), n_alphas, itemsize, cross_rows
+        n_samples, max(len(va) + len(te) for _, va, te in splits), max(ranks), n_alphas, itemsize, cross_rows
     )
     budget = None if options.memory_gb is None else int(options.memory_gb * 2**30)
-    fixed = fixed_bytes(n_samples, n_features, fold_shapes, itemsize)
+    concurrent = concurrent_items(len(fold_shapes), device)
+    fixed = fixed_bytes(n_samples, n_features, fold_shapes, itemsize, concurrent, complement)
     return plan_targets_batch(n_targets, per_target, fixed, budget, device)
 
 
