@@ -119,7 +119,8 @@ def fixed_bytes(
         # The design centred over all rows in float64 and in the compute dtype, and the float64 Gram matrices of
         # every fold's held-out rows, of the rows never held out, and their total.
         gram_columns = min(n_features, max(n_train for n_train, *_ in fold_shapes))
-        design += n_samples * n_features * (8 + itemsize) + (len(fold_shapes) + 2) * gram_columns**2 * 8
+        held_blocks = sum(n_held > 0 for _, n_held, _, _ in fold_shapes)
+        design += n_samples * n_features * (8 + itemsize) + (held_blocks + 2) * gram_columns**2 * 8
     transients = sorted((transient for _, transient in sizes), reverse=True)[: max(1, concurrent)]
     return design + sum(kept for kept, _ in sizes) + sum(transients)
 
@@ -203,7 +204,7 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
 
 
 def map_single_threaded(
-    function: Callable[[Item], Result], items: Sequence[Item], device: torch.device
+    function: Callable[[Item], Result], items: Sequence[Item], device: torch.device, workers: int | None = None
 ) -> list[Result]:
     """``[function(item) for item in items]``, on the CPU with several items at once, each on one torch thread.
 
@@ -222,13 +223,18 @@ def map_single_threaded(
         The work items (e.g. fold indices).
     device : torch.device
         Where the work computes.
+    workers : int or None
+        At most this many items at once (the memory plan's limit, see :func:`fixed_bytes`); None for
+        :func:`concurrent_items`.
 
     Returns
     -------
     list
         The results in the order of ``items``.
     """
-    workers = concurrent_items(len(items), device)
+    workers = (
+        concurrent_items(len(items), device) if workers is None else min(workers, concurrent_items(len(items), device))
+    )
     if workers <= 1:
         return [function(item) for item in items]
     with torch_threads(1), ThreadPoolExecutor(workers) as pool:
