@@ -1,8 +1,10 @@
 """Where the ridge engine computes and how many targets it processes at once.
 
-The engine keeps the design, its per-fold decompositions and one batch of targets on the device.  The decompositions
-are a fixed cost; every target of a batch adds a column to the target matrices, the projected targets and the
-predictions.  :func:`plan_targets_batch` turns a memory budget into the largest batch that fits.
+The engine keeps the design, its per-fold decompositions and one batch of targets on the device.  The decompositions,
+and the float64 work of the folds decomposed side by side, are a fixed cost (:func:`fixed_bytes`, per fold form:
+a primal fold's bases grow with the features squared, a dual fold's with its training rows squared); every target of a
+batch adds a column to the target matrices, the projected targets and the predictions.  :func:`plan_targets_batch`
+turns a memory budget into the largest batch that fits.
 """
 
 from __future__ import annotations
@@ -213,7 +215,7 @@ def map_single_threaded(
     one thread each keeps every core busy: six eigendecompositions of 768 x 768 took 0.33 s on 2 cores this way,
     against 0.68 s one after another on one thread and 0.38 s one after another on two.  Side-by-side single-threaded
     calls also never spin-wait on each other when other processes share the cores.  As many items run at once as torch
-    has intra-op threads; on CUDA, or with one thread, the items run in order.
+    has intra-op threads (at most ``workers``); on CUDA, or with one thread, the items run in order.
 
     Parameters
     ----------
@@ -232,9 +234,8 @@ def map_single_threaded(
     list
         The results in the order of ``items``.
     """
-    workers = (
-        concurrent_items(len(items), device) if workers is None else min(workers, concurrent_items(len(items), device))
-    )
+    most = concurrent_items(len(items), device)
+    workers = most if workers is None else min(workers, most)
     if workers <= 1:
         return [function(item) for item in items]
     with torch_threads(1), ThreadPoolExecutor(workers) as pool:
