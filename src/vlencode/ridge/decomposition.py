@@ -55,9 +55,10 @@ class FoldDecomposition:
     feature_basis : torch.Tensor or None
         Primal: ``[n_features, rank]``; weights in the scaled feature space are ``feature_basis @ (shrink * Z)``.
         None for the dual, whose basis ``train_rows.T @ train_basis`` is never formed (see the module note).
-    train_rows : torch.Tensor or None
-        Dual: ``[n_train, n_features]`` the centred, scaled training rows in the compute dtype; None for the primal,
-        and once a fold has projected its held-out rows.
+    train_rows, vectors : torch.Tensor or None
+        Dual: ``[n_train, n_features]`` the centred, scaled training rows and ``[n_train, rank]`` the kernel's
+        eigenvectors, both float64 (held-out rows are projected through them in float64, see :meth:`project`); None
+        for the primal, and once a fold has projected its held-out rows.
     mean : torch.Tensor
         ``[n_features]`` float64 training means.
     scale : torch.Tensor
@@ -75,6 +76,7 @@ class FoldDecomposition:
     scale: torch.Tensor
     dtype: torch.dtype
     train_rows: torch.Tensor | None = None
+    vectors: torch.Tensor | None = None
 
     def project(self, rows: torch.Tensor) -> torch.Tensor:
         """Project design rows (centred and scaled with the training statistics) onto the feature basis.
@@ -88,20 +90,22 @@ class FoldDecomposition:
         -------
         torch.Tensor
             ``[m, rank]`` in the compute dtype.  The dual multiplies the cross-kernel ``[m, n_train]`` by the
-            training basis (``2 m n_train (n_features + rank)`` operations; the feature basis would have cost
-            ``2 n_features n_train rank`` more, in float64).
+            eigenvectors, in float64 (``2 m n_train (n_features + rank)`` operations; the feature basis would have
+            cost ``2 n_features n_train rank``): in float32 the cross-kernel's round-off, set by the largest
+            eigenvalues, swamped the directions of small eigenvalues, and validation r moved by up to 7e-5 from the
+            feature-basis projection at 5000 x 7800.
 
         Raises
         ------
         ValueError
             When the bases it needs were released (a prepared fold's decomposition).
         """
-        scaled = ((rows.to(torch.float64) - self.mean) * self.scale).to(self.dtype)
+        scaled = (rows.to(torch.float64) - self.mean) * self.scale
         if self.feature_basis is not None:
-            return scaled @ self.feature_basis
-        if self.train_rows is None or self.train_basis is None:
+            return scaled.to(self.dtype) @ self.feature_basis
+        if self.train_rows is None or self.vectors is None:
             raise ValueError("ridge dual decomposition without its training rows and basis cannot project rows")
-        return (scaled @ self.train_rows.T) @ self.train_basis
+        return ((scaled @ self.train_rows.T) @ self.vectors).to(self.dtype)
 
     def weights(self, coordinates: torch.Tensor) -> torch.Tensor:
         """Weights in the scaled feature space of coordinates in the eigenbasis.
@@ -115,7 +119,8 @@ class FoldDecomposition:
         -------
         torch.Tensor
             ``[n_features, batch]``: ``feature_basis @ coordinates``, for the dual
-            ``train_rows.T @ (train_basis @ coordinates)`` (``2 n_train (rank + n_features)`` operations per column).
+            ``train_rows.T @ (train_basis @ coordinates)`` in the compute dtype (``2 n_train (rank + n_features)``
+            operations per column).
 
         Raises
         ------
@@ -126,7 +131,7 @@ class FoldDecomposition:
             return self.feature_basis @ coordinates
         if self.train_rows is None or self.train_basis is None:
             raise ValueError("ridge dual decomposition without its training rows and basis cannot form weights")
-        return self.train_rows.T @ (self.train_basis @ coordinates)
+        return self.train_rows.to(self.dtype).T @ (self.train_basis @ coordinates)
 
     def shrinkage(self, alphas: torch.Tensor) -> torch.Tensor:
         """``1 / (s + alpha)`` for every alpha: ``[n_alphas, rank]`` in the compute dtype."""
@@ -253,14 +258,14 @@ def decompose(
     n_train, n_features = scaled.shape
     if solver == "auto":
         solver = "primal" if n_train >= n_features else "dual"
-    feature_basis, train_rows = None, None
+    feature_basis = train_rows = dual_vectors = None
     if solver == "primal":
         eigenvalues, vectors = _eigh(scaled.T @ scaled)
         feature_basis = vectors.to(dtype)
         train_basis = scaled.to(dtype) @ feature_basis
     elif solver == "dual":
         eigenvalues, vectors = _eigh(scaled @ scaled.T)
-        train_basis, train_rows = vectors.to(dtype), scaled.to(dtype)
+        train_basis, train_rows, dual_vectors = vectors.to(dtype), scaled, vectors
     else:
         raise ValueError(f"ridge solver must be 'auto', 'primal' or 'dual', got {solver!r}")
     return FoldDecomposition(
@@ -272,4 +277,5 @@ def decompose(
         scale=scale,
         dtype=dtype,
         train_rows=train_rows,
+        vectors=dual_vectors,
     )

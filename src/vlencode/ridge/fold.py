@@ -188,8 +188,8 @@ def prepare_fold(
         projection = DirectProjection.of(decomposition)
         val_proj, test_proj = decomposition.project(X[val]), decomposition.project(X[test])
         # Scoring reads the training basis from the projection (which holds a copy with a column of ones) and the
-        # dual's training rows served the held-out projection only: released, they would double a fold's memory.
-        decomposition = replace(decomposition, train_basis=None, train_rows=None)
+        # dual's float64 training rows and eigenvectors served the held-out projection only.
+        decomposition = replace(decomposition, train_basis=None, train_rows=None, vectors=None)
     held_val = HeldOut.of(split[1], val_proj)
     return Fold(
         decomposition=decomposition,

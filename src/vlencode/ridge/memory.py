@@ -67,9 +67,10 @@ def fold_bytes(
     kept, transient : int
         ``kept``: what a prepared fold holds until the end (primal: the feature basis, the training basis with its
         column of ones, or the downdated projection basis, and the held-out projections; dual: the training basis
-        with its column of ones and the held-out projections; the refit keeps its bases and the dual's scaled rows).
-        ``transient``: the float64 work of its decomposition (scaled training rows, Gram matrix or kernel, its
-        eigenvectors and LAPACK's divide-and-conquer workspace of about two more) and the dual's cross-kernel.
+        with its column of ones and the held-out projections; the refit keeps its bases and the dual's float64
+        scaled rows and eigenvectors).  ``transient``: the float64 work of its decomposition (scaled training rows,
+        Gram matrix or kernel, its eigenvectors and LAPACK's divide-and-conquer workspace of about two more) and the
+        dual's float64 held-out rows and cross-kernel.
     """
     if primal:
         kept = (n_features + (n_features if downdated else n_train) + n_held) * n_features * itemsize
@@ -77,8 +78,8 @@ def fold_bytes(
         return kept, transient
     kept = (n_train + n_held) * n_train * itemsize
     if n_held == 0:
-        kept += n_train * n_features * itemsize
-    transient = (n_train * n_features + 4 * n_train**2) * 8 + n_held * (n_train + n_features) * itemsize
+        kept += n_train * (n_features + n_train) * 8
+    transient = (n_train * n_features + 4 * n_train**2 + n_held * (n_train + n_features)) * 8
     return kept, transient
 
 
