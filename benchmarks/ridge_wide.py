@@ -9,8 +9,8 @@ The fit runs the engine's own steps (:func:`vlencode.ridge.search.prepare_candid
 :func:`vlencode.ridge.search.score_batch` per batch of targets, exactly what ``cross_validated_ridge`` runs) so that
 the decompositions and the scoring are timed apart.  Each part's rate counts its dominant products
 (``dual_flops``) and sits next to this machine's torch matrix-multiply rate on products of the same shapes: float64
-for the kernels (the decomposition's products), float32 for the scoring.  The float64 eigendecompositions of the
-4000 x 4000 kernels are timed on their own, on one thread as the engine runs them.
+for the kernels and the held-out projections (the decomposition's products), float32 for the scoring.  The float64
+eigendecompositions of the 4000 x 4000 kernels are timed on their own, on one thread as the engine runs them.
 
 Run: ``.venv/bin/python benchmarks/ridge_wide.py`` (options: ``--help``); a few minutes on a small machine.
 
@@ -24,6 +24,9 @@ measured under the same load as the fit), torch threads 2, default memory plan (
 * the whole fit at the machine's matmul rates with the eigendecompositions side by side would take 777.1 s: the fit
   ran at 0.98 of the machine's rate.  Of that ideal time the eigendecompositions take 29%, the float64 kernels 18%, the
   cross-kernels 3% and the scoring 50%.
+
+That run projected the held-out rows in float32; they are float64 since (commit 12b66da, for accuracy), which adds
+472 GFLOP of float64 products per fit instead (about 33 s more at the rates above).
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def eigh_seconds(size: int) -> float:
 
 
 def dual_flops(n_features: int, n_targets: int, splits, n_alphas: int) -> tuple[float, float, float]:
-    """Floating-point operations of the dual form's dominant products: (float64 kernels, float32 cross-kernels and
+    """Floating-point operations of the dual form's dominant products: (float64 kernels, float64 cross-kernels and
     held-out projections, float32 scoring).
 
     Per fold (``n_t`` training rows = rank, ``n_v`` validation, ``n_h`` held-out rows, ``p`` features, ``t``
@@ -180,7 +183,7 @@ def main() -> None:
     print(
         f"  preparation {fit['prepare_s']:.1f} s: kernels {kernels / 1e9:.0f} GFLOP float64 "
         f"({kernels / 1e9 / rate64:.1f} s at the machine's rate), cross-kernels and projections "
-        f"{projections / 1e9:.0f} GFLOP float32 ({projections / 1e9 / rate32:.1f} s), "
+        f"{projections / 1e9:.0f} GFLOP float64 ({projections / 1e9 / rate64:.1f} s), "
         f"{len(splits)} eigendecompositions ({len(splits) * eigh_s:.1f} s one after another)"
     )
     print(
@@ -189,7 +192,7 @@ def main() -> None:
     )
     # Eigendecompositions run one per thread, side by side (vlencode.ridge.memory.map_single_threaded).
     eigh_wall = -(-len(splits) // torch.get_num_threads()) * eigh_s
-    ideal = (kernels / rate64 + (projections + scoring) / rate32) / 1e9 + eigh_wall
+    ideal = ((kernels + projections) / rate64 + scoring / rate32) / 1e9 + eigh_wall
     print(
         f"  whole fit at the machine's matmul rates, eigendecompositions side by side: {ideal:.1f} s "
         f"= {ideal / total_s:.2f} of the time taken"
