@@ -11,10 +11,10 @@ decomposed once, its held-out rows are projected once, and each alpha costs a di
 primal form is used when the fold has at least as many training rows as features (the smaller Gram matrix).
 
 The dual form never materialises ``F`` (``[n_features, n_train]``, which cost as many operations as the kernel
-itself): held-out rows are projected through the cross-kernel, ``Xh F = (Xh Xs') U``, and weights are formed as
-``Xs' (U diag(1 / (s + alpha)) Z)``.  Its cost then grows with the features only through the kernel and the
-cross-kernel.  The kernel is formed per fold: standardisation uses each fold's training statistics, so no kernel over
-all rows contains the folds' kernels as sub-blocks.
+itself): held-out rows are projected through the cross-kernel, ``Xh F = (Xh Xs') U`` in float64, and weights are
+formed as ``Xs' (U diag(1 / (s + alpha)) Z)``.  Its cost then grows with the features only through the kernel and
+the cross-kernel.  The kernel is formed per fold: standardisation uses each fold's training statistics, so no kernel
+over all rows contains the folds' kernels as sub-blocks.
 
 The Gram matrix (or kernel) and its eigendecomposition are computed in float64 (eigenvalues of an ill-conditioned design
 lose their small end in float32); the bases are then cast to the compute dtype for the products.  Measured on 2000 x 256
