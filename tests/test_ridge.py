@@ -24,7 +24,8 @@ from vlencode.ridge import (
     ridge_coefficients,
 )
 from vlencode.ridge.decomposition import decompose
-from vlencode.ridge.search import SearchOptions, search
+from vlencode.ridge.memory import fixed_bytes, fold_bytes, torch_threads
+from vlencode.ridge.search import SearchOptions, plan_batch, search
 
 ALPHAS = np.logspace(-1, 5, 7)
 
@@ -132,6 +133,53 @@ def test_fold_scores_equal_a_naive_loop_over_alphas(n_samples, n_features, shuff
     assert np.all(result.val_r[:, 2] == 0) and np.all(result.test_r[:, 2] == 0)
 
 
+def test_wide_design_in_float32_matches_sklearn_per_fold_and_alpha():
+    # More features than events, in the compute dtype the study uses: every fold and the refit take the dual form,
+    # whose held-out rows are projected through the cross-kernel (no feature basis).
+    n_samples, n_features, n_targets = 120, 400, 4
+    X, Y = make_problem(n_samples, n_features, n_targets)
+    splits = contiguous_splits(n_samples)
+    result = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", return_all_alphas=True, refit=True)
+    assert set(result.solver) == {"dual"}
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    for k, (train, val, test) in enumerate(splits):
+        scaled = (X64 - X64[train].mean(0)) / X64[train].std(0)
+        models = [Ridge(alpha=alpha).fit(scaled[train], Y64[train]) for alpha in ALPHAS]
+        val_r = np.array([[corr(m.predict(scaled[val])[:, j], Y64[val, j]) for j in range(n_targets)] for m in models])
+        np.testing.assert_allclose(result.val_r_all[k], val_r, atol=1e-4)
+        best = val_r.argmax(0)
+        np.testing.assert_array_equal(result.best_alpha[k], ALPHAS[best])
+        test_r = [corr(models[best[j]].predict(scaled[test])[:, j], Y64[test, j]) for j in range(n_targets)]
+        np.testing.assert_allclose(result.test_r[k], test_r, atol=1e-4)
+    scale = X64.std(0)
+    for j, alpha in enumerate(result.refit_alpha):
+        reference = Ridge(alpha=alpha).fit(X64 / scale, Y64[:, j])
+        np.testing.assert_allclose(result.coef[:, j], reference.coef_ / scale, rtol=1e-3, atol=1e-4)
+
+
+def test_planner_admits_a_wide_design_that_fits_the_budget():
+    # 5 folds of 4000 training rows for 7800 features (the study's wide layers): the dual form keeps 0.4 GB of bases
+    # and decomposes two folds at a time in 1.5 GB, so 6 GB holds the design and thousands of targets.
+    n_samples, n_features = 5000, 7800
+    X = np.empty((n_samples, n_features), dtype=np.float32)
+    options = SearchOptions(
+        standardize=True,
+        device="cpu",
+        dtype=torch.float32,
+        targets_batch=None,
+        memory_gb=6.0,
+        return_all_alphas=False,
+        n_threads=None,
+    )
+    with torch_threads(2):
+        batch, workers = plan_batch(X, 24150, contiguous_splits(n_samples), len(ALPHAS), options, torch.device("cpu"))
+    assert 1000 < batch < 24150 and workers is None
+    fold_kept, fold_work = fold_bytes(4000, 1000, n_features, False, False, 4)
+    fixed = fixed_bytes(n_samples, n_features, [(4000, 1000, False, False)] * 5, 4, 2, True)
+    # The design (and its centred copies, counted in case a banded candidate downdates), five folds, two at work.
+    assert fixed < 6 * 2**30 and fixed >= n_samples * n_features * 4 + 5 * fold_kept + 2 * fold_work
+
+
 def test_float32_products_stay_close_to_float64():
     X, Y = make_problem(300, 40, 20)
     splits = contiguous_splits(300)
@@ -164,7 +212,7 @@ def test_decomposition_weights_agree_between_paths():
     for solver in ("primal", "dual"):
         fold = decompose(x, standardize=True, dtype=torch.float64, solver=solver)
         z = fold.train_basis.T @ (y - y.mean(0))
-        weights.append(fold.feature_basis @ (fold.shrinkage(torch.tensor([2.0]))[0][:, None] * z))
+        weights.append(fold.weights(fold.shrinkage(torch.tensor([2.0]))[0][:, None] * z))
     torch.testing.assert_close(weights[0], weights[1], rtol=1e-9, atol=1e-10)
 
 

@@ -71,13 +71,13 @@ def _coefficients_by_batch(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients ``[n_features, n_targets]`` and intercepts of every target of ``Y`` at its ``alpha``, from the
     decomposition of all rows, ``targets_batch`` targets at a time (on the decomposition's device and dtype)."""
-    basis = decomposition.feature_basis
+    device, dtype = decomposition.scale.device, decomposition.dtype
     n_targets = Y.shape[1]
-    coef = np.empty((basis.shape[0], n_targets), dtype=torch.empty((), dtype=basis.dtype).numpy().dtype)
+    coef = np.empty((decomposition.scale.shape[0], n_targets), dtype=torch.empty((), dtype=dtype).numpy().dtype)
     intercept = np.empty(n_targets, dtype=coef.dtype)
     for start in range(0, n_targets, targets_batch):
         batch = slice(start, min(start + targets_batch, n_targets))
-        y = torch.from_numpy(np.ascontiguousarray(Y[:, batch])).to(device=basis.device, dtype=basis.dtype)
+        y = torch.from_numpy(np.ascontiguousarray(Y[:, batch])).to(device=device, dtype=dtype)
         y_mean = y.mean(0)
         # Shrinkage per distinct alpha, gathered per target: a refit has a few distinct alphas, so this spares the
         # float64 [rank, batch] passes of forming 1 / (s + alpha) per target.
@@ -87,8 +87,8 @@ def _coefficients_by_batch(
             y - y_mean,
             y_mean,
             None,
-            torch.as_tensor(distinct, device=basis.device),
-            torch.as_tensor(which, device=basis.device),
+            torch.as_tensor(distinct, device=device),
+            torch.as_tensor(which, device=device),
         )
         coef[:, batch] = weights.cpu().numpy()
         intercept[batch] = bias.cpu().numpy()
@@ -119,10 +119,10 @@ def refit_coefficients(
     """
     if whole.train_basis is not None:
         z = whole.train_basis.T @ y
-    elif cross is not None:
+    elif cross is not None and whole.feature_basis is not None:
         z = (whole.scale[:, None] * whole.feature_basis.to(torch.float64)).to(y.dtype).T @ cross
     else:
         raise ValueError("ridge refit of a decomposition without training basis needs cross, Xc' y over all rows")
     z.mul_(torch.index_select(whole.shrinkage(alphas).T, 1, chosen))
-    weights = (whole.feature_basis @ z).mul_(whole.scale[:, None].to(y.dtype))
+    weights = whole.weights(z).mul_(whole.scale[:, None].to(y.dtype))
     return weights, offset - whole.mean.to(y.dtype) @ weights

@@ -10,13 +10,20 @@ Both read ``W = F diag(1 / (s + alpha)) Z`` with a feature basis ``F`` (``V``, o
 decomposed once, its held-out rows are projected once, and each alpha costs a diagonal scaling and one product.  The
 primal form is used when the fold has at least as many training rows as features (the smaller Gram matrix).
 
-The Gram matrix and its eigendecomposition are computed in float64 (eigenvalues of an ill-conditioned design lose
-their small end in float32); the bases are then cast to the compute dtype for the products.  Measured on 2000 x 256
+The dual form never materialises ``F`` (``[n_features, n_train]``, which cost as many operations as the kernel
+itself): held-out rows are projected through the cross-kernel, ``Xh F = (Xh Xs') U`` in float64, and weights are
+formed as ``Xs' (U diag(1 / (s + alpha)) Z)``.  Its cost then grows with the features only through the kernel and
+the cross-kernel.  The kernel is formed per fold: standardisation uses each fold's training statistics, so no kernel
+over all rows contains the folds' kernels as sub-blocks.
+
+The Gram matrix (or kernel) and its eigendecomposition are computed in float64 (eigenvalues of an ill-conditioned design
+lose their small end in float32); the bases are then cast to the compute dtype for the products.  Measured on 2000 x 256
 near-low-rank features (rank 20 + 1% noise, like network activations), 300 targets, against an all-float64 fit: a
 float32 eigendecomposition moved test r by up to 2e-2 and flipped 0.9% of the chosen alphas; float64 eigendecomposition
 with float32 products stayed within 1.1e-6 and agreed on every alpha.  On the CPU the
 eigendecomposition runs on one thread: a Gram matrix of a few hundred features gains little from threads, and the
-threaded LAPACK tridiagonalisation was measured 10-20x slower than one thread when other processes share the cores.
+threaded LAPACK tridiagonalisation was measured 10-20x slower than one thread when other processes share the cores
+(a 4000 x 4000 kernel: 38 s on one thread, 65 s on two, on a loaded 2-core machine).
 The cross-validation instead decomposes its folds side by side, one per core
 (:func:`vlencode.ridge.memory.map_single_threaded`).
 """
@@ -43,22 +50,33 @@ class FoldDecomposition:
         ``[rank]`` float64, clipped at 0 (round-off makes the null space's eigenvalues slightly negative).
     train_basis : torch.Tensor or None
         ``[n_train, rank]``; projected targets are ``train_basis.T @ (Y_train - Y_train.mean(0))``.  None from
-        :func:`decompose_gram` (the cross-validation then downdates the projected targets instead).
-    feature_basis : torch.Tensor
-        ``[n_features, rank]``; weights in the scaled feature space are ``feature_basis @ (shrink * Z)``.
+        :func:`decompose_gram` (the cross-validation then downdates the projected targets instead), and None once a
+        fold has projected its held-out rows (:func:`vlencode.ridge.fold.prepare_fold`).
+    feature_basis : torch.Tensor or None
+        Primal: ``[n_features, rank]``; weights in the scaled feature space are ``feature_basis @ (shrink * Z)``.
+        None for the dual, whose basis ``train_rows.T @ train_basis`` is never formed (see the module note).
+    train_rows, vectors : torch.Tensor or None
+        Dual: ``[n_train, n_features]`` the centred, scaled training rows and ``[n_train, rank]`` the kernel's
+        eigenvectors, both float64 (held-out rows are projected through them in float64, see :meth:`project`); None
+        for the primal, and once a fold has projected its held-out rows.
     mean : torch.Tensor
         ``[n_features]`` float64 training means.
     scale : torch.Tensor
         ``[n_features]`` float64 factor applied after centring: ``1/std`` when standardising (0 for a constant
         column, which becomes all zeros), times any column weight.
+    dtype : torch.dtype
+        Compute dtype of the bases and of what :meth:`project`, :meth:`shrinkage` and :meth:`weights` return.
     """
 
     solver: str
     eigenvalues: torch.Tensor
     train_basis: torch.Tensor | None
-    feature_basis: torch.Tensor
+    feature_basis: torch.Tensor | None
     mean: torch.Tensor
     scale: torch.Tensor
+    dtype: torch.dtype
+    train_rows: torch.Tensor | None = None
+    vectors: torch.Tensor | None = None
 
     def project(self, rows: torch.Tensor) -> torch.Tensor:
         """Project design rows (centred and scaled with the training statistics) onto the feature basis.
@@ -71,14 +89,53 @@ class FoldDecomposition:
         Returns
         -------
         torch.Tensor
-            ``[m, rank]`` in the compute dtype.
+            ``[m, rank]`` in the compute dtype.  The dual multiplies the cross-kernel ``[m, n_train]`` by the
+            eigenvectors, in float64 (``2 m n_train (n_features + rank)`` operations; the feature basis would have
+            cost ``2 n_features n_train rank``): in float32 the cross-kernel's round-off, set by the largest
+            eigenvalues, swamped the directions of small eigenvalues, and validation r moved by up to 7e-5 from the
+            feature-basis projection at 5000 x 7800.
+
+        Raises
+        ------
+        ValueError
+            When the bases it needs were released (a prepared fold's decomposition).
         """
         scaled = (rows.to(torch.float64) - self.mean) * self.scale
-        return scaled.to(self.feature_basis.dtype) @ self.feature_basis
+        if self.feature_basis is not None:
+            return scaled.to(self.dtype) @ self.feature_basis
+        if self.train_rows is None or self.vectors is None:
+            raise ValueError("ridge dual decomposition without its training rows and basis cannot project rows")
+        return ((scaled @ self.train_rows.T) @ self.vectors).to(self.dtype)
+
+    def weights(self, coordinates: torch.Tensor) -> torch.Tensor:
+        """Weights in the scaled feature space of coordinates in the eigenbasis.
+
+        Parameters
+        ----------
+        coordinates : torch.Tensor
+            ``[rank, batch]`` in the compute dtype, e.g. ``shrink[:, None] * Z``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[n_features, batch]``: ``feature_basis @ coordinates``, for the dual
+            ``train_rows.T @ (train_basis @ coordinates)`` in the compute dtype (``2 n_train (rank + n_features)``
+            operations per column).
+
+        Raises
+        ------
+        ValueError
+            When the bases it needs were released.
+        """
+        if self.feature_basis is not None:
+            return self.feature_basis @ coordinates
+        if self.train_rows is None or self.train_basis is None:
+            raise ValueError("ridge dual decomposition without its training rows and basis cannot form weights")
+        return self.train_rows.to(self.dtype).T @ (self.train_basis @ coordinates)
 
     def shrinkage(self, alphas: torch.Tensor) -> torch.Tensor:
         """``1 / (s + alpha)`` for every alpha: ``[n_alphas, rank]`` in the compute dtype."""
-        return (1.0 / (self.eigenvalues[None, :] + alphas.to(torch.float64)[:, None])).to(self.feature_basis.dtype)
+        return (1.0 / (self.eigenvalues[None, :] + alphas.to(torch.float64)[:, None])).to(self.dtype)
 
 
 def column_scale(x_train: torch.Tensor, standardize: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,6 +212,7 @@ def decompose_gram(
         feature_basis=vectors.to(dtype),
         mean=mean,
         scale=scale,
+        dtype=dtype,
     )
 
 
@@ -200,14 +258,14 @@ def decompose(
     n_train, n_features = scaled.shape
     if solver == "auto":
         solver = "primal" if n_train >= n_features else "dual"
+    feature_basis = train_rows = dual_vectors = None
     if solver == "primal":
         eigenvalues, vectors = _eigh(scaled.T @ scaled)
         feature_basis = vectors.to(dtype)
         train_basis = scaled.to(dtype) @ feature_basis
     elif solver == "dual":
         eigenvalues, vectors = _eigh(scaled @ scaled.T)
-        feature_basis = (scaled.T @ vectors).to(dtype)
-        train_basis = vectors.to(dtype)
+        train_basis, train_rows, dual_vectors = vectors.to(dtype), scaled, vectors
     else:
         raise ValueError(f"ridge solver must be 'auto', 'primal' or 'dual', got {solver!r}")
     return FoldDecomposition(
@@ -217,4 +275,7 @@ def decompose(
         feature_basis=feature_basis,
         mean=mean,
         scale=scale,
+        dtype=dtype,
+        train_rows=train_rows,
+        vectors=dual_vectors,
     )

@@ -12,7 +12,7 @@ are contiguous, so the largest arrays are multiplied as views rather than copied
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -80,12 +80,14 @@ class DowndatedProjection:
     @classmethod
     def of(cls, decomposition: FoldDecomposition, centred: CentredDesign, dtype: torch.dtype) -> DowndatedProjection:
         """From a downdated decomposition and the design centred over all rows."""
+        assert decomposition.feature_basis is not None, "downdated folds are primal"
         basis = (decomposition.scale[:, None] * decomposition.feature_basis.to(torch.float64)).to(dtype)
         return cls(basis, (decomposition.mean - centred.mean).to(dtype))
 
     def project(self, centred: CentredDesign, decomposition: FoldDecomposition, rows: torch.Tensor) -> torch.Tensor:
         """``[len(rows), rank]`` held-out rows projected from the design centred over all rows, shifted to the training
         means (one pass in the compute dtype; no float64 copy of the held-out rows)."""
+        assert decomposition.feature_basis is not None, "downdated folds are primal"
         scale = decomposition.scale.to(self.basis.dtype)
         return ((centred.compute[rows] - self.mean_shift) * scale) @ decomposition.feature_basis
 
@@ -185,6 +187,9 @@ def prepare_fold(
         )
         projection = DirectProjection.of(decomposition)
         val_proj, test_proj = decomposition.project(X[val]), decomposition.project(X[test])
+        # Scoring reads the training basis from the projection (which holds a copy with a column of ones) and the
+        # dual's float64 training rows and eigenvectors served the held-out projection only.
+        decomposition = replace(decomposition, train_basis=None, train_rows=None, vectors=None)
     held_val = HeldOut.of(split[1], val_proj)
     return Fold(
         decomposition=decomposition,

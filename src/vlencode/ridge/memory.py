@@ -1,8 +1,10 @@
 """Where the ridge engine computes and how many targets it processes at once.
 
-The engine keeps the design, its per-fold decompositions and one batch of targets on the device.  The decompositions
-are a fixed cost; every target of a batch adds a column to the target matrices, the projected targets and the
-predictions.  :func:`plan_targets_batch` turns a memory budget into the largest batch that fits.
+The engine keeps the design, its per-fold decompositions and one batch of targets on the device.  The decompositions,
+and the float64 work of the folds decomposed side by side, are a fixed cost (:func:`fixed_bytes`, per fold form:
+a primal fold's bases grow with the features squared, a dual fold's with its training rows squared); every target of a
+batch adds a column to the target matrices, the projected targets and the predictions.  :func:`plan_targets_batch`
+turns a memory budget into the largest batch that fits.
 """
 
 from __future__ import annotations
@@ -44,30 +46,91 @@ def available_memory_bytes(device: torch.device) -> int:
     raise ValueError("/proc/meminfo has no MemAvailable line; pass memory_gb or targets_batch to the ridge engine")
 
 
-def fixed_bytes(n_samples: int, n_features: int, fold_shapes: list[tuple[int, int, int]], itemsize: int) -> int:
-    """Bytes the engine holds whatever the batch: the design and every fold's decomposition.
+def fold_bytes(
+    n_train: int, n_held: int, n_features: int, primal: bool, downdated: bool, itemsize: int
+) -> tuple[int, int]:
+    """Bytes of one fold (or, with ``n_held`` 0, of the refit's decomposition of all rows): kept, and while decomposed.
 
     Parameters
     ----------
-    n_samples, n_features : int
-        Shape of the design.
-    fold_shapes : list of (n_train, n_held, rank)
-        Per fold: training rows, held-out rows (validation + test) and the rank of its decomposition.
+    n_train, n_held, n_features : int
+        Training rows, held-out rows (validation + test) and features.
+    primal : bool
+        Whether the fold decomposes ``X'X`` (rank ``n_features``) rather than ``XX'`` (rank ``n_train``).
+    downdated : bool
+        Whether the fold is downdated from the Gram matrices over all rows (primal, no training basis).
     itemsize : int
         Bytes per element of the compute dtype.
 
     Returns
     -------
+    kept, transient : int
+        ``kept``: what a prepared fold holds until the end (primal: the feature basis, the training basis with its
+        column of ones, or the downdated projection basis, and the held-out projections; dual: the training basis
+        with its column of ones and the held-out projections; the refit keeps its bases and the dual's float64
+        scaled rows and eigenvectors).  ``transient``: the float64 work of its decomposition (scaled training rows,
+        Gram matrix or kernel, its eigenvectors and LAPACK's divide-and-conquer workspace of about two more) and the
+        dual's float64 held-out rows and cross-kernel.
+    """
+    if primal:
+        kept = (n_features + (n_features if downdated else n_train) + n_held) * n_features * itemsize
+        transient = ((0 if downdated else n_train * n_features) + 4 * n_features**2) * 8
+        return kept, transient
+    kept = (n_train + n_held) * n_train * itemsize
+    if n_held == 0:
+        kept += n_train * (n_features + n_train) * 8
+    transient = (n_train * n_features + 4 * n_train**2 + n_held * (n_train + n_features)) * 8
+    return kept, transient
+
+
+def fixed_bytes(
+    n_samples: int,
+    n_features: int,
+    fold_shapes: list[tuple[int, int, bool, bool]],
+    itemsize: int,
+    concurrent: int,
+    centred: bool,
+) -> int:
+    """Bytes the engine holds whatever the batch: the design, every fold's decomposition, and the work of the folds
+    decomposed side by side.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+        Shape of the design.
+    fold_shapes : list of (n_train, n_held, primal, downdated)
+        Per fold (and, with ``n_held`` 0, the refit's decomposition of all rows): training rows, held-out rows
+        (validation + test), its form and whether it is downdated (:func:`fold_bytes`).
+    itemsize : int
+        Bytes per element of the compute dtype.
+    concurrent : int
+        Folds decomposed at once (:func:`map_single_threaded`): the largest transients of that many are counted.
+    centred : bool
+        Whether a fold may be downdated, for this design or a banded candidate's columns: the design centred over
+        all rows and the held-out Gram matrices are then counted.  A downdated fold is primal, so its Gram matrices
+        have at most as many columns as it has training rows.
+
+    Returns
+    -------
     int
     """
-    # The design and its copy centred over all rows in the compute dtype (the downdated folds' cross-products).
-    design = n_samples * n_features * (8 + itemsize)
-    decompositions = sum((n_train + n_held + n_features) * rank for n_train, n_held, rank in fold_shapes) * itemsize
-    # Float64 Gram matrices and eigenvectors of the folds decomposed side by side (counted for every fold, and one
-    # more for a refit), every fold's held-out Gram matrix, and a float64 copy of the design (centred over all rows,
-    # for downdated folds) or of one training fold exist while the folds are decomposed.
-    grams = sum(max(rank, n_features) ** 2 * 3 for _, _, rank in fold_shapes) + (len(fold_shapes) + 4) * n_features**2
-    return design + decompositions + (grams + n_samples * n_features) * 8
+    design = n_samples * n_features * itemsize
+    sizes = [
+        fold_bytes(n_train, n_held, n_features, primal, down, itemsize) for n_train, n_held, primal, down in fold_shapes
+    ]
+    if centred:
+        # The design centred over all rows in float64 and in the compute dtype, and the float64 Gram matrices of
+        # every fold's held-out rows, of the rows never held out, and their total.
+        gram_columns = min(n_features, max(n_train for n_train, *_ in fold_shapes))
+        held_blocks = sum(n_held > 0 for _, n_held, _, _ in fold_shapes)
+        design += n_samples * n_features * (8 + itemsize) + (held_blocks + 2) * gram_columns**2 * 8
+    transients = sorted((transient for _, transient in sizes), reverse=True)[: max(1, concurrent)]
+    return design + sum(kept for kept, _ in sizes) + sum(transients)
+
+
+def concurrent_items(n_items: int, device: torch.device) -> int:
+    """How many items :func:`map_single_threaded` runs at once: one per torch thread on the CPU, one on CUDA."""
+    return min(torch.get_num_threads(), n_items) if device.type == "cpu" else 1
 
 
 def bytes_per_target(n_samples: int, n_held: int, rank: int, n_alphas: int, itemsize: int, cross_rows: int = 0) -> int:
@@ -144,7 +207,7 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
 
 
 def map_single_threaded(
-    function: Callable[[Item], Result], items: Sequence[Item], device: torch.device
+    function: Callable[[Item], Result], items: Sequence[Item], device: torch.device, workers: int | None = None
 ) -> list[Result]:
     """``[function(item) for item in items]``, on the CPU with several items at once, each on one torch thread.
 
@@ -153,7 +216,7 @@ def map_single_threaded(
     one thread each keeps every core busy: six eigendecompositions of 768 x 768 took 0.33 s on 2 cores this way,
     against 0.68 s one after another on one thread and 0.38 s one after another on two.  Side-by-side single-threaded
     calls also never spin-wait on each other when other processes share the cores.  As many items run at once as torch
-    has intra-op threads; on CUDA, or with one thread, the items run in order.
+    has intra-op threads (at most ``workers``); on CUDA, or with one thread, the items run in order.
 
     Parameters
     ----------
@@ -163,13 +226,17 @@ def map_single_threaded(
         The work items (e.g. fold indices).
     device : torch.device
         Where the work computes.
+    workers : int or None
+        At most this many items at once (the memory plan's limit, see :func:`fixed_bytes`); None for
+        :func:`concurrent_items`.
 
     Returns
     -------
     list
         The results in the order of ``items``.
     """
-    workers = min(torch.get_num_threads(), len(items)) if device.type == "cpu" else 1
+    most = concurrent_items(len(items), device)
+    workers = most if workers is None else min(workers, most)
     if workers <= 1:
         return [function(item) for item in items]
     with torch_threads(1), ThreadPoolExecutor(workers) as pool:

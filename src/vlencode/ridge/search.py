@@ -22,7 +22,16 @@ from vlencode.ridge.coefficients import refit_coefficients
 from vlencode.ridge.decomposition import FoldDecomposition
 from vlencode.ridge.downdate import CentredDesign, decompose_all_rows, downdates, held_cross_products
 from vlencode.ridge.fold import Fold, Rows, fold_rank, prepare_fold, row_selection
-from vlencode.ridge.memory import bytes_per_target, fixed_bytes, map_single_threaded, plan_targets_batch, torch_threads
+from vlencode.ridge.memory import (
+    AVAILABLE_SHARE,
+    available_memory_bytes,
+    bytes_per_target,
+    concurrent_items,
+    fixed_bytes,
+    map_single_threaded,
+    plan_targets_batch,
+    torch_threads,
+)
 from vlencode.ridge.scoring import FoldScores, flat_targets, score_fold
 
 
@@ -164,27 +173,43 @@ class SearchInputs:
 
 def plan_batch(
     X: np.ndarray, n_targets: int, splits: list[Split], n_alphas: int, options: SearchOptions, device: torch.device
-) -> int:
-    """Targets per batch: ``options.targets_batch``, or the largest batch the memory budget holds
-    (:func:`vlencode.ridge.memory.plan_targets_batch`)."""
+) -> tuple[int, int | None]:
+    """Targets per batch and folds decomposed at once.
+
+    Targets per batch: ``options.targets_batch``, or the largest batch the memory budget holds
+    (:func:`vlencode.ridge.memory.plan_targets_batch`).  Folds are decomposed side by side
+    (:func:`vlencode.ridge.memory.concurrent_items`; None) unless the budget then holds no target, as for wide
+    Gram matrices (10,500 events x 7,900 features: 2 GB of float64 work per fold) in half of 24 GB: then one at a
+    time (1).
+    """
     if options.targets_batch is not None:
-        return options.targets_batch
+        return options.targets_batch, None
     n_samples, n_features = X.shape
     itemsize = torch.empty((), dtype=options.dtype).element_size()
+    ranks = [fold_rank(len(tr), n_features, options.solver) for tr, _, _ in splits]
     fold_shapes = [
-        (len(tr), len(va) + len(te), fold_rank(len(tr), n_features, options.solver)) for tr, va, te in splits
+        (len(tr), len(va) + len(te), rank == n_features, downdates((tr, va, te), n_samples, n_features, options.solver))
+        for (tr, va, te), rank in zip(splits, ranks)
     ]
+    if options.refit:
+        primal = fold_rank(n_samples, n_features, options.solver) == n_features
+        fold_shapes.append((n_samples, 0, primal, any(shape[3] for shape in fold_shapes)))
     # Counted for any fold whose training rows are all the others: banded candidates drop columns, which can make
     # such a fold primal (downdated) where the full design is not.
-    cross_rows = 0
-    if any(len(tr) + len(va) + len(te) == n_samples for tr, va, te in splits):
-        cross_rows = (len(splits) + 1) * n_features
+    complement = any(len(tr) + len(va) + len(te) == n_samples for tr, va, te in splits)
+    cross_rows = (len(splits) + 1) * n_features if complement else 0
     per_target = bytes_per_target(
-        n_samples, max(s[1] for s in fold_shapes), max(s[2] for s in fold_shapes), n_alphas, itemsize, cross_rows
+        n_samples, max(len(va) + len(te) for _, va, te in splits), max(ranks), n_alphas, itemsize, cross_rows
     )
     budget = None if options.memory_gb is None else int(options.memory_gb * 2**30)
-    fixed = fixed_bytes(n_samples, n_features, fold_shapes, itemsize)
-    return plan_targets_batch(n_targets, per_target, fixed, budget, device)
+    concurrent = concurrent_items(len(fold_shapes), device)
+    fixed = fixed_bytes(n_samples, n_features, fold_shapes, itemsize, concurrent, complement)
+    if concurrent > 1 and budget is None:
+        budget = int(available_memory_bytes(device) * AVAILABLE_SHARE)
+    if concurrent > 1 and budget is not None and budget < fixed + per_target:
+        fixed = fixed_bytes(n_samples, n_features, fold_shapes, itemsize, 1, complement)
+        return plan_targets_batch(n_targets, per_target, fixed, budget, device), 1
+    return plan_targets_batch(n_targets, per_target, fixed, budget, device), None
 
 
 @dataclass(frozen=True)
@@ -346,13 +371,17 @@ class PreparedCandidate:
 
 
 def prepare_candidate(
-    inputs: SearchInputs, bands: list[np.ndarray], weights: np.ndarray, options: SearchOptions
+    inputs: SearchInputs,
+    bands: list[np.ndarray],
+    weights: np.ndarray,
+    options: SearchOptions,
+    workers: int | None = None,
 ) -> PreparedCandidate:
     """Weight the design by one candidate's band ``weights`` and prepare its folds (and the refit's decomposition).
 
     The float64 design centred over all rows and its Gram matrices (:class:`~vlencode.ridge.downdate.CentredDesign`)
     serve the folds' decompositions only: they live in this call, and only the compute-dtype copy is returned for the
-    batches.
+    batches.  ``workers`` limits the folds decomposed at once (:func:`plan_batch`).
     """
     design, column_weight = weighted_design(inputs.design, bands, weights)
     downdated = [downdates(split, design.shape[0], design.shape[1], options.solver) for split in inputs.splits]
@@ -360,7 +389,7 @@ def prepare_candidate(
     if any(downdated):
         centred = CentredDesign.of(design, options.dtype, inputs.splits, inputs.never_held)
     prepare = FoldPreparation(inputs, options, design, column_weight, centred, downdated)
-    prepared = map_single_threaded(prepare, range(len(inputs.splits) + options.refit), inputs.device)
+    prepared = map_single_threaded(prepare, range(len(inputs.splits) + options.refit), inputs.device, workers)
     return PreparedCandidate(
         folds=[item for item in prepared if isinstance(item, Fold)],
         whole=next((item for item in prepared if isinstance(item, FoldDecomposition)), None),
@@ -442,12 +471,12 @@ def search(
         )
     device = resolve_device(options.device)
     (n_samples, n_features), n_targets = X.shape, Y.shape[1]
-    targets_batch = plan_batch(X, n_targets, splits, len(alphas), options, device)
+    targets_batch, workers = plan_batch(X, n_targets, splits, len(alphas), options, device)
     accumulator = SearchAccumulator.empty(n_samples, n_features, n_targets, len(splits), len(alphas), options)
     with torch_threads(options.n_threads), torch.no_grad():
         inputs = SearchInputs.on_device(X, Y, splits, alphas, device)
         for c, weights in enumerate(candidates):
-            prepared = prepare_candidate(inputs, bands, weights, options)
+            prepared = prepare_candidate(inputs, bands, weights, options, workers)
             if c == 0:
                 accumulator.solver = tuple(fold.decomposition.solver for fold in prepared.folds)
             for start in range(0, n_targets, targets_batch):
