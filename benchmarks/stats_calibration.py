@@ -112,6 +112,10 @@ def block_sweep(
                     kept_test.append(test_kept[silent].mean())
                     if model == family[alignment]:
                         calls = test_kept.sum(axis=1) >= config.min_bins
+                        # Resampled spread of the silent electrodes' test r against their spread over electrodes
+                        # (independent silent electrodes: the sampling spread the bootstrap should match).
+                        boot_se = float(test.reshape(len(test), *shape)[:, silent].std(axis=0).mean())
+                        spread = float(estimate[silent].std(axis=0).mean())
                 hits = category == family[alignment]
                 rows.append(
                     {
@@ -127,7 +131,12 @@ def block_sweep(
                         "recall": float(calls[hits].mean()) if hits.any() else np.nan,
                         "n_planted": int(hits.sum()),
                         "n_planted_called": int(calls[hits].sum()),
+                        "boot_se_over_spread": boot_se / spread,
                     }
+                )
+                print(
+                    {k: v for k, v in rows[-1].items() if k in ("seed", "alignment", "scheme", "n_silent_called")},
+                    flush=True,
                 )
     return pd.DataFrame(rows)
 
@@ -334,7 +343,9 @@ def main() -> None:
             args.planted,
         )
         print(
-            table.groupby(["alignment", "scheme"])[["val_bound_kept", "test_bound_kept", "called", "recall"]]
+            table.groupby(["alignment", "scheme"])[
+                ["val_bound_kept", "test_bound_kept", "called", "recall", "boot_se_over_spread"]
+            ]
             .mean()
             .round(4)
         )
