@@ -7,11 +7,18 @@ Run ``.venv/bin/python benchmarks/stats_calibration.py`` (``--help`` for sizes).
     rule calls, for several block lengths of the block bootstrap.  The fits are shared; only the resamples change.
     The default ``bootstrap.block_s`` is the shortest block whose per-bin bounds keep <= 5% of null bins in both
     alignments (config/README.md, "Measured calibration", gives the electrode calls and why longer blocks suit long
-    recordings).
+    recordings).  With ``--planted`` the subjects carry the planted mix instead: the same fits also give the recall
+    of the alignment's family (vision contacts at scene cuts, language contacts at words) per block length, and the
+    calls of the planted subject's silent electrodes.
 ``--part calibration``
     The harness's scenarios (:func:`vlencode.validation.harness.calibration`) for each of ``--seeds``: null (simulated
     from seed + 1), planted (with its equal-skill null) and, with ``--refit-resamples``, the refit protocol and Cohen's
     kappa of the two protocols' calls.
+``--part kappa``
+    Fast against refit protocol on the calls that read one model (vision at scene cuts, language at words), for the
+    null (seed + 1) and planted subject of each seed: the alignment's family model alone is fitted and refitted, on
+    the block resamples only (``--refit-resamples``; the calibration part refits all seven models under both
+    schemes), so that the agreement can be measured at longer recordings.
 ``--part band``
     Per-bin bounds against the simultaneous (sup-t) band of the calibrated rule, on the same fits: null scenarios
     for several seeds and the planted scenario; ``calibrated`` (band for kept bins, per-bin bounds select the
@@ -38,6 +45,7 @@ import yaml
 
 from vlencode import ridge
 from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.refit import refit_bootstrap
 from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
 from vlencode.config import canonical_config
 from vlencode.encoding import contiguous_splits
@@ -45,17 +53,28 @@ from vlencode.stats import keep
 from vlencode.stats.compare import paired_comparison
 from vlencode.stats.keep import KeepRule, keep_rule, kept, selected_for_comparison
 from vlencode.validation import harness
+from vlencode.validation.agreement import cohen_kappa
 
 
-def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[int]) -> pd.DataFrame:
+def block_sweep(
+    config: harness.HarnessConfig, blocks: list[float], seeds: list[int], planted: bool = False
+) -> pd.DataFrame:
     """Per block length, alignment and simulated null subject (seed): the fraction of bins each rule keeps, and the
     fraction of electrodes the calibrated rule calls (``called``: the alignment's model, vision at scene cuts and
-    language at words, keeps >= ``min_bins`` bins, as rule ``recovery`` calls a contact)."""
+    language at words, keeps >= ``min_bins`` bins, as rule ``recovery`` calls a contact).
+
+    ``planted``: the subjects carry ``config.electrodes`` (the planted mix) instead of silent electrodes only; then
+    ``called`` is over the silent ones and ``recall`` the fraction of the alignment's planted family called (vision
+    contacts at scene cuts, language contacts at words), the harness's ``vision_recall`` / ``language_recall``, whose
+    best model of the family is its one model.  ``n_silent`` / ``n_silent_called`` and ``n_planted`` /
+    ``n_planted_called`` are the counts behind the two rates."""
     rows = []
     family = {"scene": "vision", "word": "language"}
     null_config = replace(config, electrodes={"none": sum(config.electrodes.values())})
     for seed in seeds:
-        sim = harness.simulate(null_config, seed)
+        sim = harness.simulate(config if planted else null_config, seed)
+        category = sim.truth["category"].to_numpy()
+        silent = category == "none"
         for alignment, onset in sim.onset_s.items():
             targets = sim.response[alignment]
             trial = np.full(len(onset), "0", dtype=object)
@@ -82,7 +101,7 @@ def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[
                 for model, (prediction, estimate) in fits.items():
                     val, test = fast_bootstrap(prediction, targets, splits, indices, "cpu")
                     kept_val.append(
-                        kept(keep_rule("paper"), {"iid_val_r": val.reshape(len(val), *shape)}, config.ci).mean()
+                        kept(keep_rule("paper"), {"iid_val_r": val.reshape(len(val), *shape)}, config.ci)[silent].mean()
                     )
                     test_kept = kept(
                         keep_rule("calibrated"),
@@ -90,9 +109,14 @@ def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[
                         config.ci,
                         {"test_r": estimate},
                     )
-                    kept_test.append(test_kept.mean())
+                    kept_test.append(test_kept[silent].mean())
                     if model == family[alignment]:
-                        called = float((test_kept.sum(axis=1) >= config.min_bins).mean())
+                        calls = test_kept.sum(axis=1) >= config.min_bins
+                        # Resampled spread of the silent electrodes' test r against their spread over electrodes
+                        # (independent silent electrodes: the sampling spread the bootstrap should match).
+                        boot_se = float(test.reshape(len(test), *shape)[:, silent].std(axis=0).mean())
+                        spread = float(estimate[silent].std(axis=0).mean())
+                hits = category == family[alignment]
                 rows.append(
                     {
                         "seed": seed,
@@ -101,9 +125,97 @@ def block_sweep(config: harness.HarnessConfig, blocks: list[float], seeds: list[
                         "n_events": len(onset),
                         "val_bound_kept": float(np.mean(kept_val)),
                         "test_bound_kept": float(np.mean(kept_test)),
-                        "called": called,
+                        "called": float(calls[silent].mean()),
+                        "n_silent": int(silent.sum()),
+                        "n_silent_called": int(calls[silent].sum()),
+                        "recall": float(calls[hits].mean()) if hits.any() else np.nan,
+                        "n_planted": int(hits.sum()),
+                        "n_planted_called": int(calls[hits].sum()),
+                        "boot_se_over_spread": boot_se / spread,
                     }
                 )
+                print(
+                    {k: v for k, v in rows[-1].items() if k in ("seed", "alignment", "scheme", "n_silent_called")},
+                    flush=True,
+                )
+    return pd.DataFrame(rows)
+
+
+def protocol_kappa(config: harness.HarnessConfig, seeds: list[int], refit_resamples: int) -> pd.DataFrame:
+    """Fast against refit protocol on the unimodal calls alone, for a null (simulated from seed + 1, as
+    :func:`vlencode.validation.harness.calibration` does) and a planted subject per seed.
+
+    Per subject and alignment only the alignment's family model is fitted (vision at scene cuts, language at words:
+    the model whose kept bins call a contact); its block resamples are scored by the fast protocol
+    (``config.n_resamples``) and by the refit protocol (``refit_resamples``, the first of the same draws), and each
+    electrode is called when the calibrated rule keeps >= ``min_bins`` bins.  Rows: the counts of calls of each
+    protocol (silent and planted-family electrodes), the calls of one only, and Cohen's kappa over all electrodes.
+    The harness's full calibration refits all seven models under both schemes; this is the part of it the
+    vision / language kappa reads, at a seventh of the cost per scheme.
+    """
+    rows = []
+    family = {"scene": "vision", "word": "language"}
+    null_config = replace(config, electrodes={"none": sum(config.electrodes.values())})
+    settings = config.ridge_settings()
+    for seed in seeds:
+        for scenario, subject, sim_seed in (("null", null_config, seed + 1), ("planted", config, seed)):
+            sim = harness.simulate(subject, sim_seed)
+            category = sim.truth["category"].to_numpy()
+            for alignment, onset in sim.onset_s.items():
+                targets = sim.response[alignment]
+                trial = np.full(len(onset), "0", dtype=object)
+                splits = contiguous_splits(trial, config.n_folds)
+                shape = (len(sim.truth), -1)
+                design = sim.features[alignment][family[alignment]]
+                result = settings.cross_validate(design, targets, splits)
+                estimate = {"test_r": np.asarray(result.test_r, np.float64).mean(axis=0).reshape(shape)}
+                indices = draw_block_resamples(
+                    onset,
+                    trial,
+                    config.block_s,
+                    max(config.n_resamples, refit_resamples),
+                    resample_seed(sim_seed, "harness", alignment, "block"),
+                    config.block_kind,
+                )
+                start = time.perf_counter()
+                _, fast_test = fast_bootstrap(result.prediction, targets, splits, indices[: config.n_resamples], "cpu")
+                fast_s = time.perf_counter() - start
+                start = time.perf_counter()
+                _, refit_test = refit_bootstrap(
+                    design, targets, trial_of_event=trial, indices=indices[:refit_resamples], settings=settings
+                )
+                refit_s = time.perf_counter() - start
+                calls = {}
+                for protocol, test in (("fast", fast_test), ("refit", refit_test)):
+                    boot = {"block_test_r": test.reshape(len(test), *shape)}
+                    calls[protocol] = (
+                        kept(keep_rule("calibrated"), boot, config.ci, estimate).sum(axis=1) >= config.min_bins
+                    )
+                silent = category == "none"
+                hits = category == family[alignment]
+                rows.append(
+                    {
+                        "seed": seed,
+                        "scenario": scenario,
+                        "alignment": alignment,
+                        "n_events": len(onset),
+                        "n_electrodes": len(category),
+                        "n_silent": int(silent.sum()),
+                        "n_planted": int(hits.sum()),
+                        "fast_silent_called": int(calls["fast"][silent].sum()),
+                        "refit_silent_called": int(calls["refit"][silent].sum()),
+                        "fast_planted_called": int(calls["fast"][hits].sum()),
+                        "refit_planted_called": int(calls["refit"][hits].sum()),
+                        "fast_called": int(calls["fast"].sum()),
+                        "refit_called": int(calls["refit"].sum()),
+                        "fast_only": int((calls["fast"] & ~calls["refit"]).sum()),
+                        "refit_only": int((calls["refit"] & ~calls["fast"]).sum()),
+                        "kappa": cohen_kappa(calls["fast"], calls["refit"]),
+                        "fast_s": fast_s,
+                        "refit_s": refit_s,
+                    }
+                )
+                print(rows[-1], flush=True)
     return pd.DataFrame(rows)
 
 
@@ -190,7 +302,7 @@ def timing(n_events: int, n_targets: int, n_resamples: int, block_s: float, refi
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["block", "calibration", "band", "timing"], required=True)
+    parser.add_argument("--part", choices=["block", "calibration", "kappa", "band", "timing"], required=True)
     parser.add_argument("--minutes", type=float, default=8.0)
     parser.add_argument("--electrodes", type=int, default=12, help="per planted category (and as many silent)")
     parser.add_argument("--resamples", type=int, default=200)
@@ -200,6 +312,9 @@ def main() -> None:
     parser.add_argument("--tmin", type=float, default=-2.0)
     parser.add_argument("--tmax", type=float, default=2.0)
     parser.add_argument("--refit-resamples", type=int, default=0)
+    parser.add_argument(
+        "--planted", action="store_true", help="--part block: the planted mix (recall and silent calls), not null"
+    )
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--targets", type=int, default=24150)
     parser.add_argument("--out", help="write the table (parquet) or timings (json) here")
@@ -221,9 +336,26 @@ def main() -> None:
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)
     if args.part == "block":
-        table = block_sweep(config, [float(b) for b in args.blocks.split(",")], [int(s) for s in args.seeds.split(",")])
-        print(table.groupby(["alignment", "scheme"])[["val_bound_kept", "test_bound_kept", "called"]].mean().round(4))
-        print(table.pivot_table(index="seed", columns=["alignment", "scheme"], values="called").round(3))
+        table = block_sweep(
+            config,
+            [float(b) for b in args.blocks.split(",")],
+            [int(s) for s in args.seeds.split(",")],
+            args.planted,
+        )
+        print(
+            table.groupby(["alignment", "scheme"])[
+                ["val_bound_kept", "test_bound_kept", "called", "recall", "boot_se_over_spread"]
+            ]
+            .mean()
+            .round(4)
+        )
+        counts = ["n_silent_called", "n_silent", "n_planted_called", "n_planted"]
+        print(table.groupby(["alignment", "scheme"])[counts].sum())
+        print(table.pivot_table(index="seed", columns=["alignment", "scheme"], values="n_silent_called"))
+    elif args.part == "kappa":
+        table = protocol_kappa(config, [int(s) for s in args.seeds.split(",")], args.refit_resamples or args.resamples)
+        print(table.drop(columns=["fast_s", "refit_s"]).to_string())
+        print(table[["fast_s", "refit_s"]].sum().round(1).to_dict())
     elif args.part == "band":
         table = band_comparison(
             replace(config, seed=int(args.seeds.split(",")[0])), [int(s) for s in args.seeds.split(",")]
