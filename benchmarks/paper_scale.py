@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -273,17 +274,15 @@ def subset_searches(row, layers, timed, targets, splits, settings, screening, na
     return validation.kept_fits[validation.chosen][0]
 
 
-def job_rows(trial: Trial, width: int, args: argparse.Namespace, settings: RidgeSettings) -> list[dict]:
+def job_rows(trial: Trial, width: int, args: argparse.Namespace, settings: RidgeSettings) -> Iterator[dict]:
     """Both alignments of one job: words (onsets from neuroprobe) and scene cuts (evenly spread over the span)."""
     cut_onsets = np.linspace(trial.word_onsets[0], trial.word_onsets[-1], trial.cuts)
-    rows = []
     for alignment, n, onsets in (("word", trial.words, trial.word_onsets), ("scene", trial.cuts, cut_onsets)):
         if alignment not in args.alignments:
             continue
         n = max(2 * settings.n_folds * 2, round(n * args.scale))
         onsets = onsets[np.linspace(0, len(onsets) - 1, n).round().astype(int)]
-        rows.append(time_alignment(n, onsets, width, args, settings, f"sub-{trial.subject} {alignment} events"))
-    return rows
+        yield time_alignment(n, onsets, width, args, settings, f"sub-{trial.subject} {alignment} events")
 
 
 def dry_run_counts() -> dict[str, int]:
@@ -357,45 +356,50 @@ def machine(device: str) -> str:
     return text + f", load average {load:.1f} at the end (other processes ran beside it when that exceeds the threads)"
 
 
-def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], args: argparse.Namespace) -> dict:
-    """Hours of the paper's fits per layer-selection method, from per-layer seconds at the wide width.
+def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width: int) -> dict:
+    """Hours of the paper's fits per layer-selection method, from the per-layer seconds measured at ``width``.
 
     Per subject, the measured trial with the fewest words at least its own (the largest measured otherwise: an
-    upper bound for the smaller trials); per network its paper layer count: validation fits every layer, screen
-    scores every layer on its proxy and fits the measured count of leading layers; the bootstrap is per job."""
-    width = max(r["width"] for r in rows if "error" not in r)
-    measured = {}
-    for trial in trials:
-        own = [r for r in rows if r.get("subject") == trial.subject and r["width"] == width and "error" not in r]
-        if own:
-            measured[trial.subject] = own
-    if not measured:
+    upper bound for the smaller trials); per network its paper layer count (every layer at ``width``): validation
+    fits every layer, screen scores every layer on its proxy and fits the measured count of leading layers; the
+    bootstrap is per job and alignment.  Alignments whose search failed at this width are left out (``missing``)."""
+    ok = [r for r in rows if r["width"] == width and "error" not in r]
+    words = {t.subject: t.words for t in trials}
+    measured = sorted({r["subject"] for r in ok}, key=words.get)
+    if not measured or "fit" not in counts:
         return {}
-    by_words = sorted(measured, key=lambda s: next(t.words for t in trials if t.subject == s))
-    instances_per_network = max(1, counts.get("fit", 0) // (len(PAPER_LAYERS) * len(trials))) if counts else 2
+    instances_per_network = counts["fit"] // (len(PAPER_LAYERS) * len(trials))
     hours = {"validation": 0.0, "screen": 0.0}
     for trial in trials:
-        bigger = [s for s in by_words if next(t.words for t in trials if t.subject == s) >= trial.words]
-        source = measured[(bigger or by_words[-1:])[0]]
+        bigger = [s for s in measured if words[s] >= trial.words] or measured[-1:]
         for network, n_layers in PAPER_LAYERS.items():
-            for row in source:
+            concat = network.startswith("concat")
+            for row in (r for r in ok if r["subject"] == bigger[0]):
                 boot = row["bootstrap_iid_s"] + row["bootstrap_block_s"]
-                full = row["full_fit_s"] * (2 if network.startswith("concat") else 1)
-                fitted = n_layers if network.startswith("concat") else min(n_layers, row["screen_fitted"])
+                full = row["full_fit_s"] * (2 if concat else 1)
+                fitted = n_layers if concat else min(n_layers, row["screen_fitted"])
                 seconds = {
                     "validation": n_layers * full + boot,
-                    "screen": fitted * full + (0 if network.startswith("concat") else n_layers * row["proxy_s"]) + boot,
+                    "screen": fitted * full + (0 if concat else n_layers * row["proxy_s"]) + boot,
                 }
                 for method in hours:
                     hours[method] += seconds[method] * instances_per_network / 3600
-    return {"width": width, "fit_jobs": len(trials) * len(PAPER_LAYERS) * instances_per_network, "hours": hours}
+    return {
+        "width": width,
+        "fit_jobs": len(trials) * len(PAPER_LAYERS) * instances_per_network,
+        "hours": hours,
+        "measured": measured,
+        "missing": sorted({r["alignment"].split()[1] for r in rows if r["width"] == width and "error" in r}),
+    }
 
 
-def report(rows: list[dict], trials: list[Trial], counts: dict, projection: dict, args, where: str) -> str:
+def report(
+    rows: list[dict], trials: list[Trial], counts: dict, projections: list[dict], device: str, where: str, command: str
+) -> str:
     """The printed (and README) tables."""
     lines = [
-        f"Machine: {where}; device {args.device}.",
-        f"Command: `{' '.join(['python', 'benchmarks/paper_scale.py', *sys.argv[1:]])}`",
+        f"Machine: {where}; device {device}.",
+        f"Command: `{command}`",
         "",
         "| subject/trial | words | span (min) | cuts (assumed) | study width (JL, eps 0.1) |",
         "| --- | --- | --- | --- | --- |",
@@ -442,14 +446,22 @@ def report(rows: list[dict], trials: list[Trial], counts: dict, projection: dict
             f"Dry run: {sum(counts.values())} jobs, {counts.get('fit', 0)} `fit`; statistics {stats} (not timed here;"
             " neither are the other rules).",
         ]
-    if projection:
-        h = projection["hours"]
-        lines += [
-            f"Projected, the paper's {projection['fit_jobs']} `fit` jobs (layer counts of docs/models.md, every layer"
-            f" at width {projection['width']}; the concatenation baseline as two full fits, banded ridge not timed):"
-            f" validation {h['validation']:.1f} h, screen {h['screen']:.1f} h on this machine"
-            f" ({'GPU' if args.device == 'cuda' else 'CPU'} hours: wall time with its threads).",
-        ]
+    unit = "GPU" if device == "cuda" else "CPU"
+    for projection in projections:
+        h, measured = projection["hours"], ", ".join(f"sub-{s}" for s in projection["measured"])
+        lines.append(
+            f"Projected at width {projection['width']}, the paper's {projection['fit_jobs']} `fit` jobs (the layer"
+            f" counts of docs/models.md, every layer at this width; each subject timed as the measured trial with the"
+            f" fewest words at least its own, else the largest: {measured}; the concatenation baseline as two full"
+            f" fits, its banded ridge not timed): validation {h['validation']:.1f} h, screen {h['screen']:.1f} h"
+            f" ({unit} hours on this machine: wall time with its threads)"
+            + (
+                f"; left out: the {', '.join(projection['missing'])} alignment, whose search failed"
+                if projection["missing"]
+                else ""
+            )
+            + "."
+        )
     return "\n".join(lines)
 
 
@@ -487,6 +499,7 @@ def main() -> None:
     parser.add_argument("--no-dry-run", action="store_true", help="skip the dry run and the projection's job counts")
     parser.add_argument("--out", type=Path, help="write the rows, counts and projection as JSON")
     parser.add_argument("--readme", action="store_true", help="write the result into config/README.md")
+    parser.add_argument("--from-json", type=Path, help="report a saved --out instead of measuring")
     args = parser.parse_args()
     if args.quick:
         args.scale, args.electrodes, args.bins, args.resamples = 0.1, 20, 20, 100
@@ -506,25 +519,33 @@ def main() -> None:
     counts: dict[str, int] = {}
     if args.jobs_json:
         counts = json.loads(args.jobs_json.read_text())
-    elif not args.no_dry_run:
+    elif not args.no_dry_run and not args.from_json:
         start = time.perf_counter()
         counts = dry_run_counts()
         print(f"dry run ({time.perf_counter() - start:.0f} s): {counts}", flush=True)
 
-    encoding = dict(PAPER_ENCODING)
-    settings = RidgeSettings.from_config(encoding, args.seed, args.device, None)
-    rows = []
-    for trial in chosen:
+    saved = json.loads(args.from_json.read_text()) if args.from_json else {}
+    counts = saved.get("counts", counts)
+    rows = saved.get("rows", [])
+    settings = RidgeSettings.from_config(PAPER_ENCODING, args.seed, args.device, None)
+    for trial in [] if saved else chosen:
         for width in args.widths.split(","):
             w = trial.width if width == "study" else int(width)
             for row in job_rows(trial, w, args, settings):
                 rows.append({"subject": trial.subject, "trial": trial.trial, **row})
-    projection = project(rows, trials, counts, args) if counts and not args.quick else {}
-    text = report(rows, trials, counts, projection, args, machine(args.device))
+                if args.out:  # each row as it comes: a long run cut short keeps what it measured
+                    args.out.parent.mkdir(parents=True, exist_ok=True)
+                    args.out.write_text(json.dumps({"rows": rows, "counts": counts, "device": args.device}, indent=1))
+    widths = sorted({r["width"] for r in rows})
+    projections = [p for w in widths if not args.quick and (p := project(rows, trials, counts, w))]
+    where = saved.get("machine") or machine(args.device)
+    command = saved.get("command") or " ".join(["python", "benchmarks/paper_scale.py", *sys.argv[1:]])
+    text = report(rows, trials, counts, projections, saved.get("device", args.device), where, command)
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"rows": rows, "counts": counts, "projection": projection}, indent=1))
+        record = {"rows": rows, "counts": counts, "projections": projections, "machine": where, "command": command}
+        args.out.write_text(json.dumps(record | {"device": args.device}, indent=1))
     if args.readme:
         write_readme(text)
 
