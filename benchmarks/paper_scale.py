@@ -21,8 +21,9 @@ time to make the synthetic layers is subtracted (a real job reads them from its 
 The projection multiplies the seconds per job by the job counts of the paper's dry run
 (``snakemake -n --configfile config/paper.yaml`` on a metadata-only stand-in of the dataset, or ``--jobs-json``) and
 the layer counts the paper config fits per network (docs/models.md, "The study's layer groups": they come from the
-networks themselves, which are not loaded here).  ``--readme`` rewrites the measured part of ``config/README.md``'s
-"The paper run".  Imports stay within numpy, torch and vlencode's engine, so the measurement runs on a machine
+networks themselves, which are not loaded here).  ``--out`` saves each measured alignment as it comes,
+``--from-json`` reports a saved run again, ``--readme`` rewrites the measured part of ``config/README.md``'s "The
+paper run".  Imports stay within numpy, torch and vlencode's engine, so the measurement runs on a machine
 without the workflow's tools (``--jobs-json`` then replaces the dry run).
 """
 
@@ -399,6 +400,7 @@ def report(
     """The printed (and README) tables."""
     lines = [
         f"Machine: {where}; device {device}.",
+        "",
         f"Command: `{command}`",
         "",
         "| subject/trial | words | span (min) | cuts (assumed) | study width (JL, eps 0.1) |",
@@ -415,7 +417,7 @@ def report(
         if "error" in r:
             lines.append(
                 f"| sub-{r['subject']} | {r['alignment'].split()[1]} | {r['events']} | {r['width']} | "
-                f"failed: {r['error'][:120]} | | | | | | |"
+                f"failed: {r['error'].split(';')[0][:160]} | | | | | | |"
             )
             continue
         boot = r["bootstrap_iid_s"] + r["bootstrap_block_s"]
@@ -443,7 +445,8 @@ def report(
         stats = ", ".join(f"{counts.get(rule, 0)} `{rule}`" for rule in STATISTICS_RULES)
         lines += [
             "",
-            f"Dry run: {sum(counts.values())} jobs, {counts.get('fit', 0)} `fit`; statistics {stats} (not timed here;"
+            f"Dry run: {sum(counts.values())} jobs{'' if 'weights' in counts else ' (the weights locked)'},"
+            f" {counts.get('fit', 0)} `fit`; statistics {stats} (not timed here;"
             " neither are the other rules).",
         ]
     unit = "GPU" if device == "cuda" else "CPU"
