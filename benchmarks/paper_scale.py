@@ -1,0 +1,557 @@
+"""One paper-scale ``fit`` job on synthetic data, timed per stage, and the whole paper's fits projected from it.
+
+Run ``.venv/bin/python benchmarks/paper_scale.py`` (``--quick`` for a small trial run, ``--help`` for the sizes).
+
+The job is what rule ``fit`` does for one subject and one model (:func:`vlencode.encoding.fitting.fit_alignment` per
+alignment): the layer search (:func:`vlencode.encoding.search_layers`) and the fast bootstrap of the chosen layer's
+out-of-fold predictions, 1000 resamples under both schemes (iid and block) with the percentile bounds.  Shaped like
+the paper: 150 electrodes x 161 bins (24,150 targets), 5 contiguous folds, the word count of a paper trial
+(``config/paper.yaml``'s recordings, counted from the word tables the ``neuroprobe`` wheel ships) and a scene-cut
+count the dataset does not ship (``--cuts-per-minute`` times the span of the trial's words, stated in the output), 13
+layers per model with a planted signal that peaks in a middle layer and fades over its neighbours (near ties, which
+screening must settle by fitting every layer its proxy cannot tell from the best), 768 wide and at the study
+extraction's width (the Johnson-Lindenstrauss dimension of the movie's unique stimuli at ``eps`` 0.1,
+:func:`vlencode.features.projection_dim`).
+
+Each alignment's layer search runs with ``layer_selection: validation`` (every layer fitted to every target, the
+paper config's setting) and ``screen`` (the schema's ``encoding.screening`` defaults).  ``--validation-layers k``
+fits only k of the layers in the validation search and extrapolates linearly per layer (said in the output).  The
+time to make the synthetic layers is subtracted (a real job reads them from its features stores instead).
+
+The projection multiplies the seconds per job by the job counts of the paper's dry run
+(``snakemake -n --configfile config/paper.yaml`` on a metadata-only stand-in of the dataset, or ``--jobs-json``) and
+the layer counts the paper config fits per network (docs/models.md, "The study's layer groups": they come from the
+networks themselves, which are not loaded here).  ``--out`` saves each measured alignment as it comes,
+``--from-json`` reports a saved run again, ``--readme`` rewrites the measured part of ``config/README.md``'s "The
+paper run".  Imports stay within numpy, torch and vlencode's engine, so the measurement runs on a machine
+without the workflow's tools (``--jobs-json`` then replaces the dry run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vlencode.bootstrap.bounds import percentile_bounds
+from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
+from vlencode.encoding import RidgeSettings, Screening, contiguous_splits, search_layers
+from vlencode.encoding.screening import leading_layers, proxy_scores, target_subset
+from vlencode.features import projection_dim
+
+ROOT = Path(__file__).resolve().parents[1]
+N_ELECTRODES, N_BINS = 150, 161
+# The encoding and bootstrap settings of config/paper.yaml and the schema's defaults (screening, block_s).
+PAPER_ENCODING = {
+    "n_folds": 5,
+    "alphas": {"log10_min": -1, "log10_max": 5, "n": 7},
+    "banded": {"n_iter": 20},
+    "screening": {"features": 0, "targets": 1024, "z": 2.0},
+}
+BLOCK_S, CI, EPS = 10.0, 0.95, 0.1
+# Candidate layers per network as the paper config fits them (docs/models.md, "The study's layer groups"): 13 entries,
+# each with its random-init twin.  The concatenation baseline fits `concat` and `concat-banded`.
+PAPER_LAYERS = {
+    "simclr": 14,
+    "beit": 14,
+    "convnext": 6,
+    "simcse": 14,
+    "sbert": 14,
+    "slip-vision": 14,
+    "slip-language": 14,
+    "clip-vision": 14,
+    "clip-language": 14,
+    "flava": 34,
+    "albef": 26,
+    "blip": 26,
+    "concat-simcse-simclr": 2,
+}
+STATISTICS_RULES = ("scores", "compare", "sites", "calibration")
+README_START = "<!-- paper_scale.py: begin -->"
+README_END = "<!-- paper_scale.py: end -->"
+
+
+def neuroprobe_words() -> Path:
+    """The word tables of the ``neuroprobe`` wheel (found without importing it: its import needs the dataset)."""
+    for entry in sys.path:
+        folder = Path(entry) / "neuroprobe" / "braintreebank_features_time_alignment"
+        if folder.is_dir():
+            return folder
+    raise FileNotFoundError("the neuroprobe wheel is not installed: pass --words instead")
+
+
+def paper_recordings() -> list[tuple[str, str]]:
+    """(subject, trial) of config/paper.yaml's ``dataset.recordings``, read without yaml."""
+    text = (ROOT / "config" / "paper.yaml").read_text()
+    return re.findall(r'\{subject: "(\d+)", trial: "(\d+)"\}', text)
+
+
+@dataclass
+class Trial:
+    subject: str
+    trial: str
+    words: int
+    minutes: float
+    cuts: int
+    word_onsets: np.ndarray = field(repr=False)
+
+    @property
+    def width(self) -> int:
+        """The study extraction's width: the JL dimension of the movie's unique stimuli (words and cuts together)."""
+        return projection_dim(self.words + self.cuts, EPS)
+
+
+def paper_trials(cuts_per_minute: float) -> list[Trial]:
+    """The paper's trials: word counts and onsets from neuroprobe, cuts at ``cuts_per_minute`` over the words' span."""
+    folder = neuroprobe_words()
+    trials = []
+    for subject, trial in paper_recordings():
+        with open(folder / f"subject{subject}_trial{trial}_words_df.csv", newline="") as handle:
+            onsets = np.sort(np.array([float(row["start"]) for row in csv.DictReader(handle)]))
+        minutes = (onsets[-1] - onsets[0]) / 60
+        trials.append(Trial(subject, trial, len(onsets), minutes, round(cuts_per_minute * minutes), onsets))
+    return trials
+
+
+class SyntheticLayers:
+    """Layers of one network over ``n`` events: a latent that drives the targets, strongest in ``peak`` and fading
+    over its neighbours (``exp(-(l - peak)^2 / 2 spread^2)``), plus independent noise.  Each layer is made on request
+    from its own seed, and the seconds spent making them are counted (subtracted from the stage's time)."""
+
+    def __init__(self, latent: np.ndarray, n_layers: int, width: int, peak: int, spread: float, seed: int):
+        self.latent, self.width, self.seed = latent, width, seed
+        self.names = [f"hidden.{i}" for i in range(n_layers)]
+        self.gain = {name: float(np.exp(-((i - peak) ** 2) / (2 * spread**2))) for i, name in enumerate(self.names)}
+        self.seconds = 0.0
+
+    def __call__(self, layer: str) -> np.ndarray:
+        start = time.perf_counter()
+        rng = np.random.default_rng([self.seed, self.names.index(layer)])
+        mixing = rng.standard_normal((self.latent.shape[1], self.width), dtype=np.float32)
+        design = rng.standard_normal((self.latent.shape[0], self.width), dtype=np.float32)
+        design += (2.0 * self.gain[layer]) * (self.latent @ mixing) / np.float32(np.sqrt(self.latent.shape[1]))
+        self.seconds += time.perf_counter() - start
+        return design
+
+
+def synthetic_alignment(n_events: int, n_targets: int, n_latent: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Latent ``[n, k]`` and targets ``[n, t]``: each target a random mix of the latent (weak: r about 0.1-0.3 at
+    the peak layer) plus noise, a third of the targets silent."""
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((n_events, n_latent), dtype=np.float32)
+    loadings = rng.standard_normal((n_latent, n_targets), dtype=np.float32) * np.float32(0.3 / np.sqrt(n_latent))
+    loadings[:, rng.random(n_targets) < 1 / 3] = 0
+    targets = rng.standard_normal((n_events, n_targets), dtype=np.float32)
+    targets += latent @ loadings
+    return latent, targets
+
+
+def time_alignment(
+    n_events: int, onsets: np.ndarray, width: int, args: argparse.Namespace, settings: RidgeSettings, name: str
+) -> dict:
+    """Seconds of each stage of one alignment of one job, at one width."""
+    n_targets = args.electrodes * args.bins
+    latent, targets = synthetic_alignment(n_events, n_targets, args.latent, args.seed)
+    layers = SyntheticLayers(latent, args.layers, width, args.planted, args.spread, args.seed)
+    trial = np.zeros(n_events, dtype=np.int64).astype(str)
+    splits = contiguous_splits(trial, settings.n_folds, name)
+    shape = (args.electrodes, args.bins)
+    screening = Screening.from_config(PAPER_ENCODING["screening"])
+    row: dict = {"alignment": name, "events": n_events, "width": width, "layers": args.layers}
+
+    def timed(candidates: list[str], method: str) -> tuple[float, object]:
+        layers.seconds = 0.0
+        start = time.perf_counter()
+        search = search_layers(
+            layers,
+            candidates,
+            targets,
+            splits,
+            settings,
+            shape=shape,
+            layer_selection=method,
+            screening=screening,
+            name=name,
+        )
+        return time.perf_counter() - start - layers.seconds, search
+
+    try:
+        if args.validation_layers <= 0 or args.validation_layers >= args.layers:
+            prediction = full_searches(row, layers, timed)
+        else:
+            prediction = subset_searches(row, layers, timed, targets, splits, settings, screening, name, args)
+    except (RuntimeError, ValueError, MemoryError) as error:  # e.g. the engine's memory plan at n_features > n_train
+        row["error"] = f"{type(error).__name__}: {error}"
+        print(f"  {name} width {width}: the layer search failed: {row['error']}", flush=True)
+        return row
+    row["planted"] = layers.names[args.planted]
+    row["same_layer"] = row["validation_chosen"] == row["screen_chosen"]
+    print(
+        f"  {name} width {width}: validation {row['validation_s']:.1f} s"
+        + (f" (extrapolated from {row['validation_layers_fitted']} layers)" if row["extrapolated"] else "")
+        + f", chose {row['validation_chosen']}; screen {row['screen_s']:.1f} s, fitted {row['screen_fitted_layers']},"
+        f" chose {row['screen_chosen']} (planted {row['planted']})",
+        flush=True,
+    )
+    resamples = {
+        "iid": draw_resamples(n_events, args.resamples, resample_seed(args.seed, "bench", name)),
+        "block": draw_block_resamples(
+            onsets, trial, BLOCK_S, args.resamples, resample_seed(args.seed, "bench", name, "block")
+        ),
+    }
+    for scheme, indices in resamples.items():
+        start = time.perf_counter()
+        boot_val, _ = fast_bootstrap(prediction, targets, splits, indices, settings.device)
+        lo, _ = percentile_bounds(boot_val, CI)
+        row[f"bootstrap_{scheme}_s"] = time.perf_counter() - start
+        row[f"kept_{scheme}"] = int((lo > 0).sum())
+    print(
+        f"  {name} width {width}: bootstrap iid {row['bootstrap_iid_s']:.1f} s, block {row['bootstrap_block_s']:.1f} s"
+        f" (kept {row['kept_iid']} / {row['kept_block']} of {n_targets})",
+        flush=True,
+    )
+    return row
+
+
+def full_searches(row: dict, layers: SyntheticLayers, timed) -> np.ndarray:
+    """Both searches over every layer, as a job runs them; the chosen layer's predictions (screen's choice)."""
+    seconds, screen = timed(layers.names, "screen")
+    row |= {"screen_s": seconds, "screen_chosen": screen.chosen, "screen_fitted": len(screen.layers)}
+    row["screen_fitted_layers"] = list(screen.layers)
+    prediction = screen.kept_fits[screen.chosen][0]
+    del screen
+    seconds, validation = timed(layers.names, "validation")
+    row |= {"validation_s": seconds, "validation_chosen": validation.chosen, "extrapolated": False}
+    row["validation_layers_fitted"] = len(layers.names)
+    row["full_fit_s"] = seconds / len(layers.names)
+    row["proxy_s"] = max(0.0, (row["screen_s"] - row["screen_fitted"] * row["full_fit_s"]) / len(layers.names))
+    return prediction
+
+
+def subset_searches(row, layers, timed, targets, splits, settings, screening, name, args) -> np.ndarray:
+    """``--validation-layers k``: the k layers nearest the planted one fitted in full and screened, each search's
+    seconds extrapolated per layer to all layers (screen: every layer's proxy, plus a full fit of each leading layer
+    among the k); the chosen layer's predictions."""
+    by_distance = sorted(layers.names, key=lambda n: abs(layers.names.index(n) - args.planted))
+    subset = [n for n in layers.names if n in by_distance[: args.validation_layers]]
+    seconds, validation = timed(subset, "validation")
+    full_fit_s = seconds / len(subset)
+    picked = target_subset(targets.shape[1], screening.targets, settings.seed, name)
+    layers.seconds, start, proxies = 0.0, time.perf_counter(), {}
+    for layer in subset:
+        design = layers(layer)
+        proxies[layer] = proxy_scores(
+            design, targets[:, picked], splits, settings.cross_validate, screening, settings.seed, layer
+        )
+    proxy_s = (time.perf_counter() - start - layers.seconds) / len(subset)
+    leading = leading_layers(proxies, targets.shape[1], screening.z)
+    n = len(layers.names)
+    row |= {
+        "validation_s": full_fit_s * n,
+        "validation_chosen": validation.chosen,
+        "validation_layers_fitted": len(subset),
+        "extrapolated": True,
+        "screen_s": proxy_s * n + full_fit_s * len(leading),
+        "screen_chosen": max(leading, key=lambda layer: validation.mean_val_r[layer]),
+        "screen_fitted": len(leading),
+        "screen_fitted_layers": leading,
+        "full_fit_s": full_fit_s,
+        "proxy_s": proxy_s,
+    }
+    return validation.kept_fits[validation.chosen][0]
+
+
+def job_rows(trial: Trial, width: int, args: argparse.Namespace, settings: RidgeSettings) -> Iterator[dict]:
+    """Both alignments of one job: words (onsets from neuroprobe) and scene cuts (evenly spread over the span)."""
+    cut_onsets = np.linspace(trial.word_onsets[0], trial.word_onsets[-1], trial.cuts)
+    for alignment, n, onsets in (("word", trial.words, trial.word_onsets), ("scene", trial.cuts, cut_onsets)):
+        if alignment not in args.alignments:
+            continue
+        n = max(2 * settings.n_folds * 2, round(n * args.scale))
+        onsets = onsets[np.linspace(0, len(onsets) - 1, n).round().astype(int)]
+        yield time_alignment(n, onsets, width, args, settings, f"sub-{trial.subject} {alignment} events")
+
+
+def dry_run_counts() -> dict[str, int]:
+    """Job counts per rule of ``snakemake -n --configfile config/paper.yaml`` on a metadata-only stand-in of the
+    Brain Treebank and stand-in locks of the weights (as tests/test_cluster.py plans it)."""
+    import yaml
+
+    from vlencode.datasets.replica import _neuroprobe
+    from vlencode.models.registry import model_instances
+    from vlencode.models.weights import entry_units, lock_path, merge_units
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        root = work / "braintreebank"
+        for (subject, trial), movie in _neuroprobe.trial_movie_map().items():
+            stem = f"sub_{subject}_trial{int(trial):03d}"
+            files = {
+                f"all_subject_data/{stem}.h5": "",
+                f"electrode_labels/sub_{subject}/electrode_labels.json": "[]",
+                f"localization/sub_{subject}/depth-wm.csv": "Electrode,Label\n",
+                f"subject_metadata/{stem}_metadata.json": json.dumps({"filename": f"{movie}.mp4"}),
+                f"subject_timings/{stem}_timings.csv": "type,index,movie_time\n",
+                f"transcripts/{movie}/features.csv": "",
+                f"movies/{movie}.mp4": "",
+            }
+            for name, text in files.items():
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                (root / name).write_text(text)
+        (root / "corrupted_elec.json").write_text("{}")
+        config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+        config["dataset"]["root"] = str(root)
+        config["models"]["registry"] = str(ROOT / "config" / "models.yaml")
+        (work / "paper.yaml").write_text(yaml.safe_dump(config))
+        instances = model_instances(config)
+        units = merge_units(
+            [
+                u
+                for i in instances.values()
+                if not i.components
+                for u in entry_units(i.entry, "resources/models").values()
+            ]
+        )
+        for name in units:
+            path = work / lock_path("resources/models", name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"unit": name, "directory": ".", "files": {}}))
+        snakemake = Path(sys.executable).with_name("snakemake")
+        command = [str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work)]
+        command += ["--configfile", str(work / "paper.yaml"), "-n", "--quiet", "rules"]
+        result = subprocess.run(
+            command, capture_output=True, text=True, cwd=work, env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=1200
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"the paper's dry run failed:\n{(result.stdout + result.stderr)[-3000:]}")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", result.stdout, flags=re.MULTILINE))
+    return {rule: int(n) for rule, n in counts.items() if rule != "total"}
+
+
+def machine(device: str) -> str:
+    """The CPU (lscpu's model name), its cores, torch's threads, the GPU if one ran it, and the load beside us."""
+    model = platform.processor() or platform.machine()
+    try:
+        info = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = re.search(r"Model name:\s*(.+)", info).group(1).strip()
+    except (OSError, AttributeError):
+        pass
+    text = f"{model}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
+    if device == "cuda":
+        text += f", GPU {torch.cuda.get_device_name()}"
+    load = os.getloadavg()[0]
+    return text + f", load average {load:.1f} at the end (other processes ran beside it when that exceeds the threads)"
+
+
+def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width: int) -> dict:
+    """Hours of the paper's fits per layer-selection method, from the per-layer seconds measured at ``width``.
+
+    Per subject, the measured trial with the fewest words at least its own (the largest measured otherwise: an
+    upper bound for the smaller trials); per network its paper layer count (every layer at ``width``): validation
+    fits every layer, screen scores every layer on its proxy and fits the measured count of leading layers; the
+    bootstrap is per job and alignment.  Alignments whose search failed at this width are left out (``missing``)."""
+    ok = [r for r in rows if r["width"] == width and "error" not in r]
+    words = {t.subject: t.words for t in trials}
+    measured = sorted({r["subject"] for r in ok}, key=words.get)
+    if not measured or "fit" not in counts:
+        return {}
+    instances_per_network = counts["fit"] // (len(PAPER_LAYERS) * len(trials))
+    hours = {"validation": 0.0, "screen": 0.0}
+    for trial in trials:
+        bigger = [s for s in measured if words[s] >= trial.words] or measured[-1:]
+        for network, n_layers in PAPER_LAYERS.items():
+            concat = network.startswith("concat")
+            for row in (r for r in ok if r["subject"] == bigger[0]):
+                boot = row["bootstrap_iid_s"] + row["bootstrap_block_s"]
+                full = row["full_fit_s"] * (2 if concat else 1)
+                fitted = n_layers if concat else min(n_layers, row["screen_fitted"])
+                seconds = {
+                    "validation": n_layers * full + boot,
+                    "screen": fitted * full + (0 if concat else n_layers * row["proxy_s"]) + boot,
+                }
+                for method in hours:
+                    hours[method] += seconds[method] * instances_per_network / 3600
+    return {
+        "width": width,
+        "fit_jobs": len(trials) * len(PAPER_LAYERS) * instances_per_network,
+        "hours": hours,
+        "measured": measured,
+        "missing": sorted({r["alignment"].split()[1] for r in rows if r["width"] == width and "error" in r}),
+    }
+
+
+def report(
+    rows: list[dict], trials: list[Trial], counts: dict, projections: list[dict], device: str, where: str, command: str
+) -> str:
+    """The printed (and README) tables."""
+    lines = [
+        f"Machine: {where}; device {device}.",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| subject/trial | words | span (min) | cuts (assumed) | study width (JL, eps 0.1) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [f"| {t.subject}/{t.trial} | {t.words} | {t.minutes:.0f} | {t.cuts} | {t.width} |" for t in trials]
+    lines += [
+        "",
+        "| job | alignment | events | width | validation s (layers fitted) | screen s (layers fitted) | layer-search"
+        " speedup | same layer | bootstrap iid + block s | job s, validation | job s, screen |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(
+                f"| sub-{r['subject']} | {r['alignment'].split()[1]} | {r['events']} | {r['width']} | "
+                f"failed: {r['error'].split(';')[0][:160]} | | | | | | |"
+            )
+            continue
+        boot = r["bootstrap_iid_s"] + r["bootstrap_block_s"]
+        screened = f" of {r['validation_layers_fitted']} screened, extrapolated" if r["extrapolated"] else ""
+        fitted = f"{r['validation_layers_fitted']}" + (f" of {r['layers']}, extrapolated" if r["extrapolated"] else "")
+        lines.append(
+            f"| sub-{r['subject']} | {r['alignment'].split()[1]} | {r['events']} | {r['width']} | "
+            f"{r['validation_s']:.0f} ({fitted}) | {r['screen_s']:.0f} ({r['screen_fitted']}{screened}) | "
+            f"{r['validation_s'] / r['screen_s']:.1f}x | {'yes' if r['same_layer'] else 'NO'} "
+            f"({r['screen_chosen']}) | {boot:.0f} | {r['validation_s'] + boot:.0f} | {r['screen_s'] + boot:.0f} |"
+        )
+    jobs = {}
+    for r in rows:
+        if "error" not in r:
+            key = (r["subject"], r["width"])
+            boot = r["bootstrap_iid_s"] + r["bootstrap_block_s"]
+            v, s = jobs.get(key, (0.0, 0.0))
+            jobs[key] = (v + r["validation_s"] + boot, s + r["screen_s"] + boot)
+    lines.append("")
+    for (subject, width), (v, s) in jobs.items():
+        lines.append(
+            f"Whole job (all alignments), sub-{subject} at width {width}: validation {v:.0f} s, screen {s:.0f} s."
+        )
+    if counts:
+        stats = ", ".join(f"{counts.get(rule, 0)} `{rule}`" for rule in STATISTICS_RULES)
+        lines += [
+            "",
+            f"Dry run: {sum(counts.values())} jobs{'' if 'weights' in counts else ' (the weights locked)'},"
+            f" {counts.get('fit', 0)} `fit`; statistics {stats} (not timed here;"
+            " neither are the other rules).",
+        ]
+    unit = "GPU" if device == "cuda" else "CPU"
+    for projection in projections:
+        h, measured = projection["hours"], ", ".join(f"sub-{s}" for s in projection["measured"])
+        lines.append(
+            f"Projected at width {projection['width']}, the paper's {projection['fit_jobs']} `fit` jobs (the layer"
+            f" counts of docs/models.md, every layer at this width; each subject timed as the measured trial with the"
+            f" fewest words at least its own, else the largest: {measured}; the concatenation baseline as two full"
+            f" fits, its banded ridge not timed): validation {h['validation']:.1f} h, screen {h['screen']:.1f} h"
+            f" ({unit} hours on this machine: wall time with its threads)"
+            + (
+                f"; left out: the {', '.join(projection['missing'])} alignment, whose search failed"
+                if projection["missing"]
+                else ""
+            )
+            + "."
+        )
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    path = ROOT / "config" / "README.md"
+    readme = path.read_text()
+    block = f"{README_START}\nMeasured (`benchmarks/paper_scale.py`):\n\n{text}\n{README_END}"
+    if README_START in readme:
+        readme = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, readme, flags=re.S)
+    else:
+        readme = readme.replace("\n## regions", f"\n{block}\n\n## regions", 1)
+    path.write_text(readme)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", default="largest", help="largest, smallest, median, all, or subjects (3,6)")
+    parser.add_argument("--widths", default="768,study", help="768 and/or study (the JL width) or numbers")
+    parser.add_argument("--alignments", default="word,scene")
+    parser.add_argument("--cuts-per-minute", type=float, default=15.0, help="scene cuts per minute of movie")
+    parser.add_argument("--electrodes", type=int, default=N_ELECTRODES)
+    parser.add_argument("--bins", type=int, default=N_BINS)
+    parser.add_argument("--layers", type=int, default=13)
+    parser.add_argument("--planted", type=int, default=6, help="the layer the signal peaks in (0-based)")
+    parser.add_argument("--spread", type=float, default=1.5, help="the signal's fall-off over layers")
+    parser.add_argument("--latent", type=int, default=32, help="dimensions of the planted signal")
+    parser.add_argument("--validation-layers", type=int, default=0, help="fit k layers and extrapolate (0: all)")
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of each trial's events (trial runs)")
+    parser.add_argument("--quick", action="store_true", help="a small trial run: 1/10 of the events, 20 x 20 targets")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs-json", type=Path, help="job counts per rule (JSON) instead of the dry run")
+    parser.add_argument("--no-dry-run", action="store_true", help="skip the dry run and the projection's job counts")
+    parser.add_argument("--out", type=Path, help="write the rows, counts and projection as JSON")
+    parser.add_argument("--readme", action="store_true", help="write the result into config/README.md")
+    parser.add_argument("--from-json", type=Path, help="report a saved --out instead of measuring")
+    args = parser.parse_args()
+    if args.quick:
+        args.scale, args.electrodes, args.bins, args.resamples = 0.1, 20, 20, 100
+    args.alignments = args.alignments.split(",")
+    torch.set_num_threads(args.threads)
+
+    trials = paper_trials(args.cuts_per_minute)
+    ranked = sorted(trials, key=lambda t: t.words)
+    picks = {"largest": [ranked[-1]], "smallest": [ranked[0]], "median": [ranked[len(ranked) // 2]], "all": ranked}
+    chosen = picks.get(args.trials) or [t for t in trials if t.subject in args.trials.split(",")]
+    print(f"{args.cuts_per_minute} scene cuts per minute assumed (neuroprobe ships no cut annotations)")
+    for t in trials:
+        print(
+            f"sub-{t.subject} trial {t.trial}: {t.words} words over {t.minutes:.0f} min, {t.cuts} cuts, width {t.width}"
+        )
+
+    counts: dict[str, int] = {}
+    if args.jobs_json:
+        counts = json.loads(args.jobs_json.read_text())
+    elif not args.no_dry_run and not args.from_json:
+        start = time.perf_counter()
+        counts = dry_run_counts()
+        print(f"dry run ({time.perf_counter() - start:.0f} s): {counts}", flush=True)
+
+    saved = json.loads(args.from_json.read_text()) if args.from_json else {}
+    counts = saved.get("counts", counts)
+    rows = saved.get("rows", [])
+    settings = RidgeSettings.from_config(PAPER_ENCODING, args.seed, args.device, None)
+    for trial in [] if saved else chosen:
+        for width in args.widths.split(","):
+            w = trial.width if width == "study" else int(width)
+            for row in job_rows(trial, w, args, settings):
+                rows.append({"subject": trial.subject, "trial": trial.trial, **row})
+                if args.out:  # each row as it comes: a long run cut short keeps what it measured
+                    args.out.parent.mkdir(parents=True, exist_ok=True)
+                    args.out.write_text(json.dumps({"rows": rows, "counts": counts, "device": args.device}, indent=1))
+    widths = sorted({r["width"] for r in rows})
+    projections = [p for w in widths if not args.quick and (p := project(rows, trials, counts, w))]
+    where = saved.get("machine") or machine(args.device)
+    command = saved.get("command") or " ".join(["python", "benchmarks/paper_scale.py", *sys.argv[1:]])
+    text = report(rows, trials, counts, projections, saved.get("device", args.device), where, command)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        record = {"rows": rows, "counts": counts, "projections": projections, "machine": where, "command": command}
+        args.out.write_text(json.dumps(record | {"device": args.device}, indent=1))
+    if args.readme:
+        write_readme(text)
+
+
+if __name__ == "__main__":
+    main()
