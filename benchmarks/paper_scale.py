@@ -291,28 +291,14 @@ def dry_run_counts() -> dict[str, int]:
     Brain Treebank and stand-in locks of the weights (as tests/test_cluster.py plans it)."""
     import yaml
 
-    from vlencode.datasets.replica import _neuroprobe
+    from vlencode.datasets.braintreebank import write_stand_in
     from vlencode.models.registry import model_instances
-    from vlencode.models.weights import entry_units, lock_path, merge_units
+    from vlencode.models.weights import entry_units, merge_units, write_stand_in_locks
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         root = work / "braintreebank"
-        for (subject, trial), movie in _neuroprobe.trial_movie_map().items():
-            stem = f"sub_{subject}_trial{int(trial):03d}"
-            files = {
-                f"all_subject_data/{stem}.h5": "",
-                f"electrode_labels/sub_{subject}/electrode_labels.json": "[]",
-                f"localization/sub_{subject}/depth-wm.csv": "Electrode,Label\n",
-                f"subject_metadata/{stem}_metadata.json": json.dumps({"filename": f"{movie}.mp4"}),
-                f"subject_timings/{stem}_timings.csv": "type,index,movie_time\n",
-                f"transcripts/{movie}/features.csv": "",
-                f"movies/{movie}.mp4": "",
-            }
-            for name, text in files.items():
-                (root / name).parent.mkdir(parents=True, exist_ok=True)
-                (root / name).write_text(text)
-        (root / "corrupted_elec.json").write_text("{}")
+        write_stand_in(root)
         config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
         config["dataset"]["root"] = str(root)
         config["models"]["registry"] = str(ROOT / "config" / "models.yaml")
@@ -326,10 +312,7 @@ def dry_run_counts() -> dict[str, int]:
                 for u in entry_units(i.entry, "resources/models").values()
             ]
         )
-        for name in units:
-            path = work / lock_path("resources/models", name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"unit": name, "directory": ".", "files": {}}))
+        write_stand_in_locks(work, units)
         snakemake = Path(sys.executable).with_name("snakemake")
         command = [str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work)]
         command += ["--configfile", str(work / "paper.yaml"), "-n", "--quiet", "rules"]

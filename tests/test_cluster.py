@@ -1,6 +1,5 @@
 """The cluster path: the paper DAG dry-run with the SLURM profile, and model-weight digests cached across DAG builds."""
 
-import json
 import os
 import re
 import subprocess
@@ -13,33 +12,14 @@ import yaml
 
 from vlencode import store
 from vlencode.datasets import trial_movies
-from vlencode.datasets.replica import _neuroprobe
+from vlencode.datasets.braintreebank import write_stand_in
 from vlencode.models import sources
 from vlencode.models.registry import model_instances
-from vlencode.models.weights import entry_units, lock_path, merge_units
+from vlencode.models.weights import entry_units, merge_units, write_stand_in_locks
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 GPU_RULES = {"features", "fit"}
-
-
-def write_stand_in(root: Path) -> None:
-    """The real Brain Treebank layout for all 26 trials, metadata only: empty recordings and movies, no signal."""
-    for (subject, trial), movie in _neuroprobe.trial_movie_map().items():
-        stem = f"sub_{subject}_trial{int(trial):03d}"
-        files = {
-            f"all_subject_data/{stem}.h5": "",
-            f"electrode_labels/sub_{subject}/electrode_labels.json": "[]",
-            f"localization/sub_{subject}/depth-wm.csv": "Electrode,Label\n",
-            f"subject_metadata/{stem}_metadata.json": json.dumps({"filename": f"{movie}.mp4"}),
-            f"subject_timings/{stem}_timings.csv": "type,index,movie_time\n",
-            f"transcripts/{movie}/features.csv": "",
-            f"movies/{movie}.mp4": "",
-        }
-        for name, text in files.items():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / name).write_text(text)
-    (root / "corrupted_elec.json").write_text("{}")
 
 
 def paper_units(config: dict) -> dict:
@@ -53,10 +33,7 @@ def paper_units(config: dict) -> dict:
 
 def write_stand_in_weights(workdir: Path, config: dict) -> None:
     """A lock for every weights unit of the paper's zoo: the weights step's outputs, as after a complete fetch."""
-    for name in paper_units(config):
-        path = workdir / lock_path("resources/models", name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"unit": name, "directory": ".", "files": {}}))
+    write_stand_in_locks(workdir, paper_units(config))
 
 
 def paper_workdir(tmp_path_factory, name: str) -> tuple[Path, dict]:

@@ -74,6 +74,26 @@ _TRANSCRIPT_TEXT = ("text", "sentence")
 log = logging.getLogger("vlencode.datasets.braintreebank")
 
 
+def write_stand_in(root: Path) -> None:
+    """The Brain Treebank's layout for all its trials with metadata only (empty recordings, movies and tables): what a
+    run's plan (``snakemake -n``) reads, for dry runs of a configuration on a machine without the dataset."""
+    for (subject, trial), movie in _neuroprobe.trial_movie_map().items():
+        stem = f"sub_{subject}_trial{int(trial):03d}"
+        files = {
+            f"all_subject_data/{stem}.h5": "",
+            f"electrode_labels/sub_{subject}/electrode_labels.json": "[]",
+            f"localization/sub_{subject}/depth-wm.csv": "Electrode,Label\n",
+            f"subject_metadata/{stem}_metadata.json": json.dumps({"filename": f"{movie}.mp4"}),
+            f"subject_timings/{stem}_timings.csv": "type,index,movie_time\n",
+            f"transcripts/{movie}/features.csv": "",
+            f"movies/{movie}.mp4": "",
+        }
+        for name, text in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text)
+    (root / "corrupted_elec.json").write_text("{}")
+
+
 def clean_label(label: str) -> str:
     """A channel label without the ``*``, ``#`` and ``_`` marks the dataset decorates some labels with."""
     return re.sub(r"[*#_]", "", str(label)).strip()

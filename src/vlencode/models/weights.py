@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -164,6 +164,17 @@ def merge_units(units: list[WeightsUnit]) -> dict[str, WeightsUnit]:
         else:
             merged[unit.name] = unit
     return merged
+
+
+def write_stand_in_locks(
+    workdir: str | os.PathLike, units: Iterable[str], weights_dir: str = "resources/models"
+) -> None:
+    """A lock for every unit, as a complete fetch leaves them but naming no file: a run's plan (``snakemake -n``) then
+    needs no weights, for dry runs of a configuration on a machine without them."""
+    for name in units:
+        path = Path(workdir) / lock_path(weights_dir, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"unit": name, "directory": ".", "files": {}}))
 
 
 def lock_path(weights_dir: str | os.PathLike, unit: str) -> Path:
