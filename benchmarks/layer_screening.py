@@ -82,10 +82,18 @@ def main() -> None:
     parser.add_argument("--electrodes", type=int, default=6, help="harness: electrodes per category")
     parser.add_argument("--layers", type=int, default=6, help="harness: layers per network")
     parser.add_argument("--planted-layer", type=int, default=2, help="harness: the planted layer (not the last)")
+    parser.add_argument(
+        "--targets",
+        type=int,
+        help="screening.targets of the proxy (default: the config's); keep it well below the "
+        "targets of the problem, as at paper scale (1024 of 24,150)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     cfg = config(args.config)
     screening = Screening.from_config(cfg["encoding"]["screening"])
+    if args.targets:
+        screening = replace(screening, targets=args.targets)
     out: dict[str, list] = {}
     if args.part == "replica":
         searches = replica(args.results, cfg, [m for m in args.models.split(",") if m])

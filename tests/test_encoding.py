@@ -316,12 +316,25 @@ def test_screening_fits_only_the_leading_layer_and_finds_the_planted_one(fitted,
     }
 
 
-def test_screening_all_targets_unsketched_fits_one_layer_like_the_full_search(fitted, tmp_path):
+def test_screening_every_target_unsketched_is_the_full_search_run_once(fitted, tmp_path):
     _, paths, full = fitted
-    exact = {"features": 64, "targets": 10_000, "z": 2.0}  # every target, no sketch: the proxy is the criterion
+    exact = {"features": 0, "targets": 10_000, "z": 2.0}  # the proxy would be the criterion itself
     fit = _fit(tmp_path, paths, dict(ENCODING, layer_selection="screen", alignments=["word"], screening=exact))
     word = fit.alignments["word"]
-    assert list(word.layers) == ["l1"] and word.proxy_val_r == pytest.approx(full.alignments["word"].mean_val_r)
+    assert word.proxy_val_r == {} and word.mean_val_r == full.alignments["word"].mean_val_r
+    assert word.chosen_layer == "l1"
+
+
+def test_unknown_method_and_non_finite_margin_are_refused():
+    with pytest.raises(ValueError, match="use validation, last or screen"):
+        encoding.search_layers(
+            lambda layer: np.zeros((10, 2)), ["a"], np.zeros((10, 3)), [], None, shape=(1, 3), layer_selection="best"
+        )  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="finite"):
+        screening.Screening.from_config({"features": 0, "targets": 10, "z": float("nan")})
+    rng = np.random.default_rng(0)
+    proxy = {"a": rng.standard_normal(50), "b": rng.standard_normal(50)}
+    assert screening.leading_layers(proxy, 50, float("inf")) != []  # no sampling error: the best alone, not NaN
 
 
 def test_leading_layers_are_those_the_proxy_cannot_tell_from_the_best():

@@ -187,15 +187,23 @@ def search_layers(
     name : str
         Names the events in log lines and errors.
     """
+    if layer_selection not in ("validation", "last", "screen"):
+        raise ValueError(
+            f"encoding.layer_selection: unknown method {layer_selection!r}; use validation, last or screen"
+        )
     if layer_selection == "screen" and screening is None:
         raise ValueError("encoding.layer_selection: screen needs encoding.screening")
     method = "validation" if layer_selection == "screen" else layer_selection
     proxy_val_r: dict[str, float] = {}
     # ``last`` needs no other layer's fit; a concatenation baseline keeps both of its fits whatever the method.
     fitted = list(candidates) if banded or layer_selection != "last" else list(candidates)[-1:]
+    subset = np.arange(0)
     if layer_selection == "screen" and not banded and len(candidates) > 1:
         assert screening is not None
         subset = target_subset(targets.shape[1], screening.targets, settings.seed, name)
+    # A proxy of every target read as it is would be the full search itself: then the full search runs, once.
+    if len(subset) and (len(subset) < targets.shape[1] or screening is not None and screening.features):
+        assert screening is not None
         proxy_r = {}
         for layer in candidates:
             design = design_of(layer)
@@ -206,6 +214,8 @@ def search_layers(
             proxy_val_r[layer] = float(proxy_r[layer].mean())
         fitted = leading_layers(proxy_r, targets.shape[1], screening.z)
         log.info("%s: screened %d layers on %d targets; fitting %s", name, len(candidates), len(subset), fitted)
+    if not fitted:
+        raise ValueError(f"{name}: no candidate layer to fit")
     layers: dict[str, LayerFit] = {}
     mean_val_r: dict[str, float] = {}
     chosen = ""

@@ -80,6 +80,8 @@ def select_layer(mean_val_r: Mapping[str, float], method: str) -> str:
     if method == "last":
         return layers[-1]
     if method != "validation":
-        raise ValueError(f"encoding.layer_selection: unknown method {method!r}; use validation or last")
+        raise ValueError(
+            f"encoding.layer_selection: unknown method {method!r}; use validation or last (screen ends in validation)"
+        )
     scores = np.array([mean_val_r[layer] for layer in layers], dtype=np.float64)
     return layers[int(np.argmax(np.nan_to_num(scores, nan=-np.inf)))]

@@ -63,7 +63,10 @@ class Screening:
     @classmethod
     def from_config(cls, screening: Mapping[str, Any]) -> Screening:
         """From the canonical config's ``encoding.screening`` (every key present)."""
-        return cls(features=int(screening["features"]), targets=int(screening["targets"]), z=float(screening["z"]))
+        z = float(screening["z"])
+        if not np.isfinite(z):
+            raise ValueError(f"encoding.screening.z must be a finite number of standard errors, got {z}")
+        return cls(features=int(screening["features"]), targets=int(screening["targets"]), z=z)
 
 
 def target_subset(n_targets: int, count: int, seed: int, name: str) -> np.ndarray:
@@ -127,19 +130,25 @@ def leading_layers(proxy_r: Mapping[str, np.ndarray], n_targets: int, z: float) 
     n_targets : int
         Targets of the full fit.
     z : float
-        The margin in standard errors (0: only the best; ties go to the earlier layer).
+        The margin in standard errors, finite (0: the best and any layer tied with it exactly).
 
     Returns
     -------
-    list of str, in the model's layer order, the best first among equals
+    list of str, in the model's layer order
+        Never empty: the best proxy is always in it.
     """
     layers = list(proxy_r)
+    # A NaN r (no variance to correlate) counts as 0 per target, as the engine scores a constant target; the full
+    # criterion's NaN mean (a layer that failed) is ranked last by select_layer instead.
     scores = np.stack([np.nan_to_num(np.asarray(proxy_r[layer], dtype=np.float64)) for layer in layers])
     best = int(np.argmax(scores.mean(axis=1)))
     m = scores.shape[1]
     differences = scores[best] - scores
     se = differences.std(axis=1, ddof=1) / np.sqrt(m) * np.sqrt(max(0.0, 1.0 - m / n_targets)) if m > 1 else 0.0
-    within = differences.mean(axis=1) <= z * se + 1e-12
+    # Where the standard error is 0 (the best layer itself, or every target scored) the margin is 0, whatever z.
+    se = np.broadcast_to(se, (len(layers),))
+    margin = z * se if np.isfinite(z) else np.where(se > 0, np.inf, 0.0)
+    within = differences.mean(axis=1) <= margin + 1e-12
     return [layer for layer, lead in zip(layers, within) if lead]
 
 

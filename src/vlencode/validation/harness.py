@@ -108,6 +108,10 @@ class HarnessConfig:
             seed=int(cfg["seed"]),
         )
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.planted_layer < self.layers:
+            raise ValueError(f"planted_layer {self.planted_layer} is not one of the {self.layers} layers")
+
     def ridge_settings(self) -> RidgeSettings:
         """The encoding settings the harness fits with (on the CPU, the engine sizing its own batches)."""
         return RidgeSettings(
@@ -255,6 +259,11 @@ def _features(
     return out
 
 
+def events_name(alignment: str) -> str:
+    """How the harness names an alignment's events: in log lines, and as the seed of screening's target subset."""
+    return f"harness {alignment} events"
+
+
 def layer_names(model: str, config: HarnessConfig) -> list[str]:
     """The candidate layers of a harness network: the model's one space, or ``<model>.<i>`` for ``config.layers``."""
     return [model] if config.layers == 1 else [f"{model}.{i}" for i in range(config.layers)]
@@ -360,7 +369,7 @@ def score_models(
                 shape=shape,
                 layer_selection=layer_selection,
                 screening=screening,
-                name=f"harness {alignment} events",
+                name=events_name(alignment),
             )
             prediction, design = search.kept_fits[search.chosen]
             boot = {}

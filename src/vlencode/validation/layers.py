@@ -120,7 +120,14 @@ def harness_agreement(
             for model in harness.NETWORKS:
                 layers = harness.layer_names(model, config)
                 for row in timed_searches(
-                    sim.features[alignment].__getitem__, layers, targets, splits, settings, screening, shape
+                    sim.features[alignment].__getitem__,
+                    layers,
+                    targets,
+                    splits,
+                    settings,
+                    screening,
+                    shape,
+                    harness.events_name(alignment),
                 ):
                     searches.append(
                         {"seed": seed, "alignment": alignment, "model": model, "planted": layers[config.planted_layer]}
