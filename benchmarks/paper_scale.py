@@ -13,8 +13,9 @@ screening must settle by fitting every layer its proxy cannot tell from the best
 extraction's width (the Johnson-Lindenstrauss dimension of the movie's unique stimuli at ``eps`` 0.1,
 :func:`vlencode.features.projection_dim`).
 
-Each alignment's layer search runs with ``layer_selection: validation`` (every layer fitted to every target, the
-paper config's setting) and ``screen`` (the schema's ``encoding.screening`` defaults).  ``--validation-layers k``
+Each alignment's layer search runs with ``layer_selection: validation`` (every layer fitted to every target) and
+``screen`` (the paper config's setting, with its ``encoding.screening``); the folds, alphas, block length and
+coverage are config/paper.yaml's.  ``--validation-layers k``
 fits only k of the layers in the validation search and extrapolates linearly per layer (said in the output).  The
 time to make the synthetic layers is subtracted (a real job reads them from its features stores instead).
 
@@ -23,8 +24,8 @@ The projection multiplies the seconds per job by the job counts of the paper's d
 the layer counts the paper config fits per network (docs/models.md, "The study's layer groups": they come from the
 networks themselves, which are not loaded here).  ``--out`` saves each measured alignment as it comes,
 ``--from-json`` reports a saved run again, ``--readme`` rewrites the measured part of ``config/README.md``'s "The
-paper run".  Imports stay within numpy, torch and vlencode's engine, so the measurement runs on a machine
-without the workflow's tools (``--jobs-json`` then replaces the dry run).
+paper run".  Snakemake is needed only for the dry run (``--jobs-json`` replaces it); the layer search comes from
+``vlencode.encoding``, which reads its stores with zarr and pandas, so those must be installed.
 """
 
 from __future__ import annotations
@@ -55,14 +56,21 @@ from vlencode.features import projection_dim
 
 ROOT = Path(__file__).resolve().parents[1]
 N_ELECTRODES, N_BINS = 150, 161
-# The encoding and bootstrap settings of config/paper.yaml and the schema's defaults (screening, block_s).
-PAPER_ENCODING = {
-    "n_folds": 5,
-    "alphas": {"log10_min": -1, "log10_max": 5, "n": 7},
-    "banded": {"n_iter": 20},
-    "screening": {"features": 0, "targets": 1024, "z": 2.0},
-}
-BLOCK_S, CI, EPS = 10.0, 0.95, 0.1
+EPS = 0.1  # the study extraction's Johnson-Lindenstrauss eps (its projected width)
+
+
+def paper_config() -> dict:
+    """config/paper.yaml with the schema's defaults filled in: the encoding and bootstrap settings a paper fit uses."""
+    import yaml
+
+    from vlencode.config import canonical_config
+
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    return canonical_config(yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()), schema)
+
+
+PAPER = paper_config()
+BLOCK_S, CI = float(PAPER["bootstrap"]["block_s"]), float(PAPER["bootstrap"]["ci"])
 # Candidate layers per network as the paper config fits them (docs/models.md, "The study's layer groups"): 13 entries,
 # each with its random-init twin.  The concatenation baseline fits `concat` and `concat-banded`.
 PAPER_LAYERS = {
@@ -170,7 +178,7 @@ def time_alignment(
     trial = np.zeros(n_events, dtype=np.int64).astype(str)
     splits = contiguous_splits(trial, settings.n_folds, name)
     shape = (args.electrodes, args.bins)
-    screening = Screening.from_config(PAPER_ENCODING["screening"])
+    screening = Screening.from_config(PAPER["encoding"]["screening"])
     row: dict = {"alignment": name, "events": n_events, "width": width, "layers": args.layers}
 
     def timed(candidates: list[str], method: str) -> tuple[float, object]:
@@ -359,7 +367,9 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
         for network, n_layers in PAPER_LAYERS.items():
             concat = network.startswith("concat")
             for row in (r for r in ok if r["subject"] == bigger[0]):
-                boot = row["bootstrap_iid_s"] + row["bootstrap_block_s"]
+                # The baseline bootstraps both of its fits, each of the two networks' joint width: counted as twice a
+                # network layer's fit (plain ridge; its banded ridge is not timed here).
+                boot = (row["bootstrap_iid_s"] + row["bootstrap_block_s"]) * (2 if concat else 1)
                 full = row["full_fit_s"] * (2 if concat else 1)
                 fitted = n_layers if concat else min(n_layers, row["screen_fitted"])
                 seconds = {
@@ -438,8 +448,9 @@ def report(
         lines.append(
             f"Projected at width {projection['width']}, the paper's {projection['fit_jobs']} `fit` jobs (the layer"
             f" counts of docs/models.md, every layer at this width; each subject timed as the measured trial with the"
-            f" fewest words at least its own, else the largest: {measured}; the concatenation baseline as two full"
-            f" fits, its banded ridge not timed): validation {h['validation']:.1f} h, screen {h['screen']:.1f} h"
+            f" fewest words at least its own, else the largest: {measured}; the concatenation baseline's two fits and"
+            f" bootstraps each counted twice, its banded ridge not timed): validation {h['validation']:.1f} h,"
+            f" screen {h['screen']:.1f} h"
             f" ({unit} hours on this machine: wall time with its threads)"
             + (
                 f"; left out: the {', '.join(projection['missing'])} alignment, whose search failed"
@@ -513,7 +524,7 @@ def main() -> None:
     saved = json.loads(args.from_json.read_text()) if args.from_json else {}
     counts = saved.get("counts", counts)
     rows = saved.get("rows", [])
-    settings = RidgeSettings.from_config(PAPER_ENCODING, args.seed, args.device, None)
+    settings = RidgeSettings.from_config(PAPER["encoding"], args.seed, args.device, None)
     for trial in [] if saved else chosen:
         for width in args.widths.split(","):
             w = trial.width if width == "study" else int(width)

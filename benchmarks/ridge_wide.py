@@ -1,9 +1,10 @@
 """vlencode's ridge engine on a wide design (more features than training events): the dual form at the paper's shape.
 
 Task: X 5000 x 7800 float32 (a wide network layer; near-low-rank like activations), Y with 24,150 targets (150
-electrodes x 161 bins), alphas logspace(-1, 6, 7), 5 contiguous folds whose held-out fifth is split into validation
-and test halves, standardised features, out-of-fold predictions: the study's protocol, where every fold has 4000
-training rows for 7800 features and so takes the dual form (:mod:`vlencode.ridge.decomposition`).
+electrodes x 161 bins), alphas logspace(-1, 6, 7) (one decade beyond the study's logspace(-1, 5, 7); the cost is the
+same), 5 contiguous folds whose held-out fifth is split into validation and test halves, standardised features,
+out-of-fold predictions: the study's protocol, where every fold has 4000 training rows for 7800 features and so takes
+the dual form (:mod:`vlencode.ridge.decomposition`).
 
 The fit runs the engine's own steps (:func:`vlencode.ridge.search.prepare_candidate`, then
 :func:`vlencode.ridge.search.score_batch` per batch of targets, exactly what ``cross_validated_ridge`` runs) so that

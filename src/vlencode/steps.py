@@ -271,11 +271,11 @@ class Resamples(Step):
 
 @dataclass(frozen=True)
 class Fit(Step):
-    """Rule fit: one subject x model, every alignment and layer, the chosen layer's bootstrap
+    """Rule fit: one subject x model, every alignment, its layer search and the chosen layer's bootstrap
     (``encoding.memory_gb`` and ``device`` are performance knobs, resources)."""
 
     STAGE = "fit"
-    VERSION = 3
+    VERSION = 4
     seed: int = key("seed")
     alignments: list[str] = key("encoding.alignments")
     n_folds: int = key("encoding.n_folds")

@@ -7,7 +7,8 @@ entry's controlled ``pair`` and a concatenation baseline's ``components``); ``bo
 ``electrode`` (str, ``[n_electrodes]``), ``bin_time_s`` (float64, ``[n_bins]``) and ``alpha_grid`` (float64,
 ``[n_alphas]``, the ridge penalties every layer chose from).  Per
 alignment a group with attributes ``chosen_layer, layers, n_events, mean_val_r, proxy_val_r`` (``layers``: those
-fitted to all targets, every candidate unless screened; ``proxy_val_r``: the screening proxy of every candidate,
+fitted to all targets: every candidate under ``validation``, the last under ``last``, the leading ones under
+``screen``; ``proxy_val_r``: the screening proxy of every candidate,
 empty without screening, :mod:`vlencode.encoding.screening`); ``layers/<layer>/{val_r, test_r, alpha}`` (float32,
 ``[n_electrodes, n_bins]``) for every fitted layer, plus ``band_weights``
 (``[n_electrodes, n_bins, n_bands]``, attribute ``bands``) for banded ridge; the resampled scores of every
@@ -208,7 +209,8 @@ class FitStore:
         return list(self.chosen_layer)
 
     def layers(self, alignment: str) -> list[str]:
-        """The candidate layers fitted for one alignment, in the model's order."""
+        """The layers fitted to all targets for one alignment (all candidates, the last, or the screened leaders),
+        in the model's order."""
         attrs: dict[str, Any] = dict(self._group(alignment).attrs)
         return [str(layer) for layer in attrs["layers"]]
 
