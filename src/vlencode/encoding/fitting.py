@@ -26,7 +26,7 @@ from vlencode.encoding.inputs import (
     load_responses,
     open_features,
 )
-from vlencode.encoding.screening import Screening, leading_layers, proxy_scores, target_subset
+from vlencode.encoding.screening import Screening, screen_layers
 from vlencode.models.registry import ModelInstance
 from vlencode.store import input_hash
 from vlencode.stores.fit import AlignmentFit, LayerFit, ModelIdentity, SubjectModelFit
@@ -197,23 +197,14 @@ def search_layers(
     proxy_val_r: dict[str, float] = {}
     # ``last`` needs no other layer's fit; a concatenation baseline keeps both of its fits whatever the method.
     fitted = list(candidates) if banded or layer_selection != "last" else list(candidates)[-1:]
-    subset = np.arange(0)
     if layer_selection == "screen" and not banded and len(candidates) > 1:
         assert screening is not None
-        subset = target_subset(targets.shape[1], screening.targets, settings.seed, name)
-    # A proxy of every target read as it is would be the full search itself: then the full search runs, once.
-    if len(subset) and (len(subset) < targets.shape[1] or screening is not None and screening.features):
-        assert screening is not None
-        proxy_r = {}
-        for layer in candidates:
-            design = design_of(layer)
-            assert not isinstance(design, list), "banded designs are never screened"
-            proxy_r[layer] = proxy_scores(
-                design, targets[:, subset], splits, settings.cross_validate, screening, settings.seed, layer
-            )
-            proxy_val_r[layer] = float(proxy_r[layer].mean())
-        fitted = leading_layers(proxy_r, targets.shape[1], screening.z)
-        log.info("%s: screened %d layers on %d targets; fitting %s", name, len(candidates), len(subset), fitted)
+        leading = screen_layers(
+            design_of, candidates, targets, splits, settings.cross_validate, screening, settings.seed, name
+        )
+        if leading is not None:
+            fitted, proxy_val_r = leading
+            log.info("%s: screened %d layers on a proxy; fitting %s", name, len(candidates), fitted)
     if not fitted:
         raise ValueError(f"{name}: no candidate layer to fit")
     layers: dict[str, LayerFit] = {}

@@ -184,3 +184,42 @@ def proxy_scores(
         design = sketch(design, screening.features, seed, layer)
     result = fit(design, targets, splits)
     return np.asarray(result.val_r, dtype=np.float64).mean(axis=0)
+
+
+def screen_layers(
+    design_of: Callable[[str], Any],
+    candidates: Sequence[str],
+    targets: np.ndarray,
+    splits: Sequence[Split],
+    fit: Callable[..., Any],
+    screening: Screening,
+    seed: int,
+    name: str,
+) -> tuple[list[str], dict[str, float]] | None:
+    """Score every candidate on the proxy and return the leading layers (:func:`leading_layers`) and every
+    candidate's proxy mean validation r; None when the proxy would be the full search itself (every target, no
+    sketch), which then runs once.
+
+    Parameters
+    ----------
+    design_of : callable layer -> ndarray, shape (n_events, n_features)
+    candidates : sequence of str, in the model's layer order
+    targets : ndarray, shape (n_events, n_targets)
+    splits : the protocol's folds
+    fit : callable (design, targets, splits) -> :class:`vlencode.ridge.RidgeCVResult`
+    screening : Screening
+    seed : int
+        The config seed (the target subset and the sketch).
+    name : str
+        Names the events; seeds the target subset.
+    """
+    subset = target_subset(targets.shape[1], screening.targets, seed, name)
+    if len(subset) == targets.shape[1] and not screening.features:
+        return None
+    proxy_r = {
+        layer: proxy_scores(design_of(layer), targets[:, subset], splits, fit, screening, seed, layer)
+        for layer in candidates
+    }
+    return leading_layers(proxy_r, targets.shape[1], screening.z), {
+        layer: float(r.mean()) for layer, r in proxy_r.items()
+    }
