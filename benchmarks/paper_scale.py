@@ -51,7 +51,7 @@ from vlencode.bootstrap.bounds import percentile_bounds
 from vlencode.bootstrap.fast import fast_bootstrap
 from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
 from vlencode.encoding import RidgeSettings, Screening, contiguous_splits, search_layers
-from vlencode.encoding.screening import leading_layers, proxy_scores, target_subset
+from vlencode.encoding.screening import screen_layers
 from vlencode.features import projection_dim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,15 +258,10 @@ def subset_searches(row, layers, timed, targets, splits, settings, screening, na
     subset = [n for n in layers.names if n in by_distance[: args.validation_layers]]
     seconds, validation = timed(subset, "validation")
     full_fit_s = seconds / len(subset)
-    picked = target_subset(targets.shape[1], screening.targets, settings.seed, name)
-    layers.seconds, start, proxies = 0.0, time.perf_counter(), {}
-    for layer in subset:
-        design = layers(layer)
-        proxies[layer] = proxy_scores(
-            design, targets[:, picked], splits, settings.cross_validate, screening, settings.seed, layer
-        )
+    layers.seconds, start = 0.0, time.perf_counter()
+    screened = screen_layers(layers, subset, targets, splits, settings.cross_validate, screening, settings.seed, name)
     proxy_s = (time.perf_counter() - start - layers.seconds) / len(subset)
-    leading = leading_layers(proxies, targets.shape[1], screening.z)
+    leading = subset if screened is None else screened[0]
     n = len(layers.names)
     row |= {
         "validation_s": full_fit_s * n,
