@@ -9,7 +9,9 @@ Run ``.venv/bin/python benchmarks/stats_calibration.py`` (``--help`` for sizes).
     alignments (config/README.md, "Measured calibration", gives the electrode calls and why longer blocks suit long
     recordings).  With ``--planted`` the subjects carry the planted mix instead: the same fits also give the recall
     of the alignment's family (vision contacts at scene cuts, language contacts at words) per block length, and the
-    calls of the planted subject's silent electrodes.
+    calls of the planted subject's silent electrodes.  With ``--inflation shifted`` each fit also gets its shifted null
+    fit (:mod:`vlencode.bootstrap.inflation`) and every row comes twice, ``method`` ``none`` (the resamples as drawn)
+    and ``shifted`` (the same resamples widened by the measured factor, column ``inflation``).
 ``--part calibration``
     The harness's scenarios (:func:`vlencode.validation.harness.calibration`) for each of ``--seeds``: null (simulated
     from seed + 1), planted (with its equal-skill null) and, with ``--refit-resamples``, the refit protocol and Cohen's
@@ -18,7 +20,8 @@ Run ``.venv/bin/python benchmarks/stats_calibration.py`` (``--help`` for sizes).
     Fast against refit protocol on the calls that read one model (vision at scene cuts, language at words), for the
     null (seed + 1) and planted subject of each seed: the alignment's family model alone is fitted and refitted, on
     the block resamples only (``--refit-resamples``; the calibration part refits all seven models under both
-    schemes), so that the agreement can be measured at longer recordings.
+    schemes), so that the agreement can be measured at longer recordings.  ``--inflation shifted`` widens the fast
+    protocol's resamples by the factor its shifted null fit measures (the refit protocol's are left as drawn).
 ``--part band``
     Per-bin bounds against the simultaneous (sup-t) band of the calibrated rule, on the same fits: null scenarios
     for several seeds and the planted scenario; ``calibrated`` (band for kept bins, per-bin bounds select the
@@ -45,10 +48,11 @@ import yaml
 
 from vlencode import ridge
 from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.inflation import inflate
 from vlencode.bootstrap.refit import refit_bootstrap
 from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
 from vlencode.config import canonical_config
-from vlencode.encoding import contiguous_splits
+from vlencode.encoding import contiguous_splits, null_inflation, summarize_folds
 from vlencode.stats import keep
 from vlencode.stats.compare import paired_comparison
 from vlencode.stats.keep import KeepRule, keep_rule, kept, selected_for_comparison
@@ -71,6 +75,7 @@ def block_sweep(
     rows = []
     family = {"scene": "vision", "word": "language"}
     null_config = replace(config, electrodes={"none": sum(config.electrodes.values())})
+    settings = config.ridge_settings()
     for seed in seeds:
         sim = harness.simulate(config if planted else null_config, seed)
         category = sim.truth["category"].to_numpy()
@@ -79,13 +84,11 @@ def block_sweep(
             targets = sim.response[alignment]
             trial = np.full(len(onset), "0", dtype=object)
             splits = contiguous_splits(trial, config.n_folds)
-            shape = (len(sim.truth), -1)
+            shape = (len(sim.truth), targets.shape[1] // len(sim.truth))
             fits = {}
             for model in ("vision", "language", "fused"):
-                result = ridge.cross_validated_ridge(
-                    sim.features[alignment][model], targets, splits, np.asarray(config.alphas), device="cpu"
-                )
-                fits[model] = (result.prediction, np.asarray(result.test_r, np.float64).mean(axis=0).reshape(shape))
+                result = settings.cross_validate(sim.features[alignment][model], targets, splits)
+                fits[model] = (result.prediction, summarize_folds(result, shape))
             schemes = {"iid": draw_resamples(len(onset), config.n_resamples, resample_seed(seed, alignment))}
             for block_s in blocks:
                 schemes[f"block-{block_s:g}"] = draw_block_resamples(
@@ -96,48 +99,71 @@ def block_sweep(
                     resample_seed(seed, alignment, "block"),
                     config.block_kind,
                 )
+            widen = {
+                model: null_inflation(sim.features[alignment][model], targets, splits, settings, schemes, shape)
+                if config.inflation == "shifted"
+                else {}
+                for model in fits
+            }
             for scheme, indices in schemes.items():
-                kept_val, kept_test = [], []
-                for model, (prediction, estimate) in fits.items():
-                    val, test = fast_bootstrap(prediction, targets, splits, indices, "cpu")
-                    kept_val.append(
-                        kept(keep_rule("paper"), {"iid_val_r": val.reshape(len(val), *shape)}, config.ci)[silent].mean()
+                raw = {
+                    model: fast_bootstrap(prediction, targets, splits, indices, "cpu")
+                    for model, (prediction, _) in fits.items()
+                }
+                # The same resamples as drawn and, under --inflation shifted, widened: side by side on the same fits.
+                for method in ("none", "shifted") if config.inflation == "shifted" else ("none",):
+                    kept_val, kept_test = [], []
+                    for model, (_, fit) in fits.items():
+                        factor = widen[model] if method == "shifted" else {}
+                        val = inflate(raw[model][0], fit.val_r.reshape(-1), factor.get(f"{scheme}_val_r", 1.0))
+                        test = inflate(raw[model][1], fit.test_r.reshape(-1), factor.get(f"{scheme}_test_r", 1.0))
+                        kept_val.append(
+                            kept(keep_rule("paper"), {"iid_val_r": val.reshape(len(val), *shape)}, config.ci)[
+                                silent
+                            ].mean()
+                        )
+                        test_kept = kept(
+                            keep_rule("calibrated"),
+                            {"block_test_r": test.reshape(len(test), *shape)},
+                            config.ci,
+                            {"test_r": fit.test_r},
+                        )
+                        kept_test.append(test_kept[silent].mean())
+                        if model == family[alignment]:
+                            calls = test_kept.sum(axis=1) >= config.min_bins
+                            # Resampled spread of the silent electrodes' test r against their spread over electrodes
+                            # (independent silent electrodes: the sampling spread the bootstrap should match).
+                            boot_se = float(test.reshape(len(test), *shape)[:, silent].std(axis=0).mean())
+                            spread = float(fit.test_r[silent].std(axis=0).mean())
+                            inflation = factor.get(f"{scheme}_test_r", 1.0)
+                    hits = category == family[alignment]
+                    rows.append(
+                        {
+                            "seed": seed,
+                            "alignment": alignment,
+                            "scheme": scheme,
+                            "method": method,
+                            "n_events": len(onset),
+                            "val_bound_kept": float(np.mean(kept_val)),
+                            "test_bound_kept": float(np.mean(kept_test)),
+                            "called": float(calls[silent].mean()),
+                            "n_silent": int(silent.sum()),
+                            "n_silent_called": int(calls[silent].sum()),
+                            "recall": float(calls[hits].mean()) if hits.any() else np.nan,
+                            "n_planted": int(hits.sum()),
+                            "n_planted_called": int(calls[hits].sum()),
+                            "boot_se_over_spread": boot_se / spread,
+                            "inflation": inflation,
+                        }
                     )
-                    test_kept = kept(
-                        keep_rule("calibrated"),
-                        {"block_test_r": test.reshape(len(test), *shape)},
-                        config.ci,
-                        {"test_r": estimate},
+                    print(
+                        {
+                            k: v
+                            for k, v in rows[-1].items()
+                            if k in ("seed", "alignment", "scheme", "method", "n_silent_called", "inflation")
+                        },
+                        flush=True,
                     )
-                    kept_test.append(test_kept[silent].mean())
-                    if model == family[alignment]:
-                        calls = test_kept.sum(axis=1) >= config.min_bins
-                        # Resampled spread of the silent electrodes' test r against their spread over electrodes
-                        # (independent silent electrodes: the sampling spread the bootstrap should match).
-                        boot_se = float(test.reshape(len(test), *shape)[:, silent].std(axis=0).mean())
-                        spread = float(estimate[silent].std(axis=0).mean())
-                hits = category == family[alignment]
-                rows.append(
-                    {
-                        "seed": seed,
-                        "alignment": alignment,
-                        "scheme": scheme,
-                        "n_events": len(onset),
-                        "val_bound_kept": float(np.mean(kept_val)),
-                        "test_bound_kept": float(np.mean(kept_test)),
-                        "called": float(calls[silent].mean()),
-                        "n_silent": int(silent.sum()),
-                        "n_silent_called": int(calls[silent].sum()),
-                        "recall": float(calls[hits].mean()) if hits.any() else np.nan,
-                        "n_planted": int(hits.sum()),
-                        "n_planted_called": int(calls[hits].sum()),
-                        "boot_se_over_spread": boot_se / spread,
-                    }
-                )
-                print(
-                    {k: v for k, v in rows[-1].items() if k in ("seed", "alignment", "scheme", "n_silent_called")},
-                    flush=True,
-                )
     return pd.DataFrame(rows)
 
 
@@ -166,6 +192,7 @@ def protocol_kappa(config: harness.HarnessConfig, seeds: list[int], refit_resamp
                 trial = np.full(len(onset), "0", dtype=object)
                 splits = contiguous_splits(trial, config.n_folds)
                 shape = (len(sim.truth), -1)
+                n_shape = (len(sim.truth), targets.shape[1] // len(sim.truth))
                 design = sim.features[alignment][family[alignment]]
                 result = settings.cross_validate(design, targets, splits)
                 estimate = {"test_r": np.asarray(result.test_r, np.float64).mean(axis=0).reshape(shape)}
@@ -178,7 +205,11 @@ def protocol_kappa(config: harness.HarnessConfig, seeds: list[int], refit_resamp
                     config.block_kind,
                 )
                 start = time.perf_counter()
-                _, fast_test = fast_bootstrap(result.prediction, targets, splits, indices[: config.n_resamples], "cpu")
+                fast = indices[: config.n_resamples]
+                _, fast_test = fast_bootstrap(result.prediction, targets, splits, fast, "cpu")
+                if config.inflation == "shifted":
+                    widen = null_inflation(design, targets, splits, settings, {"block": fast}, n_shape)
+                    fast_test = inflate(fast_test, estimate["test_r"].reshape(-1), widen["block_test_r"])
                 fast_s = time.perf_counter() - start
                 start = time.perf_counter()
                 _, refit_test = refit_bootstrap(
@@ -315,6 +346,9 @@ def main() -> None:
     parser.add_argument(
         "--planted", action="store_true", help="--part block: the planted mix (recall and silent calls), not null"
     )
+    parser.add_argument(
+        "--inflation", choices=["none", "shifted"], default="none", help="bootstrap.inflation of the fast protocol"
+    )
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--targets", type=int, default=24150)
     parser.add_argument("--out", help="write the table (parquet) or timings (json) here")
@@ -331,10 +365,12 @@ def main() -> None:
         step_s=0.025,
         n_resamples=args.resamples,
         block_s=args.block_s,
+        inflation=args.inflation,
         electrodes={"vision": per, "language": per, "multimodal": per, "none": per},
     )
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)
+    pd.set_option("display.max_columns", 20)
     if args.part == "block":
         table = block_sweep(
             config,
@@ -343,15 +379,15 @@ def main() -> None:
             args.planted,
         )
         print(
-            table.groupby(["alignment", "scheme"])[
-                ["val_bound_kept", "test_bound_kept", "called", "recall", "boot_se_over_spread"]
+            table.groupby(["alignment", "scheme", "method"])[
+                ["val_bound_kept", "test_bound_kept", "called", "recall", "boot_se_over_spread", "inflation"]
             ]
             .mean()
             .round(4)
         )
         counts = ["n_silent_called", "n_silent", "n_planted_called", "n_planted"]
-        print(table.groupby(["alignment", "scheme"])[counts].sum())
-        print(table.pivot_table(index="seed", columns=["alignment", "scheme"], values="n_silent_called"))
+        print(table.groupby(["alignment", "scheme", "method"])[counts].sum())
+        print(table.pivot_table(index="seed", columns=["alignment", "scheme", "method"], values="n_silent_called"))
     elif args.part == "kappa":
         table = protocol_kappa(config, [int(s) for s in args.seeds.split(",")], args.refit_resamples or args.resamples)
         print(table.drop(columns=["fast_s", "refit_s"]).to_string())

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vlencode.bootstrap import bounds, fast, resampling
+from vlencode.bootstrap import bounds, fast, inflation, resampling
 from vlencode.validation import agreement
 
 
@@ -106,3 +106,65 @@ def test_protocol_agreement_reports_bounds_and_decisions():
     assert same["kept_fast"] == same["kept_refit"] == np.sum(bounds.percentile_bounds(fast, 0.95)[0] > 0)
     flipped = agreement.protocol_agreement(fast, -fast, 0.95)
     assert flipped["lower_bound_r"] < 0 and flipped["kept_agreement"] < 1
+
+
+def test_inflation_factor_matches_the_spread_across_electrodes_and_never_narrows():
+    rng = np.random.default_rng(0)
+    estimate = 0.08 * rng.standard_normal((200, 5))  # scores spread 0.08 across electrodes, in every bin
+    boot = estimate + 0.05 * rng.standard_normal((400, 200, 5))  # a bootstrap of spread 0.05 around each
+    assert inflation.inflation_factor(boot, estimate) == pytest.approx(1.6, rel=0.05)
+    assert inflation.inflation_factor(boot, estimate / 4) == 1.0  # a bootstrap wider than the spread is kept
+    assert inflation.inflation_factor(np.zeros_like(boot), estimate) == 1.0  # no spread: nothing to widen
+    with pytest.raises(ValueError, match="n_electrodes >= 2"):
+        inflation.inflation_factor(boot[:, :1], estimate[:1])
+
+
+def test_inflate_widens_every_resample_around_the_estimate_within_the_range_of_r():
+    boot = np.array([[0.1, 0.5], [0.3, 0.9]], dtype=np.float32)
+    estimate = np.array([0.2, 0.7], dtype=np.float32)
+    np.testing.assert_allclose(inflation.inflate(boot, estimate, 2.0), [[0.0, 0.3], [0.4, 1.0]], atol=1e-6)
+    np.testing.assert_array_equal(inflation.inflate(boot, estimate, 1.0), boot)
+    draws = np.random.default_rng(1).normal(0.2, 0.05, (500, 3)).astype(np.float32)
+    centre = np.full(3, 0.2, dtype=np.float32)
+    lo, hi = bounds.percentile_bounds(inflation.inflate(draws, centre, 1.5), 0.95)
+    lo0, hi0 = bounds.percentile_bounds(draws, 0.95)
+    np.testing.assert_allclose(lo, 0.2 + 1.5 * (lo0 - 0.2), atol=1e-5)  # bounds widen by the factor
+    np.testing.assert_allclose(hi, 0.2 + 1.5 * (hi0 - 0.2), atol=1e-5)
+
+
+def test_shifted_null_rolls_half_the_events_of_its_electrodes():
+    targets = np.arange(36).reshape(6, 6)  # 6 events x (3 electrodes x 2 bins)
+    null = inflation.shifted_null(targets, (3, 2), np.array([0, 2]))
+    np.testing.assert_array_equal(null, targets[[3, 4, 5, 0, 1, 2]][:, [0, 1, 4, 5]])
+    np.testing.assert_array_equal(inflation.null_electrodes(10, 0), np.arange(10))
+    drawn = inflation.null_electrodes(150, 3)
+    assert len(drawn) == inflation.NULL_ELECTRODES and (np.diff(drawn) > 0).all() and drawn.max() < 150
+    np.testing.assert_array_equal(drawn, inflation.null_electrodes(150, 3))  # seeded
+    assert not np.array_equal(drawn, inflation.null_electrodes(150, 4))
+    with pytest.raises(ValueError, match="at least 2 electrodes"):
+        inflation.null_electrodes(1, 0)
+
+
+def test_shifted_null_measures_the_shortfall_of_truly_silent_electrodes():
+    """On silent electrodes (noise independent of the features, so every electrode is a null), the factor measured
+    on the shifted responses of a subset (32 of 64) equals the one measured on all the electrodes themselves, within
+    the noise of two spreads; both exceed 1 (the folds' shared training events: many features, few events)."""
+    from vlencode import encoding
+
+    rng = np.random.default_rng(0)
+    n_events, n_electrodes, n_bins = 240, 64, 16
+    X = rng.standard_normal((n_events, 60)).astype(np.float32)
+    Y = rng.standard_normal((n_events, n_electrodes * n_bins)).astype(np.float32)
+    splits = encoding.contiguous_splits(["0"] * n_events, 5)
+    grid = {"log10_min": -2, "log10_max": 0, "n": 3}
+    settings = encoding.RidgeSettings.from_config(
+        {"alphas": grid, "n_folds": 5, "banded": {"n_iter": 1}}, seed=0, device="cpu", memory_gb=None
+    )
+    resamples = {"iid": resampling.draw_resamples(n_events, 200, resampling.resample_seed(0, "inflation"))}
+    result = settings.cross_validate(X, Y, splits)
+    _, test = fast.fast_bootstrap(result.prediction, Y, splits, resamples["iid"])
+    estimate = encoding.summarize_folds(result, (n_electrodes, n_bins)).test_r
+    direct = inflation.inflation_factor(test.reshape(-1, n_electrodes, n_bins), estimate)
+    measured = encoding.null_inflation(X, Y, splits, settings, resamples, (n_electrodes, n_bins))["iid_test_r"]
+    assert direct > 1.1 and measured > 1.1
+    assert measured == pytest.approx(direct, rel=0.1)

@@ -40,7 +40,7 @@ ENCODING = {
     "screening": {"features": 0, "targets": 1024, "z": 2.0},
     "banded": {"n_iter": 3},
 }
-BOOTSTRAP = {"protocol": "fast", "n_resamples": 20, "ci": 0.95}
+BOOTSTRAP = {"protocol": "fast", "n_resamples": 20, "ci": 0.95, "inflation": "none"}
 
 
 def toy_instance(name="toy", base="toy", components=(), pair="other"):
@@ -599,3 +599,27 @@ def test_fast_bootstrap_without_resampling_reproduces_the_fold_scores():
     val_r, test_r = fast.fast_bootstrap(result.prediction, Y, splits, identity)
     np.testing.assert_allclose(val_r[0], result.val_r.mean(axis=0), atol=1e-5)
     np.testing.assert_allclose(test_r[0], result.test_r.mean(axis=0), atol=1e-5)
+
+
+def test_shifted_inflation_widens_the_stored_resamples_around_the_estimate(fitted, tmp_path):
+    _, paths, plain = fitted
+    fit = _fit(tmp_path, paths, bootstrap_cfg=dict(BOOTSTRAP, inflation="shifted"))
+    for alignment in ("word", "scene"):
+        before, after = plain.alignments[alignment], fit.alignments[alignment]
+        assert before.inflation == {} and list(after.inflation) == ["l1"]
+        assert sorted(after.inflation["l1"]) == ["block_test_r", "block_val_r", "iid_test_r", "iid_val_r"]
+        for key, factor in after.inflation["l1"].items():
+            assert factor >= 1.0
+            estimate = getattr(after.layers["l1"], key.split("_", 1)[1])
+            expected = np.clip(estimate + factor * (before.boot["l1"][key].astype(np.float32) - estimate), -1, 1)
+            np.testing.assert_allclose(after.boot["l1"][key].astype(np.float32), expected, atol=4e-3)
+        assert (after.val_lo <= before.val_lo + 1e-6).all() and (after.val_hi >= before.val_hi - 1e-6).all()
+
+
+def test_inflation_is_checked_and_left_to_the_fast_protocol(fitted, tmp_path):
+    _, paths, _ = fitted
+    one = dict(ENCODING, alignments=["word"])
+    refit = _fit(tmp_path, paths, one, dict(BOOTSTRAP, protocol="refit", n_resamples=4, inflation="shifted"))
+    assert refit.alignments["word"].inflation == {}  # the refit protocol refits: nothing to widen
+    with pytest.raises(ValueError, match="bootstrap.inflation: unknown method 'x'"):
+        _fit(tmp_path, paths, one, dict(BOOTSTRAP, inflation="x"))

@@ -284,6 +284,7 @@ class Fit(Step):
     screening: Mapping[str, float] = key("encoding.screening")
     banded_iterations: int = key("encoding.banded.n_iter")
     protocol: str = key("bootstrap.protocol")
+    inflation: str = key("bootstrap.inflation")
     ci: float = key("bootstrap.ci")
 
 
@@ -340,6 +341,7 @@ class Calibration(Step):
     ci: float = key("bootstrap.ci")
     block_s: float = key("bootstrap.block_s")
     block_kind: str = key("bootstrap.block_kind")
+    inflation: str = key("bootstrap.inflation")
     n_folds: int = key("encoding.n_folds")
     alphas: Mapping[str, float] = key("encoding.alphas")
     min_bins: int = key("statistics.min_bins")

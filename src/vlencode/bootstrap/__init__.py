@@ -9,6 +9,8 @@ fast
     The fast protocol: resampled Pearson r of out-of-fold predictions by weighted moments.
 refit
     The refit protocol (the paper's): the whole cross-validation rerun on every resample.
+inflation
+    The fast protocol's variance inflation, measured on a circularly shifted null fit.
 bounds
     Percentile bounds and the sup-t simultaneous band of resampled scores.
 """

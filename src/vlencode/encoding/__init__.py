@@ -34,6 +34,7 @@ from vlencode.encoding.fitting import (
     fit_alignment,
     fit_subject_model,
     memory_budget_gb,
+    null_inflation,
     search_layers,
     summarize_folds,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "fit_subject_model",
     "load_responses",
     "memory_budget_gb",
+    "null_inflation",
     "open_features",
     "scores_table",
     "search_layers",

@@ -13,6 +13,7 @@ import numpy as np
 from vlencode import ridge
 from vlencode.bootstrap.bounds import percentile_bounds
 from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.inflation import NULL_RESAMPLES, inflate, inflation_factor, null_electrodes, shifted_null
 from vlencode.bootstrap.refit import refit_bootstrap
 from vlencode.encoding.folds import Split, contiguous_splits, select_layer
 from vlencode.encoding.inputs import (
@@ -245,6 +246,7 @@ def fit_alignment(
     layer_selection: str = "validation",
     screening: Screening | None = None,
     protocol: str = "fast",
+    inflation: str = "none",
     ci: float = 0.95,
     name: str = "events",
 ) -> AlignmentFit:
@@ -260,6 +262,9 @@ def fit_alignment(
     layer_selection : {"validation", "last", "screen"}
     screening : Screening, required by ``screen``
     protocol : {"fast", "refit"}
+    inflation : {"none", "shifted"}
+        ``shifted`` widens the fast protocol's resamples of every bootstrapped layer by the factors of
+        :func:`null_inflation` (the refit protocol refits, so it has no shortfall to widen).
     ci : float
         Coverage of the percentile bounds ``val_lo, val_hi``.
     name : str
@@ -267,6 +272,8 @@ def fit_alignment(
     """
     if protocol not in ("fast", "refit"):
         raise ValueError(f"bootstrap.protocol: unknown protocol {protocol!r}; use fast or refit")
+    if inflation not in INFLATIONS:
+        raise ValueError(f"bootstrap.inflation: unknown method {inflation!r}; use {' or '.join(INFLATIONS)}")
     if "iid" not in resamples:
         raise ValueError(f"{name}: no iid resamples (the paper's bootstrap); rerun resamples")
     targets = responses.targets
@@ -286,9 +293,14 @@ def fit_alignment(
     )
     chosen = search.chosen
     boot: dict[str, dict[str, np.ndarray]] = {}
+    factors: dict[str, dict[str, float]] = {}
     val_lo = val_hi = np.zeros(0)
     for layer, (prediction, design) in search.kept_fits.items():
         boot[layer] = {}
+        if inflation == "shifted" and protocol == "fast":
+            factors[layer] = null_inflation(design, targets, splits, settings, resamples, shape)
+            log.info("%s: %s's bootstrap widened by %s", name, layer, factors[layer])
+        estimate = search.layers[layer]
         for scheme, indices in resamples.items():
             if protocol == "fast":
                 boot_val, boot_test = fast_bootstrap(prediction, targets, splits, indices, settings.device)
@@ -296,6 +308,10 @@ def fit_alignment(
                 boot_val, boot_test = refit_bootstrap(
                     design, targets, trial_of_event=responses.trial, indices=indices, settings=settings, name=name
                 )
+            if layer in factors:
+                widen = factors[layer]
+                boot_val = inflate(boot_val, estimate.val_r.reshape(-1), widen[f"{scheme}_val_r"])
+                boot_test = inflate(boot_test, estimate.test_r.reshape(-1), widen[f"{scheme}_test_r"])
             if layer == chosen and scheme == "iid":
                 val_lo, val_hi = percentile_bounds(boot_val, ci)
             boot[layer][f"{scheme}_val_r"] = boot_val.reshape(-1, *shape).astype(np.float16)
@@ -310,7 +326,54 @@ def fit_alignment(
         n_events=len(targets),
         mean_val_r=search.mean_val_r,
         proxy_val_r=search.proxy_val_r,
+        inflation=factors,
     )
+
+
+#: The fast protocol's variance inflation (``bootstrap.inflation``): none, or measured on a shifted null fit.
+INFLATIONS = ("none", "shifted")
+
+
+def null_inflation(
+    design: Design,
+    targets: np.ndarray,
+    splits: Sequence[Split],
+    settings: RidgeSettings,
+    resamples: Mapping[str, np.ndarray],
+    shape: tuple[int, int],
+) -> dict[str, float]:
+    """The fast protocol's variance inflation for one design, measured on a circularly shifted null fit.
+
+    The responses of :func:`vlencode.bootstrap.inflation.null_electrodes` (seeded by ``settings.seed``, so every model
+    of a subject shifts the same electrodes) are shifted by half the events
+    (:func:`vlencode.bootstrap.inflation.shifted_null`), cross-validated with ``design`` on ``splits`` and
+    resampled by the fast protocol on the first :data:`~vlencode.bootstrap.inflation.NULL_RESAMPLES` resamples of
+    each scheme; :func:`vlencode.bootstrap.inflation.inflation_factor` compares the two spreads.
+
+    Parameters
+    ----------
+    design : the layer's design (a matrix, or a list of them for banded ridge)
+    targets : ndarray, shape (n_events, n_electrodes * n_bins)
+    splits : the protocol's folds
+    settings : RidgeSettings
+    resamples : mapping of scheme -> ndarray of int, shape (n_resamples, n_events)
+    shape : (n_electrodes, n_bins)
+
+    Returns
+    -------
+    dict of ``"<scheme>_<val|test>_r"`` -> float >= 1
+    """
+    electrodes = null_electrodes(shape[0], settings.seed)
+    null = shifted_null(targets, shape, electrodes)
+    null_shape = (len(electrodes), shape[1])
+    result = settings.cross_validate(design, null, splits)
+    fit = summarize_folds(result, null_shape)
+    factors = {}
+    for scheme, indices in resamples.items():
+        val, test = fast_bootstrap(_prediction(result), null, splits, indices[:NULL_RESAMPLES], settings.device)
+        factors[f"{scheme}_val_r"] = inflation_factor(val.reshape(-1, *null_shape), fit.val_r)
+        factors[f"{scheme}_test_r"] = inflation_factor(test.reshape(-1, *null_shape), fit.test_r)
+    return factors
 
 
 def _prediction(result: ridge.RidgeCVResult) -> np.ndarray:
@@ -391,6 +454,7 @@ def fit_subject_model(
             layer_selection=encoding["layer_selection"],
             screening=Screening.from_config(encoding["screening"]),
             protocol=bootstrap_config["protocol"],
+            inflation=bootstrap_config["inflation"],
             ci=float(bootstrap_config["ci"]),
             name=name,
         )

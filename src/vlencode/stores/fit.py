@@ -5,16 +5,17 @@ Layout: root attributes ``subject, model, family, init, seed``; the instance's p
 entry's controlled ``pair`` and a concatenation baseline's ``components``); ``bootstrap_protocol``, ``chosen_layer``
 (alignment -> layer) and ``resamples_sha256`` (content hash of the resamples store the bootstrap drew from); arrays
 ``electrode`` (str, ``[n_electrodes]``), ``bin_time_s`` (float64, ``[n_bins]``) and ``alpha_grid`` (float64,
-``[n_alphas]``, the ridge penalties every layer chose from).  Per
-alignment a group with attributes ``chosen_layer, layers, n_events, mean_val_r, proxy_val_r`` (``layers``: those
-fitted to all targets: every candidate under ``validation``, the last under ``last``, the leading ones under
-``screen``; ``proxy_val_r``: the screening proxy of every candidate,
-empty without screening, :mod:`vlencode.encoding.screening`); ``layers/<layer>/{val_r, test_r, alpha}`` (float32,
-``[n_electrodes, n_bins]``) for every fitted layer, plus ``band_weights``
-(``[n_electrodes, n_bins, n_bands]``, attribute ``bands``) for banded ridge; the resampled scores of every
-bootstrapped layer (the chosen one; both fits of a concatenation baseline), ``boot/<layer>/<scheme>_<val|test>_r``
-(float16, ``[n_resamples, n_electrodes, n_bins]``, schemes ``iid`` and ``block``); and the percentile bounds of the
-chosen layer's iid validation r, ``val_lo, val_hi`` (float32, ``[n_electrodes, n_bins]``).
+``[n_alphas]``, the ridge penalties every layer chose from). Per alignment a group with attributes ``chosen_layer,
+layers, n_events, mean_val_r, proxy_val_r, inflation`` (``layers``: those fitted to all targets: every candidate under
+``validation``, the last under ``last``, the leading ones under ``screen``; ``proxy_val_r``: the screening proxy of
+every candidate, empty without screening, :mod:`vlencode.encoding.screening`; ``inflation``: bootstrapped layer ->
+``<scheme>_<val|test>_r`` -> the factor its resamples were widened by, empty under ``bootstrap.inflation: none``,
+:mod:`vlencode.bootstrap.inflation`); ``layers/<layer>/{val_r, test_r, alpha}`` (float32, ``[n_electrodes, n_bins]``)
+for every fitted layer, plus ``band_weights`` (``[n_electrodes, n_bins, n_bands]``, attribute ``bands``) for banded
+ridge; the resampled scores of every bootstrapped layer (the chosen one; both fits of a concatenation baseline),
+``boot/<layer>/<scheme>_<val|test>_r`` (float16, ``[n_resamples, n_electrodes, n_bins]``, schemes ``iid`` and
+``block``); and the percentile bounds of the chosen layer's iid validation r, ``val_lo, val_hi`` (float32,
+``[n_electrodes, n_bins]``).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class AlignmentFit:
     """Everything the fit store holds for one alignment.
 
     ``layers`` maps each layer fitted to all targets to its scores (``proxy_val_r``: every candidate's screening
-    proxy, when screened); ``boot`` maps each bootstrapped layer to its resampled scores
+    proxy, when screened; ``inflation``: the factors each bootstrapped layer's resamples were widened by, when
+    widened); ``boot`` maps each bootstrapped layer to its resampled scores
     ``<scheme>_<val|test>_r``, each ``[n_resamples, n_electrodes, n_bins]`` (float16); ``val_lo`` and ``val_hi`` are
     the percentile bounds of the chosen layer's iid validation r (the paper's keep rule), computed before the cast.
     """
@@ -85,6 +87,7 @@ class AlignmentFit:
     n_events: int
     mean_val_r: dict[str, float] = field(default_factory=dict)
     proxy_val_r: dict[str, float] = field(default_factory=dict)
+    inflation: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,6 +130,7 @@ class SubjectModelFit:
                 n_events=fit.n_events,
                 mean_val_r=fit.mean_val_r,
                 proxy_val_r=fit.proxy_val_r,
+                inflation=fit.inflation,
             )
             for layer, scores in fit.layers.items():
                 arrays = sub.create_group(f"layers/{layer}")

@@ -33,9 +33,10 @@ import pandas as pd
 
 from vlencode import simulation
 from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.inflation import inflate
 from vlencode.bootstrap.refit import refit_bootstrap
 from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
-from vlencode.encoding import RidgeSettings, Screening, contiguous_splits, search_layers
+from vlencode.encoding import RidgeSettings, Screening, contiguous_splits, null_inflation, search_layers
 from vlencode.simulation import BACKGROUND_RMS_UV, GAIN_UV, LATENCY_S
 from vlencode.stats.compare import ModelScores, compare_alignment
 from vlencode.stats.keep import keep_rule, kept
@@ -60,6 +61,7 @@ class HarnessConfig:
     n_resamples: int
     block_s: float
     block_kind: str
+    inflation: str
     ci: float
     min_bins: int
     fdr_q: float
@@ -83,9 +85,10 @@ class HarnessConfig:
         """The harness at the sizes of ``statistics.calibration``, from a canonical config
         (:func:`vlencode.config.canonical_config`).
 
-        ``cfg`` holds ``seed``, ``bootstrap`` (``ci``, ``block_s``, ``block_kind``), ``encoding`` (``n_folds``,
-        ``alphas``) and ``statistics`` (``min_bins``, ``fdr_q``, ``multimodal_tests``, ``calibration``: ``minutes``,
-        ``electrodes_per_category``, ``n_resamples``, ``tmin_s``, ``tmax_s``); a missing key is a ``KeyError``.
+        ``cfg`` holds ``seed``, ``bootstrap`` (``ci``, ``block_s``, ``block_kind``, ``inflation``), ``encoding``
+        (``n_folds``, ``alphas``) and ``statistics`` (``min_bins``, ``fdr_q``, ``multimodal_tests``, ``calibration``:
+        ``minutes``, ``electrodes_per_category``, ``n_resamples``, ``tmin_s``, ``tmax_s``); a missing key is a
+        ``KeyError``.
         """
         statistics = cfg["statistics"]
         small = statistics["calibration"]
@@ -99,6 +102,7 @@ class HarnessConfig:
             n_resamples=int(small["n_resamples"]),
             block_s=float(cfg["bootstrap"]["block_s"]),
             block_kind=cfg["bootstrap"]["block_kind"],
+            inflation=cfg["bootstrap"]["inflation"],
             ci=float(cfg["bootstrap"]["ci"]),
             min_bins=int(statistics["min_bins"]),
             fdr_q=float(statistics["fdr_q"]),
@@ -372,6 +376,12 @@ def score_models(
                 name=events_name(alignment),
             )
             prediction, design = search.kept_fits[search.chosen]
+            fit = search.layers[search.chosen]
+            widen = (
+                null_inflation(design, targets, splits, settings, resamples, shape)
+                if protocol == "fast" and config.inflation == "shifted"
+                else {}
+            )
             boot = {}
             for scheme, indices in resamples.items():
                 if protocol == "fast":
@@ -380,9 +390,10 @@ def score_models(
                     val, test = refit_bootstrap(
                         design, targets, trial_of_event=trial, indices=indices, settings=settings
                     )
-                boot[f"{scheme}_val_r"] = val.reshape(-1, *shape)
-                boot[f"{scheme}_test_r"] = test.reshape(-1, *shape)
-            fit = search.layers[search.chosen]
+                for score, resampled in (("val", val), ("test", test)):
+                    key = f"{scheme}_{score}_r"
+                    estimate = getattr(fit, f"{score}_r").reshape(-1)
+                    boot[key] = inflate(resampled, estimate, widen.get(key, 1.0)).reshape(-1, *shape)
             scores.append(
                 ModelScores(
                     name=name,
