@@ -171,13 +171,15 @@ def protocol_kappa(config: harness.HarnessConfig, seeds: list[int], refit_resamp
     """Fast against refit protocol on the unimodal calls alone, for a null (simulated from seed + 1, as
     :func:`vlencode.validation.harness.calibration` does) and a planted subject per seed.
 
-    Per subject and alignment only the alignment's family model is fitted (vision at scene cuts, language at words:
-    the model whose kept bins call a contact); its block resamples are scored by the fast protocol
-    (``config.n_resamples``) and by the refit protocol (``refit_resamples``, the first of the same draws), and each
-    electrode is called when the calibrated rule keeps >= ``min_bins`` bins.  Rows: the counts of calls of each
-    protocol (silent and planted-family electrodes), the calls of one only, and Cohen's kappa over all electrodes.
-    The harness's full calibration refits all seven models under both schemes; this is the part of it the
-    vision / language kappa reads, at a seventh of the cost per scheme.
+    Per subject and alignment only the alignment's family model is fitted (vision at scene cuts, language at words: the
+    model whose kept bins call a contact); its block resamples are scored by the fast protocol (``config.n_resamples``)
+    and by the refit protocol (``refit_resamples``, the first of the same draws), and each electrode is called when the
+    calibrated rule keeps >= ``min_bins`` bins. Under ``config.inflation`` ``shifted`` the fast protocol's resamples are
+    widened (:func:`vlencode.encoding.null_inflation`, column ``inflation``) and the ``drawn_*`` columns and
+    ``kappa_drawn`` give the same resamples as drawn, against the same refit. Rows: the counts of calls of each protocol
+    (silent and planted-family electrodes), the calls of one only, and Cohen's kappa over all electrodes. The harness's
+    full calibration refits all seven models under both schemes; this is the part of it the vision / language kappa
+    reads, at a seventh of the cost per scheme.
     """
     rows = []
     family = {"scene": "vision", "word": "language"}
@@ -206,10 +208,11 @@ def protocol_kappa(config: harness.HarnessConfig, seeds: list[int], refit_resamp
                 )
                 start = time.perf_counter()
                 fast = indices[: config.n_resamples]
-                _, fast_test = fast_bootstrap(result.prediction, targets, splits, fast, "cpu")
+                drawn_test = fast_test = fast_bootstrap(result.prediction, targets, splits, fast, "cpu")[1]
+                factor = 1.0
                 if config.inflation == "shifted":
-                    widen = null_inflation(design, targets, splits, settings, {"block": fast}, n_shape)
-                    fast_test = inflate(fast_test, estimate["test_r"].reshape(-1), widen["block_test_r"])
+                    factor = null_inflation(design, targets, splits, settings, {"block": fast}, n_shape)["block_test_r"]
+                    fast_test = inflate(fast_test, estimate["test_r"].reshape(-1), factor)
                 fast_s = time.perf_counter() - start
                 start = time.perf_counter()
                 _, refit_test = refit_bootstrap(
@@ -217,7 +220,7 @@ def protocol_kappa(config: harness.HarnessConfig, seeds: list[int], refit_resamp
                 )
                 refit_s = time.perf_counter() - start
                 calls = {}
-                for protocol, test in (("fast", fast_test), ("refit", refit_test)):
+                for protocol, test in (("fast", fast_test), ("refit", refit_test), ("drawn", drawn_test)):
                     boot = {"block_test_r": test.reshape(len(test), *shape)}
                     calls[protocol] = (
                         kept(keep_rule("calibrated"), boot, config.ci, estimate).sum(axis=1) >= config.min_bins
@@ -242,6 +245,10 @@ def protocol_kappa(config: harness.HarnessConfig, seeds: list[int], refit_resamp
                         "fast_only": int((calls["fast"] & ~calls["refit"]).sum()),
                         "refit_only": int((calls["refit"] & ~calls["fast"]).sum()),
                         "kappa": cohen_kappa(calls["fast"], calls["refit"]),
+                        "inflation": factor,
+                        "drawn_silent_called": int(calls["drawn"][silent].sum()),
+                        "drawn_planted_called": int(calls["drawn"][hits].sum()),
+                        "kappa_drawn": cohen_kappa(calls["drawn"], calls["refit"]),
                         "fast_s": fast_s,
                         "refit_s": refit_s,
                     }

@@ -295,27 +295,25 @@ def fit_alignment(
     boot: dict[str, dict[str, np.ndarray]] = {}
     factors: dict[str, dict[str, float]] = {}
     val_lo = val_hi = np.zeros(0)
-    for layer, (prediction, design) in search.kept_fits.items():
-        boot[layer] = {}
-        if inflation == "shifted" and protocol == "fast":
-            factors[layer] = null_inflation(design, targets, splits, settings, resamples, shape)
-            log.info("%s: %s's bootstrap widened by %s", name, layer, factors[layer])
-        estimate = search.layers[layer]
-        for scheme, indices in resamples.items():
-            if protocol == "fast":
-                boot_val, boot_test = fast_bootstrap(prediction, targets, splits, indices, settings.device)
-            else:
-                boot_val, boot_test = refit_bootstrap(
-                    design, targets, trial_of_event=responses.trial, indices=indices, settings=settings, name=name
-                )
-            if layer in factors:
-                widen = factors[layer]
-                boot_val = inflate(boot_val, estimate.val_r.reshape(-1), widen[f"{scheme}_val_r"])
-                boot_test = inflate(boot_test, estimate.test_r.reshape(-1), widen[f"{scheme}_test_r"])
-            if layer == chosen and scheme == "iid":
-                val_lo, val_hi = percentile_bounds(boot_val, ci)
-            boot[layer][f"{scheme}_val_r"] = boot_val.reshape(-1, *shape).astype(np.float16)
-            boot[layer][f"{scheme}_test_r"] = boot_test.reshape(-1, *shape).astype(np.float16)
+    for layer, fit in search.kept_fits.items():
+        resampled, widened = bootstrap_layer(
+            fit,
+            search.layers[layer],
+            targets,
+            splits,
+            resamples,
+            settings,
+            protocol=protocol,
+            inflation=inflation,
+            trial_of_event=responses.trial,
+            name=name,
+        )
+        if widened:
+            factors[layer] = widened
+            log.info("%s: %s's bootstrap widened by %s", name, layer, widened)
+        if layer == chosen:
+            val_lo, val_hi = percentile_bounds(resampled["iid_val_r"], ci)
+        boot[layer] = {key: values.reshape(-1, *shape).astype(np.float16) for key, values in resampled.items()}
     log.info("%s: chose %s; %d of %d targets kept (val_lo > 0)", name, chosen, int((val_lo > 0).sum()), val_lo.size)
     return AlignmentFit(
         layers=search.layers,
@@ -332,6 +330,66 @@ def fit_alignment(
 
 #: The fast protocol's variance inflation (``bootstrap.inflation``): none, or measured on a shifted null fit.
 INFLATIONS = ("none", "shifted")
+
+
+def bootstrap_layer(
+    fit: tuple[np.ndarray, Design],
+    estimate: LayerFit,
+    targets: np.ndarray,
+    splits: Sequence[Split],
+    resamples: Mapping[str, np.ndarray],
+    settings: RidgeSettings,
+    *,
+    protocol: str = "fast",
+    inflation: str = "none",
+    trial_of_event: np.ndarray | None = None,
+    name: str = "events",
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Resampled validation and test r of one fitted layer under every resampling scheme.
+
+    The fast protocol reweights the layer's out-of-fold predictions (:func:`vlencode.bootstrap.fast.fast_bootstrap`);
+    the refit protocol reruns its cross-validation on every resample (:func:`vlencode.bootstrap.refit.refit_bootstrap`,
+    which needs ``trial_of_event``).  Under ``inflation="shifted"`` the fast protocol's resamples are widened around
+    ``estimate`` by the factors of :func:`null_inflation`.
+
+    Parameters
+    ----------
+    fit : (prediction, design)
+        The layer's out-of-fold predictions ``[n_events, n_targets]`` and its design (:attr:`LayerSearch.kept_fits`).
+    estimate : LayerFit
+        The layer's fold-averaged scores, ``[n_electrodes, n_bins]``.
+    targets : ndarray, shape (n_events, n_targets)
+    splits : the protocol's folds
+    resamples : mapping of scheme -> ndarray of int, shape (n_resamples, n_events)
+    settings : RidgeSettings
+    protocol : {"fast", "refit"}
+    inflation : {"none", "shifted"}
+    trial_of_event : ndarray, shape (n_events,), required by ``refit``
+    name : str
+        Names the events in log lines and errors.
+
+    Returns
+    -------
+    boot : dict of ``"<scheme>_<val|test>_r"`` -> ndarray of float32, shape (n_resamples, n_targets)
+    factors : dict of the same keys -> float
+        The widening applied; empty when the resamples are as drawn.
+    """
+    prediction, design = fit
+    widen = inflation == "shifted" and protocol == "fast"
+    factors = null_inflation(design, targets, splits, settings, resamples, estimate.val_r.shape) if widen else {}
+    boot = {}
+    for scheme, indices in resamples.items():
+        if protocol == "fast":
+            val, test = fast_bootstrap(prediction, targets, splits, indices, settings.device)
+        else:
+            val, test = refit_bootstrap(
+                design, targets, trial_of_event=trial_of_event, indices=indices, settings=settings, name=name
+            )
+        for score, resampled in (("val", val), ("test", test)):
+            key = f"{scheme}_{score}_r"
+            centre = getattr(estimate, f"{score}_r").reshape(-1)
+            boot[key] = inflate(resampled, centre, factors.get(key, 1.0))
+    return boot, factors
 
 
 def null_inflation(

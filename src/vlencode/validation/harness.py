@@ -32,11 +32,8 @@ import numpy as np
 import pandas as pd
 
 from vlencode import simulation
-from vlencode.bootstrap.fast import fast_bootstrap
-from vlencode.bootstrap.inflation import inflate
-from vlencode.bootstrap.refit import refit_bootstrap
 from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
-from vlencode.encoding import RidgeSettings, Screening, contiguous_splits, null_inflation, search_layers
+from vlencode.encoding import RidgeSettings, Screening, bootstrap_layer, contiguous_splits, search_layers
 from vlencode.simulation import BACKGROUND_RMS_UV, GAIN_UV, LATENCY_S
 from vlencode.stats.compare import ModelScores, compare_alignment
 from vlencode.stats.keep import keep_rule, kept
@@ -375,25 +372,19 @@ def score_models(
                 screening=screening,
                 name=events_name(alignment),
             )
-            prediction, design = search.kept_fits[search.chosen]
             fit = search.layers[search.chosen]
-            widen = (
-                null_inflation(design, targets, splits, settings, resamples, shape)
-                if protocol == "fast" and config.inflation == "shifted"
-                else {}
+            resampled, _ = bootstrap_layer(
+                search.kept_fits[search.chosen],
+                fit,
+                targets,
+                splits,
+                resamples,
+                settings,
+                protocol=protocol,
+                inflation=config.inflation,
+                trial_of_event=trial,
             )
-            boot = {}
-            for scheme, indices in resamples.items():
-                if protocol == "fast":
-                    val, test = fast_bootstrap(prediction, targets, splits, indices, "cpu")
-                else:
-                    val, test = refit_bootstrap(
-                        design, targets, trial_of_event=trial, indices=indices, settings=settings
-                    )
-                for score, resampled in (("val", val), ("test", test)):
-                    key = f"{scheme}_{score}_r"
-                    estimate = getattr(fit, f"{score}_r").reshape(-1)
-                    boot[key] = inflate(resampled, estimate, widen.get(key, 1.0)).reshape(-1, *shape)
+            boot = {key: values.reshape(-1, *shape) for key, values in resampled.items()}
             scores.append(
                 ModelScores(
                     name=name,
