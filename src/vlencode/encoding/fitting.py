@@ -381,6 +381,8 @@ def bootstrap_layer(
     for scheme, indices in resamples.items():
         if protocol == "fast":
             val, test = fast_bootstrap(prediction, targets, splits, indices, settings.device)
+        elif trial_of_event is None:
+            raise ValueError(f"{name}: the refit protocol needs the trial of every event")
         else:
             val, test = refit_bootstrap(
                 design, targets, trial_of_event=trial_of_event, indices=indices, settings=settings, name=name
