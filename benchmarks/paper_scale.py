@@ -351,7 +351,7 @@ def machine(device: str) -> str:
     return text + f", load average {load:.1f} at the end (other processes ran beside it when that exceeds the threads)"
 
 
-def statistics_s(row: dict) -> float:
+def bootstrap_s(row: dict) -> float:
     """Seconds of a job alignment's bootstrap: both schemes, plus the variance inflation's null fit when the paper
     config asks for it (``inflation_s``; absent from runs saved before it was timed)."""
     return row["bootstrap_iid_s"] + row["bootstrap_block_s"] + row.get("inflation_s", 0.0)
@@ -378,7 +378,7 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
             for row in (r for r in ok if r["subject"] == bigger[0]):
                 # The baseline bootstraps both of its fits, each of the two networks' joint width: counted as twice a
                 # network layer's fit (plain ridge; its banded ridge is not timed here).
-                boot = statistics_s(row) * (2 if concat else 1)
+                boot = bootstrap_s(row) * (2 if concat else 1)
                 full = row["full_fit_s"] * (2 if concat else 1)
                 fitted = n_layers if concat else min(n_layers, row["screen_fitted"])
                 seconds = {
@@ -422,7 +422,7 @@ def report(
                 f"failed: {r['error'].split(';')[0][:160]} | | | | | | |"
             )
             continue
-        boot = statistics_s(r)
+        boot = bootstrap_s(r)
         screened = f" of {r['validation_layers_fitted']} screened, extrapolated" if r["extrapolated"] else ""
         fitted = f"{r['validation_layers_fitted']}" + (f" of {r['layers']}, extrapolated" if r["extrapolated"] else "")
         lines.append(
@@ -435,7 +435,7 @@ def report(
     for r in rows:
         if "error" not in r:
             key = (r["subject"], r["width"])
-            boot = statistics_s(r)
+            boot = bootstrap_s(r)
             v, s = jobs.get(key, (0.0, 0.0))
             jobs[key] = (v + r["validation_s"] + boot, s + r["screen_s"] + boot)
     lines.append("")

@@ -168,3 +168,9 @@ def test_shifted_null_measures_the_shortfall_of_truly_silent_electrodes():
     measured = encoding.null_inflation(X, Y, splits, settings, resamples, (n_electrodes, n_bins))["iid_test_r"]
     assert direct > 1.1 and measured > 1.1
     assert measured == pytest.approx(direct, rel=0.1)
+
+
+def test_shifted_null_shifts_within_each_trial():
+    targets = np.arange(12).reshape(6, 2)  # 6 events x (2 electrodes x 1 bin); trials of 4 and 2 events
+    null = inflation.shifted_null(targets, (2, 1), np.array([1]), np.array(["a", "a", "a", "a", "b", "b"]))
+    np.testing.assert_array_equal(null[:, 0], targets[[2, 3, 0, 1, 5, 4], 1])

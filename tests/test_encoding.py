@@ -614,6 +614,7 @@ def test_shifted_inflation_widens_the_stored_resamples_around_the_estimate(fitte
             expected = np.clip(estimate + factor * (before.boot["l1"][key].astype(np.float32) - estimate), -1, 1)
             np.testing.assert_allclose(after.boot["l1"][key].astype(np.float32), expected, atol=4e-3)
         assert (after.val_lo <= before.val_lo + 1e-6).all() and (after.val_hi >= before.val_hi - 1e-6).all()
+    assert max(fit.alignments["word"].inflation["l1"].values()) > 1.0  # the toy's folds do fall short at words
 
 
 def test_inflation_is_checked_and_left_to_the_fast_protocol(fitted, tmp_path):
@@ -623,3 +624,5 @@ def test_inflation_is_checked_and_left_to_the_fast_protocol(fitted, tmp_path):
     assert refit.alignments["word"].inflation == {}  # the refit protocol refits: nothing to widen
     with pytest.raises(ValueError, match="bootstrap.inflation: unknown method 'x'"):
         _fit(tmp_path, paths, one, dict(BOOTSTRAP, inflation="x"))
+    with pytest.raises(ValueError, match=r"shifted needs bootstrap.n_resamples >= 2 \(got 1\)"):
+        _fit(tmp_path, paths, one, dict(BOOTSTRAP, inflation="shifted", n_resamples=1))

@@ -4,9 +4,9 @@ The fast protocol (:mod:`vlencode.bootstrap.fast`) resamples the held-out predic
 fitting variability, and the folds' scores are correlated through the training events they share, which no resampling
 of held-out events sees (Y. Bengio and Y. Grandvalet 2004, "No unbiased estimator of the variance of K-fold
 cross-validation", JMLR 5, 1089-1105).  On the validation harness its standard error of a silent electrode's test r
-falls short of the spread of that r across independent silent electrodes by about 7% at 8 minutes and 16-17% at 2
-hours, whatever the block length (config/README.md, "Calibration at the paper's length"), so the keep rules call
-silent electrodes well above their nominal rate on long recordings.
+at 10 s blocks falls short of the spread of that r across independent silent electrodes by up to 9% at 8 minutes and
+15-19% at 40 minutes and 2 hours, and no block length fixes it (config/README.md, "Calibration at the paper's
+length"), so the keep rules call silent electrodes well above their nominal rate on long recordings.
 
 The shortfall is measured on the data itself, as an empirical null (B. Efron 2004, "Large-scale simultaneous
 hypothesis testing: the choice of a null hypothesis", JASA 99, 96-104): the responses of a seeded subset of electrodes
@@ -20,14 +20,20 @@ the square root, floored at 1 (the correction only widens).  :func:`inflate` the
 fit around its estimate, ``r + factor * (r* - r)``, so that percentile bounds, sup-t bands and paired differences
 all carry it.
 
-A stimulus that recurs half a recording apart (a frequent word) pairs a response with its own features again, so a
-responsive electrode's shifted score keeps a little of its signal; that only widens the spread, and the factor with
-it.
+Limits, measured or reasoned (config/README.md): a responsive electrode keeps its evoked response to every event
+after the shift, which the design predicts in part, so a subject with many responsive contacts gets a smaller factor
+(1.12-1.16 on the harness's planted subjects against 1.2 on its null ones); and the spread across electrodes
+estimates the sampling variance times one minus the electrodes' mean correlation, so electrodes whose null scores are
+correlated (a shared reference or volume conduction) also lower it.  The harness's electrodes are independent.
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+
+log = logging.getLogger("vlencode.bootstrap")
 
 #: Electrodes in the shifted null fit: enough that the spread across them in each bin is estimated on about 31
 #: degrees of freedom (pooled over bins), few enough that the null fit costs a fraction of the real one (32 of the
@@ -55,8 +61,12 @@ def null_electrodes(n_electrodes: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_electrodes, NULL_ELECTRODES, replace=False))
 
 
-def shifted_null(targets: np.ndarray, shape: tuple[int, int], electrodes: np.ndarray) -> np.ndarray:
-    """The responses of ``electrodes`` shifted circularly by half the events.
+def shifted_null(
+    targets: np.ndarray, shape: tuple[int, int], electrodes: np.ndarray, trial_of_event: np.ndarray | None = None
+) -> np.ndarray:
+    """The responses of ``electrodes`` shifted circularly by half the events, within each trial.
+
+    Within a trial, so that two trials of one movie never pair a response with its own stimulus again.
 
     Parameters
     ----------
@@ -65,17 +75,29 @@ def shifted_null(targets: np.ndarray, shape: tuple[int, int], electrodes: np.nda
     shape : (n_electrodes, n_bins)
     electrodes : int array
         The electrodes shifted (:func:`null_electrodes`).
+    trial_of_event : ndarray, shape (n_events,), optional
+        The trial of every event; default: all events are one trial.
 
     Returns
     -------
     ndarray, shape (n_events, len(electrodes) * n_bins)
-        Row ``i`` holds the responses of event ``(i + n_events // 2) % n_events``.
+        Within a trial of ``m`` events, its ``i``-th row holds the responses of its event ``(i + m // 2) % m``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 events.
     """
     n_events = len(targets)
     if n_events < 2:
         raise ValueError(f"bootstrap.inflation: the shifted null needs at least 2 events, got {n_events}")
     columns = np.asarray(targets).reshape(n_events, *shape)[:, electrodes].reshape(n_events, -1)
-    return np.roll(columns, -(n_events // 2), axis=0)
+    trials = np.zeros(n_events) if trial_of_event is None else np.asarray(trial_of_event)
+    null = np.empty_like(columns)
+    for trial in np.unique(trials):
+        rows = np.flatnonzero(trials == trial)
+        null[rows] = np.roll(columns[rows], -(len(rows) // 2), axis=0)
+    return null
 
 
 def inflation_factor(boot: np.ndarray, estimate: np.ndarray) -> float:
@@ -93,7 +115,12 @@ def inflation_factor(boot: np.ndarray, estimate: np.ndarray) -> float:
     float >= 1
         ``sqrt(mean over bins of the variance across electrodes / mean over targets of the variance over
         resamples)`` (both with one degree of freedom removed), or 1 when that is smaller or undefined (a bootstrap
-        with no spread: nothing to widen).
+        with no spread, or a non-finite spread: a warning is logged).
+
+    Raises
+    ------
+    ValueError
+        Shapes that are not (n_resamples >= 2, n_electrodes >= 2, n_bins) and (n_electrodes, n_bins).
     """
     boot = np.asarray(boot, dtype=np.float64)
     estimate = np.asarray(estimate, dtype=np.float64)
@@ -105,6 +132,12 @@ def inflation_factor(boot: np.ndarray, estimate: np.ndarray) -> float:
     spread = estimate.var(axis=0, ddof=1).mean()
     sampling = boot.var(axis=0, ddof=1).mean()
     if not sampling > 0 or not np.isfinite(spread):
+        log.warning(
+            "bootstrap.inflation: the shifted null's scores have no finite spread (bootstrap variance %s, spread %s); "
+            "its resamples are left as drawn",
+            sampling,
+            spread,
+        )
         return 1.0
     return float(max(1.0, np.sqrt(spread / sampling)))
 

@@ -35,6 +35,11 @@ from vlencode.stores.resamples import read_indices
 
 log = logging.getLogger("vlencode.encoding")
 
+#: The bootstrap protocols (``bootstrap.protocol``) and the fast protocol's variance inflation
+#: (``bootstrap.inflation``: none, or measured on a shifted null fit, :func:`null_inflation`).
+PROTOCOLS = ("fast", "refit")
+INFLATIONS = ("none", "shifted")
+
 
 def memory_budget_gb(value: str | float) -> float | None:
     """The ridge engine's memory budget from ``encoding.memory_gb`` as the config or a Snakemake resource gives it.
@@ -270,10 +275,7 @@ def fit_alignment(
     name : str
         Names the events in log lines and errors.
     """
-    if protocol not in ("fast", "refit"):
-        raise ValueError(f"bootstrap.protocol: unknown protocol {protocol!r}; use fast or refit")
-    if inflation not in INFLATIONS:
-        raise ValueError(f"bootstrap.inflation: unknown method {inflation!r}; use {' or '.join(INFLATIONS)}")
+    check_bootstrap(protocol, inflation, resamples, responses.response.shape[1], name)
     if "iid" not in resamples:
         raise ValueError(f"{name}: no iid resamples (the paper's bootstrap); rerun resamples")
     targets = responses.targets
@@ -328,8 +330,33 @@ def fit_alignment(
     )
 
 
-#: The fast protocol's variance inflation (``bootstrap.inflation``): none, or measured on a shifted null fit.
-INFLATIONS = ("none", "shifted")
+def check_bootstrap(
+    protocol: str, inflation: str, resamples: Mapping[str, np.ndarray], n_electrodes: int, name: str = "events"
+) -> None:
+    """Refuse bootstrap settings before any fit: an unknown ``protocol`` or ``inflation``, and for ``shifted`` fewer
+    than 2 resamples or electrodes (a spread needs two); log that the refit protocol is never widened.
+
+    Raises
+    ------
+    ValueError
+        One line naming the setting and the fix.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"bootstrap.protocol: unknown protocol {protocol!r}; use {' or '.join(PROTOCOLS)}")
+    if inflation not in INFLATIONS:
+        raise ValueError(f"bootstrap.inflation: unknown method {inflation!r}; use {' or '.join(INFLATIONS)}")
+    if inflation != "shifted":
+        return
+    if protocol == "refit":
+        log.info("%s: bootstrap.inflation: shifted leaves the refit protocol's resamples as drawn", name)
+        return
+    fewest = min((len(indices) for indices in resamples.values()), default=0)
+    if fewest < 2:
+        raise ValueError(
+            f"{name}: bootstrap.inflation: shifted needs bootstrap.n_resamples >= 2 (got {fewest}); raise it, or none"
+        )
+    if n_electrodes < 2:
+        raise ValueError(f"{name}: bootstrap.inflation: shifted needs >= 2 electrodes (got {n_electrodes}); use none")
 
 
 def bootstrap_layer(
@@ -373,10 +400,20 @@ def bootstrap_layer(
     boot : dict of ``"<scheme>_<val|test>_r"`` -> ndarray of float32, shape (n_resamples, n_targets)
     factors : dict of the same keys -> float
         The widening applied; empty when the resamples are as drawn.
+
+    Raises
+    ------
+    ValueError
+        Settings :func:`check_bootstrap` refuses, or the refit protocol without ``trial_of_event``.
     """
+    check_bootstrap(protocol, inflation, resamples, estimate.val_r.shape[0], name)
     prediction, design = fit
     widen = inflation == "shifted" and protocol == "fast"
-    factors = null_inflation(design, targets, splits, settings, resamples, estimate.val_r.shape) if widen else {}
+    factors = (
+        null_inflation(design, targets, splits, settings, resamples, estimate.val_r.shape, trial_of_event)
+        if widen
+        else {}
+    )
     boot = {}
     for scheme, indices in resamples.items():
         if protocol == "fast":
@@ -401,6 +438,7 @@ def null_inflation(
     settings: RidgeSettings,
     resamples: Mapping[str, np.ndarray],
     shape: tuple[int, int],
+    trial_of_event: np.ndarray | None = None,
 ) -> dict[str, float]:
     """The fast protocol's variance inflation for one design, measured on a circularly shifted null fit.
 
@@ -418,13 +456,20 @@ def null_inflation(
     settings : RidgeSettings
     resamples : mapping of scheme -> ndarray of int, shape (n_resamples, n_events)
     shape : (n_electrodes, n_bins)
+    trial_of_event : ndarray, shape (n_events,), optional
+        Each trial's events are shifted within the trial (default: all events are one trial).
 
     Returns
     -------
     dict of ``"<scheme>_<val|test>_r"`` -> float >= 1
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 electrodes, events or resamples.
     """
     electrodes = null_electrodes(shape[0], settings.seed)
-    null = shifted_null(targets, shape, electrodes)
+    null = shifted_null(targets, shape, electrodes, trial_of_event)
     null_shape = (len(electrodes), shape[1])
     result = settings.cross_validate(design, null, splits)
     fit = summarize_folds(result, null_shape)

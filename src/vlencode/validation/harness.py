@@ -335,7 +335,8 @@ def score_models(
     ``protocol="refit"`` reruns the cross-validation on each of ``n_refit_resamples`` (default ``n_resamples``)
     resamples; the fast protocol reweights the out-of-fold predictions.  A network of several layers
     (``config.layers``) is reduced to one by the workflow's layer search (:func:`vlencode.encoding.search_layers`
-    with ``layer_selection`` and ``screening``).
+    with ``layer_selection`` and ``screening``).  Under ``config.inflation`` ``shifted`` the fast protocol's
+    resamples are widened as the fit job widens them (:func:`vlencode.encoding.bootstrap_layer`).
     """
 
     out: dict[str, list[ModelScores]] = {}
