@@ -16,6 +16,12 @@ Example (the two null replicas of config/README.md)::
     .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-a --out benchmarks/out/null-a.json
     .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-b --subjects 4,6,7 --seed 1 \\
         --out benchmarks/out/null-b.json
+
+At a paper trial's length, under the paper config's inflation, with fewer models (config/README.md, "Calibration at
+the paper's length")::
+
+    .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-40 --subjects 6 --minutes 40 --inflation shifted \
+        --models minilm,efficientnet-lite0,tiny-clip,concat-minilm-efficientnet --out benchmarks/out/null-40.json
 """
 
 from __future__ import annotations
@@ -29,14 +35,28 @@ import yaml
 from workflow_runs import run_workflow, write_config
 
 
-def null_config(workdir: Path, subjects: list[str], seed: int) -> Path:
-    """The shipped config with nothing planted, the given subjects (trial 0) and ``seed`` for replica and analysis."""
+def null_config(
+    workdir: Path,
+    subjects: list[str],
+    seed: int,
+    minutes: float | None = None,
+    models: list[str] | None = None,
+    inflation: str | None = None,
+) -> Path:
+    """The shipped config with nothing planted, the given subjects (trial 0) and ``seed`` for replica and analysis;
+    optionally another recording length, another model list (``models.use``) or ``bootstrap.inflation``."""
 
     def edit(config: dict) -> None:
         config["dataset"]["root"] = str(workdir / "resources" / "braintreebank-replica")
         config["dataset"]["recordings"] = [{"subject": s, "trial": "0"} for s in subjects]
         config["replica"].update(plant_null=True, seed=seed)
         config["seed"] = seed
+        if minutes is not None:
+            config["replica"]["minutes"] = minutes
+        if models:
+            config["models"]["use"] = models
+        if inflation is not None:
+            config["bootstrap"]["inflation"] = inflation
 
     return write_config(workdir, edit)
 
@@ -81,10 +101,20 @@ def main() -> None:
     parser.add_argument("--subjects", default="1,5,3")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--minutes", type=float, help="replica.minutes (the shipped config's 8 when not given)")
+    parser.add_argument("--models", help="models.use, comma-separated (the shipped config's when not given)")
+    parser.add_argument("--inflation", choices=["none", "shifted"], help="bootstrap.inflation")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    configfile = null_config(args.workdir, args.subjects.split(","), args.seed)
+    configfile = null_config(
+        args.workdir,
+        args.subjects.split(","),
+        args.seed,
+        args.minutes,
+        args.models.split(",") if args.models else None,
+        args.inflation,
+    )
     seconds = run_workflow(
         args.workdir, configfile, ["results/stats/sites.parquet", "results/encoding/scores.parquet"], args.cores
     )
@@ -95,7 +125,15 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(
             json.dumps(
-                {"subjects": args.subjects, "seed": args.seed, "seconds": seconds, "rows": table.to_dict("records")},
+                {
+                    "subjects": args.subjects,
+                    "seed": args.seed,
+                    "minutes": args.minutes,
+                    "models": args.models,
+                    "inflation": args.inflation,
+                    "seconds": seconds,
+                    "rows": table.to_dict("records"),
+                },
                 indent=1,
             )
         )

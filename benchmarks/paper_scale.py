@@ -360,10 +360,11 @@ def bootstrap_s(row: dict) -> float:
 def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width: int) -> dict:
     """Hours of the paper's fits per layer-selection method, from the per-layer seconds measured at ``width``.
 
-    Per subject, the measured trial with the fewest words at least its own (the largest measured otherwise: an
-    upper bound for the smaller trials); per network its paper layer count (every layer at ``width``): validation
-    fits every layer, screen scores every layer on its proxy and fits the measured count of leading layers; the
-    bootstrap is per job and alignment.  Alignments whose search failed at this width are left out (``missing``)."""
+    Per subject, the measured trial with the fewest words at least its own (an upper bound for a smaller trial), or
+    the largest measured where none is (a lower bound for that subject: ``lower_bound``); per network its paper
+    layer count (every layer at ``width``): validation fits every layer, screen scores every layer on its proxy and
+    fits the measured count of leading layers; the bootstrap is per job and alignment.  Alignments whose search
+    failed at this width are left out (``missing``)."""
     ok = [r for r in rows if r["width"] == width and "error" not in r]
     words = {t.subject: t.words for t in trials}
     measured = sorted({r["subject"] for r in ok}, key=words.get)
@@ -371,6 +372,7 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
         return {}
     instances_per_network = counts["fit"] // (len(PAPER_LAYERS) * len(trials))
     hours = {"validation": 0.0, "screen": 0.0}
+    lower_bound = [t.subject for t in trials if words[t.subject] > words[measured[-1]]]
     for trial in trials:
         bigger = [s for s in measured if words[s] >= trial.words] or measured[-1:]
         for network, n_layers in PAPER_LAYERS.items():
@@ -392,6 +394,7 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
         "fit_jobs": len(trials) * len(PAPER_LAYERS) * instances_per_network,
         "hours": hours,
         "measured": measured,
+        "lower_bound": lower_bound,
         "missing": sorted({r["alignment"].split()[1] for r in rows if r["width"] == width and "error" in r}),
     }
 
@@ -461,6 +464,12 @@ def report(
             f" bootstraps each counted twice, its banded ridge not timed): validation {h['validation']:.1f} h,"
             f" screen {h['screen']:.1f} h"
             f" ({unit} hours on this machine: wall time with its threads)"
+            + (
+                f"; a lower bound: {', '.join(f'sub-{s}' for s in projection['lower_bound'])} have more words than"
+                " any measured trial"
+                if projection.get("lower_bound")
+                else ""
+            )
             + (
                 f"; left out: the {', '.join(projection['missing'])} alignment, whose search failed"
                 if projection["missing"]
