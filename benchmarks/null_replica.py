@@ -20,8 +20,9 @@ Example (the two null replicas of config/README.md)::
 At a paper trial's length, under the paper config's inflation, with fewer models (config/README.md, "Calibration at
 the paper's length")::
 
-    .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-40 --subjects 6 --minutes 40 --inflation shifted \
-        --models minilm,efficientnet-lite0,tiny-clip,concat-minilm-efficientnet --out benchmarks/out/null-40.json
+    .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-40 --subjects 6,1 --minutes 40 \\
+        --inflation shifted --cores 1 --models minilm,efficientnet-lite0,tiny-clip,concat-minilm-efficientnet \\
+        --out benchmarks/out/null-40.json
 """
 
 from __future__ import annotations

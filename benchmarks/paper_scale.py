@@ -23,9 +23,10 @@ The projection multiplies the seconds per job by the job counts of the paper's d
 (``snakemake -n --configfile config/paper.yaml`` on a metadata-only stand-in of the dataset, or ``--jobs-json``) and
 the layer counts the paper config fits per network (docs/models.md, "The study's layer groups": they come from the
 networks themselves, which are not loaded here).  ``--out`` saves each measured alignment as it comes,
-``--from-json`` reports a saved run again, ``--readme`` rewrites the measured part of ``config/README.md``'s "The
-paper run".  Snakemake is needed only for the dry run (``--jobs-json`` replaces it); the layer search comes from
-``vlencode.encoding``, which reads its stores with zarr and pandas, so those must be installed.
+``--from-json`` reports saved runs again (several together: runs of other trials or widths), ``--readme`` rewrites
+the measured part of ``config/README.md``'s "The paper run".  Snakemake is needed only for the dry run
+(``--jobs-json`` replaces it); the layer search comes from ``vlencode.encoding``, which reads its stores with zarr and
+pandas, so those must be installed.
 """
 
 from __future__ import annotations
@@ -480,6 +481,18 @@ def report(
     return "\n".join(lines)
 
 
+def merge_saved(runs: list[dict]) -> dict:
+    """Saved ``--out`` records as one: their rows in order, the first run's job counts and device, and the machines
+    and commands of all (each once)."""
+    return {
+        "rows": [row for run in runs for row in run["rows"]],
+        "counts": runs[0].get("counts", {}),
+        "device": runs[0].get("device", "cpu"),
+        "machine": "; ".join(dict.fromkeys(run["machine"] for run in runs if run.get("machine"))),
+        "command": "` and `".join(dict.fromkeys(run["command"] for run in runs if run.get("command"))),
+    }
+
+
 def write_readme(text: str) -> None:
     path = ROOT / "config" / "README.md"
     readme = path.read_text()
@@ -514,7 +527,9 @@ def main() -> None:
     parser.add_argument("--no-dry-run", action="store_true", help="skip the dry run and the projection's job counts")
     parser.add_argument("--out", type=Path, help="write the rows, counts and projection as JSON")
     parser.add_argument("--readme", action="store_true", help="write the result into config/README.md")
-    parser.add_argument("--from-json", type=Path, help="report a saved --out instead of measuring")
+    parser.add_argument(
+        "--from-json", type=Path, nargs="+", help="report saved --out files (their rows together) instead of measuring"
+    )
     args = parser.parse_args()
     if args.quick:
         args.scale, args.electrodes, args.bins, args.resamples = 0.1, 20, 20, 100
@@ -539,7 +554,7 @@ def main() -> None:
         counts = dry_run_counts()
         print(f"dry run ({time.perf_counter() - start:.0f} s): {counts}", flush=True)
 
-    saved = json.loads(args.from_json.read_text()) if args.from_json else {}
+    saved = merge_saved([json.loads(path.read_text()) for path in args.from_json]) if args.from_json else {}
     counts = saved.get("counts", counts)
     rows = saved.get("rows", [])
     settings = RidgeSettings.from_config(PAPER["encoding"], args.seed, args.device, None)
