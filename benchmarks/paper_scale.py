@@ -468,7 +468,7 @@ def report(
             + (
                 f"; a lower bound: {', '.join(f'sub-{s}' for s in projection['lower_bound'])} have more words than"
                 " any measured trial"
-                if projection.get("lower_bound")
+                if projection["lower_bound"]
                 else ""
             )
             + (
