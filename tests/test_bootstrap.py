@@ -119,6 +119,28 @@ def test_inflation_factor_matches_the_spread_across_electrodes_and_never_narrows
         inflation.inflation_factor(boot[:, :1], estimate[:1])
 
 
+def test_inflation_factor_sees_through_correlated_electrodes_and_uneven_errors():
+    """Null scores sharing a component across electrodes (correlation 0.3) spread by ``sqrt(1 - 0.3)`` of their
+    sampling error, and the resamples share it too: the factor still recovers the true 0.08 / 0.05.  Electrodes whose
+    errors differ fourfold are studentised each by its own: the factor stays 1.6."""
+    rng = np.random.default_rng(1)
+    n_resamples, n_electrodes, n_bins, rho = 400, 40, 60, 0.3
+
+    def correlated(size: tuple[int, ...]) -> np.ndarray:
+        common = rng.standard_normal(size[:-2] + (1, size[-1]))
+        return np.sqrt(rho) * common + np.sqrt(1 - rho) * rng.standard_normal(size)
+
+    estimate = 0.08 * correlated((n_electrodes, n_bins))
+    boot = estimate + 0.05 * correlated((n_resamples, n_electrodes, n_bins))
+    assert inflation.inflation_factor(boot, estimate) == pytest.approx(1.6, rel=0.05)
+    pooled_ratio = np.sqrt(estimate.var(axis=0, ddof=1).mean() / boot.var(axis=0, ddof=1).mean())
+    assert pooled_ratio < 1.45  # the spread alone misses the shared part of the error
+    scale = np.linspace(0.5, 2.0, n_electrodes)[:, None]
+    uneven = 0.08 * scale * rng.standard_normal((n_electrodes, n_bins))
+    uneven_boot = uneven + 0.05 * scale * rng.standard_normal((n_resamples, n_electrodes, n_bins))
+    assert inflation.inflation_factor(uneven_boot, uneven) == pytest.approx(1.6, rel=0.05)
+
+
 def test_inflate_widens_every_resample_around_the_estimate_within_the_range_of_r():
     boot = np.array([[0.1, 0.5], [0.3, 0.9]], dtype=np.float32)
     estimate = np.array([0.2, 0.7], dtype=np.float32)
