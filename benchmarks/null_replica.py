@@ -7,6 +7,8 @@ otherwise, or other subjects and seeds), in a directory of its own, then summari
   bound: 2.5%);
 - the fraction of electrodes "called": the best vision (scene) or language (word) model keeps >= ``min_bins`` bins,
   as rule ``recovery`` calls a planted contact;
+- the fraction of electrodes given any category by rule ``sites`` (vision, language, both or multimodal: at scene
+  cuts the language networks' calls too, and at words the vision networks'), every one of them false;
 - multimodal sites (any is false);
 - the equal-skill comparison (two random inits of one architecture): eligible electrodes and "a beats b" calls after
   Benjamini-Hochberg; likewise "trained beats random" (on null data both have no skill).
@@ -20,9 +22,8 @@ Example (the two null replicas of config/README.md)::
 At a paper trial's length, under the paper config's inflation, with fewer models (config/README.md, "Calibration at
 the paper's length")::
 
-    .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-40 --subjects 6,1 --minutes 40 \\
-        --inflation shifted --cores 1 --models minilm,efficientnet-lite0,tiny-clip,concat-minilm-efficientnet \\
-        --out benchmarks/out/null-40.json
+    .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-40a --subjects 6,1 --minutes 40 \\
+        --inflation shifted --cores 2 --models minilm,efficientnet-lite0,tiny-clip --out benchmarks/out/null-40a.json
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def summarise(results: Path, min_bins: int) -> pd.DataFrame:
                 "bins_kept": float(kept["n_kept"].sum() / (len(kept) * n_bins[alignment])),
                 "electrodes": int(len(best)),
                 "electrodes_called": float((best["n_kept"] >= min_bins).mean()),
+                "electrodes_categorised": float((site["category"] != "none").mean()),
                 "multimodal_sites": int((site["category"] == "multimodal").sum()),
                 "equal_skill_eligible": float(len(equal) / max(len(all_equal), 1)),
                 "equal_skill_called": float(equal["significant"].mean()) if len(equal) else float("nan"),
