@@ -7,7 +7,7 @@ otherwise, or other subjects and seeds), in a directory of its own, then summari
   bound: 2.5%);
 - the fraction of electrodes "called": the best vision (scene) or language (word) model keeps >= ``min_bins`` bins,
   as rule ``recovery`` calls a planted contact;
-- the fraction of electrodes given any category by rule ``sites`` (vision, language, both or multimodal: at scene
+- the fraction of electrodes given any category by rule ``sites`` (vision, language or multimodal: at scene
   cuts the language networks' calls too, and at words the vision networks'), every one of them false;
 - multimodal sites (any is false);
 - the equal-skill comparison (two random inits of one architecture): eligible electrodes and "a beats b" calls after

@@ -119,10 +119,10 @@ def test_inflation_factor_matches_the_spread_across_electrodes_and_never_narrows
         inflation.inflation_factor(boot[:, :1], estimate[:1])
 
 
-def test_inflation_factor_sees_through_correlated_electrodes_and_uneven_errors():
+def test_inflation_factor_sees_through_correlated_electrodes():
     """Null scores sharing a component across electrodes (correlation 0.3) spread by ``sqrt(1 - 0.3)`` of their
-    sampling error, and the resamples share it too: the factor still recovers the true 0.08 / 0.05.  Electrodes whose
-    errors differ fourfold are studentised each by its own: the factor stays 1.6."""
+    sampling error, and the resamples share it too: the factor still recovers the true 0.08 / 0.05 (the spread
+    alone gives about 1.35)."""
     rng = np.random.default_rng(1)
     n_resamples, n_electrodes, n_bins, rho = 400, 40, 60, 0.3
 
@@ -133,12 +133,32 @@ def test_inflation_factor_sees_through_correlated_electrodes_and_uneven_errors()
     estimate = 0.08 * correlated((n_electrodes, n_bins))
     boot = estimate + 0.05 * correlated((n_resamples, n_electrodes, n_bins))
     assert inflation.inflation_factor(boot, estimate) == pytest.approx(1.6, rel=0.05)
-    pooled_ratio = np.sqrt(estimate.var(axis=0, ddof=1).mean() / boot.var(axis=0, ddof=1).mean())
-    assert pooled_ratio < 1.45  # the spread alone misses the shared part of the error
-    scale = np.linspace(0.5, 2.0, n_electrodes)[:, None]
-    uneven = 0.08 * scale * rng.standard_normal((n_electrodes, n_bins))
-    uneven_boot = uneven + 0.05 * scale * rng.standard_normal((n_resamples, n_electrodes, n_bins))
-    assert inflation.inflation_factor(uneven_boot, uneven) == pytest.approx(1.6, rel=0.05)
+
+
+def test_inflation_factor_gives_the_studentised_null_scores_unit_variance():
+    """Half the electrodes' bootstraps are half as wide as the others', at the same spread of estimates: the factor
+    makes the scores studentised by each electrode's own widened error average unit variance (sqrt(6.4) = 2.53), where
+    a ratio of pooled variances (2.02) would leave it at 1.56."""
+    rng = np.random.default_rng(2)
+    n_resamples, n_electrodes, n_bins = 400, 40, 60
+    estimate = 0.08 * rng.standard_normal((n_electrodes, n_bins))
+    width = np.where(np.arange(n_electrodes) < n_electrodes // 2, 0.05, 0.025)[:, None]
+    boot = estimate + width * rng.standard_normal((n_resamples, n_electrodes, n_bins))
+    factor = inflation.inflation_factor(boot, estimate)
+    assert factor == pytest.approx(np.sqrt(6.4), rel=0.05)
+    widened = inflation.inflate(boot, estimate, factor)
+    studentised = (estimate - estimate.mean(axis=0)) / widened.std(axis=0)
+    assert (studentised**2).mean() * n_electrodes / (n_electrodes - 1) == pytest.approx(1.0, rel=0.05)
+
+
+def test_inflation_factor_ignores_targets_constant_up_to_round_off_and_needs_resamples():
+    rng = np.random.default_rng(3)
+    estimate = 0.08 * rng.standard_normal((20, 10))
+    boot = estimate + 0.05 * rng.standard_normal((200, 20, 10))
+    boot[:, 0, 0] = 0.1 + 1e-17 * rng.standard_normal(200)  # constant but for float64 round-off
+    assert inflation.inflation_factor(boot, estimate) == pytest.approx(1.6, rel=0.1)
+    with pytest.raises(ValueError, match=f"n_resamples >= {inflation.MIN_RESAMPLES}"):
+        inflation.inflation_factor(boot[: inflation.MIN_RESAMPLES - 1], estimate)
 
 
 def test_inflate_widens_every_resample_around_the_estimate_within_the_range_of_r():

@@ -624,5 +624,5 @@ def test_inflation_is_checked_and_left_to_the_fast_protocol(fitted, tmp_path):
     assert refit.alignments["word"].inflation == {}  # the refit protocol refits: nothing to widen
     with pytest.raises(ValueError, match="bootstrap.inflation: unknown method 'x'"):
         _fit(tmp_path, paths, one, dict(BOOTSTRAP, inflation="x"))
-    with pytest.raises(ValueError, match=r"shifted needs bootstrap.n_resamples >= 2 \(got 1\)"):
-        _fit(tmp_path, paths, one, dict(BOOTSTRAP, inflation="shifted", n_resamples=1))
+    with pytest.raises(ValueError, match=r"shifted needs bootstrap.n_resamples >= 10 \(got 9\)"):
+        _fit(tmp_path, paths, one, dict(BOOTSTRAP, inflation="shifted", n_resamples=9))

@@ -14,7 +14,8 @@ are shifted circularly by half the events against the design (:func:`shifted_nul
 stimulus-response link and keeps each series' own dependence, the design, the folds and the alphas (a circular-shift
 surrogate: G. Lancaster et al. 2018, "Surrogate data for hypothesis testing of physical systems", Physics Reports
 748, 1-60).  The shifted targets are cross-validated like the real ones and resampled on the same resamples.  In each
-bin, the spread of their scores across the subset's electrodes is the sampling variance the bootstrap should match;
+bin, the spread of their scores across the subset's electrodes is the sampling variance the bootstrap should match
+(times one minus the electrodes' mean correlation);
 :func:`inflation_factor` finds the factor that gives the null targets' scores, each studentised by its own bootstrap
 standard error, unit variance across electrodes (corrected for the electrodes' correlation, which the resamples
 measure), floored at 1 (the correction only widens).  :func:`inflate` then widens every resample of the real
@@ -23,7 +24,8 @@ all carry it.
 
 Limits, measured or reasoned (config/README.md): a responsive electrode keeps its evoked response to every event
 after the shift, which the design predicts in part, so a subject with many responsive contacts gets a smaller factor
-(1.12-1.16 on the harness's planted subjects against 1.2 on its null ones).  Electrodes whose null scores are
+(1.18-1.20 at words on the harness's planted subjects at 40 and 120 minutes against 1.21-1.24 on its null ones; the
+same at scene cuts).  Electrodes whose null scores are
 correlated (a shared reference or volume conduction) spread less than their sampling error; the factor corrects
 for it with their correlation in the resamples, which assumes the bootstrap sees the same correlation as the
 sampling (on the replicas both were 0.02-0.03).
@@ -41,6 +43,10 @@ log = logging.getLogger("vlencode.bootstrap")
 #: degrees of freedom (pooled over bins), few enough that the null fit costs a fraction of the real one (32 of the
 #: paper's 150 electrodes); a subject with fewer uses all of its electrodes.
 NULL_ELECTRODES = 32
+
+#: Fewest resamples the shifted null accepts: the factor divides by each target's variance over resamples, whose
+#: inverse has an infinite mean below 4 resamples and an infinite variance below 6 (an inverse chi-square).
+MIN_RESAMPLES = 10
 
 #: Resamples of the null fit's bootstrap (the first ones of the subject's shared resamples): its variance is averaged
 #: over every null target, so a hundred resamples estimate it to well under a percent.
@@ -107,19 +113,21 @@ def inflation_factor(boot: np.ndarray, estimate: np.ndarray) -> float:
 
     The keep rules studentise each target by its own bootstrap standard error (a percentile bound per bin, a sup-t
     band over an electrode's bins), so the factor is the one that gives the null targets' studentised scores unit
-    variance, rather than a ratio of pooled variances: on two 40-minute null replicas the pooled ratio left the
-    studentised variance of the real silent electrodes at 1.07-1.08, and the band, a tail event 3.5 standard errors
-    out, passed on 4.4% of (model, electrode) instead of 2.5% (config/README.md, "Calibration at the paper's length").
-    Two corrections make it unbiased:
+    variance, rather than a ratio of pooled variances: on a 40-minute null replica the pooled ratio left the
+    studentised variance of the real silent electrodes at 1.07 (scene cuts) and 1.08 (words), and the band, a tail
+    event 3.5 standard errors out, passed on 5.6% and 3.7% of (model, electrode) instead of 2.5% (config/README.md,
+    "The studentised factor").  Two corrections remove the leading biases (exactly for equal errors and normal
+    resamples; the square root of the corrected variance ratio is not itself unbiased):
 
     - **Correlated electrodes.** Across electrodes whose null scores correlate at a mean ``rho`` (a shared reference,
       volume conduction), the spread estimates the sampling variance times ``1 - rho``.  The resamples carry that
       correlation (the bootstrap redraws the same events for every electrode), so ``rho`` is measured on them, per
       bin, as ``(n var*(mean over electrodes) / mean var* - 1) / (n - 1)``, averaged over bins and floored at 0
-      (0.02-0.03 on the replicas, where the estimates' own correlation across bins was the same).
+      (0.024-0.026 on the replicas, and 0.02-0.03 in the estimates across bins).  Above 0.5 the spread measures less
+      than half the sampling variance and a warning is logged.
     - **Monte Carlo error of the standard errors.** Dividing by a variance estimated from ``m`` resamples inflates
       the mean by ``(m - 1) / (m - 3)`` for normal draws (the mean of an inverse chi-square), 2% at 100 resamples;
-      it is removed when ``m > 3``.
+      it is removed.  :data:`MIN_RESAMPLES` bounds ``m`` from below.
 
     Parameters
     ----------
@@ -132,42 +140,51 @@ def inflation_factor(boot: np.ndarray, estimate: np.ndarray) -> float:
     -------
     float >= 1
         ``sqrt(S / (1 - rho))`` with ``S`` the mean over targets of ``(r - rbar)^2 / var*`` times ``n / (n - 1)``
-        (``rbar`` the bin's mean across the ``n`` electrodes, ``var*`` the target's variance over resamples, targets
-        with no variance left out) and the Monte Carlo correction; or 1 when that is smaller or undefined (no target
-        with a variance over resamples, a non-finite spread, or ``rho`` of 1: a warning is logged).
+        (``rbar`` the bin's mean across the ``n`` electrodes, ``var*`` the target's variance over resamples; targets
+        whose variance is below ``1e-10`` of the median, constant up to round-off, are left out) and the Monte Carlo
+        correction; or 1 when that is smaller or undefined (no target that varies, a non-finite score, or ``rho``
+        undefined or >= 1: a warning is logged).
 
     Raises
     ------
     ValueError
-        Shapes that are not (n_resamples >= 2, n_electrodes >= 2, n_bins) and (n_electrodes, n_bins).
+        Shapes that are not (n_resamples >= MIN_RESAMPLES, n_electrodes >= 2, n_bins) and (n_electrodes, n_bins).
     """
     boot = np.asarray(boot, dtype=np.float64)
     estimate = np.asarray(estimate, dtype=np.float64)
-    if boot.ndim != 3 or boot.shape[1:] != estimate.shape or boot.shape[0] < 2 or estimate.shape[0] < 2:
+    if boot.ndim != 3 or boot.shape[1:] != estimate.shape or boot.shape[0] < MIN_RESAMPLES or estimate.shape[0] < 2:
         raise ValueError(
-            f"inflation_factor: resamples {boot.shape} and estimate {estimate.shape} must be (n_resamples >= 2, "
-            "n_electrodes >= 2, n_bins) and (n_electrodes, n_bins)"
+            f"inflation_factor: resamples {boot.shape} and estimate {estimate.shape} must be (n_resamples >= "
+            f"{MIN_RESAMPLES}, n_electrodes >= 2, n_bins) and (n_electrodes, n_bins)"
         )
     n_resamples, n_electrodes = boot.shape[:2]
     sampling = boot.var(axis=0, ddof=1)
-    varies = sampling > 0
+    positive = sampling[sampling > 0]
+    # A constant target's variance in float64 is round-off, not zero: dividing by it would swamp the mean.
+    varies = sampling > 1e-10 * np.median(positive) if positive.size else np.zeros_like(sampling, dtype=bool)
     deviation = estimate - estimate.mean(axis=0)
     studentised = (
         np.mean(deviation[varies] ** 2 / sampling[varies]) * n_electrodes / (n_electrodes - 1)
         if varies.any()
         else np.nan
     )
-    if n_resamples > 3:
-        studentised *= (n_resamples - 3) / (n_resamples - 1)
+    studentised *= (n_resamples - 3) / (n_resamples - 1)
     rho = _mean_correlation(boot, sampling)
     if not np.isfinite(studentised) or not rho < 1:
         log.warning(
-            "bootstrap.inflation: the shifted null's scores have no finite studentised spread (%s) or are all "
-            "correlated (mean correlation across electrodes %s); its resamples are left as drawn",
+            "bootstrap.inflation: the shifted null's scores have no finite studentised spread (%s) or no defined "
+            "correlation below 1 across electrodes (%s); its resamples are left as drawn",
             studentised,
             rho,
         )
         return 1.0
+    if rho > 0.5:
+        log.warning(
+            "bootstrap.inflation: the shifted null's electrodes correlate at %.2f on average, so their spread "
+            "measures little of the sampling variance and the factor (%.2f) is unreliable",
+            rho,
+            np.sqrt(studentised / (1.0 - rho)),
+        )
     return float(max(1.0, np.sqrt(studentised / (1.0 - rho))))
 
 

@@ -13,7 +13,14 @@ import numpy as np
 from vlencode import ridge
 from vlencode.bootstrap.bounds import percentile_bounds
 from vlencode.bootstrap.fast import fast_bootstrap
-from vlencode.bootstrap.inflation import NULL_RESAMPLES, inflate, inflation_factor, null_electrodes, shifted_null
+from vlencode.bootstrap.inflation import (
+    MIN_RESAMPLES,
+    NULL_RESAMPLES,
+    inflate,
+    inflation_factor,
+    null_electrodes,
+    shifted_null,
+)
 from vlencode.bootstrap.refit import refit_bootstrap
 from vlencode.encoding.folds import Split, contiguous_splits, select_layer
 from vlencode.encoding.inputs import (
@@ -334,7 +341,8 @@ def check_bootstrap(
     protocol: str, inflation: str, resamples: Mapping[str, np.ndarray], n_electrodes: int, name: str = "events"
 ) -> None:
     """Refuse bootstrap settings before any fit: an unknown ``protocol`` or ``inflation``, and for ``shifted`` fewer
-    than 2 resamples or electrodes (a spread needs two); log that the refit protocol is never widened.
+    than :data:`~vlencode.bootstrap.inflation.MIN_RESAMPLES` resamples or 2 electrodes (a spread needs two); log that
+    the refit protocol is never widened.
 
     Raises
     ------
@@ -351,9 +359,10 @@ def check_bootstrap(
         log.info("%s: bootstrap.inflation: shifted leaves the refit protocol's resamples as drawn", name)
         return
     fewest = min((len(indices) for indices in resamples.values()), default=0)
-    if fewest < 2:
+    if fewest < MIN_RESAMPLES:
         raise ValueError(
-            f"{name}: bootstrap.inflation: shifted needs bootstrap.n_resamples >= 2 (got {fewest}); raise it, or none"
+            f"{name}: bootstrap.inflation: shifted needs bootstrap.n_resamples >= {MIN_RESAMPLES} (got {fewest}); "
+            "raise it, or use none"
         )
     if n_electrodes < 2:
         raise ValueError(f"{name}: bootstrap.inflation: shifted needs >= 2 electrodes (got {n_electrodes}); use none")
@@ -446,7 +455,8 @@ def null_inflation(
     of a subject shifts the same electrodes) are shifted by half the events
     (:func:`vlencode.bootstrap.inflation.shifted_null`), cross-validated with ``design`` on ``splits`` and
     resampled by the fast protocol on the first :data:`~vlencode.bootstrap.inflation.NULL_RESAMPLES` resamples of
-    each scheme; :func:`vlencode.bootstrap.inflation.inflation_factor` compares the two spreads.
+    each scheme; :func:`vlencode.bootstrap.inflation.inflation_factor` turns their studentised spread across
+    electrodes into the factor.
 
     Parameters
     ----------
