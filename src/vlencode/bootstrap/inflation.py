@@ -24,8 +24,8 @@ all carry it.
 
 Limits, measured or reasoned (config/README.md): a responsive electrode keeps its evoked response to every event
 after the shift, which the design predicts in part, so a subject with many responsive contacts gets a smaller factor
-(1.18-1.20 at words on the harness's planted subjects at 40 and 120 minutes against 1.21-1.24 on its null ones; the
-same at scene cuts).  Electrodes whose null scores are
+(on the harness at 40 and 120 minutes, means over seeds: 1.17-1.24 on its planted subjects against 1.20-1.24 on its
+null ones).  Electrodes whose null scores are
 correlated (a shared reference or volume conduction) spread less than their sampling error; the factor corrects
 for it with their correlation in the resamples, which assumes the bootstrap sees the same correlation as the
 sampling (on the replicas both were 0.02-0.03).
