@@ -15,20 +15,18 @@ stimulus-response link and keeps each series' own dependence, the design, the fo
 surrogate: G. Lancaster et al. 2018, "Surrogate data for hypothesis testing of physical systems", Physics Reports
 748, 1-60).  The shifted targets are cross-validated like the real ones and resampled on the same resamples.  In each
 bin, the spread of their scores across the subset's electrodes is the sampling variance the bootstrap should match
-(times one minus the electrodes' mean correlation);
-:func:`inflation_factor` finds the factor that gives the null targets' scores, each studentised by its own bootstrap
-standard error, unit variance across electrodes (corrected for the electrodes' correlation, which the resamples
-measure), floored at 1 (the correction only widens).  :func:`inflate` then widens every resample of the real
-fit around its estimate, ``r + factor * (r* - r)``, so that percentile bounds, sup-t bands and paired differences
-all carry it.
+(times one minus the electrodes' mean correlation); :func:`inflation_factor` finds the factor that gives the null
+targets' scores, each studentised by its own bootstrap standard error, unit variance across electrodes (corrected
+for that correlation, which the resamples measure), floored at 1 (the correction only widens).  :func:`inflate`
+then widens every resample of the real fit around its estimate, ``r + factor * (r* - r)``, so that percentile
+bounds, sup-t bands and paired differences all carry it.
 
 Limits, measured or reasoned (config/README.md): a responsive electrode keeps its evoked response to every event
 after the shift, which the design predicts in part, so a subject with many responsive contacts gets a smaller factor
 (on the harness at 40 and 120 minutes, means over seeds: 1.17-1.24 on its planted subjects against 1.20-1.24 on its
-null ones).  Electrodes whose null scores are
-correlated (a shared reference or volume conduction) spread less than their sampling error; the factor corrects
-for it with their correlation in the resamples, which assumes the bootstrap sees the same correlation as the
-sampling (on the replicas both were 0.02-0.03).
+null ones).  Electrodes whose null scores are correlated (a shared reference or volume conduction) spread less than
+their sampling error; the factor corrects for it with their correlation in the resamples, which assumes the
+bootstrap sees the same correlation as the sampling (on the replicas both were 0.02-0.03).
 """
 
 from __future__ import annotations
@@ -178,14 +176,15 @@ def inflation_factor(boot: np.ndarray, estimate: np.ndarray) -> float:
             rho,
         )
         return 1.0
+    factor = float(np.sqrt(studentised / (1.0 - rho)))
     if rho > 0.5:
         log.warning(
             "bootstrap.inflation: the shifted null's electrodes correlate at %.2f on average, so their spread "
             "measures little of the sampling variance and the factor (%.2f) is unreliable",
             rho,
-            np.sqrt(studentised / (1.0 - rho)),
+            factor,
         )
-    return float(max(1.0, np.sqrt(studentised / (1.0 - rho))))
+    return max(1.0, factor)
 
 
 def _mean_correlation(boot: np.ndarray, sampling: np.ndarray) -> float:
