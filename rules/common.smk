@@ -14,6 +14,7 @@ from vlencode.config import (
 )
 from vlencode.datasets import open_dataset, trial_movies
 from vlencode.datasets.replica import GROUND_TRUTH_FILES
+from vlencode.encoding.fitting import check_bootstrap_config
 from vlencode.keyed import keyed_inputs
 from vlencode.models.registry import model_instances
 from vlencode.models.weights import (
@@ -43,6 +44,10 @@ validate(config, "../workflow/schemas/config.schema.yaml")
 with open(SCHEMA_PATH) as schema_file:
     SCHEMA = yaml.safe_load(schema_file)
 SETTINGS = canonical_config(config, SCHEMA)
+# A setting the fit job would refuse only after preprocessing and features: refused here, before any job.
+check_bootstrap_config(
+    SETTINGS["bootstrap"], source=", ".join(map(str, workflow.configfiles)) or "config"
+)
 
 
 @functools.cache

@@ -38,10 +38,6 @@ def test_default_config_is_valid(config):
         ),
         (lambda c: c["preprocess"].update(reference="average"), r"preprocess\.reference: 'average' is not one of"),
         (lambda c: c.pop("dataset"), r"'dataset' is required"),
-        (
-            lambda c: c["bootstrap"].update(inflation="shifted", n_resamples=5),
-            r"bootstrap\.n_resamples: 5 is fewer than the 10 that bootstrap\.inflation: shifted needs",
-        ),
         (lambda c: c["models"].update(registry="config/none.yaml"), r"models\.registry: config/none\.yaml not found"),
         (
             lambda c: (c["replica"].update(enabled=False), c["dataset"].update(root="/no/such/dataset")),

@@ -14,6 +14,7 @@ from snakemake.iocontainers import Namedlist
 
 from vlencode import encoding
 from vlencode.bootstrap import fast, resampling
+from vlencode.config import ConfigError
 from vlencode.encoding import screening
 from vlencode.keyed import keyed_inputs
 from vlencode.models import ModelInstance
@@ -626,3 +627,8 @@ def test_inflation_is_checked_and_left_to_the_fast_protocol(fitted, tmp_path):
         _fit(tmp_path, paths, one, dict(BOOTSTRAP, inflation="x"))
     with pytest.raises(ValueError, match=r"shifted needs bootstrap.n_resamples >= 10 \(got 9\)"):
         _fit(tmp_path, paths, one, dict(BOOTSTRAP, inflation="shifted", n_resamples=9))
+    config = dict(BOOTSTRAP, inflation="shifted", n_resamples=9)
+    with pytest.raises(ConfigError, match=r"^config/x\.yaml: bootstrap\.n_resamples: 9 is fewer than the 10 that"):
+        encoding.fitting.check_bootstrap_config(config, source="config/x.yaml")  # at start-up, before any job
+    encoding.fitting.check_bootstrap_config(dict(config, protocol="refit"))  # the refit protocol is never widened
+    encoding.fitting.check_bootstrap_config(dict(config, n_resamples=10))

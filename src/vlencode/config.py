@@ -11,8 +11,6 @@ from typing import Any
 import jsonschema
 import yaml
 
-from vlencode.bootstrap.inflation import MIN_RESAMPLES
-
 
 class ConfigError(ValueError):
     """An invalid configuration; the message is one line naming the key and the fix."""
@@ -48,9 +46,8 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
 def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, source: str = "config") -> None:
     """Raise :class:`ConfigError` with a one-line message for the first problem of ``config``.
 
-    Checks the JSON schema, that no recording is listed twice, that the shifted-null inflation has the resamples it
-    needs (the fit job would refuse them only after preprocessing and features), then that the files the config names
-    exist (the dataset root, unless the replica builds it, and the model registry).
+    Checks the JSON schema, that no recording is listed twice, then that the files the config names exist (the dataset
+    root, unless the replica builds it, and the model registry).
     """
     schema = yaml.safe_load(Path(schema_path).read_text())
     problems = schema_errors(config, schema)
@@ -67,16 +64,6 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, s
                 f"dataset.recordings[{seen[key]}]; list each recording once"
             )
         seen[key] = index
-    bootstrap = canonical["bootstrap"]
-    if (
-        bootstrap["inflation"] == "shifted"
-        and bootstrap["protocol"] == "fast"
-        and bootstrap["n_resamples"] < MIN_RESAMPLES
-    ):
-        raise ConfigError(
-            f"{source}: bootstrap.n_resamples: {bootstrap['n_resamples']} is fewer than the {MIN_RESAMPLES} that "
-            "bootstrap.inflation: shifted needs; raise it, or use inflation: none"
-        )
     replica = canonical["replica"]["enabled"]
     root = Path(canonical["dataset"]["root"])
     if not replica and not root.exists():

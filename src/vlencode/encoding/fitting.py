@@ -22,6 +22,7 @@ from vlencode.bootstrap.inflation import (
     shifted_null,
 )
 from vlencode.bootstrap.refit import refit_bootstrap
+from vlencode.config import ConfigError
 from vlencode.encoding.folds import Split, contiguous_splits, select_layer
 from vlencode.encoding.inputs import (
     BANDED_LAYER,
@@ -366,6 +367,27 @@ def check_bootstrap(
         )
     if n_electrodes < 2:
         raise ValueError(f"{name}: bootstrap.inflation: shifted needs >= 2 electrodes (got {n_electrodes}); use none")
+
+
+def check_bootstrap_config(bootstrap: Mapping[str, Any], source: str = "config") -> None:
+    """Refuse at start-up, from the canonical config's ``bootstrap`` section, what :func:`check_bootstrap` would refuse
+    only in the first fit job, after preprocessing and features: ``inflation: shifted`` on the fast protocol with
+    fewer than :data:`~vlencode.bootstrap.inflation.MIN_RESAMPLES` resamples.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the key and the fix, prefixed by ``source`` (the config file).
+    """
+    if (
+        bootstrap["inflation"] == "shifted"
+        and bootstrap["protocol"] == "fast"
+        and bootstrap["n_resamples"] < MIN_RESAMPLES
+    ):
+        raise ConfigError(
+            f"{source}: bootstrap.n_resamples: {bootstrap['n_resamples']} is fewer than the {MIN_RESAMPLES} that "
+            "bootstrap.inflation: shifted needs; raise it, or use inflation: none"
+        )
 
 
 def bootstrap_layer(
