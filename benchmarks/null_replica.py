@@ -44,14 +44,18 @@ def null_config(
     minutes: float | None = None,
     models: list[str] | None = None,
     inflation: str | None = None,
+    resamples: int | None = None,
 ) -> Path:
-    """The shipped config with nothing planted, the given subjects (trial 0) and ``seed`` for replica and analysis;
+    """The shipped config with nothing planted, the given recordings (``subject`` for its trial 0, or
+    ``subject/trial``) and ``seed`` for replica and analysis;
     optionally another recording length, another model list (``models.use``; without a concatenation baseline the
-    multimodal tests against it are dropped) or ``bootstrap.inflation``."""
+    multimodal tests against it are dropped), ``bootstrap.inflation`` or ``bootstrap.n_resamples``."""
 
     def edit(config: dict) -> None:
         config["dataset"]["root"] = str(workdir / "resources" / "braintreebank-replica")
-        config["dataset"]["recordings"] = [{"subject": s, "trial": "0"} for s in subjects]
+        config["dataset"]["recordings"] = [
+            {"subject": subject, "trial": trial or "0"} for subject, _, trial in (s.partition("/") for s in subjects)
+        ]
         config["replica"].update(plant_null=True, seed=seed)
         config["seed"] = seed
         if minutes is not None:
@@ -64,6 +68,8 @@ def null_config(
                 config["statistics"]["multimodal_tests"] = [test for test in tests if not test.startswith("concat")]
         if inflation is not None:
             config["bootstrap"]["inflation"] = inflation
+        if resamples is not None:
+            config["bootstrap"]["n_resamples"] = resamples
 
     return write_config(workdir, edit)
 
@@ -106,12 +112,17 @@ def summarise(results: Path, min_bins: int) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--subjects", default="1,5,3")
+    parser.add_argument(
+        "--subjects",
+        default="1,5,3",
+        help="recordings, comma-separated: a subject (its trial 0) or subject/trial, e.g. 3/2 for a 2-hour window",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--minutes", type=float, help="replica.minutes (the shipped config's 8 when not given)")
     parser.add_argument("--models", help="models.use, comma-separated (the shipped config's when not given)")
     parser.add_argument("--inflation", choices=["none", "shifted"], help="bootstrap.inflation")
+    parser.add_argument("--resamples", type=int, help="bootstrap.n_resamples (the shipped config's 200 when not given)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -122,6 +133,7 @@ def main() -> None:
         args.minutes,
         args.models.split(",") if args.models else None,
         args.inflation,
+        args.resamples,
     )
     seconds = run_workflow(
         args.workdir, configfile, ["results/stats/sites.parquet", "results/encoding/scores.parquet"], args.cores
@@ -139,6 +151,7 @@ def main() -> None:
                     "minutes": args.minutes,
                     "models": args.models,
                     "inflation": args.inflation,
+                    "resamples": args.resamples,
                     "seconds": seconds,
                     "rows": table.to_dict("records"),
                 },

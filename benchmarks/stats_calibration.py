@@ -127,6 +127,7 @@ def block_sweep(
                             {"block_test_r": test.reshape(len(test), *shape)},
                             config.ci,
                             {"test_r": fit.test_r},
+                            sim.bin_time_s,
                         )
                         kept_test.append(test_kept[silent].mean())
                         if model == family[alignment]:
@@ -223,7 +224,8 @@ def protocol_kappa(config: harness.HarnessConfig, seeds: list[int], refit_resamp
                 for protocol, test in (("fast", fast_test), ("refit", refit_test), ("drawn", drawn_test)):
                     boot = {"block_test_r": test.reshape(len(test), *shape)}
                     calls[protocol] = (
-                        kept(keep_rule("calibrated"), boot, config.ci, estimate).sum(axis=1) >= config.min_bins
+                        kept(keep_rule("calibrated"), boot, config.ci, estimate, sim.bin_time_s).sum(axis=1)
+                        >= config.min_bins
                     )
                 silent = category == "none"
                 hits = category == family[alignment]
@@ -265,7 +267,7 @@ def band_comparison(config: harness.HarnessConfig, seeds: list[int]) -> pd.DataF
         "band-both": KeepRule(
             "band-both", scheme="block", score="test", band="simultaneous", select_band="simultaneous"
         ),
-        "gated": KeepRule("gated", scheme="block", score="test", band="gated"),
+        "gated": KeepRule("gated", scheme="block", score="test", band="gated", se_span_s=0.25),
     }
     rules = ("paper", "calibrated", *variants)
     for name, rule in variants.items():
@@ -308,8 +310,9 @@ def timing(n_events: int, n_targets: int, n_resamples: int, block_s: float, refi
         "block_val_r": val[:, : shape[1] * n_bins].reshape(shape),
         "block_test_r": test[:, : shape[1] * n_bins].reshape(shape),
     }
-    kept(keep_rule("calibrated"), boot, 0.95)
-    select = selected_for_comparison(keep_rule("calibrated"), boot, 0.95)
+    bin_time_s = np.arange(n_bins) * 0.025 - 2.0
+    kept(keep_rule("calibrated"), boot, 0.95, None, bin_time_s)
+    select = selected_for_comparison(keep_rule("calibrated"), boot, 0.95, None, bin_time_s)
     other = boot["block_test_r"][::-1]
     paired_comparison(
         boot["block_test_r"].mean(0), other.mean(0), boot["block_test_r"], other, select, select[::-1], 10

@@ -93,8 +93,11 @@ def test_keep_rules_bound_their_own_score_and_scheme():
         "block_test_r": np.full((20, 2, 3), 0.1),
     }
     boot["block_test_r"][:, 1] = np.linspace(-0.1, 0.2, 20)[:, None]
+    times = np.array([0.0, 0.025, 0.05])
     assert keep.kept(keep.keep_rule("paper"), boot, 0.95).all()
-    assert keep.kept(keep.keep_rule("calibrated"), boot, 0.95).tolist() == [[True] * 3, [False] * 3]
+    assert keep.kept(keep.keep_rule("calibrated"), boot, 0.95, None, times).tolist() == [[True] * 3, [False] * 3]
+    with pytest.raises(ValueError, match="pass the bin times"):
+        keep.kept(keep.keep_rule("calibrated"), boot, 0.95)
     assert not keep.selected_for_comparison(keep.keep_rule("calibrated"), boot, 0.95).any()
     assert keep.selected_for_comparison(keep.keep_rule("paper"), boot, 0.95).all()
     with pytest.raises(ValueError, match="unknown rule"):
@@ -123,8 +126,56 @@ def test_sup_t_band_is_at_least_as_strict_as_per_bin_bounds_and_equal_on_one_bin
     band = bounds.sup_t_lower_band(boot, 0.95, estimate)
     assert np.allclose(band[:, 0], 0.3) and np.isfinite(band).all()
     assert np.allclose(bounds.sup_t_lower_band(np.full((10, 2, 3), 0.1), 0.95), 0.1)
+    # ... also when the standard errors are averaged over neighbours, which leaves the constant bin out
+    band = bounds.sup_t_lower_band(boot, 0.95, estimate, se_span=11)
+    assert np.allclose(band[:, 0], 0.3) and np.isfinite(band).all()
     with pytest.raises(ValueError, match="does not match"):
         bounds.sup_t_lower_band(boot, 0.95, estimate[:, :5])
+
+
+def test_running_mean_truncates_at_the_ends_and_skips_invalid_entries():
+    values = np.array([[1.0, 2.0, 3.0, 4.0, 100.0]])
+    assert np.allclose(bounds.running_mean(values, 3), [[1.5, 2.0, 3.0, 107 / 3, 52.0]])
+    valid = np.array([[True, True, True, True, False]])
+    assert np.allclose(bounds.running_mean(values, 3, valid), [[1.5, 2.0, 3.0, 3.5, 4.0]])
+    assert np.allclose(bounds.running_mean(values, 1), values)
+    assert np.allclose(bounds.running_mean(values, 3, np.zeros_like(valid)), 0.0)
+    with pytest.raises(ValueError, match="positive odd"):
+        bounds.running_mean(values, 4)
+
+
+def test_keep_rule_span_in_bins_follows_the_bin_step():
+    calibrated = keep.keep_rule("calibrated")
+    assert calibrated.se_span(np.arange(161) * 0.025 - 2.0) == 7  # 0.15 s at 25 ms bins
+    assert calibrated.se_span(np.arange(50) * 0.01) == 15
+    assert calibrated.se_span(np.arange(10) * 0.5) == 1
+    assert keep.keep_rule("paper").se_span(None) == 1
+    with pytest.raises(ValueError, match="pass the bin times"):
+        calibrated.se_span(np.zeros(1))
+
+
+def test_band_on_averaged_standard_errors_holds_its_rate_where_per_bin_estimates_inflate_it():
+    """Null scores with one true standard error per electrode, whose resamples estimate it per bin with noise (as a
+    block bootstrap does): the maximum of r / se over the bins favours the bins whose se came out small, so the band
+    on per-bin standard errors passes the gate more often than nominal; averaged over 11 bins it does not."""
+    rng = np.random.default_rng(3)
+    n_electrodes, n_bins, n_resamples = 600, 81, 200
+
+    def smooth(x, width):
+        kernel = np.hanning(width) / np.hanning(width).sum()
+        return np.apply_along_axis(lambda row: np.convolve(row, kernel, mode="same"), -1, x) * np.sqrt(width / 2)
+
+    estimate = smooth(rng.standard_normal((n_electrodes, n_bins)), 9)
+    estimate /= estimate.std()  # true standard error 1 in every bin
+    noise = np.exp(0.15 * smooth(rng.standard_normal((n_electrodes, n_bins)), 5))  # the per-bin estimate's error
+    draws = smooth(rng.standard_normal((n_resamples, n_electrodes, n_bins)), 9)
+    boot = estimate + noise * (draws - draws.mean(0)) / draws.std(0).mean()
+
+    def gate_rate(span):
+        return (bounds.sup_t_lower_band(boot, 0.95, estimate, se_span=span) > 0).any(axis=-1).mean()
+
+    per_bin, averaged = gate_rate(1), gate_rate(11)  # nominal 0.025; measured 0.10 and 0.033
+    assert per_bin > 0.05 and averaged < 0.04
 
 
 def test_calibrated_rule_calls_few_correlated_null_electrodes_where_per_bin_bounds_call_many():
@@ -132,7 +183,7 @@ def test_calibrated_rule_calls_few_correlated_null_electrodes_where_per_bin_boun
     calibrated = keep.keep_rule("calibrated")
     pointwise = keep.KeepRule("pointwise", scheme="block", score="test")
     boot_map, estimate_map = {"block_test_r": boot}, {"test_r": estimate}
-    band_kept = keep.kept(calibrated, boot_map, 0.95, estimate_map)
+    band_kept = keep.kept(calibrated, boot_map, 0.95, estimate_map, np.arange(boot.shape[-1]) * 0.025)
     bin_kept = keep.kept(pointwise, boot_map, 0.95, estimate_map)
     assert not (band_kept & ~bin_kept).any()
     called_band, called_bin = ((k.sum(axis=-1) >= 10).mean() for k in (band_kept, bin_kept))

@@ -302,7 +302,7 @@ class Compare(Step):
     """Rule compare: one subject's paired model comparisons and keep decisions."""
 
     STAGE = "compare"
-    VERSION = 6
+    VERSION = 7
     ci: float = key("bootstrap.ci")
     keep_rules: list[str] = key("statistics.keep_rules")
     min_bins: int = key("statistics.min_bins")
@@ -336,7 +336,7 @@ class Calibration(Step):
     (:func:`vlencode.validation.harness.calibration_table`)."""
 
     STAGE = "calibration"
-    VERSION = 4
+    VERSION = 5
     seed: int = key("seed")
     ci: float = key("bootstrap.ci")
     block_s: float = key("bootstrap.block_s")

@@ -27,17 +27,61 @@ def percentile_bounds(boot: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarr
     return lo.astype(np.float32), hi.astype(np.float32)
 
 
-def sup_t_lower_band(boot: np.ndarray, ci: float, estimate: np.ndarray | None = None) -> np.ndarray:
+def running_mean(values: np.ndarray, span: int, valid: np.ndarray | None = None) -> np.ndarray:
+    """Mean over a centred run of ``span`` neighbours along the last axis, truncated at the ends.
+
+    Parameters
+    ----------
+    values : ndarray, shape (..., n)
+    span : int
+        Odd number of neighbours averaged (1: ``values`` unchanged).
+    valid : ndarray of bool, shape (..., n), optional
+        Entries that enter the means (default all); a run without any valid entry gives 0.
+
+    Returns
+    -------
+    ndarray of float64, shape ``values.shape``
+
+    Raises
+    ------
+    ValueError
+        If ``span`` is not a positive odd integer.
+    """
+    if span < 1 or span % 2 == 0:
+        raise ValueError(f"running_mean: span must be a positive odd number of bins, got {span}")
+    values = np.asarray(values, dtype=np.float64)
+    weight = np.ones(values.shape) if valid is None else np.asarray(valid, dtype=np.float64)
+    half = span // 2
+    pad = [(0, 0)] * (values.ndim - 1) + [(half + 1, half)]
+    sums = np.cumsum(np.pad(values * weight, pad), axis=-1)
+    counts = np.cumsum(np.pad(weight, pad), axis=-1)
+    n = values.shape[-1]
+    total = sums[..., span : span + n] - sums[..., :n]
+    count = counts[..., span : span + n] - counts[..., :n]
+    return np.where(count > 0, total / np.maximum(count, 1.0), 0.0)
+
+
+def sup_t_lower_band(boot: np.ndarray, ci: float, estimate: np.ndarray | None = None, se_span: int = 1) -> np.ndarray:
     """Simultaneous lower confidence band over the last axis (bins): the one-sided sup-t band.
 
-    ``se_j`` is the standard deviation over resamples of bin ``j``; ``t*_b = max_j (r_j - r*_bj) / se_j``; the band
-    is ``r_j - crit * se_j`` with ``crit`` the ``1 - (1 - ci) / 2`` quantile of ``t*_b`` (the tail of the two-sided
-    percentile bound at ``ci``, so that on one bin the two agree up to the percentile vs. studentised construction).
-    Bins with ``se_j == 0`` (constant under resampling) do not enter the maximum and their bound is ``r_j``.
+    ``se_j`` is the standard deviation over resamples of bin ``j``, averaged over the ``se_span`` bins centred on
+    ``j``; ``t*_b = max_j (r_j - r*_bj) / se_j``; the band is ``r_j - crit * se_j`` with ``crit`` the
+    ``1 - (1 - ci) / 2`` quantile of ``t*_b`` (the tail of the two-sided percentile bound at ``ci``, so that on one bin
+    the two agree up to the percentile vs. studentised construction).  Bins with no spread (constant under
+    resampling) do not enter the maximum or the neighbours' averages, and their bound is ``r_j``.
+
+    Why average: each bin's standard error is itself estimated from the resamples, and the maximum over the bins of
+    ``r_j / se_j`` favours the bins whose standard error came out small, which the resamples, studentised by the same
+    ``se_j``, do not reproduce.  On five 40-minute null replicas at scene cuts this gave the studentised test r a
+    kurtosis of 3.18 against the resamples' 2.99, and the band passed on 4.8% of silent (network, contact) pairs where
+    2.5% is nominal; averaging each standard error over 7 bins (0.15 s at 25 ms bins) brought them to 3.09 and 2.9%.
+    Neighbouring bins share most of their samples, so their true standard errors differ little; where a strong
+    response makes them differ (the standard error of r shrinks at a peak), a wide average costs power: over 11 bins
+    the demo replica lost one of its 12 planted vision contacts (config/README.md, "The band's standard error").
 
     Source: J. L. Montiel Olea and M. Plagborg-Møller (2019), "Simultaneous confidence bands: theory,
     implementation, and an application to SVARs", Journal of Applied Econometrics 34(1), 1-17 (the sup-t band
-    computed from bootstrap draws: their plug-in algorithm).
+    computed from bootstrap draws: their plug-in algorithm; any fixed positive scale per bin gives a valid band).
 
     Parameters
     ----------
@@ -46,6 +90,8 @@ def sup_t_lower_band(boot: np.ndarray, ci: float, estimate: np.ndarray | None = 
     ci : float in (0, 1)
     estimate : ndarray, shape (..., n_bins), optional
         The scores on the original events (``r_j``); default the mean over resamples.
+    se_span : int
+        Odd number of neighbouring bins whose standard errors are averaged (1: each bin's own).
 
     Returns
     -------
@@ -60,23 +106,27 @@ def sup_t_lower_band(boot: np.ndarray, ci: float, estimate: np.ndarray | None = 
             f"sup_t_lower_band: estimate of shape {centre.shape} does not match resamples of shape {boot.shape}"
         )
     se = boot.std(axis=0)
-    spread = se > 0
+    spread = boot.max(axis=0) > boot.min(axis=0)  # not se > 0: float32 round-off gives a constant a tiny spread
+    se = running_mean(se, se_span, spread).astype(np.float32) if se_span > 1 else se
     t = np.where(spread, (centre - boot) / np.where(spread, se, 1.0), -np.inf)
     sup = t.max(axis=-1)  # (n_resamples, ...): the largest studentised shortfall over the bins
     crit = np.quantile(sup, 1 - (1 - ci) / 2, axis=0)
     crit = np.where(np.isfinite(crit), crit, 0.0)  # every bin constant: nothing to widen
-    return (centre - crit[..., None] * se).astype(np.float32)
+    return np.where(spread, centre - crit[..., None] * se, centre).astype(np.float32)
 
 
-def lower_bound(band: str, boot: np.ndarray, ci: float, estimate: np.ndarray | None = None) -> np.ndarray:
+def lower_bound(
+    band: str, boot: np.ndarray, ci: float, estimate: np.ndarray | None = None, se_span: int = 1
+) -> np.ndarray:
     """The rule's lower bound of one bootstrapped score, shape ``boot.shape[1:]``: the per-bin percentile bound
-    (``band="pointwise"``), the sup-t band over the last axis (``band="simultaneous"``, :func:`sup_t_lower_band`), or
-    the per-bin bound where the band exceeds 0 in at least one bin of the row and -inf elsewhere (``band="gated"``).
+    (``band="pointwise"``), the sup-t band over the last axis (``band="simultaneous"``, :func:`sup_t_lower_band`, its
+    standard errors averaged over ``se_span`` bins), or the per-bin bound where the band exceeds 0 in at least one bin
+    of the row and -inf elsewhere (``band="gated"``).
     """
     if band == "simultaneous":
-        return sup_t_lower_band(boot, ci, estimate)
+        return sup_t_lower_band(boot, ci, estimate, se_span)
     pointwise = percentile_bounds(boot, ci)[0]
     if band == "gated":  # per-bin bounds, where the band clears 0 somewhere over the bins
-        gate = (sup_t_lower_band(boot, ci, estimate) > 0).any(axis=-1, keepdims=True)
+        gate = (sup_t_lower_band(boot, ci, estimate, se_span) > 0).any(axis=-1, keepdims=True)
         return np.where(gate, pointwise, np.float32(-np.inf))
     return pointwise

@@ -199,11 +199,13 @@ class _Prepared:
     kept: np.ndarray
 
 
-def _prepare(model: ModelScores, rule: KeepRule, ci: float) -> _Prepared:
+def _prepare(model: ModelScores, rule: KeepRule, ci: float, bin_time_s: np.ndarray) -> _Prepared:
     """A model's bins selected for comparisons and kept under ``rule`` (bands centred on its own scores)."""
     estimate = {"val_r": model.val_r, "test_r": model.test_r}
     return _Prepared(
-        model, selected_for_comparison(rule, model.boot, ci, estimate), kept(rule, model.boot, ci, estimate)
+        model,
+        selected_for_comparison(rule, model.boot, ci, estimate, bin_time_s),
+        kept(rule, model.boot, ci, estimate, bin_time_s),
     )
 
 
@@ -241,6 +243,7 @@ class Zoo:
     best : dict of family -> :class:`_Best`, for the families with a candidate
     rule : KeepRule
     ci : float
+    bin_time_s : ndarray, shape (n_bins,)
     """
 
     prepared: dict[tuple[str, str], _Prepared]
@@ -250,10 +253,11 @@ class Zoo:
     best: dict[str, _Best]
     rule: KeepRule
     ci: float
+    bin_time_s: np.ndarray
 
 
-def _zoo(models: Sequence[ModelScores], rule: KeepRule, ci: float) -> Zoo:
-    prepared = {(m.name, m.layer): _prepare(m, rule, ci) for m in models}
+def _zoo(models: Sequence[ModelScores], rule: KeepRule, ci: float, bin_time_s: np.ndarray) -> Zoo:
+    prepared = {(m.name, m.layer): _prepare(m, rule, ci, bin_time_s) for m in models}
     by_name: dict[str, _Prepared] = {}
     for (name, _), prep in prepared.items():
         by_name.setdefault(name, prep)
@@ -262,7 +266,7 @@ def _zoo(models: Sequence[ModelScores], rule: KeepRule, ci: float) -> Zoo:
         e.model.base: [p for p in by_name.values() if p.model.base == e.model.base and not p.model.is_entry]
         for e in entries
     }
-    return Zoo(prepared, by_name, entries, twins_of, _best_models(entries, rule.scheme), rule, ci)
+    return Zoo(prepared, by_name, entries, twins_of, _best_models(entries, rule.scheme), rule, ci, bin_time_s)
 
 
 def _best_models(entries: Sequence[_Prepared], scheme: str) -> dict[str, _Best]:
@@ -307,7 +311,9 @@ def trained_vs_random(zoo: Zoo) -> Iterator[Pairing]:
         yield from (Pairing("trained_vs_random", entry, t, name, t.model.name) for t in twins)
         if len(twins) > 1:
             mean = mean_over_seeds([t.model for t in twins], f"{entry.model.base}-random-mean")
-            yield Pairing("trained_vs_random_mean", entry, _prepare(mean, zoo.rule, zoo.ci), name, mean.name)
+            yield Pairing(
+                "trained_vs_random_mean", entry, _prepare(mean, zoo.rule, zoo.ci, zoo.bin_time_s), name, mean.name
+            )
 
 
 def equal_skill(zoo: Zoo) -> Iterator[Pairing]:
@@ -372,7 +378,8 @@ def compare_alignment(
     """Every comparison of :data:`COMPARISONS`, and the models selected, of one subject, alignment and keep rule.
 
     ``bin_time_s`` (shape (n_bins,), each bin's time in seconds from the event, as the epochs label it: the start of
-    its averaging window under ``epochs.window_placement: start``) places the rule's comparison window.
+    its averaging window under ``epochs.window_placement: start``) places the rule's comparison window and sets the
+    span of its band's standard errors (:meth:`~vlencode.stats.keep.KeepRule.se_span`).
 
     Returns
     -------
@@ -392,7 +399,7 @@ def compare_alignment(
     if len(models) and bin_time_s.shape != models[0].test_r.shape[-1:]:
         raise ValueError(f"compare_alignment: {bin_time_s.size} bin times for {models[0].test_r.shape[-1]} bins")
     window = None if rule.compare_from_s is None else bin_time_s >= rule.compare_from_s - 1e-9
-    zoo = _zoo(models, rule, ci)
+    zoo = _zoo(models, rule, ci, bin_time_s)
     labels = np.asarray([str(e) for e in electrodes], dtype=object)
     rows = [
         _comparison_rows(pairing, labels, rule, min_bins, window)

@@ -14,7 +14,10 @@ Two rules are offered.
     error per electrode: an electrode is "called" when it keeps >= ``statistics.min_bins`` bins, and its bins are
     strongly correlated (overlapping windows, a slow background), so per-bin bounds, each wrong on a few percent of
     null bins, are wrong in runs of neighbouring bins and call many silent electrodes.  The band is the sup-t band
-    (:func:`vlencode.bootstrap.bounds.sup_t_lower_band`).  Measured on the harness, keeping only bins above the band
+    (:func:`vlencode.bootstrap.bounds.sup_t_lower_band`), its standard errors averaged over 0.15 s of neighbouring
+    bins (``se_span_s``; at the default 0.2 s windows and 25 ms steps, the 7 bins that share more than half their
+    samples with the bin's own: each bin's standard error, read off the resamples, is noisy enough to let the maximum
+    over bins favour the bins where it came out small).  Measured on the harness, keeping only bins above the band
     itself (``band="simultaneous"``) called no silent electrode either but lost half the planted vision contacts; the
     gate kept the null calls <= 5% with the per-bin bounds' recall (config/README.md, "Measured calibration").
 
@@ -47,7 +50,9 @@ class KeepRule:
     bins) or ``gated`` (per-bin bounds, for rows whose band exceeds 0 somewhere), and the ``select_band`` of the bins
     selected for comparisons (same choices). A comparison averages over bins whose time is at or after
     ``compare_from_s`` (seconds from the event, as ``bin_time_s`` labels them; None: every bin) and is eligible where
-    ``eligibility`` has ``min_bins`` selected bins there: ``both`` models or model ``a``, the one claimed to win."""
+    ``eligibility`` has ``min_bins`` selected bins there: ``both`` models or model ``a``, the one claimed to win.
+    ``se_span_s`` (seconds, 0 for none) is the span of neighbouring bins whose bootstrap standard errors a
+    simultaneous band averages (:func:`vlencode.bootstrap.bounds.sup_t_lower_band`)."""
 
     name: str
     scheme: str
@@ -56,6 +61,25 @@ class KeepRule:
     select_band: str = "pointwise"
     compare_from_s: float | None = None
     eligibility: str = "both"
+    se_span_s: float = 0.0
+
+    def se_span(self, bin_time_s: np.ndarray | None) -> int:
+        """The odd number of bins within ``se_span_s / 2`` of a bin, at the bins' step, itself included (1 when 0).
+
+        Raises
+        ------
+        ValueError
+            If the rule averages over a span and ``bin_time_s`` (the bins' times, seconds) is None or has fewer
+            than 2 bins.
+        """
+        if self.se_span_s <= 0:
+            return 1
+        times = None if bin_time_s is None else np.asarray(bin_time_s, dtype=np.float64)
+        if times is None or times.size < 2:
+            raise ValueError(f"keep rule {self.name!r}: its band averages over {self.se_span_s} s; pass the bin times")
+        step = float(np.median(np.diff(times)))
+        # The bins within half the span either side (1e-9: 0.15 s is not a float multiple of 25 ms).
+        return 2 * int(np.floor(self.se_span_s / 2 / step + 1e-9)) + 1
 
 
 #: The keep rules by name; ``calibrated`` is the default.
@@ -69,6 +93,7 @@ KEEP_RULES = {
         select_band="pointwise",
         compare_from_s=0.0,
         eligibility="a",
+        se_span_s=0.15,
     ),
 }
 DEFAULT_RULE = "calibrated"
@@ -82,7 +107,11 @@ def keep_rule(name: str) -> KeepRule:
 
 
 def kept(
-    rule: KeepRule, boot: Mapping[str, np.ndarray], ci: float, estimate: Mapping[str, np.ndarray] | None = None
+    rule: KeepRule,
+    boot: Mapping[str, np.ndarray],
+    ci: float,
+    estimate: Mapping[str, np.ndarray] | None = None,
+    bin_time_s: np.ndarray | None = None,
 ) -> np.ndarray:
     """The targets a rule keeps: lower bound of the rule's score under the rule's scheme > 0.
 
@@ -94,17 +123,24 @@ def kept(
     ci : float
     estimate : mapping of ``"val_r"`` / ``"test_r"`` -> ndarray, shape (..., n_bins), optional
         The scores on the original events, the centre of a simultaneous band (default: the resamples' mean).
+    bin_time_s : ndarray, shape (n_bins,), optional
+        The bins' times (seconds); needed by a rule whose band averages standard errors (:meth:`KeepRule.se_span`).
 
     Returns
     -------
     ndarray of bool, shape ``boot[...].shape[1:]``
     """
     centre = None if estimate is None else estimate.get(f"{rule.score}_r")
-    return lower_bound(rule.band, boot[f"{rule.scheme}_{rule.score}_r"], ci, centre) > 0
+    span = rule.se_span(bin_time_s) if rule.band != "pointwise" else 1
+    return lower_bound(rule.band, boot[f"{rule.scheme}_{rule.score}_r"], ci, centre, span) > 0
 
 
 def selected_for_comparison(
-    rule: KeepRule, boot: Mapping[str, np.ndarray], ci: float, estimate: Mapping[str, np.ndarray] | None = None
+    rule: KeepRule,
+    boot: Mapping[str, np.ndarray],
+    ci: float,
+    estimate: Mapping[str, np.ndarray] | None = None,
+    bin_time_s: np.ndarray | None = None,
 ) -> np.ndarray:
     """Bins a comparison under ``rule`` averages over: lower bound of the *validation* r under the rule's scheme > 0.
 
@@ -112,7 +148,8 @@ def selected_for_comparison(
     score.  The bound is the rule's ``select_band``.  For ``paper`` this is exactly its kept set.
     """
     centre = None if estimate is None else estimate.get("val_r")
-    return lower_bound(rule.select_band, boot[f"{rule.scheme}_val_r"], ci, centre) > 0
+    span = rule.se_span(bin_time_s) if rule.select_band != "pointwise" else 1
+    return lower_bound(rule.select_band, boot[f"{rule.scheme}_val_r"], ci, centre, span) > 0
 
 
 #: Resamples below which a simultaneous band is unstable: its critical value is a tail quantile of a maximum over the

@@ -482,7 +482,9 @@ def metrics(
             if silent.any():
                 fraction = np.mean(
                     [
-                        kept(rule, m.boot, config.ci, {"val_r": m.val_r, "test_r": m.test_r})[silent].mean()
+                        kept(rule, m.boot, config.ci, {"val_r": m.val_r, "test_r": m.test_r}, sim.bin_time_s)[
+                            silent
+                        ].mean()
                         for m in models
                     ]
                 )
