@@ -129,6 +129,15 @@ def test_sup_t_band_is_at_least_as_strict_as_per_bin_bounds_and_equal_on_one_bin
     # ... also when the standard errors are averaged over neighbours, which leaves the constant bin out
     band = bounds.sup_t_lower_band(boot, 0.95, estimate, se_span=11)
     assert np.allclose(band[:, 0], 0.3) and np.isfinite(band).all()
+    # a bin with a NaN resample has no bound (never kept) and leaves every other bin's band as it was
+    holed = boot.copy()
+    holed[3, :, 5] = np.nan
+    others = np.delete(np.arange(boot.shape[-1]), 5)
+    band_holed = bounds.sup_t_lower_band(holed, 0.95, estimate)
+    assert np.isnan(band_holed[:, 5]).all()
+    assert np.allclose(band_holed[:, others], bounds.sup_t_lower_band(boot[..., others], 0.95, estimate[:, others]))
+    band_holed = bounds.sup_t_lower_band(holed, 0.95, estimate, se_span=11)
+    assert np.isnan(band_holed[:, 5]).all() and np.isfinite(band_holed[:, others]).all()
     with pytest.raises(ValueError, match="does not match"):
         bounds.sup_t_lower_band(boot, 0.95, estimate[:, :5])
 
@@ -148,6 +157,7 @@ def test_keep_rule_span_in_bins_follows_the_bin_step():
     calibrated = keep.keep_rule("calibrated")
     assert calibrated.se_span(np.arange(161) * 0.025 - 2.0) == 7  # 0.15 s at 25 ms bins
     assert calibrated.se_span(np.arange(50) * 0.01) == 15
+    assert calibrated.se_span(np.arange(61) * 0.025 - 0.5) == 7  # a median step of 0.025000000000000022
     assert calibrated.se_span(np.arange(10) * 0.5) == 1
     assert keep.keep_rule("paper").se_span(None) == 1
     with pytest.raises(ValueError, match="pass the bin times"):
@@ -176,6 +186,12 @@ def test_band_on_averaged_standard_errors_holds_its_rate_where_per_bin_estimates
 
     per_bin, averaged = gate_rate(1), gate_rate(11)  # nominal 0.025; measured 0.10 and 0.033
     assert per_bin > 0.05 and averaged < 0.04
+    # the calibrated rule gates with the span its se_span_s gives at the bins' step (7 bins at 25 ms)
+    rule, times = keep.keep_rule("calibrated"), np.arange(n_bins) * 0.025
+    gate = keep.kept(rule, {"block_test_r": boot}, 0.95, {"test_r": estimate}, times).any(axis=-1)
+    expected = np.isfinite(bounds.lower_bound("gated", boot, 0.95, estimate, rule.se_span(times))).any(axis=-1)
+    per_bin_gate = np.isfinite(bounds.lower_bound("gated", boot, 0.95, estimate, 1)).any(axis=-1)
+    assert np.array_equal(gate, expected & gate) and not np.array_equal(expected, per_bin_gate)
 
 
 def test_calibrated_rule_calls_few_correlated_null_electrodes_where_per_bin_bounds_call_many():
