@@ -11,7 +11,8 @@ Run ``.venv/bin/python benchmarks/stats_calibration.py`` (``--help`` for sizes).
     of the alignment's family (vision contacts at scene cuts, language contacts at words) per block length, and the
     calls of the planted subject's silent electrodes.  With ``--inflation shifted`` each fit also gets its shifted null
     fit (:mod:`vlencode.bootstrap.inflation`) and every row comes twice, ``method`` ``none`` (the resamples as drawn)
-    and ``shifted`` (the same resamples widened by the measured factor, column ``inflation``).
+    and ``shifted`` (the same resamples widened by the measured factor, column ``inflation``).  ``--se-span`` sets the
+    span over which the calibrated band averages its standard errors (0: each bin's own, as before it averaged).
 ``--part calibration``
     The harness's scenarios (:func:`vlencode.validation.harness.calibration`) for each of ``--seeds``: null (simulated
     from seed + 1), planted (with its equal-skill null) and, with ``--refit-resamples``, the refit protocol and Cohen's
@@ -26,7 +27,8 @@ Run ``.venv/bin/python benchmarks/stats_calibration.py`` (``--help`` for sizes).
     Per-bin bounds against the simultaneous (sup-t) band of the calibrated rule, on the same fits: null scenarios
     for several seeds and the planted scenario; ``calibrated`` (band for kept bins, per-bin bounds select the
     compared bins) beside ``pointwise`` (per-bin bounds for both: the rule before the band), ``band-both`` (the band
-    for both) and ``gated`` (per-bin bounds for both, on electrodes whose band exceeds 0 in some bin).
+    for both) and ``gated`` (per-bin bounds for both, on electrodes whose band exceeds 0 in some bin); the three
+    variants studentise each bin by its own standard error, as the rule did before it averaged them over neighbours.
 ``--part timing``
     The statistics alone at paper scale (5000 events, 24,150 targets, 1000 block resamples): drawing the resamples
     and the fast protocol's resampled r of one subject x model, and the paired comparison of two models; beside it a
@@ -55,13 +57,17 @@ from vlencode.config import canonical_config
 from vlencode.encoding import contiguous_splits, null_inflation, summarize_folds
 from vlencode.stats import keep
 from vlencode.stats.compare import paired_comparison
-from vlencode.stats.keep import KeepRule, keep_rule, kept, selected_for_comparison
+from vlencode.stats.keep import KEEP_RULES, KeepRule, keep_rule, kept, selected_for_comparison
 from vlencode.validation import harness
 from vlencode.validation.agreement import cohen_kappa
 
 
 def block_sweep(
-    config: harness.HarnessConfig, blocks: list[float], seeds: list[int], planted: bool = False
+    config: harness.HarnessConfig,
+    blocks: list[float],
+    seeds: list[int],
+    planted: bool = False,
+    calibrated: KeepRule = KEEP_RULES["calibrated"],
 ) -> pd.DataFrame:
     """Per block length, alignment and simulated null subject (seed): the fraction of bins each rule keeps, and the
     fraction of electrodes the calibrated rule calls (``called``: the alignment's model, vision at scene cuts and
@@ -123,7 +129,7 @@ def block_sweep(
                             ].mean()
                         )
                         test_kept = kept(
-                            keep_rule("calibrated"),
+                            calibrated,
                             {"block_test_r": test.reshape(len(test), *shape)},
                             config.ci,
                             {"test_r": fit.test_r},
@@ -168,7 +174,12 @@ def block_sweep(
     return pd.DataFrame(rows)
 
 
-def protocol_kappa(config: harness.HarnessConfig, seeds: list[int], refit_resamples: int) -> pd.DataFrame:
+def protocol_kappa(
+    config: harness.HarnessConfig,
+    seeds: list[int],
+    refit_resamples: int,
+    calibrated: KeepRule = KEEP_RULES["calibrated"],
+) -> pd.DataFrame:
     """Fast against refit protocol on the unimodal calls alone, for a null (simulated from seed + 1, as
     :func:`vlencode.validation.harness.calibration` does) and a planted subject per seed.
 
@@ -224,8 +235,7 @@ def protocol_kappa(config: harness.HarnessConfig, seeds: list[int], refit_resamp
                 for protocol, test in (("fast", fast_test), ("refit", refit_test), ("drawn", drawn_test)):
                     boot = {"block_test_r": test.reshape(len(test), *shape)}
                     calls[protocol] = (
-                        kept(keep_rule("calibrated"), boot, config.ci, estimate, sim.bin_time_s).sum(axis=1)
-                        >= config.min_bins
+                        kept(calibrated, boot, config.ci, estimate, sim.bin_time_s).sum(axis=1) >= config.min_bins
                     )
                 silent = category == "none"
                 hits = category == family[alignment]
@@ -267,7 +277,7 @@ def band_comparison(config: harness.HarnessConfig, seeds: list[int]) -> pd.DataF
         "band-both": KeepRule(
             "band-both", scheme="block", score="test", band="simultaneous", select_band="simultaneous"
         ),
-        "gated": KeepRule("gated", scheme="block", score="test", band="gated", se_span_s=0.25),
+        "gated": KeepRule("gated", scheme="block", score="test", band="gated"),
     }
     rules = ("paper", "calibrated", *variants)
     for name, rule in variants.items():
@@ -359,6 +369,12 @@ def main() -> None:
     parser.add_argument(
         "--inflation", choices=["none", "shifted"], default="none", help="bootstrap.inflation of the fast protocol"
     )
+    parser.add_argument(
+        "--se-span",
+        type=float,
+        help="--part block / kappa: seconds over which the calibrated band averages its standard errors (the rule's "
+        "0.15 when not given; 0 for each bin's own, the band before it averaged)",
+    )
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--targets", type=int, default=24150)
     parser.add_argument("--out", help="write the table (parquet) or timings (json) here")
@@ -381,12 +397,16 @@ def main() -> None:
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)
     pd.set_option("display.max_columns", 20)
+    calibrated = keep_rule("calibrated")
+    if args.se_span is not None:
+        calibrated = replace(calibrated, se_span_s=args.se_span)
     if args.part == "block":
         table = block_sweep(
             config,
             [float(b) for b in args.blocks.split(",")],
             [int(s) for s in args.seeds.split(",")],
             args.planted,
+            calibrated,
         )
         print(
             table.groupby(["alignment", "scheme", "method"])[
@@ -399,7 +419,9 @@ def main() -> None:
         print(table.groupby(["alignment", "scheme", "method"])[counts].sum())
         print(table.pivot_table(index="seed", columns=["alignment", "scheme", "method"], values="n_silent_called"))
     elif args.part == "kappa":
-        table = protocol_kappa(config, [int(s) for s in args.seeds.split(",")], args.refit_resamples or args.resamples)
+        table = protocol_kappa(
+            config, [int(s) for s in args.seeds.split(",")], args.refit_resamples or args.resamples, calibrated
+        )
         print(table.drop(columns=["fast_s", "refit_s"]).to_string())
         print(table[["fast_s", "refit_s"]].sum().round(1).to_dict())
     elif args.part == "band":

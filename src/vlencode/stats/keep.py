@@ -154,7 +154,7 @@ def selected_for_comparison(
 
 #: Resamples below which a simultaneous band is unstable: its critical value is a tail quantile of a maximum over the
 #: bins.  On the embedded replica with 20 resamples the calibrated rule called 31 of 62 electrodes at scene cuts and
-#: 37 at words; with 200, 13 and 24 (config/README.md).
+#: 37 at words; with 200, 13 and 24 (config/README.md; before the band averaged its standard errors: 14 and 23 now).
 MIN_BAND_RESAMPLES = 100
 
 
