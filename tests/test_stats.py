@@ -151,6 +151,10 @@ def test_running_mean_truncates_at_the_ends_and_skips_invalid_entries():
     assert np.allclose(bounds.running_mean(values, 3, np.zeros_like(valid)), 0.0)
     with pytest.raises(ValueError, match="positive odd"):
         bounds.running_mean(values, 4)
+    boot = np.random.default_rng(0).standard_normal((20, 2, 5))
+    for span in (0, -3, 4, 7.0):
+        with pytest.raises(ValueError, match="positive odd"):
+            bounds.sup_t_lower_band(boot, 0.95, se_span=span)
 
 
 def test_keep_rule_span_in_bins_follows_the_bin_step():
@@ -158,10 +162,19 @@ def test_keep_rule_span_in_bins_follows_the_bin_step():
     assert calibrated.se_span(np.arange(161) * 0.025 - 2.0) == 7  # 0.15 s at 25 ms bins
     assert calibrated.se_span(np.arange(50) * 0.01) == 15
     assert calibrated.se_span(np.arange(61) * 0.025 - 0.5) == 7  # a median step of 0.025000000000000022
-    assert calibrated.se_span(np.arange(10) * 0.5) == 1
+    with pytest.warns(UserWarning, match="wider than"):
+        assert calibrated.se_span(np.arange(10) * 0.5) == 1
     assert keep.keep_rule("paper").se_span(None) == 1
+    assert calibrated.se_span(np.zeros(1)) == 1  # one bin: nothing to average
     with pytest.raises(ValueError, match="pass the bin times"):
-        calibrated.se_span(np.zeros(1))
+        calibrated.se_span(None)
+    with pytest.raises(ValueError, match="10 bin times for 161 bins"):
+        calibrated.se_span(np.arange(10) * 0.025, n_bins=161)
+    for times in (np.arange(10)[::-1] * 0.025, np.repeat(np.arange(5) * 0.025, 2), np.array([0.0, np.nan, 0.05])):
+        with pytest.raises(ValueError, match="finite and increasing"):
+            calibrated.se_span(times)
+    with pytest.warns(UserWarning, match="in seconds"):
+        assert calibrated.se_span(np.arange(161) * 25.0 - 2000.0) == 1  # milliseconds by mistake
 
 
 def test_band_on_averaged_standard_errors_holds_its_rate_where_per_bin_estimates_inflate_it():

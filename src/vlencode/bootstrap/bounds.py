@@ -94,7 +94,8 @@ def sup_t_lower_band(boot: np.ndarray, ci: float, estimate: np.ndarray | None = 
     estimate : ndarray, shape (..., n_bins), optional
         The scores on the original events (``r_j``); default the mean over resamples.
     se_span : int
-        Odd number of neighbouring bins whose standard errors are averaged (1: each bin's own).
+        Odd number of neighbouring bins whose standard errors are averaged (1: each bin's own; more than the bins:
+        the whole row's mean).
 
     Returns
     -------
@@ -102,6 +103,8 @@ def sup_t_lower_band(boot: np.ndarray, ci: float, estimate: np.ndarray | None = 
     """
     if not 0 < ci < 1:
         raise ValueError(f"bootstrap.ci must lie in (0, 1), got {ci}")
+    if not isinstance(se_span, (int, np.integer)) or se_span < 1 or se_span % 2 == 0:
+        raise ValueError(f"sup_t_lower_band: se_span must be a positive odd number of bins, got {se_span!r}")
     boot = np.asarray(boot, dtype=np.float32)
     centre = boot.mean(axis=0) if estimate is None else np.asarray(estimate, dtype=np.float32)
     if centre.shape != boot.shape[1:]:

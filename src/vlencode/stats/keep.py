@@ -19,7 +19,8 @@ Two rules are offered.
     samples with the bin's own: each bin's standard error, read off the resamples, is noisy enough to let the maximum
     over bins favour the bins where it came out small).  Measured on the harness, keeping only bins above the band
     itself (``band="simultaneous"``) called no silent electrode either but lost half the planted vision contacts; the
-    gate kept the null calls <= 5% with the per-bin bounds' recall (config/README.md, "Measured calibration").
+    gate kept the null calls <= 5% with the per-bin bounds' recall on the 8-minute harness (config/README.md, "Measured
+    calibration"; at the paper's lengths with ``bootstrap.inflation: shifted``, "Calibration at the paper's length").
 
 Comparisons between models select bins on validation scores and compare test scores (:mod:`vlencode.stats.compare`),
 so each rule also names the resampling scheme its comparisons use, the bound that selects their bins, the bins that
@@ -33,6 +34,7 @@ and to the held scene is predicted alike by the vision and the multimodal model.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -63,21 +65,48 @@ class KeepRule:
     eligibility: str = "both"
     se_span_s: float = 0.0
 
-    def se_span(self, bin_time_s: np.ndarray | None) -> int:
-        """The odd number of bins within ``se_span_s / 2`` of a bin, at the bins' step, itself included (1 when 0).
+    def se_span(self, bin_time_s: np.ndarray | None, n_bins: int | None = None) -> int:
+        """The odd number of bins within ``se_span_s / 2`` of a bin, at the bins' step, itself included (1 when 0, or
+        for a single bin).
+
+        Parameters
+        ----------
+        bin_time_s : ndarray, shape (n_bins,)
+            The bins' times, seconds from the event, increasing.
+        n_bins : int, optional
+            The bins of the scores the band is computed on; checked against ``bin_time_s``.
 
         Raises
         ------
         ValueError
-            If the rule averages over a span and ``bin_time_s`` (the bins' times, seconds) is None or has fewer
-            than 2 bins.
+            If the rule averages over a span and ``bin_time_s`` is None, not one time per bin, or not finite and
+            strictly increasing.
+
+        Warns
+        -----
+        UserWarning
+            When the bins are further apart than the span (each bin's own standard error is then used): times in
+            milliseconds instead of seconds read so.
         """
         if self.se_span_s <= 0:
             return 1
-        times = None if bin_time_s is None else np.asarray(bin_time_s, dtype=np.float64)
-        if times is None or times.size < 2:
+        if bin_time_s is None:
             raise ValueError(f"keep rule {self.name!r}: its band averages over {self.se_span_s} s; pass the bin times")
-        step = float(np.median(np.diff(times)))
+        times = np.asarray(bin_time_s, dtype=np.float64).reshape(-1)
+        if n_bins is not None and times.size != n_bins:
+            raise ValueError(f"keep rule {self.name!r}: {times.size} bin times for {n_bins} bins")
+        if times.size < 2:
+            return 1
+        steps = np.diff(times)
+        if not (np.isfinite(times).all() and (steps > 0).all()):
+            raise ValueError(f"keep rule {self.name!r}: bin times must be finite and increasing, in seconds")
+        step = float(np.median(steps))
+        if step > self.se_span_s:
+            warnings.warn(
+                f"keep rule {self.name!r}: bins {step:g} s apart are wider than the band's {self.se_span_s} s "
+                "average of standard errors, so each bin's own is used; are the bin times in seconds?",
+                stacklevel=3,
+            )
         # The bins within half the span either side (1e-9: 0.15 s is not a float multiple of 25 ms).
         return 2 * int(np.floor(self.se_span_s / 2 / step + 1e-9)) + 1
 
@@ -131,8 +160,9 @@ def kept(
     ndarray of bool, shape ``boot[...].shape[1:]``
     """
     centre = None if estimate is None else estimate.get(f"{rule.score}_r")
-    span = rule.se_span(bin_time_s) if rule.band != "pointwise" else 1
-    return lower_bound(rule.band, boot[f"{rule.scheme}_{rule.score}_r"], ci, centre, span) > 0
+    scores = boot[f"{rule.scheme}_{rule.score}_r"]
+    span = rule.se_span(bin_time_s, np.shape(scores)[-1]) if rule.band != "pointwise" else 1
+    return lower_bound(rule.band, scores, ci, centre, span) > 0
 
 
 def selected_for_comparison(
@@ -148,8 +178,9 @@ def selected_for_comparison(
     score.  The bound is the rule's ``select_band``.  For ``paper`` this is exactly its kept set.
     """
     centre = None if estimate is None else estimate.get("val_r")
-    span = rule.se_span(bin_time_s) if rule.select_band != "pointwise" else 1
-    return lower_bound(rule.select_band, boot[f"{rule.scheme}_val_r"], ci, centre, span) > 0
+    scores = boot[f"{rule.scheme}_val_r"]
+    span = rule.se_span(bin_time_s, np.shape(scores)[-1]) if rule.select_band != "pointwise" else 1
+    return lower_bound(rule.select_band, scores, ci, centre, span) > 0
 
 
 #: Resamples below which a simultaneous band is unstable: its critical value is a tail quantile of a maximum over the
