@@ -24,6 +24,14 @@ the paper's length")::
 
     .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-40a --subjects 6,1 --minutes 40 \\
         --inflation shifted --cores 2 --models minilm,efficientnet-lite0,tiny-clip --out benchmarks/out/null-40a.json
+
+At 2 hours (trials other than 0 hold the window) and at the paper config's 1,000 resamples ("The band's standard
+error")::
+
+    .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-120a --subjects 3/2,2/4 --minutes 120 --seed 5 \\
+        --inflation shifted --cores 2 --models minilm,efficientnet-lite0,tiny-clip --out benchmarks/out/null-120a.json
+    .venv/bin/python benchmarks/null_replica.py --workdir /tmp/null-40k --subjects 6,1 --minutes 40 --resamples 1000 \\
+        --inflation shifted --cores 2 --models minilm,efficientnet-lite0,tiny-clip --out benchmarks/out/null-40k.json
 """
 
 from __future__ import annotations
@@ -115,7 +123,8 @@ def main() -> None:
     parser.add_argument(
         "--subjects",
         default="1,5,3",
-        help="recordings, comma-separated: a subject (its trial 0) or subject/trial, e.g. 3/2 for a 2-hour window",
+        help="recordings, comma-separated: a subject (its trial 0) or subject/trial, e.g. 3/2 (subject 3's trial 2, "
+        "long enough for --minutes 120)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cores", type=int, default=2)
