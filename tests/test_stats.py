@@ -140,6 +140,8 @@ def test_sup_t_band_is_at_least_as_strict_as_per_bin_bounds_and_equal_on_one_bin
     assert np.isnan(band_holed[:, 5]).all() and np.isfinite(band_holed[:, others]).all()
     with pytest.raises(ValueError, match="does not match"):
         bounds.sup_t_lower_band(boot, 0.95, estimate[:, :5])
+    with pytest.raises(ValueError, match="unknown band 'simultanous'"):
+        bounds.lower_bound("simultanous", boot, 0.95, estimate)
 
 
 def test_running_mean_truncates_at_the_ends_and_skips_invalid_entries():

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: The bounds :func:`lower_bound` offers.
+BANDS = ("pointwise", "simultaneous", "gated")
+
 
 def percentile_bounds(boot: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile confidence bounds over resamples (axis 0): ``ci=0.95`` gives the 2.5th and 97.5th percentiles.
@@ -135,6 +138,8 @@ def lower_bound(
     standard errors averaged over ``se_span`` bins), or the per-bin bound where the band exceeds 0 in at least one bin
     of the row and -inf elsewhere (``band="gated"``).
     """
+    if band not in BANDS:
+        raise ValueError(f"lower_bound: unknown band {band!r}; use one of {', '.join(BANDS)}")
     if band == "simultaneous":
         return sup_t_lower_band(boot, ci, estimate, se_span)
     pointwise = percentile_bounds(boot, ci)[0]
