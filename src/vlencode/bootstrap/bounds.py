@@ -6,6 +6,7 @@ The keep rules (:mod:`vlencode.stats.keep`) name which bound decides; the encodi
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
 
 #: The bounds :func:`lower_bound` offers.
 BANDS = ("pointwise", "simultaneous", "gated")
@@ -54,14 +55,10 @@ def running_mean(values: np.ndarray, span: int, valid: np.ndarray | None = None)
         raise ValueError(f"running_mean: span must be a positive odd number of bins, got {span}")
     values = np.asarray(values, dtype=np.float64)
     weight = np.ones(values.shape) if valid is None else np.asarray(valid, dtype=np.float64)
-    half = span // 2
-    pad = [(0, 0)] * (values.ndim - 1) + [(half + 1, half)]
-    sums = np.cumsum(np.pad(values * weight, pad), axis=-1)
-    counts = np.cumsum(np.pad(weight, pad), axis=-1)
-    n = values.shape[-1]
-    total = sums[..., span : span + n] - sums[..., :n]
-    count = counts[..., span : span + n] - counts[..., :n]
-    return np.where(count > 0, total / np.maximum(count, 1.0), 0.0)
+    # Zeros beyond the ends and at invalid entries: the ratio of the two windowed means is the truncated, masked mean.
+    total = uniform_filter1d(values * weight, span, axis=-1, mode="constant")
+    count = uniform_filter1d(weight, span, axis=-1, mode="constant")
+    return np.where(count > 1e-12, total / np.maximum(count, 1e-12), 0.0)
 
 
 def sup_t_lower_band(boot: np.ndarray, ci: float, estimate: np.ndarray | None = None, se_span: int = 1) -> np.ndarray:
