@@ -180,7 +180,7 @@ def time_alignment(
     trial = np.zeros(n_events, dtype=np.int64).astype(str)
     splits = contiguous_splits(trial, settings.n_folds, name)
     shape = (args.electrodes, args.bins)
-    screening = Screening.from_config(PAPER["encoding"]["screening"])
+    screening = Screening.from_config(PAPER["encoding"]["screening"] | args.screening)
     row: dict = {"alignment": name, "events": n_events, "width": width, "layers": args.layers}
 
     def timed(candidates: list[str], method: str) -> tuple[float, object]:
@@ -517,6 +517,9 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=1.5, help="the signal's fall-off over layers")
     parser.add_argument("--latent", type=int, default=32, help="dimensions of the planted signal")
     parser.add_argument("--validation-layers", type=int, default=0, help="fit k layers and extrapolate (0: all)")
+    parser.add_argument(
+        "--proxy-targets", type=int, help="screening.targets of the screen search (default: the paper config's)"
+    )
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each trial's events (trial runs)")
     parser.add_argument("--quick", action="store_true", help="a small trial run: 1/10 of the events, 20 x 20 targets")
@@ -534,6 +537,7 @@ def main() -> None:
     if args.quick:
         args.scale, args.electrodes, args.bins, args.resamples = 0.1, 20, 20, 100
     args.alignments = args.alignments.split(",")
+    args.screening = {} if args.proxy_targets is None else {"targets": args.proxy_targets}
     torch.set_num_threads(args.threads)
 
     trials = paper_trials(args.cuts_per_minute)

@@ -357,6 +357,27 @@ def test_screening_targets_are_a_seeded_subset():
     np.testing.assert_array_equal(screening.target_subset(40, 50, 0, "x"), np.arange(40))
 
 
+def test_the_proxy_fits_without_predictions_and_scores_as_the_full_fit():
+    rng = np.random.default_rng(0)
+    design = rng.standard_normal((90, 6)).astype(np.float32)
+    targets = (design[:, :2] @ rng.standard_normal((2, 7)) + rng.standard_normal((90, 7))).astype(np.float32)
+    splits = encoding.contiguous_splits(["0"] * 90, 5)
+    settings = encoding.RidgeSettings(np.logspace(-1, 3, 4), 5, 1, 0, "cpu", None)
+    calls = []
+
+    def fit(*args, **options):
+        calls.append(options)
+        result = settings.cross_validate(*args, **options)
+        assert result.prediction is None  # the out-of-fold predictions only the bootstrap reads
+        return result
+
+    proxy = screening.proxy_scores(design, targets, splits, fit, screening.Screening(0, 7, 2.0), 0, "l0")
+    assert calls == [{"predictions": False}]
+    full = settings.cross_validate(design, targets, splits)
+    assert full.prediction is not None
+    np.testing.assert_array_equal(proxy, np.asarray(full.val_r, dtype=np.float64).mean(axis=0))
+
+
 def test_sketch_standardises_and_keeps_the_kernel():
     rng = np.random.default_rng(0)
     latent = rng.standard_normal((300, 10))

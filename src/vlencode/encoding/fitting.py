@@ -109,8 +109,14 @@ class RidgeSettings:
         """The encoding protocol's folds of these events: :func:`contiguous_splits` with ``n_folds``."""
         return contiguous_splits(trial_of_event, self.n_folds, name)
 
-    def cross_validate(self, design: Design, targets: np.ndarray, splits: Sequence[Split]) -> ridge.RidgeCVResult:
-        """Plain ridge for one design matrix, banded ridge for a list of feature spaces."""
+    def cross_validate(
+        self, design: Design, targets: np.ndarray, splits: Sequence[Split], *, predictions: bool = True
+    ) -> ridge.RidgeCVResult:
+        """Plain ridge for one design matrix, banded ridge for a list of feature spaces.
+
+        ``predictions=False`` skips the out-of-fold predictions (``prediction`` None) of a plain fit, which only the
+        bootstrap reads: a screening proxy needs the validation r alone.
+        """
         if isinstance(design, list):
             return ridge.banded_ridge_cv(
                 design,
@@ -123,7 +129,14 @@ class RidgeSettings:
                 memory_gb=self.memory_gb,
             )
         return ridge.cross_validated_ridge(
-            design, targets, splits, self.alphas, standardize=True, device=self.device, memory_gb=self.memory_gb
+            design,
+            targets,
+            splits,
+            self.alphas,
+            standardize=True,
+            device=self.device,
+            memory_gb=self.memory_gb,
+            return_predictions=predictions,
         )
 
 

@@ -169,8 +169,9 @@ def proxy_scores(
     targets : ndarray, shape (n_events, m)
         The proxy's targets (:func:`target_subset`).
     splits : the protocol's folds
-    fit : callable (design, targets, splits) -> :class:`vlencode.ridge.RidgeCVResult`
-        The protocol's cross-validated ridge (:meth:`vlencode.encoding.RidgeSettings.cross_validate`).
+    fit : callable (design, targets, splits, *, predictions) -> :class:`vlencode.ridge.RidgeCVResult`
+        The protocol's cross-validated ridge (:meth:`vlencode.encoding.RidgeSettings.cross_validate`), called without
+        out-of-fold predictions.
     screening : Screening
     seed : int
         The config seed.
@@ -182,7 +183,7 @@ def proxy_scores(
     """
     if screening.features:
         design = sketch(design, screening.features, seed, layer)
-    result = fit(design, targets, splits)
+    result = fit(design, targets, splits, predictions=False)
     return np.asarray(result.val_r, dtype=np.float64).mean(axis=0)
 
 
@@ -206,7 +207,7 @@ def screen_layers(
     candidates : sequence of str, in the model's layer order
     targets : ndarray, shape (n_events, n_targets)
     splits : the protocol's folds
-    fit : callable (design, targets, splits) -> :class:`vlencode.ridge.RidgeCVResult`
+    fit : callable (design, targets, splits, *, predictions) -> :class:`vlencode.ridge.RidgeCVResult`
     screening : Screening
     seed : int
         The config seed (the target subset and the sketch).
@@ -216,8 +217,9 @@ def screen_layers(
     subset = target_subset(targets.shape[1], screening.targets, seed, name)
     if len(subset) == targets.shape[1] and not screening.features:
         return None
+    proxy_targets = np.ascontiguousarray(targets[:, subset])
     proxy_r = {
-        layer: proxy_scores(design_of(layer), targets[:, subset], splits, fit, screening, seed, layer)
+        layer: proxy_scores(design_of(layer), proxy_targets, splits, fit, screening, seed, layer)
         for layer in candidates
     }
     return leading_layers(proxy_r, targets.shape[1], screening.z), {
