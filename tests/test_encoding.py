@@ -368,13 +368,14 @@ def test_the_proxy_fits_without_predictions_and_scores_as_the_full_fit():
     def fit(*args, **options):
         calls.append(options)
         result = settings.cross_validate(*args, **options)
-        assert result.prediction is None  # the out-of-fold predictions only the bootstrap reads
+        # Neither the out-of-fold predictions (only the bootstrap reads them) nor the test r.
+        assert result.prediction is None and np.isnan(result.test_r).all()
         return result
 
     proxy = screening.proxy_scores(design, targets, splits, fit, screening.Screening(0, 7, 2.0), 0, "l0")
-    assert calls == [{"predictions": False}]
+    assert calls == [{"validation_only": True}]
     full = settings.cross_validate(design, targets, splits)
-    assert full.prediction is not None
+    assert full.prediction is not None and np.isfinite(full.test_r).all()
     np.testing.assert_array_equal(proxy, np.asarray(full.val_r, dtype=np.float64).mean(axis=0))
 
 

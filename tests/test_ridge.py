@@ -357,6 +357,26 @@ def test_scores_without_predictions_are_unchanged():
     np.testing.assert_array_equal(without.test_r, with_predictions.test_r)
 
 
+@pytest.mark.parametrize("n_features", [6, 120])  # downdated primal folds, and dual folds decomposed directly
+def test_validation_scores_without_the_test_rows_are_unchanged(n_features):
+    X, Y = make_problem(100, n_features, 4)
+    splits = contiguous_splits(100)
+    # Target 3 varies only on fold 0's test rows and fold 1's validation rows: without the test rows, fold 1's training
+    # rows would hold it constant.
+    others = np.setdiff1d(np.arange(100), np.concatenate([splits[0][2], splits[1][1]]))
+    Y[others, 3] = 2.0
+    full = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu")
+    unscored = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", score_test=False)
+    np.testing.assert_array_equal(unscored.val_r, full.val_r)
+    np.testing.assert_array_equal(unscored.best_alpha, full.best_alpha)
+    assert np.isnan(unscored.test_r).all() and np.isfinite(full.test_r).all()
+    assert full.val_r[1, 3] != 0
+    test_rows = np.concatenate([test for _, _, test in splits])
+    val_rows = np.concatenate([val for _, val, _ in splits])
+    assert np.isnan(unscored.prediction[test_rows]).all()
+    np.testing.assert_array_equal(unscored.prediction[val_rows], full.prediction[val_rows])
+
+
 def test_band_weight_candidates_start_uniform_then_single_bands():
     candidates = band_weight_candidates(3, 5, seed=4)
     np.testing.assert_allclose(candidates[0], [1 / 3] * 3)

@@ -110,12 +110,13 @@ class RidgeSettings:
         return contiguous_splits(trial_of_event, self.n_folds, name)
 
     def cross_validate(
-        self, design: Design, targets: np.ndarray, splits: Sequence[Split], *, predictions: bool = True
+        self, design: Design, targets: np.ndarray, splits: Sequence[Split], *, validation_only: bool = False
     ) -> ridge.RidgeCVResult:
         """Plain ridge for one design matrix, banded ridge for a list of feature spaces.
 
-        ``predictions=False`` skips the out-of-fold predictions (``prediction`` None) of a plain fit, which only the
-        bootstrap reads: a screening proxy needs the validation r alone.
+        ``validation_only`` scores a plain fit's validation rows alone: no out-of-fold predictions (``prediction``
+        None), which only the bootstrap reads, and no test r (NaN), which only the reports read.  A screening proxy
+        ranks layers by validation r and needs neither.
         """
         if isinstance(design, list):
             return ridge.banded_ridge_cv(
@@ -136,7 +137,8 @@ class RidgeSettings:
             standardize=True,
             device=self.device,
             memory_gb=self.memory_gb,
-            return_predictions=predictions,
+            return_predictions=not validation_only,
+            score_test=not validation_only,
         )
 
 

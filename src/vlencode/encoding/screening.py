@@ -169,9 +169,9 @@ def proxy_scores(
     targets : ndarray, shape (n_events, m)
         The proxy's targets (:func:`target_subset`).
     splits : the protocol's folds
-    fit : callable (design, targets, splits, *, predictions) -> :class:`vlencode.ridge.RidgeCVResult`
-        The protocol's cross-validated ridge (:meth:`vlencode.encoding.RidgeSettings.cross_validate`), called without
-        out-of-fold predictions.
+    fit : callable (design, targets, splits, *, validation_only) -> :class:`vlencode.ridge.RidgeCVResult`
+        The protocol's cross-validated ridge (:meth:`vlencode.encoding.RidgeSettings.cross_validate`), called to score
+        the validation rows only.
     screening : Screening
     seed : int
         The config seed.
@@ -183,7 +183,7 @@ def proxy_scores(
     """
     if screening.features:
         design = sketch(design, screening.features, seed, layer)
-    result = fit(design, targets, splits, predictions=False)
+    result = fit(design, targets, splits, validation_only=True)
     return np.asarray(result.val_r, dtype=np.float64).mean(axis=0)
 
 
@@ -207,7 +207,7 @@ def screen_layers(
     candidates : sequence of str, in the model's layer order
     targets : ndarray, shape (n_events, n_targets)
     splits : the protocol's folds
-    fit : callable (design, targets, splits, *, predictions) -> :class:`vlencode.ridge.RidgeCVResult`
+    fit : callable (design, targets, splits, *, validation_only) -> :class:`vlencode.ridge.RidgeCVResult`
     screening : Screening
     seed : int
         The config seed (the target subset and the sketch).

@@ -39,6 +39,7 @@ def cross_validated_ridge(
     memory_gb: float | None = None,
     return_all_alphas: bool = False,
     return_predictions: bool = True,
+    score_test: bool = True,
     n_threads: int | None = None,
     solver: str = "auto",
     refit: bool = False,
@@ -56,7 +57,8 @@ def cross_validated_ridge(
         are disjoint, and no row is held out by two folds.  ``test_idx`` may be empty.
     alphas : sequence of float
         Positive ridge penalties, all evaluated from one decomposition per fold.
-    standardize, device, dtype, targets_batch, memory_gb, return_all_alphas, return_predictions, n_threads, solver
+    standardize, device, dtype, targets_batch, memory_gb, return_all_alphas, return_predictions, score_test, n_threads,
+    solver
         The search's options, documented once in :class:`vlencode.ridge.search.SearchOptions`.
     refit : bool
         Also fit every target on all rows at its best fold-mean alpha (``refit_alpha``, ``coef``, ``intercept``).
@@ -82,6 +84,7 @@ def cross_validated_ridge(
         return_all_alphas=return_all_alphas,
         n_threads=n_threads,
         return_predictions=return_predictions,
+        score_test=score_test,
         solver=solver,
         refit=refit,
     )

@@ -109,6 +109,12 @@ class HeldOut:
         mean = proj.mean(0) if len(index) else proj.new_zeros(proj.shape[1])
         return cls(row_selection(index, proj.device), len(index), proj - mean, mean)
 
+    @classmethod
+    def unscored(cls, index: np.ndarray, like: torch.Tensor) -> HeldOut:
+        """The rows ``index`` without a projection (an empty ``proj`` shaped and typed as ``like``'s rows): a set that
+        is not scored still tells which targets its rows hold constant (:func:`vlencode.ridge.scoring.flat_targets`)."""
+        return cls(row_selection(index, like.device), len(index), like[:0], like.new_zeros(like.shape[1]))
+
 
 @dataclass(frozen=True)
 class VarianceFactor:
@@ -170,23 +176,27 @@ def prepare_fold(
     column_weight: torch.Tensor | None,
     solver: str,
     n_targets: int,
+    score_test: bool = True,
 ) -> Fold:
     """Decompose fold ``k`` and project its held-out rows; ``centred`` is given when the fold is downdated.
 
     ``n_targets`` (all the targets the fold will score) decides whether its validation projection is factored
-    (:func:`triangular_factor_pays`)."""
+    (:func:`triangular_factor_pays`).  Without ``score_test`` the test rows are not projected
+    (:meth:`HeldOut.unscored`)."""
     train, val, test = (torch.as_tensor(part, device=X.device) for part in split)
     projection: DirectProjection | DowndatedProjection
     if centred is not None:
         decomposition = decompose_downdated(centred, k, len(train), standardize, dtype, column_weight)
         projection = DowndatedProjection.of(decomposition, centred, dtype)
-        val_proj, test_proj = (projection.project(centred, decomposition, rows) for rows in (val, test))
+        val_proj = projection.project(centred, decomposition, val)
+        test_proj = projection.project(centred, decomposition, test) if score_test else None
     else:
         decomposition = decompose(
             X[train], standardize=standardize, dtype=dtype, column_weight=column_weight, solver=solver
         )
         projection = DirectProjection.of(decomposition)
-        val_proj, test_proj = decomposition.project(X[val]), decomposition.project(X[test])
+        val_proj = decomposition.project(X[val])
+        test_proj = decomposition.project(X[test]) if score_test else None
         # Scoring reads the training basis from the projection (which holds a copy with a column of ones) and the
         # dual's float64 training rows and eigenvectors served the held-out projection only.
         decomposition = replace(decomposition, train_basis=None, train_rows=None, vectors=None)
@@ -196,7 +206,7 @@ def prepare_fold(
         train=TrainRows.of(split, X.shape[0], X.device),
         projection=projection,
         val=held_val,
-        test=HeldOut.of(split[2], test_proj),
+        test=HeldOut.unscored(split[2], val_proj) if test_proj is None else HeldOut.of(split[2], test_proj),
         val_factor=VarianceFactor.of(held_val.proj, len(alphas), n_targets),
         shrink=Shrinkage.of(decomposition, alphas),
     )

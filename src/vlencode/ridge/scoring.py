@@ -147,14 +147,16 @@ def score_fold(
 
     val_prediction = test_prediction = z[:0]
     test_r = torch.full_like(val_r, float("nan"))
-    if not (predict or fold.test.count):
+    # A test set that was not projected (``score_test`` off, :meth:`HeldOut.unscored`) is not scored.
+    scored_test = fold.test.proj.shape[0] > 0
+    if not (predict or scored_test):
         # Validation scores only: the weights at the chosen alpha would go unused.
         return FoldScores(val_r_all, best, val_r, test_r, val_prediction, test_prediction)
     chosen = z * torch.index_select(fold.shrink.by_rank, 1, best)
     intercept = offset + train_mean
     if predict:
         val_prediction = fold.val.proj @ chosen + (fold.val.proj_mean @ chosen + intercept)
-    if fold.test.count:
+    if scored_test:
         y_test = y[fold.test.rows]
         test_pred = fold.test.proj @ chosen
         test_r = pearson_from_sums(

@@ -107,6 +107,10 @@ class SearchOptions:
     return_predictions : bool
         Return the out-of-fold predictions (``prediction`` is None otherwise, saving a product over the validation
         rows per fold and an ``[n_samples, n_targets]`` array).
+    score_test : bool
+        Score the test rows (``test_r`` is NaN otherwise, and the test rows' predictions too, saving their projection
+        and a product per fold): a search that ranks by validation r alone, such as a layer-screening proxy, skips
+        them.
     n_threads : int or None
         torch intra-op threads for this call (restored after); None keeps torch's setting.
     solver : str
@@ -131,6 +135,7 @@ class SearchOptions:
     return_all_alphas: bool
     n_threads: int | None
     return_predictions: bool = True
+    score_test: bool = True
     solver: str = "auto"
     refit: bool = False
 
@@ -277,7 +282,7 @@ class SearchAccumulator:
             stored[batch] = np.where(improved, found, stored[batch])
         if self.prediction is not None:
             for rows, rows_prediction in ((split[1], scores.val_prediction), (split[2], scores.test_prediction)):
-                if len(rows):
+                if len(rows) and len(rows_prediction):  # an unscored test set has no predictions
                     _keep_better(self.prediction, rows, batch, rows_prediction.float().cpu().numpy(), improved)
         if self.val_r_all is not None:
             self.val_r_all[k, :, batch] = scores.val_r_all.float().cpu().numpy()
@@ -357,6 +362,7 @@ class FoldPreparation:
             column_weight=self.column_weight,
             solver=options.solver,
             n_targets=self.inputs.Y.shape[1],
+            score_test=options.score_test,
         )
 
 
