@@ -54,6 +54,27 @@ def test_fast_bootstrap_equals_direct_loop():
     np.testing.assert_allclose(grouped, _looped_pearson(prediction, y, indices, groups), atol=2e-5)
 
 
+def test_a_cpu_takes_cache_sized_batches_with_the_same_scores(monkeypatch):
+    prediction, y = _scores(n_targets=23)
+    indices = resampling.draw_resamples(60, 5, resampling.resample_seed(3, "s", "a"))
+    splits = [(None, np.arange(0, 10), np.arange(10, 20)), (None, np.arange(20, 40), np.arange(40, 60))]
+    whole = fast.fast_bootstrap(prediction, y, splits, indices, targets_batch=23)  # one product
+    batches = []
+    product = fast.weighted_pearson_from_sums
+
+    def counted(weight, *sums):
+        batches.append(sums[0].shape[1])
+        return product(weight, *sums)
+
+    monkeypatch.setattr(fast, "weighted_pearson_from_sums", counted)
+    monkeypatch.setattr(fast, "CPU_TARGETS_BATCH", 5)
+    batched = fast.fast_bootstrap(prediction, y, splits, indices)
+    assert max(batches) == 5 and sum(batches) == 23 * 2 * 2  # validation and test, two folds each
+    # The same sums in other product shapes: equal up to float32 rounding.
+    np.testing.assert_allclose(batched[0], whole[0], atol=1e-6)
+    np.testing.assert_allclose(batched[1], whole[1], atol=1e-6)
+
+
 def test_fast_bootstrap_survives_a_large_offset_in_float32():
     prediction, y = _scores()
     indices = resampling.draw_resamples(60, 3, 0)
