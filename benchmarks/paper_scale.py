@@ -181,7 +181,14 @@ def time_alignment(
     splits = contiguous_splits(trial, settings.n_folds, name)
     shape = (args.electrodes, args.bins)
     screening = Screening.from_config(PAPER["encoding"]["screening"] | args.screening)
-    row: dict = {"alignment": name, "events": n_events, "width": width, "layers": args.layers}
+    row: dict = {
+        "alignment": name,
+        "events": n_events,
+        "width": width,
+        "layers": args.layers,
+        "targets": n_targets,
+        "resamples": args.resamples,
+    }
 
     def timed(candidates: list[str], method: str) -> tuple[float, object]:
         layers.seconds = 0.0
@@ -400,6 +407,31 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
     }
 
 
+def bootstrap_flops(events: int, resamples: int, targets: int) -> float:
+    """Floating-point operations of one alignment's fast bootstrap, both schemes: per scheme one product of the
+    resample counts ``[resamples, events]`` with five moments of every target (:func:`fast_bootstrap`; its validation
+    and test groups together hold every event once)."""
+    return 2 * (2.0 * resamples * events * 5 * targets)
+
+
+def bootstrap_floor(rows: list[dict], trials: list[Trial], counts: dict[str, int]) -> dict:
+    """The paper's bootstrap arithmetic and its hours at the rate the measured bootstraps reached: a floor under any
+    projection that keeps the paper's resamples, schemes and targets, whatever the layer search costs.
+
+    Every `fit` job bootstraps its chosen layer in both alignments (a concatenation baseline both of its fits), over
+    the words and the assumed cuts of its subject's trial."""
+    timed = [r for r in rows if "error" not in r and "targets" in r]
+    if not timed or "fit" not in counts:
+        return {}
+    seconds = sum(r["bootstrap_iid_s"] + r["bootstrap_block_s"] for r in timed)
+    rate = sum(bootstrap_flops(r["events"], r["resamples"], r["targets"]) for r in timed) / seconds
+    instances_per_network = counts["fit"] // (len(PAPER_LAYERS) * len(trials))
+    fits_per_subject = instances_per_network * sum(2 if n.startswith("concat") else 1 for n in PAPER_LAYERS)
+    resamples, targets = timed[0]["resamples"], timed[0]["targets"]
+    flops = sum(bootstrap_flops(t.words + t.cuts, resamples, targets) for t in trials) * fits_per_subject
+    return {"flops": flops, "rate": rate, "hours": flops / rate / 3600, "resamples": resamples, "targets": targets}
+
+
 def report(
     rows: list[dict], trials: list[Trial], counts: dict, projections: list[dict], device: str, where: str, command: str
 ) -> str:
@@ -477,6 +509,14 @@ def report(
                 else ""
             )
             + "."
+        )
+    floor = bootstrap_floor(rows, trials, counts)
+    if floor:
+        lines.append(
+            f"Bootstrap floor: the paper's fast bootstraps ({floor['resamples']} resamples, iid and block, of"
+            f" {floor['targets']} targets over every trial's words and cuts, for each `fit` job's chosen layer) are"
+            f" {floor['flops']:.2e} floating-point operations, {floor['hours']:.1f} {unit} hours at the"
+            f" {floor['rate'] / 1e9:.0f} GFLOP/s the bootstraps above reached: a floor under any layer search."
         )
     return "\n".join(lines)
 
