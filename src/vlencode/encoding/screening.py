@@ -16,7 +16,10 @@ runs the full fit only for the ``leading`` layers of the ranking and chooses amo
   0.142 at 512, more than the 0.001-0.006 between the leading layers, so the sketched layer lost a choice it wins in
   full.  The top principal components instead of a sketch did worse (0.070 at 256): the information was not in the
   layer's leading variance.  The default proxy therefore reads every layer as it is.
-- the folds and the alpha grid are the protocol's own (:func:`vlencode.encoding.contiguous_splits`).
+- the folds and the alpha grid are the protocol's own (:func:`vlencode.encoding.contiguous_splits`), and only the
+  validation rows are scored (no out-of-fold predictions, no test r: the ranking reads neither).  What the proxy
+  cannot save is each fold's decomposition of the layer, paid whatever the number of targets: at 10,570 events x 768
+  columns its 5 eigendecompositions and Gram products are more than half of a 1,024-target proxy.
 
 Every layer the proxy cannot tell from its best (within ``z`` standard errors of the target sampling,
 :func:`leading_layers`) is fitted in full: where layers are nearly tied the full criterion decides, where one layer
