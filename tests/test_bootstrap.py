@@ -70,6 +70,9 @@ def test_a_cpu_takes_cache_sized_batches_with_the_same_scores(monkeypatch):
     monkeypatch.setattr(fast, "CPU_TARGETS_BATCH", 5)
     batched = fast.fast_bootstrap(prediction, y, splits, indices)
     assert max(batches) == 5 and sum(batches) == 23 * 2 * 2  # validation and test, two folds each
+    batches.clear()
+    fast.fast_bootstrap(prediction, y, splits, indices, targets_batch=4)  # a given batch is taken as given
+    assert max(batches) == 4 and sum(batches) == 23 * 2 * 2
     # The same sums in other product shapes: equal up to float32 rounding.
     np.testing.assert_allclose(batched[0], whole[0], atol=1e-6)
     np.testing.assert_allclose(batched[1], whole[1], atol=1e-6)

@@ -374,6 +374,8 @@ def test_the_proxy_fits_without_predictions_and_scores_as_the_full_fit():
 
     proxy = screening.proxy_scores(design, targets, splits, fit, screening.Screening(0, 7, 2.0), 0, "l0")
     assert calls == [{"validation_only": True}]
+    with pytest.raises(ValueError, match="plain ridge"):  # banded ridge is never screened
+        settings.cross_validate([design[:, :3], design[:, 3:]], targets, splits, validation_only=True)
     full = settings.cross_validate(design, targets, splits)
     assert full.prediction is not None and np.isfinite(full.test_r).all()
     np.testing.assert_array_equal(proxy, np.asarray(full.val_r, dtype=np.float64).mean(axis=0))

@@ -30,12 +30,13 @@ from vlencode.pearson import weighted_pearson_from_sums
 #: sums and their operand, plus the temporaries of the r formula.
 _BYTES_PER_RESAMPLE_TARGET = 4 * 13
 _BYTES_PER_EVENT_TARGET = 4 * 5
-#: Most targets per product on a CPU.  The r formula makes a dozen passes over ``[n_resamples, batch]`` temporaries; at
-#: 256 targets (1 MB each at 1000 resamples) they stay in cache, where a batch sized by the memory budget alone (4,000
-#: targets at 10,570 events to 17,000 at 603, at 1 GiB) streams each pass through main memory.  Measured on one core at
-#: 24,150 targets and 1000 resamples against the budget's batch: 1.5x faster at 10,570 and 4,066 events, 2.7x at 603
-#: (``benchmarks/bootstrap_speed.py --compare-batch``), the scores identical.  A GPU keeps the budget's batch: its
-#: kernels want large operands.
+#: Most targets per product on a CPU.  Each batch makes a dozen passes over its operands: the float64 standardised
+#: ``[n_events_in_group, batch]`` copies, the stacked ``[n_events_in_group, 5 batch]`` operand and the r formula's
+#: ``[n_resamples, batch]`` temporaries.  At 256 targets they stay in cache, where a batch sized by the memory budget
+#: alone (4,000 targets at 10,570 events to 17,000 at 603, at 1 GiB) streams each pass through main memory.  Measured
+#: on one core at 24,150 targets and 1000 resamples against the budget's batch: 1.5x faster at 10,570 and 4,066 events,
+#: 2.7x at 603 (``benchmarks/bootstrap_speed.py --compare-batch``), the scores equal up to float32 rounding (identical
+#: there).  A GPU keeps the budget's batch: its kernels want large operands.
 CPU_TARGETS_BATCH = 256
 
 

@@ -115,10 +115,17 @@ class RidgeSettings:
         """Plain ridge for one design matrix, banded ridge for a list of feature spaces.
 
         ``validation_only`` scores a plain fit's validation rows alone: no out-of-fold predictions (``prediction``
-        None), which only the bootstrap reads, and no test r (NaN), which only the reports read.  A screening proxy
-        ranks layers by validation r and needs neither.
+        None) and no test r (NaN).  A screening proxy ranks layers by validation r and needs neither.
+
+        Raises
+        ------
+        ValueError
+            ``validation_only`` with a list of feature spaces (banded ridge always scores both sets; a concatenation
+            baseline is never screened).
         """
         if isinstance(design, list):
+            if validation_only:
+                raise ValueError("validation_only applies to plain ridge; banded ridge scores validation and test rows")
             return ridge.banded_ridge_cv(
                 design,
                 targets,

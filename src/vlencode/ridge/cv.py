@@ -12,7 +12,8 @@ inputs and options are checked first (:mod:`vlencode.ridge.checks`).
 
 Conventions: a target constant over a fold's training rows, or over the rows scored, gets r = 0 (not NaN), as does a
 constant prediction; ties between alphas go to the first (smallest index) alpha.  A fold with an empty test set gets
-test r = NaN.
+test r = NaN, as does every fold with ``score_test=False``, which skips the test rows' projection and product (their
+rows still count as the other folds' training rows).
 """
 
 from __future__ import annotations

@@ -96,12 +96,13 @@ class DowndatedProjection:
 class HeldOut:
     """One held-out set of a fold: its ``rows`` (a slice when consecutive), their ``count``, and ``proj``
     ``[count, rank]``, the rows projected onto the feature basis and centred by ``proj_mean`` ``[rank]`` (zeros for an
-    empty set)."""
+    empty set); ``scored`` is False for a set left unprojected (:meth:`unscored`: ``proj`` then has no rows)."""
 
     rows: Rows
     count: int
     proj: torch.Tensor
     proj_mean: torch.Tensor
+    scored: bool = True
 
     @classmethod
     def of(cls, index: np.ndarray, proj: torch.Tensor) -> HeldOut:
@@ -113,7 +114,7 @@ class HeldOut:
     def unscored(cls, index: np.ndarray, like: torch.Tensor) -> HeldOut:
         """The rows ``index`` without a projection (an empty ``proj`` shaped and typed as ``like``'s rows): a set that
         is not scored still tells which targets its rows hold constant (:func:`vlencode.ridge.scoring.flat_targets`)."""
-        return cls(row_selection(index, like.device), len(index), like[:0], like.new_zeros(like.shape[1]))
+        return cls(row_selection(index, like.device), len(index), like[:0], like.new_zeros(like.shape[1]), scored=False)
 
 
 @dataclass(frozen=True)

@@ -147,8 +147,8 @@ def score_fold(
 
     val_prediction = test_prediction = z[:0]
     test_r = torch.full_like(val_r, float("nan"))
-    # A test set that was not projected (``score_test`` off, :meth:`HeldOut.unscored`) is not scored.
-    scored_test = fold.test.proj.shape[0] > 0
+    # A test set left unprojected (``score_test`` off) still counted above as other folds' training rows.
+    scored_test = fold.test.scored and fold.test.count > 0
     if not (predict or scored_test):
         # Validation scores only: the weights at the chosen alpha would go unused.
         return FoldScores(val_r_all, best, val_r, test_r, val_prediction, test_prediction)

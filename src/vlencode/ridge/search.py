@@ -48,10 +48,12 @@ class RidgeCVResult:
     val_r : numpy.ndarray
         ``[n_folds, n_targets]`` float32, validation Pearson r at ``best_alpha``.
     test_r : numpy.ndarray
-        ``[n_folds, n_targets]`` float32, test Pearson r at ``best_alpha`` (NaN for a fold without test rows).
+        ``[n_folds, n_targets]`` float32, test Pearson r at ``best_alpha`` (NaN for a fold without test rows, and
+        everywhere without ``score_test``).
     prediction : numpy.ndarray or None
         ``[n_samples, n_targets]`` float32, each validation and test event predicted by its fold's model at that
-        fold's ``best_alpha``; NaN for events in no validation or test set (None unless ``return_predictions``).
+        fold's ``best_alpha``; NaN for events in no validation or test set, and for the test events without
+        ``score_test`` (None unless ``return_predictions``).
     solver : tuple of str
         Per fold ``"primal"`` or ``"dual"``.
     targets_batch : int
