@@ -521,13 +521,13 @@ def report(
             )
             + "."
         )
-    floor = bootstrap_floor(rows, trials, counts)
+    floor = bootstrap_floor(rows, trials, counts) if projections else {}
     if floor:
         lines.append(
             f"Bootstrap floor: the paper's fast bootstraps ({floor['resamples']} resamples, iid and block, of"
             f" {floor['targets']} targets over every trial's words and cuts, for each `fit` job's chosen layer) are"
             f" {floor['flops']:.2e} floating-point operations, {floor['hours']:.1f} {unit} hours at the"
-            f" {floor['rate'] / 1e9:.0f} GFLOP/s the bootstraps above reached, whatever the layer search costs."
+            f" {floor['rate'] / 1e9:.1f} GFLOP/s the bootstraps above reached, whatever the layer search costs."
         )
     return "\n".join(lines)
 
@@ -555,6 +555,14 @@ def write_readme(text: str) -> None:
     path.write_text(readme)
 
 
+def proxy_targets(text: str) -> int:
+    """An argparse type: ``encoding.screening.targets``, at least 2 (the config schema's minimum)."""
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"encoding.screening.targets is at least 2, got {value}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", default="largest", help="largest, smallest, median, all, or subjects (3,6)")
@@ -569,7 +577,9 @@ def main() -> None:
     parser.add_argument("--latent", type=int, default=32, help="dimensions of the planted signal")
     parser.add_argument("--validation-layers", type=int, default=0, help="fit k layers and extrapolate (0: all)")
     parser.add_argument(
-        "--proxy-targets", type=int, help="screening.targets of the screen search (default: the paper config's)"
+        "--proxy-targets",
+        type=proxy_targets,
+        help="screening.targets of the screen search, at least 2 as in the schema (default: the paper config's)",
     )
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each trial's events (trial runs)")

@@ -73,6 +73,9 @@ def test_a_cpu_takes_cache_sized_batches_with_the_same_scores(monkeypatch):
     batches.clear()
     fast.fast_bootstrap(prediction, y, splits, indices, targets_batch=4)  # a given batch is taken as given
     assert max(batches) == 4 and sum(batches) == 23 * 2 * 2
+    for bad in (0, -1):  # -1 once returned the uninitialised output
+        with pytest.raises(ValueError, match="targets_batch must be a positive"):
+            fast.fast_bootstrap(prediction, y, splits, indices, targets_batch=bad)
     # The same sums in other product shapes: equal up to float32 rounding.
     np.testing.assert_allclose(batched[0], whole[0], atol=1e-6)
     np.testing.assert_allclose(batched[1], whole[1], atol=1e-6)

@@ -73,6 +73,12 @@ def resampled_pearson(
     r : ndarray of float32, shape (n_resamples, n_targets)
         A target that is constant (or predicted as constant) on a resample's events scores 0, like the ridge engine.
 
+    Raises
+    ------
+    ValueError
+        Unequal or non-2-D ``prediction`` and ``target``, ``counts`` of the wrong shape, no group, or a
+        ``targets_batch`` below 1.
+
     Notes
     -----
     Predictions and targets are centred and scaled per target on each group's events before the sums are formed
@@ -90,6 +96,8 @@ def resampled_pearson(
     groups = [np.arange(n_events)] if groups is None else [np.asarray(g, dtype=np.int64) for g in groups]
     if not groups:
         raise ValueError("resampled_pearson needs at least one group of events")
+    if targets_batch is not None and targets_batch < 1:
+        raise ValueError(f"targets_batch must be a positive number of targets, got {targets_batch}")
     dev = resolve_device(device)
     if targets_batch is None:
         per_target = _BYTES_PER_RESAMPLE_TARGET * n_resamples + _BYTES_PER_EVENT_TARGET * n_events
