@@ -57,9 +57,9 @@ def write_config(workdir: Path, **changes) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def make_demo(workdir: Path, env: dict | None = None) -> subprocess.Popen:
-    """The documented way to run and to resume, started in its own process group."""
-    args = f"--snakefile {ROOT / 'Snakefile'} --directory {workdir} --configfile {workdir / 'config.yaml'}"
+def make_demo(workdir: Path, env: dict | None = None, extra: str = "") -> subprocess.Popen:
+    """The documented way to run and to resume, started in its own process group; ``extra`` Snakemake arguments."""
+    args = f"--snakefile {ROOT / 'Snakefile'} --directory {workdir} --configfile {workdir / 'config.yaml'} {extra}"
     command = ["make", "-C", str(ROOT), "-o", ".venv/.installed", "demo", "CORES=2", f"SNAKEMAKE_ARGS={args}"]
     return subprocess.Popen(
         command,
@@ -71,11 +71,16 @@ def make_demo(workdir: Path, env: dict | None = None) -> subprocess.Popen:
     )
 
 
-def kill_when_paused(workdir: Path, pattern: str) -> str:
-    """Run until a writer of ``pattern`` is mid-write, then SIGKILL the whole process group; return what it wrote."""
+def kill_when_paused(workdir: Path, rule: str, pattern: str) -> str:
+    """Run until a writer of ``pattern`` is mid-write, then SIGKILL the whole process group; return what it wrote.
+
+    The run goes only as far as ``rule`` (``--until``): otherwise the scheduler may finish a later kill point's
+    independent jobs (e.g. every ``features`` job while ``preprocess`` waits its turn) before this one pauses, and
+    that kill point could never be reached."""
     ready = workdir / "paused-at"
     ready.unlink(missing_ok=True)
-    run = make_demo(workdir, {"VLENCODE_FAULT_PAUSE": pattern, "VLENCODE_FAULT_READY": str(ready)})
+    env = {"VLENCODE_FAULT_PAUSE": pattern, "VLENCODE_FAULT_READY": str(ready)}
+    run = make_demo(workdir, env, f"--until {rule}")
     while not ready.exists():
         if run.poll() is not None:
             pytest.fail(f"the run ended ({run.returncode}) before writing {pattern}:\n{run.stdout.read()[-3000:]}")
@@ -106,7 +111,7 @@ def resumed_run(tmp_path_factory):
     write_config(workdir)
     killed = {}
     for stage, pattern in KILL_POINTS.items():
-        output = workdir / kill_when_paused(workdir, pattern)  # the writer's path is relative to the workdir
+        output = workdir / kill_when_paused(workdir, stage, pattern)  # the writer's path is relative to the workdir
         siblings = list(output.parent.glob(f".{output.name}.tmp-*"))
         locks = list((workdir / ".snakemake" / "locks").glob("*"))
         killed[stage] = (output, siblings, locks)
