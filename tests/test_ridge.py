@@ -23,8 +23,8 @@ from vlencode.ridge import (
     plan_targets_batch,
     ridge_coefficients,
 )
-from vlencode.ridge.decomposition import decompose
-from vlencode.ridge.memory import fixed_bytes, fold_bytes, torch_threads
+from vlencode.ridge.decomposition import _eigh, decompose, gram_matrix
+from vlencode.ridge.memory import blas_threads, fixed_bytes, fold_bytes, map_single_threaded, torch_threads
 from vlencode.ridge.search import SearchOptions, plan_batch, search
 
 ALPHAS = np.logspace(-1, 5, 7)
@@ -178,6 +178,35 @@ def test_planner_admits_a_wide_design_that_fits_the_budget():
     fixed = fixed_bytes(n_samples, n_features, [(4000, 1000, False, False)] * 5, 4, 2, True)
     # The design (and its centred copies, counted in case a banded candidate downdates), five folds, two at work.
     assert fixed < 6 * 2**30 and fixed >= n_samples * n_features * 4 + 5 * fold_kept + 2 * fold_work
+
+
+def test_cpu_gram_matrices_and_eigendecompositions_equal_torch():
+    # On the CPU both go through NumPy (syrk, its LAPACK); they must be what torch computes, to round-off.
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((60, 25)))
+    np.testing.assert_allclose(gram_matrix(x), x.T @ x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gram_matrix(x, outer=True), x @ x.T, rtol=1e-12, atol=1e-12)
+    assert gram_matrix(x).shape == (25, 25) and gram_matrix(x, outer=True).shape == (60, 60)
+    values, vectors = _eigh(gram_matrix(x))
+    expected = torch.linalg.eigh(x.T @ x).eigenvalues
+    assert values.dtype == vectors.dtype == torch.float64
+    np.testing.assert_allclose(values, expected, rtol=1e-10)
+    np.testing.assert_allclose(vectors @ torch.diag(values) @ vectors.T, x.T @ x, atol=1e-9)
+
+
+def test_numpy_blas_follows_the_engines_threads():
+    # NumPy's BLAS keeps its own pool: the engine limits it as it limits torch, and restores it after.
+    from threadpoolctl import threadpool_info
+
+    def blas() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    before = blas()
+    with blas_threads(1):
+        assert blas() == {1}
+    assert blas() == before
+    with torch_threads(2):
+        inside = map_single_threaded(lambda _: blas(), range(4), torch.device("cpu"))
+    assert inside == [{1}] * 4 and blas() == before
 
 
 def test_float32_products_stay_close_to_float64():

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from vlencode.ridge.checks import Split
-from vlencode.ridge.decomposition import FoldDecomposition, decompose, decompose_gram
+from vlencode.ridge.decomposition import FoldDecomposition, decompose, decompose_gram, gram_matrix
 from vlencode.ridge.memory import map_single_threaded
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class CentredDesign:
 
         def products(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
             block = exact[torch.as_tensor(rows, device=design.device)]
-            return block.T @ block, block.sum(0), block.amax(0), block.amin(0)
+            return gram_matrix(block), block.sum(0), block.amax(0), block.amin(0)
 
         blocks = [np.concatenate(split[1:]) for split in splits] + ([never_held] if never_held.size else [])
         held = map_single_threaded(products, blocks, design.device)

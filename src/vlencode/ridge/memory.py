@@ -10,12 +10,15 @@ turns a memory budget into the largest batch that fits.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+import numpy  # noqa: F401  (loads NumPy's BLAS before the thread-pool controller looks for it)
 import torch
+from threadpoolctl import ThreadpoolController
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -206,6 +209,25 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+@contextlib.contextmanager
+def blas_threads(n_threads: int) -> Iterator[None]:
+    """Run the block with NumPy's and SciPy's BLAS (OpenBLAS) on ``n_threads`` threads, restoring them after.
+
+    The engine's CPU Gram matrices and eigendecompositions go through NumPy (:mod:`vlencode.ridge.decomposition`),
+    whose BLAS keeps its own thread pool beside torch's: without a limit it takes every core of the machine, whatever
+    the job was given.  Uses ``threadpoolctl`` (the limit is process-wide: callers running side by side set the same
+    one, as :func:`map_single_threaded` does).
+    """
+    with _thread_pools().limit(limits=n_threads, user_api="blas"):
+        yield
+
+
+@functools.cache
+def _thread_pools() -> ThreadpoolController:
+    """The process's thread pools, found once (finding them reads every loaded library: about 1 ms a call)."""
+    return ThreadpoolController()
+
+
 def map_single_threaded(
     function: Callable[[Item], Result], items: Sequence[Item], device: torch.device, workers: int | None = None
 ) -> list[Result]:
@@ -216,7 +238,8 @@ def map_single_threaded(
     one thread each keeps every core busy: six eigendecompositions of 768 x 768 took 0.33 s on 2 cores this way,
     against 0.68 s one after another on one thread and 0.38 s one after another on two.  Side-by-side single-threaded
     calls also never spin-wait on each other when other processes share the cores.  As many items run at once as torch
-    has intra-op threads (at most ``workers``); on CUDA, or with one thread, the items run in order.
+    has intra-op threads (at most ``workers``); on CUDA, or with one thread, the items run in order.  NumPy's BLAS
+    runs on one thread per item too (:func:`blas_threads`).
 
     Parameters
     ----------
@@ -239,5 +262,5 @@ def map_single_threaded(
     workers = most if workers is None else min(workers, most)
     if workers <= 1:
         return [function(item) for item in items]
-    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
+    with torch_threads(1), blas_threads(1), ThreadPoolExecutor(workers) as pool:
         return list(pool.map(function, items))
