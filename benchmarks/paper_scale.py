@@ -170,10 +170,26 @@ def synthetic_alignment(n_events: int, n_targets: int, n_latent: int, seed: int)
     return latent, targets
 
 
+def peak_memory_gb(reset: bool = False) -> float:
+    """The process's peak resident memory (GB): since the last ``reset`` where Linux lets it be reset (``VmHWM`` after
+    writing 5 to ``/proc/self/clear_refs``), else over the process's life (``ru_maxrss``)."""
+    try:
+        if reset:
+            Path("/proc/self/clear_refs").write_text("5")
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(r"VmHWM:\s*(\d+) kB", status).group(1)) / 2**20
+    except (OSError, AttributeError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (2**30 if sys.platform == "darwin" else 2**20)
+
+
 def time_alignment(
     n_events: int, onsets: np.ndarray, width: int, args: argparse.Namespace, settings: RidgeSettings, name: str
 ) -> dict:
-    """Seconds of each stage of one alignment of one job, at one width."""
+    """Seconds of each stage of one alignment of one job, at one width, and its peak resident memory."""
+    peak_memory_gb(reset=True)
     n_targets = args.electrodes * args.bins
     latent, targets = synthetic_alignment(n_events, n_targets, args.latent, args.seed)
     layers = SyntheticLayers(latent, args.layers, width, args.planted, args.spread, args.seed)
@@ -188,6 +204,9 @@ def time_alignment(
         "layers": args.layers,
         "targets": n_targets,
         "resamples": args.resamples,
+        "scale": args.scale,
+        "proxy_targets": screening.targets,
+        "threads": torch.get_num_threads(),
     }
 
     def timed(candidates: list[str], method: str) -> tuple[float, object]:
@@ -242,10 +261,11 @@ def time_alignment(
         start = time.perf_counter()
         row["inflation"] = null_inflation(design, targets, splits, settings, resamples, shape)
         row["inflation_s"] = time.perf_counter() - start
+    row["peak_rss_gb"] = peak_memory_gb()
     print(
         f"  {name} width {width}: bootstrap iid {row['bootstrap_iid_s']:.1f} s, block {row['bootstrap_block_s']:.1f} s,"
         f" inflation ({INFLATION}) {row['inflation_s']:.1f} s"
-        f" (kept {row['kept_iid']} / {row['kept_block']} of {n_targets})",
+        f" (kept {row['kept_iid']} / {row['kept_block']} of {n_targets}); peak memory {row['peak_rss_gb']:.1f} GB",
         flush=True,
     )
     return row
@@ -376,46 +396,99 @@ def bootstrapped_fits(network: str) -> int:
     return 2 if network.startswith("concat") else 1
 
 
-def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width: int) -> dict:
-    """Hours of the paper's fits per layer-selection method, from the per-layer seconds measured at ``width``.
+def paper_shaped(row: dict) -> bool:
+    """Whether a saved row measured a paper-shaped alignment (every event, 150 x 161 targets, the paper's resamples):
+    only those are projected (a ``--quick`` or ``--scale`` row is not).  Rows saved before these were recorded pass."""
+    return (
+        "error" not in row
+        and row.get("scale", 1.0) == 1.0
+        and row.get("targets", N_ELECTRODES * N_BINS) == N_ELECTRODES * N_BINS
+        and row.get("resamples", int(PAPER["bootstrap"]["n_resamples"])) == int(PAPER["bootstrap"]["n_resamples"])
+    )
+
+
+def job_seconds(rows: list[dict], network: str, n_layers: int) -> dict[str, float]:
+    """Seconds of one `fit` job of ``network`` (``n_layers`` candidates, all at the rows' width) over the alignments
+    ``rows`` measured for one subject, per layer-selection method: validation fits every layer, screen scores every
+    layer on its proxy and fits the measured count of leading layers; the bootstrap is per alignment.  The
+    concatenation baseline fits and bootstraps both of its fits, each of the two networks' joint width: counted as
+    twice a network layer's fit (plain ridge; its banded ridge is not timed here)."""
+    concat = network.startswith("concat")
+    seconds = {"validation": 0.0, "screen": 0.0}
+    for row in rows:
+        boot = bootstrap_s(row) * bootstrapped_fits(network)
+        full = row["full_fit_s"] * bootstrapped_fits(network)
+        fitted = n_layers if concat else min(n_layers, row["screen_fitted"])
+        seconds["validation"] += n_layers * full + boot
+        seconds["screen"] += fitted * full + (0 if concat else n_layers * row["proxy_s"]) + boot
+    return seconds
+
+
+def width_label(row: dict, trials: list[Trial]) -> str:
+    """``"study"`` for a row measured at its trial's study width (which differs per trial), else its width."""
+    study = {t.subject: t.width for t in trials}
+    return "study" if row["width"] == study.get(row["subject"]) else str(row["width"])
+
+
+def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width: str) -> dict:
+    """Hours of the paper's fits per layer-selection method, from the per-layer seconds measured at ``width`` (a
+    number, or ``"study"``: each trial at its own study width, :func:`width_label`), and the longest `fit` job.
 
     Per subject, the measured trial with the fewest words at least its own (an upper bound for a smaller trial), or
     the largest measured where none is (a lower bound for that subject: ``lower_bound``); per network its paper
-    layer count (every layer at ``width``): validation fits every layer, screen scores every layer on its proxy and
-    fits the measured count of leading layers; the bootstrap is per job and alignment.  Alignments whose search
-    failed at this width are left out (``missing``)."""
-    ok = [r for r in rows if r["width"] == width and "error" not in r]
+    layer count (every layer at ``width``, :func:`job_seconds`).  Only paper-shaped rows count (:func:`paper_shaped`).
+    Alignments whose search failed at this width are left out (``missing``)."""
+    ok = [r for r in rows if width_label(r, trials) == width and paper_shaped(r)]
     words = {t.subject: t.words for t in trials}
     measured = sorted({r["subject"] for r in ok}, key=words.get)
     if not measured or "fit" not in counts:
         return {}
     instances = instances_per_network(counts, trials)
     hours = {"validation": 0.0, "screen": 0.0}
+    longest: dict = {}
     lower_bound = [t.subject for t in trials if words[t.subject] > words[measured[-1]]]
     for trial in trials:
         bigger = [s for s in measured if words[s] >= trial.words] or measured[-1:]
+        timed = [r for r in ok if r["subject"] == bigger[0]]
         for network, n_layers in PAPER_LAYERS.items():
-            concat = network.startswith("concat")
-            for row in (r for r in ok if r["subject"] == bigger[0]):
-                # The baseline bootstraps both of its fits, each of the two networks' joint width: counted as twice a
-                # network layer's fit (plain ridge; its banded ridge is not timed here).
-                boot = bootstrap_s(row) * bootstrapped_fits(network)
-                full = row["full_fit_s"] * bootstrapped_fits(network)
-                fitted = n_layers if concat else min(n_layers, row["screen_fitted"])
-                seconds = {
-                    "validation": n_layers * full + boot,
-                    "screen": fitted * full + (0 if concat else n_layers * row["proxy_s"]) + boot,
+            seconds = job_seconds(timed, network, n_layers)
+            for method in hours:
+                hours[method] += seconds[method] * instances / 3600
+            if seconds["screen"] > longest.get("screen_s", -1.0):
+                longest = {
+                    "network": network,
+                    "layers": n_layers,
+                    "subject": bigger[0],
+                    "screen_s": seconds["screen"],
+                    "validation_s": seconds["validation"],
+                    "peak_rss_gb": max((r.get("peak_rss_gb", float("nan")) for r in timed), default=float("nan")),
+                    "threads": timed[0].get("threads"),
                 }
-                for method in hours:
-                    hours[method] += seconds[method] * instances / 3600
     return {
         "width": width,
         "fit_jobs": len(trials) * len(PAPER_LAYERS) * instances,
         "hours": hours,
+        "longest": longest,
         "measured": measured,
         "lower_bound": lower_bound,
-        "missing": sorted({r["alignment"].split()[1] for r in rows if r["width"] == width and "error" in r}),
+        "missing": sorted(
+            {r["alignment"].split()[1] for r in rows if width_label(r, trials) == width and "error" in r}
+        ),
     }
+
+
+def width_words(width: str) -> str:
+    """How the report names a projection's width."""
+    return "the study width (each trial's own)" if width == "study" else f"width {width}"
+
+
+def slurm_fit_resources() -> dict:
+    """What ``profiles/slurm/config.yaml`` grants a `fit` job: its threads, ``mem_mb`` and ``runtime`` (minutes)."""
+    import yaml
+
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    resources = profile.get("set-resources", {}).get("fit", {})
+    return {"threads": profile.get("set-threads", {}).get("fit"), **resources}
 
 
 def bootstrap_flops(events: int, resamples: int, targets: int) -> float:
@@ -432,7 +505,7 @@ def bootstrap_floor(rows: list[dict], trials: list[Trial], counts: dict[str, int
 
     Every `fit` job bootstraps its chosen layer in both alignments (a concatenation baseline both of its fits), over
     the words and the assumed cuts of its subject's trial."""
-    timed = [r for r in rows if "error" not in r and "targets" in r]
+    timed = [r for r in rows if paper_shaped(r) and "targets" in r]
     if not timed or "fit" not in counts:
         return {}
     seconds = sum(r["bootstrap_iid_s"] + r["bootstrap_block_s"] for r in timed)
@@ -502,10 +575,10 @@ def report(
     for projection in projections:
         h, measured = projection["hours"], ", ".join(f"sub-{s}" for s in projection["measured"])
         lines.append(
-            f"Projected at width {projection['width']}, the paper's {projection['fit_jobs']} `fit` jobs (the layer"
-            f" counts of docs/models.md, every layer at this width; each subject timed as the measured trial with the"
-            f" fewest words at least its own, else the largest: {measured}; the concatenation baseline's two fits and"
-            f" bootstraps each counted twice, its banded ridge not timed): validation {h['validation']:.1f} h,"
+            f"Projected at {width_words(projection['width'])}, the paper's {projection['fit_jobs']} `fit` jobs"
+            " (the layer counts of docs/models.md, every layer at this width; each subject timed as the measured trial"
+            f" with the fewest words at least its own, else the largest: {measured}; the concatenation baseline's two"
+            f" fits and bootstraps each counted twice, its banded ridge not timed): validation {h['validation']:.1f} h,"
             f" screen {h['screen']:.1f} h"
             f" ({unit} hours on this machine: wall time with its threads)"
             + (
@@ -521,6 +594,20 @@ def report(
             )
             + "."
         )
+        longest = projection.get("longest")
+        if longest:
+            grant = slurm_fit_resources()
+            peak = longest["peak_rss_gb"]
+            lines.append(
+                f"Longest `fit` job at {width_words(projection['width'])}: {longest['network']}"
+                f" ({longest['layers']} layers) at sub-{longest['subject']},"
+                f" {longest['screen_s'] / 3600:.1f} h with screen,"
+                f" {longest['validation_s'] / 3600:.1f} h with validation,"
+                f" on {longest['threads'] or 'unrecorded'} threads here;"
+                + (f" peak resident memory {peak:.1f} GB (the largest of its alignments)." if peak == peak else "")
+                + f" profiles/slurm grants `fit` {grant.get('threads')} threads, {grant.get('mem_mb')} MB and"
+                f" {grant.get('runtime')} minutes."
+            )
     floor = bootstrap_floor(rows, trials, counts) if projections else {}
     if floor:
         lines.append(
@@ -533,10 +620,13 @@ def report(
 
 
 def merge_saved(runs: list[dict]) -> dict:
-    """Saved ``--out`` records as one: their rows in order, the first run's job counts and device, and the machines
-    and commands of all (each once)."""
+    """Saved ``--out`` records as one: their rows in order (a row of the same alignment, width and shape measured
+    again in a later file replaces the earlier one, so no alignment is counted twice), the first run's job counts and
+    device, and the machines and commands of all (each once)."""
+    keys = ("subject", "alignment", "width", "events", "targets", "resamples")
+    latest = {tuple(row.get(key) for key in keys): row for run in runs for row in run["rows"]}
     return {
-        "rows": [row for run in runs for row in run["rows"]],
+        "rows": list(latest.values()),
         "counts": runs[0].get("counts", {}),
         "device": runs[0].get("device", "cpu"),
         "machine": "; ".join(dict.fromkeys(run["machine"] for run in runs if run.get("machine"))),
@@ -631,7 +721,7 @@ def main() -> None:
                 if args.out:  # each row as it comes: a long run cut short keeps what it measured
                     args.out.parent.mkdir(parents=True, exist_ok=True)
                     args.out.write_text(json.dumps({"rows": rows, "counts": counts, "device": args.device}, indent=1))
-    widths = sorted({r["width"] for r in rows})
+    widths = sorted({width_label(r, trials) for r in rows}, key=lambda w: (w == "study", w.isdigit() and int(w), w))
     projections = [p for w in widths if not args.quick and (p := project(rows, trials, counts, w))]
     where = saved.get("machine") or machine(args.device)
     command = saved.get("command") or " ".join(["python", "benchmarks/paper_scale.py", *sys.argv[1:]])
