@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vlencode.ridge.memory import blas_threads, torch_threads
+from vlencode.ridge.memory import blas_threads
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if gram.device.type != "cpu":
         return torch.linalg.eigh(gram)
-    with torch_threads(1), blas_threads(1):
+    with blas_threads(1):
         values, vectors = np.linalg.eigh(gram.numpy())
     return torch.from_numpy(values), torch.from_numpy(vectors)
 
