@@ -207,6 +207,7 @@ def time_alignment(
         "scale": args.scale,
         "proxy_targets": screening.targets,
         "threads": torch.get_num_threads(),
+        "memory_gb": settings.memory_gb,
     }
 
     def timed(candidates: list[str], method: str) -> tuple[float, object]:
@@ -676,6 +677,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small trial run: 1/10 of the events, 20 x 20 targets")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--memory-gb",
+        type=float,
+        help="the ridge engine's memory budget (encoding.memory_gb; default: the paper config's auto, half the memory"
+        " free)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs-json", type=Path, help="job counts per rule (JSON) instead of the dry run")
     parser.add_argument("--no-dry-run", action="store_true", help="skip the dry run and the projection's job counts")
@@ -712,7 +719,7 @@ def main() -> None:
     saved = merge_saved([json.loads(path.read_text()) for path in args.from_json]) if args.from_json else {}
     counts = saved.get("counts", counts)
     rows = saved.get("rows", [])
-    settings = RidgeSettings.from_config(PAPER["encoding"], args.seed, args.device, None)
+    settings = RidgeSettings.from_config(PAPER["encoding"], args.seed, args.device, args.memory_gb)
     for trial in [] if saved else chosen:
         for width in args.widths.split(","):
             w = trial.width if width == "study" else int(width)

@@ -24,7 +24,15 @@ from vlencode.ridge import (
     ridge_coefficients,
 )
 from vlencode.ridge.decomposition import _eigh, decompose, gram_matrix
-from vlencode.ridge.memory import blas_threads, fixed_bytes, fold_bytes, map_single_threaded, torch_threads
+from vlencode.ridge.memory import (
+    available_memory_bytes,
+    blas_threads,
+    cgroup_room,
+    fixed_bytes,
+    fold_bytes,
+    map_single_threaded,
+    torch_threads,
+)
 from vlencode.ridge.search import SearchOptions, plan_batch, search
 
 ALPHAS = np.logspace(-1, 5, 7)
@@ -207,6 +215,47 @@ def test_numpy_blas_follows_the_engines_threads():
     with torch_threads(2):
         inside = map_single_threaded(lambda _: blas(), range(4), torch.device("cpu"))
     assert inside == [{1}] * 4 and blas() == before
+
+
+def _cgroup(folder: Path, limit: str, usage: int, stat: str) -> None:
+    """A cgroup folder: v2 files when ``stat`` is v2's (``inactive_file``), v1's otherwise."""
+    folder.mkdir(parents=True, exist_ok=True)
+    v2 = stat.startswith("inactive_file")
+    names = ("memory.max", "memory.current") if v2 else ("memory.limit_in_bytes", "memory.usage_in_bytes")
+    (folder / names[0]).write_text(limit + "\n")
+    (folder / names[1]).write_text(f"{usage}\n")
+    (folder / "memory.stat").write_text(stat)
+
+
+def test_cgroup_room_reads_the_tightest_cgroup_above_the_process(tmp_path):
+    # A SLURM job under cgroup v2: the limit sits on the job, the process in a task below it; reclaimable page cache
+    # counts as free.  /proc/meminfo sees the whole node, so without this a job would plan for the node's memory.
+    root, proc = tmp_path / "v2", tmp_path / "cgroup-v2"
+    proc.write_text("0::/system.slice/job_7/step_0/task_0\n")
+    _cgroup(root, "max", 50 * 2**30, "inactive_file 0\n")
+    _cgroup(root / "system.slice", "max", 10 * 2**30, "inactive_file 0\n")
+    _cgroup(root / "system.slice/job_7", str(64 * 2**30), 20 * 2**30, f"inactive_file {4 * 2**30}\n")
+    _cgroup(root / "system.slice/job_7/step_0/task_0", "max", 20 * 2**30, "inactive_file 0\n")
+    assert cgroup_room(proc, root) == 48 * 2**30
+    # cgroup v1: the memory controller's own hierarchy.
+    root, proc = tmp_path / "v1", tmp_path / "cgroup-v1"
+    proc.write_text("5:cpu,cpuacct:/\n4:memory:/slurm/uid_1/job_7\n0::/\n")
+    _cgroup(root / "memory", str(2**63 - 4096), 2**30, "total_inactive_file 0\n")
+    _cgroup(root / "memory/slurm/uid_1/job_7", str(8 * 2**30), 3 * 2**30, f"total_inactive_file {2**30}\n")
+    assert cgroup_room(proc, root) == 6 * 2**30
+    # No limit anywhere, or nothing readable: no bound.
+    unlimited = tmp_path / "unlimited"
+    _cgroup(unlimited, "max", 2**30, "inactive_file 0\n")
+    assert cgroup_room(tmp_path / "cgroup-v2", unlimited) is None
+    assert cgroup_room(tmp_path / "missing", root) is None
+
+
+def test_available_memory_honours_a_slurm_request(monkeypatch):
+    machine = available_memory_bytes(torch.device("cpu"))
+    monkeypatch.setenv("SLURM_MEM_PER_NODE", "1")  # 1 MB: less than this process already holds
+    assert available_memory_bytes(torch.device("cpu")) == 0
+    monkeypatch.setenv("SLURM_MEM_PER_NODE", str(10**9))  # 1 PB: the machine's bound is the tighter
+    assert 0 < available_memory_bytes(torch.device("cpu")) <= 1.5 * machine
 
 
 def test_float32_products_stay_close_to_float64():

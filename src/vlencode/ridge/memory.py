@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,7 +30,13 @@ AVAILABLE_SHARE = 0.5
 
 
 def available_memory_bytes(device: torch.device) -> int:
-    """Memory free on ``device``: ``torch.cuda.mem_get_info`` on CUDA, ``MemAvailable`` of /proc/meminfo on CPU.
+    """Memory free for this process on ``device``.
+
+    On CUDA ``torch.cuda.mem_get_info``.  On the CPU the least of: ``MemAvailable`` of /proc/meminfo (the machine's);
+    the room left under this process's memory cgroup and each cgroup above it (:func:`cgroup_room`: a SLURM job, a
+    container), which /proc/meminfo does not see, so that a job given 64 GB on a node with 512 GB free does not plan
+    for 256; and, under SLURM, the job's ``SLURM_MEM_PER_NODE`` less this process's resident memory (for sites that
+    enforce the request by polling rather than by cgroup).
 
     Parameters
     ----------
@@ -39,14 +46,73 @@ def available_memory_bytes(device: torch.device) -> int:
     -------
     int
         Free bytes.
+
+    Raises
+    ------
+    ValueError
+        On a CPU without /proc/meminfo's ``MemAvailable``.
     """
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) * 1024
-    raise ValueError("/proc/meminfo has no MemAvailable line; pass memory_gb or targets_batch to the ridge engine")
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+    if "MemAvailable" not in meminfo:
+        raise ValueError("/proc/meminfo has no MemAvailable line; pass memory_gb or targets_batch to the ridge engine")
+    bounds = [int(meminfo["MemAvailable"].split()[0]) * 1024]
+    room = cgroup_room()
+    if room is not None:
+        bounds.append(room)
+    slurm_mb = os.environ.get("SLURM_MEM_PER_NODE", "")
+    if slurm_mb.isdigit() and int(slurm_mb) > 0:
+        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+        resident = int(status.get("VmRSS", "0 kB").split()[0]) * 1024
+        bounds.append(max(0, int(slurm_mb) * 2**20 - resident))
+    return min(bounds)
+
+
+def cgroup_room(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Bytes this process's memory cgroups still allow: over its cgroup and every one above it, the least of the limit
+    less the usage (page cache that can be dropped, ``inactive_file``, counted as free).
+
+    Reads cgroup v2 (``memory.max``, ``memory.current``, ``memory.stat``) or, where ``proc_cgroup`` names a v1
+    ``memory`` controller, v1 (``memory.limit_in_bytes``, ``memory.usage_in_bytes``, ``total_inactive_file``).
+
+    Returns
+    -------
+    int or None
+        None where no cgroup sets a limit (or none can be read).
+    """
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    entries = [line.split(":", 2) for line in lines if line.count(":") >= 2]
+    v1 = [path for _, controllers, path in entries if "memory" in controllers.split(",")]
+    if v1:
+        base, files = root / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+        path = v1[0]
+    else:
+        v2 = [path for hierarchy, controllers, path in entries if hierarchy == "0" and controllers == ""]
+        if not v2:
+            return None
+        base, files, path = root, ("memory.max", "memory.current", "inactive_file"), v2[0]
+    rooms = []
+    parts = [part for part in path.strip("/").split("/") if part]
+    for depth in range(len(parts), -1, -1):
+        folder = base.joinpath(*parts[:depth])
+        try:
+            limit = (folder / files[0]).read_text().strip()
+            usage = int((folder / files[1]).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if not limit.isdigit():  # "max": no limit at this level
+            continue
+        stat = {}
+        with contextlib.suppress(OSError):
+            stat = dict(line.split(" ", 1) for line in (folder / "memory.stat").read_text().splitlines() if " " in line)
+        reclaimable = int(stat.get(files[2], "0").strip() or 0)
+        rooms.append(max(0, int(limit) - usage + reclaimable))
+    return min(rooms) if rooms else None
 
 
 def fold_bytes(
