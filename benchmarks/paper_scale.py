@@ -171,7 +171,7 @@ def synthetic_alignment(n_events: int, n_targets: int, n_latent: int, seed: int)
 
 
 def peak_memory_gb(reset: bool = False) -> float:
-    """The process's peak resident memory (GB): since the last ``reset`` where Linux lets it be reset (``VmHWM`` after
+    """The process's peak resident memory (GiB): since the last ``reset`` where Linux lets it be reset (``VmHWM`` after
     writing 5 to ``/proc/self/clear_refs``), else over the process's life (``ru_maxrss``)."""
     try:
         if reset:
@@ -266,7 +266,7 @@ def time_alignment(
     print(
         f"  {name} width {width}: bootstrap iid {row['bootstrap_iid_s']:.1f} s, block {row['bootstrap_block_s']:.1f} s,"
         f" inflation ({INFLATION}) {row['inflation_s']:.1f} s"
-        f" (kept {row['kept_iid']} / {row['kept_block']} of {n_targets}); peak memory {row['peak_rss_gb']:.1f} GB",
+        f" (kept {row['kept_iid']} / {row['kept_block']} of {n_targets}); peak memory {row['peak_rss_gb']:.1f} GiB",
         flush=True,
     )
     return row
@@ -398,13 +398,17 @@ def bootstrapped_fits(network: str) -> int:
 
 
 def paper_shaped(row: dict) -> bool:
-    """Whether a saved row measured a paper-shaped alignment (every event, 150 x 161 targets, the paper's resamples):
-    only those are projected (a ``--quick`` or ``--scale`` row is not).  Rows saved before these were recorded pass."""
+    """Whether a saved row measured a paper-shaped alignment (every event, 150 x 161 targets, the paper's resamples
+    and proxy targets): only those are projected (a ``--quick``, ``--scale`` or ``--proxy-targets`` row is not).  Rows
+    saved before these were recorded pass."""
+    targets = row.get("targets", N_ELECTRODES * N_BINS)
+    proxy = min(int(PAPER["encoding"]["screening"]["targets"]), targets)
     return (
         "error" not in row
         and row.get("scale", 1.0) == 1.0
-        and row.get("targets", N_ELECTRODES * N_BINS) == N_ELECTRODES * N_BINS
+        and targets == N_ELECTRODES * N_BINS
         and row.get("resamples", int(PAPER["bootstrap"]["n_resamples"])) == int(PAPER["bootstrap"]["n_resamples"])
+        and row.get("proxy_targets", proxy) == proxy
     )
 
 
@@ -462,7 +466,7 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
                     "subject": bigger[0],
                     "screen_s": seconds["screen"],
                     "validation_s": seconds["validation"],
-                    "peak_rss_gb": max((r.get("peak_rss_gb", float("nan")) for r in timed), default=float("nan")),
+                    "peak_rss_gb": max((r["peak_rss_gb"] for r in timed if "peak_rss_gb" in r), default=float("nan")),
                     "threads": timed[0].get("threads"),
                 }
     return {
@@ -600,12 +604,11 @@ def report(
             grant = slurm_fit_resources()
             peak = longest["peak_rss_gb"]
             lines.append(
-                f"Longest `fit` job at {width_words(projection['width'])}: {longest['network']}"
+                f"Longest `fit` job with screen at {width_words(projection['width'])}: {longest['network']}"
                 f" ({longest['layers']} layers) at sub-{longest['subject']},"
-                f" {longest['screen_s'] / 3600:.1f} h with screen,"
-                f" {longest['validation_s'] / 3600:.1f} h with validation,"
-                f" on {longest['threads'] or 'unrecorded'} threads here;"
-                + (f" peak resident memory {peak:.1f} GB (the largest of its alignments)." if peak == peak else "")
+                f" {longest['screen_s'] / 3600:.1f} h ({longest['validation_s'] / 3600:.1f} h with validation),"
+                f" torch threads {longest['threads'] or 'unrecorded'};"
+                + (f" peak resident memory {peak:.1f} GiB (the largest of its alignments)." if peak == peak else "")
                 + f" profiles/slurm grants `fit` {grant.get('threads')} threads, {grant.get('mem_mb')} MB and"
                 f" {grant.get('runtime')} minutes."
             )
@@ -622,13 +625,13 @@ def report(
 
 def merge_saved(runs: list[dict]) -> dict:
     """Saved ``--out`` records as one: their rows in order (a row of the same alignment, width and shape measured
-    again in a later file replaces the earlier one, so no alignment is counted twice), the first run's job counts and
-    device, and the machines and commands of all (each once)."""
-    keys = ("subject", "alignment", "width", "events", "targets", "resamples")
+    again in a later file replaces the earlier one, so no alignment is counted twice), the first job counts any run
+    has, the first run's device, and the machines and commands of all (each once)."""
+    keys = ("subject", "alignment", "width", "events", "targets", "resamples", "proxy_targets", "layers")
     latest = {tuple(row.get(key) for key in keys): row for run in runs for row in run["rows"]}
     return {
         "rows": list(latest.values()),
-        "counts": runs[0].get("counts", {}),
+        "counts": next((run["counts"] for run in runs if run.get("counts")), {}),
         "device": runs[0].get("device", "cpu"),
         "machine": "; ".join(dict.fromkeys(run["machine"] for run in runs if run.get("machine"))),
         "command": "` and `".join(dict.fromkeys(run["command"] for run in runs if run.get("command"))),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 from sklearn.linear_model import Ridge
 
@@ -31,6 +32,7 @@ from vlencode.ridge.memory import (
     fixed_bytes,
     fold_bytes,
     map_single_threaded,
+    slurm_memory_mb,
     torch_threads,
 )
 from vlencode.ridge.search import SearchOptions, plan_batch, search
@@ -208,13 +210,32 @@ def test_numpy_blas_follows_the_engines_threads():
     def blas() -> set[int]:
         return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
 
-    before = blas()
-    with blas_threads(1):
-        assert blas() == {1}
-    assert blas() == before
-    with torch_threads(2):
-        inside = map_single_threaded(lambda _: blas(), range(4), torch.device("cpu"))
-    assert inside == [{1}] * 4 and blas() == before
+    with blas_threads(2):
+        before = blas()
+        assert before == {2}
+        with blas_threads(1):
+            assert blas() == {1}
+        assert blas() == before
+        with torch_threads(2):
+            inside = map_single_threaded(lambda _: blas(), range(4), torch.device("cpu"))
+        assert inside == [{1}] * 4 and blas() == before
+
+
+def test_cpu_eigendecomposition_runs_on_one_blas_thread(monkeypatch):
+    # The folds decompose side by side, one per core: a threaded LAPACK call would oversubscribe them.
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    original = scipy.linalg.eigh
+
+    def recording(*args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.linalg, "eigh", recording)
+    with blas_threads(2):
+        _eigh(torch.eye(3, dtype=torch.float64))
+    assert seen == [{1}]
 
 
 def _cgroup(folder: Path, limit: str, usage: int, stat: str) -> None:
@@ -237,7 +258,7 @@ def test_cgroup_room_reads_the_tightest_cgroup_above_the_process(tmp_path):
     _cgroup(root / "system.slice/job_7", str(64 * 2**30), 20 * 2**30, f"inactive_file {4 * 2**30}\n")
     _cgroup(root / "system.slice/job_7/step_0/task_0", "max", 20 * 2**30, "inactive_file 0\n")
     assert cgroup_room(proc, root) == 48 * 2**30
-    # cgroup v1: the memory controller's own hierarchy.
+    # cgroup v1: the memory controller's own hierarchy (its "unlimited" is 2**63 rounded to a page).
     root, proc = tmp_path / "v1", tmp_path / "cgroup-v1"
     proc.write_text("5:cpu,cpuacct:/\n4:memory:/slurm/uid_1/job_7\n0::/\n")
     _cgroup(root / "memory", str(2**63 - 4096), 2**30, "total_inactive_file 0\n")
@@ -251,6 +272,13 @@ def test_cgroup_room_reads_the_tightest_cgroup_above_the_process(tmp_path):
 
 
 def test_available_memory_honours_a_slurm_request(monkeypatch):
+    for name in ("SLURM_MEM_PER_NODE", "SLURM_MEM_PER_CPU", "SLURM_CPUS_ON_NODE"):
+        monkeypatch.delenv(name, raising=False)
+    assert slurm_memory_mb() == 0
+    monkeypatch.setenv("SLURM_MEM_PER_CPU", "4000")  # --mem-per-cpu: times the job's CPUs on this node
+    monkeypatch.setenv("SLURM_CPUS_ON_NODE", "8")
+    assert slurm_memory_mb() == 32000
+    monkeypatch.delenv("SLURM_MEM_PER_CPU")
     machine = available_memory_bytes(torch.device("cpu"))
     monkeypatch.setenv("SLURM_MEM_PER_NODE", "1")  # 1 MB: less than this process already holds
     assert available_memory_bytes(torch.device("cpu")) == 0

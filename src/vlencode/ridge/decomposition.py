@@ -20,11 +20,12 @@ The Gram matrix (or kernel) and its eigendecomposition are computed in float64 (
 lose their small end in float32); the bases are then cast to the compute dtype for the products.  Measured on 2000 x 256
 near-low-rank features (rank 20 + 1% noise, like network activations), 300 targets, against an all-float64 fit: a
 float32 eigendecomposition moved test r by up to 2e-2 and flipped 0.9% of the chosen alphas; float64 eigendecomposition
-with float32 products stayed within 1.1e-6 and agreed on every alpha.  On the CPU both go through NumPy
-(:func:`gram_matrix`: BLAS ``syrk``, half a general product's operations; :func:`_eigh`: its LAPACK, faster here than
-the MKL inside torch's wheels), and the eigendecomposition runs on one thread: a Gram matrix of a few hundred features
-gains little from threads, and the threaded LAPACK tridiagonalisation was measured 10-20x slower than one thread when
-other processes share the cores (a 4000 x 4000 kernel: 38 s on one thread, 65 s on two, on a loaded 2-core machine).
+with float32 products stayed within 1.1e-6 and agreed on every alpha.  On the CPU both go through NumPy and SciPy
+(:func:`gram_matrix`: BLAS ``syrk``, half a general product's operations; :func:`_eigh`: SciPy's LAPACK, faster here
+than the MKL inside torch's wheels), and the eigendecomposition runs on one thread: a Gram matrix of a few hundred
+features gains little from threads, and the threaded LAPACK tridiagonalisation was measured 10-20x slower than one
+thread when other processes share the cores (a 4000 x 4000 kernel: 38 s on one thread, 65 s on two, on a loaded 2-core
+machine).
 The cross-validation instead decomposes its folds side by side, one per core
 (:func:`vlencode.ridge.memory.map_single_threaded`).
 """
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
+import scipy.linalg
 import torch
 
 from vlencode.ridge.memory import blas_threads
@@ -240,18 +241,22 @@ def gram_matrix(x: torch.Tensor, *, outer: bool = False) -> torch.Tensor:
 
 
 def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigenvalues (ascending) and eigenvectors of a symmetric float64 matrix (its lower triangle), on one thread on
-    the CPU (see the module note).
+    """Eigenvalues (ascending) and eigenvectors of a symmetric float64 matrix, which it overwrites on the CPU, on one
+    thread there (see the module note).
 
-    On the CPU through NumPy's LAPACK (``numpy.linalg.eigh``, divide and conquer, as ``torch.linalg.eigh``): the
-    Intel MKL inside torch's CPU wheels was measured 1.1-1.7x slower on one core of this project's AMD EPYC (768:
-    0.073 s against 0.065; 3,250: 7.1 s against 4.8; 6,000: 45 s against 26), and the study extraction's layers make
-    fold kernels of 3,000-8,500 rows.  On other devices, ``torch.linalg.eigh``.
+    On the CPU through SciPy's LAPACK (``scipy.linalg.eigh``, ``driver="evd"``: divide and conquer, as
+    ``torch.linalg.eigh``), in place: the eigenvectors take the matrix's memory, so the decomposition needs the
+    matrix and LAPACK's workspace only (:func:`vlencode.ridge.memory.fold_bytes`).  The Intel MKL inside torch's CPU
+    wheels was measured 1.1-1.7x slower on one core of this project's AMD EPYC (768: 0.073 s against 0.065; 3,250:
+    7.1 s against 4.8; 6,000: 45 s against 26), and the study extraction's layers make fold kernels of 3,000-8,500
+    rows.  On other devices, ``torch.linalg.eigh``.
     """
     if gram.device.type != "cpu":
         return torch.linalg.eigh(gram)
+    # The transpose of a C-ordered symmetric matrix is the same matrix in the Fortran order LAPACK overwrites.
+    matrix = gram.numpy().T
     with blas_threads(1):
-        values, vectors = np.linalg.eigh(gram.numpy())
+        values, vectors = scipy.linalg.eigh(matrix, lower=True, overwrite_a=True, check_finite=False, driver="evd")
     return torch.from_numpy(values), torch.from_numpy(vectors)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy  # noqa: F401  (loads NumPy's BLAS before the thread-pool controller looks for it)
+import scipy.linalg  # noqa: F401  (and SciPy's own)
 import torch
 from threadpoolctl import ThreadpoolController
 
@@ -35,8 +36,8 @@ def available_memory_bytes(device: torch.device) -> int:
     On CUDA ``torch.cuda.mem_get_info``.  On the CPU the least of: ``MemAvailable`` of /proc/meminfo (the machine's);
     the room left under this process's memory cgroup and each cgroup above it (:func:`cgroup_room`: a SLURM job, a
     container), which /proc/meminfo does not see, so that a job given 64 GB on a node with 512 GB free does not plan
-    for 256; and, under SLURM, the job's ``SLURM_MEM_PER_NODE`` less this process's resident memory (for sites that
-    enforce the request by polling rather than by cgroup).
+    for 256; and, under SLURM, the job's memory request less this process's resident memory (for sites that
+    enforce the request by polling rather than by cgroup; :func:`slurm_memory_mb`).
 
     Parameters
     ----------
@@ -62,12 +63,22 @@ def available_memory_bytes(device: torch.device) -> int:
     room = cgroup_room()
     if room is not None:
         bounds.append(room)
-    slurm_mb = os.environ.get("SLURM_MEM_PER_NODE", "")
-    if slurm_mb.isdigit() and int(slurm_mb) > 0:
+    slurm_mb = slurm_memory_mb()
+    if slurm_mb:
         status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
         resident = int(status.get("VmRSS", "0 kB").split()[0]) * 1024
         bounds.append(max(0, int(slurm_mb) * 2**20 - resident))
     return min(bounds)
+
+
+def slurm_memory_mb() -> int:
+    """The SLURM job's memory request on this node in MB (``--mem``: ``SLURM_MEM_PER_NODE``; ``--mem-per-cpu``:
+    ``SLURM_MEM_PER_CPU`` times ``SLURM_CPUS_ON_NODE``); 0 outside SLURM or for ``--mem=0`` (the whole node)."""
+    per_node = os.environ.get("SLURM_MEM_PER_NODE", "")
+    if per_node.isdigit():
+        return int(per_node)
+    per_cpu, cpus = os.environ.get("SLURM_MEM_PER_CPU", ""), os.environ.get("SLURM_CPUS_ON_NODE", "")
+    return int(per_cpu) * int(cpus) if per_cpu.isdigit() and cpus.isdigit() else 0
 
 
 def cgroup_room(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")) -> int | None:
@@ -105,7 +116,7 @@ def cgroup_room(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = Path
             usage = int((folder / files[1]).read_text().strip())
         except (OSError, ValueError):
             continue
-        if not limit.isdigit():  # "max": no limit at this level
+        if not limit.isdigit() or int(limit) >= 2**62:  # v2's "max" or v1's page-rounded 2**63: no limit here
             continue
         stat = {}
         with contextlib.suppress(OSError):
