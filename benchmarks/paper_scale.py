@@ -208,6 +208,7 @@ def time_alignment(
         "proxy_targets": screening.targets,
         "threads": torch.get_num_threads(),
         "memory_gb": settings.memory_gb,
+        "device": args.device,
     }
 
     def timed(candidates: list[str], method: str) -> tuple[float, object]:
@@ -443,7 +444,7 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
     the largest measured where none is (a lower bound for that subject: ``lower_bound``); per network its paper
     layer count (every layer at ``width``, :func:`job_seconds`).  Only paper-shaped rows count (:func:`paper_shaped`).
     Alignments whose search failed at this width are left out (``missing``)."""
-    ok = [r for r in rows if width_label(r, trials) == width and paper_shaped(r)]
+    ok = latest_per_alignment([r for r in rows if width_label(r, trials) == width and paper_shaped(r)])
     words = {t.subject: t.words for t in trials}
     measured = sorted({r["subject"] for r in ok}, key=words.get)
     if not measured or "fit" not in counts:
@@ -557,7 +558,9 @@ def report(
             f"({r['screen_chosen']}) | {boot:.0f} | {r['validation_s'] + boot:.0f} | {r['screen_s'] + boot:.0f} |"
         )
     jobs = {}
-    for r in rows:
+    # Paper-shaped rows where there are any (a saved --quick row beside them is not part of a paper job).
+    shaped = [r for r in rows if paper_shaped(r)]
+    for r in latest_per_alignment(shaped or [r for r in rows if "error" not in r]):
         if "error" not in r:
             key = (r["subject"], r["width"])
             boot = bootstrap_s(r)
@@ -623,12 +626,40 @@ def report(
     return "\n".join(lines)
 
 
+def shape_key(row: dict, device: str) -> tuple:
+    """What a row measured: its alignment, width, sizes, proxy targets, layers and device, with the paper's values for
+    keys that rows saved before they were recorded lack."""
+    targets = row.get("targets", N_ELECTRODES * N_BINS)
+    return (
+        row["subject"],
+        row["alignment"],
+        row["width"],
+        row.get("events"),
+        targets,
+        row.get("resamples", int(PAPER["bootstrap"]["n_resamples"])),
+        row.get("proxy_targets", min(int(PAPER["encoding"]["screening"]["targets"]), targets)),
+        row.get("layers", 13),
+        row.get("device", device),
+    )
+
+
+def latest_per_alignment(rows: list[dict]) -> list[dict]:
+    """The last row of each subject, alignment and width, in order: one measurement per alignment is counted."""
+    return list({(r["subject"], r["alignment"], r["width"]): r for r in rows}.values())
+
+
 def merge_saved(runs: list[dict]) -> dict:
     """Saved ``--out`` records as one: their rows in order (a row of the same alignment, width and shape measured
-    again in a later file replaces the earlier one, so no alignment is counted twice), the first job counts any run
-    has, the first run's device, and the machines and commands of all (each once)."""
-    keys = ("subject", "alignment", "width", "events", "targets", "resamples", "proxy_targets", "layers")
-    latest = {tuple(row.get(key) for key in keys): row for run in runs for row in run["rows"]}
+    again in a later file replaces the earlier one, unless it failed where the earlier one did not; the projection
+    then counts one row per alignment and width, :func:`latest_per_alignment`), the first job counts any run has, the
+    first run's device, and the machines and commands of all (each once)."""
+    latest: dict[tuple, dict] = {}
+    for run in runs:
+        for row in run["rows"]:
+            key = shape_key(row, run.get("device", "cpu"))
+            if "error" in row and key in latest and "error" not in latest[key]:
+                continue  # a failed measurement never replaces a successful one
+            latest[key] = row
     return {
         "rows": list(latest.values()),
         "counts": next((run["counts"] for run in runs if run.get("counts")), {}),
@@ -720,7 +751,7 @@ def main() -> None:
         print(f"dry run ({time.perf_counter() - start:.0f} s): {counts}", flush=True)
 
     saved = merge_saved([json.loads(path.read_text()) for path in args.from_json]) if args.from_json else {}
-    counts = saved.get("counts", counts)
+    counts = saved.get("counts") or counts
     rows = saved.get("rows", [])
     settings = RidgeSettings.from_config(PAPER["encoding"], args.seed, args.device, args.memory_gb)
     for trial in [] if saved else chosen:
@@ -740,7 +771,7 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         record = {"rows": rows, "counts": counts, "projections": projections, "machine": where, "command": command}
-        args.out.write_text(json.dumps(record | {"device": args.device}, indent=1))
+        args.out.write_text(json.dumps(record | {"device": saved.get("device", args.device)}, indent=1))
     if args.readme:
         write_readme(text)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -286,6 +287,21 @@ def test_available_memory_honours_a_slurm_request(monkeypatch):
     assert 0 < available_memory_bytes(torch.device("cpu")) <= 1.5 * machine
 
 
+def test_the_callers_design_is_left_as_it_was():
+    # Downdated primal folds centre a float64 copy of the design; a float64 design used to be that copy itself, so a
+    # fit centred the caller's array (and wrote into a read-only memmap: a segfault).
+    X, Y = make_problem(200, 12, 3)
+    X = X.astype(np.float64) + 5.0
+    before = X.copy()
+    cross_validated_ridge(X, Y, contiguous_splits(200), ALPHAS, device="cpu")
+    np.testing.assert_array_equal(X, before)
+    X.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: "The given NumPy array is not writable"
+        result = cross_validated_ridge(X, Y, contiguous_splits(200), ALPHAS, device="cpu")
+    assert np.isfinite(result.val_r).all()
+
+
 def test_float32_products_stay_close_to_float64():
     X, Y = make_problem(300, 40, 20)
     splits = contiguous_splits(300)
@@ -351,7 +367,7 @@ def test_planner_batches_follow_the_memory_budget():
     assert 1 <= tight.targets_batch < 40 and roomy.targets_batch == 40
     np.testing.assert_allclose(tight.val_r, roomy.val_r, atol=1e-6)
     assert plan_targets_batch(1000, 100, 500, 10_500, torch.device("cpu")) == 100
-    with pytest.raises(ValueError, match="raise memory_gb"):
+    with pytest.raises(ValueError, match="give the job more memory, or a memory_gb it can hold"):
         plan_targets_batch(1000, 100, 500, 550, torch.device("cpu"))
 
 
@@ -386,6 +402,8 @@ def test_options_that_cannot_be_combined_are_rejected():
         cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", targets_batch=4, memory_gb=1.0)
     with pytest.raises(ValueError, match="ridge targets_batch must be >= 1"):
         cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", targets_batch=0)
+    with pytest.raises(ValueError, match="ridge n_threads must be >= 1 or None"):
+        cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", n_threads=0)
     with pytest.raises(ValueError, match="ridge solver must be 'auto', 'primal' or 'dual', got 'eig'"):
         cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu", solver="eig")
     with pytest.raises(ValueError, match="ridge dtype must be torch.float32 or torch.float64"):

@@ -88,14 +88,17 @@ DTYPES = (torch.float32, torch.float64)
 SOLVERS = ("auto", "primal", "dual")
 
 
-def check_options(*, solver: str, dtype: torch.dtype, targets_batch: int | None, memory_gb: float | None) -> None:
+def check_options(
+    *, solver: str, dtype: torch.dtype, targets_batch: int | None, memory_gb: float | None, n_threads: int | None = None
+) -> None:
     """Reject options the engine does not know and options that cannot be combined, rather than ignore one.
 
     Raises
     ------
     ValueError
-        An unknown solver or compute dtype; ``targets_batch`` below 1; or both ``targets_batch`` and ``memory_gb``
-        (the memory budget only sizes the batches the planner chooses, so with a fixed batch it would be ignored).
+        An unknown solver or compute dtype; ``targets_batch`` or ``n_threads`` below 1; or both ``targets_batch`` and
+        ``memory_gb`` (the memory budget only sizes the batches the planner chooses, so with a fixed batch it would be
+        ignored).
     """
     if solver not in SOLVERS:
         raise ValueError(f"ridge solver must be 'auto', 'primal' or 'dual', got {solver!r}")
@@ -103,6 +106,8 @@ def check_options(*, solver: str, dtype: torch.dtype, targets_batch: int | None,
         raise ValueError(f"ridge dtype must be torch.float32 or torch.float64, got {dtype}")
     if targets_batch is not None and targets_batch < 1:
         raise ValueError(f"ridge targets_batch must be >= 1 or None, got {targets_batch}")
+    if n_threads is not None and n_threads < 1:
+        raise ValueError(f"ridge n_threads must be >= 1 or None (torch's setting), got {n_threads}")
     if targets_batch is not None and memory_gb is not None:
         raise ValueError(
             f"ridge targets_batch={targets_batch} and memory_gb={memory_gb} cannot be combined: memory_gb only sizes "

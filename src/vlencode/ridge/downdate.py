@@ -52,7 +52,8 @@ class CentredDesign:
     def of(cls, design: torch.Tensor, dtype: torch.dtype, splits: list[Split], never_held: np.ndarray) -> CentredDesign:
         """Centre ``design`` (a compute-dtype copy is kept) and form the float64 Gram matrices and column sums of
         each fold's held-out rows side by side, and their totals."""
-        exact = design.to(torch.float64)
+        # A copy even when the design is float64 already: it may be the caller's array, centred in place here.
+        exact = design.to(torch.float64, copy=True)
         mean = exact.mean(0)
         exact = exact.sub_(mean)
 

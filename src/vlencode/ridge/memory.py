@@ -266,8 +266,10 @@ def plan_targets_batch(
     room = budget_bytes - fixed
     if room < per_target:
         raise ValueError(
-            f"ridge needs {(fixed + per_target) / 2**30:.2f} GiB for the design, its decompositions and one target "
-            f"but the budget is {budget_bytes / 2**30:.2f} GiB; raise memory_gb or free memory on {device}"
+            f"ridge needs {(fixed + per_target) / 2**30:.3g} GiB for the design, its decompositions and one target "
+            f"but the budget is {budget_bytes / 2**30:.3g} GiB (memory_gb, or under auto half of what this process "
+            f"may use on {device}: the least of the memory free, its cgroup's room and its SLURM request); give the "
+            "job more memory, or a memory_gb it can hold"
         )
     return max(1, min(n_targets, room // per_target))
 

@@ -142,7 +142,13 @@ class SearchOptions:
     refit: bool = False
 
     def __post_init__(self) -> None:
-        check_options(solver=self.solver, dtype=self.dtype, targets_batch=self.targets_batch, memory_gb=self.memory_gb)
+        check_options(
+            solver=self.solver,
+            dtype=self.dtype,
+            targets_batch=self.targets_batch,
+            memory_gb=self.memory_gb,
+            n_threads=self.n_threads,
+        )
 
 
 @dataclass(frozen=True)
