@@ -398,19 +398,20 @@ def bootstrapped_fits(network: str) -> int:
     return 2 if network.startswith("concat") else 1
 
 
+def measured_shape(row: dict) -> tuple[int, int, int]:
+    """A row's targets, resamples and proxy targets, the paper's where a row saved before they were recorded lacks
+    them."""
+    targets = row.get("targets", N_ELECTRODES * N_BINS)
+    resamples = row.get("resamples", int(PAPER["bootstrap"]["n_resamples"]))
+    return targets, resamples, row.get("proxy_targets", min(int(PAPER["encoding"]["screening"]["targets"]), targets))
+
+
 def paper_shaped(row: dict) -> bool:
     """Whether a saved row measured a paper-shaped alignment (every event, 150 x 161 targets, the paper's resamples
     and proxy targets): only those are projected (a ``--quick``, ``--scale`` or ``--proxy-targets`` row is not).  Rows
     saved before these were recorded pass."""
-    targets = row.get("targets", N_ELECTRODES * N_BINS)
-    proxy = min(int(PAPER["encoding"]["screening"]["targets"]), targets)
-    return (
-        "error" not in row
-        and row.get("scale", 1.0) == 1.0
-        and targets == N_ELECTRODES * N_BINS
-        and row.get("resamples", int(PAPER["bootstrap"]["n_resamples"])) == int(PAPER["bootstrap"]["n_resamples"])
-        and row.get("proxy_targets", proxy) == proxy
-    )
+    paper = {"targets": N_ELECTRODES * N_BINS, "resamples": int(PAPER["bootstrap"]["n_resamples"])}
+    return "error" not in row and row.get("scale", 1.0) == 1.0 and measured_shape(row) == measured_shape(paper)
 
 
 def job_seconds(rows: list[dict], network: str, n_layers: int) -> dict[str, float]:
@@ -627,17 +628,15 @@ def report(
 
 
 def shape_key(row: dict, device: str) -> tuple:
-    """What a row measured: its alignment, width, sizes, proxy targets, layers and device, with the paper's values for
-    keys that rows saved before they were recorded lack."""
-    targets = row.get("targets", N_ELECTRODES * N_BINS)
+    """What a row measured: its alignment, width, events, :func:`measured_shape`, layers and device (``device``, the
+    run's, where the row does not say)."""
+    events = row.get("events")
     return (
         row["subject"],
         row["alignment"],
         row["width"],
-        row.get("events"),
-        targets,
-        row.get("resamples", int(PAPER["bootstrap"]["n_resamples"])),
-        row.get("proxy_targets", min(int(PAPER["encoding"]["screening"]["targets"]), targets)),
+        events,
+        *measured_shape(row),
         row.get("layers", 13),
         row.get("device", device),
     )

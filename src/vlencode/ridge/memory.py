@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy  # noqa: F401  (loads NumPy's BLAS before the thread-pool controller looks for it)
+import psutil
 import scipy.linalg  # noqa: F401  (and SciPy's own)
 import torch
 from threadpoolctl import ThreadpoolController
@@ -65,9 +66,7 @@ def available_memory_bytes(device: torch.device) -> int:
         bounds.append(room)
     slurm_mb = slurm_memory_mb()
     if slurm_mb:
-        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-        resident = int(status.get("VmRSS", "0 kB").split()[0]) * 1024
-        bounds.append(max(0, int(slurm_mb) * 2**20 - resident))
+        bounds.append(max(0, slurm_mb * 2**20 - psutil.Process().memory_info().rss))
     return min(bounds)
 
 
