@@ -1,9 +1,10 @@
 """The compute device: the one place that turns the config's ``device`` into a torch device.
 
 Results do not depend on the device beyond float round-off; it is a performance setting.  For that, a CUDA device
-computes float32 products and convolutions in IEEE arithmetic: torch's default lets cuDNN convolve float32 in TF32
-(a 10-bit mantissa, relative errors near 1e-3), which moved the patch embeddings of every ViT and all of ConvNeXt off
-the CPU's features by far more than round-off (``benchmarks/device_checks.py`` compares them at rtol 1e-4).
+computes float32 products and convolutions in IEEE arithmetic: torch's default lets cuDNN convolve float32 in TF32,
+whose 10-bit mantissa rounds each product to about 5e-4 relative, so the patch embedding of every ViT and all of
+ConvNeXt would leave the CPU's features by far more than float32 round-off (``benchmarks/device_checks.py`` compares
+them at rtol 1e-4).
 """
 
 from __future__ import annotations
