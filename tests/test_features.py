@@ -11,12 +11,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 import zarr
 from schema_defaults import schema_defaults
 
 from vlencode import store
 from vlencode.features import (
+    DeviceProjection,
+    _LayerSink,
     cache_key,
     concat_features,
     extract_features,
@@ -141,6 +144,33 @@ def test_projection_reaches_the_jl_dimension_deterministically():
     assert first.shape == (5, dim) and first.dtype == np.float32
     assert first.tobytes() == make_projection(dim + 500, 100, 0.1, 0).transform(data).tobytes()
     assert not np.allclose(first, make_projection(dim + 500, 100, 0.1, 1).transform(data))
+
+
+@pytest.mark.parametrize("upsample", [False, True])
+def test_the_device_projection_is_scikit_learns_transform(upsample):
+    """The projection computed as one sparse product on the network's device gives scikit-learn's bytes (on the CPU)."""
+    width = 300 if upsample else projection_dim(100, 0.1) + 700
+    fitted = make_projection(width, 100, 0.1, 3, upsample=upsample)
+    values = torch.from_numpy(np.random.default_rng(1).standard_normal((7, width)).astype(np.float32))
+    projected = DeviceProjection.of(fitted, torch.device("cpu")).project(values)
+    expected = fitted.transform(values.numpy().astype(fitted.components_.dtype))
+    assert projected.dtype == expected.dtype == (np.float64 if upsample else np.float32)
+    assert projected.tobytes() == expected.tobytes()
+
+
+def test_layers_of_one_width_share_the_projection_each_would_draw():
+    """One matrix per width, the one a fit per layer (the study's code) would draw from the same seed."""
+    n, width = 100, projection_dim(100, 0.1) + 300
+    sink = _LayerSink(n, {"eps": 0.1, "seed": 5}, study=True)
+    rng = np.random.default_rng(2)
+    outputs = {name: torch.from_numpy(rng.standard_normal((n, width)).astype(np.float32)) for name in ("a", "b")}
+    outputs["c"] = torch.from_numpy(rng.standard_normal((n, width + 1)).astype(np.float32))
+    sink.add(["a", "b", "c"], outputs, np.arange(n))
+    assert sink.projections["a"] is sink.projections["b"] is not sink.projections["c"]
+    for name, values in outputs.items():
+        own = make_projection(values.shape[1], n, 0.1, 5, upsample=True)
+        expected = own.transform(values.half().double().numpy())
+        np.testing.assert_array_equal(sink.rows(name), expected.astype(np.float32))
 
 
 def test_flattened_layers_are_projected_to_the_jl_dimension(instances):
