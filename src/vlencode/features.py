@@ -274,8 +274,8 @@ class _LayerSink:
     Under the study's extraction every layer is rounded to float16 and every flattened one (not in ``vectors``) is
     projected, narrow ones up too.  Layers of one width share one projection: scikit-learn draws the matrix from the
     seed and the widths alone, so it is the one each layer's own fit would draw (as the study's code fitted one per
-    layer), drawn once: 5-6 s instead of 55 s for a ViT-B/16's 13 blocks at 13,767 stimuli (151,296 -> 8,168).  Each stream computes on its unique inputs (frames,
-    texts, pairs); ``rows`` maps a layer back to stimulus rows.
+    layer), drawn once: 5-6 s instead of 55 s for a ViT-B/16's 13 blocks at 13,767 stimuli (151,296 -> 8,168).
+    Each stream computes on its unique inputs (frames, texts, pairs); ``rows`` maps a layer back to stimulus rows.
     """
 
     def __init__(
