@@ -347,7 +347,7 @@ def main() -> None:
         "--shapes", default="primal:4066x768x2048,dual:2000x7241x2048", help="engine: name:events x features x targets"
     )
     parser.add_argument("--feature-stimuli", type=int, default=4, help="features: frames and texts compared")
-    parser.add_argument("--zoo-stimuli", type=int, default=512, help="zoo: stimuli (half as many frames) per network")
+    parser.add_argument("--zoo-stimuli", type=int, default=2048, help="zoo: stimuli (half as many frames) per network")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--paper-scale-args", default="--trials largest --widths 768,study --validation-layers 3")
     parser.add_argument("--jobs-json", type=Path, help="paper-scale: job counts per rule instead of its dry run")
