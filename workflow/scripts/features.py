@@ -1,5 +1,7 @@
 """Rule features: layerwise activations of one model instance for one movie's stimuli (or the concat baseline)."""
 
+import torch
+
 from vlencode import steps, store
 from vlencode.features import concat_features, extract_features
 from vlencode.models import ModelInstance, RegistryError, SourceError
@@ -10,6 +12,9 @@ from vlencode.stores.frames import FramesStore
 
 snakemake = globals()["snakemake"]
 log = rule_logger(snakemake.log[0])
+# The rule's threads, not torch's default of every core: jobs run side by side (the forward passes and, under the
+# study's extraction, the sparse projection use them).
+torch.set_num_threads(snakemake.threads)
 instance = ModelInstance.from_dict(snakemake.params.model)
 settings = steps.Features.from_params(snakemake.params.settings)
 inputs = dict(snakemake.input.items())
