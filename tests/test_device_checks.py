@@ -81,16 +81,18 @@ def test_the_checks_run_end_to_end_and_report_each_part(tmp_path):
     assert zoo["layers"] == 14 and zoo["frames_per_s"] > 0 and zoo["stimuli_per_s"] > 0
 
 
-def test_cuda_float32_is_ieee_not_tf32(monkeypatch):
-    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
-    saved = conv.fp32_precision, matmul.fp32_precision
+@pytest.mark.parametrize("device", ["cuda", "auto", torch.device("cuda:0")])
+def test_cuda_float32_is_ieee_not_tf32(monkeypatch, device):
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     try:
-        conv.fp32_precision = matmul.fp32_precision = "tf32"
-        assert resolve_device("cuda").type == "cuda"
-        assert conv.fp32_precision == "ieee" and matmul.fp32_precision == "ieee"
-        conv.fp32_precision = "tf32"
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        assert resolve_device(device).type == "cuda"
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        with torch.backends.cudnn.flags(enabled=True):  # libraries that read the flags still can
+            pass
+        torch.backends.cudnn.allow_tf32 = True
         resolve_device("cpu")  # the CPU leaves the process's CUDA settings alone
-        assert conv.fp32_precision == "tf32"
+        assert torch.backends.cudnn.allow_tf32
     finally:
-        conv.fp32_precision, matmul.fp32_precision = saved
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

@@ -161,15 +161,18 @@ def test_the_device_projection_is_scikit_learns_transform(upsample):
 def test_layers_of_one_width_share_the_projection_each_would_draw():
     """One matrix per width, the one a fit per layer (the study's code) would draw from the same seed."""
     n, width = 100, projection_dim(100, 0.1) + 300
-    sink = _LayerSink(n, {"eps": 0.1, "seed": 5}, study=True)
+    # "v" is a vector read point: projected down in float32, not up in float64 like the flattened layers.
+    sink = _LayerSink(n, {"eps": 0.1, "seed": 5}, study=True, vectors=frozenset({"v"}))
     rng = np.random.default_rng(2)
-    outputs = {name: torch.from_numpy(rng.standard_normal((n, width)).astype(np.float32)) for name in ("a", "b")}
+    outputs = {name: torch.from_numpy(rng.standard_normal((n, width)).astype(np.float32)) for name in ("a", "b", "v")}
     outputs["c"] = torch.from_numpy(rng.standard_normal((n, width + 1)).astype(np.float32))
-    sink.add(["a", "b", "c"], outputs, np.arange(n))
-    assert sink.projections["a"] is sink.projections["b"] is not sink.projections["c"]
+    sink.add(list(outputs), outputs, np.arange(n))
+    assert sink.projections["a"] is sink.projections["b"]
+    assert sink.projections["c"] is not sink.projections["a"] is not sink.projections["v"]
     for name, values in outputs.items():
-        own = make_projection(values.shape[1], n, 0.1, 5, upsample=True)
-        expected = own.transform(values.half().double().numpy())
+        upsample = name != "v"
+        own = make_projection(values.shape[1], n, 0.1, 5, upsample=upsample)
+        expected = own.transform(values.half().numpy().astype(np.float64 if upsample else np.float32))
         np.testing.assert_array_equal(sink.rows(name), expected.astype(np.float32))
 
 

@@ -18,7 +18,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     Parameters
     ----------
     device : str, torch.device or None
-        ``"auto"`` or None (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        ``"auto"`` or None (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``, or a device.
 
     Returns
     -------
@@ -30,10 +30,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         CUDA requested where no CUDA device is visible.
     """
     if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but no CUDA device is visible; set device: auto or cpu")
+        resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        resolved = torch.device(device)
+        if resolved.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but no CUDA device is visible; set device: auto or cpu")
     if resolved.type == "cuda":
         ieee_float32()
     return resolved
@@ -42,13 +43,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def ieee_float32() -> None:
     """Make CUDA's float32 matrix products and cuDNN's float32 convolutions IEEE, not TF32 (process-wide).
 
-    Through torch's ``fp32_precision`` settings where they exist (torch >= 2.9), else the older ``allow_tf32`` flags:
-    torch refuses to mix the two interfaces.
+    Through the ``allow_tf32`` flags, which every torch since 1.7 reads: torch >= 2.9 also has ``fp32_precision``
+    settings, but once they are set, reading the old flags raises, and libraries still read them (``cudnn.flags()``
+    does).  Matrix products are IEEE by default already; the flag also undoes a caller's
+    ``torch.backends.cuda.matmul.allow_tf32 = True``.
     """
-    conv = getattr(torch.backends.cudnn, "conv", None)
-    if conv is not None and hasattr(conv, "fp32_precision"):
-        conv.fp32_precision = "ieee"
-        torch.backends.cuda.matmul.fp32_precision = "ieee"
-    else:
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False

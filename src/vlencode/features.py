@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 import torch
 from sklearn.exceptions import DataDimensionalityWarning
 from sklearn.random_projection import SparseRandomProjection, johnson_lindenstrauss_min_dim
@@ -117,7 +118,11 @@ class DeviceProjection:
     @classmethod
     def of(cls, projection: SparseRandomProjection, device: torch.device) -> DeviceProjection:
         """``projection``'s ``components_`` (``[n_components, n_features]``) as a sparse CSR tensor on ``device``."""
-        components = projection.components_.tocsr()
+        # Dense where scikit-learn's density is 1 (a layer of one column); its CSR rows keep their columns unsorted.
+        components = scipy.sparse.csr_matrix(projection.components_)
+        if device.type != "cpu":
+            # cuSPARSE expects sorted columns; on the CPU the drawn order sums as scikit-learn does (the same bytes).
+            components = components.sorted_indices()
         with warnings.catch_warnings():  # torch calls its sparse CSR support beta; the product used here is tested
             warnings.simplefilter("ignore", UserWarning)
             matrix = torch.sparse_csr_tensor(
@@ -125,7 +130,7 @@ class DeviceProjection:
                 torch.from_numpy(components.indices.astype(np.int64)),
                 torch.from_numpy(components.data),
                 size=components.shape,
-                check_invariants=False,  # scikit-learn's CSR matrix is canonical
+                check_invariants=False,  # unsorted columns on the CPU, which torch's check refuses
             )
         return cls(matrix.to(device))
 

@@ -664,7 +664,7 @@ def load_network(
         The entry's pooling or read points do not fit the network (a causal text tower read at its first token,
         ``eot`` for images, a stream without a pooling, an output it does not offer); one line naming the entry.
     """
-    device = device if isinstance(device, torch.device) else resolve_device(device)
+    device = resolve_device(device)
     if entry["backend"] == "concat":
         raise ValueError(f"{entry['name']}: a concat entry has no network; its features come from its components")
     if entry["architecture"].startswith("efficientnet-lite"):
