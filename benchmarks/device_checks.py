@@ -11,7 +11,7 @@ what it measured):
   folds and alphas: validation and test r, out-of-fold predictions and resampled r compared, and each side's seconds.
 - ``features``: every network of the paper's zoo (config/paper.yaml's ``models.use``) loaded on the CPU and on the
   device with the same weights (a random init is drawn on the CPU for every device), fed the same frames and texts, the
-  study extraction's layers of every stream compared.
+  study extraction's layers of every stream compared, and the sparse projection of its widest layer on both.
 - ``zoo``: per network, frames per second of its image stream alone (batches of ``--batch-size``, after a warm-up)
   and stimuli per second of the whole study extraction (:func:`vlencode.features.run_network`: frames, texts, pairs,
   the float16 rounding and the Johnson-Lindenstrauss projection), with the device's peak memory.
@@ -54,7 +54,7 @@ from vlencode.bootstrap.fast import fast_bootstrap
 from vlencode.bootstrap.resampling import draw_resamples
 from vlencode.device import resolve_device
 from vlencode.encoding import contiguous_splits
-from vlencode.features import run_network
+from vlencode.features import DeviceProjection, make_projection, run_network
 from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.models.networks import load_network
 from vlencode.models.registry import load_registry
@@ -293,6 +293,15 @@ def features_check(name: str, entry: Mapping, source: str, device: torch.device,
         del network
     checks = {layer: compare(layers["cpu"][layer], layers["device"][layer], args.rtol) for layer in layers["cpu"]}
     worst = max(checks, key=lambda layer: checks[layer].get("normwise", np.inf))
+    # The study extraction's projection of the widest layer, drawn for the zoo part's stimuli, on both sides.
+    widest = max(layers["cpu"], key=lambda layer: layers["cpu"][layer].shape[1])
+    values = torch.from_numpy(layers["cpu"][widest]).half().float()
+    eps, seed = (paper_config()["features"]["projection"][key] for key in ("eps", "seed"))
+    fitted = make_projection(values.shape[1], args.zoo_stimuli, eps, seed, upsample=True)
+    projected = {
+        side: DeviceProjection.of(fitted, where).project(values.to(where))
+        for side, where in (("cpu", torch.device("cpu")), ("device", device))
+    }
     return {
         "source": source,
         "layers": len(checks),
@@ -300,6 +309,7 @@ def features_check(name: str, entry: Mapping, source: str, device: torch.device,
         "not_equal": sorted(layer for layer, check in checks.items() if not check["equal"]),
         "worst_layer": worst,
         "worst": checks[worst],
+        "projection": {"layer": widest, **compare(projected["cpu"], projected["device"], args.rtol)},
     }
 
 

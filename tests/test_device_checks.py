@@ -76,6 +76,7 @@ def test_the_checks_run_end_to_end_and_report_each_part(tmp_path):
         )
     simclr = report["features"]["simclr"]
     assert simclr["source"] == "architecture" and simclr["equal"] and simclr["layers"] > 13
+    assert simclr["projection"]["equal"] and simclr["projection"]["layer"].startswith("image:vision.hidden.")
     zoo = report["zoo"]["simclr"]
     # The study extraction of SimCLR: the embedding output, 12 blocks and the normed class token (docs/models.md).
     assert zoo["layers"] == 14 and zoo["frames_per_s"] > 0 and zoo["stimuli_per_s"] > 0

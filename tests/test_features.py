@@ -473,6 +473,17 @@ def test_the_features_rule_reruns_exactly_when_its_key_changes(tmp_path):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("upsample", [False, True])
+def test_the_cuda_projection_is_scikit_learns_transform(upsample):
+    width = 300 if upsample else projection_dim(100, 0.1) + 700
+    fitted = make_projection(width, 100, 0.1, 3, upsample=upsample)
+    values = torch.from_numpy(np.random.default_rng(1).standard_normal((7, width)).astype(np.float32))
+    projected = DeviceProjection.of(fitted, torch.device("cuda")).project(values.cuda())
+    expected = fitted.transform(values.numpy().astype(fitted.components_.dtype))
+    np.testing.assert_allclose(projected, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("name", ["efficientnet-lite0", "tiny-clip", "tiny-vilt"])
 def test_cuda_features_match_cpu(name):
     entry = load_registry(ROOT / "config" / "models.yaml")[name]
