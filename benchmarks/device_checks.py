@@ -18,7 +18,8 @@ what it measured):
 - ``paper-scale``: ``benchmarks/paper_scale.py`` on the device (``--paper-scale-args``), its JSON beside this one.
 
 "Equal" is :func:`compare`'s: every value within ``--rtol`` (default 1e-4) of the CPU's, relative to the value or,
-for values near zero, to the array's root mean square.  On CUDA, :func:`vlencode.device.resolve_device` pins
+for values below 1% of the array's root mean square, to that.  The script exits with 1 when a part or a network
+failed (an error, not an inequality).  On CUDA, :func:`vlencode.device.resolve_device` pins
 float32 products and convolutions to IEEE arithmetic (TF32 rounds each product to about 5e-4 relative).
 
 The networks are built at their released architectures from :data:`ARCHITECTURES`, randomly initialised (a device
@@ -91,9 +92,9 @@ ARCHITECTURES: dict[str, tuple[str, dict]] = {
 def compare(reference: np.ndarray, value: np.ndarray, rtol: float) -> dict:
     """How far ``value`` is from ``reference``: the largest absolute difference, the largest and the normwise
     (``||value - reference|| / ||reference||``) relative to the array, and whether every element is within ``rtol``
-    of its reference relative to the larger of its own magnitude and the array's root mean square (an element near
-    zero is a difference of larger numbers, whose round-off is the array's, not its own).  NaNs must sit at the same
-    places."""
+    of its reference relative to the larger of its own magnitude and 1% of the array's root mean square (an element
+    near zero is a difference of larger numbers, whose round-off is the array's, not its own).  Equal infinities and
+    NaNs at the same places count as equal; ``equal`` is None where nothing finite was compared."""
     reference = np.asarray(reference, dtype=np.float64)
     value = np.asarray(value, dtype=np.float64)
     if reference.shape != value.shape:
@@ -101,13 +102,17 @@ def compare(reference: np.ndarray, value: np.ndarray, rtol: float) -> dict:
     missing = np.isnan(reference)
     if not np.array_equal(missing, np.isnan(value)):
         return {"equal": False, "why": "NaN at other places"}
-    reference, value = reference[~missing], value[~missing]
+    same = (reference == value) | missing
+    finite = np.isfinite(reference) & np.isfinite(value)
+    if not np.all(same | finite):
+        return {"equal": False, "why": "infinite values differ"}
+    reference, value = reference[finite], value[finite]
     if reference.size == 0:
-        return {"equal": True, "max_abs": 0.0, "max_rel_to_scale": 0.0, "normwise": 0.0}
+        return {"equal": None, "why": "nothing finite to compare"}
     difference = np.abs(value - reference)
-    rms = float(np.sqrt(np.mean(reference**2))) or 1.0
+    rms = float(np.sqrt(np.mean(reference**2)))
     return {
-        "equal": bool(np.all(difference <= rtol * np.maximum(np.abs(reference), rms))),
+        "equal": bool(np.all(difference <= rtol * np.maximum(np.abs(reference), 0.01 * rms))),
         "max_abs": float(difference.max()),
         "max_rel_to_scale": float(difference.max() / (float(np.abs(reference).max()) or 1.0)),
         "normwise": float(np.linalg.norm(difference) / (np.linalg.norm(reference) or 1.0)),
@@ -270,16 +275,18 @@ def load(entry: Mapping, source: str, device: str | torch.device):
     )
 
 
-def each_network(entries: Mapping, check: Callable[..., dict], *args: Any) -> dict:
-    """``check(name, entry, source, *args)`` of every network; a failure is recorded with its traceback."""
-    results = {}
+def each_network(
+    entries: Mapping, check: Callable[..., dict], results: dict, save: Callable[[], None], *args: Any
+) -> None:
+    """``check(name, entry, source, *args)`` of every network into ``results``, saved after each; a failure is
+    recorded with its traceback."""
     for name, (entry, source) in entries.items():
         try:
             results[name] = check(name, entry, source, *args)
         except Exception as error:  # noqa: BLE001 - one network's failure must not lose the others' figures
             results[name] = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
         print(f"{check.__name__} {name}: {json.dumps(results[name])[:2000]}", flush=True)
-    return results
+        save()
 
 
 def features_check(name: str, entry: Mapping, source: str, device: torch.device, args: argparse.Namespace) -> dict:
@@ -350,6 +357,7 @@ def paper_scale_part(device: torch.device, args: argparse.Namespace, seconds_lef
     if seconds_left < 60:
         return {"skipped": f"{seconds_left:.0f} s of --budget-s left"}
     out = args.out / "paper_scale.json"
+    out.unlink(missing_ok=True)  # a run cut short must not report an earlier run's file
     command = [sys.executable, str(ROOT / "benchmarks" / "paper_scale.py"), "--device", device.type, "--out", str(out)]
     command += args.paper_scale_args.split()
     # Without job counts paper_scale.py would plan the paper with Snakemake: a dry run, on device time.
@@ -365,6 +373,39 @@ def paper_scale_part(device: torch.device, args: argparse.Namespace, seconds_lef
     return {"command": command[1:], "returncode": code, "tail": tail, "json": str(out) if out.exists() else None}
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def engine_shapes(text: str) -> dict[str, tuple[int, int, int]]:
+    """An argparse type: ``name:EVENTSxFEATURESxTARGETS`` pairs, comma-separated, distinct names."""
+    shapes: dict[str, tuple[int, int, int]] = {}
+    for spec in text.split(","):
+        label, _, size = spec.partition(":")
+        dims = size.split("x")
+        if not label or label in shapes or len(dims) != 3 or not all(d.isdigit() and int(d) > 0 for d in dims):
+            raise argparse.ArgumentTypeError(f"{spec!r}: give distinct name:EVENTSxFEATURESxTARGETS, e.g. p:400x8x9")
+        shapes[label] = (int(dims[0]), int(dims[1]), int(dims[2]))
+    return shapes
+
+
+def failures(report: Mapping) -> list[str]:
+    """The parts and networks of ``report`` that failed (an error, not an inequality)."""
+    failed = []
+    for part in PARTS:
+        result = report.get(part)
+        if not isinstance(result, dict):
+            continue
+        if "error" in result:
+            failed.append(part)
+        failed += [f"{part} {name}" for name, row in result.items() if isinstance(row, dict) and "error" in row]
+    return failed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="the device checked against the CPU (cuda, cuda:N, cpu)")
@@ -375,52 +416,65 @@ def main() -> None:
     parser.add_argument("--trained", action="store_true", help="load the entries' trained weights (their files)")
     parser.add_argument("--rtol", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resamples", type=int, default=100, help="engine: fast bootstrap resamples compared")
+    parser.add_argument("--resamples", type=positive_int, default=100, help="engine: fast bootstrap resamples")
     parser.add_argument(
-        "--shapes", default="primal:4066x768x2048,dual:2000x7241x2048", help="engine: name:events x features x targets"
+        "--shapes",
+        type=engine_shapes,
+        default="primal:4066x768x2048,dual:2000x7241x2048",
+        help="engine: name:EVENTSxFEATURESxTARGETS, comma-separated",
     )
-    parser.add_argument("--feature-stimuli", type=int, default=4, help="features: frames and texts compared")
-    parser.add_argument("--zoo-stimuli", type=int, default=2048, help="zoo: stimuli (half as many frames) per network")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--feature-stimuli", type=positive_int, default=4, help="features: frames and texts compared")
+    parser.add_argument(
+        "--zoo-stimuli", type=positive_int, default=2048, help="zoo: stimuli (half as many frames) per network"
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--paper-scale-args", default="--trials largest --widths 768,study --validation-layers 3")
     parser.add_argument("--jobs-json", type=Path, help="paper-scale: job counts per rule instead of its dry run")
     parser.add_argument("--budget-s", type=float, default=540.0, help="the paper-scale part stops at this total")
     args = parser.parse_args()
     start = time.perf_counter()
-    device = resolve_device(args.device)
-    parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+    parts = list(dict.fromkeys(part.strip() for part in args.parts.split(",") if part.strip()))
     unknown = sorted(set(parts) - set(PARTS))
-    if unknown:
-        parser.error(f"unknown part(s) {', '.join(unknown)}; use {', '.join(PARTS)}")
-    args.out.mkdir(parents=True, exist_ok=True)
+    if unknown or not parts:
+        parser.error(f"--parts: unknown or none ({', '.join(unknown)}); use some of {', '.join(PARTS)}")
+    if args.zoo_stimuli < 2:
+        parser.error("--zoo-stimuli: at least 2 (the Johnson-Lindenstrauss dimension needs two points)")
+    try:
+        device = resolve_device(args.device)
+        entries = None
+        if {"features", "zoo"} & set(parts):
+            names = [m for m in args.models.split(",") if m] or None
+            entries = paper_entries(args.tokenizer, names, args.trained)
+    except (RuntimeError, ValueError) as error:
+        parser.error(str(error))
     report: dict = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
         "torch": torch.__version__,
         "cpu_threads": torch.get_num_threads(),
         "rtol": args.rtol,
     }
+    path = args.out / "device_checks.json"
 
     def save() -> None:
-        path = args.out / "device_checks.json"
         partial = path.with_suffix(".json.partial")
         partial.write_text(json.dumps(report, indent=1, default=str))
         partial.replace(path)
 
-    entries = None
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        save()  # an --out that cannot be written fails now, not after the first part
+    except OSError as error:
+        parser.error(f"--out {args.out}: {error.strerror or error}")
+
     for part in parts:
         part_start = time.perf_counter()
         try:
             if part == "engine":
-                shapes = {}
-                for spec in args.shapes.split(","):
-                    label, size = spec.split(":")
-                    shapes[label] = tuple(int(x) for x in size.split("x"))
-                report[part] = engine_part(device, shapes, args)
+                report[part] = engine_part(device, args.shapes, args)
             elif part in ("features", "zoo"):
-                names = [m for m in args.models.split(",") if m] or None
-                entries = entries or paper_entries(args.tokenizer, names, args.trained)
                 check = features_check if part == "features" else zoo_check
-                report[part] = each_network(entries, check, device, args)
+                report[part] = {}
+                each_network(entries, check, report[part], save, device, args)
             else:
                 report[part] = paper_scale_part(device, args, args.budget_s - (time.perf_counter() - start))
         except Exception as error:  # noqa: BLE001 - one part's failure is reported, the other parts still run
@@ -428,7 +482,12 @@ def main() -> None:
             print(f"{part} failed: {report[part]['error']}", flush=True)
         report.setdefault("seconds", {})[part] = round(time.perf_counter() - part_start, 1)
         save()
-    print(f"written {args.out / 'device_checks.json'} ({time.perf_counter() - start:.0f} s)")
+    failed = failures(report)
+    print(
+        f"written {path} ({time.perf_counter() - start:.0f} s)" + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

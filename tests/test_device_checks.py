@@ -48,6 +48,11 @@ def test_compare_tells_round_off_from_a_difference(checks):
     assert checks.compare(with_nan, with_nan, 1e-4)["equal"]
     assert not checks.compare(with_nan, reference, 1e-4)["equal"]
     assert not checks.compare(reference, reference[:, :-1], 1e-4)["equal"]
+    # Small elements are judged at 1% of the array's root mean square, not at its whole scale.
+    assert not checks.compare(np.array([0.5, 1.0, 2.0, 100.0]), np.array([0.5, 1.05, 2.0, 100.0]), 1e-4)["equal"]
+    assert not checks.compare(np.zeros(5), np.full(5, 9e-5), 1e-4)["equal"]
+    assert checks.compare(np.array([np.inf, 1.0]), np.array([np.inf, 1.0]), 1e-4)["equal"]
+    assert checks.compare(np.full(3, np.nan), np.full(3, np.nan), 1e-4)["equal"] is None  # nothing compared
 
 
 def test_every_network_of_the_paper_zoo_has_an_offline_architecture(checks):
@@ -84,16 +89,36 @@ def test_the_checks_run_end_to_end_and_report_each_part(tmp_path):
 
 @pytest.mark.parametrize("device", ["cuda", "auto", torch.device("cuda:0")])
 def test_cuda_float32_is_ieee_not_tf32(monkeypatch, device):
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    saved = torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     try:
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
         assert resolve_device(device).type == "cuda"
-        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
-        with torch.backends.cudnn.flags(enabled=True):  # libraries that read the flags still can
+        assert not torch.backends.cudnn.allow_tf32 and torch.get_float32_matmul_precision() == "highest"
+        with torch.backends.cudnn.flags(enabled=True):  # libraries that read the older flags still can
             pass
         torch.backends.cudnn.allow_tf32 = True
         resolve_device("cpu")  # the CPU leaves the process's CUDA settings alone
         assert torch.backends.cudnn.allow_tf32
     finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+        torch.backends.cudnn.allow_tf32 = saved[0]
+        torch.set_float32_matmul_precision(saved[1])
+
+
+def test_cuda_float32_is_ieee_where_the_process_set_torchs_newer_settings():
+    """Set through torch's fp32_precision (which the older flags cannot read back), IEEE is set through them too.
+
+    In a subprocess: the newer settings cannot be undone to the older ones' state in this one."""
+    code = (
+        "import torch\n"
+        "from unittest import mock\n"
+        "from vlencode.device import resolve_device\n"
+        "torch.backends.cuda.matmul.fp32_precision = 'tf32'\n"
+        "torch.backends.cudnn.conv.fp32_precision = 'tf32'\n"
+        "with mock.patch.object(torch.cuda, 'is_available', lambda: True):\n"
+        "    resolve_device('auto')\n"
+        "print(torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.split() == ["ieee", "ieee"]

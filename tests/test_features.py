@@ -158,6 +158,14 @@ def test_the_device_projection_is_scikit_learns_transform(upsample):
     assert projected.tobytes() == expected.tobytes()
 
 
+def test_a_layer_with_nan_is_refused_before_its_projection():
+    n, width = 100, projection_dim(100, 0.1) + 300
+    values = torch.zeros((n, width))
+    values[3, 7] = float("nan")
+    with pytest.raises(ValueError, match="layer wide: NaN or infinite"):
+        _LayerSink(n, {"eps": 0.1, "seed": 0}).add(["wide"], {"wide": values}, np.arange(n))
+
+
 def test_layers_of_one_width_share_the_projection_each_would_draw():
     """One matrix per width, the one a fit per layer (the study's code) would draw from the same seed."""
     n, width = 100, projection_dim(100, 0.1) + 300

@@ -41,12 +41,36 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def ieee_float32() -> None:
-    """Make CUDA's float32 matrix products and cuDNN's float32 convolutions IEEE, not TF32 (process-wide).
+    """Make cuDNN's float32 convolutions and CUDA's float32 matrix products IEEE, not TF32 (process-wide).
 
-    Through the ``allow_tf32`` flags, which every torch since 1.7 reads: torch >= 2.9 also has ``fp32_precision``
-    settings, but once they are set, reading the old flags raises, and libraries still read them (``cudnn.flags()``
-    does).  Matrix products are IEEE by default already; the flag also undoes a caller's
-    ``torch.backends.cuda.matmul.allow_tf32 = True``.
+    torch >= 2.9 has two interfaces to these settings, and once the newer one (``fp32_precision``) is set, reading the
+    older one (``allow_tf32``, ``get_float32_matmul_precision``) raises; libraries still read the older one
+    (``cudnn.flags()`` does).  So the older one is set, unless the process already set the newer one, which is then
+    set instead.  A caller's ``cudnn.flags(...)`` block still applies its own ``allow_tf32`` inside it.
     """
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    backends = torch.backends
+    if _newer_interface_set():
+        _ieee_float32_newer()
+        return
+    backends.cudnn.allow_tf32 = False
+    if torch.get_float32_matmul_precision() != "highest":
+        torch.set_float32_matmul_precision("highest")
+    conv = getattr(backends.cudnn, "conv", None)
+    if getattr(conv, "fp32_precision", "ieee") == "tf32":  # a process-wide TF32 the older flag does not override
+        _ieee_float32_newer()
+
+
+def _ieee_float32_newer() -> None:
+    """IEEE float32 convolutions and matrix products through torch's ``fp32_precision`` settings (torch >= 2.9)."""
+    torch.backends.cudnn.conv.fp32_precision = "ieee"  # type: ignore[attr-defined]
+    torch.backends.cuda.matmul.fp32_precision = "ieee"
+
+
+def _newer_interface_set() -> bool:
+    """Whether this process set torch's ``fp32_precision`` settings in a way the older interface cannot read back
+    (reading it then raises); settings made through the older interface are mirrored in the newer one and read back."""
+    try:
+        torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()
+    except RuntimeError:
+        return True
+    return False

@@ -316,6 +316,8 @@ class _LayerSink:
                 # A view (a CLS slice) would keep its batch's whole hidden state alive until the end.
                 self.parts[name].append(values.clone() if values._base is not None else values)
             else:
+                if not bool(torch.isfinite(values).all()):  # a projection would spread them over every column
+                    raise ValueError(f"layer {name}: NaN or infinite activations; check the network's weights")
                 self.parts[name].append(fitted.project(values))
 
     def _projection(self, width: int, upsample: bool, device: torch.device) -> DeviceProjection | None:
