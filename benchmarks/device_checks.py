@@ -5,7 +5,8 @@ Run ``.venv/bin/python benchmarks/device_checks.py --device cuda --out device-ch
 Parts (``--parts``, in this order; each is saved to ``<out>/device_checks.json`` as it ends, so a run cut short keeps
 what it measured):
 
-- ``engine``: :func:`vlencode.ridge.cross_validated_ridge` and the fast bootstrap
+- ``engine``: the protocol's cross-validated ridge (:meth:`vlencode.encoding.RidgeSettings.cross_validate`, with
+  config/paper.yaml's settings) and the fast bootstrap
   (:func:`vlencode.bootstrap.fast.fast_bootstrap`) on the device and on the CPU, on the same synthetic alignment at
   two shapes (more events than features, the primal form; more features than events, the dual), the paper config's
   folds and alphas: validation and test r, out-of-fold predictions and resampled r compared, and each side's seconds.
@@ -49,18 +50,17 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import numpy as np
 import pandas as pd
 import torch
-import yaml
+from paper_scale import PAPER, SyntheticLayers, synthetic_alignment
 
 from vlencode.bootstrap.fast import fast_bootstrap
 from vlencode.bootstrap.resampling import draw_resamples
 from vlencode.device import resolve_device
-from vlencode.encoding import contiguous_splits
+from vlencode.encoding import RidgeSettings, contiguous_splits
 from vlencode.features import DeviceProjection, make_projection, run_network
 from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.models.networks import load_network
 from vlencode.models.registry import load_registry
 from vlencode.models.sources import packaged_path
-from vlencode.ridge import cross_validated_ridge
 from vlencode.store import array_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,45 +133,37 @@ def timed(on: torch.device, run: Callable[..., Any], /, *args: Any, **kwargs: An
 
 
 def synthetic_fit_data(n_events: int, n_features: int, n_targets: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A design with a 32-dimensional latent that drives a third of the targets weakly, the rest noise (float32)."""
-    rng = np.random.default_rng(seed)
-    latent = rng.standard_normal((n_events, 32), dtype=np.float32)
-    design = rng.standard_normal((n_events, n_features), dtype=np.float32)
-    design += latent @ rng.standard_normal((32, n_features), dtype=np.float32) / np.float32(4.0)
-    loadings = rng.standard_normal((32, n_targets), dtype=np.float32) * np.float32(0.05)
-    loadings[:, rng.random(n_targets) < 2 / 3] = 0
-    targets = rng.standard_normal((n_events, n_targets), dtype=np.float32) + latent @ loadings
-    return design, targets
+    """A design and targets as paper_scale.py makes them (:func:`paper_scale.synthetic_alignment`, one layer of
+    :class:`paper_scale.SyntheticLayers` at its peak), float32."""
+    latent, targets = synthetic_alignment(n_events, n_targets, 32, seed)
+    return SyntheticLayers(latent, 1, n_features, 0, 1.5, seed)("hidden.0"), targets
 
 
 def engine_part(device: torch.device, shapes: Mapping[str, tuple[int, int, int]], args: argparse.Namespace) -> dict:
     """Each shape's fit and bootstrap on the device against the CPU's (:func:`compare`) and both sides' seconds."""
-    paper = paper_config()
-    alphas = np.logspace(
-        paper["encoding"]["alphas"]["log10_min"],
-        paper["encoding"]["alphas"]["log10_max"],
-        paper["encoding"]["alphas"]["n"],
-    )
+    sides = {
+        side: RidgeSettings.from_config(PAPER["encoding"], args.seed, str(where), None)
+        for side, where in (("cpu", torch.device("cpu")), ("device", device))
+    }
     # Warm-up: the device's libraries load on their first call, which is not the fit's time.
     warm_x, warm_y = synthetic_fit_data(100, 20, 10, args.seed)
-    warm_splits = contiguous_splits(np.zeros(100, dtype=np.int64).astype(str), paper["encoding"]["n_folds"])
-    timed(device, cross_validated_ridge, warm_x, warm_y, warm_splits, alphas, device=str(device))
+    warm_splits = contiguous_splits(np.zeros(100, dtype=np.int64).astype(str), sides["device"].n_folds)
+    timed(device, sides["device"].cross_validate, warm_x, warm_y, warm_splits)
     timed(device, fast_bootstrap, warm_y, warm_y, warm_splits, draw_resamples(100, 2, 0), str(device))
     results = {}
     for name, (n_events, n_features, n_targets) in shapes.items():
         design, targets = synthetic_fit_data(n_events, n_features, n_targets, args.seed)
-        splits = contiguous_splits(np.zeros(n_events, dtype=np.int64).astype(str), paper["encoding"]["n_folds"])
-        sides = {"cpu": torch.device("cpu"), "device": device}
+        splits = contiguous_splits(np.zeros(n_events, dtype=np.int64).astype(str), sides["device"].n_folds)
         fits, boots, seconds = {}, {}, {}
-        for side, where in sides.items():
+        for side, settings in sides.items():
             fits[side], seconds[f"fit_{side}_s"] = timed(
-                where, cross_validated_ridge, design, targets, splits, alphas, device=str(where)
+                torch.device(settings.device), settings.cross_validate, design, targets, splits
             )
         cpu, dev = fits["cpu"], fits["device"]
         indices = draw_resamples(n_events, args.resamples, args.seed)
-        for side, where in sides.items():
+        for side, settings in sides.items():
             boots[side], seconds[f"bootstrap_{side}_s"] = timed(
-                where, fast_bootstrap, cpu.prediction, targets, splits, indices, str(where)
+                torch.device(settings.device), fast_bootstrap, cpu.prediction, targets, splits, indices, settings.device
             )
         results[name] = {
             "events": n_events,
@@ -191,15 +183,11 @@ def engine_part(device: torch.device, shapes: Mapping[str, tuple[int, int, int]]
     return results
 
 
-def paper_config() -> dict:
-    return yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
-
-
 def paper_entries(tokenizer: str | None, names: list[str] | None, trained: bool) -> dict[str, tuple[dict, str]]:
     """The paper zoo's registry entries (config/paper.yaml's ``models.use``, concatenations left out), each with how
     it is loaded: ``architecture`` (:data:`ARCHITECTURES`, drawn at random) or, with ``trained``, ``files``."""
     registry = load_registry(ROOT / "config" / "models.yaml")
-    wanted = names or [name for name in paper_config()["models"]["use"] if registry[name]["backend"] != "concat"]
+    wanted = names or [name for name in PAPER["models"]["use"] if registry[name]["backend"] != "concat"]
     unknown = sorted(set(wanted) - set(ARCHITECTURES if not trained else registry))
     if unknown:
         raise ValueError(f"--models: {', '.join(unknown)} not among {', '.join(ARCHITECTURES)}")
@@ -303,7 +291,7 @@ def features_check(name: str, entry: Mapping, source: str, device: torch.device,
     # The study extraction's projection of the widest layer, drawn for the zoo part's stimuli, on both sides.
     widest = max(layers["cpu"], key=lambda layer: layers["cpu"][layer].shape[1])
     values = torch.from_numpy(layers["cpu"][widest]).half().float()
-    eps, seed = (paper_config()["features"]["projection"][key] for key in ("eps", "seed"))
+    eps, seed = (PAPER["features"]["projection"][key] for key in ("eps", "seed"))
     fitted = make_projection(values.shape[1], args.zoo_stimuli, eps, seed, upsample=True)
     projected = {
         side: DeviceProjection.of(fitted, where).project(values.to(where))
@@ -331,7 +319,7 @@ def image_forwards(network, frames: np.ndarray, batch_size: int) -> None:
 def zoo_check(name: str, entry: Mapping, source: str, device: torch.device, args: argparse.Namespace) -> dict:
     """One network's frames per second (image stream alone) and stimuli per second (the whole study extraction)."""
     table, frames = synthetic_stimuli(args.zoo_stimuli, args.seed)
-    projection = {key: paper_config()["features"]["projection"][key] for key in ("eps", "seed")}
+    projection = {key: PAPER["features"]["projection"][key] for key in ("eps", "seed")}
     network = load(entry, source, device)
     timed(device, stream_layers, network, frames[:2], table["text"].tolist()[:2])  # warm-up: every stream
     row: dict = {"source": source}

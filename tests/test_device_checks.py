@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def checks():
+    if str(ROOT / "benchmarks") not in sys.path:  # it imports paper_scale beside it, as it does run as a script
+        sys.path.insert(0, str(ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location("device_checks", ROOT / "benchmarks" / "device_checks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
