@@ -536,6 +536,23 @@ def test_banded_ridge_weights_the_informative_space():
     assert banded.val_r.mean() > plain.val_r.mean()
 
 
+@pytest.mark.parametrize("n_features", [12, 150], ids=["primal", "dual"])
+def test_held_out_rows_that_repeat_one_design_row_predict_a_constant_and_score_zero(n_features):
+    # A text shown at every scene cut of a validation set: round-off used to score its constant prediction anywhere
+    # in [-1, 1] (the replica's MiniLM at scene cuts: up to 0.9 in a fold, 0.02 on a layer's mean).
+    X, Y = make_problem(100, n_features, 30)
+    splits = contiguous_splits(100)
+    _, val, test = splits[2]
+    X[val] = X[val[0]]
+    X[test] = X[test[0]]
+    for downdate in (True, False):
+        result = cross_validated_ridge(X, Y, splits if downdate else splits[:4], ALPHAS, device="cpu")
+        assert np.all(result.val_r[2] == 0) and np.all(result.test_r[2] == 0)
+        assert np.all(result.prediction[val] == result.prediction[val[:1]])
+        assert np.all(result.prediction[test] == result.prediction[test[:1]])
+        assert np.all(result.val_r[[0, 1, 3]] != 0)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():

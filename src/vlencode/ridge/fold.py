@@ -105,10 +105,16 @@ class HeldOut:
     scored: bool = True
 
     @classmethod
-    def of(cls, index: np.ndarray, proj: torch.Tensor) -> HeldOut:
-        """Centre the projection ``proj`` of the rows ``index``."""
+    def of(cls, index: np.ndarray, proj: torch.Tensor, identical: bool = False) -> HeldOut:
+        """Centre the projection ``proj`` of the rows ``index``; ``identical`` rows of the design centre to zeros.
+
+        Rows that repeat one design row (a text shown at every scene cut of a validation set) predict one value
+        whatever the weights: their centred projection is zero, where round-off in the projection's blocks would
+        leave noise of about 1e-7 that Pearson r scales up to any value in [-1, 1].
+        """
         mean = proj.mean(0) if len(index) else proj.new_zeros(proj.shape[1])
-        return cls(row_selection(index, proj.device), len(index), proj - mean, mean)
+        centred = torch.zeros_like(proj) if identical else proj - mean
+        return cls(row_selection(index, proj.device), len(index), centred, mean)
 
     @classmethod
     def unscored(cls, index: np.ndarray, like: torch.Tensor) -> HeldOut:
@@ -201,16 +207,26 @@ def prepare_fold(
         # Scoring reads the training basis from the projection (which holds a copy with a column of ones) and the
         # dual's float64 training rows and eigenvectors served the held-out projection only.
         decomposition = replace(decomposition, train_basis=None, train_rows=None, vectors=None)
-    held_val = HeldOut.of(split[1], val_proj)
+    held_val = HeldOut.of(split[1], val_proj, identical_rows(X, val))
     return Fold(
         decomposition=decomposition,
         train=TrainRows.of(split, X.shape[0], X.device),
         projection=projection,
         val=held_val,
-        test=HeldOut.unscored(split[2], val_proj) if test_proj is None else HeldOut.of(split[2], test_proj),
+        test=(
+            HeldOut.unscored(split[2], val_proj)
+            if test_proj is None
+            else HeldOut.of(split[2], test_proj, identical_rows(X, test))
+        ),
         val_factor=VarianceFactor.of(held_val.proj, len(alphas), n_targets),
         shrink=Shrinkage.of(decomposition, alphas),
     )
+
+
+def identical_rows(X: torch.Tensor, index: torch.Tensor) -> bool:
+    """Whether the rows ``index`` of ``X`` are one row repeated (a constant prediction: Pearson r is 0)."""
+    rows = X[index]
+    return len(index) > 1 and bool((rows == rows[:1]).all())
 
 
 def triangular_factor_pays(n_val: int, rank: int, n_alphas: int, n_targets: int) -> bool:
