@@ -9,7 +9,9 @@ what it measured):
   config/paper.yaml's settings) and the fast bootstrap
   (:func:`vlencode.bootstrap.fast.fast_bootstrap`) on the device and on the CPU, on the same synthetic alignment at
   two shapes (more events than features, the primal form; more features than events, the dual), the paper config's
-  folds and alphas: validation and test r, out-of-fold predictions and resampled r compared, and each side's seconds.
+  folds and alphas: validation and test r, out-of-fold predictions and resampled r compared, and each side's seconds;
+  and the screening proxy's validation r from one decomposition of the kernel over all rows
+  (:func:`vlencode.ridge.shared_kernel_validation_r`) on the config's number of proxy targets.
 - ``features``: every network of the paper's zoo (config/paper.yaml's ``models.use``) loaded on the CPU and on the
   device with the same weights (a random init is drawn on the CPU for every device), fed the same frames and texts, the
   study extraction's layers of every stream compared, and the sparse projection of its widest layer on both.
@@ -52,6 +54,7 @@ import pandas as pd
 import torch
 from paper_scale import PAPER, SyntheticLayers, synthetic_alignment
 
+from vlencode import ridge
 from vlencode.bootstrap.fast import fast_bootstrap
 from vlencode.bootstrap.resampling import draw_resamples
 from vlencode.device import resolve_device
@@ -165,6 +168,18 @@ def engine_part(device: torch.device, shapes: Mapping[str, tuple[int, int, int]]
             boots[side], seconds[f"bootstrap_{side}_s"] = timed(
                 torch.device(settings.device), fast_bootstrap, cpu.prediction, targets, splits, indices, settings.device
             )
+        proxy_targets = np.ascontiguousarray(targets[:, : PAPER["encoding"]["screening"]["targets"]])
+        proxies = {}
+        for side, settings in sides.items():
+            proxies[side], seconds[f"shared_kernel_{side}_s"] = timed(
+                torch.device(settings.device),
+                ridge.shared_kernel_validation_r,
+                design,
+                proxy_targets,
+                splits,
+                settings.alphas,
+                device=settings.device,
+            )
         results[name] = {
             "events": n_events,
             "features": n_features,
@@ -175,6 +190,7 @@ def engine_part(device: torch.device, shapes: Mapping[str, tuple[int, int, int]]
             "prediction": compare(cpu.prediction, dev.prediction, args.rtol),
             "bootstrap_val_r": compare(boots["cpu"][0], boots["device"][0], args.rtol),
             "bootstrap_test_r": compare(boots["cpu"][1], boots["device"][1], args.rtol),
+            "shared_kernel_val_r": compare(proxies["cpu"], proxies["device"], args.rtol),
             # Where two alphas nearly tie, round-off may choose the other on the device: its r then differs by more.
             "alpha_choices_differing": int(np.sum(cpu.best_alpha != dev.best_alpha)),
             **{key: round(value, 3) for key, value in seconds.items()},

@@ -8,7 +8,10 @@ search (:func:`vlencode.encoding.search_layers`) runs with ``layer_selection`` `
 every target), ``screen`` (the config's ``encoding.screening``) and ``last``; the table gives each one's chosen layer,
 how many layers it fitted to all targets and its seconds.  Printed: the fraction of (subject, model, alignment) where
 screening and ``last`` choose the full search's layer, and the seconds of each search summed.  ``--out`` writes the
-table as JSON.  Site-call agreement needs the statistics of whole runs: the harness part computes it from its own
+table as JSON.  ``--proxy shared`` computes every proxy from one eigendecomposition of the kernel over all rows
+(:mod:`vlencode.ridge.shared_kernel`), which the search otherwise takes only where it is faster than the engine
+(layers wider than the replica's), so that its agreement is measured on this data too.  Site-call agreement needs
+the statistics of whole runs: the harness part computes it from its own
 statistics; on the replica run the workflow twice (``config/README.md``, "Layer screening").
 """
 
@@ -22,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from vlencode import encoding
+from vlencode import encoding, ridge
 from vlencode.config import canonical_config
 from vlencode.encoding import RidgeSettings, Screening, contiguous_splits
 from vlencode.encoding.fitting import design_of
@@ -88,8 +91,16 @@ def main() -> None:
         help="screening.targets of the proxy (default: the config's); keep it well below the "
         "targets of the problem, as at paper scale (1024 of 24,150)",
     )
+    parser.add_argument(
+        "--proxy",
+        choices=["auto", "shared"],
+        default="auto",
+        help="shared: every proxy from the kernel over all rows, whatever its cost (default: where it is faster)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.proxy == "shared":
+        ridge.shared_kernel_pays = lambda *_args, **_kwargs: True
     cfg = config(args.config)
     screening = Screening.from_config(cfg["encoding"]["screening"])
     if args.targets:

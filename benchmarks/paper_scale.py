@@ -297,7 +297,7 @@ def subset_searches(row, layers, timed, targets, splits, settings, screening, na
     seconds, validation = timed(subset, "validation")
     full_fit_s = seconds / len(subset)
     layers.seconds, start = 0.0, time.perf_counter()
-    screened = screen_layers(layers, subset, targets, splits, settings.cross_validate, screening, settings.seed, name)
+    screened = screen_layers(layers, subset, targets, splits, settings.validation_r, screening, settings.seed, name)
     proxy_s = (time.perf_counter() - start - layers.seconds) / len(subset)
     leading = subset if screened is None else screened[0]
     n = len(layers.names)

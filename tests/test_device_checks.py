@@ -79,7 +79,8 @@ def test_the_checks_run_end_to_end_and_report_each_part(tmp_path):
     assert report["engine"]["p"]["solver"] == ["primal"] and report["engine"]["d"]["solver"] == ["dual"]
     for shape in ("p", "d"):
         assert all(
-            report["engine"][shape][key]["equal"] for key in ("val_r", "test_r", "prediction", "bootstrap_val_r")
+            report["engine"][shape][key]["equal"]
+            for key in ("val_r", "test_r", "prediction", "bootstrap_val_r", "shared_kernel_val_r")
         )
     simclr = report["features"]["simclr"]
     assert simclr["source"] == "architecture" and simclr["equal"] and simclr["layers"] > 13

@@ -9,10 +9,11 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.model_selection import KFold
 from snakemake.iocontainers import Namedlist
 
-from vlencode import encoding
+from vlencode import encoding, ridge
 from vlencode.bootstrap import fast, resampling
 from vlencode.config import ConfigError
 from vlencode.encoding import screening
@@ -357,28 +358,27 @@ def test_screening_targets_are_a_seeded_subset():
     np.testing.assert_array_equal(screening.target_subset(40, 50, 0, "x"), np.arange(40))
 
 
-def test_the_proxy_fits_without_predictions_and_scores_as_the_full_fit():
+def test_the_proxy_scores_as_the_full_fit_and_a_wide_layer_from_one_shared_kernel(monkeypatch):
     rng = np.random.default_rng(0)
     design = rng.standard_normal((90, 6)).astype(np.float32)
     targets = (design[:, :2] @ rng.standard_normal((2, 7)) + rng.standard_normal((90, 7))).astype(np.float32)
     splits = encoding.contiguous_splits(["0"] * 90, 5)
     settings = encoding.RidgeSettings(np.logspace(-1, 3, 4), 5, 1, 0, "cpu", None)
-    calls = []
-
-    def fit(*args, **options):
-        calls.append(options)
-        result = settings.cross_validate(*args, **options)
-        # Neither the out-of-fold predictions (only the bootstrap reads them) nor the test r.
-        assert result.prediction is None and np.isnan(result.test_r).all()
-        return result
-
-    proxy = screening.proxy_scores(design, targets, splits, fit, screening.Screening(0, 7, 2.0), 0, "l0")
-    assert calls == [{"validation_only": True}]
-    with pytest.raises(ValueError, match="plain ridge"):  # banded ridge is never screened
-        settings.cross_validate([design[:, :3], design[:, 3:]], targets, splits, validation_only=True)
+    shared = []
+    monkeypatch.setattr(ridge, "shared_kernel_validation_r", lambda *a, **k: shared.append(a) or np.zeros((5, 7)))
+    # A narrow layer: the engine's fit, scoring the validation rows alone, is the full fit's validation r.
+    proxy = screening.proxy_scores(
+        design, targets, splits, settings.validation_r, screening.Screening(0, 7, 2.0), 0, "l0"
+    )
     full = settings.cross_validate(design, targets, splits)
-    assert full.prediction is not None and np.isfinite(full.test_r).all()
+    assert full.prediction is not None and np.isfinite(full.test_r).all() and not shared
     np.testing.assert_array_equal(proxy, np.asarray(full.val_r, dtype=np.float64).mean(axis=0))
+    # A layer wider than its events: one decomposition of the kernel over all rows serves the five folds.
+    wide = rng.standard_normal((90, 400)).astype(np.float32)
+    assert ridge.shared_kernel_pays(90, 400, splits, 4, 7, 1, torch.device("cpu"), None)
+    assert not ridge.shared_kernel_pays(90, 400, splits, 4, 7, 1, torch.device("cpu"), 1000)  # over the budget
+    np.testing.assert_array_equal(settings.validation_r(wide, targets, splits), np.zeros((5, 7)))
+    assert len(shared) == 1
 
 
 def test_sketch_standardises_and_keeps_the_kernel():

@@ -24,6 +24,8 @@ from vlencode.ridge import (
     cross_validated_ridge,
     plan_targets_batch,
     ridge_coefficients,
+    shared_kernel_pays,
+    shared_kernel_validation_r,
 )
 from vlencode.ridge.decomposition import _eigh, decompose, gram_matrix
 from vlencode.ridge.memory import (
@@ -536,6 +538,44 @@ def test_banded_ridge_weights_the_informative_space():
     assert banded.val_r.mean() > plain.val_r.mean()
 
 
+def shared_kernel_problem(n_samples: int, n_features: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """Correlated, unevenly scaled features; a target constant everywhere and one constant over fold 0's validation
+    rows; folds whose first leaves 5 rows in none of its sets."""
+    rng = np.random.default_rng(n_features)
+    X = rng.standard_normal((n_samples, 8)) @ rng.standard_normal((8, n_features)) + rng.standard_normal(
+        (n_samples, n_features)
+    )
+    X[:, 1] *= 40.0
+    X[:, 2] += 5.0
+    Y = X[:, :6] @ rng.standard_normal((6, 12)) * 0.1 + rng.standard_normal((n_samples, 12))
+    Y[:, 0] = 2.0
+    splits = contiguous_splits(n_samples)
+    train, val, test = splits[0]
+    Y[val, 1] = 1.0
+    return X.astype(np.float32), Y.astype(np.float32), [(train[5:], val, test)] + splits[1:]
+
+
+@pytest.mark.parametrize("shape", [(300, 40), (160, 400)], ids=["more-events", "more-features"])
+def test_one_shared_kernel_gives_every_folds_validation_r(shape):
+    X, Y, splits = shared_kernel_problem(*shape)
+    X64 = X.astype(np.float64)
+    shared = shared_kernel_validation_r(X64, Y, splits, ALPHAS, standardize=False, device="cpu")
+    engine = cross_validated_ridge(
+        X, Y, splits, ALPHAS, standardize=False, device="cpu", dtype=torch.float64, score_test=False
+    )
+    # Without scaling it is the engine's regression (an unpenalised intercept is centring on the training rows).
+    np.testing.assert_allclose(shared, engine.val_r, atol=2e-6)
+    assert shared.shape == (5, 12) and np.all(shared[:, 0] == 0) and shared[0, 1] == 0 and np.all(shared[1:, 1] != 0)
+    # Standardised, the scaling is over all rows: the engine's fit of the design so scaled.
+    scaled = (X64 - X64.mean(0)) / X64.std(0)
+    np.testing.assert_allclose(
+        shared_kernel_validation_r(X64, Y, splits, ALPHAS, device="cpu"),
+        cross_validated_ridge(scaled, Y, splits, ALPHAS, standardize=False, device="cpu", dtype=torch.float64).val_r,
+        atol=2e-6,
+    )
+    np.testing.assert_array_equal(X64, X.astype(np.float64))  # the caller's design is left as it was
+
+
 @pytest.mark.parametrize("n_features", [12, 150], ids=["primal", "dual"])
 def test_held_out_rows_that_repeat_one_design_row_predict_a_constant_and_score_zero(n_features):
     # A text shown at every scene cut of a validation set: round-off used to score its constant prediction anywhere
@@ -551,6 +591,32 @@ def test_held_out_rows_that_repeat_one_design_row_predict_a_constant_and_score_z
         assert np.all(result.prediction[val] == result.prediction[val[:1]])
         assert np.all(result.prediction[test] == result.prediction[test[:1]])
         assert np.all(result.val_r[[0, 1, 3]] != 0)
+    shared = shared_kernel_validation_r(X, Y, splits, ALPHAS, device="cpu")
+    assert np.all(shared[2] == 0) and np.all(shared[[0, 1, 3, 4]] != 0)
+
+
+def test_the_shared_kernel_is_chosen_where_its_one_decomposition_saves_time():
+    def pays(n_events, n_features, n_targets, workers=1, budget=None):
+        splits = contiguous_splits(n_events)
+        return shared_kernel_pays(n_events, n_features, splits, 7, n_targets, workers, torch.device("cpu"), budget)
+
+    # The study extraction's width over the shortest paper trial's words, and the largest's (primal folds), for a
+    # 1,024-target proxy; not for 768 columns, a full fit's 24,150 targets, folds decomposed side by side, or a
+    # budget it would overrun.
+    assert pays(4066, 7241, 1024) and pays(10570, 8168, 1024)
+    assert not pays(10570, 768, 1024) and not pays(4066, 7241, 24150) and not pays(4066, 7241, 1024, workers=8)
+    assert not pays(4066, 7241, 1024, budget=2**28)  # it needs about 0.4 GB
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_shared_kernel_on_cuda_matches_the_cpu():
+    X, Y, splits = shared_kernel_problem(160, 400)
+    np.testing.assert_allclose(
+        shared_kernel_validation_r(X, Y, splits, ALPHAS, device="cuda"),
+        shared_kernel_validation_r(X, Y, splits, ALPHAS, device="cpu"),
+        atol=1e-6,
+    )
 
 
 @pytest.mark.gpu

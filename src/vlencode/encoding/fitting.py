@@ -23,6 +23,7 @@ from vlencode.bootstrap.inflation import (
 )
 from vlencode.bootstrap.refit import refit_bootstrap
 from vlencode.config import ConfigError
+from vlencode.device import resolve_device
 from vlencode.encoding.folds import Split, contiguous_splits, select_layer
 from vlencode.encoding.inputs import (
     BANDED_LAYER,
@@ -109,23 +110,9 @@ class RidgeSettings:
         """The encoding protocol's folds of these events: :func:`contiguous_splits` with ``n_folds``."""
         return contiguous_splits(trial_of_event, self.n_folds, name)
 
-    def cross_validate(
-        self, design: Design, targets: np.ndarray, splits: Sequence[Split], *, validation_only: bool = False
-    ) -> ridge.RidgeCVResult:
-        """Plain ridge for one design matrix, banded ridge for a list of feature spaces.
-
-        ``validation_only`` scores a plain fit's validation rows alone: no out-of-fold predictions (``prediction``
-        None) and no test r (NaN).  A screening proxy ranks layers by validation r and needs neither.
-
-        Raises
-        ------
-        ValueError
-            ``validation_only`` with a list of feature spaces (banded ridge always scores both sets; a concatenation
-            baseline is never screened).
-        """
+    def cross_validate(self, design: Design, targets: np.ndarray, splits: Sequence[Split]) -> ridge.RidgeCVResult:
+        """Plain ridge for one design matrix, banded ridge for a list of feature spaces."""
         if isinstance(design, list):
-            if validation_only:
-                raise ValueError("validation_only applies to plain ridge; banded ridge scores validation and test rows")
             return ridge.banded_ridge_cv(
                 design,
                 targets,
@@ -137,16 +124,40 @@ class RidgeSettings:
                 memory_gb=self.memory_gb,
             )
         return ridge.cross_validated_ridge(
+            design, targets, splits, self.alphas, standardize=True, device=self.device, memory_gb=self.memory_gb
+        )
+
+    def validation_r(self, design: np.ndarray, targets: np.ndarray, splits: Sequence[Split]) -> np.ndarray:
+        """Plain ridge's validation r per fold and target, the criterion a screening proxy ranks layers by.
+
+        From one eigendecomposition of the kernel over all rows where that takes less time than the engine's
+        decomposition of every fold (:func:`vlencode.ridge.shared_kernel_pays`: wide layers, few targets, and it fits
+        the memory budget), else the engine's fit scoring the validation rows alone (no out-of-fold predictions, no
+        test r).
+
+        Returns
+        -------
+        ndarray of float32, shape (n_folds, n_targets)
+        """
+        device = resolve_device(self.device)
+        workers = ridge.concurrent_items(len(splits), device)
+        budget = None if self.memory_gb is None else int(self.memory_gb * 2**30)
+        if ridge.shared_kernel_pays(
+            design.shape[0], design.shape[1], splits, len(self.alphas), targets.shape[1], workers, device, budget
+        ):
+            return ridge.shared_kernel_validation_r(design, targets, splits, self.alphas, device=device)
+        result = ridge.cross_validated_ridge(
             design,
             targets,
             splits,
             self.alphas,
             standardize=True,
-            device=self.device,
+            device=device,
             memory_gb=self.memory_gb,
-            return_predictions=not validation_only,
-            score_test=not validation_only,
+            return_predictions=False,
+            score_test=False,
         )
+        return result.val_r
 
 
 def summarize_folds(result: ridge.RidgeCVResult, shape: tuple[int, int]) -> LayerFit:
@@ -236,7 +247,7 @@ def search_layers(
     if layer_selection == "screen" and not banded and len(candidates) > 1:
         assert screening is not None
         leading = screen_layers(
-            design_of, candidates, targets, splits, settings.cross_validate, screening, settings.seed, name
+            design_of, candidates, targets, splits, settings.validation_r, screening, settings.seed, name
         )
         if leading is not None:
             fitted, proxy_val_r = leading

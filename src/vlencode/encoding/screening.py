@@ -17,17 +17,22 @@ runs the full fit only for the ``leading`` layers of the ranking and chooses amo
   full.  The top principal components instead of a sketch did worse (0.070 at 256): the information was not in the
   layer's leading variance.  The default proxy therefore reads every layer as it is.
 - the folds and the alpha grid are the protocol's own (:func:`vlencode.encoding.contiguous_splits`), and only the
-  validation rows are scored (no out-of-fold predictions, no test r: the ranking reads neither).  What the proxy
+  validation rows are scored (no out-of-fold predictions, no test r: the ranking reads neither).  What the engine
   cannot save is each fold's decomposition of the layer, paid whatever the number of targets: at 10,570 events x 768
-  columns its 5 eigendecompositions and Gram products are more than half of a 1,024-target proxy.
+  columns its 5 eigendecompositions and Gram products are more than half of a 1,024-target proxy.  Where the layer
+  is wide (the study extraction's 7,000-8,500 columns), one eigendecomposition of the kernel over all rows serves
+  every fold instead (:mod:`vlencode.ridge.shared_kernel`, chosen by its cost), with the layer standardised over all
+  rows rather than each fold's training rows.
 
 Every layer the proxy cannot tell from its best (within ``z`` standard errors of the target sampling,
 :func:`leading_layers`) is fitted in full: where layers are nearly tied the full criterion decides, where one layer
 stands out it is the only full fit.
 
 The proxy is computed from the data alone: no per-model table of good layers.  Its error is the target sampling's
-alone (without a sketch), which :func:`leading_layers` accounts for.  Measured agreement with the full
-search (chosen layer, site calls) on the harness and the replica: ``config/README.md``, "Layer screening".
+(without a sketch), which :func:`leading_layers` accounts for.  The shared kernel's scaling over all rows adds a
+small one it does not count: in the tests it moved a fold's validation r by up to about 1e-2 per target and the mean
+over targets by about 1e-5.  Measured agreement with the full search (chosen layer, site calls) on the harness and
+the replica: ``config/README.md``, "Layer screening".
 """
 
 from __future__ import annotations
@@ -159,7 +164,7 @@ def proxy_scores(
     design: np.ndarray,
     targets: np.ndarray,
     splits: Sequence[Split],
-    fit: Callable[..., Any],
+    score: Callable[[np.ndarray, np.ndarray, Sequence[Split]], np.ndarray],
     screening: Screening,
     seed: int,
     layer: str,
@@ -172,9 +177,8 @@ def proxy_scores(
     targets : ndarray, shape (n_events, m)
         The proxy's targets (:func:`target_subset`).
     splits : the protocol's folds
-    fit : callable (design, targets, splits, *, validation_only) -> :class:`vlencode.ridge.RidgeCVResult`
-        The protocol's cross-validated ridge (:meth:`vlencode.encoding.RidgeSettings.cross_validate`), called to score
-        the validation rows only.
+    score : callable (design, targets, splits) -> ndarray, shape (n_folds, m)
+        The protocol's validation r per fold and target (:meth:`vlencode.encoding.RidgeSettings.validation_r`).
     screening : Screening
     seed : int
         The config seed.
@@ -186,8 +190,7 @@ def proxy_scores(
     """
     if screening.features:
         design = sketch(design, screening.features, seed, layer)
-    result = fit(design, targets, splits, validation_only=True)
-    return np.asarray(result.val_r, dtype=np.float64).mean(axis=0)
+    return np.asarray(score(design, targets, splits), dtype=np.float64).mean(axis=0)
 
 
 def screen_layers(
@@ -195,7 +198,7 @@ def screen_layers(
     candidates: Sequence[str],
     targets: np.ndarray,
     splits: Sequence[Split],
-    fit: Callable[..., Any],
+    score: Callable[[np.ndarray, np.ndarray, Sequence[Split]], np.ndarray],
     screening: Screening,
     seed: int,
     name: str,
@@ -210,7 +213,8 @@ def screen_layers(
     candidates : sequence of str, in the model's layer order
     targets : ndarray, shape (n_events, n_targets)
     splits : the protocol's folds
-    fit : callable (design, targets, splits, *, validation_only) -> :class:`vlencode.ridge.RidgeCVResult`
+    score : callable (design, targets, splits) -> ndarray, shape (n_folds, m)
+        As in :func:`proxy_scores`.
     screening : Screening
     seed : int
         The config seed (the target subset and the sketch).
@@ -222,7 +226,7 @@ def screen_layers(
         return None
     proxy_targets = np.ascontiguousarray(targets[:, subset])
     proxy_r = {
-        layer: proxy_scores(design_of(layer), proxy_targets, splits, fit, screening, seed, layer)
+        layer: proxy_scores(design_of(layer), proxy_targets, splits, score, screening, seed, layer)
         for layer in candidates
     }
     return leading_layers(proxy_r, targets.shape[1], screening.z), {

@@ -13,21 +13,28 @@ banded_ridge_cv
     The same with one regularisation per feature space (random search over the simplex of space weights).
 ridge_coefficients
     Coefficients and intercept of one ridge fit, for reference checks and refits.
-plan_targets_batch, available_memory_bytes
-    The memory planner behind ``targets_batch=None``.
+shared_kernel_validation_r, shared_kernel_pays
+    Every fold's validation r from one eigendecomposition of the kernel over all rows (the screening proxy of wide
+    layers), and whether that is faster than the engine's decomposition per fold.
+plan_targets_batch, available_memory_bytes, concurrent_items
+    The memory planner behind ``targets_batch=None``, and how many folds are decomposed side by side.
 """
 
 from vlencode.ridge.banded import band_weight_candidates, banded_ridge_cv
 from vlencode.ridge.coefficients import ridge_coefficients
 from vlencode.ridge.cv import RidgeCVResult, cross_validated_ridge
-from vlencode.ridge.memory import available_memory_bytes, plan_targets_batch
+from vlencode.ridge.memory import available_memory_bytes, concurrent_items, plan_targets_batch
+from vlencode.ridge.shared_kernel import shared_kernel_pays, shared_kernel_validation_r
 
 __all__ = [
     "RidgeCVResult",
     "available_memory_bytes",
     "band_weight_candidates",
     "banded_ridge_cv",
+    "concurrent_items",
     "cross_validated_ridge",
     "plan_targets_batch",
     "ridge_coefficients",
+    "shared_kernel_pays",
+    "shared_kernel_validation_r",
 ]
