@@ -153,6 +153,7 @@ def engine_part(device: torch.device, shapes: Mapping[str, tuple[int, int, int]]
     warm_splits = contiguous_splits(np.zeros(100, dtype=np.int64).astype(str), sides["device"].n_folds)
     timed(device, sides["device"].cross_validate, warm_x, warm_y, warm_splits)
     timed(device, fast_bootstrap, warm_y, warm_y, warm_splits, draw_resamples(100, 2, 0), str(device))
+    timed(device, ridge.shared_kernel_validation_r, warm_x, warm_y, warm_splits, [1.0], device=device)
     results = {}
     for name, (n_events, n_features, n_targets) in shapes.items():
         design, targets = synthetic_fit_data(n_events, n_features, n_targets, args.seed)

@@ -43,8 +43,9 @@ def compare_paths(n_events: int, n_features: int, n_targets: int, settings: Ridg
     design = SyntheticLayers(latent, 1, n_features, 0, 1.5, 0)("hidden.0")
     splits = contiguous_splits(np.zeros(n_events, dtype=np.int64).astype(str), settings.n_folds)
     with torch_threads(threads):
+        workers = ridge.concurrent_items(len(splits), torch.device("cpu"))
         chosen = ridge.shared_kernel_pays(
-            n_events, n_features, splits, len(settings.alphas), n_targets, threads, torch.device("cpu"), None
+            n_events, n_features, splits, len(settings.alphas), n_targets, workers, torch.device("cpu"), None
         )
         start = time.perf_counter()
         engine = ridge.cross_validated_ridge(

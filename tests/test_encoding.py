@@ -366,6 +366,8 @@ def test_the_proxy_scores_as_the_full_fit_and_a_wide_layer_from_one_shared_kerne
     settings = encoding.RidgeSettings(np.logspace(-1, 3, 4), 5, 1, 0, "cpu", None)
     shared = []
     monkeypatch.setattr(ridge, "shared_kernel_validation_r", lambda *a, **k: shared.append(a) or np.zeros((5, 7)))
+    # Folds decomposed one at a time (one torch thread); with more the engine decomposes them side by side.
+    monkeypatch.setattr(ridge, "concurrent_items", lambda n_items, device: 1)
     # A narrow layer: the engine's fit, scoring the validation rows alone, is the full fit's validation r.
     proxy = screening.proxy_scores(
         design, targets, splits, settings.validation_r, screening.Screening(0, 7, 2.0), 0, "l0"

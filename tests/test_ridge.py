@@ -593,6 +593,13 @@ def test_held_out_rows_that_repeat_one_design_row_predict_a_constant_and_score_z
         assert np.all(result.val_r[[0, 1, 3]] != 0)
     shared = shared_kernel_validation_r(X, Y, splits, ALPHAS, device="cpu")
     assert np.all(shared[2] == 0) and np.all(shared[[0, 1, 3, 4]] != 0)
+    # Rows that differ only in a column constant over the training rows predict one value too.
+    X[:, 5] = 1.0
+    X[val, 5] = np.arange(len(val))
+    X[test, 5] = np.arange(len(test))
+    result = cross_validated_ridge(X, Y, splits, ALPHAS, device="cpu")
+    assert np.all(result.val_r[2] == 0) and np.all(result.test_r[2] == 0)
+    assert np.all(shared_kernel_validation_r(X, Y, splits, ALPHAS, device="cpu")[2] == 0)
 
 
 def test_the_shared_kernel_is_chosen_where_its_one_decomposition_saves_time():

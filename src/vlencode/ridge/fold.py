@@ -96,7 +96,8 @@ class DowndatedProjection:
 class HeldOut:
     """One held-out set of a fold: its ``rows`` (a slice when consecutive), their ``count``, and ``proj``
     ``[count, rank]``, the rows projected onto the feature basis and centred by ``proj_mean`` ``[rank]`` (zeros for an
-    empty set); ``scored`` is False for a set left unprojected (:meth:`unscored`: ``proj`` then has no rows)."""
+    empty set, and for rows that predict one value, :meth:`of`); ``scored`` is False for a set left unprojected
+    (:meth:`unscored`: ``proj`` then has no rows)."""
 
     rows: Rows
     count: int
@@ -105,15 +106,18 @@ class HeldOut:
     scored: bool = True
 
     @classmethod
-    def of(cls, index: np.ndarray, proj: torch.Tensor, identical: bool = False) -> HeldOut:
-        """Centre the projection ``proj`` of the rows ``index``; ``identical`` rows of the design centre to zeros.
+    def of(cls, index: np.ndarray, proj: torch.Tensor, constant: bool = False) -> HeldOut:
+        """Centre the projection ``proj`` of the rows ``index``; zeros where the rows predict one value (``constant``,
+        :func:`constant_prediction`).
 
-        Rows that repeat one design row (a text shown at every scene cut of a validation set) predict one value
-        whatever the weights: their centred projection is zero, where round-off in the projection's blocks would
-        leave noise of about 1e-7 that Pearson r scales up to any value in [-1, 1].
+        Rows that repeat one design row (a text shown at every scene cut of a validation set), or differ only in
+        columns constant over the training rows (which the scaling zeroes), predict one value whatever the weights.
+        Their centred projection would be the rounding of its mean (primal) or round-off of the cross-kernel (dual,
+        about 1e-6 relative), which Pearson r scales up to any value in [-1, 1]; zeros make it 0, the engine's
+        convention for a constant prediction.
         """
         mean = proj.mean(0) if len(index) else proj.new_zeros(proj.shape[1])
-        centred = torch.zeros_like(proj) if identical else proj - mean
+        centred = torch.zeros_like(proj) if constant else proj - mean
         return cls(row_selection(index, proj.device), len(index), centred, mean)
 
     @classmethod
@@ -207,7 +211,7 @@ def prepare_fold(
         # Scoring reads the training basis from the projection (which holds a copy with a column of ones) and the
         # dual's float64 training rows and eigenvectors served the held-out projection only.
         decomposition = replace(decomposition, train_basis=None, train_rows=None, vectors=None)
-    held_val = HeldOut.of(split[1], val_proj, identical_rows(X, val))
+    held_val = HeldOut.of(split[1], val_proj, constant_prediction(X, train, val))
     return Fold(
         decomposition=decomposition,
         train=TrainRows.of(split, X.shape[0], X.device),
@@ -216,17 +220,27 @@ def prepare_fold(
         test=(
             HeldOut.unscored(split[2], val_proj)
             if test_proj is None
-            else HeldOut.of(split[2], test_proj, identical_rows(X, test))
+            else HeldOut.of(split[2], test_proj, constant_prediction(X, train, test))
         ),
         val_factor=VarianceFactor.of(held_val.proj, len(alphas), n_targets),
         shrink=Shrinkage.of(decomposition, alphas),
     )
 
 
-def identical_rows(X: torch.Tensor, index: torch.Tensor) -> bool:
-    """Whether the rows ``index`` of ``X`` are one row repeated (a constant prediction: Pearson r is 0)."""
+def constant_prediction(X: torch.Tensor, train: torch.Tensor, index: torch.Tensor) -> bool:
+    """Whether the rows ``index`` of ``X`` predict one value whatever a fit on the rows ``train``: they repeat one row,
+    or differ only in columns constant over the training rows (which the fit's centring leaves no weight).
+
+    The columns are read one at a time until one varies over the training rows: usually the first.
+    """
+    if len(index) < 2:
+        return False
     rows = X[index]
-    return len(index) > 1 and bool((rows == rows[:1]).all())
+    for column in torch.nonzero((rows != rows[:1]).any(0)).flatten():
+        values = X[train, column]
+        if bool((values != values[0]).any()):
+            return False
+    return True
 
 
 def triangular_factor_pays(n_val: int, rank: int, n_alphas: int, n_targets: int) -> bool:

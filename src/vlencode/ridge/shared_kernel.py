@@ -5,25 +5,27 @@ The engine (:mod:`vlencode.ridge.search`) decomposes each fold's training design
 eigendecompositions of ``min(n_train, n_features)`` rows.  The study extraction's layers are 7,000-8,500 columns wide
 over 600-10,600 events, so each of those is a kernel or Gram matrix of thousands of rows, and a screening proxy, which
 scores only ~1,000 targets, is mostly those decompositions.  Here one eigendecomposition of the kernel over all rows,
-``K = Z Z' = U diag(s) U'``, serves every fold and alpha, through the held-out identity of kernel ridge regression
-with an unpenalised intercept (the bordered system of least-squares support vector machines; An, Liu & Venkatesh
-2007, "Fast cross-validation algorithms for least squares support vector machine and kernel ridge regression",
-Pattern Recognition 40: 2154-2162).  With ``M = [[K + alpha I, 1], [1', 0]]`` and ``h`` the rows a fold does not train
-on, the fold's residuals on them are
+``K = Z Z' = U diag(s) U'`` (``Z`` the design centred and scaled over all rows), serves every fold and alpha, through
+the held-out identity of kernel ridge regression with an unpenalised intercept (the bordered system of least-squares
+support vector machines; An, Liu & Venkatesh 2007, "Fast cross-validation algorithms for least squares support vector
+machine and kernel ridge regression", Pattern Recognition 40: 2154-2162).  With ``M = [[K + alpha I, 1], [1', 0]]``
+and ``h`` the rows a fold does not train on, the fold's residuals on them are
 
     ``y_h - yhat_h = ((M^-1)_hh)^-1 (M^-1 [y; 0])_h``
 
-(the block inverse: ``(M^-1)_hh`` is the inverse of the Schur complement of the training rows).  With
-``A^-1 = U diag(1 / (s + alpha)) U'``, ``g = A^-1 1`` and ``gamma = 1' A^-1 1``, the rows' block of ``M^-1`` is
-``A^-1 - g g' / gamma``.  So per alpha and fold it costs the held-out rows of ``U`` times the projected targets
-``U' y`` and their own Gram matrix, ``n_h n (m + n_h)`` multiply-adds, and one solve of ``n_h`` rows, where the
-engine pays an eigendecomposition per fold (:func:`shared_kernel_pays` compares the two).
+(the block inverse: ``(M^-1)_hh`` is the inverse of the Schur complement of the bordered system's other rows, the
+training rows and the intercept's).  With ``A^-1 = U diag(1 / (s + alpha)) U'``, ``g = A^-1 1`` and
+``gamma = 1' A^-1 1``, the rows' block of ``M^-1`` is ``A^-1 - g g' / gamma``.  So per alpha and fold it costs the
+held-out rows of ``U`` times the projected targets ``U' y`` and their own Gram matrix, ``n_h n (m + n_h)``
+multiply-adds, and one solve of ``n_h`` rows, where the engine pays an eigendecomposition per fold
+(:func:`shared_kernel_pays` compares the two).
 
 Ridge with an unpenalised intercept is ridge on the training rows centred with their means, as the engine fits.  What
 differs is the scaling: the kernel is of the design standardised with statistics over all rows, where the engine
 scales each fold with its training rows' (no target enters either).  Without standardisation the two are the same
-regression, and their validation r agree to round-off (``tests/test_ridge.py``).  Everything is float64: the identity
-subtracts the residuals from the targets.
+regression, and their validation r agree to round-off (``tests/test_ridge.py``); with it,
+``benchmarks/screening_proxy.py`` measures the difference.  Everything is float64: the identity subtracts the
+residuals from the targets.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from vlencode.device import resolve_device
 from vlencode.pearson import pearson_from_sums
 from vlencode.ridge.checks import Split, check_inputs
 from vlencode.ridge.decomposition import _eigh, column_scale, gram_matrix
-from vlencode.ridge.fold import identical_rows
+from vlencode.ridge.fold import constant_prediction
 from vlencode.ridge.memory import AVAILABLE_SHARE, available_memory_bytes, torch_threads
 
 #: The time of one eigendecomposition of ``n`` rows, in multiply-adds of a float64 matrix product: ``EIGH_COST n^3``.
@@ -72,9 +74,12 @@ def shared_kernel_pays(
     """Whether one eigendecomposition of the kernel over all rows takes less time than the engine's per fold, and fits
     the memory budget.
 
-    The engine decomposes ``workers`` folds at a time, each of ``min(n_train, n_features)`` rows, one thread each; the
-    shared kernel decomposes ``n_samples`` rows once, on one thread, then multiplies ``n_h n (m + n_h)`` per alpha and
-    fold on ``workers`` threads (module note).  Products both pay alike (the Gram matrices, the kernel) are left out.
+    A model of the dominant costs, calibrated on the CPU (:data:`EIGH_COST`) and used on every device: the engine
+    decomposes ``workers`` folds at a time, each of ``min(n_train, n_features)`` rows, one thread each; the shared
+    kernel decomposes ``n_samples`` rows once (on one thread on the CPU), then multiplies ``n_h n (m + n_h)`` per
+    alpha and fold on ``workers`` threads (module note).  Left out: the Gram matrices and kernels both form, the
+    engine's scoring of every alpha and the shared kernel's ``U' y`` and solves (each smaller than what is counted at
+    the study extraction's widths).
 
     Parameters
     ----------
@@ -148,9 +153,8 @@ def shared_kernel_validation_r(
     device = resolve_device(device)
     n_samples = X.shape[0]
     with torch_threads(n_threads):
-        # Copies (the design is scaled in place).
-        # The design stays on the host, read only for validation sets that repeat one row; x is scaled in place.
-        design = torch.from_numpy(X)
+        # The design stays on the host, read for validation sets that predict one value; x, a copy, is scaled in place.
+        design = torch.as_tensor(X)
         x = torch.tensor(X, dtype=torch.float64, device=device)
         mean, scale = column_scale(x, standardize)
         kernel = gram_matrix(x.sub_(mean).mul_(scale), outer=True)
@@ -164,6 +168,10 @@ def shared_kernel_validation_r(
         ones_projected = vectors.sum(0)
         val_r = torch.empty((len(splits), Y.shape[1]), dtype=torch.float64, device=device)
         for k, (train, val, _) in enumerate(splits):
+            if constant_prediction(design, torch.as_tensor(train), torch.as_tensor(val)):
+                # A column constant over the training rows gets no weight (the border), so this holds here too.
+                val_r[k] = 0.0
+                continue
             held = np.setdiff1d(np.arange(n_samples), train)
             held_vectors = vectors[torch.as_tensor(held, device=device)]
             val_rows = torch.as_tensor(np.searchsorted(held, val), device=device)
@@ -172,10 +180,6 @@ def shared_kernel_validation_r(
             flat = (y_train.amax(0) == y_train.amin(0)) | (y_val.amax(0) == y_val.amin(0))
             y_val = y_val - y_val.mean(0)
             var_true = y_val.square().sum(0)
-            if identical_rows(design, torch.as_tensor(val)):
-                # One design row repeated: a constant prediction, r = 0 (the engine's convention).
-                val_r[k] = 0.0
-                continue
             best = torch.full((Y.shape[1],), -math.inf, dtype=torch.float64, device=device)
             for alpha in alphas:
                 shrink = 1.0 / (eigenvalues + float(alpha))
