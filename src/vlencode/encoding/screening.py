@@ -30,9 +30,10 @@ stands out it is the only full fit.
 
 The proxy is computed from the data alone: no per-model table of good layers.  Its error is the target sampling's
 (without a sketch), which :func:`leading_layers` accounts for.  The shared kernel's scaling over all rows adds a
-small one it does not count: in the tests it moved a fold's validation r by up to about 1e-2 per target and the mean
-over targets by about 1e-5.  Measured agreement with the full search (chosen layer, site calls) on the harness and
-the replica: ``config/README.md``, "Layer screening".
+small one it does not count: on a synthetic layer at the study extraction's widths (``benchmarks/screening_proxy.py``)
+it moved a fold's validation r by at most 1.3e-3 per target and the mean over targets by 4e-6; on the replica's
+115-event alignments, a layer's mean by up to 3e-3.  Measured agreement with the full search (chosen layer, site
+calls) on the harness and the replica: ``config/README.md``, "Layer screening".
 """
 
 from __future__ import annotations
