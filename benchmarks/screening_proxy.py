@@ -45,7 +45,7 @@ def compare_paths(n_events: int, n_features: int, n_targets: int, settings: Ridg
     with torch_threads(threads):
         workers = ridge.concurrent_items(len(splits), torch.device("cpu"))
         chosen = ridge.shared_kernel_pays(
-            n_events, n_features, splits, len(settings.alphas), n_targets, workers, torch.device("cpu"), None
+            n_events, n_features, splits, settings.alphas, n_targets, workers, torch.device("cpu"), None
         )
         start = time.perf_counter()
         engine = ridge.cross_validated_ridge(

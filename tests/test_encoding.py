@@ -377,8 +377,9 @@ def test_the_proxy_scores_as_the_full_fit_and_a_wide_layer_from_one_shared_kerne
     np.testing.assert_array_equal(proxy, np.asarray(full.val_r, dtype=np.float64).mean(axis=0))
     # A layer wider than its events: one decomposition of the kernel over all rows serves the five folds.
     wide = rng.standard_normal((90, 400)).astype(np.float32)
-    assert ridge.shared_kernel_pays(90, 400, splits, 4, 7, 1, torch.device("cpu"), None)
-    assert not ridge.shared_kernel_pays(90, 400, splits, 4, 7, 1, torch.device("cpu"), 1000)  # over the budget
+    assert ridge.shared_kernel_pays(90, 400, splits, settings.alphas, 7, 1, torch.device("cpu"), None)
+    # Over the budget:
+    assert not ridge.shared_kernel_pays(90, 400, splits, settings.alphas, 7, 1, torch.device("cpu"), 1000)
     np.testing.assert_array_equal(settings.validation_r(wide, targets, splits), np.zeros((5, 7)))
     assert len(shared) == 1
 

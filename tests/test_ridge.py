@@ -605,7 +605,7 @@ def test_held_out_rows_that_repeat_one_design_row_predict_a_constant_and_score_z
 def test_the_shared_kernel_is_chosen_where_its_one_decomposition_saves_time():
     def pays(n_events, n_features, n_targets, workers=1, budget=None):
         splits = contiguous_splits(n_events)
-        return shared_kernel_pays(n_events, n_features, splits, 7, n_targets, workers, torch.device("cpu"), budget)
+        return shared_kernel_pays(n_events, n_features, splits, ALPHAS, n_targets, workers, torch.device("cpu"), budget)
 
     # The study extraction's width over the shortest paper trial's words, and the largest's (primal folds), for a
     # 1,024-target proxy; not for 768 columns, a full fit's 24,150 targets, folds decomposed side by side, or a
@@ -613,6 +613,23 @@ def test_the_shared_kernel_is_chosen_where_its_one_decomposition_saves_time():
     assert pays(4066, 7241, 1024) and pays(10570, 8168, 1024)
     assert not pays(10570, 768, 1024) and not pays(4066, 7241, 24150) and not pays(4066, 7241, 1024, workers=8)
     assert not pays(4066, 7241, 1024, budget=2**28)  # it needs about 0.4 GB
+
+
+def test_the_shared_kernel_refuses_alphas_float64_cannot_resolve_and_takes_any_strides():
+    # Columns scaled by 1e8 and left so: a kernel eigenvalue of about 1e19, against alphas from 0.1 (the solve of
+    # the held-out block failed outright); by 1e-6: every alpha drowns the predictions (r off by 0.1).
+    X, Y, splits = shared_kernel_problem(160, 400)
+    for scale in (1e8, 1e-6):
+        with pytest.raises(ValueError, match="leave the range float64 resolves"):
+            shared_kernel_validation_r(X * scale, Y, splits, ALPHAS, standardize=False, device="cpu")
+    assert not shared_kernel_pays(160, 400, splits, [1e-12, 1.0], 12, 1, torch.device("cpu"), None)
+    assert not shared_kernel_pays(160, 400, splits, [1.0, 1e10], 12, 1, torch.device("cpu"), None)
+    np.testing.assert_array_equal(
+        shared_kernel_validation_r(X[::-1], Y[::-1], splits, ALPHAS, device="cpu"),
+        shared_kernel_validation_r(X[::-1].copy(), Y[::-1].copy(), splits, ALPHAS, device="cpu"),
+    )
+    X[:, :] = 3.0  # every column constant: one prediction everywhere
+    assert np.all(shared_kernel_validation_r(X, Y, splits, ALPHAS, device="cpu") == 0)
 
 
 @pytest.mark.gpu

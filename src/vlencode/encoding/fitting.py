@@ -143,7 +143,7 @@ class RidgeSettings:
         workers = ridge.concurrent_items(len(splits), device)
         budget = None if self.memory_gb is None else int(self.memory_gb * 2**30)
         if ridge.shared_kernel_pays(
-            design.shape[0], design.shape[1], splits, len(self.alphas), targets.shape[1], workers, device, budget
+            design.shape[0], design.shape[1], splits, self.alphas, targets.shape[1], workers, device, budget
         ):
             return ridge.shared_kernel_validation_r(design, targets, splits, self.alphas, device=device)
         result = ridge.cross_validated_ridge(

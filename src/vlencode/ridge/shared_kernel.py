@@ -43,6 +43,12 @@ from vlencode.ridge.decomposition import _eigh, column_scale, gram_matrix
 from vlencode.ridge.fold import constant_prediction
 from vlencode.ridge.memory import AVAILABLE_SHARE, available_memory_bytes, torch_threads
 
+#: Alphas the identity resolves in float64, relative to the kernel's largest eigenvalue ``s_max``: below ``1e-12
+#: s_max`` the held-out block's solve loses its digits (it failed outright on 1e8-scaled columns), above ``1e7 s_max``
+#: the predictions are a vanishing part of the targets they are subtracted from (at ``1e9 s_max`` r was 0.1 off).
+#: A standardised layer has ``n <= s_max <= n p``, which the paper grid (1e-1 to 1e5) meets at any events and width.
+ALPHA_RANGE = (1e-12, 1e7)
+
 #: The time of one eigendecomposition of ``n`` rows, in multiply-adds of a float64 matrix product: ``EIGH_COST n^3``.
 #: Measured on one core of this project's 2-core AMD EPYC with SciPy's divide and conquer against NumPy's product:
 #: 3.5-9 (1,500 and 2,500 rows, the machine loaded) and 4.8 s for 3,250 rows against ~25e9 multiply-adds a second.
@@ -65,7 +71,7 @@ def shared_kernel_pays(
     n_samples: int,
     n_features: int,
     splits: Sequence[Split],
-    n_alphas: int,
+    alphas: Sequence[float] | np.ndarray,
     n_targets: int,
     workers: int,
     device: torch.device,
@@ -79,13 +85,15 @@ def shared_kernel_pays(
     kernel decomposes ``n_samples`` rows once (on one thread on the CPU), then multiplies ``n_h n (m + n_h)`` per
     alpha and fold on ``workers`` threads (module note).  Left out: the Gram matrices and kernels both form, the
     engine's scoring of every alpha and the shared kernel's ``U' y`` and solves (each smaller than what is counted at
-    the study extraction's widths).
+    the study extraction's widths).  Never where the alphas leave :data:`ALPHA_RANGE` of a standardised design's
+    largest eigenvalue (between ``n_samples`` and ``n_samples n_features``).
 
     Parameters
     ----------
     n_samples, n_features : int
     splits : the folds, ``(train, val, test)`` index arrays
-    n_alphas, n_targets : int
+    alphas : the grid
+    n_targets : int
     workers : int
         Folds the engine decomposes side by side: its torch threads on the CPU, 1 on CUDA
         (:func:`vlencode.ridge.memory.concurrent_items`).
@@ -95,6 +103,11 @@ def shared_kernel_pays(
         The engine's memory budget (``memory_gb``); None takes :data:`vlencode.ridge.memory.AVAILABLE_SHARE` of the
         memory available (:func:`vlencode.ridge.memory.available_memory_bytes`).
     """
+    alphas = np.asarray(alphas, dtype=np.float64)
+    low, high = ALPHA_RANGE
+    if alphas.min() < low * n_samples * n_features or alphas.max() > high * n_samples:
+        return False
+    n_alphas = len(alphas)
     ranks = sorted((min(len(train), n_features) for train, _, _ in splits), reverse=True)
     rounds = [ranks[i] for i in range(0, len(ranks), max(1, workers))]
     engine = EIGH_COST * sum(float(rank) ** 3 for rank in rounds)
@@ -147,13 +160,16 @@ def shared_kernel_validation_r(
     Raises
     ------
     ValueError
-        On the engine's input errors (:func:`vlencode.ridge.checks.check_inputs`).
+        On the engine's input errors (:func:`vlencode.ridge.checks.check_inputs`), and where the alphas leave
+        :data:`ALPHA_RANGE` of the kernel's largest eigenvalue.
     """
     X, Y, splits, alphas = check_inputs(X, Y, splits, alphas)
     device = resolve_device(device)
     n_samples = X.shape[0]
     with torch_threads(n_threads):
         # The design stays on the host, read for validation sets that predict one value; x, a copy, is scaled in place.
+        if any(stride < 0 for stride in X.strides):
+            X = np.ascontiguousarray(X)
         design = torch.as_tensor(X)
         x = torch.tensor(X, dtype=torch.float64, device=device)
         mean, scale = column_scale(x, standardize)
@@ -162,7 +178,18 @@ def shared_kernel_validation_r(
         eigenvalues, vectors = _eigh(kernel)
         del kernel
         eigenvalues = eigenvalues.clamp_min(0.0)
-        y = torch.tensor(Y, dtype=torch.float64, device=device)
+        largest = float(eigenvalues.max()) if n_samples else 0.0
+        if largest == 0.0:
+            # Every column constant: every prediction is one value.
+            return np.zeros((len(splits), Y.shape[1]), dtype=np.float32)
+        if alphas.min() < ALPHA_RANGE[0] * largest or alphas.max() > ALPHA_RANGE[1] * largest:
+            raise ValueError(
+                f"shared kernel: alphas {alphas.min():.3g}-{alphas.max():.3g} leave the range float64 resolves for "
+                f"this design ({ALPHA_RANGE[0]:g} to {ALPHA_RANGE[1]:g} times its kernel's largest eigenvalue, "
+                f"{largest:.3g}); standardise the design, or fit it with cross_validated_ridge"
+            )
+        # A copy (centred in place); torch takes no negative strides.
+        y = torch.tensor(np.ascontiguousarray(Y), dtype=torch.float64, device=device)
         y -= y.mean(0)
         projected = vectors.T @ y
         ones_projected = vectors.sum(0)
