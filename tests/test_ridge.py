@@ -39,6 +39,7 @@ from vlencode.ridge.memory import (
     torch_threads,
 )
 from vlencode.ridge.search import SearchOptions, plan_batch, search
+from vlencode.ridge.shared_kernel import null_space_pays
 
 ALPHAS = np.logspace(-1, 5, 7)
 
@@ -574,6 +575,22 @@ def test_one_shared_kernel_gives_every_folds_validation_r(shape):
         atol=2e-6,
     )
     np.testing.assert_array_equal(X64, X.astype(np.float64))  # the caller's design is left as it was
+
+
+def test_with_fewer_columns_than_rows_the_gram_matrix_and_the_kernels_null_space_give_the_same_scores():
+    # The Gram matrix is decomposed where that saves time, at the study extraction's widest trial but not where
+    # the columns nearly match the rows; repeated columns leave it singular (eigenvalues at round-off are null space).
+    sizes = [2114] * 5
+    assert null_space_pays(10570, 8168, sizes, 7, 1024) and null_space_pays(300, 40, [60] * 5, 7, 12)
+    assert not null_space_pays(3000, 2900, [600] * 5, 7, 1024) and not null_space_pays(160, 400, [32] * 5, 7, 12)
+    X, Y, splits = shared_kernel_problem(300, 40)
+    X = np.concatenate([X, X[:, :10] * 2.0], axis=1).astype(np.float64)
+    engine = cross_validated_ridge(
+        X, Y, splits, ALPHAS, standardize=False, device="cpu", dtype=torch.float64, score_test=False
+    )
+    np.testing.assert_allclose(
+        shared_kernel_validation_r(X, Y, splits, ALPHAS, standardize=False, device="cpu"), engine.val_r, atol=2e-6
+    )
 
 
 @pytest.mark.parametrize("n_features", [12, 150], ids=["primal", "dual"])
