@@ -221,19 +221,24 @@ def shared_kernel_validation_r(
         # With enough fewer columns than rows, A^-1 adds I / alpha on the kernel's null space (module note).
         held_sizes = [n_samples - len(train) for train, _, _ in splits]
         null_space = null_space_pays(n_samples, X.shape[1], held_sizes, len(alphas), Y.shape[1])
-        eigenvalues, vectors = _eigh(gram_matrix(x, outer=not null_space))
+        matrix = gram_matrix(x, outer=not null_space)
+        # The kernel's eigenvectors are the decomposition's own unless they are formed from the design's.
+        scaled = x if null_space else None
+        del x
+        eigenvalues, vectors = _eigh(matrix)
+        del matrix
         eigenvalues = eigenvalues.clamp_min(0.0)
         largest = float(eigenvalues.max()) if n_samples else 0.0
         if largest == 0.0:
             # Every column constant: every prediction is one value.
             return np.zeros((len(splits), Y.shape[1]), dtype=np.float32)
-        if null_space:
+        if scaled is not None:
             # Eigenvalues at round-off carry directions as inexact as the null space's (their weight, about s /
             # alpha^2, is below float64's resolution of 1 / alpha there).
             kept = eigenvalues > largest * X.shape[1] * torch.finfo(torch.float64).eps
             eigenvalues = eigenvalues[kept]
-            vectors = (x @ vectors[:, kept]).div_(eigenvalues.sqrt())
-        del x
+            vectors = (scaled @ vectors[:, kept]).div_(eigenvalues.sqrt())
+            del scaled
         if alphas.min() < ALPHA_RANGE[0] * largest or alphas.max() > ALPHA_RANGE[1] * largest:
             raise ValueError(
                 f"shared kernel: alphas {alphas.min():.3g}-{alphas.max():.3g} leave the range float64 resolves for "
