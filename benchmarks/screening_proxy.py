@@ -44,12 +44,20 @@ def compare_paths(n_events: int, n_features: int, n_targets: int, settings: Ridg
     splits = contiguous_splits(np.zeros(n_events, dtype=np.int64).astype(str), settings.n_folds)
     with torch_threads(threads):
         workers = ridge.concurrent_items(len(splits), torch.device("cpu"))
+        budget = None if settings.memory_gb is None else int(settings.memory_gb * 2**30)
         chosen = ridge.shared_kernel_pays(
-            n_events, n_features, splits, settings.alphas, n_targets, workers, torch.device("cpu"), None
+            n_events, n_features, splits, settings.alphas, n_targets, workers, torch.device("cpu"), budget
         )
         start = time.perf_counter()
         engine = ridge.cross_validated_ridge(
-            design, targets, splits, settings.alphas, device="cpu", return_predictions=False, score_test=False
+            design,
+            targets,
+            splits,
+            settings.alphas,
+            device="cpu",
+            memory_gb=settings.memory_gb,
+            return_predictions=False,
+            score_test=False,
         ).val_r
         engine_s = time.perf_counter() - start
         start = time.perf_counter()
@@ -76,9 +84,14 @@ def main() -> None:
     parser.add_argument("--shapes", type=shape, nargs="+", default=[(4066, 7241), (10570, 8168), (10570, 768)])
     parser.add_argument("--targets", type=int, default=PAPER["encoding"]["screening"]["targets"])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--memory-gb",
+        type=float,
+        help="the engine's memory budget (default: auto, half of what the process may use; 10,570 x 8,168 needs 9.6)",
+    )
     parser.add_argument("--out", type=Path, help="write the rows as JSON")
     args = parser.parse_args()
-    settings = RidgeSettings.from_config(PAPER["encoding"], PAPER["seed"], "cpu", None)
+    settings = RidgeSettings.from_config(PAPER["encoding"], PAPER["seed"], "cpu", args.memory_gb)
     rows = []
     for n_events, n_features in args.shapes:
         rows.append(compare_paths(n_events, n_features, args.targets, settings, args.threads))
