@@ -363,6 +363,23 @@ def test_a_failure_midway_leaves_no_store_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_damaged_samples_stop_preprocessing_with_the_channel_and_the_file_and_write_nothing(tmp_path):
+    # Random bytes over part of one channel (a corrupted download) read as float32 up to 1e38: filtering them
+    # overflowed and wrote every electrode as NaN, with only an amplitude warning.
+    recording = noise_recording(seconds=20.0)
+    recording.data[3000:7000, 3] = np.random.default_rng(1).integers(0, 256, 16000, dtype=np.uint8).view(np.float32)
+    path = tmp_path / "sub-9_trial-0.zarr"
+    with pytest.raises(
+        DatasetError, match=r"sub_9_trial000\.h5: 1 channel\(s\) with samples beyond 1e\+12 uV: A4"
+    ) as e:
+        write_neural_store(recording, schema_defaults("preprocess", {"chunk_s": 3.0}), path)
+    assert "\n" not in str(e.value) and "damaged, download it again" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+    # Volts declared as microvolts stay a warning (the header's unit), as the amplitude tests check.
+    recording.data[3000:7000, 3] = 20.0 * 1e6
+    assert np.isfinite(run(recording, chunk_s=3.0)["signal"][:]).all()
+
+
 def test_config_section_parses_and_unknown_keys_are_rejected():
     section = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["preprocess"]
     cfg = PreprocessConfig.from_config(section)

@@ -135,6 +135,25 @@ class ChannelScan:
         return out
 
 
+#: A sample beyond this many uV (a million volts) is no measurement in any unit a header could have mistaken (volts
+#: declared as microvolts make a 100 uV channel 1e8 uV): the file's bytes are damaged.  Random bytes read as float32
+#: reach 1e38, whose filtering overflows float32 and spreads NaN to every electrode a re-reference mixes it into.
+DAMAGED_UV = 1e12
+
+
+def damaged_channels(scan: ChannelScan) -> str | None:
+    """The channels of a scanned recording holding a sample beyond :data:`DAMAGED_UV`, with their largest value, as
+    one line (None when there is none)."""
+    largest = np.maximum(np.abs(scan.maximum), np.abs(scan.minimum))
+    largest = np.where(np.isfinite(largest), largest, 0.0)  # a channel without a finite sample has +-inf extremes
+    damaged = np.flatnonzero(largest > DAMAGED_UV)
+    if not len(damaged):
+        return None
+    named = ", ".join(f"{scan.labels[i]} ({largest[i]:.2g} uV)" for i in damaged[:5])
+    more = f" and {len(damaged) - 5} more" if len(damaged) > 5 else ""
+    return f"{len(damaged)} channel(s) with samples beyond {DAMAGED_UV:g} uV: {named}{more}"
+
+
 #: Plausible median standard deviation of a raw intracranial channel, in uV.  Scalp EEG is 10-100 uV and intracranial
 #: EEG up to about ten times larger (Lachaux, Rudrauf & Kahane 2003, J Physiol Paris 97:613; MNE displays sEEG, ECoG
 #: and DBS at 100 uV per division), so channels typically vary by 10 uV to 1 mV; the range allows a decade either side.

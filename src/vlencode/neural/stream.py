@@ -36,7 +36,14 @@ from vlencode import store
 from vlencode.datasets.base import DatasetError, Recording
 from vlencode.neural import filters
 from vlencode.neural.montage import Montage, montage
-from vlencode.neural.quality import ChannelScan, RunningMoments, amplitude_problem, fill_nan_runs, robust_limits
+from vlencode.neural.quality import (
+    ChannelScan,
+    RunningMoments,
+    amplitude_problem,
+    damaged_channels,
+    fill_nan_runs,
+    robust_limits,
+)
 from vlencode.stores import neural as neural_store
 
 log = logging.getLogger("vlencode.neural")
@@ -345,6 +352,11 @@ def scan_channels(recording: Recording, cfg: PreprocessConfig, progress: bool = 
         disable=not progress,
     ):
         scan.update(block)
+    damaged = damaged_channels(scan)
+    if damaged:
+        raise DatasetError(
+            f"{recording.path}: {damaged}, which no recording holds in any unit; the file is damaged, download it again"
+        )
     problem = amplitude_problem(scan.moments.std, recording.labels, cfg.flat_tolerance_uv)
     if problem:
         log.warning("%s: %s", recording.path, problem)
@@ -383,7 +395,8 @@ def preprocess_recording(
     ------
     DatasetError
         A recording shorter than the filter chain (:func:`check_length`), ``line_freq_hz: auto`` without metadata,
-        a rate other than ``source_rate_hz``, or no electrode left.
+        a rate other than ``source_rate_hz``, samples no recording holds (damaged bytes,
+        :func:`~vlencode.neural.quality.damaged_channels`), or no electrode left.
     """
     if not isinstance(cfg, PreprocessConfig):
         cfg = PreprocessConfig.from_config(cfg)
