@@ -51,6 +51,12 @@ def test_default_config_is_valid(config):
             lambda c: c["dataset"]["recordings"].insert(1, dict(c["dataset"]["recordings"][2])),
             r"dataset\.recordings\[3\]: subject 3 trial 0 is already dataset\.recordings\[1\]",
         ),
+        # Settings that only disagree with each other used to pass start-up and fail in a job, after preprocessing.
+        (lambda c: c["epochs"].update(tmin_s=3.0), r"epochs: need tmin_s <= tmax_s"),
+        (
+            lambda c: c["preprocess"].update(rate_hz=5000, source_rate_hz=2048),
+            r"preprocess\.rate_hz 5000 exceeds preprocess\.source_rate_hz 2048; lower rate_hz",
+        ),
     ],
 )
 def test_bad_config_is_a_one_line_error_naming_the_key(config, mutate, expected):
