@@ -3,7 +3,9 @@
 A run killed by SIGKILL, an out-of-memory kill or a lost node keeps its lock in ``<workdir>/.snakemake/locks``, and
 the next ``snakemake`` stops with "Directory cannot be locked".  ``python -m vlencode.locks [snakemake arguments]``
 (run by ``make demo`` before Snakemake) calls ``snakemake --unlock`` when such a lock exists and no Snakemake process
-runs in the same working directory; incomplete outputs are then rerun (``rerun-incomplete`` in the default profile).
+runs in the same working directory, nor a job of one: a SIGKILL of Snakemake alone leaves its running jobs alive
+(re-parented to init), and a second run would start the same job beside them on the same output.  Incomplete outputs
+are then rerun (``rerun-incomplete`` in the default profile).
 """
 
 from __future__ import annotations
@@ -26,11 +28,16 @@ def workdir_of(args: list[str], cwd: str | os.PathLike) -> Path:
 
 
 def live_runs(workdir: Path) -> list[int]:
-    """Process ids of Snakemake runs, other than this process, working in ``workdir``."""
+    """Process ids of Snakemake runs, other than this process, working in ``workdir``, and of the jobs of a run:
+    processes running one of its scripts (``<workdir>/.snakemake/scripts/``), whatever became of the run."""
     pids = []
+    scripts = workdir / ".snakemake" / "scripts"
     for process in psutil.process_iter(["pid", "cmdline", "cwd"]):
         cmdline, cwd = process.info["cmdline"] or [], process.info["cwd"]
         if process.info["pid"] == os.getpid() or cwd is None:
+            continue
+        if any(scripts in (Path(cwd) / part).parents for part in cmdline if ".snakemake" in part):
+            pids.append(process.info["pid"])
             continue
         if not any(Path(part).name == "snakemake" or part.endswith("snakemake/__main__.py") for part in cmdline[:3]):
             continue
@@ -46,7 +53,11 @@ def unlock_if_stale(args: list[str], snakemake: str | None = None) -> bool:
     if not locks.is_dir() or not any(locks.iterdir()):
         return False
     if pids := live_runs(workdir):
-        print(f"{workdir}: locked by running Snakemake process(es) {pids}; leaving the lock", file=sys.stderr)
+        print(
+            f"{workdir}: locked by running Snakemake process(es) or their jobs {pids}; leaving the lock (wait for "
+            "them, or stop them before resuming)",
+            file=sys.stderr,
+        )
         return False
     snakemake = snakemake or str(Path(sys.executable).with_name("snakemake"))
     unlock = subprocess.run([snakemake, *args, "--unlock"], capture_output=True, text=True)
