@@ -40,3 +40,22 @@ def test_a_clean_exit_logs_no_error(tmp_path):
     result, log = run_script(tmp_path, "log.info('done')\n")
     assert result.returncode == 0
     assert "ERROR" not in log and log.splitlines()[-1].endswith("done")
+
+
+def test_a_chunk_that_cannot_be_decoded_names_its_store_and_the_fix(tmp_path):
+    # A truncated chunk failed inside zstd with no path: "RuntimeError: Zstd decompression error: invalid input data".
+    store = tmp_path / "neural.zarr"
+    body = f"""
+        import os
+        import numpy as np
+        from vlencode.store import atomic_zarr, open_zarr
+        with atomic_zarr({str(store)!r}) as group:
+            group.create_array("signal", shape=(100, 4), chunks=(10, 4), dtype="float32")[:] = np.ones((100, 4))
+        os.truncate({str(store / "signal" / "c" / "3" / "0")!r}, 10)
+        open_zarr({str(store)!r})["signal"][:]
+        """
+    result, log = run_script(tmp_path, body)
+    assert result.returncode == 1
+    last = result.stderr.rstrip("\n").splitlines()[-1]
+    assert f"ERROR vlencode: {store}/signal: a chunk could not be decoded (RuntimeError: Zstd decompression" in last
+    assert last.endswith("the store is damaged, delete it and rerun the rule that writes it")

@@ -144,3 +144,16 @@ def test_an_unwritable_digest_cache_only_costs_rereading(tmp_path, monkeypatch):
     raw = tmp_path / "movie.mp4"
     raw.write_bytes(b"\3" * store.CACHED_BYTES)
     assert store.content_sha256(raw) == store.file_sha256(raw)
+
+
+def test_a_chunk_missing_from_a_finished_store_is_an_error_not_fill_values(tmp_path):
+    # zarr reads a deleted chunk as the fill value: a neural store so damaged gave epochs of exact zeros.
+    path = tmp_path / "neural.zarr"
+    with store.atomic_zarr(path) as group:
+        group.create_array("signal", shape=(100, 4), chunks=(10, 4), dtype="float32")[:] = np.zeros((100, 4))
+    assert store.open_zarr(path)["signal"].nchunks_initialized == 10  # chunks of fill values are written too
+    (path / "signal" / "c" / "3" / "0").unlink()
+    with pytest.raises(
+        ValueError, match=r"neural\.zarr: signal lacks 1 of its 10 chunks .*; delete the store and rerun"
+    ):
+        store.open_zarr(path)

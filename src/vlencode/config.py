@@ -72,11 +72,11 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, s
         EpochWindows.from_config(canonical["epochs"])
     except ValueError as error:
         raise ConfigError(f"{source}: {error}") from None
-    preprocess = canonical["preprocess"]
-    if preprocess["source_rate_hz"] is not None and preprocess["rate_hz"] > preprocess["source_rate_hz"]:
+    rate_hz, source_rate_hz = canonical["preprocess"]["rate_hz"], canonical["preprocess"].get("source_rate_hz")
+    if source_rate_hz is not None and rate_hz > source_rate_hz:
         raise ConfigError(
-            f"{source}: preprocess.rate_hz {preprocess['rate_hz']:g} exceeds preprocess.source_rate_hz "
-            f"{preprocess['source_rate_hz']:g}; lower rate_hz (the recordings cannot be upsampled)"
+            f"{source}: preprocess.rate_hz {rate_hz:g} exceeds preprocess.source_rate_hz {source_rate_hz:g}; lower "
+            "rate_hz (the recordings cannot be upsampled)"
         )
     replica = canonical["replica"]["enabled"]
     root = Path(canonical["dataset"]["root"])

@@ -44,6 +44,26 @@ def error_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"
 
 
+def damaged_chunk(error: BaseException, tb: TracebackType | None) -> str | None:
+    """The one-line message of an error raised while zarr decoded a chunk, naming the array it read, else None.
+
+    A truncated or overwritten chunk fails inside a codec (zstd, blosc: ``RuntimeError`` and others, with no path);
+    the traceback's zarr array frames say which array was being read.
+    """
+    frames = [frame for frame, _ in traceback.walk_tb(tb)]
+    if not any("codec" in Path(frame.f_code.co_filename).as_posix() for frame in frames):
+        return None
+    arrays = [frame.f_locals.get("self") for frame in frames]
+    paths = [getattr(a, "store_path", None) for a in arrays if type(a).__name__ == "Array"]
+    where = next((str(path).removeprefix("file://") for path in paths if path is not None), None)
+    if where is None:
+        return None
+    return (
+        f"{where}: a chunk could not be decoded ({error_line(error)}); the store is damaged, delete it and rerun the "
+        "rule that writes it"
+    )
+
+
 def log_uncaught(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
     """Exception hook: the traceback goes to the rule log only, then the one-line message ends both the log and
     stderr.  The interpreter still exits with status 1, so Snakemake marks the job failed and removes its outputs."""
@@ -64,4 +84,4 @@ def log_uncaught(kind: type[BaseException], error: BaseException, tb: TracebackT
     if not logger.handlers:  # no rule_logger: behave like the default hook
         sys.__excepthook__(kind, error, tb)
         return
-    logger.error(error_line(error))
+    logger.error(damaged_chunk(error, tb) or error_line(error))

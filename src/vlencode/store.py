@@ -42,6 +42,9 @@ CACHE_ENV = "VLENCODE_CACHE_DIR"
 #: Files at least this large (bytes) have their digest cached (:func:`cached_sha256`); smaller ones are cheaper to
 #: reread than to look up.
 CACHED_BYTES = 1 << 20
+#: Root attribute of a store written with every chunk (:func:`atomic_zarr`), so a reader can tell a missing chunk
+#: from one zarr left out for holding only the fill value (:func:`open_zarr`).  Stores written before it lack it.
+EVERY_CHUNK = "every_chunk_written"
 _FAULT_PAUSE = "VLENCODE_FAULT_PAUSE"
 _FAULT_READY = "VLENCODE_FAULT_READY"
 log = logging.getLogger(__name__)
@@ -147,11 +150,13 @@ def atomic_zarr(
 ) -> Iterator[zarr.Group]:
     """Open a new zarr v3 group at a temporary sibling of ``path``; consolidate and rename it into place on success.
 
-    The group's attributes are set to :func:`provenance` before the caller writes anything.
+    The group's attributes are set to :func:`provenance` before the caller writes anything.  Every chunk is written,
+    even one holding only the fill value, which zarr leaves out by default (``array.write_empty_chunks``): a chunk
+    missing from a finished store is then damage, which :func:`open_zarr` reports, not zeros.
     """
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, zarr.config.set({"array.write_empty_chunks": True}):
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
-        group.attrs.update(provenance(params, inputs))
+        group.attrs.update({**provenance(params, inputs), EVERY_CHUNK: True})
         yield group
         with warnings.catch_warnings():
             # Consolidation is a zarr-python extension to format 3; the design asks for it (one metadata read).
@@ -160,14 +165,31 @@ def atomic_zarr(
 
 
 def open_zarr(path: str | os.PathLike) -> zarr.Group:
-    """Open a finished store read-only, with a one-line error naming the path when it is missing or not zarr."""
+    """Open a finished store read-only, with a one-line error naming the path when it is missing, not zarr, or lacks
+    a chunk its arrays were written with (:data:`EVERY_CHUNK`; zarr would read a deleted chunk as the fill value)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such Zarr store; rerun the rule that produces it")
     try:
-        return zarr.open_group(path, mode="r", zarr_format=3, use_consolidated=True)
+        group = zarr.open_group(path, mode="r", zarr_format=3, use_consolidated=True)
     except Exception as error:  # zarr raises several unrelated types for a damaged store
         raise ValueError(f"{path}: not a readable zarr v3 store ({error}); delete it and rerun") from None
+    if group.attrs.get(EVERY_CHUNK):
+        for name, array in _arrays(group):
+            missing = array.nchunks - array.nchunks_initialized
+            if missing:
+                raise ValueError(
+                    f"{path}: {name} lacks {missing} of its {array.nchunks} chunks (deleted or lost in a copy); "
+                    "delete the store and rerun the rule that writes it"
+                )
+    return group
+
+
+def _arrays(group: zarr.Group) -> Iterator[tuple[str, zarr.Array]]:
+    """Every array of ``group`` at any depth, with its path in the group."""
+    for name, member in group.members(max_depth=None):
+        if isinstance(member, zarr.Array):
+            yield name, member
 
 
 def zarr_array(group: zarr.Group, key: str) -> zarr.Array:
