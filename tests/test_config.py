@@ -51,6 +51,11 @@ def test_default_config_is_valid(config):
             lambda c: c["dataset"]["recordings"].insert(1, dict(c["dataset"]["recordings"][2])),
             r"dataset\.recordings\[3\]: subject 3 trial 0 is already dataset\.recordings\[1\]",
         ),
+        # Snakemake's --config gives nested values as text: said so, with the way to set them.
+        (
+            lambda c: c["bootstrap"].update(n_resamples="100"),
+            r"bootstrap\.n_resamples: '100' is text where integer is expected; a nested value given with --config",
+        ),
         # Settings that only disagree with each other used to pass start-up and fail in a job, after preprocessing.
         (lambda c: c["epochs"].update(tmin_s=3.0), r"epochs: need tmin_s <= tmax_s"),
         (

@@ -35,7 +35,28 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "type" and error.validator_value == "string" and type(error.instance) in (int, float):
         # YAML reads subject 1 or trial 0 as numbers; identifiers such as these must stay text.
         return f'{error.instance!r} is a number; quote it ("{error.instance}") to make it text'
+    text = error.instance if isinstance(error.instance, str) else None
+    if error.validator == "type" and text is not None and _reads_as(text, error.validator_value):
+        # Snakemake's --config hands nested values over as text ("bootstrap={'n_resamples': 100}" gives '100').
+        return (
+            f"{error.instance!r} is text where {error.validator_value} is expected; a nested value given with "
+            "--config arrives as text: set it in a file given after the config (--configfile config.yaml mine.yaml)"
+        )
     return error.message
+
+
+def _reads_as(text: str, expected: str | list[str]) -> bool:
+    """Whether ``text`` is YAML for a value of the JSON-schema type(s) ``expected`` (number, integer, boolean)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    wanted = {expected} if isinstance(expected, str) else set(expected)
+    if isinstance(value, bool):
+        return "boolean" in wanted
+    if isinstance(value, int):
+        return bool(wanted & {"integer", "number"})
+    return isinstance(value, float) and "number" in wanted
 
 
 def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
