@@ -15,6 +15,7 @@ from vlencode.config import (
 from vlencode.datasets import open_dataset, trial_movies
 from vlencode.datasets.replica import GROUND_TRUTH_FILES
 from vlencode.encoding.fitting import check_bootstrap_config
+from vlencode.epochs import check_epochs_config
 from vlencode.keyed import keyed_inputs
 from vlencode.models.registry import model_instances
 from vlencode.models.weights import (
@@ -24,6 +25,7 @@ from vlencode.models.weights import (
     merge_units,
     offline_problem,
 )
+from vlencode.neural.stream import check_preprocess_config
 from vlencode.outputs import OUTPUTS
 from vlencode.outputs import output_path as out
 from vlencode.stimuli.table import STIMULUS_COLUMNS
@@ -44,10 +46,11 @@ validate(config, "../workflow/schemas/config.schema.yaml")
 with open(SCHEMA_PATH) as schema_file:
     SCHEMA = yaml.safe_load(schema_file)
 SETTINGS = canonical_config(config, SCHEMA)
-# A setting the fit job would refuse only after preprocessing and features: refused here, before any job.
-check_bootstrap_config(
-    SETTINGS["bootstrap"], source=", ".join(map(str, workflow.configfiles)) or "config"
-)
+# Settings a job would refuse only after the steps before it: refused here, before any job.
+CONFIG_SOURCE = ", ".join(map(str, workflow.configfiles)) or "config"
+check_preprocess_config(SETTINGS["preprocess"], source=CONFIG_SOURCE)
+check_epochs_config(SETTINGS["epochs"], source=CONFIG_SOURCE)
+check_bootstrap_config(SETTINGS["bootstrap"], source=CONFIG_SOURCE)
 
 
 @functools.cache

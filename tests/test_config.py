@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vlencode.config import ConfigError, validate_config
+from vlencode.config import ConfigError, canonical_config, validate_config
+from vlencode.epochs import check_epochs_config
+from vlencode.neural.stream import check_preprocess_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -55,12 +57,6 @@ def test_default_config_is_valid(config):
         (
             lambda c: c["bootstrap"].update(n_resamples="100"),
             r"bootstrap\.n_resamples: '100' is text where integer is expected; a nested value given with --config",
-        ),
-        # Settings that only disagree with each other used to pass start-up and fail in a job, after preprocessing.
-        (lambda c: c["epochs"].update(tmin_s=3.0), r"epochs: need tmin_s <= tmax_s"),
-        (
-            lambda c: c["preprocess"].update(rate_hz=5000, source_rate_hz=2048),
-            r"preprocess\.rate_hz 5000 exceeds preprocess\.source_rate_hz 2048; lower rate_hz",
         ),
     ],
 )
@@ -132,3 +128,26 @@ def test_a_rerun_key_the_schema_does_not_declare_is_an_error_not_a_dropped_depen
     canonical = canonical_config(config, _schema())
     with pytest.raises(ValueError, match=f"step epochs: config key '{key}' is not declared in the config schema"):
         rule_params(canonical, ["epochs.window_s", key], stage="epochs", version=1, schema=_schema())
+
+
+@pytest.mark.parametrize(
+    "section, value, check, expected",
+    [
+        ("epochs", {"tmin_s": 3.0}, check_epochs_config, r"epochs: need tmin_s <= tmax_s"),
+        (
+            "preprocess",
+            {"rate_hz": 5000, "source_rate_hz": 2048},
+            check_preprocess_config,
+            r"preprocess\.rate_hz 5000 exceeds preprocess\.source_rate_hz 2048; lower rate_hz",
+        ),
+    ],
+)
+def test_settings_that_disagree_with_each_other_are_refused_at_start_up(config, section, value, check, expected):
+    # They passed start-up and failed in a job, after preprocessing (found by a fresh user).
+    schema = yaml.safe_load(SCHEMA.read_text())
+    settings = canonical_config(config, schema)
+    check(settings[section], source="config/config.yaml")  # the embedded config agrees with itself
+    settings[section].update(value)
+    with pytest.raises(ConfigError, match=expected) as error:
+        check(settings[section], source="config/config.yaml")
+    assert str(error.value).startswith("config/config.yaml: ") and "\n" not in str(error.value)

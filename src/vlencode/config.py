@@ -11,8 +11,6 @@ from typing import Any
 import jsonschema
 import yaml
 
-from vlencode.epochs import EpochWindows
-
 
 class ConfigError(ValueError):
     """An invalid configuration; the message is one line naming the key and the fix."""
@@ -69,10 +67,9 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
 def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, source: str = "config") -> None:
     """Raise :class:`ConfigError` with a one-line message for the first problem of ``config``.
 
-    Checks the JSON schema, that no recording is listed twice, the settings that must agree with each other (the
-    epoch windows, :meth:`vlencode.epochs.EpochWindows.from_config`; an output rate within a configured source rate),
-    then that the files the config names exist (the dataset root, unless the replica builds it, and the model
-    registry).
+    Checks the JSON schema, that no recording is listed twice, then that the files the config names exist (the dataset
+    root, unless the replica builds it, and the model registry).  Settings that must agree with each other are
+    checked by the steps that read them (``check_*_config``, called at start-up by the workflow).
     """
     schema = yaml.safe_load(Path(schema_path).read_text())
     problems = schema_errors(config, schema)
@@ -89,16 +86,6 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, s
                 f"dataset.recordings[{seen[key]}]; list each recording once"
             )
         seen[key] = index
-    try:
-        EpochWindows.from_config(canonical["epochs"])
-    except ValueError as error:
-        raise ConfigError(f"{source}: {error}") from None
-    rate_hz, source_rate_hz = canonical["preprocess"]["rate_hz"], canonical["preprocess"].get("source_rate_hz")
-    if source_rate_hz is not None and rate_hz > source_rate_hz:
-        raise ConfigError(
-            f"{source}: preprocess.rate_hz {rate_hz:g} exceeds preprocess.source_rate_hz {source_rate_hz:g}; lower "
-            "rate_hz (the recordings cannot be upsampled)"
-        )
     replica = canonical["replica"]["enabled"]
     root = Path(canonical["dataset"]["root"])
     if not replica and not root.exists():

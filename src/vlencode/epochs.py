@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from vlencode.config import ConfigError
 from vlencode.stimuli.events import ALIGNMENTS
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,21 @@ class EpochWindows:
         shift = _PLACEMENT_SHIFT[self.window_placement] * self.window_s
         starts = np.rint((self.bin_time_s() + shift) * rate_hz).astype(np.int64)
         return starts, length
+
+
+def check_epochs_config(epochs: Mapping[str, Any], source: str = "config") -> None:
+    """Refuse at start-up, from the canonical config's ``epochs`` section, windows :meth:`EpochWindows.from_config`
+    would refuse only in the epochs jobs, after preprocessing (``tmin_s`` after ``tmax_s``, ...).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the keys and the fix, prefixed by ``source`` (the config file).
+    """
+    try:
+        EpochWindows.from_config(epochs)
+    except ValueError as error:
+        raise ConfigError(f"{source}: {error}") from None
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import zarr
 from tqdm import tqdm
 
 from vlencode import store
+from vlencode.config import ConfigError
 from vlencode.datasets.base import DatasetError, Recording
 from vlencode.neural import filters
 from vlencode.neural.montage import Montage, montage
@@ -214,6 +215,23 @@ class Plan:
             return decimated[:, first - decimated_base : first - decimated_base + count]
         return filters.polyphase_resample(
             decimated, decimated_base, self.resample_kernel, self.up, self.down, first, count
+        )
+
+
+def check_preprocess_config(preprocess: Mapping[str, Any], source: str = "config") -> None:
+    """Refuse at start-up, from the canonical config's ``preprocess`` section, an output rate above a configured
+    ``source_rate_hz``, which :func:`make_plan` would refuse only in every preprocess job.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the keys and the fix, prefixed by ``source`` (the config file).
+    """
+    cfg = PreprocessConfig.from_config(preprocess)
+    if cfg.source_rate_hz is not None and cfg.rate_hz > cfg.source_rate_hz:
+        raise ConfigError(
+            f"{source}: preprocess.rate_hz {cfg.rate_hz:g} exceeds preprocess.source_rate_hz {cfg.source_rate_hz:g}; "
+            "lower rate_hz (the recordings cannot be upsampled)"
         )
 
 
