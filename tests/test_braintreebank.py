@@ -77,6 +77,25 @@ def test_clock_parses_pauses_and_measures_drift(tmp_path):
     assert clock.to_sample(np.array([10.5, 12.4, 13.0, 14.5])).tolist() == [1024, 20000 + 819, 22043, -1]
 
 
+def test_a_non_numeric_trigger_is_an_error_naming_its_row(tmp_path):
+    path = tmp_path / "timings.csv"
+    pd.DataFrame(
+        {
+            "type": ["start", "trigger", "trigger", "end"],
+            "movie_time": [10.0, 11.0, "x", 14.0],
+            "start_time": 0.0,
+            "end_time": 0.0,
+            "trig_type": ["movie beginning", "movie", "movie", "movie end"],
+            "index": [0, 2048, 4096, 8192],
+            "diff": 0,
+        }
+    ).to_csv(path, index=False)
+    with pytest.raises(
+        DatasetError, match=r"timings\.csv: empty or non-numeric movie_time/index at row 2 \(CSV line 4"
+    ):
+        clock_from_timings(path)
+
+
 def test_words_after_the_last_trigger_are_logged_and_map_to_minus_one(damaged, caplog):
     path = damaged / "subject_timings/sub_5_trial000_timings.csv"
     timings = pd.read_csv(path)

@@ -241,8 +241,16 @@ def clock_from_timings(path: Path, rate_hz: float = RATE_HZ) -> ClockAlignment:
     table = _read_csv(path, "timings", _TIMING_COLUMNS)
     movie_time = pd.to_numeric(table["movie_time"], errors="coerce").to_numpy(np.float64)
     sample = pd.to_numeric(table["index"], errors="coerce").to_numpy(np.float64)
-    if len(table) == 0 or not (np.isfinite(movie_time).all() and np.isfinite(sample).all()):
-        raise DatasetError(f"{path}: empty or non-numeric movie_time/index; re-export the timings")
+    if len(table) == 0:
+        raise DatasetError(f"{path}: no trigger rows; re-export the timings")
+    bad = np.flatnonzero(~(np.isfinite(movie_time) & np.isfinite(sample)))
+    if bad.size:
+        row = int(bad[0])
+        raise DatasetError(
+            f"{path}: empty or non-numeric movie_time/index at row {row} (CSV line {row + 2}: index "
+            f"{table['index'].iloc[row]!r}, movie_time {table['movie_time'].iloc[row]!r}"
+            f"{f', and {bad.size - 1} more rows' if bad.size > 1 else ''}); fix that row or re-export the timings"
+        )
     backwards = np.flatnonzero((np.diff(sample) <= 0) | (np.diff(movie_time) < 0))
     if backwards.size:
         row = int(backwards[0]) + 1
