@@ -591,6 +591,18 @@ def test_with_fewer_columns_than_rows_the_gram_matrix_and_the_kernels_null_space
     np.testing.assert_allclose(
         shared_kernel_validation_r(X, Y, splits, ALPHAS, standardize=False, device="cpu"), engine.val_r, atol=2e-6
     )
+    # Nearly low-rank columns at the smallest alphas the shared kernel accepts: eigenvalues above round-off keep their
+    # directions (cutting at p eps instead of eps put r 2.5e-3 off at 1e-12 of the largest eigenvalue).
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((1200, 20)) @ rng.standard_normal((20, 400)) + 1e-5 * rng.standard_normal((1200, 400))
+    Y = X[:, :3] @ rng.standard_normal((3, 8)) + 3 * rng.standard_normal((1200, 8))
+    splits = contiguous_splits(1200)
+    assert null_space_pays(1200, 400, [240] * 5, 2, 8)
+    largest = np.linalg.svd(X - X.mean(0), compute_uv=False)[0] ** 2
+    alphas = np.array([1e-12, 1e-11]) * largest
+    engine = cross_validated_ridge(X, Y, splits, alphas, standardize=False, device="cpu", dtype=torch.float64)
+    shared = shared_kernel_validation_r(X, Y, splits, alphas, standardize=False, device="cpu")
+    np.testing.assert_allclose(shared, engine.val_r, atol=2e-4)
 
 
 @pytest.mark.parametrize("n_features", [12, 150], ids=["primal", "dual"])

@@ -59,3 +59,15 @@ def test_a_chunk_that_cannot_be_decoded_names_its_store_and_the_fix(tmp_path):
     last = result.stderr.rstrip("\n").splitlines()[-1]
     assert f"ERROR vlencode: {store}/signal: a chunk could not be decoded (RuntimeError: Zstd decompression" in last
     assert last.endswith("the store is damaged, delete it and rerun the rule that writes it")
+
+
+def test_a_write_or_shape_error_inside_zarr_is_not_called_a_damaged_chunk(tmp_path):
+    body = f"""
+        import numpy as np
+        from vlencode.store import atomic_zarr
+        with atomic_zarr({str(tmp_path / "x.zarr")!r}) as group:
+            group.create_array("signal", shape=(100,), chunks=(10,), dtype="float32")[:] = np.ones(7)
+        """
+    result, log = run_script(tmp_path, body)
+    assert result.returncode == 1
+    assert "could not broadcast" in log.splitlines()[-1] and "damaged" not in log.splitlines()[-1]

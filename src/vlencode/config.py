@@ -38,7 +38,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         # Snakemake's --config hands nested values over as text ("bootstrap={'n_resamples': 100}" gives '100').
         return (
             f"{error.instance!r} is text where {error.validator_value} is expected; a nested value given with "
-            "--config arrives as text: set it in a file given after the config (--configfile config.yaml mine.yaml)"
+            "--config arrives as text: set it in a file given after the config "
+            "(--configfile config/config.yaml mine.yaml)"
         )
     return error.message
 

@@ -34,10 +34,13 @@ def live_runs(workdir: Path) -> list[int]:
     scripts = workdir / ".snakemake" / "scripts"
     for process in psutil.process_iter(["pid", "cmdline", "cwd"]):
         cmdline, cwd = process.info["cmdline"] or [], process.info["cwd"]
-        if process.info["pid"] == os.getpid() or cwd is None:
+        if process.info["pid"] == os.getpid():
             continue
-        if any(scripts in (Path(cwd) / part).parents for part in cmdline if ".snakemake" in part):
+        # Snakemake runs a job's script by its absolute path, so a process whose cwd is unreadable still counts.
+        if any(scripts in (Path(cwd or "/") / part).parents for part in cmdline if ".snakemake" in part):
             pids.append(process.info["pid"])
+            continue
+        if cwd is None:
             continue
         if not any(Path(part).name == "snakemake" or part.endswith("snakemake/__main__.py") for part in cmdline[:3]):
             continue

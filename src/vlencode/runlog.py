@@ -51,7 +51,8 @@ def damaged_chunk(error: BaseException, tb: TracebackType | None) -> str | None:
     the traceback's zarr array frames say which array was being read.
     """
     frames = [frame for frame, _ in traceback.walk_tb(tb)]
-    if not any("codec" in Path(frame.f_code.co_filename).as_posix() for frame in frames):
+    # A codec's decode on the stack: not a write (encode), a store's read (I/O) or a caller's shape error.
+    if not any("decode" in frame.f_code.co_name and "codec" in frame.f_code.co_filename for frame in frames):
         return None
     arrays = [frame.f_locals.get("self") for frame in frames]
     paths = [getattr(a, "store_path", None) for a in arrays if type(a).__name__ == "Array"]

@@ -248,7 +248,7 @@ def clock_from_timings(path: Path, rate_hz: float = RATE_HZ) -> ClockAlignment:
         row = int(bad[0])
         raise DatasetError(
             f"{path}: empty or non-numeric movie_time/index at row {row} (CSV line {row + 2}: index "
-            f"{table['index'].iloc[row]!r}, movie_time {table['movie_time'].iloc[row]!r}"
+            f"{table['index'].iloc[row]}, movie_time {table['movie_time'].iloc[row]}"
             f"{f', and {bad.size - 1} more rows' if bad.size > 1 else ''}); fix that row or re-export the timings"
         )
     backwards = np.flatnonzero((np.diff(sample) <= 0) | (np.diff(movie_time) < 0))

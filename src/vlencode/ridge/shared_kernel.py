@@ -66,7 +66,8 @@ EIGH_COST = 4.0
 def shared_kernel_bytes(n_samples: int, n_features: int, n_targets: int, n_held: int, null_space: bool = False) -> int:
     """Peak bytes of :func:`shared_kernel_validation_r`: the float64 design and the matrix it decomposes (the kernel,
     or with ``null_space`` the Gram matrix), its eigenvectors with LAPACK's divide-and-conquer workspace
-    (twice the matrix), the kernel's eigenvectors formed from the Gram matrix's and the design, then the kernel's
+    (twice the matrix), the kernel's eigenvectors formed from the design and the Gram matrix's (and their kept
+    columns' copy), then the kernel's
     eigenvectors, the targets, their projection and a fold's training rows with its held-out rows of the
     eigenvectors (and their scaled copy), its block and residuals."""
     n, p, n_h = n_samples, n_features, n_held
@@ -74,8 +75,8 @@ def shared_kernel_bytes(n_samples: int, n_features: int, n_targets: int, n_held:
     elements = max(
         n * p + rank * rank,
         3 * rank * rank + (n * p if null_space else 0),
-        n * p + rank * rank + n * rank if null_space else 0,
-        n * rank + 4 * n * n_targets + 2 * n_h * rank + n_h * n_h + 3 * n_h * n_targets,
+        n * p + 2 * p * p + n * rank if null_space else 0,
+        n * rank + 4 * n * n_targets + 2 * n_h * rank + n_h * n_h + (4 if null_space else 3) * n_h * n_targets,
     )
     return 8 * elements
 
@@ -233,9 +234,10 @@ def shared_kernel_validation_r(
             # Every column constant: every prediction is one value.
             return np.zeros((len(splits), Y.shape[1]), dtype=np.float32)
         if scaled is not None:
-            # Eigenvalues at round-off carry directions as inexact as the null space's (their weight, about s /
-            # alpha^2, is below float64's resolution of 1 / alpha there).
-            kept = eigenvalues > largest * X.shape[1] * torch.finfo(torch.float64).eps
+            # Eigenvalues at the decomposition's round-off (eps times the largest) have no direction to speak of:
+            # dividing by their root would amplify noise, so they join the null space.  A larger cut (p eps) cost
+            # accuracy at the smallest alphas ALPHA_RANGE allows (r 2.5e-3 off at 1e-12 s_max, against 2e-5).
+            kept = eigenvalues > largest * torch.finfo(torch.float64).eps
             eigenvalues = eigenvalues[kept]
             vectors = (scaled @ vectors[:, kept]).div_(eigenvalues.sqrt())
             del scaled
