@@ -66,8 +66,7 @@ EIGH_COST = 4.0
 def shared_kernel_bytes(n_samples: int, n_features: int, n_targets: int, n_held: int, null_space: bool = False) -> int:
     """Peak bytes of :func:`shared_kernel_validation_r`: the float64 design and the matrix it decomposes (the kernel,
     or with ``null_space`` the Gram matrix), its eigenvectors with LAPACK's divide-and-conquer workspace
-    (twice the matrix), the kernel's eigenvectors formed from the design and the Gram matrix's (and their kept
-    columns' copy), then the kernel's
+    (twice the matrix), the kernel's eigenvectors formed from the design and the Gram matrix's, then the kernel's
     eigenvectors, the targets, their projection and a fold's training rows with its held-out rows of the
     eigenvectors (and their scaled copy), its block and residuals."""
     n, p, n_h = n_samples, n_features, n_held
@@ -75,7 +74,7 @@ def shared_kernel_bytes(n_samples: int, n_features: int, n_targets: int, n_held:
     elements = max(
         n * p + rank * rank,
         3 * rank * rank + (n * p if null_space else 0),
-        n * p + 2 * p * p + n * rank if null_space else 0,
+        n * p + p * p + n * rank if null_space else 0,
         n * rank + 4 * n * n_targets + 2 * n_h * rank + n_h * n_h + (4 if null_space else 3) * n_h * n_targets,
     )
     return 8 * elements
@@ -237,9 +236,10 @@ def shared_kernel_validation_r(
             # Eigenvalues at the decomposition's round-off (eps times the largest) have no direction to speak of:
             # dividing by their root would amplify noise, so they join the null space.  A larger cut (p eps) cost
             # accuracy at the smallest alphas ALPHA_RANGE allows (r 2.5e-3 off at 1e-12 s_max, against 2e-5).
-            kept = eigenvalues > largest * torch.finfo(torch.float64).eps
-            eigenvalues = eigenvalues[kept]
-            vectors = (scaled @ vectors[:, kept]).div_(eigenvalues.sqrt())
+            # Ascending, so the kept ones are the last: a view of their vectors, not a copy.
+            first = int((eigenvalues <= largest * torch.finfo(torch.float64).eps).sum())
+            eigenvalues = eigenvalues[first:]
+            vectors = (scaled @ vectors[:, first:]).div_(eigenvalues.sqrt())
             del scaled
         if alphas.min() < ALPHA_RANGE[0] * largest or alphas.max() > ALPHA_RANGE[1] * largest:
             raise ValueError(
