@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 from vlencode.config import (
     canonical_config,
-    performance_keys,
+    knob_keys,
     validate_config,
     without_keys,
 )
@@ -301,10 +301,10 @@ def electrode_inputs(wildcards):
 
 
 def protocol_settings():
-    """The settings the protocol page states, canonical (JSON, sorted keys), without the performance knobs (marked in
-    the schema) and without where the weights are kept and whether the hub is reachable (neither changes a result).
+    """The settings the protocol page states, canonical (JSON, sorted keys), without the knobs (performance and
+    log-only settings, marked in the schema) and without where the weights are kept and whether the hub is reachable (neither changes a result).
     """
-    leave_out = performance_keys(SCHEMA) | {"models.weights_dir", "models.offline"}
+    leave_out = knob_keys(SCHEMA) | {"models.weights_dir", "models.offline"}
     return json.dumps(without_keys(SETTINGS, leave_out), sort_keys=True)
 
 

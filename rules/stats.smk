@@ -18,6 +18,7 @@ rule compare:
     resources:
         mem_mb=8000,
         runtime=30,
+        alpha_edge_fraction=str(SETTINGS["statistics"]["alpha_edge_fraction"]),
     params:
         settings=settings("compare"),
     script:

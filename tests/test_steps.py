@@ -1,5 +1,5 @@
 """The step specs (vlencode.steps): one per rule with a rerun key, every field a schema key that the step reads,
-performance knobs in no key, every schema key documented, every step with a golden output."""
+knobs in no key, every schema key documented, every step with a golden output."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from schema_defaults import SCHEMA
 from smallrun import small_config, snakemake
 
 from vlencode import steps
-from vlencode.config import canonical_config, performance_keys
+from vlencode.config import canonical_config, knob_keys
 from vlencode.versions import STAGE_VERSIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,18 +70,25 @@ def test_a_spec_may_not_declare_a_performance_knob():
         VERSION = 1
         chunk_s: float = steps.key("preprocess.chunk_s")
 
-    with pytest.raises(ValueError, match=r"step preprocess: config key 'preprocess.chunk_s' is a performance knob"):
+    with pytest.raises(ValueError, match=r"step preprocess: config key 'preprocess.chunk_s' is a knob"):
         Chunked.rerun_key(_canonical(), SCHEMA)
 
 
-def test_configs_differing_only_in_performance_knobs_give_equal_rerun_keys():
-    knobs = performance_keys(SCHEMA)
-    assert knobs == {"device", "encoding.memory_gb", "models.batch_size", "preprocess.chunk_s"}
+def test_configs_differing_only_in_knobs_give_equal_rerun_keys():
+    knobs = knob_keys(SCHEMA)
+    assert knobs == {
+        "device",
+        "encoding.memory_gb",
+        "models.batch_size",
+        "preprocess.chunk_s",
+        "statistics.alpha_edge_fraction",
+    }
     changed = _canonical()
     changed["device"] = "cpu"
     changed["encoding"]["memory_gb"] = 3.5
     changed["models"]["batch_size"] = 7
     changed["preprocess"]["chunk_s"] = 7.5
+    changed["statistics"]["alpha_edge_fraction"] = 0.9
     for rule, spec in steps.STEPS.items():
         assert spec.rerun_key(_canonical(), SCHEMA) == spec.rerun_key(changed, SCHEMA), rule
     changed["preprocess"]["rate_hz"] = 100.0  # a setting that changes results does change the key

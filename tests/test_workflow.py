@@ -123,12 +123,13 @@ CONFIG_EDITS = {
         lambda n: {},
     ),
     "reordered keys": (_reorder_all, lambda n: {}),
-    "performance knobs": (
+    "performance and log-only knobs": (
         lambda c: (
             c["encoding"].update(memory_gb=2),
             c["models"].update(batch_size=8),
             c.update(device="cpu"),
             c["preprocess"].update(chunk_s=7.5),
+            c.setdefault("statistics", {}).update(alpha_edge_fraction=0.9),
         ),
         lambda n: {},
     ),

@@ -168,23 +168,29 @@ def declared(schema: Mapping[str, Any], key: str) -> bool:
     return True
 
 
-def performance_keys(schema: Mapping[str, Any], prefix: str = "") -> set[str]:
-    """The dotted keys ``schema`` marks ``x-performance: true``: settings that change a step's speed or memory, never
-    its results, so they belong in no rerun key (they reach their rules as Snakemake ``resources``)."""
+#: Schema annotations of settings that are in no rerun key, each passed to its rules as a Snakemake resource:
+#: ``x-performance`` changes a step's speed or memory, never its results; ``x-log-only`` changes what a step writes
+#: to its log, never its outputs.
+KNOB_MARKS = ("x-performance", "x-log-only")
+
+
+def knob_keys(schema: Mapping[str, Any], prefix: str = "") -> set[str]:
+    """The dotted keys ``schema`` marks with one of :data:`KNOB_MARKS`: settings no output depends on, so they belong
+    in no rerun key (they reach their rules as Snakemake ``resources``)."""
     found = set()
     for name, sub in schema.get("properties", {}).items():
         dotted = f"{prefix}{name}"
-        if sub.get("x-performance"):
+        if any(sub.get(mark) for mark in KNOB_MARKS):
             found.add(dotted)
-        found |= performance_keys(sub, f"{dotted}.")
+        found |= knob_keys(sub, f"{dotted}.")
     return found
 
 
-def _without(value: Any, path: str, performance: set[str]) -> Any:
-    """``value`` (the setting at ``path``) with the performance knobs below it left out."""
+def _without(value: Any, path: str, knobs: set[str]) -> Any:
+    """``value`` (the setting at ``path``) with the knobs below it left out."""
     if not isinstance(value, Mapping):
         return value
-    return {k: _without(v, f"{path}.{k}", performance) for k, v in value.items() if f"{path}.{k}" not in performance}
+    return {k: _without(v, f"{path}.{k}", knobs) for k, v in value.items() if f"{path}.{k}" not in knobs}
 
 
 def without_keys(canonical: Mapping[str, Any], dotted: set[str]) -> dict[str, Any]:
@@ -215,14 +221,14 @@ def rule_params(
         joins the key, so a library change that alters the step's output reruns it.
     schema
         The config schema: every key must be one it declares (:func:`declared`), so a misspelt key is an error
-        instead of a dependency silently dropped; its performance knobs (:func:`performance_keys`) are never in.
+        instead of a dependency silently dropped; its knobs (:func:`knob_keys`) are never in.
     script
         The content digest of the step's script: an edited script reruns its step, a touched one does not.
 
     Raises
     ------
     ValueError
-        A key the schema does not declare or marks as a performance knob, naming the key and the step.
+        A key the schema does not declare or marks as a knob, naming the key and the step.
 
     Returns
     -------
@@ -230,13 +236,13 @@ def rule_params(
         JSON with sorted keys and fixed separators: Snakemake compares params by ``repr()``, so a string of
         canonical JSON makes equal settings equal keys.
     """
-    performance = performance_keys(schema)
+    knobs = knob_keys(schema)
     picked: dict[str, Any] = {}
     for key in keys:
         if not declared(schema, key):
             raise ValueError(f"step {stage}: config key {key!r} is not declared in the config schema; fix the key")
-        if key in performance:
-            raise ValueError(f"step {stage}: config key {key!r} is a performance knob (x-performance); pass a resource")
+        if key in knobs:
+            raise ValueError(f"step {stage}: config key {key!r} is a knob (x-performance, x-log-only); pass a resource")
         parts = key.split(".")
         node: Any = canonical
         for part in parts:
@@ -247,7 +253,7 @@ def rule_params(
             target = picked
             for part in parts[:-1]:
                 target = target.setdefault(part, {})
-            target[parts[-1]] = _without(node, key, performance)
+            target[parts[-1]] = _without(node, key, knobs)
     picked["version"] = version
     if script is not None:
         picked["script"] = script

@@ -8,8 +8,8 @@ A spec serves the two ends of one rule:
 
 - the rule's ``params: settings=`` is :meth:`Step.rerun_key` of the canonical config (one canonical JSON string,
   :func:`vlencode.config.rule_params`): the step reruns when, and only when, one of its declared settings, its version
-  or its script changes.  Performance knobs (schema annotation ``x-performance: true``) are never declared: they reach
-  their rules as Snakemake ``resources``;
+  or its script changes.  Knobs (schema annotations ``x-performance: true`` and ``x-log-only: true``) are never
+  declared: they reach their rules as Snakemake ``resources``;
 - the step's script parses that string back with :meth:`Step.from_params` into the typed settings object.
 
 A declared key that is optional and has no value in the config (``dataset.bids_task``) is left out of the rerun key
@@ -299,14 +299,14 @@ class Scores(Step):
 # --- statistics -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Compare(Step):
-    """Rule compare: one subject's paired model comparisons and keep decisions."""
+    """Rule compare: one subject's paired model comparisons and keep decisions (``statistics.alpha_edge_fraction``,
+    which sets only a warning of its log, is a log-only knob, a resource)."""
 
     STAGE = "compare"
     VERSION = 7
     ci: float = key("bootstrap.ci")
     keep_rules: list[str] = key("statistics.keep_rules")
     min_bins: int = key("statistics.min_bins")
-    alpha_edge_fraction: float = key("statistics.alpha_edge_fraction")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ table, selection = compare_subject(
     keep_rules=settings.keep_rules,
     ci=settings.ci,
     min_bins=settings.min_bins,
-    alpha_edge_fraction=settings.alpha_edge_fraction,
+    # A log-only knob (a resource): it sets a warning's threshold, so no output depends on it.
+    alpha_edge_fraction=float(snakemake.resources.alpha_edge_fraction),
 )
 inputs = input_hashes(snakemake.input)
 write_parquet(table, snakemake.output.comparisons, params=settings.params, inputs=inputs)
