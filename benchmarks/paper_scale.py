@@ -51,7 +51,14 @@ import torch
 from vlencode.bootstrap.bounds import percentile_bounds
 from vlencode.bootstrap.fast import fast_bootstrap
 from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
-from vlencode.encoding import RidgeSettings, Screening, contiguous_splits, null_inflation, search_layers
+from vlencode.encoding import (
+    RidgeSettings,
+    Screening,
+    contiguous_splits,
+    null_inflation,
+    null_targets,
+    search_layers,
+)
 from vlencode.encoding.screening import screen_layers
 from vlencode.features import projection_dim
 
@@ -263,14 +270,37 @@ def time_alignment(
         start = time.perf_counter()
         row["inflation"] = null_inflation(design, targets, splits, settings, resamples, shape)
         row["inflation_s"] = time.perf_counter() - start
+        riding_inflation(row, design, targets, splits, settings, resamples, shape)
     row["peak_rss_gb"] = peak_memory_gb()
     print(
         f"  {name} width {width}: bootstrap iid {row['bootstrap_iid_s']:.1f} s, block {row['bootstrap_block_s']:.1f} s,"
         f" inflation ({INFLATION}) {row['inflation_s']:.1f} s"
-        f" (kept {row['kept_iid']} / {row['kept_block']} of {n_targets}); peak memory {row['peak_rss_gb']:.1f} GiB",
+        + (
+            f", riding with the layer's fit {row['rider_s'] + row['inflation_ridden_s']:.1f} s"
+            if "rider_s" in row
+            else ""
+        )
+        + f" (kept {row['kept_iid']} / {row['kept_block']} of {n_targets}); peak memory {row['peak_rss_gb']:.1f} GiB",
         flush=True,
     )
     return row
+
+
+def riding_inflation(row: dict, design, targets, splits, settings: RidgeSettings, resamples, shape) -> None:
+    """The shifted null as a job fits it when it rides with the chosen layer's fit (``search_layers``' ``riders``:
+    one layer fitted in full, or a concatenation baseline): ``rider_s``, what the null targets add to that fit
+    (the joint fit's seconds less a fit of the layer alone, ``full_fit_s``), and ``inflation_ridden_s``, the rest of
+    the inflation (the null's bootstrap); the factors must equal the separate fit's."""
+    riders, _ = null_targets(targets, shape, settings.seed)
+    start = time.perf_counter()
+    joint = settings.cross_validate(design, np.hstack([targets, riders]), splits)
+    row["rider_s"] = time.perf_counter() - start - row["full_fit_s"]
+    fitted = joint.columns(slice(targets.shape[1], None))
+    del joint
+    start = time.perf_counter()
+    ridden = null_inflation(design, targets, splits, settings, resamples, shape, None, fitted)
+    row["inflation_ridden_s"] = time.perf_counter() - start
+    row["inflation_ridden_difference"] = max(abs(ridden[k] - row["inflation"][k]) for k in ridden)
 
 
 def full_searches(row: dict, layers: SyntheticLayers, timed) -> np.ndarray:
@@ -381,10 +411,22 @@ def machine(device: str) -> str:
     return text + f", load average {load:.1f} at the end (other processes ran beside it when that exceeds the threads)"
 
 
-def bootstrap_s(row: dict) -> float:
-    """Seconds of a job alignment's bootstrap: both schemes, plus the variance inflation's null fit when the paper
-    config asks for it (``inflation_s``; absent from runs saved before it was timed)."""
-    return row["bootstrap_iid_s"] + row["bootstrap_block_s"] + row.get("inflation_s", 0.0)
+def bootstrap_s(row: dict, riding: bool = False) -> float:
+    """Seconds of a job alignment's bootstrap: both schemes, plus the variance inflation when the paper config asks
+    for it: its null fit of its own (``inflation_s``; absent from runs saved before it was timed) or, ``riding``,
+    what the null adds to the layer's fit and its bootstrap (``rider_s``, at least 0, plus ``inflation_ridden_s``;
+    the null fit of its own where a row saved before they were timed lacks them)."""
+    if riding and "rider_s" in row:
+        inflation = max(row["rider_s"], 0.0) + row["inflation_ridden_s"]
+    else:
+        inflation = row.get("inflation_s", 0.0)
+    return row["bootstrap_iid_s"] + row["bootstrap_block_s"] + inflation
+
+
+def rides(network: str, fitted: int) -> bool:
+    """Whether a job's shifted null rides with its kept fits (``search_layers``' ``riders``): a concatenation
+    baseline's two fits always, a network's chosen layer when it is the only layer fitted in full."""
+    return network.startswith("concat") or fitted == 1
 
 
 def instances_per_network(counts: dict[str, int], trials: list[Trial]) -> int:
@@ -423,11 +465,14 @@ def job_seconds(rows: list[dict], network: str, n_layers: int) -> dict[str, floa
     concat = network.startswith("concat")
     seconds = {"validation": 0.0, "screen": 0.0}
     for row in rows:
-        boot = bootstrap_s(row) * bootstrapped_fits(network)
         full = row["full_fit_s"] * bootstrapped_fits(network)
         fitted = n_layers if concat else min(n_layers, row["screen_fitted"])
-        seconds["validation"] += n_layers * full + boot
-        seconds["screen"] += fitted * full + (0 if concat else n_layers * row["proxy_s"]) + boot
+        boot = {
+            method: bootstrap_s(row, rides(network, layers)) * bootstrapped_fits(network)
+            for method, layers in (("validation", n_layers), ("screen", fitted))
+        }
+        seconds["validation"] += n_layers * full + boot["validation"]
+        seconds["screen"] += fitted * full + (0 if concat else n_layers * row["proxy_s"]) + boot["screen"]
     return seconds
 
 
@@ -539,7 +584,8 @@ def report(
     lines += [
         "",
         "| job | alignment | events | width | validation s (layers fitted) | screen s (layers fitted) | layer-search"
-        " speedup | same layer | bootstrap iid + block (+ inflation) s | job s, validation | job s, screen |",
+        " speedup | same layer | bootstrap iid + block (+ inflation) s, validation / screen | job s, validation |"
+        " job s, screen |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
@@ -549,14 +595,15 @@ def report(
                 f"failed: {r['error'].split(';')[0][:160]} | | | | | | |"
             )
             continue
-        boot = bootstrap_s(r)
+        boot, boot_screen = bootstrap_s(r), bootstrap_s(r, r["screen_fitted"] == 1)
         screened = f" of {r['validation_layers_fitted']} screened, extrapolated" if r["extrapolated"] else ""
         fitted = f"{r['validation_layers_fitted']}" + (f" of {r['layers']}, extrapolated" if r["extrapolated"] else "")
         lines.append(
             f"| sub-{r['subject']} | {r['alignment'].split()[1]} | {r['events']} | {r['width']} | "
             f"{r['validation_s']:.0f} ({fitted}) | {r['screen_s']:.0f} ({r['screen_fitted']}{screened}) | "
             f"{r['validation_s'] / r['screen_s']:.1f}x | {'yes' if r['same_layer'] else 'NO'} "
-            f"({r['screen_chosen']}) | {boot:.0f} | {r['validation_s'] + boot:.0f} | {r['screen_s'] + boot:.0f} |"
+            f"({r['screen_chosen']}) | {boot:.0f} / {boot_screen:.0f} | {r['validation_s'] + boot:.0f} |"
+            f" {r['screen_s'] + boot_screen:.0f} |"
         )
     jobs = {}
     # Paper-shaped rows where there are any (a saved --quick row beside them is not part of a paper job).
@@ -564,9 +611,11 @@ def report(
     for r in latest_per_alignment(shaped or [r for r in rows if "error" not in r]):
         if "error" not in r:
             key = (r["subject"], r["width"])
-            boot = bootstrap_s(r)
             v, s = jobs.get(key, (0.0, 0.0))
-            jobs[key] = (v + r["validation_s"] + boot, s + r["screen_s"] + boot)
+            jobs[key] = (
+                v + r["validation_s"] + bootstrap_s(r),
+                s + r["screen_s"] + bootstrap_s(r, r["screen_fitted"] == 1),
+            )
     lines.append("")
     for (subject, width), (v, s) in jobs.items():
         lines.append(

@@ -243,3 +243,83 @@ def test_shifted_null_shifts_within_each_trial():
     targets = np.arange(12).reshape(6, 2)  # 6 events x (2 electrodes x 1 bin); trials of 4 and 2 events
     null = inflation.shifted_null(targets, (2, 1), np.array([1]), np.array(["a", "a", "a", "a", "b", "b"]))
     np.testing.assert_array_equal(null[:, 0], targets[[2, 3, 0, 1, 5, 4], 1])
+
+
+def _layers_problem(n_layers: int = 3):
+    """Silent targets (2 electrodes too few for a subset: all are shifted) and layers of noise features."""
+    from vlencode import encoding
+
+    rng = np.random.default_rng(3)
+    n_events, shape = 200, (40, 4)
+    designs = {f"l{i}": rng.standard_normal((n_events, 30)).astype(np.float32) for i in range(n_layers)}
+    targets = rng.standard_normal((n_events, shape[0] * shape[1])).astype(np.float32)
+    trial = np.repeat(["0", "1"], n_events // 2)
+    settings = encoding.RidgeSettings.from_config(
+        {"alphas": {"log10_min": -1, "log10_max": 3, "n": 5}, "n_folds": 5, "banded": {"n_iter": 2}},
+        seed=0,
+        device="cpu",
+        memory_gb=None,
+    )
+    return designs, targets, shape, trial, settings, encoding.contiguous_splits(trial, 5)
+
+
+def test_the_shifted_null_rides_with_a_certain_layer_and_equals_its_own_fit():
+    from vlencode import encoding
+
+    designs, targets, shape, trial, settings, splits = _layers_problem()
+    riders, null_shape = encoding.null_targets(targets, shape, settings.seed, trial)
+    assert null_shape == (32, 4) and riders.shape == (200, 128)
+    alone = encoding.search_layers(
+        designs.__getitem__, list(designs), targets, splits, settings, shape=shape, layer_selection="last"
+    )
+    search = encoding.search_layers(
+        designs.__getitem__,
+        list(designs),
+        targets,
+        splits,
+        settings,
+        shape=shape,
+        layer_selection="last",
+        riders=riders,
+    )
+    assert list(search.rider_fits) == ["l2"] and alone.rider_fits == {}
+    # The targets' own fit is unchanged by the riders beside it ...
+    np.testing.assert_allclose(search.layers["l2"].val_r, alone.layers["l2"].val_r, atol=1e-6)
+    np.testing.assert_allclose(search.kept_fits["l2"][0], alone.kept_fits["l2"][0], atol=1e-5)
+    # ... and the riders' is their own fit's.
+    own = settings.cross_validate(designs["l2"], riders, splits)
+    rode = search.rider_fits["l2"]
+    np.testing.assert_array_equal(rode.best_alpha, own.best_alpha)
+    np.testing.assert_allclose(rode.val_r, own.val_r, atol=1e-6)
+    np.testing.assert_allclose(rode.prediction, own.prediction, atol=1e-5)
+    resamples = {"iid": resampling.draw_resamples(200, 100, resampling.resample_seed(0, "ride"))}
+    factors = [
+        encoding.null_inflation(designs["l2"], targets, splits, settings, resamples, shape, trial, fitted)
+        for fitted in (None, rode)
+    ]
+    assert factors[0].keys() == factors[1].keys()
+    for key, value in factors[0].items():
+        assert factors[1][key] == pytest.approx(value, rel=1e-4)
+    with pytest.raises(ValueError, match="the null fit given has 127 targets, the shifted null 128"):
+        encoding.null_inflation(
+            designs["l2"], targets, splits, settings, resamples, shape, trial, own.columns(slice(1, None))
+        )
+
+
+def test_no_rider_when_the_choice_waits_for_several_fits_and_both_fits_of_a_baseline_carry_one():
+    from vlencode import encoding
+
+    designs, targets, shape, trial, settings, splits = _layers_problem()
+    riders, _ = encoding.null_targets(targets, shape, settings.seed, trial)
+    search = encoding.search_layers(
+        designs.__getitem__, list(designs), targets, splits, settings, shape=shape, riders=riders
+    )
+    assert len(search.layers) == 3 and search.rider_fits == {}
+    baseline = {"plain": designs["l0"], "banded": [designs["l0"], designs["l1"]]}
+    search = encoding.search_layers(
+        baseline.__getitem__, list(baseline), targets, splits, settings, shape=shape, banded=True, riders=riders
+    )
+    assert list(search.rider_fits) == ["plain", "banded"] == list(search.kept_fits)
+    own = settings.cross_validate(baseline["banded"], riders, splits)
+    np.testing.assert_allclose(search.rider_fits["banded"].val_r, own.val_r, atol=1e-6)
+    np.testing.assert_array_equal(search.rider_fits["banded"].band_weights, own.band_weights)

@@ -36,6 +36,7 @@ from vlencode.encoding.fitting import (
     fit_subject_model,
     memory_budget_gb,
     null_inflation,
+    null_targets,
     search_layers,
     summarize_folds,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "load_responses",
     "memory_budget_gb",
     "null_inflation",
+    "null_targets",
     "open_features",
     "scores_table",
     "search_layers",

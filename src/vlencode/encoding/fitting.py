@@ -188,6 +188,9 @@ class LayerSearch:
     kept_fits : dict of layer -> (prediction, design)
         The out-of-fold predictions ``[n_events, n_targets]`` and design of each layer the bootstrap resamples: the
         chosen one, or both fits of a concatenation baseline.
+    rider_fits : dict of layer -> RidgeCVResult
+        The riders' cross-validation (:func:`search_layers`' ``riders``) for each layer they were fitted with; empty
+        when none rode.
     """
 
     layers: dict[str, LayerFit]
@@ -195,6 +198,7 @@ class LayerSearch:
     proxy_val_r: dict[str, float]
     chosen: str
     kept_fits: dict[str, tuple[np.ndarray, Design]]
+    rider_fits: dict[str, ridge.RidgeCVResult]
 
 
 def search_layers(
@@ -208,6 +212,7 @@ def search_layers(
     layer_selection: str = "validation",
     screening: Screening | None = None,
     banded: bool = False,
+    riders: np.ndarray | None = None,
     name: str = "events",
 ) -> LayerSearch:
     """Fit the candidate layers of one alignment and choose the reported one.
@@ -231,6 +236,14 @@ def search_layers(
     banded : bool
         The candidates are a concatenation baseline's plain and banded fits: both are kept for the bootstrap, and
         they are never screened (each is compared in its own right).
+    riders : ndarray, shape (n_events, n_riders), optional
+        More targets to cross-validate with each layer the bootstrap will certainly resample (the shifted null of
+        :func:`null_inflation`), in the same fit as the targets: they then share its fold decompositions instead of
+        paying them again in a fit of their own (at the study extraction's width most of a fit).  A layer is certain
+        when it is the only one fitted in full (``last``, or a screening that leaves one) or a concatenation
+        baseline's fit (both are kept); with several fitted, the choice is not known before their fits, and riding
+        with each would cost more than one fit of the riders' own, so none rides.  Every target is fitted on its
+        own, so the riders' results equal a fit of their own to float rounding.
     name : str
         Names the events in log lines and errors.
     """
@@ -258,9 +271,17 @@ def search_layers(
     mean_val_r: dict[str, float] = {}
     chosen = ""
     kept_fits: dict[str, tuple[np.ndarray, Design]] = {}
+    rider_fits: dict[str, ridge.RidgeCVResult] = {}
+    ride = riders is not None and (banded or len(fitted) == 1)
     for i, layer in enumerate(fitted, start=1):
         design = design_of(layer)
-        result = settings.cross_validate(design, targets, splits)
+        if ride:
+            assert riders is not None
+            joint = settings.cross_validate(design, np.hstack([targets, riders]), splits)
+            result = joint.columns(slice(0, targets.shape[1]))
+            rider_fits[layer] = joint.columns(slice(targets.shape[1], None))
+        else:
+            result = settings.cross_validate(design, targets, splits)
         layers[layer] = summarize_folds(result, shape)
         mean_val_r[layer] = float(np.mean(layers[layer].val_r))
         log.info(
@@ -280,7 +301,7 @@ def search_layers(
             chosen = layer
             if not banded:
                 kept_fits = {layer: (_prediction(result), design)}
-    return LayerSearch(layers, mean_val_r, proxy_val_r, chosen, kept_fits)
+    return LayerSearch(layers, mean_val_r, proxy_val_r, chosen, kept_fits, rider_fits)
 
 
 def fit_alignment(
@@ -322,6 +343,7 @@ def fit_alignment(
     targets = responses.targets
     shape = responses.response.shape[1:]
     splits = contiguous_splits(responses.trial, settings.n_folds, name)
+    widen = inflation == "shifted" and protocol == "fast"
     search = search_layers(
         design_of(features, responses),
         features.candidate_layers,
@@ -332,6 +354,7 @@ def fit_alignment(
         layer_selection=layer_selection,
         screening=screening,
         banded=bool(features.bands),
+        riders=null_targets(targets, shape, settings.seed, responses.trial)[0] if widen else None,
         name=name,
     )
     chosen = search.chosen
@@ -349,6 +372,7 @@ def fit_alignment(
             protocol=protocol,
             inflation=inflation,
             trial_of_event=responses.trial,
+            null_fit=search.rider_fits.get(layer),
             name=name,
         )
         if widened:
@@ -434,6 +458,7 @@ def bootstrap_layer(
     protocol: str = "fast",
     inflation: str = "none",
     trial_of_event: np.ndarray | None = None,
+    null_fit: ridge.RidgeCVResult | None = None,
     name: str = "events",
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Resampled validation and test r of one fitted layer under every resampling scheme.
@@ -456,6 +481,9 @@ def bootstrap_layer(
     protocol : {"fast", "refit"}
     inflation : {"none", "shifted"}
     trial_of_event : ndarray, shape (n_events,), required by ``refit``
+    null_fit : RidgeCVResult, optional
+        The shifted null's cross-validation with this layer, already fitted (:attr:`LayerSearch.rider_fits`);
+        :func:`null_inflation` fits it when None.
     name : str
         Names the events in log lines and errors.
 
@@ -474,7 +502,7 @@ def bootstrap_layer(
     prediction, design = fit
     widen = inflation == "shifted" and protocol == "fast"
     factors = (
-        null_inflation(design, targets, splits, settings, resamples, estimate.val_r.shape, trial_of_event)
+        null_inflation(design, targets, splits, settings, resamples, estimate.val_r.shape, trial_of_event, null_fit)
         if widen
         else {}
     )
@@ -503,15 +531,15 @@ def null_inflation(
     resamples: Mapping[str, np.ndarray],
     shape: tuple[int, int],
     trial_of_event: np.ndarray | None = None,
+    fitted: ridge.RidgeCVResult | None = None,
 ) -> dict[str, float]:
     """The fast protocol's variance inflation for one design, measured on a circularly shifted null fit.
 
-    The responses of :func:`vlencode.bootstrap.inflation.null_electrodes` (seeded by ``settings.seed``, so every model
-    of a subject shifts the same electrodes) are shifted by half the events
-    (:func:`vlencode.bootstrap.inflation.shifted_null`), cross-validated with ``design`` on ``splits`` and
-    resampled by the fast protocol on the first :data:`~vlencode.bootstrap.inflation.NULL_RESAMPLES` resamples of
-    each scheme; :func:`vlencode.bootstrap.inflation.inflation_factor` turns their studentised spread across
-    electrodes into the factor.
+    The null targets (:func:`null_targets`, seeded by ``settings.seed``) are cross-validated with ``design`` on
+    ``splits`` (or their fit is given) and resampled by the fast protocol on the first
+    :data:`~vlencode.bootstrap.inflation.NULL_RESAMPLES` resamples of each scheme;
+    :func:`vlencode.bootstrap.inflation.inflation_factor` turns their studentised spread across electrodes into the
+    factor.
 
     Parameters
     ----------
@@ -523,6 +551,9 @@ def null_inflation(
     shape : (n_electrodes, n_bins)
     trial_of_event : ndarray, shape (n_events,), optional
         Each trial's events are shifted within the trial (default: all events are one trial).
+    fitted : RidgeCVResult, optional
+        The null targets' cross-validation with ``design`` on ``splits``, when it rode with the layer's own fit
+        (:func:`search_layers`' ``riders``); fitted here when None.
 
     Returns
     -------
@@ -531,12 +562,15 @@ def null_inflation(
     Raises
     ------
     ValueError
-        Fewer than 2 electrodes, events or resamples.
+        Fewer than 2 electrodes, events or resamples; a ``fitted`` of other targets than the null's.
     """
-    electrodes = null_electrodes(shape[0], settings.seed)
-    null = shifted_null(targets, shape, electrodes, trial_of_event)
-    null_shape = (len(electrodes), shape[1])
-    result = settings.cross_validate(design, null, splits)
+    null, null_shape = null_targets(targets, shape, settings.seed, trial_of_event)
+    if fitted is None:
+        result = settings.cross_validate(design, null, splits)
+    elif fitted.val_r.shape[1] != null.shape[1]:
+        raise ValueError(f"the null fit given has {fitted.val_r.shape[1]} targets, the shifted null {null.shape[1]}")
+    else:
+        result = fitted
     fit = summarize_folds(result, null_shape)
     factors = {}
     for scheme, indices in resamples.items():
@@ -544,6 +578,22 @@ def null_inflation(
         factors[f"{scheme}_val_r"] = inflation_factor(val.reshape(-1, *null_shape), fit.val_r)
         factors[f"{scheme}_test_r"] = inflation_factor(test.reshape(-1, *null_shape), fit.test_r)
     return factors
+
+
+def null_targets(
+    targets: np.ndarray, shape: tuple[int, int], seed: int, trial_of_event: np.ndarray | None = None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The shifted null's targets: the responses of :func:`vlencode.bootstrap.inflation.null_electrodes` (seeded by
+    ``seed``, so every model of a subject shifts the same electrodes), shifted by half the events within each trial
+    (:func:`vlencode.bootstrap.inflation.shifted_null`); and their ``(n_null_electrodes, n_bins)``.
+
+    Returns
+    -------
+    null : ndarray, shape (n_events, n_null_electrodes * n_bins)
+    null_shape : (int, int)
+    """
+    electrodes = null_electrodes(shape[0], seed)
+    return shifted_null(targets, shape, electrodes, trial_of_event), (len(electrodes), shape[1])
 
 
 def _prediction(result: ridge.RidgeCVResult) -> np.ndarray:

@@ -33,7 +33,14 @@ import pandas as pd
 
 from vlencode import simulation
 from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
-from vlencode.encoding import RidgeSettings, Screening, bootstrap_layer, contiguous_splits, search_layers
+from vlencode.encoding import (
+    RidgeSettings,
+    Screening,
+    bootstrap_layer,
+    contiguous_splits,
+    null_targets,
+    search_layers,
+)
 from vlencode.simulation import BACKGROUND_RMS_UV, GAIN_UV, LATENCY_S
 from vlencode.stats.compare import ModelScores, compare_alignment
 from vlencode.stats.keep import keep_rule, kept
@@ -360,6 +367,9 @@ def score_models(
         n_electrodes = len(sim.truth)
         shape = (n_electrodes, targets.shape[1] // n_electrodes)
         splits = contiguous_splits(trial, config.n_folds)
+        # As a fit job does: the shifted null rides with the chosen layer's fit where that layer is certain.
+        widen = config.inflation == "shifted" and protocol == "fast"
+        riders = null_targets(targets, shape, settings.seed, trial)[0] if widen else None
         scores = []
         for name, base, family, init, baseline, layer in _MODELS:
             search = search_layers(
@@ -371,6 +381,7 @@ def score_models(
                 shape=shape,
                 layer_selection=layer_selection,
                 screening=screening,
+                riders=riders,
                 name=events_name(alignment),
             )
             fit = search.layers[search.chosen]
@@ -384,6 +395,7 @@ def score_models(
                 protocol=protocol,
                 inflation=config.inflation,
                 trial_of_event=trial,
+                null_fit=search.rider_fits.get(search.chosen),
             )
             boot = {key: values.reshape(-1, *shape) for key, values in resampled.items()}
             scores.append(
