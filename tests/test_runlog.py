@@ -61,6 +61,27 @@ def test_a_chunk_that_cannot_be_decoded_names_its_store_and_the_fix(tmp_path):
     assert last.endswith("the store is damaged, delete it and rerun the rule that writes it")
 
 
+def test_a_chunk_with_a_flipped_bit_is_reported_as_damage(tmp_path):
+    store = tmp_path / "epochs.zarr"
+    body = f"""
+        import numpy as np
+        from vlencode.store import atomic_zarr, create_array, open_zarr
+        with atomic_zarr({str(store)!r}) as group:
+            array = create_array(group, "response", shape=(100, 4), chunks=(10, 4), dtype="float32")
+            array[:] = np.arange(400).reshape(100, 4)
+        chunk = {str(store / "response" / "c" / "3" / "0")!r}
+        damaged = bytearray(open(chunk, "rb").read())
+        damaged[len(damaged) // 2] ^= 0x10
+        open(chunk, "wb").write(bytes(damaged))
+        open_zarr({str(store)!r})["response"][:]
+        """
+    result, log = run_script(tmp_path, body)
+    assert result.returncode == 1
+    last = result.stderr.rstrip("\n").splitlines()[-1]
+    assert f"{store}/response: a chunk could not be decoded (RuntimeError: Zstd decompression error" in last
+    assert "checksum" in last and last.endswith("delete it and rerun the rule that writes it")
+
+
 def test_a_write_or_shape_error_inside_zarr_is_not_called_a_damaged_chunk(tmp_path):
     body = f"""
         import numpy as np

@@ -146,6 +146,34 @@ def test_an_unwritable_digest_cache_only_costs_rereading(tmp_path, monkeypatch):
     assert store.content_sha256(raw) == store.file_sha256(raw)
 
 
+def test_a_chunk_damaged_in_place_fails_to_decode_instead_of_reading_as_other_values(tmp_path):
+    # zstd without its checksum decoded a flipped bit of an epochs chunk into other responses, and a fit on them exited
+    # 0 with other r, alphas and bootstrap values.
+    path = tmp_path / "epochs.zarr"
+    values = np.random.default_rng(0).standard_normal((100, 4)).astype(np.float32)
+    with store.atomic_zarr(path) as group:
+        store.create_array(group, "response", shape=(100, 4), chunks=(10, 4), dtype="float32")[:] = values
+    np.testing.assert_array_equal(store.open_zarr(path)["response"][:], values)
+    chunk = path / "response" / "c" / "3" / "0"
+    damaged = bytearray(chunk.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x10
+    chunk.write_bytes(bytes(damaged))
+    with pytest.raises(RuntimeError, match="checksum"):
+        store.open_zarr(path)["response"][:]
+
+
+def test_every_store_array_is_created_with_the_checksummed_codec():
+    # Arrays made with zarr's own create_array get its default zstd, without the checksum.
+    src = Path(store.__file__).parent
+    calls = [
+        f"{path.relative_to(src)}:{number}"
+        for path in sorted(src.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if ".create_array(" in line and path.name != "store.py"
+    ]
+    assert calls == [], "create arrays with vlencode.store.create_array"
+
+
 def test_a_chunk_missing_from_a_finished_store_is_an_error_not_fill_values(tmp_path):
     # zarr reads a deleted chunk as the fill value: a neural store so damaged gave epochs of exact zeros.
     path = tmp_path / "neural.zarr"

@@ -33,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import zarr
+from zarr.codecs import ZstdCodec
 
 from vlencode import __version__
 
@@ -162,6 +163,18 @@ def atomic_zarr(
             # Consolidation is a zarr-python extension to format 3; the design asks for it (one metadata read).
             warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
             zarr.consolidate_metadata(tmp, zarr_format=3)
+
+
+#: The codecs of every chunk vlencode writes: zstd, zarr's default, with its content checksum (xxhash64 of the
+#: decoded bytes).  Without it zstd decodes most damage done in place (a flipped bit, bytes overwritten) into other
+#: values, silently; with it such a chunk fails to decode, which :mod:`vlencode.runlog` reports as damage.
+CHUNK_COMPRESSORS = (ZstdCodec(level=0, checksum=True),)
+
+
+def create_array(group: zarr.Group, name: str, **kwargs: Any) -> zarr.Array:
+    """``group.create_array(name, **kwargs)`` with :data:`CHUNK_COMPRESSORS`: the one way vlencode's stores create
+    arrays (``tests/test_store.py`` holds every other call out of ``src/``)."""
+    return group.create_array(name, compressors=CHUNK_COMPRESSORS, **kwargs)
 
 
 def open_zarr(path: str | os.PathLike) -> zarr.Group:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import zarr
 
-from vlencode.store import open_zarr, zarr_array, zarr_group
+from vlencode.store import create_array, open_zarr, zarr_array, zarr_group
 from vlencode.stores import strings
 
 if TYPE_CHECKING:
@@ -36,20 +36,21 @@ def write_epochs(
     ``response`` is chunked by 256 events so a reader of a few events never loads a whole alignment.
     """
     group.attrs["rate_hz"] = rate_hz
-    group.create_array("bin_time_s", data=np.asarray(bin_time_s, dtype=np.float64))
-    group.create_array("electrode", data=np.asarray(electrodes, dtype=np.dtypes.StringDType()))
+    create_array(group, "bin_time_s", data=np.asarray(bin_time_s, dtype=np.float64))
+    create_array(group, "electrode", data=np.asarray(electrodes, dtype=np.dtypes.StringDType()))
     for alignment, result in epochs.items():
         sub = group.create_group(alignment)
         sub.attrs["n_dropped"] = result.n_dropped
         n_events, n_electrodes, n_bins = result.response.shape
-        response = sub.create_array(
+        response = create_array(
+            sub,
             "response",
             shape=result.response.shape,
             dtype="float32",
             chunks=(max(min(n_events, 256), 1), n_electrodes, n_bins),
         )
         response[:] = result.response
-        sub.create_array("event_id", data=np.asarray(result.event_id, dtype=np.dtypes.StringDType()))
+        create_array(sub, "event_id", data=np.asarray(result.event_id, dtype=np.dtypes.StringDType()))
 
 
 class EpochsStore:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vlencode.store import open_zarr, zarr_array
+from vlencode.store import create_array, open_zarr, zarr_array
 from vlencode.stores import strings
 
 #: Attributes that identify the model instance a store (and every fit of it) belongs to.
@@ -27,13 +27,14 @@ def write_features(
     group: Any, stimulus_ids: Sequence[str], layers: Mapping[str, np.ndarray], attrs: Mapping[str, Any]
 ) -> None:
     """Lay a features store out in an open zarr group: ``stimulus_id``, ``layers/<layer>`` and the attributes."""
-    ids = group.create_array("stimulus_id", shape=(len(stimulus_ids),), dtype=str)
+    ids = create_array(group, "stimulus_id", shape=(len(stimulus_ids),), dtype=str)
     ids[:] = np.asarray(stimulus_ids, dtype=np.dtypes.StringDType())
     arrays = group.create_group("layers")
     for name, values in layers.items():
         if values.shape[0] != len(stimulus_ids):
             raise ValueError(f"layer {name} has {values.shape[0]} rows for {len(stimulus_ids)} stimuli")
-        arrays.create_array(
+        create_array(
+            arrays,
             name,
             data=np.ascontiguousarray(values, dtype=np.float32),
             chunks=(min(4096, values.shape[0]), values.shape[1]),

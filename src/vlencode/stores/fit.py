@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from vlencode.store import open_zarr
+from vlencode.store import create_array, open_zarr
 from vlencode.stores import strings
 from vlencode.stores.features import MODEL_KEYS
 
@@ -119,9 +119,9 @@ class SubjectModelFit:
             chosen_layer={a: fit.chosen_layer for a, fit in self.alignments.items()},
             resamples_sha256=self.resamples_sha256,
         )
-        group.create_array("electrode", shape=self.electrode.shape, dtype=str)[:] = self.electrode.astype(str)
-        group.create_array("bin_time_s", data=np.asarray(self.bin_time_s, dtype=np.float64))
-        group.create_array("alpha_grid", data=np.asarray(self.alpha_grid, dtype=np.float64))
+        create_array(group, "electrode", shape=self.electrode.shape, dtype=str)[:] = self.electrode.astype(str)
+        create_array(group, "bin_time_s", data=np.asarray(self.bin_time_s, dtype=np.float64))
+        create_array(group, "alpha_grid", data=np.asarray(self.alpha_grid, dtype=np.float64))
         for alignment, fit in self.alignments.items():
             sub = group.create_group(alignment)
             sub.attrs.update(
@@ -135,15 +135,15 @@ class SubjectModelFit:
             for layer, scores in fit.layers.items():
                 arrays = sub.create_group(f"layers/{layer}")
                 for key in ("val_r", "test_r", "alpha"):
-                    arrays.create_array(key, data=getattr(scores, key))
+                    create_array(arrays, key, data=getattr(scores, key))
                 if scores.band_weights is not None:
-                    arrays.create_array("band_weights", data=scores.band_weights)
+                    create_array(arrays, "band_weights", data=scores.band_weights)
                     arrays.attrs["bands"] = [name for name, _, _ in self.bands or []]
             for layer, resampled in fit.boot.items():
                 for key, values in resampled.items():
-                    sub.create_array(f"boot/{layer}/{key}", data=values)
+                    create_array(sub, f"boot/{layer}/{key}", data=values)
             for key in ("val_lo", "val_hi"):
-                sub.create_array(key, data=getattr(fit, key))
+                create_array(sub, key, data=getattr(fit, key))
 
 
 class FitStore:

@@ -12,17 +12,17 @@ import os
 import numpy as np
 import zarr
 
-from vlencode.store import open_zarr, zarr_array
+from vlencode.store import create_array, open_zarr, zarr_array
 
 
 def write_frames(group: zarr.Group, frames: np.ndarray, frame_time_s: np.ndarray) -> None:
     """Lay out the frames store: ``frames[n, H, W, 3]`` uint8 in chunks of 64 frames, ``frame_time_s[n]``."""
     n_frames, height, width, _ = frames.shape
-    array = group.create_array(
-        "frames", shape=frames.shape, dtype="uint8", chunks=(max(min(n_frames, 64), 1), height, width, 3)
+    array = create_array(
+        group, "frames", shape=frames.shape, dtype="uint8", chunks=(max(min(n_frames, 64), 1), height, width, 3)
     )
     array[:] = frames
-    group.create_array("frame_time_s", data=np.asarray(frame_time_s, dtype=np.float64))
+    create_array(group, "frame_time_s", data=np.asarray(frame_time_s, dtype=np.float64))
 
 
 class FramesStore:

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import zarr
 
-from vlencode.store import open_zarr, zarr_array
+from vlencode.store import create_array, open_zarr, zarr_array
 from vlencode.stores import strings
 
 
 def create_signal(group: zarr.Group, n_samples: int, n_electrodes: int, block: int) -> zarr.Array:
     """The empty ``signal`` array that preprocessing streams into, in chunks of ``block`` samples."""
-    return group.create_array("signal", shape=(n_samples, n_electrodes), chunks=(block, n_electrodes), dtype="float32")
+    return create_array(group, "signal", shape=(n_samples, n_electrodes), chunks=(block, n_electrodes), dtype="float32")
 
 
 def write_metadata(
@@ -38,7 +38,7 @@ def write_metadata(
     clipped_fraction: Mapping[str, float],
 ) -> None:
     """Write the electrode labels (one per ``signal`` column) and the store's attributes."""
-    electrode = group.create_array("electrode", shape=(len(electrodes),), dtype=str)
+    electrode = create_array(group, "electrode", shape=(len(electrodes),), dtype=str)
     electrode[:] = np.array(list(electrodes), dtype=object)
     group.attrs.update(
         {

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from vlencode.store import array_sha256, open_zarr, zarr_array, zarr_group
+from vlencode.store import array_sha256, create_array, open_zarr, zarr_array, zarr_group
 
 
 def events_sha256(event_keys: np.ndarray) -> str:
@@ -47,7 +47,7 @@ class SubjectResamples:
             n_events = next(iter(schemes.values())).shape[1]
             sub.attrs.update(seed=self.seed, n_events=n_events, events_sha256=self.events_sha256[alignment])
             for scheme, indices in schemes.items():
-                sub.create_array(SCHEME_ARRAYS[scheme], data=indices.astype(np.int32))
+                create_array(sub, SCHEME_ARRAYS[scheme], data=indices.astype(np.int32))
 
 
 def read_indices(path: str | os.PathLike, alignment: str, event_keys: np.ndarray) -> dict[str, np.ndarray]:
