@@ -15,7 +15,7 @@ from vlencode.config import (
 from vlencode.datasets import open_dataset, trial_movies
 from vlencode.datasets.replica import GROUND_TRUTH_FILES
 from vlencode.encoding.fitting import check_bootstrap_config
-from vlencode.epochs import check_epochs_config
+from vlencode.epochs import EpochWindows, check_epochs_config
 from vlencode.keyed import keyed_inputs
 from vlencode.models.registry import model_instances
 from vlencode.models.weights import (
@@ -28,6 +28,7 @@ from vlencode.models.weights import (
 from vlencode.neural.stream import check_preprocess_config
 from vlencode.outputs import OUTPUTS
 from vlencode.outputs import output_path as out
+from vlencode.stats.keep import check_min_bins
 from vlencode.stimuli.table import STIMULUS_COLUMNS
 from vlencode.steps import STEPS
 from vlencode.store import file_sha256
@@ -49,7 +50,15 @@ SETTINGS = canonical_config(config, SCHEMA)
 # Settings a job would refuse only after the steps before it: refused here, before any job.
 CONFIG_SOURCE = ", ".join(map(str, workflow.configfiles)) or "config"
 check_preprocess_config(SETTINGS["preprocess"], source=CONFIG_SOURCE)
-check_epochs_config(SETTINGS["epochs"], source=CONFIG_SOURCE)
+check_epochs_config(
+    SETTINGS["epochs"], SETTINGS["preprocess"]["rate_hz"], source=CONFIG_SOURCE
+)
+check_min_bins(
+    SETTINGS["statistics"]["keep_rules"],
+    SETTINGS["statistics"]["min_bins"],
+    EpochWindows.from_config(SETTINGS["epochs"]).bin_time_s(),
+    source=CONFIG_SOURCE,
+)
 check_bootstrap_config(SETTINGS["bootstrap"], source=CONFIG_SOURCE)
 
 

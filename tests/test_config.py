@@ -4,12 +4,14 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from vlencode.config import ConfigError, canonical_config, validate_config
 from vlencode.epochs import check_epochs_config
 from vlencode.neural.stream import check_preprocess_config
+from vlencode.stats.keep import check_min_bins
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -133,7 +135,26 @@ def test_a_rerun_key_the_schema_does_not_declare_is_an_error_not_a_dropped_depen
 @pytest.mark.parametrize(
     "section, value, check, expected",
     [
-        ("epochs", {"tmin_s": 3.0}, check_epochs_config, r"epochs: need tmin_s <= tmax_s"),
+        (
+            "epochs",
+            {"tmin_s": 3.0},
+            check_epochs_config,
+            r"epochs: tmin_s 3\.0 is after tmax_s 2\.0; need tmin_s <= tmax_s",
+        ),
+        (
+            "epochs",
+            {"window_s": 0.001},
+            lambda epochs, source: check_epochs_config(epochs, 200.0, source=source),
+            r"epochs\.window_s: 0\.001 s is shorter than one sample at preprocess\.rate_hz 200\.0 Hz; raise window_s",
+        ),
+        (
+            "statistics",
+            {"min_bins": 82},
+            lambda statistics, source: check_min_bins(
+                statistics["keep_rules"], statistics["min_bins"], np.round(np.arange(-80, 81) * 0.025, 9), source
+            ),
+            r"statistics\.min_bins 82 exceeds the 81 bins of the epochs at or after 0 s that keep rule 'calibrated'",
+        ),
         (
             "preprocess",
             {"rate_hz": 5000, "source_rate_hz": 2048},

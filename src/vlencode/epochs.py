@@ -63,8 +63,17 @@ class EpochWindows:
             raise ValueError(
                 f"epochs.window_placement: unknown value {windows.window_placement!r}; use start, center or end"
             )
-        if windows.tmax_s < windows.tmin_s or windows.step_s <= 0 or windows.window_s <= 0:
-            raise ValueError("epochs: need tmin_s <= tmax_s and positive step_s and window_s; fix the config")
+        wrong = [
+            text
+            for bad, text in (
+                (windows.tmax_s < windows.tmin_s, f"tmin_s {windows.tmin_s} is after tmax_s {windows.tmax_s}"),
+                (windows.step_s <= 0, f"step_s {windows.step_s} is not positive"),
+                (windows.window_s <= 0, f"window_s {windows.window_s} is not positive"),
+            )
+            if bad
+        ]
+        if wrong:
+            raise ValueError(f"epochs: {'; '.join(wrong)}; need tmin_s <= tmax_s and positive step_s and window_s")
         return windows
 
     def bin_time_s(self) -> np.ndarray:
@@ -79,15 +88,20 @@ class EpochWindows:
         """Per bin, the window's first sample relative to the event's sample, and the window length in samples."""
         length = int(round(self.window_s * rate_hz))
         if length < 1:
-            raise ValueError(f"epochs.window_s: {self.window_s} s is shorter than one sample at {rate_hz} Hz")
+            raise ValueError(
+                f"epochs.window_s: {self.window_s} s is shorter than one sample at preprocess.rate_hz {rate_hz} Hz;"
+                " raise window_s or rate_hz"
+            )
         shift = _PLACEMENT_SHIFT[self.window_placement] * self.window_s
         starts = np.rint((self.bin_time_s() + shift) * rate_hz).astype(np.int64)
         return starts, length
 
 
-def check_epochs_config(epochs: Mapping[str, Any], source: str = "config") -> None:
-    """Refuse at start-up, from the canonical config's ``epochs`` section, windows :meth:`EpochWindows.from_config`
-    would refuse only in the epochs jobs, after preprocessing (``tmin_s`` after ``tmax_s``, ...).
+def check_epochs_config(epochs: Mapping[str, Any], rate_hz: float | None = None, source: str = "config") -> None:
+    """Refuse at start-up, from the canonical config's ``epochs`` section, windows the epochs jobs would refuse only
+    after preprocessing: :meth:`EpochWindows.from_config`'s refusals (``tmin_s`` after ``tmax_s``, ...) and, at the
+    preprocessed rate ``rate_hz`` (``preprocess.rate_hz``), a window shorter than one sample
+    (:meth:`EpochWindows.window_offsets`).
 
     Raises
     ------
@@ -95,7 +109,9 @@ def check_epochs_config(epochs: Mapping[str, Any], source: str = "config") -> No
         One line naming the keys and the fix, prefixed by ``source`` (the config file).
     """
     try:
-        EpochWindows.from_config(epochs)
+        windows = EpochWindows.from_config(epochs)
+        if rate_hz is not None:
+            windows.window_offsets(rate_hz)
     except ValueError as error:
         raise ConfigError(f"{source}: {error}") from None
 

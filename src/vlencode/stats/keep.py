@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from vlencode.bootstrap.bounds import lower_bound
+from vlencode.config import ConfigError
 
 log = logging.getLogger("vlencode.stats")
 
@@ -133,6 +134,38 @@ def keep_rule(name: str) -> KeepRule:
     if name not in KEEP_RULES:
         raise ValueError(f"statistics.keep_rules: unknown rule {name!r}; use one of {', '.join(KEEP_RULES)}")
     return KEEP_RULES[name]
+
+
+def check_min_bins(keep_rules: Sequence[str], min_bins: int, bin_time_s: np.ndarray, source: str = "config") -> None:
+    """Refuse at start-up a ``statistics.min_bins`` above the bins a keep rule's comparisons may select: the epochs'
+    bins from the rule's ``compare_from_s`` on (``calibrated``: from the onset).  No comparison or site could then
+    be called, and the run would end with an empty sites table and no error.
+
+    Parameters
+    ----------
+    keep_rules : the rules' names (``statistics.keep_rules``)
+    min_bins : int
+    bin_time_s : ndarray, shape (n_bins,)
+        The epochs' bin times, seconds from the event (:meth:`vlencode.epochs.EpochWindows.bin_time_s`).
+    source : str
+        The config file, prefixed to the message.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the rule, the bins it may select and the fix.
+    """
+    times = np.asarray(bin_time_s, dtype=np.float64)
+    for name in keep_rules:
+        rule = keep_rule(name)
+        start = rule.compare_from_s
+        n_bins = times.size if start is None else int(np.count_nonzero(times >= start - 1e-9))
+        if min_bins > n_bins:
+            where = "of the epochs" if start is None else f"of the epochs at or after {start:g} s"
+            raise ConfigError(
+                f"{source}: statistics.min_bins {min_bins} exceeds the {n_bins} bins {where} that keep rule {name!r}"
+                " may select (epochs.tmin_s to tmax_s every step_s); lower min_bins or widen the epochs"
+            )
 
 
 def kept(
