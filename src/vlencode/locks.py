@@ -50,18 +50,23 @@ def live_runs(workdir: Path) -> list[int]:
 
 
 def unlock_if_stale(args: list[str], snakemake: str | None = None) -> bool:
-    """Run ``snakemake --unlock`` with ``args`` when a lock exists and no run uses the directory; True if it did."""
+    """Run ``snakemake --unlock`` with ``args`` when a lock exists and no run uses the directory; True if it did.
+
+    Raises
+    ------
+    SystemExit
+        With a one-line message when a live run holds the lock: ``make demo`` stops there, instead of starting
+        Snakemake, whose lock error advises ``--unlock``, the one thing not to do while that run's jobs live.
+    """
     workdir = workdir_of(args, os.getcwd())
     locks = workdir / ".snakemake" / "locks"
     if not locks.is_dir() or not any(locks.iterdir()):
         return False
     if pids := live_runs(workdir):
-        print(
+        raise SystemExit(
             f"{workdir}: locked by running Snakemake process(es) or their jobs {pids}; leaving the lock (wait for "
-            "them, or stop them before resuming)",
-            file=sys.stderr,
+            "them, or stop them, before resuming)"
         )
-        return False
     snakemake = snakemake or str(Path(sys.executable).with_name("snakemake"))
     unlock = subprocess.run([snakemake, *args, "--unlock"], capture_output=True, text=True)
     if unlock.returncode:

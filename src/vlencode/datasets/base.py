@@ -68,6 +68,11 @@ def split_label(label: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
+#: The fix of a damaged recording file.  The embedded replica's files are generated, not downloaded: deleting one
+#: makes the workflow build it again.
+DOWNLOAD_AGAIN = "download it again (a file of the embedded replica: delete it and rerun, which rebuilds it)"
+
+
 class DatasetError(ValueError):
     """Bad or missing input; the message is one line naming the file and the fix."""
 

@@ -43,6 +43,7 @@ import pandas as pd
 
 from vlencode.datasets import _neuroprobe
 from vlencode.datasets.base import (
+    DOWNLOAD_AGAIN,
     ELECTRODE_COLUMNS,
     WORD_COLUMNS,
     ClockAlignment,
@@ -165,7 +166,7 @@ class H5Recording(Recording):
                         ) from None
                     raise DatasetError(
                         f"{self.path}: cannot read {name} samples {start}:{stop} ({_first_line(error)}); "
-                        "the file is damaged, download it again"
+                        f"the file is damaged, {DOWNLOAD_AGAIN}"
                     ) from None
         return out.T
 
@@ -193,7 +194,7 @@ def _open_h5(path: Path) -> h5py.File:
         handle = h5py.File(path, "r")
     except OSError as error:
         raise DatasetError(
-            f"{path}: not a readable HDF5 file ({_first_line(error)}); it is truncated or corrupt, download it again"
+            f"{path}: not a readable HDF5 file ({_first_line(error)}); it is truncated or corrupt, {DOWNLOAD_AGAIN}"
         ) from None
     if "data" not in handle:
         handle.close()
@@ -428,7 +429,7 @@ class BrainTreebank(Dataset):
             if f"electrode_{i}" not in stored:
                 raise DatasetError(
                     f"{path}: missing dataset data/electrode_{i} (label {name}); the file is incomplete, "
-                    "download it again"
+                    f"{DOWNLOAD_AGAIN}"
                 )
             labels.append(name)
             datasets.append(f"electrode_{i}")

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from vlencode import store
 from vlencode.config import ConfigError
-from vlencode.datasets.base import DatasetError, Recording
+from vlencode.datasets.base import DOWNLOAD_AGAIN, DatasetError, Recording
 from vlencode.neural import filters
 from vlencode.neural.montage import Montage, montage
 from vlencode.neural.quality import (
@@ -373,7 +373,7 @@ def scan_channels(recording: Recording, cfg: PreprocessConfig, progress: bool = 
     damaged = damaged_channels(scan)
     if damaged:
         raise DatasetError(
-            f"{recording.path}: {damaged}, which no recording holds in any unit; the file is damaged, download it again"
+            f"{recording.path}: {damaged}, which no recording holds in any unit; the file is damaged, {DOWNLOAD_AGAIN}"
         )
     problem = amplitude_problem(scan.moments.std, recording.labels, cfg.flat_tolerance_uv)
     if problem:
