@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 from vlencode.config import (
     canonical_config,
+    config_source,
     knob_keys,
     validate_config,
     without_keys,
@@ -36,19 +37,16 @@ from vlencode.store import file_sha256
 SCHEMA_PATH = os.path.join(
     workflow.basedir, "workflow", "schemas", "config.schema.yaml"
 )
+# Where the config came from, for the start-up messages: its files and what --config set.
+CONFIG_SOURCE = config_source(workflow.configfiles, workflow.config_settings.config)
 # Our own check first: its message is one line naming the key; snakemake's validate then fills schema defaults.
-validate_config(
-    config,
-    SCHEMA_PATH,
-    source=", ".join(map(str, workflow.configfiles)) or "config",
-)
+validate_config(config, SCHEMA_PATH, source=CONFIG_SOURCE)
 validate(config, "../workflow/schemas/config.schema.yaml")
 # Every default and every value's form comes from the schema, once: rules read SETTINGS, never config.get(key, default).
 with open(SCHEMA_PATH) as schema_file:
     SCHEMA = yaml.safe_load(schema_file)
 SETTINGS = canonical_config(config, SCHEMA)
 # Settings a job would refuse only after the steps before it: refused here, before any job.
-CONFIG_SOURCE = ", ".join(map(str, workflow.configfiles)) or "config"
 check_preprocess_config(SETTINGS["preprocess"], source=CONFIG_SOURCE)
 check_epochs_config(
     SETTINGS["epochs"], SETTINGS["preprocess"]["rate_hz"], source=CONFIG_SOURCE

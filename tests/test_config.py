@@ -172,3 +172,13 @@ def test_settings_that_disagree_with_each_other_are_refused_at_start_up(config, 
     with pytest.raises(ConfigError, match=expected) as error:
         check(settings[section], source="config/config.yaml")
     assert str(error.value).startswith("config/config.yaml: ") and "\n" not in str(error.value)
+
+
+def test_the_start_up_messages_name_the_keys_set_with_dash_dash_config():
+    # `--config seed=abc` was reported as an error of config/config.yaml, which holds no such value.
+    from vlencode.config import config_source
+
+    assert config_source(["config/config.yaml"], {"seed": "abc"}) == "config/config.yaml and --config seed"
+    assert config_source(["config/config.yaml", "mine.yaml"], {}) == "config/config.yaml, mine.yaml"
+    assert config_source([], {"seed": 1, "statistics": {}}) == "--config seed, statistics"
+    assert config_source([], {}) == "config"

@@ -65,6 +65,15 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
     return [f"{_key_path(e)}: {_describe(e)}" for e in errors]
 
 
+def config_source(configfiles: Iterable[str | os.PathLike], overrides: Mapping[str, Any]) -> str:
+    """Where a run's config came from, for the start-up messages: its config files and the keys set with Snakemake's
+    ``--config`` (``overrides``), which a message must not blame on a file (``"config/config.yaml and --config
+    seed"``)."""
+    files = ", ".join(map(str, configfiles))
+    given = f"--config {', '.join(map(str, overrides))}" if overrides else ""
+    return " and ".join(part for part in (files, given) if part) or "config"
+
+
 def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, source: str = "config") -> None:
     """Raise :class:`ConfigError` with a one-line message for the first problem of ``config``.
 
