@@ -87,18 +87,18 @@ class RidgeCVResult:
     def columns(self, targets: slice) -> RidgeCVResult:
         """The result of the targets ``targets`` selects, as if they had been fitted alone: every target is searched
         and scored on its own, so a joint fit's columns are a separate fit's, to float rounding (views, no copy)."""
-        pick = {
-            "best_alpha": self.best_alpha[:, targets],
-            "val_r": self.val_r[:, targets],
-            "test_r": self.test_r[:, targets],
-            "prediction": None if self.prediction is None else self.prediction[:, targets],
-            "val_r_all": None if self.val_r_all is None else self.val_r_all[:, :, targets],
-            "band_weights": None if self.band_weights is None else self.band_weights[:, targets],
-            "refit_alpha": None if self.refit_alpha is None else self.refit_alpha[targets],
-            "coef": None if self.coef is None else self.coef[:, targets],
-            "intercept": None if self.intercept is None else self.intercept[targets],
-        }
-        return replace(self, **pick)
+        return replace(
+            self,
+            best_alpha=self.best_alpha[:, targets],
+            val_r=self.val_r[:, targets],
+            test_r=self.test_r[:, targets],
+            prediction=None if self.prediction is None else self.prediction[:, targets],
+            val_r_all=None if self.val_r_all is None else self.val_r_all[:, :, targets],
+            band_weights=None if self.band_weights is None else self.band_weights[:, targets],
+            refit_alpha=None if self.refit_alpha is None else self.refit_alpha[targets],
+            coef=None if self.coef is None else self.coef[:, targets],
+            intercept=None if self.intercept is None else self.intercept[targets],
+        )
 
 
 @dataclass(frozen=True)
