@@ -39,6 +39,7 @@ from vlencode.encoding.fitting import (
     null_targets,
     search_layers,
     summarize_folds,
+    widens,
 )
 from vlencode.encoding.folds import Split, contiguous_splits, select_layer
 from vlencode.encoding.inputs import (
@@ -90,4 +91,5 @@ __all__ = [
     "select_layer",
     "subject_resamples",
     "summarize_folds",
+    "widens",
 ]

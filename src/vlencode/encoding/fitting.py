@@ -343,7 +343,7 @@ def fit_alignment(
     targets = responses.targets
     shape = responses.response.shape[1:]
     splits = contiguous_splits(responses.trial, settings.n_folds, name)
-    widen = inflation == "shifted" and protocol == "fast"
+    widen = widens(protocol, inflation)
     search = search_layers(
         design_of(features, responses),
         features.candidate_layers,
@@ -500,7 +500,7 @@ def bootstrap_layer(
     """
     check_bootstrap(protocol, inflation, resamples, estimate.val_r.shape[0], name)
     prediction, design = fit
-    widen = inflation == "shifted" and protocol == "fast"
+    widen = widens(protocol, inflation)
     factors = (
         null_inflation(design, targets, splits, settings, resamples, estimate.val_r.shape, trial_of_event, null_fit)
         if widen
@@ -578,6 +578,12 @@ def null_inflation(
         factors[f"{scheme}_val_r"] = inflation_factor(val.reshape(-1, *null_shape), fit.val_r)
         factors[f"{scheme}_test_r"] = inflation_factor(test.reshape(-1, *null_shape), fit.test_r)
     return factors
+
+
+def widens(protocol: str, inflation: str) -> bool:
+    """Whether a bootstrap's resamples are widened by the shifted null: the fast protocol under ``shifted`` (the
+    refit protocol refits, so it has no shortfall to widen)."""
+    return inflation == "shifted" and protocol == "fast"
 
 
 def null_targets(

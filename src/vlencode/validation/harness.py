@@ -40,6 +40,7 @@ from vlencode.encoding import (
     contiguous_splits,
     null_targets,
     search_layers,
+    widens,
 )
 from vlencode.simulation import BACKGROUND_RMS_UV, GAIN_UV, LATENCY_S
 from vlencode.stats.compare import ModelScores, compare_alignment
@@ -368,8 +369,7 @@ def score_models(
         shape = (n_electrodes, targets.shape[1] // n_electrodes)
         splits = contiguous_splits(trial, config.n_folds)
         # As a fit job does: the shifted null rides with the chosen layer's fit where that layer is certain.
-        widen = config.inflation == "shifted" and protocol == "fast"
-        riders = null_targets(targets, shape, settings.seed, trial)[0] if widen else None
+        riders = null_targets(targets, shape, settings.seed, trial)[0] if widens(protocol, config.inflation) else None
         scores = []
         for name, base, family, init, baseline, layer in _MODELS:
             search = search_layers(
