@@ -7,17 +7,20 @@ import yaml
 from snakemake.utils import validate
 
 from vlencode.config import (
+    ConfigError,
     canonical_config,
     config_source,
     knob_keys,
+    stop_at_start_up,
     validate_config,
     without_keys,
 )
-from vlencode.datasets import open_dataset, trial_movies
+from vlencode.datasets import DatasetError, open_dataset, trial_movies
 from vlencode.datasets.replica import GROUND_TRUTH_FILES
 from vlencode.encoding.fitting import check_bootstrap_config
 from vlencode.epochs import EpochWindows, check_epochs_config
 from vlencode.keyed import keyed_inputs
+from vlencode.models import RegistryError, SourceError
 from vlencode.models.registry import model_instances
 from vlencode.models.weights import (
     WeightsError,
@@ -37,27 +40,31 @@ from vlencode.store import file_sha256
 SCHEMA_PATH = os.path.join(
     workflow.basedir, "workflow", "schemas", "config.schema.yaml"
 )
+# The errors of bad input found while the workflow is read (their messages name the file, the key and the fix).
+START_UP_ERRORS = (ConfigError, DatasetError, RegistryError, SourceError, WeightsError)
 # Where the config came from, for the start-up messages: its files and what --config set.
 CONFIG_SOURCE = config_source(workflow.configfiles, workflow.config_settings.config)
-# Our own check first: its message is one line naming the key; snakemake's validate then fills schema defaults.
-validate_config(config, SCHEMA_PATH, source=CONFIG_SOURCE)
-validate(config, "../workflow/schemas/config.schema.yaml")
-# Every default and every value's form comes from the schema, once: rules read SETTINGS, never config.get(key, default).
-with open(SCHEMA_PATH) as schema_file:
-    SCHEMA = yaml.safe_load(schema_file)
-SETTINGS = canonical_config(config, SCHEMA)
-# Settings a job would refuse only after the steps before it: refused here, before any job.
-check_preprocess_config(SETTINGS["preprocess"], source=CONFIG_SOURCE)
-check_epochs_config(
-    SETTINGS["epochs"], SETTINGS["preprocess"]["rate_hz"], source=CONFIG_SOURCE
-)
-check_min_bins(
-    SETTINGS["statistics"]["keep_rules"],
-    SETTINGS["statistics"]["min_bins"],
-    EpochWindows.from_config(SETTINGS["epochs"]).bin_time_s(),
-    source=CONFIG_SOURCE,
-)
-check_bootstrap_config(SETTINGS["bootstrap"], source=CONFIG_SOURCE)
+# A start-up error ends the run with its one-line message, without Snakemake's file, line and traceback around it.
+with stop_at_start_up(*START_UP_ERRORS):
+    # Our own check first: its message is one line naming the key; snakemake's validate then fills schema defaults.
+    validate_config(config, SCHEMA_PATH, source=CONFIG_SOURCE)
+    validate(config, "../workflow/schemas/config.schema.yaml")
+    # Every default and every value's form comes from the schema, once: rules read SETTINGS, never config.get(key, default).
+    with open(SCHEMA_PATH) as schema_file:
+        SCHEMA = yaml.safe_load(schema_file)
+    SETTINGS = canonical_config(config, SCHEMA)
+    # Settings a job would refuse only after the steps before it: refused here, before any job.
+    check_preprocess_config(SETTINGS["preprocess"], source=CONFIG_SOURCE)
+    check_epochs_config(
+        SETTINGS["epochs"], SETTINGS["preprocess"]["rate_hz"], source=CONFIG_SOURCE
+    )
+    check_min_bins(
+        SETTINGS["statistics"]["keep_rules"],
+        SETTINGS["statistics"]["min_bins"],
+        EpochWindows.from_config(SETTINGS["epochs"]).bin_time_s(),
+        source=CONFIG_SOURCE,
+    )
+    check_bootstrap_config(SETTINGS["bootstrap"], source=CONFIG_SOURCE)
 
 
 @functools.cache
@@ -83,17 +90,6 @@ DATASET = SETTINGS["dataset"]
 REPLICA = SETTINGS["replica"]["enabled"]
 RECORDINGS = [(r["subject"], r["trial"]) for r in DATASET["recordings"]]
 SUBJECTS = sorted({subject for subject, _ in RECORDINGS}, key=lambda s: (len(s), s))
-MOVIE_OF = trial_movies(SETTINGS)
-MOVIES = sorted(set(MOVIE_OF.values()))
-MODELS = model_instances(config)
-# What the weights step fetches: one unit per hub repository or release file, shared by the entries that read it.
-WEIGHTS_DIR = SETTINGS["models"]["weights_dir"]
-UNITS_OF = {
-    name: entry_units(instance.entry, WEIGHTS_DIR)
-    for name, instance in MODELS.items()
-    if not instance.components
-}
-WEIGHTS = merge_units([unit for units in UNITS_OF.values() for unit in units.values()])
 
 
 def offline():
@@ -120,12 +116,26 @@ def check_weights_on_disk():
         )
 
 
-check_weights_on_disk()
+with stop_at_start_up(*START_UP_ERRORS):
+    MOVIE_OF = trial_movies(SETTINGS)
+    MOVIES = sorted(set(MOVIE_OF.values()))
+    MODELS = model_instances(config)
+    # What the weights step fetches: one unit per hub repository or release file, shared by the entries that read it.
+    WEIGHTS_DIR = SETTINGS["models"]["weights_dir"]
+    UNITS_OF = {
+        name: entry_units(instance.entry, WEIGHTS_DIR)
+        for name, instance in MODELS.items()
+        if not instance.components
+    }
+    WEIGHTS = merge_units(
+        [unit for units in UNITS_OF.values() for unit in units.values()]
+    )
+    check_weights_on_disk()
+    # The replica's tree is laid out as the Brain Treebank; its files are rule outputs, so the layout is known upfront.
+    LAYOUT = open_dataset(SETTINGS, built=False)
 # Performance knobs: passed as resources, which are not part of any rerun key (results do not depend on them).
 DEVICE = SETTINGS["device"]
 USE_GPU = DEVICE == "cuda"
-# The replica's tree is laid out as the Brain Treebank; its files are rule outputs, so the layout is known upfront.
-LAYOUT = open_dataset(SETTINGS, built=False)
 
 
 @functools.cache

@@ -108,12 +108,21 @@ def assert_failed_job(workdir: Path, result: subprocess.CompletedProcess, output
     return message
 
 
+def assert_message_alone(result: subprocess.CompletedProcess, name: str) -> None:
+    """A start-up error ends stderr with its message naming ``name``, without Snakemake's file and line before it or
+    the workflow's traceback after it."""
+    assert result.returncode == 1
+    assert 'File "' not in result.stderr and " in file " not in result.stderr, result.stderr[-2000:]
+    assert name in result.stderr.rstrip("\n").splitlines()[-1]
+
+
 def test_config_typo_stops_the_run_before_any_job(damaged, tmp_path):
     """(snakemake) An unknown key: one line naming the config file and the key."""
     workdir = workflow(damaged, tmp_path / "w", **{"preprocess.line_freq": 60})
     result = snakemake(workdir)
     assert result.returncode != 0
     assert "preprocess" in result.stderr and "line_freq" in result.stderr and "config.yaml" in result.stderr
+    assert_message_alone(result, "line_freq")
     assert not (workdir / "results").exists()
 
 
@@ -123,6 +132,7 @@ def test_unknown_model_stops_the_run_before_any_job(damaged, tmp_path):
     result = snakemake(workdir)
     assert result.returncode != 0
     assert "no-such-model" in result.stderr and "models.yaml" in result.stderr
+    assert_message_alone(result, "no-such-model")
     assert not (workdir / "results").exists()
 
 

@@ -71,6 +71,19 @@ def test_bad_config_is_a_one_line_error_naming_the_key(config, mutate, expected)
     assert str(error.value).startswith("config/config.yaml: ")
 
 
+def test_a_start_up_error_ends_the_process_with_its_message_alone():
+    from vlencode.config import stop_at_start_up
+
+    with pytest.raises(SystemExit) as stop:
+        with stop_at_start_up(ConfigError, KeyError):
+            raise ConfigError("config/config.yaml: seed: 'abc' is not of type 'integer'")
+    assert stop.value.code == "config/config.yaml: seed: 'abc' is not of type 'integer'"
+    # Any other exception is a bug: it keeps its type and traceback.
+    with pytest.raises(ZeroDivisionError):
+        with stop_at_start_up(ConfigError):
+            1 / 0
+
+
 def test_paper_config_matches_the_schema_and_the_registry():
     from vlencode.config import schema_errors
     from vlencode.models.registry import model_instances

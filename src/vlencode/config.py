@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,26 @@ import yaml
 
 class ConfigError(ValueError):
     """An invalid configuration; the message is one line naming the key and the fix."""
+
+
+@contextlib.contextmanager
+def stop_at_start_up(*errors: type[Exception]) -> Iterator[None]:
+    """End the process with the message alone of any of ``errors`` raised in the block (exit status 1).
+
+    For the checks a Snakefile runs while Snakemake reads it: Snakemake prints an exception raised there with the
+    workflow file's name and line before the message and a traceback of the workflow's frames after it, while these
+    errors' messages already name the config file, the key and the fix.  Other exceptions (bugs) keep their
+    traceback.
+
+    Raises
+    ------
+    SystemExit
+        With the error's message.
+    """
+    try:
+        yield
+    except errors as error:
+        raise SystemExit(str(error)) from None
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
