@@ -608,3 +608,47 @@ def test_a_movie_id_that_cannot_name_a_file_is_a_one_line_error(bids_copy, movie
 def test_a_movie_id_of_letters_digits_and_dashes_is_taken(bids_copy):
     _edit_tsv(bids_copy, "events", lambda table: table.__setitem__("movie", "fantastic-mr-fox.2"))
     assert open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).movie("1", "0") == "fantastic-mr-fox.2"
+
+
+def _channels_tsv(root: Path) -> Path:
+    return next(root.rglob("*_channels.tsv"))
+
+
+def test_channels_listed_in_another_order_are_the_same_channels(bids_root, bids_copy):
+    path = _channels_tsv(bids_copy)
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    table.iloc[::-1].to_csv(path, sep="\t", index=False)
+    reordered = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).recording("1", "0")
+    original = open_dataset({"dataset": {"format": "bids", "root": str(bids_root[0])}}).recording("1", "0")
+    assert sorted(reordered.labels) == sorted(original.labels) == ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2"]
+    assert reordered.excluded.keys() == original.excluded.keys()
+    ours, theirs = reordered.read(0, 64), original.read(0, 64)
+    for label in original.labels:
+        np.testing.assert_array_equal(ours[:, reordered.labels.index(label)], theirs[:, original.labels.index(label)])
+
+
+def test_a_channel_without_a_row_in_channels_tsv_is_a_one_line_error(bids_copy):
+    path = _channels_tsv(bids_copy)
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    table.drop(index=2).to_csv(path, sep="\t", index=False)
+    with pytest.raises(DatasetError, match=rf"^{path}: no row for channel\(s\) \['LA3'\] of .*add their rows") as error:
+        open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).recording("1", "0")
+    assert "\n" not in str(error.value)
+
+
+def test_channel_names_unlike_the_recordings_are_a_one_line_error(bids_copy):
+    path = _edit_tsv(bids_copy, "channels", lambda table: table.loc.__setitem__((2, "name"), "LX9"))
+    pattern = rf"^{path}: lists \['LX9'\], which .* lacks, and not \['LA3'\], which it has; name each channel as"
+    with pytest.raises(DatasetError, match=pattern):
+        open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).recording("1", "0")
+
+
+def test_the_movie_is_the_video_beside_its_subtitles(bids_copy):
+    stimuli = bids_copy / "stimuli"
+    stimuli.mkdir()
+    (stimuli / "fox.en.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nthe fox\n")
+    (stimuli / "fox.MKV").write_bytes(b"")
+    dataset = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}})
+    assert dataset.movie_path("fox") == stimuli / "fox.MKV"
+    (stimuli / "fox.MKV").unlink()
+    assert dataset.movie_path("fox") == stimuli / "fox.mp4"  # absent: the rules then name it as missing

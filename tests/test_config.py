@@ -55,6 +55,12 @@ def test_default_config_is_valid(config):
             lambda c: c["dataset"]["recordings"].insert(1, dict(c["dataset"]["recordings"][2])),
             r"dataset\.recordings\[3\]: subject 3 trial 0 is already dataset\.recordings\[1\]",
         ),
+        # A reader of the user's own data with the replica still on (the embedded config's): the replica wins.
+        (
+            lambda c: c["dataset"].update(format="bids"),
+            r"replica\.enabled: true generates a Brain Treebank replica, but dataset\.format is bids; set "
+            r"replica\.enabled: false",
+        ),
         # Snakemake's --config gives nested values as text: said so, with the way to set them.
         (
             lambda c: c["bootstrap"].update(n_resamples="100"),

@@ -118,6 +118,13 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, s
             )
         seen[key] = index
     replica = canonical["replica"]["enabled"]
+    dataset_format = canonical["dataset"]["format"]
+    if replica and dataset_format != "braintreebank":
+        # The replica is generated in the Brain Treebank's layout; with it enabled, another reader is never used.
+        raise ConfigError(
+            f"{source}: replica.enabled: true generates a Brain Treebank replica, but dataset.format is "
+            f"{dataset_format}; set replica.enabled: false to read your own dataset at dataset.root"
+        )
     root = Path(canonical["dataset"]["root"])
     if not replica and not root.exists():
         raise ConfigError(

@@ -61,6 +61,8 @@ NEURAL_TYPES = ("SEEG", "ECOG", "DBS")
 #: other writers leave: empty (pandas), ``NA`` (R), ``NaN`` (MATLAB, NumPy), ``None``/``null`` (Python, JSON),
 #: ``#N/A`` (spreadsheets).  Text columns treat only ``n/a`` and empty as missing (``None`` may be a spoken word).
 MISSING = ("", "n/a", "na", "nan", "none", "null", "#n/a", "<na>")
+#: Suffixes of the movie files ``stimuli/<movie>.<suffix>`` read (lower case): containers FFmpeg, through PyAV, decodes.
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".ogv")
 _NUMERIC_EVENT_COLUMNS = ("onset", "duration", "movie_time", "sentence_idx")
 _DATA_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set", ".nwb", ".mefd", ".eeg")
 _COMPANIONS = {".vhdr": (".vmrk", ".eeg"), ".set": (".fdt",)}
@@ -194,6 +196,14 @@ class BidsIeeg(Dataset):
         channels_path = self._sidecar(path, "channels")
         described = _read_tsv(channels_path) if channels_path.exists() else pd.DataFrame(columns=["name"])
         described = described.drop_duplicates("name").set_index("name")
+        unlisted = [name for name in raw.ch_names if name not in described.index]
+        if channels_path.exists() and unlisted:
+            # mne-bids then keeps the file's own type for them (EEG for BrainVision): a contact would be dropped as
+            # not intracranial, and its neighbours with it, for want of a row.
+            raise DatasetError(
+                f"{channels_path}: no row for channel(s) {unlisted} of {path.fpath}; channels.tsv lists every channel "
+                "of the recording: add their rows (name, type, units, status)"
+            )
         labels, excluded = [], {}
         for name, kind in zip(raw.ch_names, raw.get_channel_types(), strict=True):
             reason = None
@@ -220,7 +230,20 @@ class BidsIeeg(Dataset):
         events = self._sidecar(path, "events")
         if events.exists():
             _check_mne_bids_missing(events)
-        return mne_bids.read_raw_bids(path, verbose=False)
+        channels = self._sidecar(path, "channels")
+        try:
+            # The same names in another order are the same channels: channels.tsv's order is taken.
+            return mne_bids.read_raw_bids(path, on_ch_mismatch="reorder", verbose=False)
+        except ValueError:
+            # mne-bids fails to reorder where the names differ, with a message naming neither file.
+            in_file = mne.io.read_raw(path.fpath, verbose=False).ch_names
+            listed = _read_tsv(channels)["name"].tolist() if channels.exists() else in_file
+            if set(listed) == set(in_file):
+                raise
+            raise DatasetError(
+                f"{channels}: lists {sorted(set(listed) - set(in_file))}, which {path.fpath} lacks, and not "
+                f"{sorted(set(in_file) - set(listed))}, which it has; name each channel as the recording does"
+            ) from None
 
     def _neural_channels(self, subject: str) -> dict[str, str]:
         """Every channel name of ``subject``'s channels.tsv files -> its type (upper case; neural wins a conflict)."""
@@ -352,7 +375,12 @@ class BidsIeeg(Dataset):
         return str(self._path(subject, trial).task)
 
     def movie_path(self, movie: str) -> Path:
-        found = sorted((self.root / "stimuli").glob(f"{movie}.*"))
+        """``stimuli/<movie>.<video suffix>`` (:data:`VIDEO_SUFFIXES`): subtitles or notes beside it share its stem."""
+        found = sorted(
+            path
+            for path in (self.root / "stimuli").glob(f"{movie}.*")
+            if path.name[len(movie) :].lower() in VIDEO_SUFFIXES
+        )
         return found[0] if found else self.root / "stimuli" / f"{movie}.mp4"
 
     def scene_cuts(self, movie: str, recordings: Sequence[tuple[str, str]] | None = None) -> np.ndarray | None:
