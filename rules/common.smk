@@ -15,7 +15,12 @@ from vlencode.config import (
     validate_config,
     without_keys,
 )
-from vlencode.datasets import DatasetError, open_dataset, trial_movies
+from vlencode.datasets import (
+    DatasetError,
+    check_dataset_files,
+    open_dataset,
+    trial_movies,
+)
 from vlencode.datasets.replica import GROUND_TRUTH_FILES
 from vlencode.encoding.fitting import check_bootstrap_config
 from vlencode.epochs import EpochWindows, check_epochs_config
@@ -142,6 +147,11 @@ USE_GPU = DEVICE == "cuda"
 def dataset():
     """The dataset reader (the replica's layout before its rules have built it)."""
     return LAYOUT if REPLICA else open_dataset(SETTINGS)
+
+
+if not REPLICA:
+    with stop_at_start_up(*START_UP_ERRORS):
+        check_dataset_files(dataset(), MOVIE_OF)
 
 
 def ground_truth_path(kind):

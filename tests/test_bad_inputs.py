@@ -159,15 +159,16 @@ def test_non_monotonic_triggers_fail_events_with_one_line(damaged, tmp_path):
     assert_failed_job(workdir, result, output, log, str(path), "row 10", "fix or remove that row")
 
 
-def test_missing_movie_fails_stimuli_with_one_line(damaged, tmp_path):
-    """(snakemake) The movie file of a configured trial is absent: the rules that read it declare it, so Snakemake
-    stops before running anything and names the file."""
+def test_missing_movie_stops_the_run_before_any_job_with_one_line(damaged, tmp_path):
+    """(snakemake) The movie file of a configured trial is absent: refused at start-up, naming the file, whatever
+    outputs exist (Snakemake itself would keep a stimuli table built from another copy of the dataset)."""
     movie = damaged / "movies" / "fantastic-mr-fox.mp4"
     movie.unlink()
     workdir = workflow(damaged, tmp_path / "w")
     result = snakemake(workdir, "results/stimuli/movie-fantastic-mr-fox.parquet")
-    assert result.returncode != 0
-    assert "Missing input files" in result.stderr and str(movie) in result.stderr
+    assert str(movie) in result.stderr and "remove its recording from dataset.recordings" in result.stderr
+    assert_message_alone(result, f"{movie}: missing;")
+    assert not (workdir / "results").exists()
     assert not (workdir / "results").exists()
 
 

@@ -652,3 +652,20 @@ def test_the_movie_is_the_video_beside_its_subtitles(bids_copy):
     assert dataset.movie_path("fox") == stimuli / "fox.MKV"
     (stimuli / "fox.MKV").unlink()
     assert dataset.movie_path("fox") == stimuli / "fox.mp4"  # absent: the rules then name it as missing
+
+
+def test_a_dataset_missing_a_file_a_rule_reads_is_refused_whatever_outputs_exist(bids_copy):
+    from vlencode.datasets import check_dataset_files
+
+    dataset = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}})
+    movie = bids_copy / "stimuli" / "fox.mp4"
+    with pytest.raises(DatasetError, match=rf"^{movie}: missing; the workflow reads it.*dataset\.recordings$"):
+        check_dataset_files(dataset, {("1", "0"): "fox"})
+    movie.parent.mkdir()
+    movie.write_bytes(b"")
+    check_dataset_files(dataset, {("1", "0"): "fox"})
+    data = next(bids_copy.rglob("*_ieeg.eeg"))
+    data.unlink()
+    movie.unlink()
+    with pytest.raises(DatasetError, match=rf"^{data}: missing \(and 1 more files of dataset\.root\)"):
+        check_dataset_files(dataset, {("1", "0"): "fox"})

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from vlencode.datasets.base import ClockAlignment, Dataset, DatasetError, Recording
 
-__all__ = ["ClockAlignment", "Dataset", "DatasetError", "Recording", "open_dataset", "trial_movies"]
+__all__ = [
+    "ClockAlignment",
+    "Dataset",
+    "DatasetError",
+    "Recording",
+    "check_dataset_files",
+    "open_dataset",
+    "trial_movies",
+]
 
 
 def open_dataset(config: Mapping[str, Any], *, built: bool = True) -> Dataset:
@@ -40,3 +49,35 @@ def trial_movies(config: Mapping[str, Any]) -> dict[tuple[str, str], str]:
         return replica_movies(recordings)
     dataset = open_dataset(config)
     return {(subject, trial): dataset.movie(subject, trial) for subject, trial in recordings}
+
+
+def check_dataset_files(dataset: Dataset, movie_of: Mapping[tuple[str, str], str]) -> None:
+    """Refuse a dataset missing a file the workflow's rules read: every configured recording's files, its events'
+    files and its movie.
+
+    Snakemake does not rerun, nor stop at, a job whose input file is missing while its outputs exist: it would reuse
+    outputs built from another file, for instance after ``dataset.root`` moved to a copy that lacks it.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    movie_of : mapping (subject, trial) -> movie
+        The configured recordings (:func:`trial_movies`).
+
+    Raises
+    ------
+    DatasetError
+        Naming the first missing file and how many are missing.
+    """
+    needed: dict[Path, None] = {}
+    for (subject, trial), movie in movie_of.items():
+        for path in dataset.recording_files(subject, trial) + dataset.event_files(subject, trial, movie):
+            needed[Path(path)] = None
+        needed[Path(dataset.movie_path(movie))] = None
+    missing = [path for path in needed if not path.exists()]
+    if missing:
+        more = f" (and {len(missing) - 1} more files of dataset.root)" if len(missing) > 1 else ""
+        raise DatasetError(
+            f"{missing[0]}: missing{more}; the workflow reads it, and would otherwise keep results built from an "
+            "earlier copy: restore it, or remove its recording from dataset.recordings"
+        )

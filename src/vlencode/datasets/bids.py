@@ -400,14 +400,15 @@ class BidsIeeg(Dataset):
         # mne_bids.read_raw_bids reads the sidecars, events, electrodes and the subject/scans tables beside the data.
         path = self._path(subject, trial)
         data = Path(path.fpath)
-        files = [data, *(data.with_suffix(ext) for ext in _COMPANIONS.get(data.suffix, ()))]
-        files += [self._sidecar(path, "channels"), self._sidecar(path, "events")]
+        # The data file's companions hold its samples: needed whether or not they exist (a missing one is named).
+        needed = [data, *(data.with_suffix(ext) for ext in _COMPANIONS.get(data.suffix, ()))]
+        files = [self._sidecar(path, "channels"), self._sidecar(path, "events")]
         files.append(Path(path.copy().update(suffix="ieeg", extension=".json").fpath))
         electrodes = self._electrodes_path(subject)
         if electrodes is not None:
             files += [electrodes, _coordsystem_path(electrodes)]
         files += [self.root / "participants.tsv", data.parent.parent / f"sub-{subject}_scans.tsv"]
-        return [f for f in files if f.exists()]
+        return needed + [f for f in files if f.exists()]
 
     def event_files(self, subject: str, trial: str, movie: str) -> list[Path]:
         return self.recording_files(subject, trial)
