@@ -1,5 +1,7 @@
 """The run's five-line summary, table pages and the protocol's limits."""
 
+import os
+
 import pandas as pd
 import report_tables as rt
 
@@ -38,6 +40,15 @@ def test_summary_is_the_report_path_and_five_lines(tmp_path):
     assert "[paper] bins kept word 70.0%, scene 70.0%; silent electrodes called word 35.0%" in lines[4]
     assert "[calibrated] bins kept word 4.0%" in lines[4]
     assert lines[5].startswith("quality control: 2 of 20 channels dropped, 24 of")
+
+
+def test_a_recovery_table_older_than_the_sites_is_not_shown(tmp_path):
+    # The replica's recovery stays in results/ when the next run (the user's own data) rewrites the sites.
+    results, _ = _results(tmp_path)
+    sites, recovery = results / "stats" / "sites.parquet", results / "validation" / "recovery.parquet"
+    os.utime(sites, (recovery.stat().st_mtime + 60,) * 2)
+    line = reporting.run_summary(tmp_path / "report.html", results)[3]
+    assert line == f"recovery: not shown, {recovery} predates {sites} (an earlier run's)"
 
 
 def test_summary_says_which_tables_are_missing(tmp_path):

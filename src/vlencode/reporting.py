@@ -150,9 +150,14 @@ def _regions_line(summary: pd.DataFrame | None, top: int = 3, min_electrodes: in
     return "top multimodal regions (>= 3 electrodes): " + (" | ".join(parts) or "none")
 
 
-def _recovery_line(recovery: pd.DataFrame | None) -> str:
+def _recovery_line(path: Path, sites_path: Path) -> str:
+    """Recovery of the planted truth from ``path``, written from the sites table at ``sites_path``: a table older
+    than the sites is another run's (the replica's, beside a later run of the user's own data), not shown."""
+    recovery = _read(path)
     if recovery is None:
         return "recovery: no planted truth (not a replica run)"
+    if sites_path.exists() and path.stat().st_mtime < sites_path.stat().st_mtime:
+        return f"recovery: not shown, {path} predates {sites_path} (an earlier run's)"
     if "primary" in recovery:
         recovery = recovery[recovery["primary"].astype(bool)]
     parts = []
@@ -210,7 +215,7 @@ def run_summary(report: str | PathLike, results: str | PathLike = "results") -> 
         f"report: {Path(report).resolve()}",
         _sites_line(_read(results / "stats" / "sites.parquet")),
         _regions_line(_read(results / "regions" / "summary.parquet")),
-        _recovery_line(_read(results / "validation" / "recovery.parquet")),
+        _recovery_line(results / "validation" / "recovery.parquet", results / "stats" / "sites.parquet"),
         _calibration_line(_read(results / "validation" / "calibration.parquet")),
         _qc_line(results),
     ]
