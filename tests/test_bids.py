@@ -669,3 +669,25 @@ def test_a_dataset_missing_a_file_a_rule_reads_is_refused_whatever_outputs_exist
     movie.unlink()
     with pytest.raises(DatasetError, match=rf"^{data}: missing \(and 1 more files of dataset\.root\)"):
         check_dataset_files(dataset, {("1", "0"): "fox"})
+
+
+def test_event_kinds_are_read_whatever_their_case(bids_root, bids_copy):
+    _edit_tsv(bids_copy, "events", lambda table: table.__setitem__("trial_type", " " + table["trial_type"].str.title()))
+    dataset = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}})
+    assert dataset.words("1", "0")["word"].tolist() == WORDS
+    np.testing.assert_allclose(dataset.scene_cuts("fox", [("1", "0")]), [3.0, 6.5])
+
+
+def test_events_without_a_word_event_are_a_one_line_error(bids_copy):
+    path = _edit_tsv(bids_copy, "events", lambda table: table.__setitem__("trial_type", table["trial_type"] + "s"))
+    with pytest.raises(DatasetError, match=rf"^{path}: no event of trial_type 'word' \(found \['scenes', 'words'\]\)"):
+        open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).words("1", "0")
+
+
+def test_onsets_in_milliseconds_are_a_one_line_error(bids_copy):
+    def milliseconds(table):
+        table["onset"] = (table["onset"].astype(float) * 1000).astype(str)
+
+    path = _edit_tsv(bids_copy, "events", milliseconds)
+    with pytest.raises(DatasetError, match=rf"^{path}: 8 of 8 onsets lie after the end of .* \(12\.0 s, up to 6500\)"):
+        open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).clock("1", "0")

@@ -4,16 +4,17 @@ Expected files (BIDS iEEG; any format mne-bids reads, e.g. BrainVision or EDF)::
 
     sub-<s>/[ses-<x>/]ieeg/sub-<s>_[ses-<x>_]task-<movie>_[run-<r>_]ieeg.<ext>   the recording
         ..._ieeg.json         ``PowerLineFrequency`` (Hz): the mains notched by ``preprocess.line_freq_hz: auto``
-        ..._channels.tsv      ``name, type, status``: types SEEG/ECOG/DBS are kept, ``status == bad`` is dropped
-        ..._events.tsv        ``onset`` (s, recording clock), ``duration``, ``trial_type`` (``word`` | ``scene``)
+        ..._channels.tsv      ``name, type, status`` of every channel, in any order: SEEG/ECOG/DBS kept, ``bad`` dropped
+        ..._events.tsv        ``onset`` (s, recording), ``duration``, ``trial_type`` (``word``|``scene``, any case)
         sub-<s>_[ses-<x>_]space-<space>_electrodes.tsv   ``name, x, y, z`` (+ ``coordsystem.json`` units)
-    stimuli/<movie>.mp4       the movie (optional until features are extracted)
+    stimuli/<movie>.mp4       the movie (any suffix of :data:`VIDEO_SUFFIXES`)
 
 ``events.tsv`` columns read: the word from ``word`` (else ``value``); optional ``movie_time`` (movie seconds; without
 it movie time is the recording time, i.e. the movie started with the recording), ``movie`` (else the task label is
 the movie id), ``sentence_idx`` (else sentences end at words ending in ``. ! ?``).  Scene cuts of a movie are the
 ``scene`` events of its recordings.  A row whose ``onset`` (or ``movie_time``) is missing — BIDS's ``n/a`` or another
-writer's spelling (:data:`MISSING`) — is dropped and counted in the log; any other non-number is a one-line error.
+writer's spelling (:data:`MISSING`) — is dropped and counted in the log; any other non-number is a one-line error,
+as are a recording without a ``word`` event and onsets mostly after the recording's end (milliseconds or samples).
 
 Every channel left out (type not intracranial, status bad) is logged with its reason; the electrode table lists only
 the channels that a ``channels.tsv`` of the subject types as intracranial.
@@ -313,6 +314,14 @@ class BidsIeeg(Dataset):
         raw_path = self._path(subject, trial)
         info = self._raw(raw_path)
         rate, n_samples = float(info.info["sfreq"]), int(info.n_times)
+        onsets = events["onset"].dropna().to_numpy(np.float64)
+        if len(onsets) and np.median(onsets) > n_samples / rate:
+            # A few events after the end are a recording cut short; most of them are onsets in other units.
+            raise DatasetError(
+                f"{self._sidecar(raw_path, 'events')}: {int((onsets > n_samples / rate).sum())} of {len(onsets)} "
+                f"onsets lie after the end of {raw_path.fpath} ({n_samples / rate:.1f} s, up to {onsets.max():.0f}); "
+                "BIDS onsets are seconds from the recording's start, not milliseconds or samples"
+            )
         anchors = events[["movie_time", "onset"]].dropna().drop_duplicates("movie_time").sort_values("movie_time")
         if anchors.empty or np.allclose(anchors["movie_time"], anchors["onset"]):
             return ClockAlignment(np.array([0.0, n_samples / rate]), np.array([0, n_samples]), rate, 0.0)
@@ -325,6 +334,13 @@ class BidsIeeg(Dataset):
     def words(self, subject: str, trial: str) -> pd.DataFrame:
         events = self._events(subject, trial)
         words = events[events["trial_type"] == "word"].sort_values("movie_time").reset_index(drop=True)
+        if words.empty:
+            path = self._sidecar(self._path(subject, trial), "events")
+            found = sorted(events["trial_type"].dropna().unique().tolist())
+            raise DatasetError(
+                f"{path}: no event of trial_type 'word' (found {found[:10]}); mark each spoken word's row 'word' "
+                "and each scene cut's 'scene'"
+            )
         column = "word" if "word" in words.columns else "value" if "value" in words.columns else None
         if column is None:
             path = self._sidecar(self._path(subject, trial), "events")
@@ -557,6 +573,8 @@ def read_events(path: Path) -> pd.DataFrame:
             table[column] = _numbers(table[column], path, column)
         else:
             table[column] = table[column].mask(table[column].str.strip().isin(["n/a", ""]))
+    # The kinds are names, not words: "Word" and " scene" are the events "word" and "scene".
+    table["trial_type"] = table["trial_type"].str.strip().str.lower()
     if "movie_time" not in table.columns:
         table["movie_time"] = table["onset"]
     unplaced = table["onset"].isna() | table["movie_time"].isna()
