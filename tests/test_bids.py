@@ -691,3 +691,23 @@ def test_onsets_in_milliseconds_are_a_one_line_error(bids_copy):
     path = _edit_tsv(bids_copy, "events", milliseconds)
     with pytest.raises(DatasetError, match=rf"^{path}: 8 of 8 onsets lie after the end of .* \(12\.0 s, up to 6500\)"):
         open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).clock("1", "0")
+
+
+def test_ecog_contacts_re_referenced_by_contact_number_are_warned_of(bids_copy, tmp_path, caplog):
+    def grid(table):
+        table.loc[table["name"].str.startswith("LA"), "type"] = "ECOG"
+
+    _edit_tsv(bids_copy, "channels", grid)
+    recording = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).recording("1", "0")
+    assert recording.types == {"LA1": "ECOG", "LA2": "ECOG", "LA3": "ECOG", "LA4": "ECOG", "LB1": "SEEG", "LB2": "SEEG"}
+    preprocess = {"rate_hz": 128, "chunk_s": 4.0}
+    with caplog.at_level(logging.WARNING, logger="vlencode"):
+        write_neural_store(recording, schema_defaults("preprocess", preprocess), tmp_path / "laplacian.zarr")
+    [warning] = [w for w in _warnings(caplog) if "ECOG" in w]
+    assert "4 ECOG contacts (LA1, LA2, LA3, LA4) are re-referenced by laplacian" in warning
+    assert warning.endswith("for grids set preprocess.reference: car")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vlencode"):
+        car = schema_defaults("preprocess", preprocess | {"reference": "car"})
+        write_neural_store(recording, car, tmp_path / "car.zarr")
+    assert not [w for w in _warnings(caplog) if "ECOG" in w]

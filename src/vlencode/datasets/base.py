@@ -83,6 +83,7 @@ class Recording(abc.ABC):
     ``labels`` are the cleaned labels of the neural, uncorrupted channels, in the order :meth:`read` returns them;
     ``excluded`` maps every channel the reader left out (non-neural types, channels the dataset marks as corrupted or
     bad) to its reason, so that the neural store and the QC table list them beside the channels preprocessing drops.
+    ``types`` gives a label's channel type where the format records one (``SEEG``, ``ECOG``, ``DBS``).
     Values are microvolts, float32, shaped ``[time, electrode]``.  ``line_freq_hz`` is the mains frequency the
     recording's own metadata gives (None when the format carries none) and ``line_freq_source`` says where it came
     from, for the log and the store's provenance.
@@ -95,6 +96,7 @@ class Recording(abc.ABC):
     line_freq_hz: float | None = None
     line_freq_source: str = "no metadata"
     excluded: Mapping[str, str] = MappingProxyType({})
+    types: Mapping[str, str] = MappingProxyType({})
 
     @abc.abstractmethod
     def read(self, start: int, stop: int) -> np.ndarray:

@@ -99,9 +99,11 @@ class BidsRecording(Recording):
         labels: list[str],
         line_freq_source: str,
         excluded: Mapping[str, str] | None = None,
+        types: Mapping[str, str] | None = None,
     ):
         self.path = Path(path)
         self.excluded = dict(excluded or {})
+        self.types = dict(types or {})
         self._raw = raw
         self.labels = list(labels)
         self.rate_hz = float(raw.info["sfreq"])
@@ -205,7 +207,7 @@ class BidsIeeg(Dataset):
                 f"{channels_path}: no row for channel(s) {unlisted} of {path.fpath}; channels.tsv lists every channel "
                 "of the recording: add their rows (name, type, units, status)"
             )
-        labels, excluded = [], {}
+        labels, excluded, types = [], {}, {}
         for name, kind in zip(raw.ch_names, raw.get_channel_types(), strict=True):
             reason = None
             if kind.upper() not in NEURAL_TYPES:
@@ -217,6 +219,7 @@ class BidsIeeg(Dataset):
                 reason = f"status bad ({note})" if isinstance(note, str) and note.strip() else "status bad"
             if reason is None:
                 labels.append(name)
+                types[name] = kind.upper()
             else:
                 log.info("%s: %s excluded: %s", channels_path, name, reason)
                 excluded[name] = reason
@@ -224,7 +227,7 @@ class BidsIeeg(Dataset):
             raise DatasetError(f"{channels_path}: no good SEEG/ECOG/DBS channel; check the type and status columns")
         sidecar = Path(path.copy().update(suffix="ieeg", extension=".json").fpath)
         source = f"PowerLineFrequency of {sidecar}" if _sidecar_line_freq(sidecar) else f"the header of {path.fpath}"
-        return BidsRecording(Path(path.fpath), raw, labels, source, excluded)
+        return BidsRecording(Path(path.fpath), raw, labels, source, excluded, types)
 
     def _raw(self, path: mne_bids.BIDSPath) -> mne.io.BaseRaw:
         """The recording through mne-bids, which also parses the events file and reads only ``n/a`` as missing."""

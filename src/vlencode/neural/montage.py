@@ -7,6 +7,7 @@ samples is re-referenced by one matrix product, identically in every chunk.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,19 @@ from vlencode.datasets.base import split_label
 
 REFERENCES = ("laplacian", "car", "bipolar", "none")
 LAPLACIAN_NEIGHBOURS = ("both", "any")
+#: References that pair a contact with its neighbours by contact number (:func:`laplacian`, :func:`bipolar`).
+BY_CONTACT_NUMBER = ("laplacian", "bipolar")
+
+
+def numbered_surface_contacts(labels: list[str], types: Mapping[str, str], reference: str) -> list[str]:
+    """The ECoG contacts (type ``ECOG``) of ``labels`` that ``reference`` pairs with neighbours by contact number.
+
+    Consecutive numbers are physical neighbours along a depth shaft or a strip, but not across the rows of a grid
+    (contact 8 of an 8-column grid is not beside contact 9), which the channel types do not tell apart.
+    """
+    if reference not in BY_CONTACT_NUMBER:
+        return []
+    return [label for label in labels if types.get(label) == "ECOG"]
 
 
 def contacts(labels: list[str]) -> dict[tuple[str, int], int]:

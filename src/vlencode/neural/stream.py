@@ -36,7 +36,7 @@ from vlencode import store
 from vlencode.config import ConfigError
 from vlencode.datasets.base import DOWNLOAD_AGAIN, DatasetError, Recording
 from vlencode.neural import filters
-from vlencode.neural.montage import Montage, montage
+from vlencode.neural.montage import Montage, montage, numbered_surface_contacts
 from vlencode.neural.quality import (
     ChannelScan,
     RunningMoments,
@@ -424,6 +424,16 @@ def preprocess_recording(
     excluded = scan_channels(recording, cfg, progress)
     kept = np.array([i for i, label in enumerate(recording.labels) if label not in excluded], dtype=np.int64)
     derived = montage([recording.labels[i] for i in kept], cfg.reference, cfg.laplacian_neighbours)
+    surface = numbered_surface_contacts([recording.labels[i] for i in kept], recording.types, cfg.reference)
+    if surface:
+        log.warning(
+            "%s: %d ECOG contacts (%s) are re-referenced by %s with their neighbours by contact number, which are "
+            "neighbours along a strip but not across a grid's rows; for grids set preprocess.reference: car",
+            recording.path,
+            len(surface),
+            ", ".join(surface[:5]) + (", ..." if len(surface) > 5 else ""),
+            cfg.reference,
+        )
     for label, reason in {**excluded, **derived.dropped}.items():
         log.info("%s: dropped %s (%s)", recording.path, label, reason)
     # The reader's exclusions (logged by the reader) join the store's record, so QC lists every channel left out.
