@@ -711,3 +711,17 @@ def test_ecog_contacts_re_referenced_by_contact_number_are_warned_of(bids_copy, 
         car = schema_defaults("preprocess", preprocess | {"reference": "car"})
         write_neural_store(recording, car, tmp_path / "car.zarr")
     assert not [w for w in _warnings(caplog) if "ECOG" in w]
+
+
+def test_without_electrodes_tsv_the_contacts_have_no_coordinates(bids_copy, caplog):
+    # Optional in BIDS iEEG: treated as electrodes in no MNI space, not as a stop after preprocessing.
+    for path in bids_copy.rglob("*_electrodes.tsv"):
+        path.unlink()
+    with caplog.at_level(logging.WARNING, logger="vlencode"):
+        table = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).electrodes("1")
+    assert list(table.columns) == ELECTRODE_COLUMNS
+    assert table["electrode"].tolist() == ["LA1", "LA2", "LA3", "LA4", "LB1", "LB2", "LB3"]
+    assert table[["x_mni", "y_mni", "z_mni"]].isna().all().all() and (table["dk"] == "Unknown").all()
+    assert table.set_index("electrode").loc["LB2", ["shaft", "contact"]].tolist() == ["LB", 2]
+    [warning] = _warnings(caplog)
+    assert "no *_electrodes.tsv; x/y/z_mni are NaN (regions Unknown)" in warning

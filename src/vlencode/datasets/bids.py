@@ -23,7 +23,8 @@ Trials: a recording's trial id is its ``run`` label, else its ``session`` label,
 
 Coordinates: of a subject's ``electrodes.tsv`` files, the one whose ``space`` entity (else its coordsystem's
 ``iEEGCoordinateSystem``) comes first in :data:`MNI_SPACES` is read, then any other space named ``MNI...``; a subject
-with none (only ``ACPC``, ``Other``, a native space) gets NaN x/y/z_mni and one warning.  The unit is the
+with none (only ``ACPC``, ``Other``, a native space), or without an ``electrodes.tsv`` (optional in BIDS), gets NaN
+x/y/z_mni and one warning.  The unit is the
 coordsystem's ``iEEGCoordinateUnits`` (m, cm or mm; another is a one-line error); when that is ``n/a``, absent, or
 the coordsystem is missing, it is inferred from the coordinates' magnitude with a warning (:func:`infer_unit`), or
 refused when no unit puts the contacts inside a brain.
@@ -267,7 +268,17 @@ class BidsIeeg(Dataset):
     def electrodes(self, subject: str) -> pd.DataFrame:
         files = self._electrodes_files(subject)
         if not files:
-            raise DatasetError(f"{self.root}/sub-{subject}: no *_electrodes.tsv; add one with MNI coordinates")
+            # Optional in BIDS iEEG: the contacts are then known by their channels alone, as in a non-MNI space.
+            log.warning(
+                "%s/sub-%s: no *_electrodes.tsv; x/y/z_mni are NaN (regions Unknown): add one in an MNI space "
+                "(e.g. space-MNI152NLin2009cAsym)",
+                self.root,
+                subject,
+            )
+            names = [name for name, kind in self._neural_channels(subject).items() if kind in NEURAL_TYPES]
+            nan = float("nan")
+            rows = [[name, *split_label(name), "", nan, nan, nan, "Unknown", "Unknown"] for name in names]
+            return pd.DataFrame(rows, columns=ELECTRODE_COLUMNS)
         path, space = files[0]
         spaces = ", ".join(sorted({s or "none named" for _, s in files}))
         if len(files) > 1:
