@@ -725,3 +725,15 @@ def test_without_electrodes_tsv_the_contacts_have_no_coordinates(bids_copy, capl
     assert table.set_index("electrode").loc["LB2", ["shaft", "contact"]].tolist() == ["LB", 2]
     [warning] = _warnings(caplog)
     assert "no *_electrodes.tsv; x/y/z_mni are NaN (regions Unknown)" in warning
+
+
+@pytest.mark.parametrize(("last_movie_time", "residual_samples"), [(5.0, 0.0), (6.2, 0.3 * RATE_HZ)])
+def test_a_pause_of_the_movie_is_not_clock_drift(bids_copy, last_movie_time, residual_samples):
+    # The last event (the scene cut at 6.5 s) shown 1.5 s of recording later than the movie ran: a pause; 0.3 s: drift.
+    def movie_time(table):
+        table["movie_time"] = table["onset"]
+        table.loc[table["onset"].astype(float) == 6.5, "movie_time"] = str(last_movie_time)
+
+    _edit_tsv(bids_copy, "events", movie_time)
+    clock = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).clock("1", "0")
+    assert clock.max_residual_samples == pytest.approx(residual_samples, abs=1.0)

@@ -10,7 +10,9 @@ Expected files (BIDS iEEG; any format mne-bids reads, e.g. BrainVision or EDF)::
     stimuli/<movie>.mp4       the movie (any suffix of :data:`VIDEO_SUFFIXES`)
 
 ``events.tsv`` columns read: the word from ``word`` (else ``value``); optional ``movie_time`` (movie seconds; without
-it movie time is the recording time, i.e. the movie started with the recording), ``movie`` (else the task label is
+it movie time is the recording time, i.e. the movie started with the recording; with it, consecutive events between
+which the recording ran on :data:`PAUSE_GAP_S` longer than the movie are a pause, left out of the clock's drift
+check), ``movie`` (else the task label is
 the movie id), ``sentence_idx`` (else sentences end at words ending in ``. ! ?``).  Scene cuts of a movie are the
 ``scene`` events of its recordings.  A row whose ``onset`` (or ``movie_time``) is missing — BIDS's ``n/a`` or another
 writer's spelling (:data:`MISSING`) — is dropped and counted in the log; any other non-number is a one-line error,
@@ -63,6 +65,9 @@ NEURAL_TYPES = ("SEEG", "ECOG", "DBS")
 #: other writers leave: empty (pandas), ``NA`` (R), ``NaN`` (MATLAB, NumPy), ``None``/``null`` (Python, JSON),
 #: ``#N/A`` (spreadsheets).  Text columns treat only ``n/a`` and empty as missing (``None`` may be a spoken word).
 MISSING = ("", "n/a", "na", "nan", "none", "null", "#n/a", "<na>")
+#: Seconds by which the recording may run ahead of the movie between two consecutive events before the pair counts as
+#: a pause of the movie rather than clock drift (drift between two events is milliseconds at most).
+PAUSE_GAP_S = 1.0
 #: Suffixes of the movie files ``stimuli/<movie>.<suffix>`` read (lower case): containers FFmpeg, through PyAV, decodes.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".ogv")
 _NUMERIC_EVENT_COLUMNS = ("onset", "duration", "movie_time", "sentence_idx")
@@ -342,8 +347,17 @@ class BidsIeeg(Dataset):
         movie_time = anchors["movie_time"].to_numpy(np.float64)
         sample = np.rint(anchors["onset"].to_numpy(np.float64) * rate).astype(np.int64)
         predicted = sample[:-1] + (movie_time[1:] - movie_time[:-1]) * rate
-        residual = float(np.abs(predicted - sample[1:]).max()) if len(sample) > 1 else 0.0
-        return ClockAlignment(movie_time, sample, rate, residual)
+        # The recording runs on through a pause of the movie: such a pair is no evidence of drift.
+        paused = (sample[1:] - predicted) / rate > PAUSE_GAP_S
+        residual = np.abs(predicted - sample[1:])[~paused]
+        log.info(
+            "%s: %d anchors, %d pause(s) of the movie, drift check max residual %.1f samples",
+            self._sidecar(raw_path, "events"),
+            len(sample),
+            int(paused.sum()),
+            float(residual.max()) if residual.size else 0.0,
+        )
+        return ClockAlignment(movie_time, sample, rate, float(residual.max()) if residual.size else 0.0)
 
     def words(self, subject: str, trial: str) -> pd.DataFrame:
         events = self._events(subject, trial)
