@@ -595,7 +595,7 @@ def read_events(path: Path) -> pd.DataFrame:
     table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     missing = [c for c in ("onset", "trial_type") if c not in table.columns]
     if missing:
-        raise DatasetError(f"{path}: missing column(s) {missing}; see vlencode.datasets.bids for the format")
+        raise DatasetError(f"{path}: missing column(s) {missing}; see config/README.md, 'Your own BIDS iEEG dataset'")
     for column in table.columns:
         if column in _NUMERIC_EVENT_COLUMNS:
             table[column] = _numbers(table[column], path, column)
