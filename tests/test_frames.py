@@ -175,7 +175,7 @@ def test_a_long_last_gap_holds_the_last_frame_that_long(tmp_path):
     _grey_movie(movie, pts)
     last = 16 / 30
     assert [_shown(decode_frames(movie, np.array([last + 0.15])), 0)] == [10]
-    with pytest.raises(DatasetError, match="do not belong to this movie file"):
+    with pytest.raises(DatasetError, match=r"do not belong to this movie file, or their movie times are not seconds"):
         decode_frames(movie, np.array([last + 0.25]))
 
 

@@ -236,7 +236,8 @@ def decode_frames(movie_path: str | Path, times_s: np.ndarray, max_side: int | N
                 end = "no frames" if last is None else f"its last frame is at {last_time:.3f} s"
                 raise DatasetError(
                     f"{path}: {len(late)} requested times reach {late[-1]:.3f} s but {end}; "
-                    "the events do not belong to this movie file"
+                    "the events do not belong to this movie file, or their movie times are not seconds (a BIDS "
+                    "events.tsv's movie_time in milliseconds or frames)"
                 )
             if not frame_times or frame_times[-1] != last_time:
                 frames.append(_rgb(last, max_side, rotate_tag, path))
