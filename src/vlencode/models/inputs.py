@@ -1,5 +1,9 @@
 """Model inputs: frames resized and normalised per the registry, texts tokenized with counted truncation, right-padded.
 
+A tokenizer that reads the texts mostly as its unknown token is refused (:func:`check_vocabulary`): transformers builds
+one without complaint from a model directory that lacks the tokenizer files, and every text would then code its length
+only.
+
 A change to what these functions compute must update :data:`vlencode.models.registry.INPUT_PIPELINE`, which is part
 of every model instance's rerun key.
 """
@@ -13,6 +17,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from vlencode.models.sources import SourceError
+
+#: The largest fraction of the texts' tokens (special tokens aside) a tokenizer may read as its unknown token.  A
+#: model's own tokenizer reads English text with almost none (MiniLM's WordPiece: emoji and music signs); one without
+#: its vocabulary reads every word as unknown; one whose vocabulary belongs to another model or script reads most so.
+MAX_UNKNOWN_FRACTION = 0.5
+
+#: The files a transformers tokenizer is built from, as a user would look for them in a model's repository.
+TOKENIZER_FILES = (
+    "tokenizer.json, or vocab.txt / vocab.json + merges.txt / a sentencepiece .model, and tokenizer_config.json"
+)
 
 
 class ImageInputs:
@@ -113,6 +129,7 @@ def tokenize(
         finally:
             tokenizer.truncation_side = side
         truncated = sum(len(row) > max_tokens for row in tokenizer(list(texts))["input_ids"])
+    check_vocabulary(tokenizer, ids)
     return TokenizedTexts(ids, truncated, int(pad_id), max_tokens if fixed_length else None)
 
 
@@ -138,3 +155,45 @@ def _fast_token_ids(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> tu
         if padding:
             backend.enable_padding(**padding)
     return [encoding.ids for encoding in encodings], sum(bool(encoding.overflowing) for encoding in encodings)
+
+
+def check_vocabulary(tokenizer: Any, ids: Sequence[Sequence[int]] = ()) -> None:
+    """Refuse a tokenizer with no vocabulary beyond its special tokens, or one that reads more than
+    :data:`MAX_UNKNOWN_FRACTION` of the tokens in ``ids`` (token ids per text) as its unknown token.
+
+    The fraction is not counted for a tokenizer whose unknown token is also another of its special tokens (CLIP's and
+    GPT-2's ``<|endoftext|>``): their byte-level vocabularies have no unknown words, and the shared id ends texts.
+
+    Raises
+    ------
+    SourceError
+        One line naming the tokenizer's directory (or hub id), the fraction read as unknown and the files to copy.
+    """
+    specials = set(tokenizer.all_special_ids)
+    fraction = _unknown_fraction(tokenizer, ids, specials)
+    where = tokenizer.name_or_path or type(tokenizer).__name__
+    maps = f"maps {fraction:.0%} of the texts' tokens to the unknown token {tokenizer.unk_token}" if fraction else ""
+    fix = "copy them from the model's repository or set the entry's tokenizer: to a folder of them"
+    if len(tokenizer) <= len(specials):
+        raise SourceError(
+            f"{where}: its tokenizer has no vocabulary beyond its {len(specials)} special tokens"
+            f"{maps and ' and '}{maps}; the folder lacks the tokenizer files ({TOKENIZER_FILES}): {fix}"
+        )
+    if fraction is not None and fraction > MAX_UNKNOWN_FRACTION:
+        raise SourceError(
+            f"{where}: its tokenizer {maps} (at most {MAX_UNKNOWN_FRACTION:.0%} allowed), so its vocabulary is not "
+            f"the model's; use the model's own tokenizer files ({TOKENIZER_FILES}): {fix}"
+        )
+
+
+def _unknown_fraction(tokenizer: Any, ids: Sequence[Sequence[int]], specials: set[int]) -> float | None:
+    """The fraction of the non-special tokens in ``ids`` that are the unknown token; None where it cannot be told."""
+    unknown_id = tokenizer.unk_token_id
+    shared = any(
+        token == tokenizer.unk_token for name, token in tokenizer.special_tokens_map.items() if name != "unk_token"
+    )
+    if unknown_id is None or shared:
+        return None
+    flat = np.fromiter((i for row in ids for i in row), dtype=np.int64)
+    words = flat[~np.isin(flat, list(specials - {unknown_id}))]
+    return float(np.mean(words == unknown_id)) if len(words) else None

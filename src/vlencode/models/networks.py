@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import inspect
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vlencode.device import resolve_device
-from vlencode.models.inputs import tokenize
+from vlencode.models.inputs import TOKENIZER_FILES, check_vocabulary, tokenize
 from vlencode.models.registry import RegistryError
 from vlencode.models.sources import SourceError, local_or_hub, looks_like_path, packaged_path, tokenizer_location
 
@@ -111,6 +113,13 @@ class Network:
 
     #: Read points a subclass can offer on request (registry ``outputs``), beyond those it always offers.
     OPTIONAL_OUTPUTS: tuple[str, ...] = ()
+    #: What the architecture reads (``image``, ``text``): the registry's ``inputs`` may name no other.
+    MODALITIES: tuple[str, ...] = ()
+
+    @classmethod
+    def reads(cls, module: torch.nn.Module) -> tuple[str, ...]:
+        """What ``module``, read by this class, takes: ``image`` and/or ``text``."""
+        return cls.MODALITIES
 
     def __init__(
         self,
@@ -281,6 +290,7 @@ class TextTransformer(Network):
     embedding, Gao et al. 2021)."""
 
     OPTIONAL_OUTPUTS = ("pooler",)
+    MODALITIES = ("text",)
 
     def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
         super().__init__(module, entry, tokenizer, device, extraction)
@@ -308,6 +318,7 @@ class VisionTransformer(Network):
     """
 
     OPTIONAL_OUTPUTS = ("pooler",)
+    MODALITIES = ("image",)
 
     def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
         super().__init__(module, entry, tokenizer, device, extraction)
@@ -337,6 +348,8 @@ def _need_pooler(module: PreTrainedModel, entry: Mapping[str, Any]) -> None:
 
 class EfficientNetLite(Network):
     """EfficientNet-Lite (not a transformers model): stem, ``block.0`` .. ``block.N-1`` and head via forward hooks."""
+
+    MODALITIES = ("image",)
 
     def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
         super().__init__(module, entry, tokenizer, device, extraction)
@@ -371,6 +384,7 @@ class DualEncoder(Network):
     """
 
     OPTIONAL_OUTPUTS = ("vision.output", "text.final")
+    MODALITIES = ("image", "text")
 
     def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
         super().__init__(module, entry, tokenizer, device, extraction)
@@ -415,6 +429,7 @@ class FlavaEncoder(Network):
     the study reads as FLAVA's best, its ``Linear-185``)."""
 
     OPTIONAL_OUTPUTS = ("multimodal.pooler.dense",)
+    MODALITIES = ("image", "text")
 
     def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
         super().__init__(module, entry, tokenizer, device, extraction)
@@ -456,6 +471,8 @@ class FlavaEncoder(Network):
 class BlipEncoder(Network):
     """BLIP (image-text matching): the image encoder and the image-grounded text encoder (cross-attention)."""
 
+    MODALITIES = ("image", "text")
+
     def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
         super().__init__(module, entry, tokenizer, device, extraction)
         config = module.config
@@ -494,6 +511,8 @@ class FusedEncoder(Network):
     text tokens, then the image's class token and patches; ``cls`` reads the text's first token, as ViLT's pooler.
     """
 
+    MODALITIES = ("image", "text")
+
     def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
         super().__init__(module, entry, tokenizer, device, extraction)
         self.streams["pair"] = self._tower("pair", "multimodal.hidden", module.config.num_hidden_layers)
@@ -528,11 +547,16 @@ class SlipNetwork(Network):
     ``text_projection``); joint ``embeds``.
     """
 
+    @classmethod
+    def reads(cls, module):
+        return ("image", "text") if module.config.has_text else ("image",)
+
     def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
         super().__init__(module, entry, tokenizer, device, extraction)
         config = module.config
-        # An entry reading one tower (the study's SLIP-Vision, -Language) offers that tower's stream only.
-        image, text = "image" in entry["inputs"], "text" in entry["inputs"] and config.has_text
+        # An entry reading one tower (the study's SLIP-Vision, -Language) offers that tower's stream only; load_network
+        # has refused text inputs for a variant without a text tower.
+        image, text = "image" in entry["inputs"], "text" in entry["inputs"]
         if image:
             self.streams["image"] = self._tower("image", "vision.hidden", config.vision.layers)
             self.offer("image", "vision.output", vector=True)
@@ -588,6 +612,8 @@ class FusionNetwork(Network):
     Pair stream: the fused layers ``multimodal.hidden.<fusion_layer + 1>`` .. ``multimodal.hidden.<L>``, read at the
     first token (``cls``; BLIP's ``[ENC]``, which the network writes in place of ``[CLS]`` as LAVIS does) or flattened.
     """
+
+    MODALITIES = ("image", "text")
 
     def __init__(self, module, entry, tokenizer, device, extraction="pooled"):
         super().__init__(module, entry, tokenizer, device, extraction)
@@ -658,28 +684,33 @@ def load_network(
     Raises
     ------
     SourceError
-        The weights or tokenizer cannot be found, or a converted network's weights do not fit its class; one line
-        telling how to provide them.
+        The weights or tokenizer cannot be found, a model's ``config.json`` does not fit its weights, a converted
+        network's weights do not fit its class, or the tokenizer has no vocabulary for the texts
+        (:func:`vlencode.models.inputs.check_vocabulary`); one line telling how to provide them.
     RegistryError
-        The entry's pooling or read points do not fit the network (a causal text tower read at its first token,
-        ``eot`` for images, a stream without a pooling, an output it does not offer); one line naming the entry.
+        The entry's ``inputs`` name what the network does not read, or its pooling or read points do not fit the
+        network (a causal text tower read at its first token, ``eot`` for images, a stream without a pooling, an
+        output it does not offer); one line naming the entry.
     """
     device = resolve_device(device)
     if entry["backend"] == "concat":
         raise ValueError(f"{entry['name']}: a concat entry has no network; its features come from its components")
     if entry["architecture"].startswith("efficientnet-lite"):
+        _check_inputs(entry, EfficientNetLite.MODALITIES, entry["architecture"])
         lite = EfficientNetLite(_efficientnet(entry, init, seed), entry, None, device, extraction)
         lite.check_study_best()
         return lite
     paths = {role: os.fspath(path) for role, path in (locations or {}).items()}
-    tokenizer = _tokenizer(entry, paths) if "text" in entry["inputs"] else None
     own = own_network_type(entry)
+    kind: type[Network]
     if own is not None:
         kind, module = OWN_NETWORKS[own][1], _own_module(entry, own, init, seed, paths.get("weights"))
+        what = f"a {getattr(module.config, 'variant', own)} network"
     else:
         module = _transformers_module(entry, init, seed, paths.get("weights"))
-        default = VisionTransformer if entry["inputs"] == "image" else TextTransformer
-        kind = _NETWORKS.get(module.config.model_type, default)
+        kind, what = _transformers_network(module, entry), f"a {module.config.model_type} model"
+    _check_inputs(entry, kind.reads(module), what)
+    tokenizer = _tokenizer(entry, paths) if "text" in entry["inputs"] else None
     network = kind(module, entry, tokenizer, device, extraction)
     network.check_text_pooling()
     network.check_study_best()
@@ -687,6 +718,38 @@ def load_network(
 
 
 _NETWORKS = {"clip": DualEncoder, "flava": FlavaEncoder, "blip": BlipEncoder, "vilt": FusedEncoder}
+
+
+def _transformers_network(module: PreTrainedModel, entry: Mapping[str, Any]) -> type[Network]:
+    """The :class:`Network` reading a transformers model: by its model type, else by what its forward takes (pixels:
+    an image encoder; token ids: a text encoder), so a mis-declared ``inputs`` is told apart from the model."""
+    if module.config.model_type in _NETWORKS:
+        return _NETWORKS[module.config.model_type]
+    takes = inspect.signature(module.forward).parameters
+    image, text = "pixel_values" in takes, "input_ids" in takes
+    if image != text:
+        return VisionTransformer if image else TextTransformer
+    raise RegistryError(
+        f"{entry['name']}: a {module.config.model_type} model takes "
+        f"{'both pixel_values and input_ids' if image else 'neither pixel_values nor input_ids'}; vlencode reads "
+        f"image or text encoders and the vision-language model types {', '.join(_NETWORKS)}"
+    )
+
+
+def _check_inputs(entry: Mapping[str, Any], reads: Sequence[str], what: str) -> None:
+    """Refuse an entry whose ``inputs`` name what its network does not read (``reads``: ``image``, ``text``).
+
+    Unchecked, a text declared for an image encoder crashes inside its forward, and an image declared for a text
+    encoder is silently never read.
+    """
+    if set(entry["inputs"].split("+")) <= set(reads):
+        return
+    nouns = {"image": "images", "text": "texts"}
+    raise RegistryError(
+        f"{entry['name']}: key 'inputs': {entry['inputs']}, but its network ({what}) reads "
+        f"{' and '.join(nouns[m] for m in reads)} only; set inputs: {'+'.join(reads)}"
+    )
+
 
 #: vlencode's own network types (the releases transformers cannot hold exactly): the module defining the type's
 #: ``<Type>Config`` and ``build_<type>``, and the :class:`Network` that reads it.
@@ -775,7 +838,11 @@ def _transformers_module(
             torch.manual_seed(seed)
             return cls(config) if cls is not None else AutoModel.from_config(config)
     loader = cls.from_pretrained if cls is not None else AutoModel.from_pretrained
-    module, info = _from_source(loader, files, entry, config=config, output_loading_info=True)
+    # Mismatched shapes are loaded as a report, not raised: transformers' own error points at a report it logs apart.
+    module, info = _from_source(
+        loader, files, entry, config=config, output_loading_info=True, ignore_mismatched_sizes=True
+    )
+    _check_config_fits_weights(module, info, files)
     # Weights the files lack would be drawn at load time, unseeded: the features would differ from run to run under
     # one cache key.  A read point whose weights are missing can be dropped from the entry; any other part cannot.
     missing = sorted(info.get("missing_keys", ()))
@@ -792,6 +859,43 @@ def _transformers_module(
             "random on every load; use the complete checkpoint of this architecture"
         )
     return module
+
+
+def _check_config_fits_weights(module: PreTrainedModel, info: Mapping[str, Any], files: str) -> None:
+    """Refuse weights that the model built from ``config.json`` cannot hold: tensors of other shapes (another width or
+    vocabulary), or blocks beyond its depth, which transformers would leave unread (a weight the checkpoint has for
+    another task, such as a masked-LM head, is no block of the model and passes).
+
+    Raises
+    ------
+    SourceError
+        One line naming the directory, the first disagreeing tensors and the fix.
+    """
+    fix = "the config.json and the weights are of different models: put the config.json saved with these weights there"
+    mismatched = sorted(info.get("mismatched_keys", ()))
+    if mismatched:
+        shown = "; ".join(
+            f"{key} is {list(saved)} in the weights, {list(built)} by config.json"
+            for key, saved, built in mismatched[:2]
+        )
+        more = f" and {len(mismatched) - 2} more" if len(mismatched) > 2 else ""
+        raise SourceError(f"{files}: config.json does not fit the weights ({shown}{more}); {fix}")
+    prefix = f"{module.base_model_prefix}."
+    blocks = {_block_pattern(name) for name in module.state_dict()}
+    beyond = sorted(
+        key for key in info.get("unexpected_keys", ()) if _block_pattern(key.removeprefix(prefix)) in blocks
+    )
+    if beyond:
+        more = f" and {len(beyond) - 1} more" if len(beyond) > 1 else ""
+        raise SourceError(
+            f"{files}: the weights hold blocks config.json does not build ({beyond[0]}{more}), which would be "
+            f"left unread; {fix}"
+        )
+
+
+def _block_pattern(key: str) -> str:
+    """``key`` with its block indices replaced (``encoder.layer.3.output`` -> ``encoder.layer.#.output``)."""
+    return re.sub(r"\.\d+\.", ".#.", key)
 
 
 #: The parameters each optional read point of a transformers model reads beyond its hidden states.
@@ -839,7 +943,19 @@ def _tokenizer(entry: Mapping[str, Any], locations: Mapping[str, str]):
     if location is None and entry.get("tokenizer", entry["source"]) == entry["source"]:
         location = locations.get("weights")
     location = location or tokenizer_location(entry)
-    return _from_source(AutoTokenizer.from_pretrained, location, {**entry, "backend": "hf"})
+    try:
+        tokenizer = _from_source(AutoTokenizer.from_pretrained, location, {**entry, "backend": "hf"})
+    except SourceError:
+        raise
+    except ValueError as error:
+        # transformers' several-line complaint when the folder has no file to build the tokenizer from.
+        raise SourceError(
+            f"{location}: no tokenizer can be built from it ({str(error).splitlines()[0].rstrip(': ')}); the folder "
+            f"lacks the tokenizer files ({TOKENIZER_FILES}): copy them from the model's repository or set the entry's "
+            "tokenizer: to a folder of them"
+        ) from None
+    check_vocabulary(tokenizer)
+    return tokenizer
 
 
 def _efficientnet(entry: Mapping[str, Any], init: str, seed: int | None) -> torch.nn.Module:
