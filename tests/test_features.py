@@ -26,7 +26,7 @@ from vlencode.features import (
     make_projection,
     projection_dim,
 )
-from vlencode.models.registry import ModelInstance, load_registry, model_instances
+from vlencode.models.registry import ModelInstance, RegistryError, load_registry, model_instances
 from vlencode.outputs import output_path
 from vlencode.stimuli.frames import frame_sha256
 from vlencode.stores.features import read_features, write_features
@@ -277,7 +277,9 @@ def test_frame_index_beyond_the_frames_is_an_error(instances):
 
 def test_unknown_layer_is_an_error_listing_the_layers(instances):
     table, frames = stimuli()
-    with pytest.raises(ValueError, match="unknown layers block.99; this network has stem, block.0"):
+    # A RegistryError: the features script then names the entry, not the stimuli table it was reading.
+    expected = r"^efficientnet-lite0: key 'layers' of its registry entry \(models.registry\) names block.99, no layer"
+    with pytest.raises(RegistryError, match=expected + " of this network; it has stem, block.0"):
         extract_features(with_entry(instances["efficientnet-lite0"], layers=["block.99"]), table, frames, CFG)
 
 
@@ -309,6 +311,22 @@ def test_concat_of_misaligned_components_is_an_error(instances, zoo):
         write_features(stores[name], ids, *zoo[name])
     with pytest.raises(ValueError, match="other stimuli"):
         concat_features(instances["concat-minilm-efficientnet"], stores)
+
+
+def test_concat_of_a_layer_its_component_lacks_names_the_entry(instances, zoo):
+    stores = {}
+    for name in ("minilm", "efficientnet-lite0"):
+        stores[name] = zarr.group()
+        write_features(stores[name], ["s0", "s1", "s2", "s3"], *zoo[name])
+    concat = instances["concat-minilm-efficientnet"]
+    parts = concat.entry["components"]
+    components = [dict(part, layer="hidden.99") if part["model"] == "minilm" else part for part in parts]
+    expected = (
+        r"^concat-minilm-efficientnet: key 'components' of its registry entry \(models.registry\) reads layer "
+        r"'hidden.99' of minilm, whose features hold .*; name one of them, or add it to minilm's layers:$"
+    )
+    with pytest.raises(RegistryError, match=expected):
+        concat_features(with_entry(concat, components=components), stores)
 
 
 # ------------------------------------------------------------------------------------------------ the cache key

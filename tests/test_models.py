@@ -103,7 +103,12 @@ def test_unknown_model_is_one_line_listing_known_names(config):
         (lambda e: e.update(max_tokens="many"), r"entry 'minilm' key 'max_tokens': 'many' is not of type"),
         (lambda e: e.pop("path"), r"entry 'minilm' misses key 'path'"),
         (lambda e: e.pop("max_tokens"), r"entry 'minilm' misses key 'max_tokens'"),
-        (lambda e: e.update(name="minilm-random-s1"), r"key 'name': .* does not match"),
+        (
+            lambda e: e.update(name="minilm-random-s1"),
+            r"key 'name': 'minilm-random-s1' is not a usable name: letters, digits, '\.' and '_', in parts joined by "
+            r"'-'; '-random-s' is reserved for the random-init twins \(<name>-random-s<seed>\)$",
+        ),
+        (lambda e: e.update(name="mini lm"), r"key 'name': 'mini lm' is not a usable name"),
     ],
 )
 def test_bad_registry_entry_is_one_line_naming_entry_and_key(tmp_path, entries, change, expected):

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from vlencode.device import resolve_device
 from vlencode.models.inputs import ImageInputs, tokenize
 from vlencode.models.networks import STREAMS, Network, load_network
-from vlencode.models.registry import ModelInstance
+from vlencode.models.registry import ModelInstance, RegistryError
 from vlencode.stores.features import read_features
 
 log = logging.getLogger("vlencode.features")
@@ -57,7 +57,7 @@ def select_layers(available: Sequence[str], requested: str | Sequence[str], mode
 
     Raises
     ------
-    ValueError
+    RegistryError
         A name or pattern that matches no layer (the message lists the network's layers).
     """
     if requested == "all":
@@ -66,7 +66,10 @@ def select_layers(available: Sequence[str], requested: str | Sequence[str], mode
         return [available[-1]]
     unknown = [name for name in requested if not fnmatch.filter(available, name)]
     if unknown:
-        raise ValueError(f"{model}: unknown layers {', '.join(unknown)}; this network has {', '.join(available)}")
+        raise RegistryError(
+            f"{model}: key 'layers' of its registry entry (models.registry) names {', '.join(unknown)}, no layer of "
+            f"this network; it has {', '.join(available)}"
+        )
     return [name for name in available if any(fnmatch.fnmatchcase(name, pattern) for pattern in requested)]
 
 
@@ -574,6 +577,12 @@ def concat_features(
     start = 0
     ids: np.ndarray | None = None
     for name, spec in zip(instance.components, instance.entry["components"], strict=True):
+        if spec["layer"] != "last" and spec["layer"] not in components[name].attrs["layers"]:
+            raise RegistryError(
+                f"{instance.name}: key 'components' of its registry entry (models.registry) reads layer "
+                f"{spec['layer']!r} of {name}, whose features hold {', '.join(components[name].attrs['layers'])}; "
+                f"name one of them, or add it to {name}'s layers:"
+            )
         part_ids, layer, attrs = read_features(components[name], spec["layer"])
         if ids is None:
             ids = part_ids

@@ -142,7 +142,7 @@ def load_registry(path: str | os.PathLike, schema_path: str | os.PathLike = SCHE
         schema = yaml.safe_load(handle)
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(document))
     if error is not None:
-        raise RegistryError(f"{path}: {_where(document, error)}: {error.message.splitlines()[0]}")
+        raise RegistryError(f"{path}: {_where(document, error)}: {_describe(error)}")
     entries: dict[str, dict[str, Any]] = {}
     for raw in document["models"]:
         entry = _with_defaults(raw)
@@ -160,6 +160,16 @@ def load_registry(path: str | os.PathLike, schema_path: str | os.PathLike = SCHE
         if "pair" in entry and entry["pair"] not in entries:
             raise RegistryError(f"{path}: entry {entry['name']!r} key 'pair': unknown model {entry['pair']!r}")
     return entries
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """The schema error as a sentence: the name pattern's regular expression would say nothing to a user."""
+    if error.validator == "pattern" and list(error.absolute_path)[-1:] == ["name"]:
+        return (
+            f"{error.instance!r} is not a usable name: letters, digits, '.' and '_', in parts joined by '-'; "
+            f"'{_TWIN_INFIX}' is reserved for the random-init twins (<name>{_TWIN_INFIX}<seed>)"
+        )
+    return error.message.splitlines()[0]
 
 
 def _where(document: Any, error: jsonschema.ValidationError) -> str:
