@@ -737,3 +737,85 @@ def test_a_pause_of_the_movie_is_not_clock_drift(bids_copy, last_movie_time, res
     _edit_tsv(bids_copy, "events", movie_time)
     clock = open_dataset({"dataset": {"format": "bids", "root": str(bids_copy)}}).clock("1", "0")
     assert clock.max_residual_samples == pytest.approx(residual_samples, abs=1.0)
+
+
+def _dataset(root: Path):
+    return open_dataset({"dataset": {"format": "bids", "root": str(root)}})
+
+
+def test_a_recording_showing_two_movies_is_a_one_line_error_and_a_file_name_names_its_movie(bids_copy):
+    def two(table):
+        table["movie"] = ["fox.mp4"] * 4 + ["stimuli/hen.MKV"] * (len(table) - 4)
+
+    path = _edit_tsv(bids_copy, "events", two)
+    with pytest.raises(DatasetError, match=rf"^{path}: events name 2 movies \(fox, hen\); a recording shows one movie"):
+        _dataset(bids_copy).movie("1", "0")
+    _edit_tsv(bids_copy, "events", lambda table: table.__setitem__("movie", "stimuli/fox.mp4"))
+    assert _dataset(bids_copy).movie("1", "0") == "fox"
+
+
+def test_channels_tsv_rows_repeated_or_for_channels_the_recording_lacks_are_one_line_errors(bids_copy):
+    path = _channels_tsv(bids_copy)
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    pd.concat([table, table.iloc[[2]]]).to_csv(path, sep="\t", index=False)
+    with pytest.raises(DatasetError, match=rf"^{path}: lists channel\(s\) \['LA3'\] more than once; keep one row"):
+        _dataset(bids_copy).recording("1", "0")
+    extra = table.iloc[[2]].assign(name="LZ9")
+    pd.concat([table, extra]).to_csv(path, sep="\t", index=False)
+    with pytest.raises(DatasetError, match=rf"^{path}: rows for channel\(s\) \['LZ9'\] that .* does not have"):
+        _dataset(bids_copy).recording("1", "0")
+
+
+def test_electrode_coordinates_in_upper_case_columns_are_read(bids_root, bids_copy):
+    electrodes = next(bids_copy.rglob("*_electrodes.tsv"))
+    table = pd.read_csv(electrodes, sep="\t", dtype=str, keep_default_na=False)
+    table.rename(columns={"x": "X", "y": "Y", "z": "Z"}).to_csv(electrodes, sep="\t", index=False)
+    pd.testing.assert_frame_equal(_dataset(bids_copy).electrodes("1"), _dataset(bids_root[0]).electrodes("1"))
+    table.drop(columns="z").to_csv(electrodes, sep="\t", index=False)
+    with pytest.raises(DatasetError, match=rf"^{electrodes}: no column\(s\) \['z'\]; electrodes.tsv has name, x, y"):
+        _dataset(bids_copy).electrodes("1")
+
+
+def test_a_task_that_matches_no_recording_names_the_tasks_there_are(bids_root):
+    dataset = open_dataset({"dataset": {"format": "bids", "root": str(bids_root[0]), "bids_task": "movie"}})
+    with pytest.raises(DatasetError, match=r"no iEEG recording of sub-1 for dataset.bids_task 'movie' \(its tasks: "):
+        dataset.recording("1", "0")
+
+
+def test_two_video_files_of_one_movie_are_a_one_line_error(bids_copy):
+    stimuli = bids_copy / "stimuli"
+    stimuli.mkdir()
+    for name in ("fox.mp4", "fox.mkv"):
+        (stimuli / name).write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"stimuli: 2 video files of movie fox \(fox.mkv, fox.mp4\); keep the one"):
+        _dataset(bids_copy).movie_path("fox")
+
+
+def test_event_kinds_not_read_are_warned_of(bids_copy, caplog):
+    def cuts(table):
+        table.loc[table["trial_type"] == "scene", "trial_type"] = "scene_cut"
+
+    path = _edit_tsv(bids_copy, "events", cuts)
+    with caplog.at_level(logging.WARNING, logger="vlencode"):
+        assert _dataset(bids_copy).scene_cuts("fox", [("1", "0")]) is None
+    assert f"{path}: 2 row(s) of trial_type 'scene_cut' (2) are not read (only word and scene are)" in _warnings(caplog)
+
+
+def test_movie_time_in_frames_is_a_one_line_error(bids_copy):
+    def frames(table):
+        table["movie_time"] = (table["onset"].astype(float) * 24).astype(str)
+
+    path = _edit_tsv(bids_copy, "events", frames)
+    with pytest.raises(DatasetError, match=rf"^{path}: movie_time advances 24 s per second of the recording"):
+        _dataset(bids_copy).clock("1", "0")
+
+
+def test_a_transcript_without_punctuation_is_warned_of(bids_copy, caplog, monkeypatch):
+    from vlencode.datasets import bids
+
+    monkeypatch.setattr(bids, "LONG_SENTENCE_WORDS", 3)
+    _edit_tsv(bids_copy, "events", lambda table: table.__setitem__("word", table["word"].str.rstrip(".!")))
+    with caplog.at_level(logging.WARNING, logger="vlencode"):
+        words = _dataset(bids_copy).words("1", "0")
+    assert words["sentence_idx"].nunique() == 1
+    assert any("a sentence of 6 words, from words ending in . ! or ?" in w for w in _warnings(caplog))

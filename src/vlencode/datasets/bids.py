@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -68,6 +69,13 @@ MISSING = ("", "n/a", "na", "nan", "none", "null", "#n/a", "<na>")
 #: Seconds by which the recording may run ahead of the movie between two consecutive events before the pair counts as
 #: a pause of the movie rather than clock drift (drift between two events is milliseconds at most).
 PAUSE_GAP_S = 1.0
+#: The ``trial_type`` values read: spoken words and scene cuts.
+EVENT_TYPES = ("word", "scene")
+#: Words beyond which a sentence found by punctuation is warned of: a transcript without punctuation is one sentence.
+LONG_SENTENCE_WORDS = 100
+#: The most the median rate of ``movie_time`` per second of recording may differ from 1 between consecutive events:
+#: seconds of the movie advance with the recording (drift is 1e-4); frames (24) or milliseconds (1000) do not.
+MOVIE_RATE_TOLERANCE = 0.05
 #: Suffixes of the movie files ``stimuli/<movie>.<suffix>`` read (lower case): containers FFmpeg, through PyAV, decodes.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".ogv")
 _NUMERIC_EVENT_COLUMNS = ("onset", "duration", "movie_time", "sentence_idx")
@@ -169,6 +177,13 @@ class BidsIeeg(Dataset):
                     "set dataset.bids_task to pick one task"
                 )
         available = sorted({p.run or p.session or p.task for p in mine})
+        if not mine and self.task is not None:
+            everything = mne_bids.find_matching_paths(self.root, subjects=subject, datatypes="ieeg")
+            tasks = sorted({p.task for p in everything if p.task})
+            raise DatasetError(
+                f"{self.root}: no iEEG recording of sub-{subject} for dataset.bids_task {self.task!r} (its tasks: "
+                f"{tasks}); fix dataset.bids_task"
+            )
         raise DatasetError(
             f"{self.root}: no iEEG recording of sub-{subject} for trial {trial!r} (trials found: {available}); "
             "fix dataset.recordings"
@@ -206,6 +221,12 @@ class BidsIeeg(Dataset):
         described = _read_tsv(channels_path) if channels_path.exists() else pd.DataFrame(columns=["name"])
         described = described.drop_duplicates("name").set_index("name")
         unlisted = [name for name in raw.ch_names if name not in described.index]
+        absent = [name for name in described.index if name not in raw.ch_names]
+        if channels_path.exists() and absent:
+            raise DatasetError(
+                f"{channels_path}: rows for channel(s) {absent} that {path.fpath} does not have; channels.tsv lists "
+                "the recording's channels: remove those rows or name them as the recording does"
+            )
         if channels_path.exists() and unlisted:
             # mne-bids then keeps the file's own type for them (EEG for BrainVision): a contact would be dropped as
             # not intracranial, and its neighbours with it, for want of a row.
@@ -241,6 +262,12 @@ class BidsIeeg(Dataset):
         if events.exists():
             _check_mne_bids_missing(events)
         channels = self._sidecar(path, "channels")
+        if channels.exists():
+            names = _read_tsv(channels)["name"].astype(str)
+            repeated = sorted(set(names[names.duplicated()]))
+            if repeated:
+                # mne-bids stops with advice for its own arguments, which a user cannot pass.
+                raise DatasetError(f"{channels}: lists channel(s) {repeated} more than once; keep one row of each")
         try:
             # The same names in another order are the same channels: channels.tsv's order is taken.
             return mne_bids.read_raw_bids(path, on_ch_mismatch="reorder", verbose=False)
@@ -289,6 +316,12 @@ class BidsIeeg(Dataset):
         if len(files) > 1:
             log.info("%s/sub-%s: electrodes in space(s) %s; reading %s", self.root, subject, spaces, path.name)
         table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+        # BIDS spells the columns in lower case; X/Y/Z are the same coordinates.
+        axes = {column: column.lower() for column in table.columns if column.lower() in ("x", "y", "z")}
+        table = table.rename(columns=axes)
+        missing = [axis for axis in ("name", "x", "y", "z") if axis not in table.columns]
+        if missing:
+            raise DatasetError(f"{path}: no column(s) {missing}; electrodes.tsv has name, x, y and z")
         types = self._neural_channels(subject)
         neural = table["name"].astype(str).map(lambda name: types.get(name) in NEURAL_TYPES)
         for name in table.loc[~neural, "name"].astype(str):
@@ -346,6 +379,15 @@ class BidsIeeg(Dataset):
             return ClockAlignment(np.array([0.0, n_samples / rate]), np.array([0, n_samples]), rate, 0.0)
         movie_time = anchors["movie_time"].to_numpy(np.float64)
         sample = np.rint(anchors["onset"].to_numpy(np.float64) * rate).astype(np.int64)
+        advance, elapsed = np.diff(movie_time), np.diff(anchors["onset"].to_numpy(np.float64))
+        if (elapsed > 0).any():
+            speed = float(np.median(advance[elapsed > 0] / elapsed[elapsed > 0]))
+            if abs(speed - 1) > MOVIE_RATE_TOLERANCE:
+                raise DatasetError(
+                    f"{self._sidecar(raw_path, 'events')}: movie_time advances {speed:.3g} s per second of the "
+                    "recording between consecutive events (the median); movie_time is seconds of the movie: convert "
+                    "frames or milliseconds"
+                )
         predicted = sample[:-1] + (movie_time[1:] - movie_time[:-1]) * rate
         # The recording runs on through a pause of the movie: such a pair is no evidence of drift.
         paused = (sample[1:] - predicted) / rate > PAUSE_GAP_S
@@ -392,6 +434,14 @@ class BidsIeeg(Dataset):
         else:
             ends = np.array([t.rstrip().endswith(_SENTENCE_END) for t in text], dtype=np.int64)
             sentence_idx = np.concatenate([[0], np.cumsum(ends)[:-1]]) if len(text) else np.zeros(0, np.int64)
+            longest = int(np.bincount(sentence_idx).max()) if len(text) else 0
+            if longest > LONG_SENTENCE_WORDS:
+                log.warning(
+                    "%s: a sentence of %d words, from words ending in . ! or ? (no sentence_idx column): the "
+                    "sentence events and the words' prefix texts read it as one; give sentence_idx",
+                    self._sidecar(self._path(subject, trial), "events"),
+                    longest,
+                )
         frame = pd.DataFrame({"word": text, "sentence_idx": sentence_idx})
         frame["idx_in_sentence"] = frame.groupby("sentence_idx").cumcount().astype(np.int64)
         frame["sentence"] = frame.groupby("sentence_idx")["word"].transform(" ".join)
@@ -406,7 +456,16 @@ class BidsIeeg(Dataset):
     def movie(self, subject: str, trial: str) -> str:
         events = self._events(subject, trial)
         if "movie" in events.columns and events["movie"].notna().any():
-            movie = str(events["movie"].dropna().iloc[0])
+            # A file name (stimuli/fox.mp4) names the movie fox.
+            named = [_movie_id(str(value)) for value in events["movie"].dropna()]
+            movies = list(dict.fromkeys(named))
+            if len(movies) > 1:
+                path = self._sidecar(self._path(subject, trial), "events")
+                raise DatasetError(
+                    f"{path}: events name {len(movies)} movies ({', '.join(movies[:5])}); a recording shows one movie "
+                    "(its frames, sentences and scene cuts are read as one): split it into one run per movie"
+                )
+            movie = movies[0]
             # The id names files (stimuli/<movie>.mp4, results/stimuli/movie-<movie>_...): a BIDS label's characters.
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", movie):
                 path = self._sidecar(self._path(subject, trial), "events")
@@ -425,6 +484,11 @@ class BidsIeeg(Dataset):
             for path in (self.root / "stimuli").glob(f"{movie}.*")
             if path.name[len(movie) :].lower() in VIDEO_SUFFIXES
         )
+        if len(found) > 1:
+            raise DatasetError(
+                f"{self.root / 'stimuli'}: {len(found)} video files of movie {movie} "
+                f"({', '.join(p.name for p in found)}); keep the one the subjects watched"
+            )
         return found[0] if found else self.root / "stimuli" / f"{movie}.mp4"
 
     def scene_cuts(self, movie: str, recordings: Sequence[tuple[str, str]] | None = None) -> np.ndarray | None:
@@ -462,6 +526,13 @@ class BidsIeeg(Dataset):
 
 
 _TYPES = "(" + ", ".join(NEURAL_TYPES) + ")"
+
+
+def _movie_id(value: str) -> str:
+    """The movie id of an events.tsv ``movie`` cell: the cell, or the stem of a video file it names."""
+    name = Path(value.strip()).name
+    stem, suffix = os.path.splitext(name)
+    return stem if suffix.lower() in VIDEO_SUFFIXES else value.strip()
 
 
 def mni_rank(space: str) -> int | None:
@@ -603,6 +674,16 @@ def read_events(path: Path) -> pd.DataFrame:
             table[column] = table[column].mask(table[column].str.strip().isin(["n/a", ""]))
     # The kinds are names, not words: "Word" and " scene" are the events "word" and "scene".
     table["trial_type"] = table["trial_type"].str.strip().str.lower()
+    other = table["trial_type"].dropna()
+    other = other[~other.isin(EVENT_TYPES)].value_counts()
+    if len(other):
+        log.warning(
+            "%s: %d row(s) of trial_type %s are not read (only %s are)",
+            path,
+            int(other.sum()),
+            ", ".join(f"{kind!r} ({n})" for kind, n in list(other.items())[:5]),
+            " and ".join(EVENT_TYPES),
+        )
     if "movie_time" not in table.columns:
         table["movie_time"] = table["onset"]
     unplaced = table["onset"].isna() | table["movie_time"].isna()
