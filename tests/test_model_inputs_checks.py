@@ -33,7 +33,7 @@ def bert_config(**changes):
     from transformers import BertConfig
 
     sizes = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
-    return BertConfig(vocab_size=30522, max_position_embeddings=64, **{**sizes, **changes})
+    return BertConfig(**{"vocab_size": 30522, "max_position_embeddings": 64, **sizes, **changes})
 
 
 def save(model, directory, tokenizer_from=None):
@@ -166,6 +166,36 @@ def test_text_declared_for_an_own_image_network_is_refused(entries, name, inputs
     assert one_line(error) == f"{name}: key 'inputs': {inputs}, but its network ({what}) reads images only; " + (
         "set inputs: image"
     )
+
+
+def test_a_tokenizer_with_more_tokens_than_the_model_embeds_is_refused(tmp_path, minilm_tokenizer):
+    # MiniLM's 30,522 WordPiece tokens beside a BERT that embeds 1,000: ids past 999 crashed its forward pass.
+    from transformers import BertModel
+
+    source = save(BertModel(bert_config(vocab_size=1000)), tmp_path / "bert", tokenizer_from=minilm_tokenizer)
+    with pytest.raises(SourceError) as error:
+        load_network(entry_for(source, "text"), "trained", None)
+    assert one_line(error).endswith(
+        ": its tokenizer has 30522 tokens, but the model embeds 1000: it is another model's; use the tokenizer files "
+        "saved with the model"
+    )
+
+
+def test_a_tokenizer_without_a_padding_token_names_its_folder(minilm_tokenizer):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_tokenizer)
+    tokenizer.pad_token = None
+    with pytest.raises(SourceError, match=r": its tokenizer has no padding token; set pad_token in its tokenizer_"):
+        tokenize(tokenizer, TEXTS, 16, fixed_length=False)
+
+
+def test_a_registry_that_is_not_yaml_is_one_line_naming_the_line(tmp_path):
+    path = tmp_path / "models.yaml"
+    path.write_text("models:\n  - name: mine\n    layers: [hidden.1\n  - name: other\n")
+    with pytest.raises(RegistryError) as error:
+        load_registry(path)
+    assert one_line(error).startswith(f"{path}: not valid YAML at line 4, column ")
 
 
 # ----------------------------------------------------------------- a config.json of another model than the weights

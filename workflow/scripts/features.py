@@ -39,7 +39,7 @@ else:
         )
     except ValueError as error:  # one line; the model's files or registry entry, else the stimuli, are to blame
         own = isinstance(error, (SourceError, RegistryError, WeightsError))
-        message = str(error) if own else f"{inputs['table']}: {error}"
+        message = str(error) if own else f"{instance.name} on {inputs['table']}: {error}"
         log.error(message)
         raise SystemExit(message) from None
     ids = table["stimulus_id"].astype(str).to_numpy()

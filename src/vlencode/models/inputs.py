@@ -116,8 +116,8 @@ def tokenize(
     """
     pad_id = tokenizer.pad_token_id if pad_id is None else pad_id
     if pad_id is None:
-        raise ValueError(
-            f"tokenizer {tokenizer.name_or_path!r} has no padding token; set pad_token in its tokenizer_config.json"
+        raise SourceError(
+            f"{tokenizer.name_or_path}: its tokenizer has no padding token; set pad_token in its tokenizer_config.json"
         )
     if getattr(tokenizer, "is_fast", False):
         ids, truncated = _fast_token_ids(tokenizer, texts, max_tokens)

@@ -711,6 +711,8 @@ def load_network(
         kind, what = _transformers_network(module, entry), f"a {module.config.model_type} model"
     _check_inputs(entry, kind.reads(module), what)
     tokenizer = _tokenizer(entry, paths) if "text" in entry["inputs"] else None
+    if kind is TextTransformer and tokenizer is not None:
+        _check_tokenizer_fits(tokenizer, module)
     network = kind(module, entry, tokenizer, device, extraction)
     network.check_text_pooling()
     network.check_study_best()
@@ -734,6 +736,23 @@ def _transformers_network(module: PreTrainedModel, entry: Mapping[str, Any]) -> 
         f"{'both pixel_values and input_ids' if image else 'neither pixel_values nor input_ids'}; vlencode reads "
         f"image or text encoders and the vision-language model types {', '.join(_NETWORKS)}"
     )
+
+
+def _check_tokenizer_fits(tokenizer: Any, module: torch.nn.Module) -> None:
+    """Refuse a tokenizer with more tokens than the text encoder embeds: another model's (GPT-2's or RoBERTa's beside a
+    BERT), whose ids past the embedding stop the forward pass with an index error naming neither.
+
+    Raises
+    ------
+    SourceError
+        One line naming the tokenizer's folder (or hub id), both sizes and the fix.
+    """
+    rows = int(module.get_input_embeddings().num_embeddings)  # type: ignore[operator]
+    if len(tokenizer) > rows:
+        raise SourceError(
+            f"{tokenizer.name_or_path}: its tokenizer has {len(tokenizer)} tokens, but the model embeds {rows}: it is "
+            "another model's; use the tokenizer files saved with the model"
+        )
 
 
 def _check_inputs(entry: Mapping[str, Any], reads: Sequence[str], what: str) -> None:

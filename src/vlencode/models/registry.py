@@ -137,7 +137,13 @@ def load_registry(path: str | os.PathLike, schema_path: str | os.PathLike = SCHE
     if not path.is_file():
         raise RegistryError(f"{path}: no such model registry; set models.registry to config/models.yaml or a copy")
     with open(path) as handle:
-        document = yaml.safe_load(handle)
+        try:
+            document = yaml.safe_load(handle)
+        except yaml.YAMLError as syntax:
+            mark = getattr(syntax, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "its text"
+            problem = getattr(syntax, "problem", None) or str(syntax).splitlines()[0]
+            raise RegistryError(f"{path}: not valid YAML at {where} ({problem}); fix the file there") from None
     with open(schema_path) as handle:
         schema = yaml.safe_load(handle)
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(document))
