@@ -51,6 +51,18 @@ def test_a_recovery_table_older_than_the_sites_is_not_shown(tmp_path):
     assert line == f"recovery: not shown, {recovery} predates {sites} (an earlier run's)"
 
 
+def test_a_report_older_than_the_results_is_said_to_be(tmp_path):
+    results, _ = _results(tmp_path)
+    report, sites = tmp_path / "report.html", results / "stats" / "sites.parquet"
+    report.write_text("<html></html>")
+    os.utime(report, (sites.stat().st_mtime - 60,) * 2)
+    assert reporting.run_summary(report, results)[0] == (
+        f"report: {report.resolve()} (older than {sites}: rerun `snakemake --report {report}` for these results)"
+    )
+    os.utime(report, (sites.stat().st_mtime + 60,) * 2)
+    assert reporting.run_summary(report, results)[0] == f"report: {report.resolve()}"
+
+
 def test_summary_says_which_tables_are_missing(tmp_path):
     lines = reporting.run_summary(tmp_path / "report.html", tmp_path / "nothing")
     assert len(lines) == 6

@@ -211,8 +211,11 @@ def run_summary(report: str | PathLike, results: str | PathLike = "results") -> 
     """The report's path and five lines: sites per category and alignment, top regions, recovery of the planted
     truth (replica), null calibration of the keep rules, and quality control — read from the tables in ``results``."""
     results = Path(results)
+    report, sites = Path(report), results / "stats" / "sites.parquet"
+    stale = report.exists() and sites.exists() and report.stat().st_mtime < sites.stat().st_mtime
     return [
-        f"report: {Path(report).resolve()}",
+        f"report: {report.resolve()}"
+        + (f" (older than {sites}: rerun `snakemake --report {report}` for these results)" if stale else ""),
         _sites_line(_read(results / "stats" / "sites.parquet")),
         _regions_line(_read(results / "regions" / "summary.parquet")),
         _recovery_line(results / "validation" / "recovery.parquet", results / "stats" / "sites.parquet"),
