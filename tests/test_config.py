@@ -121,6 +121,20 @@ def test_rerun_keys_ignore_how_numbers_are_written_and_key_order(config):
     assert first != rule_params(canonical_config(retyped, _schema()), keys, stage="events", version=2, schema=_schema())
 
 
+@pytest.mark.parametrize("spelling", ["resources/braintreebank-replica/", "./resources//braintreebank-replica"])
+def test_a_dataset_root_spelt_another_way_is_the_same_key(config, spelling):
+    from vlencode.config import rule_params
+
+    respelt = copy.deepcopy(config)
+    respelt["dataset"]["root"] = spelling
+    canonical = canonical_config(respelt, _schema())
+    assert canonical["dataset"]["root"] == "resources/braintreebank-replica"
+    keys = ["dataset.root"]
+    assert rule_params(canonical, keys, stage="events", version=2, schema=_schema()) == rule_params(
+        canonical_config(config, _schema()), keys, stage="events", version=2, schema=_schema()
+    )
+
+
 def test_defaults_come_from_the_schema_and_versions_join_the_key(config):
     from vlencode.config import canonical_config, rule_params
     from vlencode.versions import STAGE_VERSIONS

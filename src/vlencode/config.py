@@ -143,13 +143,17 @@ def _types(schema: Mapping[str, Any]) -> set[str]:
 
 def _coerce(value: Any, schema: Mapping[str, Any]) -> Any:
     """``value`` in the one form its schema allows: ``27`` -> ``27.0`` for a number, ``60.0`` -> ``60`` for an
-    integer, objects with their schema defaults filled in (recursively)."""
+    integer, ``data/`` -> ``data`` for a path (``format: path``), objects with their schema defaults filled in
+    (recursively)."""
     for branch in schema.get("oneOf", schema.get("anyOf", [])):
         if jsonschema.Draft202012Validator(branch).is_valid(value):
             return _coerce(value, branch)
     types = _types(schema)
     if isinstance(value, bool) or value is None:
         return value
+    if isinstance(value, str) and schema.get("format") == "path":
+        # "data/", "./data" and "data" are one folder, and one rerun key.
+        return os.path.normpath(value)
     if isinstance(value, int) and "number" in types and "integer" not in types:
         return float(value)
     if isinstance(value, float) and "integer" in types and "number" not in types and value.is_integer():
