@@ -50,6 +50,7 @@ import torch
 
 from vlencode.bootstrap.bounds import percentile_bounds
 from vlencode.bootstrap.fast import fast_bootstrap
+from vlencode.bootstrap.inflation import NULL_ELECTRODES
 from vlencode.bootstrap.resampling import draw_block_resamples, draw_resamples, resample_seed
 from vlencode.encoding import (
     RidgeSettings,
@@ -61,6 +62,7 @@ from vlencode.encoding import (
 )
 from vlencode.encoding.screening import screen_layers
 from vlencode.features import projection_dim
+from vlencode.ridge import riders_pay
 
 ROOT = Path(__file__).resolve().parents[1]
 N_ELECTRODES, N_BINS = 150, 161
@@ -415,22 +417,28 @@ def machine(device: str) -> str:
     return text + f", load average {load:.1f} at the end (other processes ran beside it when that exceeds the threads)"
 
 
-def bootstrap_s(row: dict, riding: bool = False) -> float:
+def bootstrap_s(row: dict, riding: int = 0) -> float:
     """Seconds of a job alignment's bootstrap: both schemes, plus the variance inflation when the paper config asks
-    for it: its null fit of its own (``inflation_s``; absent from runs saved before it was timed) or, ``riding``,
-    what the null adds to the layer's fit and its bootstrap (``rider_s``, at least 0, plus ``inflation_ridden_s``;
-    the null fit of its own where a row saved before they were timed lacks them)."""
+    for it: its null fit of its own (``inflation_s``; absent from runs saved before it was timed) or, riding with
+    ``riding`` fits, what the null adds to each of them and its bootstrap (``rider_s``, at least 0, plus
+    ``inflation_ridden_s``; the null fit of its own where a row saved before they were timed lacks them)."""
     if riding and "rider_s" in row:
-        inflation = max(row["rider_s"], 0.0) + row["inflation_ridden_s"]
+        inflation = riding * max(row["rider_s"], 0.0) + row["inflation_ridden_s"]
     else:
         inflation = row.get("inflation_s", 0.0)
     return row["bootstrap_iid_s"] + row["bootstrap_block_s"] + inflation
 
 
-def rides(network: str, fitted: int) -> bool:
-    """Whether a job's shifted null rides with its kept fits (``search_layers``' ``riders``): a concatenation
-    baseline's two fits always, a network's chosen layer when it is the only layer fitted in full."""
-    return network.startswith("concat") or fitted == 1
+def rides(network: str, fitted: int, row: dict) -> int:
+    """The fits a job alignment's shifted null rides with (``search_layers``' ``riders``; 0: a fit of its own): each
+    of a concatenation baseline's two fits; a network's only layer fitted in full; its ``fitted`` layers where
+    :func:`vlencode.ridge.riders_pay` says that costs less than a fit of its own."""
+    if network.startswith("concat") or fitted == 1:
+        return 1
+    splits = contiguous_splits(np.zeros(row["events"], dtype=np.int64).astype(str), PAPER["encoding"]["n_folds"], "")
+    n_alphas = int(PAPER["encoding"]["alphas"]["n"])
+    n_riders = min(NULL_ELECTRODES, N_ELECTRODES) * N_BINS
+    return fitted if riders_pay(row["events"], row["width"], splits, n_alphas, n_riders, fitted) else 0
 
 
 def instances_per_network(counts: dict[str, int], trials: list[Trial]) -> int:
@@ -472,7 +480,7 @@ def job_seconds(rows: list[dict], network: str, n_layers: int) -> dict[str, floa
         full = row["full_fit_s"] * bootstrapped_fits(network)
         fitted = n_layers if concat else min(n_layers, row["screen_fitted"])
         boot = {
-            method: bootstrap_s(row, rides(network, layers)) * bootstrapped_fits(network)
+            method: bootstrap_s(row, rides(network, layers, row)) * bootstrapped_fits(network)
             for method, layers in (("validation", n_layers), ("screen", fitted))
         }
         seconds["validation"] += n_layers * full + boot["validation"]
@@ -599,7 +607,8 @@ def report(
                 f"failed: {r['error'].split(';')[0][:160]} | | | | | | |"
             )
             continue
-        boot, boot_screen = bootstrap_s(r), bootstrap_s(r, r["screen_fitted"] == 1)
+        boot = bootstrap_s(r, rides("", r["layers"], r))
+        boot_screen = bootstrap_s(r, rides("", r["screen_fitted"], r))
         screened = f" of {r['validation_layers_fitted']} screened, extrapolated" if r["extrapolated"] else ""
         fitted = f"{r['validation_layers_fitted']}" + (f" of {r['layers']}, extrapolated" if r["extrapolated"] else "")
         lines.append(
@@ -617,8 +626,8 @@ def report(
             key = (r["subject"], r["width"])
             v, s = jobs.get(key, (0.0, 0.0))
             jobs[key] = (
-                v + r["validation_s"] + bootstrap_s(r),
-                s + r["screen_s"] + bootstrap_s(r, r["screen_fitted"] == 1),
+                v + r["validation_s"] + bootstrap_s(r, rides("", r["layers"], r)),
+                s + r["screen_s"] + bootstrap_s(r, rides("", r["screen_fitted"], r)),
             )
     lines.append("")
     for (subject, width), (v, s) in jobs.items():

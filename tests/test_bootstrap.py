@@ -306,7 +306,23 @@ def test_the_shifted_null_rides_with_a_certain_layer_and_equals_its_own_fit():
         )
 
 
-def test_no_rider_when_the_choice_waits_for_several_fits_and_both_fits_of_a_baseline_carry_one():
+def test_the_null_rides_with_several_wide_layers_where_that_costs_less_and_the_chosen_ones_is_kept():
+    from vlencode import encoding, ridge
+
+    designs, targets, shape, trial, settings, splits = _layers_problem()
+    rng = np.random.default_rng(4)
+    wide = {name: rng.standard_normal((200, 400)).astype(np.float32) for name in designs}  # more columns than events
+    riders, _ = encoding.null_targets(targets, shape, settings.seed, trial)
+    assert ridge.riders_pay(200, 400, splits, len(settings.alphas), riders.shape[1], 3)
+    assert not ridge.riders_pay(200, 30, splits, len(settings.alphas), riders.shape[1], 3)
+    search = encoding.search_layers(wide.__getitem__, list(wide), targets, splits, settings, shape=shape, riders=riders)
+    assert len(search.layers) == 3 and list(search.rider_fits) == [search.chosen] == list(search.kept_fits)
+    own = settings.cross_validate(wide[search.chosen], riders, splits)
+    np.testing.assert_array_equal(search.rider_fits[search.chosen].best_alpha, own.best_alpha)
+    np.testing.assert_allclose(search.rider_fits[search.chosen].val_r, own.val_r, atol=1e-6)
+
+
+def test_no_rider_with_several_narrow_layers_and_both_fits_of_a_baseline_carry_one():
     from vlencode import encoding
 
     designs, targets, shape, trial, settings, splits = _layers_problem()

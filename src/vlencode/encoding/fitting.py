@@ -237,13 +237,15 @@ def search_layers(
         The candidates are a concatenation baseline's plain and banded fits: both are kept for the bootstrap, and
         they are never screened (each is compared in its own right).
     riders : ndarray, shape (n_events, n_riders), optional
-        More targets to cross-validate with each layer the bootstrap will certainly resample (the shifted null of
+        More targets to cross-validate with the layer the bootstrap will resample (the shifted null of
         :func:`null_inflation`), in the same fit as the targets: they then share its fold decompositions instead of
-        paying them again in a fit of their own (at the study extraction's width most of a fit).  A layer is certain
-        when it is the only one fitted in full (``last``, or a screening that leaves one) or a concatenation
-        baseline's fit (both are kept); with several fitted, the choice is not known before their fits, and riding
-        with each would cost more than one fit of the riders' own, so none rides.  Every target is fitted on its
-        own, so the riders' results equal a fit of their own to float rounding.
+        paying them again in a fit of their own (at the study extraction's width most of a fit).  They ride with
+        the layer when it is certain before the fits (the only one fitted in full: ``last``, or a screening that
+        leaves one; both fits of a concatenation baseline); with several fitted, the choice waits for their fits,
+        and they ride with every one of them only where that costs less than a fit of their own
+        (:func:`vlencode.ridge.riders_pay`: the study extraction's widths, a few layers); the kept layer's result
+        is kept.  Every target is fitted on its own, so the riders' results equal a fit of their own to float
+        rounding.
     name : str
         Names the events in log lines and errors.
     """
@@ -272,9 +274,15 @@ def search_layers(
     chosen = ""
     kept_fits: dict[str, tuple[np.ndarray, Design]] = {}
     rider_fits: dict[str, ridge.RidgeCVResult] = {}
-    ride = riders is not None and (banded or len(fitted) == 1)
+    # The first layer's design, loaded once: its width prices riding with several layers.
+    first = design_of(fitted[0])
+    ride = riders is not None and (
+        banded
+        or len(fitted) == 1
+        or ridge.riders_pay(len(first), np.shape(first)[-1], splits, len(settings.alphas), riders.shape[1], len(fitted))
+    )
     for i, layer in enumerate(fitted, start=1):
-        design = design_of(layer)
+        design = first if i == 1 else design_of(layer)
         if ride:
             assert riders is not None
             joint = settings.cross_validate(design, np.hstack([targets, riders]), splits)
@@ -301,6 +309,8 @@ def search_layers(
             chosen = layer
             if not banded:
                 kept_fits = {layer: (_prediction(result), design)}
+        # Like the predictions, only the kept layers' riders are kept.
+        rider_fits = {name: fit for name, fit in rider_fits.items() if name in kept_fits}
     return LayerSearch(layers, mean_val_r, proxy_val_r, chosen, kept_fits, rider_fits)
 
 

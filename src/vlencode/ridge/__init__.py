@@ -18,10 +18,13 @@ shared_kernel_validation_r, shared_kernel_pays
     layers), and whether that is faster than the engine's decomposition per fold.
 plan_targets_batch, available_memory_bytes, concurrent_items
     The memory planner behind ``targets_batch=None``, and how many folds are decomposed side by side.
+riders_pay
+    Whether more targets are cheaper fitted beside each of several fits than in one fit of their own.
 """
 
 from vlencode.ridge.banded import band_weight_candidates, banded_ridge_cv
 from vlencode.ridge.coefficients import ridge_coefficients
+from vlencode.ridge.cost import riders_pay
 from vlencode.ridge.cv import RidgeCVResult, cross_validated_ridge
 from vlencode.ridge.memory import available_memory_bytes, concurrent_items, plan_targets_batch
 from vlencode.ridge.shared_kernel import shared_kernel_pays, shared_kernel_validation_r
@@ -35,6 +38,7 @@ __all__ = [
     "cross_validated_ridge",
     "plan_targets_batch",
     "ridge_coefficients",
+    "riders_pay",
     "shared_kernel_pays",
     "shared_kernel_validation_r",
 ]
