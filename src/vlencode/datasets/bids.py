@@ -150,6 +150,7 @@ class BidsIeeg(Dataset):
         self.root = Path(root)
         self.task = task
         self._event_tables: dict[Path, pd.DataFrame] = {}
+        self._electrodes_found: dict[str, list[tuple[Path, str]]] = {}
         if not self.root.is_dir():
             raise DatasetError(f"{self.root}: BIDS root not found; check dataset.root")
 
@@ -200,7 +201,13 @@ class BidsIeeg(Dataset):
         return self._event_tables[path].copy()
 
     def _electrodes_files(self, subject: str) -> list[tuple[Path, str]]:
-        """Every ``electrodes.tsv`` of ``subject`` with its space, the one to read first (:func:`mni_rank`)."""
+        """Every ``electrodes.tsv`` of ``subject`` with its space, the one to read first (:func:`mni_rank`); the tree is
+        searched once per subject (every recording's input list and the start-up check of its files ask)."""
+        if subject not in self._electrodes_found:
+            self._electrodes_found[subject] = self._find_electrodes_files(subject)
+        return self._electrodes_found[subject]
+
+    def _find_electrodes_files(self, subject: str) -> list[tuple[Path, str]]:
         found = mne_bids.find_matching_paths(
             self.root, subjects=subject, datatypes="ieeg", suffixes="electrodes", extensions=".tsv"
         )
