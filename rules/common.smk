@@ -122,7 +122,7 @@ def check_weights_on_disk():
 
 
 with stop_at_start_up(*START_UP_ERRORS):
-    MOVIE_OF = trial_movies(SETTINGS)
+    MOVIE_OF = trial_movies(SETTINGS, source=CONFIG_SOURCE)
     MOVIES = sorted(set(MOVIE_OF.values()))
     MODELS = model_instances(config)
     # What the weights step fetches: one unit per hub repository or release file, shared by the entries that read it.
@@ -218,6 +218,19 @@ def cut_settings(wildcards):
     """Detection settings join the key only where cuts are detected."""
     return settings(
         "cuts", without=["detection"] if cut_annotation(wildcards.movie) else []
+    )
+
+
+def fit_settings(wildcards):
+    """Screening joins the key only where it runs (networks under layer_selection: screen; the concatenation
+    baseline is never screened), banded ridge's draws only for the concatenation baseline, the one it fits.
+    """
+    baseline = bool(MODELS[wildcards.model].components)
+    screened = SETTINGS["encoding"]["layer_selection"] == "screen" and not baseline
+    return settings(
+        "fit",
+        without=(["screening"] if not screened else [])
+        + (["banded_iterations"] if not baseline else []),
     )
 
 

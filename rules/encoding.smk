@@ -42,7 +42,7 @@ rule fit:
         device=DEVICE,
         memory_gb=str(SETTINGS["encoding"]["memory_gb"]),
     params:
-        settings=settings("fit"),
+        settings=fit_settings,
         model=lambda wc: MODELS[wc.model].as_dict(),
     script:
         "../workflow/scripts/fit.py"

@@ -416,6 +416,35 @@ def test_screen_needs_its_settings():
         )
 
 
+def test_a_fit_reads_only_the_settings_its_model_uses():
+    """The rule's key leaves out banded ridge's draws for a network and the screening for a baseline."""
+    rng = np.random.default_rng(2)
+    designs = {"plain": rng.standard_normal((120, 6)), "banded": [rng.standard_normal((120, 3)) for _ in range(2)]}
+    targets = rng.standard_normal((120, 4))
+    splits = encoding.contiguous_splits(np.repeat(["0"], 120), 5)
+    alphas = {"log10_min": -1, "log10_max": 3, "n": 3}
+    network = encoding.RidgeSettings.from_config({"alphas": alphas, "n_folds": 5}, 0, "cpu", None)
+    assert network.banded_iterations is None
+    search = encoding.search_layers(designs.__getitem__, ["plain"], targets, splits, network, shape=(1, 4))
+    assert list(search.layers) == ["plain"]
+    with pytest.raises(ValueError, match="banded ridge needs encoding.banded.n_iter"):
+        encoding.search_layers(designs.__getitem__, list(designs), targets, splits, network, shape=(1, 4), banded=True)
+    baseline = encoding.RidgeSettings.from_config(
+        {"alphas": alphas, "n_folds": 5, "banded": {"n_iter": 2}}, 0, "cpu", None
+    )
+    search = encoding.search_layers(
+        designs.__getitem__,
+        list(designs),
+        targets,
+        splits,
+        baseline,
+        shape=(1, 4),
+        layer_selection="screen",
+        banded=True,
+    )
+    assert list(search.layers) == ["plain", "banded"]
+
+
 def test_protocols_agree_on_a_small_problem():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((150, 5)).astype(np.float32)

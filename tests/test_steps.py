@@ -28,14 +28,15 @@ def _canonical(config=CONFIG):
 
 
 def _rule_settings() -> dict[str, str]:
-    """Rule -> the rule named by its ``params: settings=settings("...")`` (``cut_settings`` names ``cuts``)."""
+    """Rule -> the rule named by its ``params: settings=settings("...")`` (``cut_settings`` names ``cuts``,
+    ``fit_settings`` ``fit``)."""
     found = {}
     for smk in (ROOT / "rules").glob("*.smk"):
         for block in re.split(r"^\s*rule ", smk.read_text(), flags=re.M)[1:]:
             rule = block.split(":", 1)[0]
-            call = re.search(r"settings=(settings\(\"(\w+)\"|cut_settings)", block)
+            call = re.search(r"settings=(settings\(\"(\w+)\"|(cut|fit)_settings)", block)
             if call:
-                found[rule] = call.group(2) or "cuts"
+                found[rule] = call.group(2) or {"cut": "cuts", "fit": "fit"}[call.group(3)]
     return found
 
 

@@ -123,6 +123,10 @@ CONFIG_EDITS = {
         lambda n: {},
     ),
     "reordered keys": (_reorder_all, lambda n: {}),
+    "screening settings where no layer is screened": (
+        lambda c: c["encoding"]["screening"].update(z=1.0, targets=512),
+        lambda n: {},
+    ),
     "performance and log-only knobs": (
         lambda c: (
             c["encoding"].update(memory_gb=2),
@@ -145,6 +149,27 @@ def test_a_config_edit_reruns_exactly_what_depends_on_it(small_workflow, name):
     edit, expected = CONFIG_EDITS[name]
     planned = planned_jobs(small_workflow, _edited(small_workflow, edit))
     assert planned == expected(_n_models(small_workflow))
+
+
+def _n_baselines(workdir: Path) -> int:
+    return len(list((workdir / "results" / "features").glob("model-concat-*")))
+
+
+@pytest.mark.parametrize(
+    "edit, refitted",
+    [
+        # Only the concatenation baseline runs banded ridge.
+        (lambda c: c["encoding"]["banded"].update(n_iter=5), lambda n, baselines: baselines),
+        # The baseline is never screened: a screening reruns the networks' fits alone.
+        (lambda c: c["encoding"].update(layer_selection="screen"), lambda n, baselines: n - baselines),
+    ],
+    ids=["banded draws", "screening"],
+)
+def test_a_fit_setting_reruns_only_the_fits_that_read_it(small_workflow, edit, refitted):
+    n, baselines = _n_models(small_workflow), _n_baselines(small_workflow)
+    assert baselines
+    planned = planned_jobs(small_workflow, _edited(small_workflow, edit))
+    assert planned == {"fit": 3 * refitted(n, baselines), "scores": 1, "compare": 3, **_REPORT}
 
 
 #: replica file replaced by other content -> the jobs planned afterwards given the number of models.

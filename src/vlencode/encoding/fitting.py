@@ -75,8 +75,9 @@ class RidgeSettings:
     alphas : ndarray
         The penalty grid, ``logspace(log10_min, log10_max, n)``.
     n_folds : int
-    banded_iterations : int
-        Random draws of feature-space weights in banded ridge.
+    banded_iterations : int or None
+        Random draws of feature-space weights in banded ridge; None where the config leaves them out (the rerun key
+        of a network's fit, which never runs banded ridge).
     seed : int
         Seed of banded ridge's random search (the config seed).
     device : {"auto", "cpu", "cuda"}
@@ -86,7 +87,7 @@ class RidgeSettings:
 
     alphas: np.ndarray
     n_folds: int
-    banded_iterations: int
+    banded_iterations: int | None
     seed: int
     device: str
     memory_gb: float | None
@@ -97,10 +98,11 @@ class RidgeSettings:
         key present, the schema's defaults filled in), the seed, the device and the memory budget
         (:func:`memory_budget_gb`; ``encoding.memory_gb`` is a performance knob, outside the section a step reads)."""
         alphas = encoding["alphas"]
+        banded = encoding.get("banded")
         return cls(
             alphas=np.logspace(alphas["log10_min"], alphas["log10_max"], alphas["n"]),
             n_folds=int(encoding["n_folds"]),
-            banded_iterations=int(encoding["banded"]["n_iter"]),
+            banded_iterations=None if banded is None else int(banded["n_iter"]),
             seed=int(seed),
             device=device,
             memory_gb=memory_gb,
@@ -113,6 +115,8 @@ class RidgeSettings:
     def cross_validate(self, design: Design, targets: np.ndarray, splits: Sequence[Split]) -> ridge.RidgeCVResult:
         """Plain ridge for one design matrix, banded ridge for a list of feature spaces."""
         if isinstance(design, list):
+            if self.banded_iterations is None:
+                raise ValueError("banded ridge needs encoding.banded.n_iter, which these settings leave out")
             return ridge.banded_ridge_cv(
                 design,
                 targets,
@@ -253,7 +257,7 @@ def search_layers(
         raise ValueError(
             f"encoding.layer_selection: unknown method {layer_selection!r}; use validation, last or screen"
         )
-    if layer_selection == "screen" and screening is None:
+    if layer_selection == "screen" and screening is None and not banded:
         raise ValueError("encoding.layer_selection: screen needs encoding.screening")
     method = "validation" if layer_selection == "screen" else layer_selection
     proxy_val_r: dict[str, float] = {}
@@ -659,7 +663,9 @@ def fit_subject_model(
     resamples_path : path
         The subject's resamples store (:mod:`vlencode.stores.resamples`).
     encoding, bootstrap_config : the canonical config's ``encoding`` and ``bootstrap`` sections
-        Every key a fit reads present (:func:`vlencode.config.canonical_config` fills the schema's defaults).
+        Every key a fit reads present (:func:`vlencode.config.canonical_config` fills the schema's defaults), except
+        that ``screening`` may be left out where no layer is screened and ``banded`` where the model is no
+        concatenation baseline (the rule's rerun key holds only what the fit reads).
     seed : int
         The config seed (banded ridge's random search).
     instance : ModelInstance
@@ -688,7 +694,7 @@ def fit_subject_model(
             resamples=resamples,
             settings=settings,
             layer_selection=encoding["layer_selection"],
-            screening=Screening.from_config(encoding["screening"]),
+            screening=Screening.from_config(encoding["screening"]) if "screening" in encoding else None,
             protocol=bootstrap_config["protocol"],
             inflation=bootstrap_config["inflation"],
             ci=float(bootstrap_config["ci"]),
