@@ -172,3 +172,20 @@ def test_line_frequency_is_the_us_mains_and_every_exclusion_is_logged(replica, c
         assert reason in recording.excluded[label]  # carried to the neural store's dropped channels and QC
     assert sorted(recording.excluded) == sorted(left_out)
     assert dataset.electrodes("5")["electrode"].tolist() == recording.labels
+
+
+def test_a_configured_trial_the_dataset_lacks_names_its_recordings_entry(replica):
+    from vlencode.datasets import trial_movies
+
+    config = {
+        "dataset": {
+            "format": "braintreebank",
+            "root": str(replica),
+            "recordings": [{"subject": "1", "trial": "0"}, {"subject": "1", "trial": "9"}],
+        },
+        "replica": {"enabled": False},
+    }
+    with pytest.raises(DatasetError) as error:
+        trial_movies(config, source="mine.yaml")
+    assert_one_line_naming(error, "mine.yaml: dataset.recordings[1] (subject 1, trial 9): ")
+    assert "sub_1_trial009_metadata.json: missing trial metadata" in str(error.value)

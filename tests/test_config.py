@@ -61,6 +61,19 @@ def test_default_config_is_valid(config):
             r"replica\.enabled: true generates a Brain Treebank replica, but dataset\.format is bids; set "
             r"replica\.enabled: false",
         ),
+        (
+            lambda c: (c["replica"].update(enabled=False), c["dataset"].update(root="config/config.yaml")),
+            r"dataset\.root: config/config\.yaml is a file, not a folder; point it at your dataset's folder",
+        ),
+        # NaN passes every bound of the schema, an infinity every lower bound: both are refused by name.
+        (lambda c: c["encoding"].update(screening={"z": float("inf")}), r"encoding\.screening\.z: inf is not a finite"),
+        (lambda c: c["bootstrap"].update(block_s=float("nan")), r"bootstrap\.block_s: nan is not a finite number"),
+        (
+            lambda c: c["dataset"]["recordings"][0].update(extra=[1.0, float("-inf")]),
+            r"dataset\.recordings\[0\]\.extra\[1\]: -inf is not a finite number",
+        ),
+        # A value that may be one of several forms names them.
+        (lambda c: c["encoding"].update(memory_gb=-2), r"encoding\.memory_gb: -2 is not 'auto' or a number > 0"),
         # Snakemake's --config gives nested values as text: said so, with the way to set them.
         (
             lambda c: c["bootstrap"].update(n_resamples="100"),
@@ -119,6 +132,12 @@ def test_rerun_keys_ignore_how_numbers_are_written_and_key_order(config):
     assert isinstance(first, str) and '"notch_max_hz":360.0' in first and '"n_folds":5}' in first
     retyped["preprocess"]["line_freq_hz"] = 50
     assert first != rule_params(canonical_config(retyped, _schema()), keys, stage="events", version=2, schema=_schema())
+
+
+def test_a_path_starting_with_a_tilde_is_in_the_home_folder(config):
+    respelt = copy.deepcopy(config)
+    respelt["dataset"]["root"] = "~/braintreebank"
+    assert canonical_config(respelt, _schema())["dataset"]["root"] == str(Path.home() / "braintreebank")
 
 
 @pytest.mark.parametrize("spelling", ["resources/braintreebank-replica/", "./resources//braintreebank-replica"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -54,6 +55,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "type" and error.validator_value == "string" and type(error.instance) in (int, float):
         # YAML reads subject 1 or trial 0 as numbers; identifiers such as these must stay text.
         return f'{error.instance!r} is a number; quote it ("{error.instance}") to make it text'
+    if error.validator in ("anyOf", "oneOf"):
+        alternatives = " or ".join(_branch_text(branch) for branch in error.validator_value)
+        return f"{error.instance!r} is not {alternatives}"
     text = error.instance if isinstance(error.instance, str) else None
     if error.validator == "type" and text is not None and _reads_as(text, error.validator_value):
         # Snakemake's --config hands nested values over as text ("bootstrap={'n_resamples': 100}" gives '100').
@@ -63,6 +67,34 @@ def _describe(error: jsonschema.ValidationError) -> str:
             "(--configfile config/config.yaml mine.yaml)"
         )
     return error.message
+
+
+_BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+
+
+def _branch_text(schema: Mapping[str, Any]) -> str:
+    """One alternative of an ``anyOf``/``oneOf`` in words: ``'auto'``, ``a number > 0``."""
+    if "const" in schema:
+        return repr(schema["const"])
+    if "enum" in schema:
+        return " or ".join(map(repr, schema["enum"]))
+    kinds = sorted(_types(schema)) or ["value"]
+    text = "a " + " or ".join("whole number" if kind == "integer" else kind for kind in kinds)
+    bounds = [f"{sign} {schema[name]}" for name, sign in _BOUNDS.items() if name in schema]
+    return " ".join([text, *bounds[:1]]) + "".join(f" and {bound}" for bound in bounds[1:])
+
+
+def _non_finite(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    """The dotted keys and values of ``value`` that are NaN or an infinity (YAML's ``.nan``, ``.inf``), which every
+    numeric bound of the schema lets through (NaN fails no comparison)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path or "<top level>", value
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from _non_finite(item, f"{path}.{name}" if path else str(name))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, f"{path}[{index}]")
 
 
 def _reads_as(text: str, expected: str | list[str]) -> bool:
@@ -83,7 +115,8 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
     """Every violation of ``schema`` by ``config``, one line each: ``<dotted.key>: <what is wrong>``."""
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    return [f"{_key_path(e)}: {_describe(e)}" for e in errors]
+    non_finite = [f"{key}: {value} is not a finite number" for key, value in _non_finite(config)]
+    return non_finite + [f"{_key_path(e)}: {_describe(e)}" for e in errors]
 
 
 def config_source(configfiles: Iterable[str | os.PathLike], overrides: Mapping[str, Any]) -> str:
@@ -126,9 +159,11 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike, s
             f"{dataset_format}; set replica.enabled: false to read your own dataset at dataset.root"
         )
     root = Path(canonical["dataset"]["root"])
-    if not replica and not root.exists():
+    if not replica and not root.is_dir():
+        problem = "is a file, not a folder" if root.exists() else "does not exist"
         raise ConfigError(
-            f"{source}: dataset.root: {root} does not exist; point it at your dataset or set replica.enabled: true"
+            f"{source}: dataset.root: {root} {problem}; point it at your dataset's folder (replica.enabled: true "
+            "would generate a simulated replica there instead)"
         )
     registry = Path(canonical["models"]["registry"])
     if not registry.is_file():
@@ -152,8 +187,8 @@ def _coerce(value: Any, schema: Mapping[str, Any]) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, str) and schema.get("format") == "path":
-        # "data/", "./data" and "data" are one folder, and one rerun key.
-        return os.path.normpath(value)
+        # "data/", "./data" and "data" are one folder, and one rerun key; "~" is the user's home, as in a shell.
+        return os.path.normpath(os.path.expanduser(value))
     if isinstance(value, int) and "number" in types and "integer" not in types:
         return float(value)
     if isinstance(value, float) and "integer" in types and "number" not in types and value.is_integer():

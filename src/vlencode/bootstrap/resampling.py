@@ -85,9 +85,9 @@ def block_members(
     onset_s = np.asarray(onset_s, dtype=np.float64)
     trial_of_event = np.asarray(trial_of_event)
     if kind not in BLOCK_KINDS:
-        raise ValueError(f"statistics.block_kind: unknown kind {kind!r}; use one of {', '.join(BLOCK_KINDS)}")
-    if not block_s > 0:
-        raise ValueError(f"statistics.block_s must be positive, got {block_s}")
+        raise ValueError(f"bootstrap.block_kind: unknown kind {kind!r}; use one of {', '.join(BLOCK_KINDS)}")
+    if not (np.isfinite(block_s) and block_s > 0):
+        raise ValueError(f"bootstrap.block_s must be a positive number of seconds, got {block_s}")
     n = len(onset_s)
     starts = np.flatnonzero(np.r_[True, trial_of_event[1:] != trial_of_event[:-1]]) if n else np.array([], int)
     stops = np.r_[starts[1:], n]

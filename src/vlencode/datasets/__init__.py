@@ -36,11 +36,17 @@ def open_dataset(config: Mapping[str, Any], *, built: bool = True) -> Dataset:
     raise DatasetError(f"dataset.format: unknown format {dataset['format']!r}; use braintreebank or bids")
 
 
-def trial_movies(config: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+def trial_movies(config: Mapping[str, Any], source: str = "config") -> dict[tuple[str, str], str]:
     """The movie each configured (subject, trial) watched, known before any data is built (``config`` canonical).
 
     For the replica this comes from the real trial-to-movie map shipped in the neuroprobe wheel, so the workflow's
     DAG can be planned before the replica rules have run; otherwise the dataset's own metadata is read.
+
+    Raises
+    ------
+    DatasetError
+        A recording whose movie cannot be read, named by its ``dataset.recordings`` entry and ``source`` (the config
+        files): most often a subject or trial the dataset does not have.
     """
     recordings = [(r["subject"], r["trial"]) for r in config["dataset"]["recordings"]]
     if config["replica"]["enabled"]:
@@ -48,7 +54,15 @@ def trial_movies(config: Mapping[str, Any]) -> dict[tuple[str, str], str]:
 
         return replica_movies(recordings)
     dataset = open_dataset(config)
-    return {(subject, trial): dataset.movie(subject, trial) for subject, trial in recordings}
+    movies = {}
+    for index, (subject, trial) in enumerate(recordings):
+        try:
+            movies[subject, trial] = dataset.movie(subject, trial)
+        except DatasetError as error:
+            raise DatasetError(
+                f"{source}: dataset.recordings[{index}] (subject {subject}, trial {trial}): {error}"
+            ) from None
+    return movies
 
 
 def check_dataset_files(dataset: Dataset, movie_of: Mapping[tuple[str, str], str]) -> None:
