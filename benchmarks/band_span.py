@@ -84,7 +84,7 @@ def odd_spans(text: str) -> list[int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("workdirs", type=Path, nargs="+", help="directories of finished workflow runs")
     parser.add_argument(
         "--spans",

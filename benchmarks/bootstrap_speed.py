@@ -38,7 +38,7 @@ def looped_pearson(prediction, target, indices, groups):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--targets", type=int, default=24150, help="electrodes x bins (150 x 161 in the paper)")
     parser.add_argument("--resamples", type=int, default=1000)

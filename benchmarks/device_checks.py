@@ -412,7 +412,7 @@ def failures(report: Mapping) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--device", default="cuda", help="the device checked against the CPU (cuda, cuda:N, cpu)")
     parser.add_argument("--out", type=Path, required=True, help="folder for device_checks.json (and paper_scale.json)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
@@ -444,6 +444,8 @@ def main() -> None:
         parser.error(f"--parts: unknown or none ({', '.join(unknown)}); use some of {', '.join(PARTS)}")
     if args.zoo_stimuli < 2:
         parser.error("--zoo-stimuli: at least 2 (the Johnson-Lindenstrauss dimension needs two points)")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: no CUDA device is visible here; run on a GPU node, or --device cpu")
     try:
         device = resolve_device(args.device)
         entries = None

@@ -83,7 +83,7 @@ def call_agreement(pooled: pd.DataFrame, study: pd.DataFrame, min_bins: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--pooled", type=Path, default=Path("."), help="the finished pooled run (default: here)")
     parser.add_argument("--seed-from", type=Path, help="a finished run whose resources and results to start from")

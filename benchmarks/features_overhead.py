@@ -165,7 +165,7 @@ def zoo(config: dict, n: int, batch_size: int, vocab: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--config", default="config/config.yaml")
     parser.add_argument("--models", nargs="+", default=["minilm", "efficientnet-lite0", "tiny-clip"])
     parser.add_argument("--n", type=int, default=256, help="stimuli for the overhead measurement")

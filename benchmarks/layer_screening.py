@@ -75,7 +75,7 @@ def replica(results: Path, cfg: dict, models: list[str] | None) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--part", choices=["replica", "harness"], required=True)
     parser.add_argument("--results", type=Path, default=ROOT / "results", help="replica: a finished run's results/")
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
@@ -99,6 +99,12 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if not 0 <= args.planted_layer < args.layers - 1:
+        parser.error(f"--planted-layer is a layer index below the last ({args.layers - 1}), got {args.planted_layer}")
+    if not args.minutes > 0 or args.electrodes < 1:
+        parser.error("--minutes and --electrodes must be positive")
+    if args.targets is not None and args.targets < 2:
+        parser.error(f"--targets is at least 2 (encoding.screening.targets), got {args.targets}")
     if args.proxy == "shared":
         ridge.shared_kernel_pays = lambda *_args, **_kwargs: True
     cfg = config(args.config)
@@ -107,7 +113,14 @@ def main() -> None:
         screening = replace(screening, targets=args.targets)
     out: dict[str, list] = {}
     if args.part == "replica":
-        searches = replica(args.results, cfg, [m for m in args.models.split(",") if m])
+        stored = {p.name.removeprefix("model-") for p in (args.results / "features").glob("model-*")}
+        if not stored or not any((args.results / "epochs").glob("sub-*_trial-*.zarr")):
+            parser.error(f"--results {args.results}: no epochs and features stores; give a finished run's results/")
+        models = [m for m in args.models.split(",") if m]
+        if set(models) - stored:
+            unknown, known = ", ".join(sorted(set(models) - stored)), ", ".join(sorted(stored))
+            parser.error(f"--models: {unknown} not in {args.results}/features; use some of {known}")
+        searches = replica(args.results, cfg, models)
     else:
         small = harness.HarnessConfig.from_config(cfg)
         small = replace(

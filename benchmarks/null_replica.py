@@ -118,7 +118,7 @@ def summarise(results: Path, min_bins: int) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument(
         "--subjects",

@@ -501,7 +501,8 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
     Per subject, the measured trial with the fewest words at least its own (an upper bound for a smaller trial), or
     the largest measured where none is (a lower bound for that subject: ``lower_bound``); per network its paper
     layer count (every layer at ``width``, :func:`job_seconds`).  Only paper-shaped rows count (:func:`paper_shaped`).
-    Alignments whose search failed at this width are left out (``missing``)."""
+    Alignments whose search failed at this width are left out (``missing``), and so are those not measured
+    (``unmeasured``, ``--alignments``): the projection is then a lower bound."""
     ok = latest_per_alignment([r for r in rows if width_label(r, trials) == width and paper_shaped(r)])
     words = {t.subject: t.words for t in trials}
     measured = sorted({r["subject"] for r in ok}, key=words.get)
@@ -528,6 +529,7 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
                     "peak_rss_gb": max((r["peak_rss_gb"] for r in timed if "peak_rss_gb" in r), default=float("nan")),
                     "threads": timed[0].get("threads"),
                 }
+    fitted = {r["alignment"].split()[1] for r in rows if width_label(r, trials) == width}
     return {
         "width": width,
         "fit_jobs": len(trials) * len(PAPER_LAYERS) * instances,
@@ -538,6 +540,7 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
         "missing": sorted(
             {r["alignment"].split()[1] for r in rows if width_label(r, trials) == width and "error" in r}
         ),
+        "unmeasured": sorted(set(PAPER["encoding"]["alignments"]) - fitted),
     }
 
 
@@ -663,6 +666,12 @@ def report(
                 if projection["missing"]
                 else ""
             )
+            + (
+                f"; a lower bound: the {', '.join(projection['unmeasured'])} alignment was not measured"
+                " (--alignments), its fits and bootstraps are not counted"
+                if projection.get("unmeasured")
+                else ""
+            )
             + "."
         )
         longest = projection.get("longest")
@@ -749,15 +758,63 @@ def proxy_targets(text: str) -> int:
     return value
 
 
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stop with argparse's usage line on a value the run cannot use, before any work."""
+    alignments = set(args.alignments.split(","))
+    if not alignments <= set(PAPER["encoding"]["alignments"]):
+        unknown = ", ".join(sorted(alignments - set(PAPER["encoding"]["alignments"])))
+        parser.error(f"--alignments: {unknown} unknown; use {','.join(PAPER['encoding']['alignments'])}")
+    for width in args.widths.split(","):
+        if width != "study" and not (width.isdigit() and int(width) > 0):
+            parser.error(f"--widths: {width!r} is neither study nor a positive number of columns")
+    positive = {"--layers": args.layers, "--electrodes": args.electrodes, "--bins": args.bins}
+    positive |= {"--resamples": args.resamples, "--threads": args.threads, "--latent": args.latent}
+    for flag, value in positive.items():
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, got {value}")
+    if not 0 <= args.planted < args.layers:
+        parser.error(
+            f"--planted is a layer index of the {args.layers} layers (0 to {args.layers - 1}), got {args.planted}"
+        )
+    if not 0 <= args.validation_layers <= args.layers:
+        parser.error(f"--validation-layers is 0 (all) to {args.layers}, got {args.validation_layers}")
+    if not 0 < args.scale <= 1:
+        parser.error(f"--scale is a fraction of each trial's events, in (0, 1], got {args.scale}")
+    if not args.cuts_per_minute > 0:
+        parser.error(f"--cuts-per-minute must be positive, got {args.cuts_per_minute}")
+    sized = {"scale": 1.0, "electrodes": N_ELECTRODES, "bins": N_BINS, "resamples": 1000}
+    if args.quick and any(getattr(args, name) != default for name, default in sized.items()):
+        parser.error("--quick sets --scale, --electrodes, --bins and --resamples itself; give those without --quick")
+
+
+def read_job_counts(parser: argparse.ArgumentParser, path: Path) -> dict[str, int]:
+    """``--jobs-json``: a JSON object of rule -> job count, with `fit`."""
+    try:
+        counts = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        parser.error(f"--jobs-json {path}: {error}")
+    if not isinstance(counts, dict) or not isinstance(counts.get("fit"), int):
+        parser.error(f'--jobs-json {path}: want an object of rule -> job count with "fit", e.g. {{"fit": 182}}')
+    return counts
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", default="largest", help="largest, smallest, median, all, or subjects (3,6)")
-    parser.add_argument("--widths", default="768,study", help="768 and/or study (the JL width) or numbers")
-    parser.add_argument("--alignments", default="word,scene")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    parser.add_argument(
+        "--trials", default="largest", help="largest, smallest, median, all, or subjects of config/paper.yaml (3,6)"
+    )
+    parser.add_argument(
+        "--widths", default="768,study", help="comma-separated: study (each trial's JL width) and/or column counts"
+    )
+    parser.add_argument(
+        "--alignments",
+        default=",".join(PAPER["encoding"]["alignments"]),
+        help="comma-separated alignments timed (a projection missing one is a lower bound)",
+    )
     parser.add_argument("--cuts-per-minute", type=float, default=15.0, help="scene cuts per minute of movie")
-    parser.add_argument("--electrodes", type=int, default=N_ELECTRODES)
-    parser.add_argument("--bins", type=int, default=N_BINS)
-    parser.add_argument("--layers", type=int, default=13)
+    parser.add_argument("--electrodes", type=int, default=N_ELECTRODES, help="contacts of the synthetic responses")
+    parser.add_argument("--bins", type=int, default=N_BINS, help="time bins per contact (targets: electrodes x bins)")
+    parser.add_argument("--layers", type=int, default=13, help="candidate layers of the synthetic network")
     parser.add_argument("--planted", type=int, default=6, help="the layer the signal peaks in (0-based)")
     parser.add_argument("--spread", type=float, default=1.5, help="the signal's fall-off over layers")
     parser.add_argument("--latent", type=int, default=32, help="dimensions of the planted signal")
@@ -767,19 +824,29 @@ def main() -> None:
         type=proxy_targets,
         help="screening.targets of the screen search, at least 2 as in the schema (default: the paper config's)",
     )
-    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per scheme")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each trial's events (trial runs)")
-    parser.add_argument("--quick", action="store_true", help="a small trial run: 1/10 of the events, 20 x 20 targets")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small trial run (no projection): 1/10 of the events, 20 x 20 targets, 100 resamples; it sets --scale,"
+        " --electrodes, --bins and --resamples itself",
+    )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     parser.add_argument(
         "--memory-gb",
         type=float,
         help="the ridge engine's memory budget (encoding.memory_gb; default: the paper config's auto, half the memory"
         " free)",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs-json", type=Path, help="job counts per rule (JSON) instead of the dry run")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and banded ridge")
+    parser.add_argument(
+        "--jobs-json",
+        type=Path,
+        help='job counts per rule instead of the dry run: a JSON object such as {"fit": 182, "compare": 7}, which'
+        " must count `fit`",
+    )
     parser.add_argument("--no-dry-run", action="store_true", help="skip the dry run and the projection's job counts")
     parser.add_argument("--out", type=Path, help="write the rows, counts and projection as JSON")
     parser.add_argument("--readme", action="store_true", help="write the result into config/README.md")
@@ -787,6 +854,7 @@ def main() -> None:
         "--from-json", type=Path, nargs="+", help="report saved --out files (their rows together) instead of measuring"
     )
     args = parser.parse_args()
+    check_arguments(parser, args)
     if args.quick:
         args.scale, args.electrodes, args.bins, args.resamples = 0.1, 20, 20, 100
     args.alignments = args.alignments.split(",")
@@ -797,6 +865,12 @@ def main() -> None:
     ranked = sorted(trials, key=lambda t: t.words)
     picks = {"largest": [ranked[-1]], "smallest": [ranked[0]], "median": [ranked[len(ranked) // 2]], "all": ranked}
     chosen = picks.get(args.trials) or [t for t in trials if t.subject in args.trials.split(",")]
+    unknown = sorted(set(args.trials.split(",")) - {t.subject for t in trials}) if args.trials not in picks else []
+    if unknown:
+        subjects = ", ".join(t.subject for t in trials)
+        parser.error(
+            f"--trials: no paper trial of subject(s) {', '.join(unknown)}; use {', '.join(picks)} or {subjects}"
+        )
     print(f"{args.cuts_per_minute} scene cuts per minute assumed (neuroprobe ships no cut annotations)")
     for t in trials:
         print(
@@ -805,7 +879,7 @@ def main() -> None:
 
     counts: dict[str, int] = {}
     if args.jobs_json:
-        counts = json.loads(args.jobs_json.read_text())
+        counts = read_job_counts(parser, args.jobs_json)
     elif not args.no_dry_run and not args.from_json:
         start = time.perf_counter()
         counts = dry_run_counts()

@@ -100,7 +100,7 @@ def subset_sites(paths: list[Path], configfile: Path) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--resamples", type=int, default=20)
     parser.add_argument("--seed-from", type=Path, help="a finished run whose resources and results to start from")

@@ -225,7 +225,7 @@ def paper_scale(args):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--features", type=int, default=768)
     parser.add_argument("--targets", type=int, nargs="*", default=[200, 24150])

@@ -148,7 +148,7 @@ def fit_timed(X: np.ndarray, Y: np.ndarray, splits, memory_gb: float | None) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--features", type=int, default=7800)
     parser.add_argument("--targets", type=int, default=24150)

@@ -92,7 +92,7 @@ def report(name: str, totals: dict[str, list[int]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--seeds", type=int, default=4, help="clips per transition kind and set")
     parser.add_argument("--replica-minutes", type=float, default=2.0)
     parser.add_argument("--tolerance-s", type=float, default=1.0 / FPS, help="slack around a planted cut")

@@ -37,6 +37,18 @@ def shape(text: str) -> tuple[int, int]:
     return events, features
 
 
+def at_least(smallest: int):
+    """An argparse type: an integer of at least ``smallest``."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < smallest:
+            raise argparse.ArgumentTypeError(f"must be at least {smallest}, got {value}")
+        return value
+
+    return parse
+
+
 def compare_paths(n_events: int, n_features: int, n_targets: int, settings: RidgeSettings, threads: int) -> dict:
     """Both paths' seconds and scores on one synthetic layer."""
     latent, targets = synthetic_alignment(n_events, n_targets, 32, seed=0)
@@ -80,10 +92,15 @@ def compare_paths(n_events: int, n_features: int, n_targets: int, settings: Ridg
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--shapes", type=shape, nargs="+", default=[(4066, 7241), (10570, 8168), (10570, 768)])
-    parser.add_argument("--targets", type=int, default=PAPER["encoding"]["screening"]["targets"])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--targets",
+        type=at_least(2),
+        default=PAPER["encoding"]["screening"]["targets"],
+        help="the proxy's targets (encoding.screening.targets, at least 2)",
+    )
+    parser.add_argument("--threads", type=at_least(1), default=1, help="torch threads")
     parser.add_argument(
         "--memory-gb",
         type=float,

@@ -352,7 +352,7 @@ def timing(n_events: int, n_targets: int, n_resamples: int, block_s: float, refi
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--part", choices=["block", "calibration", "kappa", "band", "timing"], required=True)
     parser.add_argument("--minutes", type=float, default=8.0)
     parser.add_argument("--electrodes", type=int, default=12, help="per planted category (and as many silent)")
