@@ -99,9 +99,9 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    if not 0 <= args.planted_layer < args.layers - 1:
+    if args.part == "harness" and not 0 <= args.planted_layer < args.layers - 1:
         parser.error(f"--planted-layer is a layer index below the last ({args.layers - 1}), got {args.planted_layer}")
-    if not args.minutes > 0 or args.electrodes < 1:
+    if args.part == "harness" and not (args.minutes > 0 and args.electrodes >= 1):
         parser.error("--minutes and --electrodes must be positive")
     if args.targets is not None and args.targets < 2:
         parser.error(f"--targets is at least 2 (encoding.screening.targets), got {args.targets}")

@@ -501,8 +501,9 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
     Per subject, the measured trial with the fewest words at least its own (an upper bound for a smaller trial), or
     the largest measured where none is (a lower bound for that subject: ``lower_bound``); per network its paper
     layer count (every layer at ``width``, :func:`job_seconds`).  Only paper-shaped rows count (:func:`paper_shaped`).
-    Alignments whose search failed at this width are left out (``missing``), and so are those not measured
-    (``unmeasured``, ``--alignments``): the projection is then a lower bound."""
+    Alignments whose search failed at this width are left out (``missing``), and so are those the timed subject has
+    no paper-shaped row of (``unmeasured``: ``--alignments``, or rows of other shapes): the projection is then a lower
+    bound."""
     ok = latest_per_alignment([r for r in rows if width_label(r, trials) == width and paper_shaped(r)])
     words = {t.subject: t.words for t in trials}
     measured = sorted({r["subject"] for r in ok}, key=words.get)
@@ -512,9 +513,11 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
     hours = {"validation": 0.0, "screen": 0.0}
     longest: dict = {}
     lower_bound = [t.subject for t in trials if words[t.subject] > words[measured[-1]]]
+    unmeasured: set[str] = set()
     for trial in trials:
         bigger = [s for s in measured if words[s] >= trial.words] or measured[-1:]
         timed = [r for r in ok if r["subject"] == bigger[0]]
+        unmeasured |= set(PAPER["encoding"]["alignments"]) - {r["alignment"].split()[1] for r in timed}
         for network, n_layers in PAPER_LAYERS.items():
             seconds = job_seconds(timed, network, n_layers)
             for method in hours:
@@ -529,7 +532,6 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
                     "peak_rss_gb": max((r["peak_rss_gb"] for r in timed if "peak_rss_gb" in r), default=float("nan")),
                     "threads": timed[0].get("threads"),
                 }
-    fitted = {r["alignment"].split()[1] for r in rows if width_label(r, trials) == width}
     return {
         "width": width,
         "fit_jobs": len(trials) * len(PAPER_LAYERS) * instances,
@@ -540,7 +542,7 @@ def project(rows: list[dict], trials: list[Trial], counts: dict[str, int], width
         "missing": sorted(
             {r["alignment"].split()[1] for r in rows if width_label(r, trials) == width and "error" in r}
         ),
-        "unmeasured": sorted(set(PAPER["encoding"]["alignments"]) - fitted),
+        "unmeasured": sorted(unmeasured),
     }
 
 
@@ -667,8 +669,8 @@ def report(
                 else ""
             )
             + (
-                f"; a lower bound: the {', '.join(projection['unmeasured'])} alignment was not measured"
-                " (--alignments), its fits and bootstraps are not counted"
+                f"; a lower bound: the {', '.join(projection['unmeasured'])} alignment was not measured for every"
+                " subject timed (--alignments), its fits and bootstraps are not counted"
                 if projection.get("unmeasured")
                 else ""
             )

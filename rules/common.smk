@@ -82,12 +82,16 @@ def script_digest(stage):
     )
 
 
-def settings(rule, without=()):
+def settings(rule, without=(), canonical=None):
     """A rule's rerun key, from its spec (vlencode.steps): the settings its outputs depend on, its algorithm version
-    and its script's digest, as canonical JSON."""
+    and its script's digest, as canonical JSON (of ``canonical``, default the run's canonical config).
+    """
     spec = STEPS[rule]
     return spec.rerun_key(
-        SETTINGS, SCHEMA, script=script_digest(spec.STAGE), without=without
+        canonical or SETTINGS,
+        SCHEMA,
+        script=script_digest(spec.STAGE),
+        without=without,
     )
 
 
@@ -222,15 +226,20 @@ def cut_settings(wildcards):
 
 
 def fit_settings(wildcards):
-    """Screening joins the key only where it runs (networks under layer_selection: screen; the concatenation
-    baseline is never screened), banded ridge's draws only for the concatenation baseline, the one it fits.
-    """
+    """Screening joins the key only where it runs (networks under layer_selection: screen), banded ridge's draws only
+    for the concatenation baseline, the one model it fits. The baseline is never screened: under screen it runs, and
+    is keyed as, validation."""
     baseline = bool(MODELS[wildcards.model].components)
-    screened = SETTINGS["encoding"]["layer_selection"] == "screen" and not baseline
+    selection = SETTINGS["encoding"]["layer_selection"]
+    canonical = SETTINGS
+    if baseline and selection == "screen":
+        encoding = {**SETTINGS["encoding"], "layer_selection": "validation"}
+        canonical = {**SETTINGS, "encoding": encoding}
     return settings(
         "fit",
-        without=(["screening"] if not screened else [])
-        + (["banded_iterations"] if not baseline else []),
+        without=(["screening"] if baseline or selection != "screen" else [])
+        + ([] if baseline else ["banded_iterations"]),
+        canonical=canonical,
     )
 
 

@@ -17,7 +17,8 @@ SITECUSTOM = Path(__file__).resolve().parent / "sitecustom"
 def small_config(workdir: Path) -> dict:
     """The embedded default, shrunk: two minutes of each trial, 16 contacts, a few resamples."""
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["dataset"]["root"] = str(workdir / "resources" / "braintreebank-replica")
+    # Relative to the run's directory: a copy of the finished run (tests/test_report.py) has the same rerun keys.
+    config["dataset"]["root"] = "resources/braintreebank-replica"
     config["replica"].update(minutes=2, electrodes_per_subject=16)
     config["models"]["registry"] = str(ROOT / "config" / "models.yaml")
     config["bootstrap"]["n_resamples"] = 20

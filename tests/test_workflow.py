@@ -123,9 +123,10 @@ CONFIG_EDITS = {
         lambda n: {},
     ),
     "reordered keys": (_reorder_all, lambda n: {}),
+    # The protocol page states every setting; no fit reads the screening's under layer_selection: validation.
     "screening settings where no layer is screened": (
-        lambda c: c["encoding"]["screening"].update(z=1.0, targets=512),
-        lambda n: {},
+        lambda c: c["encoding"].update(screening={"z": 1.0, "targets": 512}),
+        lambda n: {"protocol": 1},
     ),
     "performance and log-only knobs": (
         lambda c: (
@@ -160,7 +161,7 @@ def _n_baselines(workdir: Path) -> int:
     [
         # Only the concatenation baseline runs banded ridge.
         (lambda c: c["encoding"]["banded"].update(n_iter=5), lambda n, baselines: baselines),
-        # The baseline is never screened: a screening reruns the networks' fits alone.
+        # The baseline is never screened (under screen it runs validation): screening reruns the networks' fits.
         (lambda c: c["encoding"].update(layer_selection="screen"), lambda n, baselines: n - baselines),
     ],
     ids=["banded draws", "screening"],
@@ -169,7 +170,7 @@ def test_a_fit_setting_reruns_only_the_fits_that_read_it(small_workflow, edit, r
     n, baselines = _n_models(small_workflow), _n_baselines(small_workflow)
     assert baselines
     planned = planned_jobs(small_workflow, _edited(small_workflow, edit))
-    assert planned == {"fit": 3 * refitted(n, baselines), "scores": 1, "compare": 3, **_REPORT}
+    assert planned == {"fit": 3 * refitted(n, baselines), "scores": 1, "compare": 3, **_REPORT, "protocol": 1}
 
 
 #: replica file replaced by other content -> the jobs planned afterwards given the number of models.

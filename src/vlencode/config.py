@@ -55,8 +55,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "type" and error.validator_value == "string" and type(error.instance) in (int, float):
         # YAML reads subject 1 or trial 0 as numbers; identifiers such as these must stay text.
         return f'{error.instance!r} is a number; quote it ("{error.instance}") to make it text'
-    if error.validator in ("anyOf", "oneOf"):
-        alternatives = " or ".join(_branch_text(branch) for branch in error.validator_value)
+    branches = error.validator_value if error.validator in ("anyOf", "oneOf") else []
+    if branches and not any(jsonschema.Draft202012Validator(b).is_valid(error.instance) for b in branches):
+        alternatives = " or ".join(_branch_text(branch) for branch in branches)
         return f"{error.instance!r} is not {alternatives}"
     text = error.instance if isinstance(error.instance, str) else None
     if error.validator == "type" and text is not None and _reads_as(text, error.validator_value):

@@ -52,7 +52,10 @@ def trial_movies(config: Mapping[str, Any], source: str = "config") -> dict[tupl
     if config["replica"]["enabled"]:
         from vlencode.datasets.replica import replica_movies
 
-        return replica_movies(recordings)
+        try:
+            return replica_movies(recordings)
+        except DatasetError as error:  # it names the entry and the trials a replica can have
+            raise DatasetError(f"{source}: {error}") from None
     dataset = open_dataset(config)
     movies = {}
     for index, (subject, trial) in enumerate(recordings):

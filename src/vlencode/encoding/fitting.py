@@ -95,8 +95,9 @@ class RidgeSettings:
     @classmethod
     def from_config(cls, encoding: Mapping[str, Any], seed: int, device: str, memory_gb: float | None) -> RidgeSettings:
         """Settings from the canonical config's ``encoding`` section (:func:`vlencode.config.canonical_config`: every
-        key present, the schema's defaults filled in), the seed, the device and the memory budget
-        (:func:`memory_budget_gb`; ``encoding.memory_gb`` is a performance knob, outside the section a step reads)."""
+        key present, the schema's defaults filled in; ``banded`` may be left out, as a network's rerun key does), the
+        seed, the device and the memory budget (:func:`memory_budget_gb`; ``encoding.memory_gb`` is a performance
+        knob, outside the section a step reads)."""
         alphas = encoding["alphas"]
         banded = encoding.get("banded")
         return cls(
