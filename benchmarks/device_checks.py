@@ -52,7 +52,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import numpy as np
 import pandas as pd
 import torch
-from paper_scale import PAPER, SyntheticLayers, synthetic_alignment
+from paper_scale import PAPER, SyntheticLayers, at_least, synthetic_alignment
 
 from vlencode import ridge
 from vlencode.bootstrap.fast import fast_bootstrap
@@ -378,14 +378,6 @@ def paper_scale_part(device: torch.device, args: argparse.Namespace, seconds_lef
     return {"command": command[1:], "returncode": code, "tail": tail, "json": str(out) if out.exists() else None}
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def engine_shapes(text: str) -> dict[str, tuple[int, int, int]]:
     """An argparse type: ``name:EVENTSxFEATURESxTARGETS`` pairs, comma-separated, distinct names."""
     shapes: dict[str, tuple[int, int, int]] = {}
@@ -421,18 +413,18 @@ def main() -> None:
     parser.add_argument("--trained", action="store_true", help="load the entries' trained weights (their files)")
     parser.add_argument("--rtol", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resamples", type=positive_int, default=100, help="engine: fast bootstrap resamples")
+    parser.add_argument("--resamples", type=at_least(1), default=100, help="engine: fast bootstrap resamples")
     parser.add_argument(
         "--shapes",
         type=engine_shapes,
         default="primal:4066x768x2048,dual:2000x7241x2048",
         help="engine: name:EVENTSxFEATURESxTARGETS, comma-separated",
     )
-    parser.add_argument("--feature-stimuli", type=positive_int, default=4, help="features: frames and texts compared")
+    parser.add_argument("--feature-stimuli", type=at_least(1), default=4, help="features: frames and texts compared")
     parser.add_argument(
-        "--zoo-stimuli", type=positive_int, default=2048, help="zoo: stimuli (half as many frames) per network"
+        "--zoo-stimuli", type=at_least(1), default=2048, help="zoo: stimuli (half as many frames) per network"
     )
-    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--batch-size", type=at_least(1), default=32)
     parser.add_argument("--paper-scale-args", default="--trials largest --widths 768,study --validation-layers 3")
     parser.add_argument("--jobs-json", type=Path, help="paper-scale: job counts per rule instead of its dry run")
     parser.add_argument("--budget-s", type=float, default=540.0, help="the paper-scale part stops at this total")

@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -752,12 +752,16 @@ def write_readme(text: str) -> None:
     path.write_text(readme)
 
 
-def proxy_targets(text: str) -> int:
-    """An argparse type: ``encoding.screening.targets``, at least 2 (the config schema's minimum)."""
-    value = int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"encoding.screening.targets is at least 2, got {value}")
-    return value
+def at_least(smallest: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``smallest`` (the benchmarks beside this one use it too)."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < smallest:
+            raise argparse.ArgumentTypeError(f"must be at least {smallest}, got {value}")
+        return value
+
+    return parse
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -769,11 +773,6 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     for width in args.widths.split(","):
         if width != "study" and not (width.isdigit() and int(width) > 0):
             parser.error(f"--widths: {width!r} is neither study nor a positive number of columns")
-    positive = {"--layers": args.layers, "--electrodes": args.electrodes, "--bins": args.bins}
-    positive |= {"--resamples": args.resamples, "--threads": args.threads, "--latent": args.latent}
-    for flag, value in positive.items():
-        if value < 1:
-            parser.error(f"{flag} must be at least 1, got {value}")
     if not 0 <= args.planted < args.layers:
         parser.error(
             f"--planted is a layer index of the {args.layers} layers (0 to {args.layers - 1}), got {args.planted}"
@@ -814,19 +813,23 @@ def main() -> None:
         help="comma-separated alignments timed (a projection missing one is a lower bound)",
     )
     parser.add_argument("--cuts-per-minute", type=float, default=15.0, help="scene cuts per minute of movie")
-    parser.add_argument("--electrodes", type=int, default=N_ELECTRODES, help="contacts of the synthetic responses")
-    parser.add_argument("--bins", type=int, default=N_BINS, help="time bins per contact (targets: electrodes x bins)")
-    parser.add_argument("--layers", type=int, default=13, help="candidate layers of the synthetic network")
+    parser.add_argument(
+        "--electrodes", type=at_least(1), default=N_ELECTRODES, help="contacts of the synthetic responses"
+    )
+    parser.add_argument(
+        "--bins", type=at_least(1), default=N_BINS, help="time bins per contact (targets: electrodes x bins)"
+    )
+    parser.add_argument("--layers", type=at_least(1), default=13, help="candidate layers of the synthetic network")
     parser.add_argument("--planted", type=int, default=6, help="the layer the signal peaks in (0-based)")
     parser.add_argument("--spread", type=float, default=1.5, help="the signal's fall-off over layers")
-    parser.add_argument("--latent", type=int, default=32, help="dimensions of the planted signal")
+    parser.add_argument("--latent", type=at_least(1), default=32, help="dimensions of the planted signal")
     parser.add_argument("--validation-layers", type=int, default=0, help="fit k layers and extrapolate (0: all)")
     parser.add_argument(
         "--proxy-targets",
-        type=proxy_targets,
+        type=at_least(2),
         help="screening.targets of the screen search, at least 2 as in the schema (default: the paper config's)",
     )
-    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per scheme")
+    parser.add_argument("--resamples", type=at_least(1), default=1000, help="bootstrap resamples per scheme")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each trial's events (trial runs)")
     parser.add_argument(
         "--quick",
@@ -835,7 +838,7 @@ def main() -> None:
         " --electrodes, --bins and --resamples itself",
     )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
+    parser.add_argument("--threads", type=at_least(1), default=torch.get_num_threads(), help="torch threads")
     parser.add_argument(
         "--memory-gb",
         type=float,

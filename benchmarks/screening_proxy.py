@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from paper_scale import PAPER, SyntheticLayers, synthetic_alignment
+from paper_scale import PAPER, SyntheticLayers, at_least, synthetic_alignment
 
 from vlencode import ridge
 from vlencode.encoding import RidgeSettings, contiguous_splits
@@ -35,18 +35,6 @@ def shape(text: str) -> tuple[int, int]:
     if events < 20 or features < 1:
         raise argparse.ArgumentTypeError(f"a shape is EVENTSxFEATURES with at least 20 events, got {text!r}")
     return events, features
-
-
-def at_least(smallest: int):
-    """An argparse type: an integer of at least ``smallest``."""
-
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < smallest:
-            raise argparse.ArgumentTypeError(f"must be at least {smallest}, got {value}")
-        return value
-
-    return parse
 
 
 def compare_paths(n_events: int, n_features: int, n_targets: int, settings: RidgeSettings, threads: int) -> dict:

@@ -79,7 +79,7 @@ def test_a_projection_without_one_of_the_papers_alignments_says_it_is_a_lower_bo
         (["--alignments", "words"], "--alignments: words unknown"),
         (["--widths", "wide"], "--widths: 'wide' is neither study nor a positive number"),
         (["--planted", "13"], "--planted is a layer index of the 13 layers"),
-        (["--threads", "0"], "--threads must be at least 1"),
+        (["--threads", "0"], "argument --threads: must be at least 1, got 0"),
         (["--quick", "--resamples", "50"], "--quick sets --scale, --electrodes, --bins and --resamples itself"),
         (["--jobs-json", "no-such-counts.json"], "--jobs-json no-such-counts.json: "),
     ],
