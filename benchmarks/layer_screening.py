@@ -41,10 +41,9 @@ def config(path: Path) -> dict:
     return canonical_config(yaml.safe_load(path.read_text()), schema)
 
 
-def replica(results: Path, cfg: dict, models: list[str] | None) -> pd.DataFrame:
+def replica(results: Path, cfg: dict, screening: Screening, models: list[str] | None) -> pd.DataFrame:
     """The layer search of every (subject, model, alignment) of a finished run's stores, by every method."""
     settings = RidgeSettings.from_config(cfg["encoding"], cfg["seed"], "cpu", None)
-    screening = Screening.from_config(cfg["encoding"]["screening"])
     rows = []
     for epochs_path in sorted((results / "epochs").glob("sub-*_trial-*.zarr")):
         subject, trial = epochs_path.stem.split("_")
@@ -92,6 +91,11 @@ def main() -> None:
         "targets of the problem, as at paper scale (1024 of 24,150)",
     )
     parser.add_argument(
+        "--growth",
+        type=int,
+        help="screening.growth: 1 fits every leading layer of the first round (default: the config's)",
+    )
+    parser.add_argument(
         "--proxy",
         choices=["auto", "shared"],
         default="auto",
@@ -105,12 +109,16 @@ def main() -> None:
         parser.error("--minutes and --electrodes must be positive")
     if args.targets is not None and args.targets < 2:
         parser.error(f"--targets is at least 2 (encoding.screening.targets), got {args.targets}")
+    if args.growth is not None and args.growth < 1:
+        parser.error(f"--growth is at least 1 (encoding.screening.growth), got {args.growth}")
     if args.proxy == "shared":
         ridge.shared_kernel_pays = lambda *_args, **_kwargs: True
     cfg = config(args.config)
     screening = Screening.from_config(cfg["encoding"]["screening"])
     if args.targets:
         screening = replace(screening, targets=args.targets)
+    if args.growth:
+        screening = replace(screening, growth=args.growth)
     out: dict[str, list] = {}
     if args.part == "replica":
         stored = {p.name.removeprefix("model-") for p in (args.results / "features").glob("model-*")}
@@ -120,7 +128,7 @@ def main() -> None:
         if set(models) - stored:
             unknown, known = ", ".join(sorted(set(models) - stored)), ", ".join(sorted(stored))
             parser.error(f"--models: {unknown} not in {args.results}/features; use some of {known}")
-        searches = replica(args.results, cfg, models)
+        searches = replica(args.results, cfg, screening, models)
     else:
         small = harness.HarnessConfig.from_config(cfg)
         small = replace(

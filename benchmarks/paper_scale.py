@@ -194,6 +194,24 @@ def peak_memory_gb(reset: bool = False) -> float:
         return peak / (2**30 if sys.platform == "darwin" else 2**20)
 
 
+@dataclass(frozen=True)
+class TimedProxy(RidgeSettings):
+    """The settings with every screening proxy timed: ``calls`` holds the seconds of each ``validation_r`` call in
+    order, the first round's (one per candidate) first, then the rescoring rounds' (one per leading layer)."""
+
+    calls: list[float] = field(default_factory=list, compare=False)
+
+    @classmethod
+    def of(cls, settings: RidgeSettings) -> TimedProxy:
+        return cls(**{name: getattr(settings, name) for name in RidgeSettings.__dataclass_fields__})
+
+    def validation_r(self, design: np.ndarray, targets: np.ndarray, splits) -> np.ndarray:
+        start = time.perf_counter()
+        scores = super().validation_r(design, targets, splits)
+        self.calls.append(time.perf_counter() - start)
+        return scores
+
+
 def time_alignment(
     n_events: int, onsets: np.ndarray, width: int, args: argparse.Namespace, settings: RidgeSettings, name: str
 ) -> dict:
@@ -215,26 +233,28 @@ def time_alignment(
         "resamples": args.resamples,
         "scale": args.scale,
         "proxy_targets": screening.targets,
+        "growth": screening.growth,
         "threads": torch.get_num_threads(),
         "memory_gb": settings.memory_gb,
         "device": args.device,
     }
 
-    def timed(candidates: list[str], method: str) -> tuple[float, object]:
-        layers.seconds = 0.0
+    def timed(candidates: list[str], method: str) -> tuple[float, object, list[float]]:
+        """The search's seconds, the search, and the seconds of each proxy it computed (:class:`TimedProxy`)."""
+        layers.seconds, proxied = 0.0, TimedProxy.of(settings)
         start = time.perf_counter()
         search = search_layers(
             layers,
             candidates,
             targets,
             splits,
-            settings,
+            proxied,
             shape=shape,
             layer_selection=method,
             screening=screening,
             name=name,
         )
-        return time.perf_counter() - start - layers.seconds, search
+        return time.perf_counter() - start - layers.seconds, search, proxied.calls
 
     try:
         if args.validation_layers <= 0 or args.validation_layers >= args.layers:
@@ -311,17 +331,24 @@ def riding_inflation(row: dict, design, targets, splits, settings: RidgeSettings
 
 def full_searches(row: dict, layers: SyntheticLayers, timed) -> np.ndarray:
     """Both searches over every layer, as a job runs them; the chosen layer's predictions (screen's choice)."""
-    seconds, screen = timed(layers.names, "screen")
+    seconds, screen, proxies = timed(layers.names, "screen")
     row |= {"screen_s": seconds, "screen_chosen": screen.chosen, "screen_fitted": len(screen.layers)}
     row["screen_fitted_layers"] = list(screen.layers)
+    row |= proxy_seconds(proxies, len(layers.names))
     prediction = screen.kept_fits[screen.chosen][0]
     del screen
-    seconds, validation = timed(layers.names, "validation")
+    seconds, validation, _ = timed(layers.names, "validation")
     row |= {"validation_s": seconds, "validation_chosen": validation.chosen, "extrapolated": False}
     row["validation_layers_fitted"] = len(layers.names)
     row["full_fit_s"] = seconds / len(layers.names)
-    row["proxy_s"] = max(0.0, (row["screen_s"] - row["screen_fitted"] * row["full_fit_s"]) / len(layers.names))
     return prediction
+
+
+def proxy_seconds(proxies: list[float], n_candidates: int) -> dict:
+    """A screening's proxy seconds: ``proxy_s`` the first round's per candidate, ``rescore_s`` the rescoring rounds'
+    in all (``rescored`` proxies); zeros where the proxy was the full search (no proxy computed)."""
+    first, rest = proxies[:n_candidates], proxies[n_candidates:]
+    return {"proxy_s": float(np.mean(first)) if first else 0.0, "rescore_s": float(sum(rest)), "rescored": len(rest)}
 
 
 def subset_searches(row, layers, timed, targets, splits, settings, screening, name, args) -> np.ndarray:
@@ -330,24 +357,23 @@ def subset_searches(row, layers, timed, targets, splits, settings, screening, na
     among the k); the chosen layer's predictions."""
     by_distance = sorted(layers.names, key=lambda n: abs(layers.names.index(n) - args.planted))
     subset = [n for n in layers.names if n in by_distance[: args.validation_layers]]
-    seconds, validation = timed(subset, "validation")
+    seconds, validation, _ = timed(subset, "validation")
     full_fit_s = seconds / len(subset)
-    layers.seconds, start = 0.0, time.perf_counter()
-    screened = screen_layers(layers, subset, targets, splits, settings.validation_r, screening, settings.seed, name)
-    proxy_s = (time.perf_counter() - start - layers.seconds) / len(subset)
+    proxied = TimedProxy.of(settings)
+    screened = screen_layers(layers, subset, targets, splits, proxied.validation_r, screening, settings.seed, name)
+    proxies = proxy_seconds(proxied.calls, len(subset))
     leading = subset if screened is None else screened[0]
     n = len(layers.names)
-    row |= {
+    row |= proxies | {
         "validation_s": full_fit_s * n,
         "validation_chosen": validation.chosen,
         "validation_layers_fitted": len(subset),
         "extrapolated": True,
-        "screen_s": proxy_s * n + full_fit_s * len(leading),
+        "screen_s": proxies["proxy_s"] * n + proxies["rescore_s"] + full_fit_s * len(leading),
         "screen_chosen": max(leading, key=lambda layer: validation.mean_val_r[layer]),
         "screen_fitted": len(leading),
         "screen_fitted_layers": leading,
         "full_fit_s": full_fit_s,
-        "proxy_s": proxy_s,
     }
     return validation.kept_fits[validation.chosen][0]
 
@@ -471,7 +497,8 @@ def paper_shaped(row: dict) -> bool:
 def job_seconds(rows: list[dict], network: str, n_layers: int) -> dict[str, float]:
     """Seconds of one `fit` job of ``network`` (``n_layers`` candidates, all at the rows' width) over the alignments
     ``rows`` measured for one subject, per layer-selection method: validation fits every layer, screen scores every
-    layer on its proxy and fits the measured count of leading layers; the bootstrap is per alignment.  The
+    layer on its proxy, rescores the measured near ties as measured and fits the measured count of leading layers;
+    the bootstrap is per alignment.  The
     concatenation baseline fits and bootstraps both of its fits, each of the two networks' joint width: counted as
     twice a network layer's fit (plain ridge; its banded ridge is not timed here)."""
     concat = network.startswith("concat")
@@ -484,7 +511,8 @@ def job_seconds(rows: list[dict], network: str, n_layers: int) -> dict[str, floa
             for method, layers in (("validation", n_layers), ("screen", fitted))
         }
         seconds["validation"] += n_layers * full + boot["validation"]
-        seconds["screen"] += fitted * full + (0 if concat else n_layers * row["proxy_s"]) + boot["screen"]
+        proxies = 0 if concat else n_layers * row["proxy_s"] + row.get("rescore_s", 0.0)
+        seconds["screen"] += fitted * full + proxies + boot["screen"]
     return seconds
 
 
@@ -615,6 +643,7 @@ def report(
         boot = bootstrap_s(r, rides("", r["layers"], r))
         boot_screen = bootstrap_s(r, rides("", r["screen_fitted"], r))
         screened = f" of {r['validation_layers_fitted']} screened, extrapolated" if r["extrapolated"] else ""
+        screened += f"; {r['rescored']} proxies rescored" if r.get("rescored") else ""
         fitted = f"{r['validation_layers_fitted']}" + (f" of {r['layers']}, extrapolated" if r["extrapolated"] else "")
         lines.append(
             f"| sub-{r['subject']} | {r['alignment'].split()[1]} | {r['events']} | {r['width']} | "
@@ -829,6 +858,11 @@ def main() -> None:
         type=at_least(2),
         help="screening.targets of the screen search, at least 2 as in the schema (default: the paper config's)",
     )
+    parser.add_argument(
+        "--growth",
+        type=at_least(1),
+        help="screening.growth of the screen search, 1 for no rescoring of near ties (default: the paper config's)",
+    )
     parser.add_argument("--resamples", type=at_least(1), default=1000, help="bootstrap resamples per scheme")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each trial's events (trial runs)")
     parser.add_argument(
@@ -863,7 +897,9 @@ def main() -> None:
     if args.quick:
         args.scale, args.electrodes, args.bins, args.resamples = 0.1, 20, 20, 100
     args.alignments = args.alignments.split(",")
-    args.screening = {} if args.proxy_targets is None else {"targets": args.proxy_targets}
+    args.screening = {
+        key: value for key, value in (("targets", args.proxy_targets), ("growth", args.growth)) if value is not None
+    }
     torch.set_num_threads(args.threads)
 
     trials = paper_trials(args.cuts_per_minute)

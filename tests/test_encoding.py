@@ -39,7 +39,7 @@ ENCODING = {
     "n_folds": 5,
     "alphas": {"log10_min": -1, "log10_max": 5, "n": 7},
     "layer_selection": "validation",
-    "screening": {"features": 0, "targets": 1024, "z": 2.0},
+    "screening": {"features": 0, "targets": 1024, "z": 2.0, "growth": 4},
     "banded": {"n_iter": 3},
 }
 BOOTSTRAP = {"protocol": "fast", "n_resamples": 20, "ci": 0.95, "inflation": "none"}
@@ -298,7 +298,7 @@ def test_last_layer_selection_and_refit_protocol(fitted, tmp_path):
 
 def test_screening_fits_only_the_leading_layer_and_finds_the_planted_one(fitted, tmp_path):
     _, paths, full = fitted
-    screen = dict(ENCODING, layer_selection="screen", screening={"features": 4, "targets": 6, "z": 0.0})
+    screen = dict(ENCODING, layer_selection="screen", screening={"features": 4, "targets": 6, "z": 0.0, "growth": 4})
     fit = _fit(tmp_path, paths, screen)
     for alignment in ("word", "scene"):
         screened = fit.alignments[alignment]
@@ -320,7 +320,7 @@ def test_screening_fits_only_the_leading_layer_and_finds_the_planted_one(fitted,
 
 def test_screening_every_target_unsketched_is_the_full_search_run_once(fitted, tmp_path):
     _, paths, full = fitted
-    exact = {"features": 0, "targets": 10_000, "z": 2.0}  # the proxy would be the criterion itself
+    exact = {"features": 0, "targets": 10_000, "z": 2.0, "growth": 4}  # the proxy would be the criterion itself
     fit = _fit(tmp_path, paths, dict(ENCODING, layer_selection="screen", alignments=["word"], screening=exact))
     word = fit.alignments["word"]
     assert word.proxy_val_r == {} and word.mean_val_r == full.alignments["word"].mean_val_r
@@ -333,7 +333,7 @@ def test_unknown_method_and_non_finite_margin_are_refused():
             lambda layer: np.zeros((10, 2)), ["a"], np.zeros((10, 3)), [], None, shape=(1, 3), layer_selection="best"
         )  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="finite"):
-        screening.Screening.from_config({"features": 0, "targets": 10, "z": float("nan")})
+        screening.Screening.from_config({"features": 0, "targets": 10, "z": float("nan"), "growth": 4})
     rng = np.random.default_rng(0)
     proxy = {"a": rng.standard_normal(50), "b": rng.standard_normal(50)}
     assert screening.leading_layers(proxy, 50, float("inf")) != []  # no sampling error: the best alone, not NaN
@@ -348,6 +348,45 @@ def test_leading_layers_are_those_the_proxy_cannot_tell_from_the_best():
     assert screening.leading_layers(proxy, 400, 2.0) == ["b"]  # every target scored: no sampling error
     tied = {"a": best, "b": best.copy()}
     assert screening.leading_layers(tied, 400, 0.0) == ["a", "b"]
+
+
+def test_near_ties_are_rescored_on_more_targets_until_one_leads():
+    # Per-target proxy r of four layers over 4096 targets: "b" beats "a" by 0.02 on average, less than the
+    # per-target spread, so 64 targets cannot tell them apart; "c" and "d" are clearly worse.
+    rng = np.random.default_rng(1)
+    base = 0.1 + 0.1 * rng.standard_normal(4096)
+    table = {
+        "a": base + 0.1 * rng.standard_normal(4096),
+        "b": base + 0.02 + 0.1 * rng.standard_normal(4096),
+        "c": base - 0.3,
+        "d": base - 0.4,
+    }
+    targets = np.arange(4096, dtype=np.float64)[None, :]  # a target's value is its index: the fake scorer reads it
+    scored: dict[str, list[int]] = {}
+
+    def score(design, proxy_targets, splits):
+        layer, columns = design, proxy_targets[0].astype(int)
+        scored.setdefault(layer, []).extend(columns.tolist())
+        return table[layer][columns][None, :]
+
+    def screen(growth):
+        scored.clear()
+        plan = screening.Screening(features=0, targets=64, z=2.0, growth=growth)
+        return screening.screen_layers(lambda layer: layer, list(table), targets, [], score, plan, 0, "sub-1 words")
+
+    leading, proxy = screen(growth=1)
+    assert leading == ["a", "b"] and all(len(columns) == 64 for columns in scored.values())
+    leading, proxy = screen(growth=4)
+    assert leading == ["b"]
+    # Only the leading layers were rescored, on nested subsets of at most a quarter of the targets, each target once.
+    assert len(scored["c"]) == len(scored["d"]) == 64
+    assert len(scored["a"]) == len(set(scored["a"])) > 64 and len(scored["a"]) <= 1024
+    assert scored["a"][:64] == scored["c"] and scored["b"] == scored["a"]
+    assert proxy["b"] == pytest.approx(table["b"][scored["b"]].mean())
+    # Layers still tied when a round would pass a quarter of the targets are left to the full fits.
+    table["b"] = table["a"].copy()
+    leading, _ = screen(growth=4)
+    assert leading == ["a", "b"] and len(scored["a"]) == 1024
 
 
 def test_screening_targets_are_a_seeded_subset():
@@ -370,7 +409,7 @@ def test_the_proxy_scores_as_the_full_fit_and_a_wide_layer_from_one_shared_kerne
     monkeypatch.setattr(ridge, "concurrent_items", lambda n_items, device: 1)
     # A narrow layer: the engine's fit, scoring the validation rows alone, is the full fit's validation r.
     proxy = screening.proxy_scores(
-        design, targets, splits, settings.validation_r, screening.Screening(0, 7, 2.0), 0, "l0"
+        design, targets, splits, settings.validation_r, screening.Screening(0, 7, 2.0, 4), 0, "l0"
     )
     full = settings.cross_validate(design, targets, splits)
     assert full.prediction is not None and np.isfinite(full.test_r).all() and not shared

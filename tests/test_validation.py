@@ -108,7 +108,7 @@ def test_screening_finds_the_planted_layer_and_keeps_the_full_searchs_calls():
     from vlencode.validation import layers
 
     config = replace(SMALL, layers=4, planted_layer=1)
-    searches, calls = layers.harness_agreement(config, Screening(features=0, targets=64, z=2.0), seeds=[3])
+    searches, calls = layers.harness_agreement(config, Screening(features=0, targets=64, z=2.0, growth=4), seeds=[3])
     assert set(searches["planted"]) >= {"vision.1", "fused.1"}
     by_method = searches.groupby("method")
     # At word onsets (hundreds of events) the planted layer is the best, and it is not the last; at this size the few
@@ -121,4 +121,4 @@ def test_screening_finds_the_planted_layer_and_keeps_the_full_searchs_calls():
     screen = calls[calls["method"] == "screen"]
     assert (screen["value"] == 1.0).all()
     with pytest.raises(ValueError, match="planted_layer"):
-        layers.harness_agreement(replace(config, planted_layer=3), Screening(0, 64, 2.0), seeds=[3])
+        layers.harness_agreement(replace(config, planted_layer=3), Screening(0, 64, 2.0, 4), seeds=[3])

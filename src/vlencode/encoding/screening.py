@@ -26,7 +26,12 @@ runs the full fit only for the ``leading`` layers of the ranking and chooses amo
 
 Every layer the proxy cannot tell from its best (within ``z`` standard errors of the target sampling,
 :func:`leading_layers`) is fitted in full: where layers are nearly tied the full criterion decides, where one layer
-stands out it is the only full fit.
+stands out it is the only full fit.  Before that, near ties are rescored (``growth`` > 1): the leading layers alone
+are scored on ``growth`` times as many targets (the first subset and more, drawn from the rest), and the leading
+layers are taken again from those, round after round while a round scores at most a quarter of all targets
+(:data:`RESCORE_SHARE`).  Adjacent layers of a network are often within the first subset's sampling error of each
+other; a few thousand targets tell most of them apart at a fraction of a full fit each.  What stays tied is fitted in
+full as before, so the choice between layers the proxy cannot separate is still the full criterion's.
 
 The proxy is computed from the data alone: no per-model table of good layers.  Its error is the target sampling's
 (without a sketch), which :func:`leading_layers` accounts for.  The shared kernel's scaling over all rows adds a
@@ -38,6 +43,7 @@ calls) on the harness and the replica: ``config/README.md``, "Layer screening".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +52,13 @@ import numpy as np
 
 from vlencode.bootstrap.resampling import resample_seed
 from vlencode.encoding.folds import Split
+
+log = logging.getLogger("vlencode.encoding")
+
+#: Most a rescoring round scores, as a share of all targets.  Rescoring k tied layers then costs at most about k / 4
+#: full fits (a proxy scores the validation rows alone), less than the k - 1 full fits it saves when it separates
+#: them; past it, a round could cost more than the full fits that settle the tie exactly.
+RESCORE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -63,11 +76,15 @@ class Screening:
         Margin of the leading layers in standard errors of the proxy (:func:`leading_layers`): each layer the proxy
         cannot tell from its best is fitted to all targets, and the reported layer is the best of them by mean
         validation r.
+    growth : int
+        Rescoring of near ties: while several layers lead, they are scored on ``growth`` times as many targets and
+        the leading layers taken again (:func:`screen_layers`); 1 fits every leading layer of the first round.
     """
 
     features: int
     targets: int
     z: float
+    growth: int
 
     @classmethod
     def from_config(cls, screening: Mapping[str, Any]) -> Screening:
@@ -75,7 +92,12 @@ class Screening:
         z = float(screening["z"])
         if not np.isfinite(z):
             raise ValueError(f"encoding.screening.z must be a finite number of standard errors, got {z}")
-        return cls(features=int(screening["features"]), targets=int(screening["targets"]), z=z)
+        return cls(
+            features=int(screening["features"]),
+            targets=int(screening["targets"]),
+            z=z,
+            growth=int(screening["growth"]),
+        )
 
 
 def target_subset(n_targets: int, count: int, seed: int, name: str) -> np.ndarray:
@@ -92,6 +114,26 @@ def target_subset(n_targets: int, count: int, seed: int, name: str) -> np.ndarra
         return np.arange(n_targets)
     rng = np.random.default_rng(resample_seed(seed, "screening-targets", name))
     return np.sort(rng.choice(n_targets, size=count, replace=False))
+
+
+def rescoring_order(n_targets: int, subset: np.ndarray, seed: int, name: str) -> np.ndarray:
+    """The targets outside ``subset`` in the seeded order rescoring rounds add them (:func:`screen_layers`).
+
+    Parameters
+    ----------
+    n_targets : int
+    subset : ndarray of int
+        The first round's targets (:func:`target_subset`).
+    seed : int
+        The config seed; ``name`` (the events) makes the order distinct per alignment.
+
+    Returns
+    -------
+    ndarray of int, shape (n_targets - len(subset),)
+        A permutation of the other targets: round ``r`` adds the next ones, so each round's targets hold the last's.
+    """
+    rng = np.random.default_rng(resample_seed(seed, "screening-rescore", name))
+    return rng.permutation(np.setdiff1d(np.arange(n_targets), subset))
 
 
 def sketch(design: np.ndarray, width: int, seed: int, layer: str) -> np.ndarray:
@@ -204,9 +246,14 @@ def screen_layers(
     seed: int,
     name: str,
 ) -> tuple[list[str], dict[str, float]] | None:
-    """Score every candidate on the proxy and return the leading layers (:func:`leading_layers`) and every
-    candidate's proxy mean validation r; None when the proxy would be the full search itself (every target, no
-    sketch), which then runs once.
+    """Score every candidate on the proxy, rescore near ties on more targets, and return the leading layers
+    (:func:`leading_layers`) and every candidate's proxy mean validation r; None when the proxy would be the full
+    search itself (every target, no sketch), which then runs once.
+
+    The first round scores every candidate on ``screening.targets`` targets.  While several layers lead and
+    ``screening.growth`` times as many targets are at most :data:`RESCORE_SHARE` of all of them, the leading layers
+    alone are scored on the targets the next round adds (:func:`rescoring_order`; every target is fitted on its own,
+    so a layer's scores on the union equal one proxy on it), and the leading layers are taken again from the union.
 
     Parameters
     ----------
@@ -218,18 +265,36 @@ def screen_layers(
         As in :func:`proxy_scores`.
     screening : Screening
     seed : int
-        The config seed (the target subset and the sketch).
+        The config seed (the target subset, the rescoring order and the sketch).
     name : str
-        Names the events; seeds the target subset.
+        Names the events; seeds the target subset and the rescoring order.
+
+    Returns
+    -------
+    (leading, proxy) or None
+        ``leading``: the layers to fit in full, in the model's layer order.  ``proxy``: each candidate's mean proxy
+        r over the targets it was scored on (a rescored layer's over the last round's, more than the others').
     """
-    subset = target_subset(targets.shape[1], screening.targets, seed, name)
-    if len(subset) == targets.shape[1] and not screening.features:
+    n_targets = targets.shape[1]
+    subset = target_subset(n_targets, screening.targets, seed, name)
+    if len(subset) == n_targets and not screening.features:
         return None
-    proxy_targets = np.ascontiguousarray(targets[:, subset])
-    proxy_r = {
-        layer: proxy_scores(design_of(layer), proxy_targets, splits, score, screening, seed, layer)
-        for layer in candidates
-    }
-    return leading_layers(proxy_r, targets.shape[1], screening.z), {
-        layer: float(r.mean()) for layer, r in proxy_r.items()
-    }
+
+    def scores(layer: str, proxy_targets: np.ndarray) -> np.ndarray:
+        return proxy_scores(design_of(layer), proxy_targets, splits, score, screening, seed, layer)
+
+    first = np.ascontiguousarray(targets[:, subset])
+    proxy_r = {layer: scores(layer, first) for layer in candidates}
+    leading = leading_layers(proxy_r, n_targets, screening.z)
+    order: np.ndarray | None = None
+    scored = len(subset)
+    while len(leading) > 1 and screening.growth > 1 and scored * screening.growth <= RESCORE_SHARE * n_targets:
+        if order is None:
+            order = rescoring_order(n_targets, subset, seed, name)
+        added = np.ascontiguousarray(targets[:, order[scored - len(subset) : scored * screening.growth - len(subset)]])
+        for layer in leading:
+            proxy_r[layer] = np.concatenate([proxy_r[layer], scores(layer, added)])
+        scored *= screening.growth
+        log.info("%s: rescored %s on %d targets", name, leading, scored)
+        leading = leading_layers({layer: proxy_r[layer] for layer in leading}, n_targets, screening.z)
+    return leading, {layer: float(r.mean()) for layer, r in proxy_r.items()}
