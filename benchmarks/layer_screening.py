@@ -9,10 +9,11 @@ every target), ``screen`` (the config's ``encoding.screening``) and ``last``; th
 how many layers it fitted to all targets and its seconds.  Printed: the fraction of (subject, model, alignment) where
 screening and ``last`` choose the full search's layer, and the seconds of each search summed.  ``--out`` writes the
 table as JSON.  ``--proxy shared`` computes every proxy from one eigendecomposition of the kernel over all rows
-(:mod:`vlencode.ridge.shared_kernel`), which the search otherwise takes only where it is faster than the engine
-(layers wider than the replica's), so that its agreement is measured on this data too.  Site-call agreement needs
-the statistics of whole runs: the harness part computes it from its own
-statistics; on the replica run the workflow twice (``config/README.md``, "Layer screening").
+(:mod:`vlencode.ridge.shared_kernel`) where its scaling stands in for the folds'
+(:func:`vlencode.ridge.scaling_agrees`), whatever its cost; the search otherwise takes it only where it is also faster
+than the engine (layers wider than the replica's), so that its agreement is measured on this data too.  Site-call
+agreement needs the statistics of whole runs: the harness part computes it from its own statistics; on the replica
+run the workflow twice (``config/README.md``, "Layer screening").
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def main() -> None:
         "--proxy",
         choices=["auto", "shared"],
         default="auto",
-        help="shared: every proxy from the kernel over all rows, whatever its cost (default: where it is faster)",
+        help="shared: every proxy from the kernel over all rows where its scaling holds, whatever its cost (default:"
+        " where it is also faster)",
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()

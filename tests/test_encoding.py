@@ -421,6 +421,14 @@ def test_the_proxy_scores_as_the_full_fit_and_a_wide_layer_from_one_shared_kerne
     assert not ridge.shared_kernel_pays(90, 400, splits, settings.alphas, 7, 1, torch.device("cpu"), 1000)
     np.testing.assert_array_equal(settings.validation_r(wide, targets, splits), np.zeros((5, 7)))
     assert len(shared) == 1
+    # A sparse layer whose column varies only in one fold's held-out rows: the engine weights it by those rows'
+    # variance, the shared kernel by all rows', so the engine scores it.
+    sparse = wide.copy()
+    sparse[:, 0] = 0.0
+    sparse[splits[2][1], 0] = rng.standard_normal(len(splits[2][1]))
+    sparse[splits[0][1][0], 0] = 0.01  # a little variance in fold 2's training rows: not constant there
+    assert ridge.scaling_agrees(wide, splits) and not ridge.scaling_agrees(sparse, splits)
+    assert np.isfinite(settings.validation_r(sparse, targets, splits)).all() and len(shared) == 1
 
 
 def test_sketch_standardises_and_keeps_the_kernel():

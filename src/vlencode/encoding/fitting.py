@@ -137,8 +137,10 @@ class RidgeSettings:
 
         From one eigendecomposition of the kernel over all rows where that takes less time than the engine's
         decomposition of every fold (:func:`vlencode.ridge.shared_kernel_pays`: wide layers, few targets, and it fits
-        the memory budget), else the engine's fit scoring the validation rows alone (no out-of-fold predictions, no
-        test r).
+        the memory budget) and its standardisation over all rows stands in for each fold's
+        (:func:`vlencode.ridge.scaling_agrees`: not for a sparse layer whose columns vary mostly in some fold's
+        held-out rows), else the engine's fit scoring the validation rows alone (no out-of-fold predictions, no test
+        r).
 
         Returns
         -------
@@ -149,7 +151,7 @@ class RidgeSettings:
         budget = None if self.memory_gb is None else int(self.memory_gb * 2**30)
         if ridge.shared_kernel_pays(
             design.shape[0], design.shape[1], splits, self.alphas, targets.shape[1], workers, device, budget
-        ):
+        ) and ridge.scaling_agrees(design, splits):
             return ridge.shared_kernel_validation_r(design, targets, splits, self.alphas, device=device)
         result = ridge.cross_validated_ridge(
             design,

@@ -13,9 +13,10 @@ banded_ridge_cv
     The same with one regularisation per feature space (random search over the simplex of space weights).
 ridge_coefficients
     Coefficients and intercept of one ridge fit, for reference checks and refits.
-shared_kernel_validation_r, shared_kernel_pays
+shared_kernel_validation_r, shared_kernel_pays, scaling_agrees
     Every fold's validation r from one eigendecomposition of the kernel over all rows (the screening proxy of wide
-    layers), and whether that is faster than the engine's decomposition per fold.
+    layers), whether that is faster than the engine's decomposition per fold, and whether its standardisation over
+    all rows stands in for each fold's.
 plan_targets_batch, available_memory_bytes, concurrent_items
     The memory planner behind ``targets_batch=None``, and how many folds are decomposed side by side.
 riders_pay
@@ -27,7 +28,7 @@ from vlencode.ridge.coefficients import ridge_coefficients
 from vlencode.ridge.cost import riders_pay
 from vlencode.ridge.cv import RidgeCVResult, cross_validated_ridge
 from vlencode.ridge.memory import available_memory_bytes, concurrent_items, plan_targets_batch
-from vlencode.ridge.shared_kernel import shared_kernel_pays, shared_kernel_validation_r
+from vlencode.ridge.shared_kernel import scaling_agrees, shared_kernel_pays, shared_kernel_validation_r
 
 __all__ = [
     "RidgeCVResult",
@@ -39,6 +40,7 @@ __all__ = [
     "plan_targets_batch",
     "ridge_coefficients",
     "riders_pay",
+    "scaling_agrees",
     "shared_kernel_pays",
     "shared_kernel_validation_r",
 ]
