@@ -428,6 +428,12 @@ def test_the_proxy_scores_as_the_full_fit_and_a_wide_layer_from_one_shared_kerne
     sparse[splits[2][1], 0] = rng.standard_normal(len(splits[2][1]))
     sparse[splits[0][1][0], 0] = 0.01  # a little variance in fold 2's training rows: not constant there
     assert ridge.scaling_agrees(wide, splits) and not ridge.scaling_agrees(sparse, splits)
+    sparse[splits[0][1][0], 0] = 1e-6  # nearly constant there: the engine weights it by that tiny variance
+    assert not ridge.scaling_agrees(sparse, splits)
+    # Variances about the mean: a large offset with a small spread is the dense case, not round-off.
+    assert ridge.scaling_agrees(1e7 + wide[:, :50], splits) and ridge.scaling_agrees(
+        wide.astype(np.float64) * 1e-3 + 1e6, splits
+    )
     assert np.isfinite(settings.validation_r(sparse, targets, splits)).all() and len(shared) == 1
 
 
