@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from paper_scale import at_least
 
 from vlencode import encoding, ridge
 from vlencode.config import canonical_config
@@ -87,13 +88,13 @@ def main() -> None:
     parser.add_argument("--planted-layer", type=int, default=2, help="harness: the planted layer (not the last)")
     parser.add_argument(
         "--targets",
-        type=int,
+        type=at_least(2),
         help="screening.targets of the proxy (default: the config's); keep it well below the "
         "targets of the problem, as at paper scale (1024 of 24,150)",
     )
     parser.add_argument(
         "--growth",
-        type=int,
+        type=at_least(1),
         help="screening.growth: 1 fits every leading layer of the first round (default: the config's)",
     )
     parser.add_argument(
@@ -109,10 +110,6 @@ def main() -> None:
         parser.error(f"--planted-layer is a layer index below the last ({args.layers - 1}), got {args.planted_layer}")
     if args.part == "harness" and not (args.minutes > 0 and args.electrodes >= 1):
         parser.error("--minutes and --electrodes must be positive")
-    if args.targets is not None and args.targets < 2:
-        parser.error(f"--targets is at least 2 (encoding.screening.targets), got {args.targets}")
-    if args.growth is not None and args.growth < 1:
-        parser.error(f"--growth is at least 1 (encoding.screening.growth), got {args.growth}")
     if args.proxy == "shared":
         ridge.shared_kernel_pays = lambda *_args, **_kwargs: True
     cfg = config(args.config)
